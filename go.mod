@@ -1,0 +1,5 @@
+module github.com/weirstream/weir
+
+go 1.26
+
+require github.com/cespare/xxhash/v2 v2.3.0

@@ -1,0 +1,196 @@
+// Package state defines how operator state is stored: a Backend per operator
+// subtask holding named tables partitioned by key group, plus non-keyed
+// operator state, with cheap synchronous snapshots that are written out
+// asynchronously.
+//
+// Every table is created through the generic constructors in this package
+// (NewValue, NewList, NewMap, NewOperatorList), which dispatch on the
+// backend's capabilities. A backend that keeps typed values in memory
+// implements TypedBackend; a backend that stores bytes (an LSM, later)
+// implements the byte-level interfaces and the constructors encode with the
+// codecs in the descriptor.
+//
+// The package statetest holds the conformance suite every backend must pass.
+package state
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"time"
+
+	"github.com/weirstream/weir/codec"
+)
+
+// KeyGroupRange is the half-open range [Start, End) of key groups owned by
+// one operator subtask.
+type KeyGroupRange struct {
+	Start, End int
+}
+
+// Contains reports whether kg is in the range.
+func (r KeyGroupRange) Contains(kg int) bool { return kg >= r.Start && kg < r.End }
+
+// Len returns the number of key groups in the range.
+func (r KeyGroupRange) Len() int { return r.End - r.Start }
+
+func (r KeyGroupRange) String() string { return fmt.Sprintf("[%d,%d)", r.Start, r.End) }
+
+// Redistribution says how a non-keyed operator state list is divided when a
+// job is restored at a different parallelism.
+type Redistribution uint8
+
+const (
+	// Split divides the entries of all old subtasks among the new subtasks
+	// round robin: new subtask i of p gets entry j (counting over the old
+	// subtasks in order) when j mod p == i.
+	Split Redistribution = iota
+	// Broadcast gives every new subtask the entries of old subtask 0. It is
+	// for state that every subtask holds identically (broadcast rules).
+	Broadcast
+)
+
+func (r Redistribution) String() string {
+	switch r {
+	case Split:
+		return "split"
+	case Broadcast:
+		return "broadcast"
+	}
+	return fmt.Sprintf("Redistribution(%d)", uint8(r))
+}
+
+// Config describes the operator subtask a backend serves.
+type Config struct {
+	// OperatorID is the stable ID of the operator the state belongs to.
+	OperatorID string
+	// KeyGroups is the range of key groups this subtask owns.
+	KeyGroups KeyGroupRange
+	// MaxParallelism is the job's number of key groups.
+	MaxParallelism int
+	// Subtask and Parallelism place this subtask among its peers; they
+	// decide how Split operator state is redistributed on restore.
+	Subtask, Parallelism int
+	// Clock returns the processing time used for TTL. Nil means time.Now.
+	Clock func() time.Time
+}
+
+// Validate reports the first problem with the configuration.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxParallelism <= 0:
+		return fmt.Errorf("state: MaxParallelism %d must be positive", c.MaxParallelism)
+	case c.KeyGroups.Start < 0 || c.KeyGroups.End > c.MaxParallelism || c.KeyGroups.Start > c.KeyGroups.End:
+		return fmt.Errorf("state: KeyGroups %s outside [0,%d)", c.KeyGroups, c.MaxParallelism)
+	case c.Parallelism <= 0 || c.Subtask < 0 || c.Subtask >= c.Parallelism:
+		return fmt.Errorf("state: Subtask %d of Parallelism %d out of range", c.Subtask, c.Parallelism)
+	}
+	return nil
+}
+
+// Backend holds the state of one operator subtask.
+//
+// A backend is used by one goroutine at a time (its task), except that a
+// Snapshot returned by Snapshot may be written out by another goroutine while
+// the task keeps reading and writing tables.
+type Backend interface {
+	// Config returns the configuration the backend was opened with.
+	Config() Config
+	// Snapshot captures the state of every table synchronously and cheaply;
+	// later writes do not change what the snapshot writes out.
+	Snapshot() (Snapshot, error)
+	// Restore loads state written by earlier snapshots — one per old
+	// subtask, in old subtask order, possibly from a different parallelism —
+	// keeping only the key groups in this backend's range and redistributing
+	// operator state as each list declares. It must be called before any
+	// table is created.
+	Restore(snapshots []io.Reader) error
+	// ExpireSome removes up to budget expired TTL entries and reports how
+	// many it removed; tasks call it periodically so expired entries do not
+	// stay forever.
+	ExpireSome(budget int) int
+	// Close releases the backend's resources.
+	Close() error
+}
+
+// Snapshot is a consistent image of a backend's state.
+type Snapshot interface {
+	// WriteTo writes the snapshot in the state snapshot format. It may run on
+	// another goroutine while the task keeps changing state.
+	WriteTo(w io.Writer) (int64, error)
+}
+
+// ErrExists reports that a table or operator list with the same name was
+// created twice on one backend.
+var ErrExists = errors.New("state: name already registered")
+
+// TableDesc names a keyed table and its codecs.
+type TableDesc[K, N comparable, V any] struct {
+	Name string
+	// Key, Namespace and Value encode the parts of an entry in snapshots.
+	Key       codec.Codec[K]
+	Namespace codec.Codec[N]
+	Value     codec.Codec[V]
+	// TTL, when positive, makes an entry expire TTL after its last write:
+	// an expired entry is never returned and is eventually removed.
+	TTL time.Duration
+}
+
+// Value is a keyed table mapping (key, namespace) to one value. The key
+// group passed to every method must be the key group of k and in the
+// backend's range.
+type Value[K, N comparable, V any] interface {
+	Get(kg int, k K, n N) (V, bool, error)
+	Put(kg int, k K, n N, v V) error
+	Delete(kg int, k K, n N) error
+	// Keys yields the keys that have a live entry in namespace n, in no
+	// particular order. The table must not be written during the iteration.
+	Keys(n N) iter.Seq[K]
+	// Len counts the live entries of all key groups.
+	Len() int
+}
+
+// List is a keyed table mapping (key, namespace) to a list of values.
+type List[K, N comparable, V any] interface {
+	// Get returns the list; the caller must not modify the returned slice.
+	Get(kg int, k K, n N) ([]V, error)
+	Add(kg int, k K, n N, v V) error
+	Update(kg int, k K, n N, vs []V) error
+	Delete(kg int, k K, n N) error
+	Keys(n N) iter.Seq[K]
+	Len() int
+}
+
+// MapDesc names a keyed map table and its codecs.
+type MapDesc[K, N, UK comparable, UV any] struct {
+	Name      string
+	Key       codec.Codec[K]
+	Namespace codec.Codec[N]
+	UserKey   codec.Codec[UK]
+	Value     codec.Codec[UV]
+	// TTL applies to each user-key entry separately.
+	TTL time.Duration
+}
+
+// Map is a keyed table mapping (key, namespace) to a map of user keys to
+// values.
+type Map[K, N, UK comparable, UV any] interface {
+	Get(kg int, k K, n N, uk UK) (UV, bool, error)
+	Put(kg int, k K, n N, uk UK, v UV) error
+	Delete(kg int, k K, n N, uk UK) error
+	// Clear removes every user key of (k, n).
+	Clear(kg int, k K, n N) error
+	// All yields the live user-key entries of (k, n). The table must not be
+	// written during the iteration.
+	All(kg int, k K, n N) iter.Seq2[UK, UV]
+	Keys(n N) iter.Seq[K]
+	Len() int
+}
+
+// OperatorList is non-keyed operator state: a list of entries per subtask,
+// redistributed on restore as its Redistribution says.
+type OperatorList[T any] interface {
+	Get() ([]T, error)
+	Update(vs []T) error
+}
