@@ -1,0 +1,312 @@
+package weir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/weirstream/weir/internal/keygroup"
+	"github.com/weirstream/weir/internal/runtime"
+)
+
+// vertex is a chain of nodes that run together in one task per subtask.
+type vertex struct {
+	nodes       []*node // in graph order; nodes[0] is the head
+	parallelism int
+}
+
+func (v *vertex) name() string {
+	names := make([]string, len(v.nodes))
+	for i, n := range v.nodes {
+		names[i] = n.displayName()
+	}
+	return strings.Join(names, " -> ")
+}
+
+// plan is a validated job: node IDs and parallelism resolved, edges
+// partitioned and nodes chained into vertices.
+type plan struct {
+	cfg      config
+	vertices []*vertex
+	vertexOf map[*node]*vertex
+	chained  map[*edge]bool
+}
+
+// validate resolves and checks the graph; every mistake is reported, with
+// the operator it concerns.
+func (e *Env) validate() (*plan, error) {
+	errs := append([]error(nil), e.errs...)
+	if err := e.cfg.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(e.nodes) == 0 {
+		errs = append(errs, errors.New("the job has no operators"))
+	}
+	seen := map[string]int{}
+	byID := map[string]*node{}
+	for _, n := range e.nodes {
+		if n.parallelism == 0 {
+			n.parallelism = e.cfg.parallelism
+		}
+		if n.parallelism > e.cfg.maxParallelism {
+			errs = append(errs, fmt.Errorf("operator %q: parallelism %d is above max parallelism %d",
+				n.displayName(), n.parallelism, e.cfg.maxParallelism))
+		}
+		n.id = n.uid
+		if n.id == "" {
+			n.id = derivedID(n, seen)
+		}
+		if other, dup := byID[n.id]; dup {
+			errs = append(errs, fmt.Errorf("operators %q and %q have the same ID %q", other.displayName(), n.displayName(), n.id))
+		}
+		byID[n.id] = n
+		if n.source == nil && len(n.inputs) == 0 {
+			errs = append(errs, fmt.Errorf("operator %q has no input", n.displayName()))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	p := &plan{cfg: e.cfg, vertexOf: map[*node]*vertex{}, chained: map[*edge]bool{}}
+	for _, n := range e.nodes {
+		for _, in := range n.inputs {
+			if in.part == forward && in.from.parallelism != n.parallelism {
+				in.part = rebalance
+			}
+		}
+		if len(n.inputs) == 1 && e.cfg.chaining {
+			in := n.inputs[0]
+			if in.part == forward {
+				v := p.vertexOf[in.from]
+				v.nodes = append(v.nodes, n)
+				p.vertexOf[n] = v
+				p.chained[in] = true
+				continue
+			}
+		}
+		v := &vertex{nodes: []*node{n}, parallelism: n.parallelism}
+		p.vertices = append(p.vertices, v)
+		p.vertexOf[n] = v
+	}
+	return p, nil
+}
+
+// Plan validates the job and describes how it will run: one line per task
+// chain with its parallelism, then one per exchange.
+func (e *Env) Plan() (string, error) {
+	p, err := e.validate()
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, v := range p.vertices {
+		fmt.Fprintf(&b, "task %s (parallelism %d)\n", v.name(), v.parallelism)
+	}
+	for _, v := range p.vertices {
+		for _, n := range v.nodes {
+			for _, out := range n.outputs {
+				if !p.chained[out] {
+					fmt.Fprintf(&b, "exchange %s -> %s (%s)\n", n.displayName(), out.to.displayName(), out.part)
+				}
+			}
+		}
+	}
+	return b.String(), nil
+}
+
+// Validate reports every mistake in the job's description without running
+// it.
+func (e *Env) Validate() error {
+	_, err := e.validate()
+	return err
+}
+
+// Run runs the job until its bounded inputs end, an operator fails or ctx
+// is canceled. An Env runs once.
+func (e *Env) Run(ctx context.Context) error {
+	if e.ran {
+		return errors.New("weir: the job has already run")
+	}
+	e.ran = true
+	p, err := e.validate()
+	if err != nil {
+		return fmt.Errorf("invalid job: %w", err)
+	}
+	jobCtx, cancel := context.WithCancel(ctx)
+	tasks, err := p.tasks(jobCtx)
+	if err != nil {
+		cancel()
+		return err
+	}
+	return runtime.Execute(jobCtx, cancel, tasks)
+}
+
+// tasks builds every subtask of every vertex: queues for the exchanges,
+// typed operator chains, inputs and source split assignments.
+func (p *plan) tasks(ctx context.Context) ([]*runtime.Task, error) {
+	cfg := p.cfg
+	var origins []runtime.OriginInfo
+	assigned := map[*node][][]assignedSplit{}
+	for _, v := range p.vertices {
+		head := v.nodes[0]
+		if head.source == nil {
+			continue
+		}
+		splits, _, err := head.source.splits(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("source %q: %w", head.displayName(), err)
+		}
+		per := make([][]assignedSplit, v.parallelism)
+		for j, s := range splits {
+			origins = append(origins, runtime.OriginInfo{Source: head.displayName(), Split: s.ID})
+			per[j%v.parallelism] = append(per[j%v.parallelism], assignedSplit{split: s, origin: int32(len(origins))})
+		}
+		assigned[head] = per
+	}
+
+	byVertex := map[*vertex][]*runtime.Task{}
+	var all []*runtime.Task
+	for _, v := range p.vertices {
+		for i := 0; i < v.parallelism; i++ {
+			t := &runtime.Task{
+				Name:          v.name(),
+				Subtask:       i,
+				Parallelism:   v.parallelism,
+				Meta:          &runtime.Meta{Ts: runtime.NoTimestamp},
+				Wake:          make(chan struct{}, 1),
+				Mailbox:       make(chan func() error, 16),
+				BufferTimeout: cfg.bufferTimeout,
+				PollInterval:  cfg.pollInterval,
+				Origins:       origins,
+			}
+			byVertex[v] = append(byVertex[v], t)
+			all = append(all, t)
+		}
+	}
+
+	// One queue per (upstream subtask, downstream subtask) of every edge
+	// that crosses tasks; forward edges only connect equal subtasks.
+	capacity := cfg.queueCapacity
+	if cfg.unboundedQueues {
+		capacity = 0
+	}
+	queues := map[*edge][][]*runtime.Queue{}
+	pools := map[*edge]*sync.Pool{}
+	for _, v := range p.vertices {
+		for _, n := range v.nodes {
+			for _, e := range n.outputs {
+				if p.chained[e] {
+					continue
+				}
+				to := byVertex[p.vertexOf[e.to]]
+				qs := make([][]*runtime.Queue, v.parallelism)
+				for i := range qs {
+					if e.part == forward {
+						qs[i] = []*runtime.Queue{runtime.NewQueue(capacity, to[i].Wake, ctx.Done())}
+						continue
+					}
+					qs[i] = make([]*runtime.Queue, len(to))
+					for j := range to {
+						qs[i][j] = runtime.NewQueue(capacity, to[j].Wake, ctx.Done())
+					}
+				}
+				queues[e] = qs
+				pools[e] = e.pool(cfg.batchSize)
+			}
+		}
+	}
+
+	for _, v := range p.vertices {
+		for i, t := range byVertex[v] {
+			if err := p.buildChain(v, i, t, queues, pools, assigned); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return all, nil
+}
+
+func (p *plan) buildChain(v *vertex, subtask int, t *runtime.Task, queues map[*edge][][]*runtime.Queue,
+	pools map[*edge]*sync.Pool, assigned map[*node][][]assignedSplit,
+) error {
+	cfg := p.cfg
+	inputOf := map[*node]any{}
+	ops := make([]runtime.Operator, len(v.nodes))
+	ids := make([]string, len(v.nodes))
+	for idx := len(v.nodes) - 1; idx >= 0; idx-- {
+		n := v.nodes[idx]
+		byTag := map[string][]any{}
+		tagEdge := map[string]*edge{}
+		for _, e := range n.outputs {
+			var push any
+			if p.chained[e] {
+				push = inputOf[e.to]
+			} else {
+				out, pusher := e.writer(&writerBuild{
+					queues:         queues[e][subtask],
+					meta:           t.Meta,
+					batchSize:      cfg.batchSize,
+					pool:           pools[e],
+					maxParallelism: cfg.maxParallelism,
+					parallelism:    e.to.parallelism,
+				})
+				t.Outputs = append(t.Outputs, out)
+				push = pusher
+			}
+			byTag[e.tag] = append(byTag[e.tag], push)
+			tagEdge[e.tag] = e
+		}
+		b := &opBuild{
+			cfg:         cfg,
+			task:        t,
+			meta:        t.Meta,
+			idx:         idx,
+			name:        n.displayName(),
+			id:          n.id,
+			subtask:     subtask,
+			parallelism: n.parallelism,
+			keyGroups:   keygroup.RangeFor(cfg.maxParallelism, n.parallelism, subtask),
+			main:        n.fanout(byTag[""]),
+			sides:       map[string]any{},
+		}
+		for tag, ps := range byTag {
+			if tag != "" {
+				e := tagEdge[tag]
+				b.sides[tag] = e.sideOut(e.fanout(ps), t.Meta, idx)
+			}
+		}
+		if n.source != nil {
+			b.splits = assigned[n][subtask]
+		}
+		op, in, err := n.build(b)
+		if err != nil {
+			return fmt.Errorf("operator %q: %w", n.displayName(), err)
+		}
+		ops[idx], ids[idx] = op, n.id
+		inputOf[n] = in
+		if src, ok := op.(runtime.Source); ok && idx == 0 {
+			t.Source = src
+		}
+	}
+	t.Ops, t.OpIDs = ops, ids
+
+	head := v.nodes[0]
+	for _, e := range head.inputs {
+		from := queues[e]
+		for i := range from {
+			var q *runtime.Queue
+			switch {
+			case e.part == forward && i == subtask:
+				q = from[i][0]
+			case e.part != forward:
+				q = from[i][subtask]
+			default:
+				continue
+			}
+			t.Inputs = append(t.Inputs, &runtime.Input{Queue: q, Deliver: e.reader(inputOf[head], t.Meta, pools[e])})
+		}
+	}
+	return nil
+}

@@ -1,0 +1,53 @@
+// Package weir is the DataStream API of Weir, a stateful stream processor:
+// typed streams, keyed state and timers in event and processing time,
+// watermarks, side outputs, and the interfaces sources and sinks implement.
+//
+// A job is described on an Env and then run:
+//
+//	env := weir.New(weir.Parallelism(2))
+//	views := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: 1e6}, newView),
+//		weir.EventTime(View.EndedAt, 5*time.Second))
+//	counts := weir.Process(weir.KeyBy(views, View.TitleOf), &blockCounter{})
+//	weir.To(counts, weir.Stdout[Block](nil))
+//	err := env.Run(ctx)
+//
+// Type-changing steps are package functions (Map, TryMap, FlatMap, KeyBy,
+// Process, SideOutput), because Go methods cannot have type parameters;
+// type-preserving ones are methods (Filter, Name, ID, Parallelism).
+//
+// # Keys and state
+//
+// KeyBy routes each record by the key group of its key: the XXH64 hash of
+// the key's encoding (package codec) modulo the job's max parallelism (128
+// by default). A keyed function declares state in Open with Value, List and
+// MapOf; every state access is scoped to the key of the record or timer at
+// hand. State may expire with TTL, measured from the last write.
+//
+// # Time
+//
+// Sources give records event times with the EventTime option, which also
+// derives each split's watermark (bounded out-of-orderness); IdleTimeout
+// keeps a quiet split from holding the watermark back. An operator's
+// watermark is the minimum over its active inputs. Event-time timers fire in
+// time order as the watermark passes them; processing-time timers fire on
+// the wall clock. When a bounded input ends, a final watermark (EndOfTime)
+// fires every pending event-time timer.
+//
+// # Errors
+//
+// A function that returns an error, or panics, fails the job; the error
+// (an *OperatorError) names the operator, its subtask and where the failing
+// record came from. Mistakes in the graph — duplicate IDs, parallelism above
+// the max parallelism, unsupported key types — are reported by Validate and
+// Run before anything runs.
+package weir
+
+import "github.com/weirstream/weir/internal/runtime"
+
+// OperatorError is the error a job fails with when an operator fails: the
+// operator's name and ID, the subtask, and the failing record's origin
+// (source, split and offset) where known.
+type OperatorError = runtime.OperatorError
+
+// RecordOrigin names where a record came from.
+type RecordOrigin = runtime.RecordOrigin

@@ -1,0 +1,107 @@
+package weir
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/weirstream/weir/internal/keygroup"
+)
+
+// Env is a job being described: the graph of sources, operators and sinks
+// built with From, Map, KeyBy, Process, To and friends, and the settings it
+// runs with. Nothing runs until Run.
+type Env struct {
+	cfg   config
+	nodes []*node
+	errs  []error
+	ran   bool
+}
+
+type config struct {
+	parallelism    int
+	maxParallelism int
+	batchSize      int
+	queueCapacity  int
+	bufferTimeout  time.Duration
+	pollInterval   time.Duration
+	chaining       bool
+	// unboundedQueues lifts the exchange bounds; only tests use it, to show
+	// what the bounds prevent.
+	unboundedQueues bool
+}
+
+// Option configures an Env.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// Parallelism sets the default number of parallel subtasks of every
+// operator (default 1).
+func Parallelism(n int) Option { return optionFunc(func(c *config) { c.parallelism = n }) }
+
+// MaxParallelism sets the number of key groups (default 128): the upper
+// bound of any operator's parallelism and the unit in which keyed state is
+// rescaled. It is recorded with the job's state and cannot change across a
+// restore.
+func MaxParallelism(n int) Option { return optionFunc(func(c *config) { c.maxParallelism = n }) }
+
+// BatchSize sets how many records an exchange batch holds (default 256).
+func BatchSize(n int) Option { return optionFunc(func(c *config) { c.batchSize = n }) }
+
+// QueueCapacity sets how many batches each channel between two subtasks
+// holds before the sender blocks (default 8).
+func QueueCapacity(n int) Option { return optionFunc(func(c *config) { c.queueCapacity = n }) }
+
+// BufferTimeout sets how long a partially filled batch may wait while its
+// task is busy before it is sent anyway (default 5ms). A task that runs out
+// of input sends its partial batches at once.
+func BufferTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.bufferTimeout = d })
+}
+
+// DisableChaining runs every operator in a task of its own.
+func DisableChaining() Option { return optionFunc(func(c *config) { c.chaining = false }) }
+
+// New returns an empty job description.
+func New(opts ...Option) *Env {
+	e := &Env{cfg: config{
+		parallelism:    1,
+		maxParallelism: keygroup.DefaultMaxParallelism,
+		batchSize:      256,
+		queueCapacity:  8,
+		bufferTimeout:  5 * time.Millisecond,
+		pollInterval:   5 * time.Millisecond,
+		chaining:       true,
+	}}
+	for _, o := range opts {
+		o.apply(&e.cfg)
+	}
+	return e
+}
+
+func (c config) validate() error {
+	var errs []error
+	if err := keygroup.Validate(c.maxParallelism, max(c.parallelism, 1)); err != nil {
+		errs = append(errs, fmt.Errorf("MaxParallelism: %w", err))
+	}
+	if c.parallelism <= 0 {
+		errs = append(errs, fmt.Errorf("Parallelism: %d must be positive", c.parallelism))
+	}
+	if c.batchSize <= 0 {
+		errs = append(errs, fmt.Errorf("BatchSize: %d must be positive", c.batchSize))
+	}
+	if c.queueCapacity <= 0 {
+		errs = append(errs, fmt.Errorf("QueueCapacity: %d must be positive", c.queueCapacity))
+	}
+	if c.bufferTimeout < 0 {
+		errs = append(errs, fmt.Errorf("BufferTimeout: %v must not be negative", c.bufferTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// fail records a mistake made while describing the job; Build and Run
+// report it.
+func (e *Env) fail(err error) { e.errs = append(e.errs, err) }

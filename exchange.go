@@ -1,0 +1,147 @@
+package weir
+
+import (
+	"sync"
+
+	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/internal/keygroup"
+	"github.com/weirstream/weir/internal/runtime"
+)
+
+// writerBuild is what an edge needs to make the sending side of one
+// upstream subtask: the queues to every downstream subtask it reaches.
+type writerBuild struct {
+	queues         []*runtime.Queue
+	meta           *runtime.Meta
+	batchSize      int
+	pool           *sync.Pool
+	maxParallelism int
+	parallelism    int // downstream parallelism
+}
+
+// exchangeWriter fills one batch per downstream channel and sends a batch
+// when it is full; the task flushes partial batches.
+type exchangeWriter[T any] struct {
+	queues  []*runtime.Queue
+	batches []*runtime.Batch[T]
+	route   func(T) int // nil for forward and round robin
+	rr      int
+	meta    *runtime.Meta
+	size    int
+	pool    *sync.Pool
+}
+
+func newExchangeWriter[T any](w *writerBuild, route func(T) int) *exchangeWriter[T] {
+	return &exchangeWriter[T]{
+		queues:  w.queues,
+		batches: make([]*runtime.Batch[T], len(w.queues)),
+		route:   route,
+		meta:    w.meta,
+		size:    w.batchSize,
+		pool:    w.pool,
+	}
+}
+
+func newBatchPool[T any](size int) *sync.Pool {
+	return &sync.Pool{New: func() any { return &runtime.Batch[T]{Recs: make([]runtime.Rec[T], 0, size)} }}
+}
+
+// Push implements runtime.Pusher.
+func (w *exchangeWriter[T]) Push(v T) error {
+	i := 0
+	switch {
+	case w.route != nil:
+		i = w.route(v)
+	case len(w.queues) > 1:
+		i = w.rr
+		if w.rr++; w.rr == len(w.queues) {
+			w.rr = 0
+		}
+	}
+	b := w.batches[i]
+	if b == nil {
+		b = w.pool.Get().(*runtime.Batch[T])
+		w.batches[i] = b
+	}
+	b.Recs = append(b.Recs, runtime.Rec[T]{V: v, Ts: w.meta.Ts, Origin: w.meta.Origin})
+	if len(b.Recs) >= w.size {
+		return w.send(i)
+	}
+	return nil
+}
+
+func (w *exchangeWriter[T]) send(i int) error {
+	b := w.batches[i]
+	w.batches[i] = nil
+	return w.queues[i].Put(runtime.Message{Kind: runtime.Data, Batch: b})
+}
+
+// Flush implements runtime.Output.
+func (w *exchangeWriter[T]) Flush() error {
+	for i, b := range w.batches {
+		if b != nil && len(b.Recs) > 0 {
+			if err := w.send(i); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Broadcast implements runtime.Output.
+func (w *exchangeWriter[T]) Broadcast(m runtime.Message) error {
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	for _, q := range w.queues {
+		if err := q.Put(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newExchangeReader returns the function that feeds a received batch to the
+// chain head and recycles it.
+func newExchangeReader[T any](head runtime.Pusher[T], meta *runtime.Meta, pool *sync.Pool) func(any) error {
+	return func(x any) error {
+		b := x.(*runtime.Batch[T])
+		for i := range b.Recs {
+			r := &b.Recs[i]
+			meta.Ts, meta.Origin = r.Ts, r.Origin
+			if err := head.Push(r.V); err != nil {
+				return err
+			}
+		}
+		clear(b.Recs)
+		b.Recs = b.Recs[:0]
+		pool.Put(b)
+		return nil
+	}
+}
+
+// keyInfo knows how to turn a key into its key group: the XXH64 hash of
+// the key's encoding modulo the max parallelism.
+type keyInfo[K comparable] struct {
+	codec codec.Codec[K]
+}
+
+// group returns the key group of k, using buf as scratch space.
+func (ki keyInfo[K]) group(buf []byte, k K, maxParallelism int) ([]byte, int) {
+	buf = ki.codec.Append(buf[:0], k)
+	return buf, keygroup.Of(buf, maxParallelism)
+}
+
+// hashRoute returns the routing function of a keyed exchange for one
+// upstream subtask.
+func hashRoute[K comparable, T any](key func(T) K, ki keyInfo[K]) func(w *writerBuild) func(T) int {
+	return func(w *writerBuild) func(T) int {
+		var buf []byte
+		maxP, p := w.maxParallelism, w.parallelism
+		return func(v T) int {
+			var kg int
+			buf, kg = ki.group(buf, key(v), maxP)
+			return keygroup.Subtask(kg, maxP, p)
+		}
+	}
+}

@@ -1,0 +1,67 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// Execute opens every task, runs each on a goroutine of its own until all
+// have finished, and closes them. The first task to fail cancels the others
+// through cancel, which must cancel ctx; Execute returns that first failure
+// rather than the cancellations it caused. Every goroutine it starts has
+// returned when it returns.
+func Execute(ctx context.Context, cancel context.CancelFunc, tasks []*Task) error {
+	defer cancel()
+	for i, t := range tasks {
+		if err := t.Open(); err != nil {
+			errs := []error{err}
+			for _, o := range tasks[:i+1] {
+				errs = append(errs, o.Close())
+			}
+			return errors.Join(errs...)
+		}
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first    error
+		canceled bool
+	)
+	for _, t := range tasks {
+		wg.Go(func() {
+			err := t.Run(ctx)
+			if err == nil {
+				return
+			}
+			mu.Lock()
+			if isCancellation(err) {
+				canceled = true
+			} else if first == nil {
+				first = err
+			}
+			mu.Unlock()
+			cancel()
+		})
+	}
+	wg.Wait()
+	var closeErrs []error
+	for _, t := range tasks {
+		closeErrs = append(closeErrs, t.Close())
+	}
+	if first != nil {
+		return first
+	}
+	if err := context.Cause(ctx); canceled && err != nil {
+		// Canceled from outside: report why.
+		if cerr := errors.Join(closeErrs...); cerr != nil {
+			return errors.Join(err, cerr)
+		}
+		return err
+	}
+	return errors.Join(closeErrs...)
+}
+
+func isCancellation(err error) bool {
+	return errors.Is(err, ErrCanceled) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}

@@ -1,0 +1,91 @@
+package runtime
+
+import (
+	"fmt"
+	"math"
+)
+
+// Time values inside the runtime are Unix milliseconds.
+const (
+	// NoTimestamp marks a record that carries no event time.
+	NoTimestamp int64 = math.MinInt64
+	// MinWatermark is the watermark before any has been seen.
+	MinWatermark int64 = math.MinInt64
+	// MaxWatermark is the final watermark of a bounded input: every pending
+	// event-time timer fires when it arrives.
+	MaxWatermark int64 = math.MaxInt64
+)
+
+// Kind is the kind of message on a channel.
+type Kind uint8
+
+// Message kinds. Data carries a batch of records; every other kind is a
+// control message that travels in order with the data.
+const (
+	Data Kind = iota
+	Watermark
+	Idle
+	Active
+	Barrier
+	EndOfInput
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Data:
+		return "data"
+	case Watermark:
+		return "watermark"
+	case Idle:
+		return "idle"
+	case Active:
+		return "active"
+	case Barrier:
+		return "barrier"
+	case EndOfInput:
+		return "end-of-input"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// Message is what a channel carries: a batch of records or one control
+// message.
+type Message struct {
+	Kind Kind
+	// Batch is a *Batch[T] when Kind is Data.
+	Batch any
+	// Value is the watermark for Watermark and the checkpoint ID for Barrier.
+	Value int64
+}
+
+// Origin names where a record came from: the job-wide index of its source
+// split and its offset within the split. The zero Origin means unknown (a
+// record emitted by a timer, for example).
+type Origin struct {
+	Split  int32 // index into the job's split table, plus one
+	Offset int64
+}
+
+// Known reports whether the origin names a split.
+func (o Origin) Known() bool { return o.Split > 0 }
+
+// Rec is one record in a batch: its value, its event time and its origin.
+type Rec[T any] struct {
+	V      T
+	Ts     int64
+	Origin Origin
+}
+
+// Batch is the unit that crosses a channel.
+type Batch[T any] struct {
+	Recs []Rec[T]
+}
+
+// Meta is the metadata of the record a task is processing: every operator
+// of a chain reads it to stamp what it emits, and sets Op so a panic can be
+// attributed to the operator that was running.
+type Meta struct {
+	Ts     int64
+	Origin Origin
+	Op     int
+}

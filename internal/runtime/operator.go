@@ -1,0 +1,129 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Pusher receives records of type T inside a chain. The record's event time
+// and origin are in the task's Meta, so a chain passes bare values from one
+// operator to the next.
+type Pusher[T any] interface {
+	Push(v T) error
+}
+
+// Fanout pushes every record to several pushers in order: a stream with
+// several consumers.
+type Fanout[T any] []Pusher[T]
+
+// Push implements Pusher.
+func (f Fanout[T]) Push(v T) error {
+	for _, p := range f {
+		if err := p.Push(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Discard is a Pusher that drops what it gets: the output of an operator
+// nobody consumes.
+type Discard[T any] struct{}
+
+// Push implements Pusher.
+func (Discard[T]) Push(T) error { return nil }
+
+// Operator is one operator of a chain as the task loop sees it. Records
+// reach it through its typed Pusher, built when the chain is built.
+type Operator interface {
+	// Name is the operator's name as users see it in errors.
+	Name() string
+	// Open prepares the operator; it runs before any task starts.
+	Open() error
+	// OnWatermark is called in chain order when the task's watermark
+	// advances: the operator fires its event-time timers up to wm.
+	OnWatermark(wm int64) error
+	// EndInput is called in chain order after the final watermark when all
+	// input has ended.
+	EndInput() error
+	// Close releases resources; it is called once, also after a failure.
+	Close() error
+}
+
+// ProcessingTimer is implemented by operators with processing-time timers.
+type ProcessingTimer interface {
+	// NextProcessingTime returns the earliest pending timer, or
+	// MaxWatermark if there is none.
+	NextProcessingTime() int64
+	// OnProcessingTime fires the timers due at now.
+	OnProcessingTime(now int64) error
+}
+
+// Housekeeper is implemented by operators with periodic cleanup work, such as
+// removing expired state.
+type Housekeeper interface {
+	Housekeep()
+}
+
+// Output is the sending side of an exchange as the task loop sees it: the
+// typed Pusher fills batches, the task flushes them and sends control
+// messages in order with them.
+type Output interface {
+	// Flush sends every partial batch.
+	Flush() error
+	// Broadcast flushes and then sends m on every channel.
+	Broadcast(m Message) error
+}
+
+// OriginInfo names a split of the job for error messages.
+type OriginInfo struct {
+	Source string
+	Split  string
+}
+
+// RecordOrigin is a resolved Origin.
+type RecordOrigin struct {
+	Source string
+	Split  string
+	Offset int64
+}
+
+func (o RecordOrigin) String() string {
+	return fmt.Sprintf("source %q split %q offset %d", o.Source, o.Split, o.Offset)
+}
+
+// OperatorError is how a failure in user code reaches the caller of a job:
+// which operator, which subtask and, where known, the record's origin.
+type OperatorError struct {
+	Operator    string
+	OperatorID  string
+	Subtask     int
+	Parallelism int
+	// Origin is nil when the failing record had no known origin, for
+	// example when a timer fired.
+	Origin *RecordOrigin
+	// Timer is set when the failure happened while firing a timer.
+	Timer bool
+	Err   error
+}
+
+func (e *OperatorError) Error() string {
+	where := ""
+	switch {
+	case e.Origin != nil:
+		where = " on record from " + e.Origin.String()
+	case e.Timer:
+		where = " in a timer"
+	}
+	return fmt.Sprintf("operator %q (id %s, subtask %d/%d) failed%s: %v",
+		e.Operator, e.OperatorID, e.Subtask+1, e.Parallelism, where, e.Err)
+}
+
+func (e *OperatorError) Unwrap() error { return e.Err }
+
+// IsOperatorError reports whether err already names its operator, so it is
+// not wrapped again on its way up a chain.
+func IsOperatorError(err error) bool {
+	var oe *OperatorError
+	return errors.As(err, &oe)
+}

@@ -1,0 +1,474 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+)
+
+// Input is one channel into a task: its queue, the typed function that feeds
+// a data batch to the chain, and the channel's time and alignment state.
+type Input struct {
+	Queue *Queue
+	// Deliver feeds one data batch to the chain head.
+	Deliver func(batch any) error
+
+	wm      int64
+	idle    bool
+	ended   bool
+	blocked bool // delivered the barrier being aligned
+}
+
+// Source drives the source operator at the head of a source task. The task
+// loop calls it; it calls the chain.
+type Source interface {
+	// Poll reads from the splits once and pushes what it read into the
+	// chain. It reports whether it pushed anything and whether every split
+	// has ended.
+	Poll(now time.Time) (progressed, ended bool, err error)
+	// Watermark returns the subtask's watermark — the minimum over its
+	// active splits — and whether every unfinished split is idle.
+	Watermark(now time.Time) (wm int64, idle bool)
+	// Close closes the split readers.
+	Close() error
+}
+
+// Task is one goroutine running the chain of one parallel subtask: its
+// inputs (or its source), its operators in chain order and its outputs. All
+// user code, state and timers of the chain run on the task's goroutine.
+type Task struct {
+	Name        string // the chain's vertex name, for errors
+	Subtask     int
+	Parallelism int
+
+	Inputs  []*Input
+	Source  Source
+	Ops     []Operator
+	OpIDs   []string
+	Outputs []Output
+	Meta    *Meta
+
+	// Wake is the channel every input queue signals; make it with
+	// capacity one.
+	Wake chan struct{}
+	// Mailbox carries actions from outside the task (checkpoint triggers)
+	// to run on the task goroutine.
+	Mailbox chan func() error
+	// OnBarrier, if set, snapshots the chain's state for a checkpoint; the
+	// barrier is forwarded after it returns.
+	OnBarrier func(checkpointID int64) error
+
+	BufferTimeout time.Duration
+	PollInterval  time.Duration
+	// Origins resolves Origin.Split for errors.
+	Origins []OriginInfo
+
+	wm         int64 // last watermark advanced through the chain
+	outIdle    bool
+	aligning   int64
+	rr         int // round-robin start over inputs
+	lastFlush  time.Time
+	lastHouse  time.Time
+	procTimers []ProcessingTimer
+	house      []Housekeeper
+	opened     int
+}
+
+// housekeepInterval is how often operators get to clean up expired state.
+const housekeepInterval = 250 * time.Millisecond
+
+// Open opens the chain's operators in order. On failure it closes those it
+// opened.
+func (t *Task) Open() error {
+	t.wm = MinWatermark
+	for i := range t.Inputs {
+		t.Inputs[i].wm = MinWatermark
+	}
+	for i, op := range t.Ops {
+		t.Meta.Op = i
+		if err := op.Open(); err != nil {
+			return t.opError(i, err, false)
+		}
+		t.opened = i + 1
+		if pt, ok := op.(ProcessingTimer); ok {
+			t.procTimers = append(t.procTimers, pt)
+		}
+		if h, ok := op.(Housekeeper); ok {
+			t.house = append(t.house, h)
+		}
+	}
+	return nil
+}
+
+// Close closes the operators that were opened and the source.
+func (t *Task) Close() error {
+	var errs []error
+	if t.Source != nil {
+		errs = append(errs, t.Source.Close())
+	}
+	for i := t.opened - 1; i >= 0; i-- {
+		if err := t.Ops[i].Close(); err != nil {
+			errs = append(errs, t.opError(i, err, false))
+		}
+	}
+	t.opened = 0
+	return errors.Join(errs...)
+}
+
+// Run runs the task loop until the input ends, an operator fails or ctx is
+// canceled.
+func (t *Task) Run(ctx context.Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = t.opError(t.Meta.Op, fmt.Errorf("panic: %v\n%s", r, debug.Stack()), false)
+		}
+	}()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	now := time.Now()
+	t.lastFlush, t.lastHouse = now, now
+	sourceEnded := false
+	done := ctx.Done()
+	for {
+		select {
+		case <-done:
+			return ctx.Err()
+		default:
+		}
+		progressed := false
+		if t.Source != nil && !sourceEnded {
+			p, ended, err := t.Source.Poll(now)
+			if err != nil {
+				return err
+			}
+			progressed = p
+			sourceEnded = ended
+			if !ended {
+				wm, idle := t.Source.Watermark(now)
+				if err := t.sourceTime(wm, idle); err != nil {
+					return err
+				}
+			}
+		}
+		for i := range t.Inputs {
+			in := t.Inputs[(t.rr+i)%len(t.Inputs)]
+			if in.ended || in.blocked {
+				continue
+			}
+			m, ok := in.Queue.Poll()
+			if !ok {
+				continue
+			}
+			progressed = true
+			if err := t.handle(in, m); err != nil {
+				return err
+			}
+		}
+		if len(t.Inputs) > 0 {
+			t.rr = (t.rr + 1) % len(t.Inputs)
+		}
+		if (t.Source != nil && sourceEnded) || (t.Source == nil && t.allEnded()) {
+			return t.finish()
+		}
+		if err := t.drainMailbox(); err != nil {
+			return err
+		}
+		now = time.Now()
+		next, err := t.fireProcessingTimers(now)
+		if err != nil {
+			return err
+		}
+		if now.Sub(t.lastHouse) >= housekeepInterval {
+			for _, h := range t.house {
+				h.Housekeep()
+			}
+			t.lastHouse = now
+		}
+		if progressed && now.Sub(t.lastFlush) < t.BufferTimeout {
+			continue
+		}
+		if err := t.flush(now); err != nil {
+			return err
+		}
+		if progressed {
+			continue
+		}
+		wait := time.Hour
+		if next != MaxWatermark {
+			wait = time.Duration(next-now.UnixMilli()) * time.Millisecond
+		}
+		if t.Source != nil && wait > t.PollInterval {
+			wait = t.PollInterval
+		}
+		if len(t.house) > 0 && wait > housekeepInterval {
+			wait = housekeepInterval
+		}
+		if wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-t.Wake:
+			case <-timer.C:
+			case f := <-t.Mailbox:
+				if err := f(); err != nil {
+					return err
+				}
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		}
+		now = time.Now()
+	}
+}
+
+func (t *Task) drainMailbox() error {
+	for {
+		select {
+		case f := <-t.Mailbox:
+			if err := f(); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+func (t *Task) flush(now time.Time) error {
+	for _, o := range t.Outputs {
+		if err := o.Flush(); err != nil {
+			return err
+		}
+	}
+	t.lastFlush = now
+	return nil
+}
+
+func (t *Task) fireProcessingTimers(now time.Time) (next int64, err error) {
+	next = MaxWatermark
+	ms := now.UnixMilli()
+	for _, pt := range t.procTimers {
+		if pt.NextProcessingTime() <= ms {
+			if err := pt.OnProcessingTime(ms); err != nil {
+				return 0, err
+			}
+		}
+		next = min(next, pt.NextProcessingTime())
+	}
+	return next, nil
+}
+
+func (t *Task) handle(in *Input, m Message) error {
+	switch m.Kind {
+	case Data:
+		return in.Deliver(m.Batch)
+	case Watermark:
+		in.wm = max(in.wm, m.Value)
+		return t.inputTime()
+	case Idle:
+		in.idle = true
+		return t.inputTime()
+	case Active:
+		in.idle = false
+		return t.inputTime()
+	case EndOfInput:
+		in.ended = true
+		in.blocked = false
+		if err := t.inputTime(); err != nil {
+			return err
+		}
+		return t.maybeAligned()
+	case Barrier:
+		return t.barrier(in, m.Value)
+	}
+	return fmt.Errorf("task %s: unknown message kind %v", t.Name, m.Kind)
+}
+
+func (t *Task) allEnded() bool {
+	for _, in := range t.Inputs {
+		if !in.ended {
+			return false
+		}
+	}
+	return true
+}
+
+// inputTime recomputes the task's watermark from its inputs: the minimum
+// over the inputs that are neither idle nor ended. When every open input is
+// idle the task's output goes idle.
+func (t *Task) inputTime() error {
+	wm, active, open := MaxWatermark, false, false
+	for _, in := range t.Inputs {
+		if in.ended {
+			continue
+		}
+		open = true
+		if in.idle {
+			continue
+		}
+		active = true
+		wm = min(wm, in.wm)
+	}
+	if open && !active {
+		return t.setIdle(true)
+	}
+	if err := t.setIdle(false); err != nil {
+		return err
+	}
+	return t.advance(wm)
+}
+
+func (t *Task) sourceTime(wm int64, idle bool) error {
+	if idle {
+		return t.setIdle(true)
+	}
+	if err := t.setIdle(false); err != nil {
+		return err
+	}
+	return t.advance(wm)
+}
+
+func (t *Task) setIdle(idle bool) error {
+	if idle == t.outIdle {
+		return nil
+	}
+	t.outIdle = idle
+	kind := Active
+	if idle {
+		kind = Idle
+	}
+	return t.broadcast(Message{Kind: kind})
+}
+
+// advance moves the chain's watermark forward: each operator in chain order
+// fires its event-time timers, then the watermark goes downstream. A
+// watermark never moves backwards.
+func (t *Task) advance(wm int64) error {
+	if wm <= t.wm {
+		return nil
+	}
+	t.wm = wm
+	for i, op := range t.Ops {
+		t.Meta.Op = i
+		if err := op.OnWatermark(wm); err != nil {
+			return t.wrap(i, err, true)
+		}
+	}
+	return t.broadcast(Message{Kind: Watermark, Value: wm})
+}
+
+func (t *Task) broadcast(m Message) error {
+	for _, o := range t.Outputs {
+		if err := o.Broadcast(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *Task) barrier(in *Input, id int64) error {
+	if id < t.aligning {
+		return nil // a barrier of a checkpoint already given up
+	}
+	if id > t.aligning {
+		// A newer checkpoint supersedes the one being aligned.
+		for _, other := range t.Inputs {
+			other.blocked = false
+		}
+		t.aligning = id
+	}
+	in.blocked = true
+	return t.maybeAligned()
+}
+
+// maybeAligned completes the alignment when every open input has delivered
+// the barrier: snapshot, forward the barrier, read all inputs again.
+func (t *Task) maybeAligned() error {
+	if t.aligning == 0 {
+		return nil
+	}
+	for _, in := range t.Inputs {
+		if !in.ended && !in.blocked {
+			return nil
+		}
+	}
+	id := t.aligning
+	t.aligning = 0
+	for _, in := range t.Inputs {
+		in.blocked = false
+	}
+	return t.TriggerBarrier(id)
+}
+
+// TriggerBarrier snapshots the chain and sends the barrier downstream. Source
+// tasks call it from their mailbox when a checkpoint is triggered; other
+// tasks when their inputs are aligned.
+func (t *Task) TriggerBarrier(id int64) error {
+	if t.OnBarrier != nil {
+		if err := t.OnBarrier(id); err != nil {
+			return err
+		}
+	}
+	return t.broadcast(Message{Kind: Barrier, Value: id})
+}
+
+// finish ends the task: the final watermark fires every pending event-time
+// timer, each operator ends its input, and end of input goes downstream.
+func (t *Task) finish() error {
+	if err := t.setIdle(false); err != nil {
+		return err
+	}
+	if err := t.advance(MaxWatermark); err != nil {
+		return err
+	}
+	for i, op := range t.Ops {
+		t.Meta.Op = i
+		if err := op.EndInput(); err != nil {
+			return t.wrap(i, err, false)
+		}
+	}
+	return t.broadcast(Message{Kind: EndOfInput})
+}
+
+// wrap attributes err to operator i unless an operator already claimed it.
+func (t *Task) wrap(i int, err error, timer bool) error {
+	if err == nil || IsOperatorError(err) || errors.Is(err, ErrCanceled) {
+		return err
+	}
+	return t.opError(i, err, timer)
+}
+
+func (t *Task) opError(i int, err error, timer bool) error {
+	oe := &OperatorError{Subtask: t.Subtask, Parallelism: t.Parallelism, Timer: timer, Err: err}
+	if i >= 0 && i < len(t.Ops) {
+		oe.Operator = t.Ops[i].Name()
+		oe.OperatorID = t.OpIDs[i]
+	} else {
+		oe.Operator = t.Name
+	}
+	if o := t.Meta.Origin; o.Known() && int(o.Split) <= len(t.Origins) {
+		info := t.Origins[o.Split-1]
+		oe.Origin = &RecordOrigin{Source: info.Source, Split: info.Split, Offset: o.Offset}
+	}
+	return oe
+}
+
+// RecordError attributes err, returned by the user code of operator i, to
+// that operator and the current record's origin. An error that already
+// names its operator is returned as it is.
+func (t *Task) RecordError(i int, err error) error {
+	return t.wrap(i, err, false)
+}
+
+// TimerError attributes err, returned by a timer of operator i, to that
+// operator.
+func (t *Task) TimerError(i int, err error) error {
+	return t.wrap(i, err, true)
+}

@@ -1,0 +1,258 @@
+package weir
+
+import (
+	"fmt"
+	"iter"
+	"strings"
+	"time"
+
+	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/internal/state"
+)
+
+// StateOption configures a keyed state declared with Value, List or Map.
+type StateOption interface{ applyState(*stateConfig) }
+
+type stateConfig struct {
+	ttl   time.Duration
+	codec any // codec.Codec of the value type
+}
+
+type stateOptionFunc func(*stateConfig)
+
+func (f stateOptionFunc) applyState(c *stateConfig) { f(c) }
+
+// TTL makes each entry of the state expire d after it was last written
+// (Set, Add, Update or Put; reads do not refresh it). An expired entry is
+// never returned, is left out of snapshots and is removed in the background;
+// the clock is processing time.
+func TTL(d time.Duration) StateOption {
+	return stateOptionFunc(func(c *stateConfig) { c.ttl = d })
+}
+
+// StateCodec sets how the state's values are encoded in snapshots, for
+// types codec.For does not support.
+func StateCodec[V any](c codec.Codec[V]) StateOption {
+	return stateOptionFunc(func(s *stateConfig) { s.codec = c })
+}
+
+type unit = struct{}
+
+func declare[V any](name string, opts []StateOption) (stateConfig, codec.Codec[V], error) {
+	var cfg stateConfig
+	for _, o := range opts {
+		o.applyState(&cfg)
+	}
+	if name == "" || strings.HasPrefix(name, "_") {
+		return cfg, nil, fmt.Errorf("state name %q: must be non-empty and not start with '_'", name)
+	}
+	if cfg.ttl < 0 {
+		return cfg, nil, fmt.Errorf("state %q: TTL %v must not be negative", name, cfg.ttl)
+	}
+	if cfg.codec != nil {
+		c, ok := cfg.codec.(codec.Codec[V])
+		if !ok {
+			return cfg, nil, fmt.Errorf("state %q: codec %T does not encode %T", name, cfg.codec, *new(V))
+		}
+		return cfg, c, nil
+	}
+	c, err := codec.For[V]()
+	if err != nil {
+		return cfg, nil, fmt.Errorf("state %q: %w (set one with StateCodec)", name, err)
+	}
+	return cfg, c, nil
+}
+
+func scopeOf[K comparable](c KeyedContext[K]) (*keyedCtx[K], error) {
+	if c == nil {
+		return nil, ErrNotKeyed
+	}
+	s := c.scope()
+	if s == nil {
+		return nil, ErrNotKeyed
+	}
+	return s, nil
+}
+
+// ValueState holds one value per key.
+type ValueState[K comparable, V any] struct {
+	t state.Value[K, unit, V]
+}
+
+// Value declares a keyed value state named name. Call it from Open.
+func Value[V any, K comparable](c KeyedOpenContext[K], name string, opts ...StateOption) ValueState[K, V] {
+	oc := c.open()
+	cfg, vc, err := declare[V](name, opts)
+	if err != nil {
+		oc.fail(err)
+		return ValueState[K, V]{}
+	}
+	t, err := state.NewValue(oc.backend, state.TableDesc[K, unit, V]{
+		Name: name, Key: oc.keys.codec, Namespace: codec.Unit(), Value: vc, TTL: cfg.ttl,
+	})
+	if err != nil {
+		oc.fail(fmt.Errorf("value state %q: %w", name, err))
+	}
+	return ValueState[K, V]{t: t}
+}
+
+// Get returns the current key's value and whether it has one.
+func (s ValueState[K, V]) Get(c KeyedContext[K]) (V, bool, error) {
+	k, err := scopeOf(c)
+	if err != nil {
+		var zero V
+		return zero, false, err
+	}
+	return s.t.Get(k.kg, k.key, unit{})
+}
+
+// Set sets the current key's value.
+func (s ValueState[K, V]) Set(c KeyedContext[K], v V) error {
+	k, err := scopeOf(c)
+	if err != nil {
+		return err
+	}
+	return s.t.Put(k.kg, k.key, unit{}, v)
+}
+
+// Clear removes the current key's value.
+func (s ValueState[K, V]) Clear(c KeyedContext[K]) error {
+	k, err := scopeOf(c)
+	if err != nil {
+		return err
+	}
+	return s.t.Delete(k.kg, k.key, unit{})
+}
+
+// ListState holds a list of values per key.
+type ListState[K comparable, V any] struct {
+	t state.List[K, unit, V]
+}
+
+// List declares a keyed list state named name. Call it from Open.
+func List[V any, K comparable](c KeyedOpenContext[K], name string, opts ...StateOption) ListState[K, V] {
+	oc := c.open()
+	cfg, vc, err := declare[V](name, opts)
+	if err != nil {
+		oc.fail(err)
+		return ListState[K, V]{}
+	}
+	t, err := state.NewList(oc.backend, state.TableDesc[K, unit, V]{
+		Name: name, Key: oc.keys.codec, Namespace: codec.Unit(), Value: vc, TTL: cfg.ttl,
+	})
+	if err != nil {
+		oc.fail(fmt.Errorf("list state %q: %w", name, err))
+	}
+	return ListState[K, V]{t: t}
+}
+
+// Get returns the current key's list. The caller must not modify it.
+func (s ListState[K, V]) Get(c KeyedContext[K]) ([]V, error) {
+	k, err := scopeOf(c)
+	if err != nil {
+		return nil, err
+	}
+	return s.t.Get(k.kg, k.key, unit{})
+}
+
+// Add appends v to the current key's list.
+func (s ListState[K, V]) Add(c KeyedContext[K], v V) error {
+	k, err := scopeOf(c)
+	if err != nil {
+		return err
+	}
+	return s.t.Add(k.kg, k.key, unit{}, v)
+}
+
+// Update replaces the current key's list.
+func (s ListState[K, V]) Update(c KeyedContext[K], vs []V) error {
+	k, err := scopeOf(c)
+	if err != nil {
+		return err
+	}
+	return s.t.Update(k.kg, k.key, unit{}, vs)
+}
+
+// Clear removes the current key's list.
+func (s ListState[K, V]) Clear(c KeyedContext[K]) error {
+	k, err := scopeOf(c)
+	if err != nil {
+		return err
+	}
+	return s.t.Delete(k.kg, k.key, unit{})
+}
+
+// MapState holds a map of user keys to values per key.
+type MapState[K, UK comparable, UV any] struct {
+	t state.Map[K, unit, UK, UV]
+}
+
+// MapOf declares a keyed map state named name. Call it from Open. (Map is
+// the name of the transformation.)
+func MapOf[UK comparable, UV any, K comparable](c KeyedOpenContext[K], name string, opts ...StateOption) MapState[K, UK, UV] {
+	oc := c.open()
+	cfg, vc, err := declare[UV](name, opts)
+	if err != nil {
+		oc.fail(err)
+		return MapState[K, UK, UV]{}
+	}
+	ukc, err := codec.For[UK]()
+	if err != nil {
+		oc.fail(fmt.Errorf("map state %q: user key: %w", name, err))
+		return MapState[K, UK, UV]{}
+	}
+	t, err := state.NewMap(oc.backend, state.MapDesc[K, unit, UK, UV]{
+		Name: name, Key: oc.keys.codec, Namespace: codec.Unit(), UserKey: ukc, Value: vc, TTL: cfg.ttl,
+	})
+	if err != nil {
+		oc.fail(fmt.Errorf("map state %q: %w", name, err))
+	}
+	return MapState[K, UK, UV]{t: t}
+}
+
+// Get returns the value of uk for the current key.
+func (s MapState[K, UK, UV]) Get(c KeyedContext[K], uk UK) (UV, bool, error) {
+	k, err := scopeOf(c)
+	if err != nil {
+		var zero UV
+		return zero, false, err
+	}
+	return s.t.Get(k.kg, k.key, unit{}, uk)
+}
+
+// Put sets the value of uk for the current key.
+func (s MapState[K, UK, UV]) Put(c KeyedContext[K], uk UK, v UV) error {
+	k, err := scopeOf(c)
+	if err != nil {
+		return err
+	}
+	return s.t.Put(k.kg, k.key, unit{}, uk, v)
+}
+
+// Delete removes uk for the current key.
+func (s MapState[K, UK, UV]) Delete(c KeyedContext[K], uk UK) error {
+	k, err := scopeOf(c)
+	if err != nil {
+		return err
+	}
+	return s.t.Delete(k.kg, k.key, unit{}, uk)
+}
+
+// Clear removes every entry of the current key.
+func (s MapState[K, UK, UV]) Clear(c KeyedContext[K]) error {
+	k, err := scopeOf(c)
+	if err != nil {
+		return err
+	}
+	return s.t.Clear(k.kg, k.key, unit{})
+}
+
+// All yields the current key's entries in no particular order. The state
+// must not be written during the iteration.
+func (s MapState[K, UK, UV]) All(c KeyedContext[K]) iter.Seq2[UK, UV] {
+	k, err := scopeOf(c)
+	if err != nil {
+		return func(func(UK, UV) bool) {}
+	}
+	return s.t.All(k.kg, k.key, unit{})
+}

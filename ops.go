@@ -1,0 +1,267 @@
+package weir
+
+import (
+	"fmt"
+
+	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/internal/runtime"
+	"github.com/weirstream/weir/internal/state"
+)
+
+// opBuild is what a node's build function gets for one subtask.
+type opBuild struct {
+	cfg         config
+	task        *runtime.Task
+	meta        *runtime.Meta
+	idx         int // the operator's position in its chain
+	name, id    string
+	subtask     int
+	parallelism int
+	keyGroups   state.KeyGroupRange
+	main        any            // runtime.Pusher of the main output
+	sides       map[string]any // runtime.Pusher per side-output tag
+	// splits are the source splits assigned to this subtask.
+	splits []assignedSplit
+}
+
+// opBase carries what every operator has: its name, ID and place in the
+// chain.
+type opBase struct {
+	name, id string
+	idx      int
+	meta     *runtime.Meta
+	task     *runtime.Task
+}
+
+func newOpBase(b *opBuild) opBase {
+	return opBase{name: b.name, id: b.id, idx: b.idx, meta: b.meta, task: b.task}
+}
+
+// fail attributes an error of the operator's user code to the operator and
+// the record at hand.
+func (o *opBase) fail(err error) error { return o.task.RecordError(o.idx, err) }
+
+func (o *opBase) Name() string               { return o.name }
+func (o *opBase) Open() error                { return nil }
+func (o *opBase) OnWatermark(int64) error    { return nil }
+func (o *opBase) EndInput() error            { return nil }
+func (o *opBase) Close() error               { return nil }
+func (o *opBase) enter()                     { o.meta.Op = o.idx }
+
+// oneInput makes a node fed by s through a forward edge (chained when the
+// parallelism allows).
+func oneInput[T any](s Stream[T], kind string) *node {
+	return s.n.env.addNode(kind, newEdge[T](s.n, "", forward, nil))
+}
+
+type mapOp[T, R any] struct {
+	opBase
+	fn   func(T) R
+	next runtime.Pusher[R]
+}
+
+func (o *mapOp[T, R]) Push(v T) error {
+	o.enter()
+	return o.next.Push(o.fn(v))
+}
+
+// Map applies fn to every record.
+func Map[T, R any](s Stream[T], fn func(T) R) Stream[R] {
+	n := oneInput(s, "map")
+	n.fanout = fanoutOf[R]
+	n.build = func(b *opBuild) (runtime.Operator, any, error) {
+		op := &mapOp[T, R]{opBase: newOpBase(b), fn: fn, next: b.main.(runtime.Pusher[R])}
+		return op, op, nil
+	}
+	return Stream[R]{n}
+}
+
+type tryMapOp[T, R any] struct {
+	opBase
+	fn   func(T) (R, error)
+	next runtime.Pusher[R]
+}
+
+func (o *tryMapOp[T, R]) Push(v T) error {
+	o.enter()
+	r, err := o.fn(v)
+	if err != nil {
+		return o.fail(err)
+	}
+	return o.next.Push(r)
+}
+
+// TryMap applies fn to every record; an error fails the job with the
+// operator's name and the record's origin.
+func TryMap[T, R any](s Stream[T], fn func(T) (R, error)) Stream[R] {
+	n := oneInput(s, "map")
+	n.fanout = fanoutOf[R]
+	n.build = func(b *opBuild) (runtime.Operator, any, error) {
+		op := &tryMapOp[T, R]{opBase: newOpBase(b), fn: fn, next: b.main.(runtime.Pusher[R])}
+		return op, op, nil
+	}
+	return Stream[R]{n}
+}
+
+type filterOp[T any] struct {
+	opBase
+	fn   func(T) bool
+	next runtime.Pusher[T]
+}
+
+func (o *filterOp[T]) Push(v T) error {
+	o.enter()
+	if !o.fn(v) {
+		return nil
+	}
+	return o.next.Push(v)
+}
+
+// Filter keeps the records for which keep returns true.
+func (s Stream[T]) Filter(keep func(T) bool) Stream[T] {
+	n := oneInput(s, "filter")
+	n.fanout = fanoutOf[T]
+	n.build = func(b *opBuild) (runtime.Operator, any, error) {
+		op := &filterOp[T]{opBase: newOpBase(b), fn: keep, next: b.main.(runtime.Pusher[T])}
+		return op, op, nil
+	}
+	return Stream[T]{n}
+}
+
+// Out receives what an operator emits. Emitted records carry the event time
+// of the record (or timer) being processed.
+type Out[T any] interface {
+	Emit(v T)
+}
+
+// out is the Out an operator hands to user code. A downstream failure is
+// kept and returned when the user function returns, so user code does not
+// have to check every Emit.
+type out[T any] struct {
+	next runtime.Pusher[T]
+	meta *runtime.Meta
+	idx  int
+	err  error
+}
+
+func (o *out[T]) Emit(v T) {
+	if o.err != nil {
+		return
+	}
+	o.err = o.next.Push(v)
+	o.meta.Op = o.idx
+}
+
+// take returns and clears the kept downstream error.
+func (o *out[T]) take() error {
+	err := o.err
+	o.err = nil
+	return err
+}
+
+type flatMapOp[T, R any] struct {
+	opBase
+	fn  func(T, Out[R]) error
+	out out[R]
+}
+
+func (o *flatMapOp[T, R]) Push(v T) error {
+	o.enter()
+	if err := o.fn(v, &o.out); err != nil {
+		return o.fail(err)
+	}
+	return o.out.take()
+}
+
+// FlatMap calls fn for every record; fn emits any number of records.
+func FlatMap[T, R any](s Stream[T], fn func(T, Out[R]) error) Stream[R] {
+	n := oneInput(s, "flatmap")
+	n.fanout = fanoutOf[R]
+	n.build = func(b *opBuild) (runtime.Operator, any, error) {
+		op := &flatMapOp[T, R]{opBase: newOpBase(b), fn: fn}
+		op.out = out[R]{next: b.main.(runtime.Pusher[R]), meta: b.meta, idx: b.idx}
+		return op, op, nil
+	}
+	return Stream[R]{n}
+}
+
+// identityOp passes records through; it stands for unions and side outputs
+// so that they are operators like any other.
+type identityOp[T any] struct {
+	opBase
+	next runtime.Pusher[T]
+}
+
+func (o *identityOp[T]) Push(v T) error { return o.next.Push(v) }
+
+func identityBuild[T any](b *opBuild) (runtime.Operator, any, error) {
+	op := &identityOp[T]{opBase: newOpBase(b), next: b.main.(runtime.Pusher[T])}
+	return op, op, nil
+}
+
+// Union merges streams of the same type. Its watermark is the minimum of its
+// inputs' watermarks.
+func Union[T any](first Stream[T], more ...Stream[T]) Stream[T] {
+	edges := []*edge{newEdge[T](first.n, "", forward, nil)}
+	for _, s := range more {
+		if s.n.env != first.n.env {
+			first.n.env.fail(fmt.Errorf("union: streams belong to different jobs"))
+			continue
+		}
+		edges = append(edges, newEdge[T](s.n, "", forward, nil))
+	}
+	n := first.n.env.addNode("union", edges...)
+	n.fanout = fanoutOf[T]
+	n.build = identityBuild[T]
+	return Stream[T]{n}
+}
+
+// OutputTag names a side output of type T.
+type OutputTag[T any] struct {
+	id string
+}
+
+// NewOutputTag returns the tag of a side output. Tags are told apart by
+// name.
+func NewOutputTag[T any](name string) OutputTag[T] { return OutputTag[T]{id: name} }
+
+// Name returns the tag's name.
+func (t OutputTag[T]) Name() string { return t.id }
+
+// SideOutput returns the records the operator of s emits to tag.
+func SideOutput[X, T any](s Stream[T], tag OutputTag[X]) Stream[X] {
+	n := s.n.env.addNode("side-output", newEdge[X](s.n, tag.id, forward, nil))
+	n.name = "side-output " + tag.id
+	n.fanout = fanoutOf[X]
+	n.build = identityBuild[X]
+	return Stream[X]{n}
+}
+
+// KeyOption configures KeyBy.
+type KeyOption[K comparable] struct {
+	codec codec.Codec[K]
+}
+
+// KeyCodec sets how keys are encoded for key-group hashing and state
+// snapshots, for key types codec.For does not support.
+func KeyCodec[K comparable](c codec.Codec[K]) KeyOption[K] { return KeyOption[K]{codec: c} }
+
+// KeyBy partitions s by key: records with equal keys go to the same
+// subtask. The key is hashed from its encoding (see package codec), so the
+// assignment is stable across processes, machines and Weir versions.
+func KeyBy[K comparable, T any](s Stream[T], key func(T) K, opts ...KeyOption[K]) KeyedStream[K, T] {
+	ks := KeyedStream[K, T]{s: s, key: key}
+	for _, o := range opts {
+		if o.codec != nil {
+			ks.keys.codec = o.codec
+		}
+	}
+	if ks.keys.codec == nil {
+		c, err := codec.For[K]()
+		if err != nil {
+			s.n.env.fail(fmt.Errorf("keyBy after %q: key type: %w (set one with KeyCodec)", s.n.displayName(), err))
+		}
+		ks.keys.codec = c
+	}
+	return ks
+}

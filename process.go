@@ -1,0 +1,355 @@
+package weir
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/weirstream/weir/internal/runtime"
+	"github.com/weirstream/weir/internal/state"
+)
+
+// EndOfTime is the watermark of an input that has ended: every event-time
+// timer is due.
+var EndOfTime = time.UnixMilli(math.MaxInt64)
+
+// Context is what every processing function can ask about the record (or
+// timer) at hand.
+type Context interface {
+	// Timestamp returns the event time of the record being processed, or of
+	// the timer firing; false when the record has none.
+	Timestamp() (time.Time, bool)
+	// Watermark returns the operator's current event-time watermark; the
+	// zero Time before the first watermark and EndOfTime after the last.
+	Watermark() time.Time
+	// ProcessingTime returns the wall clock.
+	ProcessingTime() time.Time
+
+	sideOutput(tag string) any
+}
+
+// Timers registers and deletes the current key's timers. Registering a
+// timer that exists (same key, time and domain) does nothing.
+type Timers interface {
+	RegisterEventTime(t time.Time) error
+	DeleteEventTime(t time.Time) error
+	RegisterProcessingTime(t time.Time) error
+	DeleteProcessingTime(t time.Time) error
+}
+
+// KeyedContext is the Context of a keyed function: the current key, and
+// timers scoped to it.
+type KeyedContext[K comparable] interface {
+	Context
+	Key() K
+	Timers() Timers
+	scope() *keyedCtx[K]
+}
+
+// TimerContext is the KeyedContext of a firing timer.
+type TimerContext[K comparable] interface {
+	KeyedContext[K]
+	// Domain says which clock the firing timer follows.
+	Domain() TimeDomain
+}
+
+// OpenContext describes the operator subtask being opened.
+type OpenContext interface {
+	OperatorName() string
+	OperatorID() string
+	Subtask() int
+	Parallelism() int
+}
+
+// KeyedOpenContext is the OpenContext of a keyed function; keyed state is
+// declared with it (Value, List, Map).
+type KeyedOpenContext[K comparable] interface {
+	OpenContext
+	open() *keyedOpenCtx[K]
+}
+
+// KeyedProcessFunction processes the records of a keyed stream one by one,
+// with keyed state and timers. Optional capabilities are found by type
+// assertion: KeyedOpener (declare state), KeyedTimerHandler (timers fire)
+// and Closer.
+type KeyedProcessFunction[K comparable, T, R any] interface {
+	Process(c KeyedContext[K], v T, out Out[R]) error
+}
+
+// KeyedOpener is implemented by keyed functions that declare state or
+// prepare before the first record.
+type KeyedOpener[K comparable] interface {
+	Open(c KeyedOpenContext[K]) error
+}
+
+// KeyedTimerHandler is implemented by keyed functions that use timers.
+type KeyedTimerHandler[K comparable, R any] interface {
+	OnTimer(c TimerContext[K], out Out[R]) error
+}
+
+// Closer is implemented by functions that release resources when their
+// operator closes.
+type Closer interface {
+	Close() error
+}
+
+// ProcessFunc adapts a plain function to KeyedProcessFunction.
+type ProcessFunc[K comparable, T, R any] func(c KeyedContext[K], v T, out Out[R]) error
+
+// Process implements KeyedProcessFunction.
+func (f ProcessFunc[K, T, R]) Process(c KeyedContext[K], v T, out Out[R]) error { return f(c, v, out) }
+
+// ErrNotKeyed reports keyed state or timers used with a context that is not
+// the one the runtime handed to a keyed function.
+var ErrNotKeyed = errors.New("weir: keyed state used outside its keyed function")
+
+// Process runs fn on every record of a keyed stream. Each parallel subtask
+// gets its own shallow copy of fn when fn is a pointer to a struct, so the
+// state handles it declares in Open are its own; fields set before the job
+// runs are shared and must only be read.
+func Process[K comparable, T, R any](ks KeyedStream[K, T], fn KeyedProcessFunction[K, T, R]) Stream[R] {
+	s := ks.s
+	n := s.n.env.addNode("process", newEdge[T](s.n, "", hashed, hashRoute(ks.key, ks.keys)))
+	n.keyed = true
+	n.fanout = fanoutOf[R]
+	n.build = func(b *opBuild) (runtime.Operator, any, error) {
+		fn := cloneFunc(fn)
+		op := &keyedProcessOp[K, T, R]{
+			opBase:    newOpBase(b),
+			fn:        fn,
+			key:       ks.key,
+			keys:      ks.keys,
+			maxP:      b.cfg.maxParallelism,
+			keyGroups: b.keyGroups,
+			stateCfg: state.Config{
+				OperatorID:     b.id,
+				KeyGroups:      b.keyGroups,
+				MaxParallelism: b.cfg.maxParallelism,
+				Subtask:        b.subtask,
+				Parallelism:    b.parallelism,
+			},
+			subtask:     b.subtask,
+			parallelism: b.parallelism,
+		}
+		op.timerFn, _ = fn.(KeyedTimerHandler[K, R])
+		op.ctx = keyedCtx[K]{sides: b.sides}
+		op.ctx.op = op
+		op.out = out[R]{next: b.main.(runtime.Pusher[R]), meta: b.meta, idx: b.idx}
+		return op, op, nil
+	}
+	return Stream[R]{n}
+}
+
+// keyedCtx is the context handed to keyed user code; one per operator
+// subtask, updated for every record.
+type keyedCtx[K comparable] struct {
+	op     interface{ timerService() *timerService[K] }
+	key    K
+	kg     int
+	ts     int64
+	wm     int64
+	domain TimeDomain
+	sides  map[string]any
+}
+
+func (c *keyedCtx[K]) Key() K               { return c.key }
+func (c *keyedCtx[K]) Timers() Timers       { return c }
+func (c *keyedCtx[K]) Domain() TimeDomain   { return c.domain }
+func (c *keyedCtx[K]) scope() *keyedCtx[K]  { return c }
+func (c *keyedCtx[K]) sideOutput(tag string) any {
+	return c.sides[tag]
+}
+
+func (c *keyedCtx[K]) Timestamp() (time.Time, bool) {
+	if c.ts == runtime.NoTimestamp {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(c.ts), true
+}
+
+func (c *keyedCtx[K]) Watermark() time.Time { return watermarkTime(c.wm) }
+
+func (c *keyedCtx[K]) ProcessingTime() time.Time { return time.Now() }
+
+func (c *keyedCtx[K]) RegisterEventTime(t time.Time) error {
+	return c.op.timerService().register(EventTimeDomain, c.kg, c.key, t.UnixMilli())
+}
+
+func (c *keyedCtx[K]) DeleteEventTime(t time.Time) error {
+	return c.op.timerService().remove(EventTimeDomain, c.kg, c.key, t.UnixMilli())
+}
+
+func (c *keyedCtx[K]) RegisterProcessingTime(t time.Time) error {
+	return c.op.timerService().register(ProcessingTimeDomain, c.kg, c.key, t.UnixMilli())
+}
+
+func (c *keyedCtx[K]) DeleteProcessingTime(t time.Time) error {
+	return c.op.timerService().remove(ProcessingTimeDomain, c.kg, c.key, t.UnixMilli())
+}
+
+func watermarkTime(wm int64) time.Time {
+	switch wm {
+	case runtime.MinWatermark:
+		return time.Time{}
+	case runtime.MaxWatermark:
+		return EndOfTime
+	}
+	return time.UnixMilli(wm)
+}
+
+// Output emits v to the side output tag from a processing function.
+// Records emitted to a tag nobody reads are dropped.
+func Output[X any](c Context, tag OutputTag[X], v X) {
+	if p, ok := c.sideOutput(tag.id).(*out[X]); ok {
+		p.Emit(v)
+	}
+}
+
+// keyedOpenCtx is the KeyedOpenContext handed to Open; mistakes made while
+// declaring state are kept and fail the operator when Open returns.
+type keyedOpenCtx[K comparable] struct {
+	name, id             string
+	subtask, parallelism int
+	backend              state.Backend
+	keys                 keyInfo[K]
+	err                  error
+}
+
+func (c *keyedOpenCtx[K]) OperatorName() string      { return c.name }
+func (c *keyedOpenCtx[K]) OperatorID() string        { return c.id }
+func (c *keyedOpenCtx[K]) Subtask() int              { return c.subtask }
+func (c *keyedOpenCtx[K]) Parallelism() int          { return c.parallelism }
+func (c *keyedOpenCtx[K]) open() *keyedOpenCtx[K]    { return c }
+func (c *keyedOpenCtx[K]) fail(err error)            { c.err = errors.Join(c.err, err) }
+
+// keyedProcessOp runs a KeyedProcessFunction: it sets the current key for
+// each record, owns the subtask's state backend and timers, and fires timers
+// as time advances.
+type keyedProcessOp[K comparable, T, R any] struct {
+	opBase
+	fn          KeyedProcessFunction[K, T, R]
+	timerFn     KeyedTimerHandler[K, R]
+	key         func(T) K
+	keys        keyInfo[K]
+	buf         []byte
+	maxP        int
+	keyGroups   state.KeyGroupRange
+	stateCfg    state.Config
+	subtask     int
+	parallelism int
+
+	backend state.Backend
+	timers  *timerService[K]
+	ctx     keyedCtx[K]
+	out     out[R]
+}
+
+func (o *keyedProcessOp[K, T, R]) timerService() *timerService[K] { return o.timers }
+
+func (o *keyedProcessOp[K, T, R]) Open() error {
+	b, err := state.NewMemory(o.stateCfg)
+	if err != nil {
+		return err
+	}
+	o.backend = b
+	if o.timers, err = newTimerService(b, o.keys); err != nil {
+		return err
+	}
+	o.ctx.wm = runtime.MinWatermark
+	if op, ok := o.fn.(KeyedOpener[K]); ok {
+		oc := &keyedOpenCtx[K]{name: o.name, id: o.id, subtask: o.subtask, parallelism: o.parallelism, backend: b, keys: o.keys}
+		if err := op.Open(oc); err != nil {
+			return err
+		}
+		if oc.err != nil {
+			return oc.err
+		}
+	}
+	return nil
+}
+
+func (o *keyedProcessOp[K, T, R]) Push(v T) error {
+	o.enter()
+	k := o.key(v)
+	var kg int
+	o.buf, kg = o.keys.group(o.buf, k, o.maxP)
+	if !o.keyGroups.Contains(kg) {
+		return o.fail(fmt.Errorf("record with key group %d reached the subtask owning %s", kg, o.keyGroups))
+	}
+	o.ctx.key, o.ctx.kg, o.ctx.ts, o.ctx.domain = k, kg, o.meta.Ts, EventTimeDomain
+	if err := o.fn.Process(&o.ctx, v, &o.out); err != nil {
+		return o.fail(err)
+	}
+	if err := o.out.take(); err != nil {
+		return err
+	}
+	return o.sideErr()
+}
+
+func (o *keyedProcessOp[K, T, R]) OnWatermark(wm int64) error {
+	o.ctx.wm = wm
+	if o.timers.next(EventTimeDomain) > wm {
+		return nil
+	}
+	return o.timers.fire(EventTimeDomain, wm, func(t timer[K]) error { return o.onTimer(EventTimeDomain, t) })
+}
+
+func (o *keyedProcessOp[K, T, R]) NextProcessingTime() int64 {
+	return o.timers.next(ProcessingTimeDomain)
+}
+
+func (o *keyedProcessOp[K, T, R]) OnProcessingTime(now int64) error {
+	return o.timers.fire(ProcessingTimeDomain, now, func(t timer[K]) error { return o.onTimer(ProcessingTimeDomain, t) })
+}
+
+func (o *keyedProcessOp[K, T, R]) onTimer(d TimeDomain, t timer[K]) error {
+	if o.timerFn == nil {
+		return nil
+	}
+	o.enter()
+	o.meta.Ts, o.meta.Origin = t.ts, runtime.Origin{}
+	if d == ProcessingTimeDomain {
+		o.meta.Ts = runtime.NoTimestamp
+	}
+	o.ctx.key, o.ctx.kg, o.ctx.ts, o.ctx.domain = t.key, t.kg, o.meta.Ts, d
+	if err := o.timerFn.OnTimer(&o.ctx, &o.out); err != nil {
+		return o.task.TimerError(o.idx, err)
+	}
+	if err := o.out.take(); err != nil {
+		return err
+	}
+	return o.sideErr()
+}
+
+func (o *keyedProcessOp[K, T, R]) Housekeep() {
+	if o.backend != nil {
+		o.backend.ExpireSome(1000)
+	}
+}
+
+func (o *keyedProcessOp[K, T, R]) Close() error {
+	var errs []error
+	if c, ok := o.fn.(Closer); ok {
+		errs = append(errs, c.Close())
+	}
+	if o.backend != nil {
+		errs = append(errs, o.backend.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// sideErr returns a downstream failure kept by a side output.
+func (o *keyedProcessOp[K, T, R]) sideErr() error {
+	if len(o.ctx.sides) == 0 {
+		return nil
+	}
+	for _, p := range o.ctx.sides {
+		if s, ok := p.(interface{ take() error }); ok {
+			if err := s.take(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

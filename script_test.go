@@ -1,0 +1,377 @@
+package weir_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/weirstream/weir"
+)
+
+// The scripts in testdata/scripts describe operator tests: the records and
+// watermarks each input emits, the keyed function they go through and the
+// output expected, written by hand from the semantics. A script file holds
+// cases like this one:
+//
+//	case late-record
+//	fn window-sum size=1000
+//	parallelism 2
+//	input a
+//	rec x 1 @100
+//	wm 2000
+//	rec x 5 @900
+//	expect
+//	late x 5 @900
+//	x [0,1000) 1 @999
+//	end
+//
+// Inputs are unioned and keyed by their first field. Items of an input:
+// "rec KEY VALUE @TS", "wm TS" (the input declares a watermark), "idle"
+// (the input declares itself idle until it emits again) and "await LINE"
+// (the input waits until LINE has been output, which orders it after
+// events of other inputs). "input NAME bound=MS" derives the input's
+// watermark from its event times instead, allowing MS of disorder. Each
+// input hands one item per poll to the runtime, so watermarks are applied
+// exactly where the script puts them. Expected lines are compared sorted.
+func TestScripts(t *testing.T) {
+	files, err := filepath.Glob("testdata/scripts/*.txt")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scripts: %v", err)
+	}
+	for _, f := range files {
+		for _, c := range parseScript(t, f) {
+			t.Run(filepath.Base(f)+"/"+c.name, func(t *testing.T) { c.run(t) })
+		}
+	}
+}
+
+type scriptCase struct {
+	name        string
+	file        string
+	line        int
+	fn          string
+	args        map[string]int64
+	parallelism int
+	inputs      []*scriptInput
+	expect      []string
+	ordered     bool // compare in emission order
+}
+
+type scriptInput struct {
+	name  string
+	bound int64 // -1: watermarks come from the script
+	items []scriptItem
+}
+
+type scriptItem struct {
+	op    string // rec, wm, idle, await
+	key   string
+	value int64
+	ts    int64
+	line  string
+}
+
+type rec struct {
+	Key   string
+	Value int64
+	Ts    int64
+}
+
+func parseScript(t *testing.T, file string) []*scriptCase {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var (
+		cases []*scriptCase
+		c     *scriptCase
+		in    *scriptInput
+		exp   bool
+	)
+	sc := bufio.NewScanner(f)
+	for ln := 1; sc.Scan(); ln++ {
+		line := strings.TrimSpace(sc.Text())
+		fail := func(format string, a ...any) {
+			t.Helper()
+			t.Fatalf("%s:%d: %s: %q", file, ln, fmt.Sprintf(format, a...), line)
+		}
+		if exp {
+			if line == "end" {
+				exp = false
+				if !c.ordered {
+					slices.Sort(c.expect)
+				}
+				continue
+			}
+			if line != "" {
+				c.expect = append(c.expect, line)
+			}
+			continue
+		}
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		fields := strings.Fields(line)
+		if fields[0] != "case" && c == nil {
+			fail("expected a case")
+		}
+		switch fields[0] {
+		case "case":
+			c = &scriptCase{name: fields[1], file: file, line: ln, parallelism: 1, args: map[string]int64{}}
+			cases = append(cases, c)
+			in = nil
+		case "fn":
+			c.fn = fields[1]
+			for _, kv := range fields[2:] {
+				k, v, ok := strings.Cut(kv, "=")
+				n, err := strconv.ParseInt(v, 10, 64)
+				if !ok || err != nil {
+					fail("bad argument %q", kv)
+				}
+				c.args[k] = n
+			}
+		case "parallelism":
+			n, err := strconv.Atoi(fields[1])
+			if err != nil {
+				fail("bad parallelism")
+			}
+			c.parallelism = n
+		case "input":
+			in = &scriptInput{name: fields[1], bound: -1}
+			if len(fields) > 2 {
+				v, ok := strings.CutPrefix(fields[2], "bound=")
+				n, err := strconv.ParseInt(v, 10, 64)
+				if !ok || err != nil {
+					fail("bad input option")
+				}
+				in.bound = n
+			}
+			c.inputs = append(c.inputs, in)
+		case "rec":
+			if in == nil || len(fields) != 4 || !strings.HasPrefix(fields[3], "@") {
+				fail("want rec KEY VALUE @TS in an input")
+			}
+			v, err1 := strconv.ParseInt(fields[2], 10, 64)
+			ts, err2 := strconv.ParseInt(fields[3][1:], 10, 64)
+			if err1 != nil || err2 != nil {
+				fail("bad number")
+			}
+			in.items = append(in.items, scriptItem{op: "rec", key: fields[1], value: v, ts: ts})
+		case "wm":
+			ts, err := strconv.ParseInt(fields[1], 10, 64)
+			if in == nil || err != nil {
+				fail("want wm TS in an input")
+			}
+			in.items = append(in.items, scriptItem{op: "wm", ts: ts})
+		case "idle":
+			in.items = append(in.items, scriptItem{op: "idle"})
+		case "await":
+			in.items = append(in.items, scriptItem{op: "await", line: strings.TrimSpace(strings.TrimPrefix(line, "await"))})
+		case "expect":
+			exp = true
+			c.ordered = len(fields) > 1 && fields[1] == "ordered"
+		default:
+			fail("unknown directive")
+		}
+	}
+	return cases
+}
+
+// output collects lines and lets inputs wait for one.
+type output struct {
+	mu    sync.Mutex
+	lines []string
+	added chan struct{}
+}
+
+func (o *output) add(s string) {
+	o.mu.Lock()
+	o.lines = append(o.lines, s)
+	o.mu.Unlock()
+	select {
+	case o.added <- struct{}{}:
+	default:
+	}
+}
+
+func (o *output) has(s string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Contains(o.lines, s)
+}
+
+func (c *scriptCase) run(t *testing.T) {
+	out := &output{added: make(chan struct{}, 1)}
+	env := weir.New(weir.Parallelism(c.parallelism), weir.BatchSize(2))
+	var streams []weir.Stream[rec]
+	for _, in := range c.inputs {
+		var opts []weir.SourceOption
+		if in.bound >= 0 {
+			opts = append(opts, weir.EventTime(func(r rec) time.Time { return time.UnixMilli(r.Ts) },
+				time.Duration(in.bound)*time.Millisecond))
+		}
+		streams = append(streams, weir.From(env, &scriptSource{in: in, out: out}, opts...).Name(in.name).Parallelism(1))
+	}
+	if len(streams) == 0 {
+		t.Fatalf("%s:%d: no input", c.file, c.line)
+	}
+	keyed := weir.KeyBy(weir.Union(streams[0], streams[1:]...), func(r rec) string { return r.Key })
+	var results weir.Stream[string]
+	switch c.fn {
+	case "window-sum":
+		ws := &windowSum{size: c.args["size"]}
+		results = weir.Process(keyed, ws)
+		// Late records get a sink of their own, chained like the main
+		// one, so that emission order is kept at parallelism 1.
+		weir.To(weir.SideOutput(results, lateTag), sinkFunc[string](func(s string) { out.add(s) }))
+	case "running-sum":
+		results = weir.Process(keyed, &runningSum{})
+	default:
+		t.Fatalf("%s:%d: unknown fn %q", c.file, c.line, c.fn)
+	}
+	weir.To(results, sinkFunc[string](func(s string) { out.add(s) }))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := env.Run(ctx); err != nil {
+		t.Fatalf("%s:%d: %v", c.file, c.line, err)
+	}
+	got := append([]string(nil), out.lines...)
+	if !c.ordered {
+		slices.Sort(got)
+	}
+	if !slices.Equal(got, c.expect) {
+		t.Fatalf("%s:%d: output\n  %s\nwant\n  %s", c.file, c.line, strings.Join(got, "\n  "), strings.Join(c.expect, "\n  "))
+	}
+}
+
+var lateTag = weir.NewOutputTag[string]("late")
+
+// windowSum sums values per key in tumbling event-time windows of size
+// milliseconds, written with keyed state and event-time timers; records for
+// windows the watermark has passed go to the "late" side output.
+type windowSum struct {
+	size int64
+	sums weir.MapState[string, int64, int64] // window start -> sum
+}
+
+func (w *windowSum) Open(c weir.KeyedOpenContext[string]) error {
+	w.sums = weir.MapOf[int64, int64](c, "sums")
+	return nil
+}
+
+func (w *windowSum) Process(c weir.KeyedContext[string], r rec, out weir.Out[string]) error {
+	start := r.Ts - r.Ts%w.size
+	end := start + w.size
+	if end-1 <= c.Watermark().UnixMilli() && !c.Watermark().IsZero() {
+		weir.Output(c, lateTag, fmt.Sprintf("late %s %d @%d", r.Key, r.Value, r.Ts))
+		return nil
+	}
+	sum, _, err := w.sums.Get(c, start)
+	if err != nil {
+		return err
+	}
+	if err := w.sums.Put(c, start, sum+r.Value); err != nil {
+		return err
+	}
+	return c.Timers().RegisterEventTime(time.UnixMilli(end - 1))
+}
+
+func (w *windowSum) OnTimer(c weir.TimerContext[string], out weir.Out[string]) error {
+	ts, _ := c.Timestamp()
+	start := ts.UnixMilli() + 1 - w.size
+	sum, ok, err := w.sums.Get(c, start)
+	if err != nil || !ok {
+		return err
+	}
+	out.Emit(fmt.Sprintf("%s [%d,%d) %d @%d", c.Key(), start, start+w.size, sum, ts.UnixMilli()))
+	return w.sums.Delete(c, start)
+}
+
+// runningSum emits each key's running sum with the record's event time.
+type runningSum struct {
+	sum weir.ValueState[string, int64]
+}
+
+func (s *runningSum) Open(c weir.KeyedOpenContext[string]) error {
+	s.sum = weir.Value[int64](c, "sum")
+	return nil
+}
+
+func (s *runningSum) Process(c weir.KeyedContext[string], r rec, out weir.Out[string]) error {
+	sum, _, err := s.sum.Get(c)
+	if err != nil {
+		return err
+	}
+	sum += r.Value
+	ts, _ := c.Timestamp()
+	out.Emit(fmt.Sprintf("%s %d @%d", c.Key(), sum, ts.UnixMilli()))
+	return s.sum.Set(c, sum)
+}
+
+// scriptSource plays one input of a script as a single split.
+type scriptSource struct {
+	in  *scriptInput
+	out *output
+}
+
+func (s *scriptSource) Splits(context.Context) ([]weir.Split, error) {
+	return []weir.Split{{ID: s.in.name}}, nil
+}
+
+func (s *scriptSource) Bounded() bool { return true }
+
+func (s *scriptSource) OpenSplit(context.Context, weir.Split, []byte) (weir.SplitReader[rec], error) {
+	return &scriptReader{s: s}, nil
+}
+
+type scriptReader struct {
+	s    *scriptSource
+	next int
+}
+
+func (r *scriptReader) Poll(out weir.SourceOutput[rec], _ int) (weir.PollStatus, error) {
+	items := r.s.in.items
+	if r.next == len(items) {
+		return weir.End, nil
+	}
+	it := items[r.next]
+	switch it.op {
+	case "rec":
+		out.EmitAt(rec{Key: it.key, Value: it.value, Ts: it.ts}, time.UnixMilli(it.ts), int64(r.next))
+	case "wm":
+		out.Watermark(time.UnixMilli(it.ts))
+	case "idle":
+		out.Idle()
+	case "await":
+		if !r.s.out.has(it.line) {
+			return weir.Wait, nil
+		}
+	}
+	r.next++
+	return weir.More, nil
+}
+
+func (r *scriptReader) Position() []byte { return strconv.AppendInt(nil, int64(r.next), 10) }
+func (r *scriptReader) Close() error     { return nil }
+
+// sinkFunc is a sink calling a function for every record.
+type sinkFunc[T any] func(T)
+
+func (f sinkFunc[T]) Open(context.Context, weir.SinkInfo) (weir.SinkWriter[T], error) {
+	return sinkWriterFunc[T](f), nil
+}
+
+type sinkWriterFunc[T any] func(T)
+
+func (f sinkWriterFunc[T]) Write(v T) error { f(v); return nil }
+func (f sinkWriterFunc[T]) Close() error    { return nil }

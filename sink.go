@@ -1,0 +1,265 @@
+package weir
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/weirstream/weir/internal/runtime"
+)
+
+// SinkInfo describes the sink subtask being opened.
+type SinkInfo struct {
+	Name        string
+	OperatorID  string
+	Subtask     int
+	Parallelism int
+}
+
+// Sink is the connector interface for outputs.
+type Sink[T any] interface {
+	// Open returns the writer of one subtask.
+	Open(ctx context.Context, info SinkInfo) (SinkWriter[T], error)
+}
+
+// SinkWriter writes the records of one sink subtask, on its task's
+// goroutine. Close is called once at the end, after a failure too; it
+// flushes what is buffered.
+type SinkWriter[T any] interface {
+	Write(v T) error
+	Close() error
+}
+
+// TwoPhaseWriter is implemented by sink writers that commit their output
+// exactly once, in step with checkpoints.
+type TwoPhaseWriter interface {
+	// Prepare is called at a checkpoint barrier: it flushes and stages
+	// everything written since the last barrier and returns a committable
+	// describing it, which the checkpoint stores.
+	Prepare(checkpointID int64) ([]byte, error)
+	// Commit makes staged output visible once its checkpoint has completed.
+	// It is also called with the committables of a restored checkpoint, so
+	// it must be idempotent.
+	Commit(ctx context.Context, committables [][]byte) error
+}
+
+// Sinked is the end of a stream in a sink; its methods set the sink
+// operator's name, ID and parallelism.
+type Sinked struct{ n *node }
+
+// Name sets the sink operator's name.
+func (s Sinked) Name(name string) Sinked { s.n.name = name; return s }
+
+// ID sets the sink operator's stable ID.
+func (s Sinked) ID(id string) Sinked { s.n.uid = id; return s }
+
+// Parallelism sets the sink's number of subtasks.
+func (s Sinked) Parallelism(n int) Sinked {
+	Stream[struct{}]{s.n}.Parallelism(n)
+	return s
+}
+
+// To writes s to sink.
+func To[T any](s Stream[T], sink Sink[T]) Sinked {
+	n := oneInput(s, "sink")
+	n.fanout = fanoutOf[struct{}]
+	n.build = func(b *opBuild) (runtime.Operator, any, error) {
+		op := &sinkOp[T]{opBase: newOpBase(b), sink: sink, info: SinkInfo{
+			Name: b.name, OperatorID: b.id, Subtask: b.subtask, Parallelism: b.parallelism,
+		}}
+		return op, op, nil
+	}
+	return Sinked{n}
+}
+
+type sinkOp[T any] struct {
+	opBase
+	sink Sink[T]
+	info SinkInfo
+	w    SinkWriter[T]
+}
+
+func (o *sinkOp[T]) Open() error {
+	w, err := o.sink.Open(context.Background(), o.info)
+	if err != nil {
+		return err
+	}
+	o.w = w
+	return nil
+}
+
+func (o *sinkOp[T]) Push(v T) error {
+	o.enter()
+	if err := o.w.Write(v); err != nil {
+		return o.fail(err)
+	}
+	return nil
+}
+
+func (o *sinkOp[T]) EndInput() error {
+	w := o.w
+	o.w = nil
+	if w == nil {
+		return nil
+	}
+	return w.Close()
+}
+
+func (o *sinkOp[T]) Close() error { return o.EndInput() }
+
+// WriterSink writes one line per record to w, formatted by format (fmt.Sprint
+// when nil). Subtasks share w under a lock; each line is written whole.
+type WriterSink[T any] struct {
+	mu     *sync.Mutex
+	w      io.Writer
+	format func(T) string
+}
+
+// Print returns a sink writing lines to w.
+func Print[T any](w io.Writer, format func(T) string) *WriterSink[T] {
+	if format == nil {
+		format = func(v T) string { return fmt.Sprint(v) }
+	}
+	return &WriterSink[T]{mu: &sync.Mutex{}, w: w, format: format}
+}
+
+// Stdout returns a sink writing lines to standard output.
+func Stdout[T any](format func(T) string) *WriterSink[T] { return Print(os.Stdout, format) }
+
+// Open implements Sink.
+func (s *WriterSink[T]) Open(context.Context, SinkInfo) (SinkWriter[T], error) {
+	return &lineWriter[T]{s: s}, nil
+}
+
+type lineWriter[T any] struct {
+	s   *WriterSink[T]
+	buf []byte
+}
+
+func (w *lineWriter[T]) Write(v T) error {
+	w.buf = append(append(w.buf[:0], w.s.format(v)...), '\n')
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	_, err := w.s.w.Write(w.buf)
+	return err
+}
+
+func (w *lineWriter[T]) Close() error { return nil }
+
+// FileSink writes one line per record to plain files: path itself when the
+// sink has one subtask, path/part-<subtask> otherwise. It is not
+// exactly-once: a failed job leaves what it wrote.
+type FileSink[T any] struct {
+	path   string
+	format func(T) string
+}
+
+// File returns a sink writing lines to files under path.
+func File[T any](path string, format func(T) string) *FileSink[T] {
+	if format == nil {
+		format = func(v T) string { return fmt.Sprint(v) }
+	}
+	return &FileSink[T]{path: path, format: format}
+}
+
+// Open implements Sink.
+func (s *FileSink[T]) Open(_ context.Context, info SinkInfo) (SinkWriter[T], error) {
+	name := s.path
+	if info.Parallelism > 1 {
+		if err := os.MkdirAll(s.path, 0o755); err != nil {
+			return nil, fmt.Errorf("file sink: %w", err)
+		}
+		name = filepath.Join(s.path, fmt.Sprintf("part-%d", info.Subtask))
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, fmt.Errorf("file sink: %w", err)
+	}
+	return &fileWriter[T]{f: f, bw: bufio.NewWriterSize(f, 64<<10), format: s.format}, nil
+}
+
+type fileWriter[T any] struct {
+	f      *os.File
+	bw     *bufio.Writer
+	format func(T) string
+}
+
+func (w *fileWriter[T]) Write(v T) error {
+	w.bw.WriteString(w.format(v))
+	return w.bw.WriteByte('\n')
+}
+
+func (w *fileWriter[T]) Close() error {
+	err := w.bw.Flush()
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("file sink %s: %w", w.f.Name(), err)
+	}
+	return nil
+}
+
+// Timestamped is a collected record with its event time (the zero Time when
+// it has none).
+type Timestamped[T any] struct {
+	Value T
+	Time  time.Time
+}
+
+// Collector gathers what reaches a collecting sink, for tests.
+type Collector[T any] struct {
+	mu   sync.Mutex
+	recs []Timestamped[T]
+}
+
+// Collect adds a collecting sink to s.
+func Collect[T any](s Stream[T]) *Collector[T] {
+	c := &Collector[T]{}
+	n := oneInput(s, "collect")
+	n.fanout = fanoutOf[struct{}]
+	n.build = func(b *opBuild) (runtime.Operator, any, error) {
+		op := &collectOp[T]{opBase: newOpBase(b), c: c}
+		return op, op, nil
+	}
+	return c
+}
+
+// Values returns the collected values in arrival order.
+func (c *Collector[T]) Values() []T {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]T, len(c.recs))
+	for i, r := range c.recs {
+		out[i] = r.Value
+	}
+	return out
+}
+
+// Records returns the collected records with their event times.
+func (c *Collector[T]) Records() []Timestamped[T] {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Timestamped[T](nil), c.recs...)
+}
+
+type collectOp[T any] struct {
+	opBase
+	c *Collector[T]
+}
+
+func (o *collectOp[T]) Push(v T) error {
+	r := Timestamped[T]{Value: v}
+	if o.meta.Ts != runtime.NoTimestamp {
+		r.Time = time.UnixMilli(o.meta.Ts)
+	}
+	o.c.mu.Lock()
+	o.c.recs = append(o.c.recs, r)
+	o.c.mu.Unlock()
+	return nil
+}

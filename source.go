@@ -1,0 +1,313 @@
+package weir
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/weirstream/weir/internal/runtime"
+)
+
+// Split is one independently readable part of a source: a file, a
+// partition, a shard, a generator lane. A source's splits do not depend on
+// the job's parallelism; they are assigned to its subtasks.
+type Split struct {
+	ID string
+}
+
+// Source is the connector interface for inputs.
+//
+// A source lists its splits once when the job starts; the runtime assigns
+// them to subtasks (split j to subtask j mod p) and opens a reader for each
+// on the subtask's task goroutine.
+type Source[T any] interface {
+	// Splits lists the source's splits.
+	Splits(ctx context.Context) ([]Split, error)
+	// Bounded reports whether every split ends.
+	Bounded() bool
+	// OpenSplit opens a reader positioned just after position, a value an
+	// earlier reader of the same split returned from Position; nil means
+	// the beginning.
+	OpenSplit(ctx context.Context, split Split, position []byte) (SplitReader[T], error)
+}
+
+// PollStatus is what a split reader reports after a poll.
+type PollStatus uint8
+
+const (
+	// More means the reader may have more records right away.
+	More PollStatus = iota
+	// Wait means nothing is available now; the runtime polls again soon.
+	Wait
+	// End means the split is exhausted.
+	End
+)
+
+// SplitReader reads one split. Its methods are called on the task's
+// goroutine only; Poll must not block for long (a connector with network
+// I/O fetches on goroutines of its own and hands over in Poll).
+type SplitReader[T any] interface {
+	// Poll emits up to max records to out.
+	Poll(out SourceOutput[T], max int) (PollStatus, error)
+	// Position returns the position after the last record emitted; a
+	// reader opened at it continues with the next record. Checkpoints store
+	// it.
+	Position() []byte
+	// Close releases the reader.
+	Close() error
+}
+
+// SourceOutput receives what a split reader reads.
+type SourceOutput[T any] interface {
+	// Emit passes a record and its offset within the split (a line number,
+	// a sequence number, a partition offset): errors name it.
+	Emit(v T, offset int64)
+	// EmitAt passes a record with the event time the source knows for it
+	// (a Kafka timestamp, say). An EventTime option overrides it.
+	EmitAt(v T, ts time.Time, offset int64)
+	// Watermark declares that the split will not emit event times at or
+	// before t. Sources that know their watermark use it; others rely on
+	// the EventTime option.
+	Watermark(t time.Time)
+	// Idle declares the split idle until it emits again.
+	Idle()
+}
+
+// SourceOption configures From.
+type SourceOption interface{ applySource(*sourceConfig) }
+
+type sourceConfig struct {
+	assigner    any // func(T) time.Time
+	bound       time.Duration
+	idleTimeout time.Duration
+}
+
+type sourceOptionFunc func(*sourceConfig)
+
+func (f sourceOptionFunc) applySource(c *sourceConfig) { f(c) }
+
+// EventTime gives records the event time ts returns and derives each split's
+// watermark from it, allowing records to arrive up to bound out of order:
+// the watermark is the largest event time seen minus bound, minus one
+// millisecond. A bound of zero suits monotonic splits.
+func EventTime[T any](ts func(T) time.Time, bound time.Duration) SourceOption {
+	return sourceOptionFunc(func(c *sourceConfig) { c.assigner, c.bound = ts, bound })
+}
+
+// IdleTimeout marks a split idle when it emits nothing for d, so that a
+// quiet split does not hold back the watermark; it becomes active again
+// when it emits.
+func IdleTimeout(d time.Duration) SourceOption {
+	return sourceOptionFunc(func(c *sourceConfig) { c.idleTimeout = d })
+}
+
+// sourceNode is what the job builder needs of a source before the types are
+// erased: its splits.
+type sourceNode interface {
+	splits(ctx context.Context) ([]Split, bool, error)
+}
+
+type sourceSpec[T any] struct {
+	src Source[T]
+}
+
+func (s sourceSpec[T]) splits(ctx context.Context) ([]Split, bool, error) {
+	sp, err := s.src.Splits(ctx)
+	return sp, s.src.Bounded(), err
+}
+
+// assignedSplit is a split given to a subtask, with its index in the job's
+// split table.
+type assignedSplit struct {
+	split    Split
+	origin   int32
+	position []byte
+}
+
+// From adds a source to the job.
+func From[T any](e *Env, src Source[T], opts ...SourceOption) Stream[T] {
+	n := e.addNode("source")
+	n.source = sourceSpec[T]{src: src}
+	n.fanout = fanoutOf[T]
+	var cfg sourceConfig
+	for _, o := range opts {
+		o.applySource(&cfg)
+	}
+	var assign func(T) time.Time
+	if cfg.assigner != nil {
+		a, ok := cfg.assigner.(func(T) time.Time)
+		if !ok {
+			e.fail(fmt.Errorf("source: EventTime function %T does not take %T", cfg.assigner, *new(T)))
+		}
+		assign = a
+	}
+	if cfg.bound < 0 || cfg.idleTimeout < 0 {
+		e.fail(fmt.Errorf("source: EventTime bound %v and IdleTimeout %v must not be negative", cfg.bound, cfg.idleTimeout))
+	}
+	n.build = func(b *opBuild) (runtime.Operator, any, error) {
+		op := &sourceOp[T]{
+			opBase:      newOpBase(b),
+			src:         src,
+			splits:      b.splits,
+			next:        b.main.(runtime.Pusher[T]),
+			assign:      assign,
+			bound:       cfg.bound.Milliseconds(),
+			idleTimeout: cfg.idleTimeout,
+			batchSize:   b.cfg.batchSize,
+			bounded:     src.Bounded(),
+		}
+		return op, nil, nil
+	}
+	return Stream[T]{n}
+}
+
+// splitRun is a split being read by a subtask, with the state its watermark
+// derives from.
+type splitRun[T any] struct {
+	op         *sourceOp[T]
+	split      Split
+	origin     int32
+	reader     SplitReader[T]
+	ended      bool
+	maxTs      int64
+	declared   int64 // watermark the reader declared
+	idle       bool  // the reader declared itself idle
+	lastActive time.Time
+	emitted    int
+	err        error
+}
+
+func (r *splitRun[T]) Emit(v T, offset int64) { r.EmitAt(v, time.Time{}, offset) }
+
+func (r *splitRun[T]) EmitAt(v T, ts time.Time, offset int64) {
+	if r.err != nil {
+		return
+	}
+	op := r.op
+	m := op.meta
+	switch {
+	case op.assign != nil:
+		m.Ts = op.assign(v).UnixMilli()
+	case !ts.IsZero():
+		m.Ts = ts.UnixMilli()
+	default:
+		m.Ts = runtime.NoTimestamp
+	}
+	if m.Ts != runtime.NoTimestamp && m.Ts > r.maxTs {
+		r.maxTs = m.Ts
+	}
+	m.Origin = runtime.Origin{Split: r.origin, Offset: offset}
+	m.Op = op.idx
+	r.emitted++
+	r.idle = false
+	r.err = op.next.Push(v)
+}
+
+func (r *splitRun[T]) Watermark(t time.Time) { r.declared = max(r.declared, t.UnixMilli()) }
+
+func (r *splitRun[T]) Idle() { r.idle = true }
+
+// watermark is the split's own watermark: what the reader declared or,
+// with an EventTime strategy, what the event times seen so far allow,
+// whichever is later.
+func (r *splitRun[T]) watermark() int64 {
+	wm := r.declared
+	if r.op.assign != nil && r.maxTs != runtime.MinWatermark {
+		wm = max(wm, r.maxTs-r.op.bound-1)
+	}
+	return wm
+}
+
+// sourceOp is the head of a source task's chain: it reads the subtask's
+// splits, stamps event times and origins, and tracks each split's
+// watermark and idleness.
+type sourceOp[T any] struct {
+	opBase
+	src         Source[T]
+	splits      []assignedSplit
+	runs        []*splitRun[T]
+	next        runtime.Pusher[T]
+	assign      func(T) time.Time
+	bound       int64
+	idleTimeout time.Duration
+	batchSize   int
+	bounded     bool
+}
+
+func (o *sourceOp[T]) Open() error {
+	ctx := context.Background()
+	now := time.Now()
+	for _, s := range o.splits {
+		rd, err := o.src.OpenSplit(ctx, s.split, s.position)
+		if err != nil {
+			return fmt.Errorf("open split %q: %w", s.split.ID, err)
+		}
+		o.runs = append(o.runs, &splitRun[T]{
+			op: o, split: s.split, origin: s.origin, reader: rd,
+			maxTs: runtime.MinWatermark, declared: runtime.MinWatermark, lastActive: now,
+		})
+	}
+	return nil
+}
+
+// Poll implements runtime.Source.
+func (o *sourceOp[T]) Poll(now time.Time) (progressed, ended bool, err error) {
+	ended = o.bounded
+	for _, r := range o.runs {
+		if r.ended {
+			continue
+		}
+		r.emitted = 0
+		st, err := r.reader.Poll(r, o.batchSize)
+		if r.err != nil {
+			return false, false, r.err
+		}
+		if err != nil {
+			o.meta.Origin = runtime.Origin{}
+			return false, false, o.fail(fmt.Errorf("split %q: %w", r.split.ID, err))
+		}
+		if r.emitted > 0 {
+			progressed = true
+			r.lastActive = now
+		}
+		if st == End {
+			r.ended = true
+			if err := r.reader.Close(); err != nil {
+				o.meta.Origin = runtime.Origin{}
+				return false, false, o.fail(fmt.Errorf("split %q: close: %w", r.split.ID, err))
+			}
+			continue
+		}
+		ended = false
+	}
+	return progressed, ended, nil
+}
+
+// Watermark implements runtime.Source.
+func (o *sourceOp[T]) Watermark(now time.Time) (int64, bool) {
+	wm, active := runtime.MaxWatermark, false
+	for _, r := range o.runs {
+		if r.ended || r.idle || (o.idleTimeout > 0 && now.Sub(r.lastActive) >= o.idleTimeout) {
+			continue
+		}
+		active = true
+		wm = min(wm, r.watermark())
+	}
+	if !active {
+		return runtime.MinWatermark, true
+	}
+	return wm, false
+}
+
+func (o *sourceOp[T]) Close() error {
+	var first error
+	for _, r := range o.runs {
+		if !r.ended {
+			r.ended = true
+			if err := r.reader.Close(); err != nil && first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}

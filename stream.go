@@ -1,0 +1,179 @@
+package weir
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/weirstream/weir/internal/runtime"
+)
+
+// Stream is a stream of records of type T in a job being described.
+// Type-changing steps are package functions (Map, FlatMap, KeyBy, Process);
+// type-preserving ones are methods.
+type Stream[T any] struct {
+	n *node
+}
+
+// KeyedStream is a stream partitioned by a key: every record with the same
+// key goes to the same subtask, where keyed state and timers are scoped to
+// it.
+type KeyedStream[K comparable, T any] struct {
+	s    Stream[T]
+	key  func(T) K
+	keys keyInfo[K]
+}
+
+// Name sets the operator's name, used in errors, metrics and plans.
+func (s Stream[T]) Name(name string) Stream[T] {
+	s.n.name = name
+	return s
+}
+
+// ID sets the operator's stable ID, which matches its state across job
+// versions. Without it the ID is derived from the graph: the same program
+// always gets the same IDs.
+func (s Stream[T]) ID(id string) Stream[T] {
+	s.n.uid = id
+	return s
+}
+
+// Parallelism sets the number of parallel subtasks of the operator.
+func (s Stream[T]) Parallelism(n int) Stream[T] {
+	if n <= 0 {
+		s.n.env.fail(fmt.Errorf("operator %q: parallelism %d must be positive", s.n.displayName(), n))
+		return s
+	}
+	s.n.parallelism = n
+	return s
+}
+
+// Env returns the job the stream belongs to.
+func (s Stream[T]) Env() *Env { return s.n.env }
+
+// partitioning says how records cross from one operator to the next.
+type partitioning uint8
+
+const (
+	forward   partitioning = iota // subtask i to subtask i, chained when possible
+	rebalance                     // round robin over the downstream subtasks
+	hashed                        // by key group
+)
+
+func (p partitioning) String() string {
+	return [...]string{"forward", "rebalance", "hash"}[p]
+}
+
+// node is one operator of the logical graph.
+type node struct {
+	env         *Env
+	index       int
+	kind        string
+	name        string
+	uid         string
+	id          string
+	parallelism int
+	inputs      []*edge
+	outputs     []*edge
+	keyed       bool
+
+	// source is set for source nodes.
+	source sourceNode
+	// build creates the operator of one subtask given its typed outputs: the
+	// main one and one per side-output tag. It returns the operator and the
+	// Pusher its inputs feed (nil for sources).
+	build func(b *opBuild) (runtime.Operator, any, error)
+	// fanout builds the typed fan-out of the main output.
+	fanout func(ps []any) any
+}
+
+func (n *node) displayName() string {
+	if n.name != "" {
+		return n.name
+	}
+	return n.kind
+}
+
+// edge connects a node's main output (tag "") or one of its side outputs to
+// another node's input. Its functions are typed by the record type, fixed
+// when the edge was made.
+type edge struct {
+	from, to *node
+	tag      string
+	part     partitioning
+	// writer makes the sending side for one upstream subtask; reader makes
+	// the function that feeds a batch to the downstream chain head.
+	writer func(w *writerBuild) (runtime.Output, any)
+	reader func(head any, meta *runtime.Meta, pool *sync.Pool) func(any) error
+	pool   func(batchSize int) *sync.Pool
+	fanout func(ps []any) any
+	// sideOut wraps the fan-out of a side output in the Out that Output
+	// emits to.
+	sideOut func(next any, meta *runtime.Meta, idx int) any
+}
+
+// addNode appends a node whose inputs are the given edges.
+func (e *Env) addNode(kind string, inputs ...*edge) *node {
+	n := &node{env: e, index: len(e.nodes), kind: kind}
+	for _, in := range inputs {
+		in.to = n
+		n.inputs = append(n.inputs, in)
+		in.from.outputs = append(in.from.outputs, in)
+	}
+	e.nodes = append(e.nodes, n)
+	return n
+}
+
+// newEdge returns an edge carrying records of type T from the output tag of
+// from.
+func newEdge[T any](from *node, tag string, part partitioning, route func(*writerBuild) func(T) int) *edge {
+	return &edge{
+		from: from,
+		tag:  tag,
+		part: part,
+		writer: func(w *writerBuild) (runtime.Output, any) {
+			var r func(T) int
+			if route != nil {
+				r = route(w)
+			}
+			x := newExchangeWriter[T](w, r)
+			return x, x
+		},
+		reader: func(head any, meta *runtime.Meta, pool *sync.Pool) func(any) error {
+			return newExchangeReader[T](head.(runtime.Pusher[T]), meta, pool)
+		},
+		pool:   newBatchPool[T],
+		fanout: fanoutOf[T],
+		sideOut: func(next any, meta *runtime.Meta, idx int) any {
+			return &out[T]{next: next.(runtime.Pusher[T]), meta: meta, idx: idx}
+		},
+	}
+}
+
+func fanoutOf[T any](ps []any) any {
+	switch len(ps) {
+	case 0:
+		return runtime.Discard[T]{}
+	case 1:
+		return ps[0].(runtime.Pusher[T])
+	}
+	f := make(runtime.Fanout[T], len(ps))
+	for i, p := range ps {
+		f[i] = p.(runtime.Pusher[T])
+	}
+	return f
+}
+
+// derivedID returns the node's default ID: a hash of its kind, name, input
+// IDs and output tags, and its rank among nodes with the same signature, so
+// the same program always gets the same IDs and adding an unrelated branch
+// does not change them.
+func derivedID(n *node, seen map[string]int) string {
+	sig := n.kind + "\x00" + n.name
+	for _, in := range n.inputs {
+		sig += "\x00" + in.from.id + "/" + in.tag + "/" + in.part.String()
+	}
+	rank := seen[sig]
+	seen[sig] = rank + 1
+	return fmt.Sprintf("%016x", xxhash.Sum64String(fmt.Sprintf("%s\x00%d", sig, rank)))
+}
