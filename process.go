@@ -153,10 +153,10 @@ type keyedCtx[K comparable] struct {
 	sides  map[string]any
 }
 
-func (c *keyedCtx[K]) Key() K               { return c.key }
-func (c *keyedCtx[K]) Timers() Timers       { return c }
-func (c *keyedCtx[K]) Domain() TimeDomain   { return c.domain }
-func (c *keyedCtx[K]) scope() *keyedCtx[K]  { return c }
+func (c *keyedCtx[K]) Key() K              { return c.key }
+func (c *keyedCtx[K]) Timers() Timers      { return c }
+func (c *keyedCtx[K]) Domain() TimeDomain  { return c.domain }
+func (c *keyedCtx[K]) scope() *keyedCtx[K] { return c }
 func (c *keyedCtx[K]) sideOutput(tag string) any {
 	return c.sides[tag]
 }
@@ -216,12 +216,12 @@ type keyedOpenCtx[K comparable] struct {
 	err                  error
 }
 
-func (c *keyedOpenCtx[K]) OperatorName() string      { return c.name }
-func (c *keyedOpenCtx[K]) OperatorID() string        { return c.id }
-func (c *keyedOpenCtx[K]) Subtask() int              { return c.subtask }
-func (c *keyedOpenCtx[K]) Parallelism() int          { return c.parallelism }
-func (c *keyedOpenCtx[K]) open() *keyedOpenCtx[K]    { return c }
-func (c *keyedOpenCtx[K]) fail(err error)            { c.err = errors.Join(c.err, err) }
+func (c *keyedOpenCtx[K]) OperatorName() string   { return c.name }
+func (c *keyedOpenCtx[K]) OperatorID() string     { return c.id }
+func (c *keyedOpenCtx[K]) Subtask() int           { return c.subtask }
+func (c *keyedOpenCtx[K]) Parallelism() int       { return c.parallelism }
+func (c *keyedOpenCtx[K]) open() *keyedOpenCtx[K] { return c }
+func (c *keyedOpenCtx[K]) fail(err error)         { c.err = errors.Join(c.err, err) }
 
 // keyedProcessOp runs a KeyedProcessFunction: it sets the current key for
 // each record, owns the subtask's state backend and timers, and fires timers

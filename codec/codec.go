@@ -6,11 +6,67 @@
 // encodings can be concatenated without extra framing. Encodings are stable:
 // the same value encodes to the same bytes in every process, on every machine
 // and in every Weir version, because key groups and savepoints depend on it.
+//
+// # Choosing a codec
+//
+// For picks the codec of a type from its kind and is what job-building code
+// normally uses; Struct is For restricted to structs. Both inspect the type
+// once and compile its layout, so encoding does no reflection per field.
+// The primitive constructors (String, Int64, Time…) and the combinators
+// Slice, Map and Pointer build the same encodings by hand, for codecs
+// assembled from user-written parts.
+//
+// # Layouts
+//
+// These byte layouts are part of Weir's stable formats; a test pins each of
+// them. Integers are fixed-width and big-endian, with the sign bit of signed
+// integers flipped, so that the bytes of two numbers of the same type
+// compare in numeric order; floats and times do the same. Lengths and
+// counts are unsigned varints (encoding/binary's Uvarint) in shortest form.
+//
+//	type                  encoding
+//	bool                  1 byte: 0x00 false, 0x01 true
+//	uint8 … uint64        1, 2, 4, 8 bytes, big-endian
+//	uint                  8 bytes, as uint64
+//	int8 … int64          1, 2, 4, 8 bytes, big-endian, sign bit flipped
+//	int                   8 bytes, as int64
+//	float32, float64      IEEE 754 bits, big-endian; sign bit flipped if
+//	                      clear, all bits flipped if set
+//	time.Duration         as int64 (nanoseconds)
+//	time.Time             as int64 Unix nanoseconds; zero Time as MinInt64
+//	string, []byte        uvarint length, then the bytes
+//	struct{}              nothing
+//	[]T                   uvarint count, then each element
+//	[N]T                  the N elements, no count ([N]byte: N raw bytes)
+//	map[K]V               uvarint count, then key and value of each entry,
+//	                      sorted by the key's bytes (then the value's)
+//	*T                    0x00 for nil; 0x01, then T
+//	struct                its exported fields in declaration order
+//	defined types         as their underlying type
+//
+// For example, int64(1) is 80 00 00 00 00 00 00 01, "héllo" is 06 68 c3 a9
+// 6c 6c 6f and []string{"a", "bc"} is 02 01 61 02 62 63.
+//
+// Every value has exactly one encoding, and decoders reject anything else
+// (non-shortest varints, bool bytes other than 0 and 1, unsorted or
+// duplicate map keys) with ErrInvalid, so decoding and encoding again gives
+// back the input. Encodings carry no type information and no version: a
+// struct's encoding changes when its fields do, and data written with one
+// layout must be read with the same one.
+//
+// # Robustness
+//
+// Decode never panics, whatever its input, and never allocates for a length
+// or count the remaining input cannot hold. Truncated input fails with an
+// error wrapping ErrShort, malformed input with one wrapping ErrInvalid,
+// both inside a *DecodeError that gives the offset and, within structs, the
+// field path.
 package codec
 
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Codec encodes and decodes values of type T.
@@ -36,7 +92,16 @@ type DecodeError struct {
 }
 
 func (e *DecodeError) Error() string {
-	return fmt.Sprintf("codec: decode %s at byte %d: %v", e.Type, e.Offset, e.Err)
+	return fmt.Sprintf("codec: decode %s at byte %d: %s", e.Type, e.Offset, errText(e.Err))
 }
 
 func (e *DecodeError) Unwrap() error { return e.Err }
+
+// errText returns err's message without the "codec: " prefix of this
+// package's sentinel errors, so that wrapped messages say it once.
+func errText(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return strings.TrimPrefix(err.Error(), "codec: ")
+}

@@ -23,8 +23,8 @@ func Execute(ctx context.Context, cancel context.CancelFunc, tasks []*Task) erro
 		}
 	}
 	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
+		wg       sync.WaitGroup
+		mu       sync.Mutex
 		first    error
 		canceled bool
 	)

@@ -5,10 +5,11 @@
 //
 // Every table is created through the generic constructors in this package
 // (NewValue, NewList, NewMap, NewOperatorList), which dispatch on the
-// backend's capabilities. A backend that keeps typed values in memory
-// implements TypedBackend; a backend that stores bytes (an LSM, later)
-// implements the byte-level interfaces and the constructors encode with the
-// codecs in the descriptor.
+// concrete backend, because Go methods cannot have type parameters. Memory
+// keeps typed values on the heap; a backend that stores bytes (an LSM,
+// later) gets a constructor case of its own that encodes with the codecs in
+// the descriptor. All backends read and write one snapshot format, described
+// in FORMAT.md, so a savepoint taken with one can be restored into another.
 //
 // The package statetest holds the conformance suite every backend must pass.
 package state
@@ -125,6 +126,9 @@ type Snapshot interface {
 // created twice on one backend.
 var ErrExists = errors.New("state: name already registered")
 
+// ErrClosed reports use of a backend, or of one of its tables, after Close.
+var ErrClosed = errors.New("state: backend closed")
+
 // TableDesc names a keyed table and its codecs.
 type TableDesc[K, N comparable, V any] struct {
 	Name string
@@ -159,6 +163,7 @@ type List[K, N comparable, V any] interface {
 	Update(kg int, k K, n N, vs []V) error
 	Delete(kg int, k K, n N) error
 	Keys(n N) iter.Seq[K]
+	// Len counts the (key, namespace) pairs with a live list.
 	Len() int
 }
 
@@ -185,6 +190,7 @@ type Map[K, N, UK comparable, UV any] interface {
 	// written during the iteration.
 	All(kg int, k K, n N) iter.Seq2[UK, UV]
 	Keys(n N) iter.Seq[K]
+	// Len counts the live user-key entries, the unit TTL applies to.
 	Len() int
 }
 
