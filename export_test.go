@@ -1,0 +1,5 @@
+package weir
+
+// UnboundedQueues lifts the bound of every exchange queue, so that a test
+// can show what the bound prevents.
+func UnboundedQueues() Option { return optionFunc(func(c *config) { c.unboundedQueues = true }) }

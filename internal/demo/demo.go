@@ -1,0 +1,229 @@
+// Package demo is the job behind `weir demo`: the video-quality monitoring
+// pipeline of a video analytics company, on generated view events.
+//
+// Players report each video view when it ends, with an error type if
+// playback failed. The job keys views by video title and, with a keyed
+// process function, closes a block every BlockSize views of a title (a count
+// window) and reports the title, the number of views and the error rate per
+// error type. Later versions add per-customer learned baselines and alerts.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/weirstream/weir"
+)
+
+// ErrorTypes are the playback errors players report.
+var ErrorTypes = []string{"network", "decode", "drm", "timeout"}
+
+// View is one video view, reported by a player when it ended.
+type View struct {
+	ViewID   int64
+	Title    string
+	Customer string
+	EndedAt  time.Time
+	// Error is empty for a view that played without error.
+	Error string
+}
+
+// Block is the summary of BlockSize consecutive views of one title.
+type Block struct {
+	Title  string
+	Views  int
+	Errors map[string]int // views per error type
+	End    time.Time      // event time of the block's last view
+}
+
+// Rate returns the share of the block's views that failed with errType.
+func (b Block) Rate(errType string) float64 {
+	if b.Views == 0 {
+		return 0
+	}
+	return float64(b.Errors[errType]) / float64(b.Views)
+}
+
+// String formats the block as the demo prints it.
+func (b Block) String() string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%-28s views=%d", b.Title, b.Views)
+	total := 0
+	for _, t := range ErrorTypes {
+		fmt.Fprintf(&sb, " %s=%.1f%%", t, 100*b.Rate(t))
+		total += b.Errors[t]
+	}
+	fmt.Fprintf(&sb, " all=%.1f%%", 100*float64(total)/float64(max(b.Views, 1)))
+	return sb.String()
+}
+
+// Options configures the demo.
+type Options struct {
+	// Duration bounds the run; zero runs until ctx is canceled.
+	Duration time.Duration
+	// Rate is the number of views generated per second.
+	Rate float64
+	// Views bounds the number of generated views; zero means unbounded.
+	Views int64
+	// BlockSize is the number of views per block (a count window).
+	BlockSize int
+	// Parallelism of the job.
+	Parallelism int
+}
+
+// DefaultOptions returns the options `weir demo` runs with.
+func DefaultOptions() Options {
+	return Options{Duration: 10 * time.Second, Rate: 20000, BlockSize: 100, Parallelism: 2}
+}
+
+// Validate reports the first problem with the options.
+func (o Options) Validate() error {
+	switch {
+	case o.Duration < 0:
+		return fmt.Errorf("duration %v must not be negative", o.Duration)
+	case o.Rate < 0:
+		return fmt.Errorf("rate %v must not be negative", o.Rate)
+	case o.Views < 0:
+		return fmt.Errorf("views %d must not be negative", o.Views)
+	case o.BlockSize <= 0:
+		return fmt.Errorf("block size %d must be positive", o.BlockSize)
+	case o.Parallelism <= 0:
+		return fmt.Errorf("parallelism %d must be positive", o.Parallelism)
+	}
+	return nil
+}
+
+// Build describes the demo job on env, printing blocks to w.
+func Build(env *weir.Env, w io.Writer, o Options) {
+	views := weir.From(env,
+		weir.Generator(weir.GeneratorSpec{Splits: 4, Count: o.Views, Rate: o.Rate}, GenerateView),
+		weir.EventTime(func(v View) time.Time { return v.EndedAt }, 5*time.Second),
+		weir.IdleTimeout(10*time.Second),
+	).Name("views")
+	byTitle := weir.KeyBy(views, func(v View) string { return v.Title })
+	blocks := weir.Process(byTitle, &blockCounter{size: o.BlockSize}).Name("count-window")
+	weir.To(blocks, weir.Print(w, Block.String)).Name("print")
+}
+
+// Run runs the demo until its duration is over, its views are exhausted or
+// ctx is canceled. Reaching the duration is a normal end.
+func Run(ctx context.Context, w io.Writer, o Options) error {
+	if err := o.Validate(); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if o.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Duration)
+		defer cancel()
+	}
+	env := weir.New(weir.Parallelism(o.Parallelism))
+	Build(env, w, o)
+	err := env.Run(ctx)
+	if errors.Is(err, context.DeadlineExceeded) && o.Duration > 0 {
+		return nil
+	}
+	return err
+}
+
+// blockState is a title's open block.
+type blockState struct {
+	Views  int
+	Errors map[string]int
+}
+
+// blockCounter closes a block every size views of a title: a count window
+// written as a keyed process function.
+type blockCounter struct {
+	size  int
+	state weir.ValueState[string, blockState]
+}
+
+func (b *blockCounter) Open(c weir.KeyedOpenContext[string]) error {
+	b.state = weir.Value[blockState](c, "block")
+	return nil
+}
+
+func (b *blockCounter) Process(c weir.KeyedContext[string], v View, out weir.Out[Block]) error {
+	st, _, err := b.state.Get(c)
+	if err != nil {
+		return err
+	}
+	st.Views++
+	if v.Error != "" {
+		// Copy before writing: a value in state may be part of a snapshot.
+		errs := make(map[string]int, len(st.Errors)+1)
+		maps.Copy(errs, st.Errors)
+		errs[v.Error]++
+		st.Errors = errs
+	}
+	if st.Views < b.size {
+		return b.state.Set(c, st)
+	}
+	if st.Errors == nil {
+		st.Errors = map[string]int{}
+	}
+	out.Emit(Block{Title: c.Key(), Views: st.Views, Errors: st.Errors, End: v.EndedAt})
+	return b.state.Clear(c)
+}
+
+// Titles are the generated video titles, most popular first.
+var Titles = []string{
+	"My Cat Video", "Breaking News at Nine", "Championship Highlights", "Cooking with Gas",
+	"The Long Documentary", "Morning Yoga", "Quarterly Earnings Call", "Space Launch Live",
+	"Indie Film Trailer", "Kids Cartoon Hour", "Guitar Lesson 12", "Travel Vlog: Lisbon",
+}
+
+var customers = []string{"cbs-like", "fitness-app", "edu-platform", "news-site"}
+
+// GenerateView returns the view with sequence number seq. It is a pure
+// function of seq, so every run sees the same views.
+func GenerateView(seq int64) View {
+	r := splitmix64(uint64(seq))
+	// Popularity falls off with the title's rank: rank i gets weight
+	// 1/(i+1).
+	title := pickWeighted(r, len(Titles))
+	cust := customers[title%len(customers)]
+	v := View{
+		ViewID:   seq,
+		Title:    Titles[title],
+		Customer: cust,
+		// Views end a millisecond apart in event time, with up to two
+		// seconds of disorder.
+		EndedAt: time.UnixMilli(1_700_000_000_000 + seq - int64(r>>40)%2000),
+	}
+	// Each customer has its own normal error rate: 1% to 4%.
+	p := splitmix64(r) % 1000
+	if p < uint64(10+10*(title%len(customers))) {
+		v.Error = ErrorTypes[(r>>8)%uint64(len(ErrorTypes))]
+	}
+	return v
+}
+
+func pickWeighted(r uint64, n int) int {
+	var total float64
+	for i := range n {
+		total += 1 / float64(i+1)
+	}
+	x := float64(r>>11) / (1 << 53) * total
+	for i := range n {
+		x -= 1 / float64(i+1)
+		if x < 0 {
+			return i
+		}
+	}
+	return n - 1
+}
+
+// splitmix64 is the SplitMix64 mixing function (Steele, Lea and Flood,
+// 2014): a fast, well-distributed hash of a counter.
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}

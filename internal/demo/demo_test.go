@@ -1,0 +1,104 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// model computes the demo's output with plain Go, in the order a single
+// split delivers the views.
+func model(views int64, size int) []string {
+	type open struct {
+		n    int
+		errs map[string]int
+	}
+	blocks := map[string]*open{}
+	var out []string
+	for seq := range views {
+		v := GenerateView(seq)
+		b := blocks[v.Title]
+		if b == nil {
+			b = &open{errs: map[string]int{}}
+			blocks[v.Title] = b
+		}
+		b.n++
+		if v.Error != "" {
+			b.errs[v.Error]++
+		}
+		if b.n == size {
+			out = append(out, Block{Title: v.Title, Views: b.n, Errors: b.errs}.String())
+			delete(blocks, v.Title)
+		}
+	}
+	return out
+}
+
+func TestDemoMatchesModel(t *testing.T) {
+	const views = 20000
+	want := model(views, 100)
+	slices.Sort(want)
+	if len(want) < 100 {
+		t.Fatalf("model made only %d blocks", len(want))
+	}
+	for _, p := range []int{1, 2} {
+		t.Run(fmt.Sprint("parallelism ", p), func(t *testing.T) {
+			var buf bytes.Buffer
+			o := Options{Views: views, BlockSize: 100, Parallelism: p}
+			if err := Run(context.Background(), &buf, o); err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Split(strings.TrimSpace(buf.String()), "\n")
+			slices.Sort(got)
+			if len(got) != len(want) {
+				t.Fatalf("got %d blocks, want %d", len(got), len(want))
+			}
+			// Four splits interleave, so which views share a block can
+			// differ from the model; each block still has 100 views and the
+			// titles have as many blocks as the model says.
+			for i := range got {
+				gt, _, _ := strings.Cut(got[i], " views=")
+				wt, _, _ := strings.Cut(want[i], " views=")
+				if gt != wt || !strings.Contains(got[i], " views=100 ") {
+					t.Fatalf("block %d: %q, model %q", i, got[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestErrorRatesDifferPerCustomer(t *testing.T) {
+	errs, total := map[string]int{}, map[string]int{}
+	for seq := range int64(200000) {
+		v := GenerateView(seq)
+		total[v.Customer]++
+		if v.Error != "" {
+			errs[v.Customer]++
+		}
+	}
+	for i, c := range customers {
+		rate := float64(errs[c]) / float64(total[c])
+		want := float64(10+10*i) / 1000
+		if rate < want*0.8 || rate > want*1.2 {
+			t.Errorf("customer %s: error rate %.4f, want about %.3f", c, rate, want)
+		}
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	if err := DefaultOptions().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := DefaultOptions()
+	bad.BlockSize = 0
+	if err := Run(context.Background(), nil, bad); err == nil || !strings.Contains(err.Error(), "block size") {
+		t.Fatalf("Run = %v", err)
+	}
+}
