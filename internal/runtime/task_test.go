@@ -165,12 +165,6 @@ func TestQueueBlocksWhenFullAndUnblocksOnCancel(t *testing.T) {
 		default:
 			t.Fatal("a put into an empty queue did not wake the consumer")
 		}
-		queueBlocks(t, q, done)
-	})
-}
-
-func queueBlocks(t *testing.T, q *Queue, done chan struct{}) {
-	{
 		errc := make(chan error, 1)
 		go func() { errc <- q.Put(data("3")) }()
 		synctest.Wait()
@@ -194,5 +188,5 @@ func queueBlocks(t *testing.T, q *Queue, done chan struct{}) {
 		if q.Len() != 2 {
 			t.Fatalf("Len = %d", q.Len())
 		}
-	}
+	})
 }
