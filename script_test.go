@@ -38,7 +38,8 @@ import (
 // (the input declares itself idle until it emits again) and "await LINE"
 // (the input waits until LINE has been output, which orders it after
 // events of other inputs). "input NAME bound=MS" derives the input's
-// watermark from its event times instead, allowing MS of disorder. Each
+// watermark from its event times instead, allowing MS of disorder, and
+// "idle=MS" marks it idle after MS without records. Each
 // input hands one item per poll to the runtime, so watermarks are applied
 // exactly where the script puts them. Expected lines are compared sorted.
 func TestScripts(t *testing.T) {
@@ -68,6 +69,7 @@ type scriptCase struct {
 type scriptInput struct {
 	name  string
 	bound int64 // -1: watermarks come from the script
+	idle  int64 // idle timeout in ms; 0: none
 	items []scriptItem
 }
 
@@ -148,13 +150,19 @@ func parseScript(t *testing.T, file string) []*scriptCase {
 			c.parallelism = n
 		case "input":
 			in = &scriptInput{name: fields[1], bound: -1}
-			if len(fields) > 2 {
-				v, ok := strings.CutPrefix(fields[2], "bound=")
+			for _, opt := range fields[2:] {
+				k, v, _ := strings.Cut(opt, "=")
 				n, err := strconv.ParseInt(v, 10, 64)
-				if !ok || err != nil {
-					fail("bad input option")
+				switch {
+				case err != nil:
+					fail("bad input option %q", opt)
+				case k == "bound":
+					in.bound = n
+				case k == "idle":
+					in.idle = n
+				default:
+					fail("unknown input option %q", opt)
 				}
-				in.bound = n
 			}
 			c.inputs = append(c.inputs, in)
 		case "rec":
@@ -219,6 +227,9 @@ func (c *scriptCase) run(t *testing.T) {
 		if in.bound >= 0 {
 			opts = append(opts, weir.EventTime(func(r rec) time.Time { return time.UnixMilli(r.Ts) },
 				time.Duration(in.bound)*time.Millisecond))
+		}
+		if in.idle > 0 {
+			opts = append(opts, weir.IdleTimeout(time.Duration(in.idle)*time.Millisecond))
 		}
 		streams = append(streams, weir.From(env, &scriptSource{in: in, out: out}, opts...).Name(in.name).Parallelism(1))
 	}

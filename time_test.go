@@ -1,0 +1,141 @@
+package weir_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/weirstream/weir"
+)
+
+// runScripted runs the keyed function fn over one scripted input (see
+// TestScripts) and returns what it emitted, in order.
+func runScripted(t *testing.T, items []scriptItem, fn weir.KeyedProcessFunction[string, rec, string]) []string {
+	t.Helper()
+	out := &output{added: make(chan struct{}, 1)}
+	env := weir.New()
+	src := weir.From(env, &scriptSource{in: &scriptInput{name: "in", bound: -1, items: items}, out: out})
+	results := weir.Process(weir.KeyBy(src, func(r rec) string { return r.Key }), fn)
+	weir.To(results, sinkFunc[string](func(s string) { out.add(s) }))
+	if err := env.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return out.lines
+}
+
+// clock reports processing-time timers relative to the first record.
+type clock struct {
+	start time.Time
+	delay []time.Duration
+}
+
+func (c *clock) Process(ctx weir.KeyedContext[string], r rec, out weir.Out[string]) error {
+	c.start = ctx.ProcessingTime()
+	for _, d := range c.delay {
+		if err := ctx.Timers().RegisterProcessingTime(c.start.Add(d)); err != nil {
+			return err
+		}
+	}
+	// Registering the same timer twice keeps one.
+	return ctx.Timers().RegisterProcessingTime(c.start.Add(c.delay[0]))
+}
+
+func (c *clock) OnTimer(ctx weir.TimerContext[string], out weir.Out[string]) error {
+	_, hasTs := ctx.Timestamp()
+	out.Emit(fmt.Sprintf("%s %v at +%v event-time=%v", ctx.Key(), ctx.Domain(), ctx.ProcessingTime().Sub(c.start), hasTs))
+	return nil
+}
+
+// Processing-time timers fire on the wall clock while no data arrives, in
+// time order, once each.
+func TestProcessingTimeTimersFireWithoutData(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		got := runScripted(t, []scriptItem{
+			{op: "rec", key: "k", value: 1, ts: 1},
+			{op: "await", line: "k processing time at +3s event-time=false"},
+		}, &clock{delay: []time.Duration{3 * time.Second, time.Second}})
+		want := []string{
+			"k processing time at +1s event-time=false",
+			"k processing time at +3s event-time=false",
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	})
+}
+
+// ttlProbe writes a value with a one-second TTL, refreshes it once, and
+// reports at each timer whether the value is still there.
+type ttlProbe struct {
+	start time.Time
+	v     weir.ValueState[string, int64]
+	l     weir.ListState[string, int64]
+	m     weir.MapState[string, string, int64]
+}
+
+func (p *ttlProbe) Open(c weir.KeyedOpenContext[string]) error {
+	p.v = weir.Value[int64](c, "v", weir.TTL(time.Second))
+	p.l = weir.List[int64](c, "l", weir.TTL(time.Second))
+	p.m = weir.MapOf[string, int64](c, "m", weir.TTL(time.Second))
+	return nil
+}
+
+func (p *ttlProbe) Process(ctx weir.KeyedContext[string], r rec, out weir.Out[string]) error {
+	p.start = ctx.ProcessingTime()
+	for _, ms := range []int{500, 1200, 1600, 2600} {
+		if err := ctx.Timers().RegisterProcessingTime(p.start.Add(time.Duration(ms) * time.Millisecond)); err != nil {
+			return err
+		}
+	}
+	if err := p.l.Add(ctx, 1); err != nil {
+		return err
+	}
+	if err := p.m.Put(ctx, "a", 1); err != nil {
+		return err
+	}
+	return p.v.Set(ctx, r.Value)
+}
+
+func (p *ttlProbe) OnTimer(ctx weir.TimerContext[string], out weir.Out[string]) error {
+	at := ctx.ProcessingTime().Sub(p.start)
+	_, ok, err := p.v.Get(ctx)
+	if err != nil {
+		return err
+	}
+	l, err := p.l.Get(ctx)
+	if err != nil {
+		return err
+	}
+	_, inMap, err := p.m.Get(ctx, "a")
+	if err != nil {
+		return err
+	}
+	out.Emit(fmt.Sprintf("+%v value=%v list=%d map=%v", at, ok, len(l), inMap))
+	if at == 500*time.Millisecond {
+		// Reads do not refresh the TTL; a write does, for this state only.
+		return p.v.Set(ctx, 2)
+	}
+	return nil
+}
+
+// A TTL counts from the last write; an expired entry is never returned.
+func TestStateTTLExpiresSinceLastWrite(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		got := runScripted(t, []scriptItem{
+			{op: "rec", key: "k", value: 1, ts: 1},
+			{op: "await", line: "+2.6s value=false list=0 map=false"},
+		}, &ttlProbe{})
+		want := []string{
+			"+500ms value=true list=1 map=true",
+			"+1.2s value=true list=0 map=false",
+			"+1.6s value=false list=0 map=false",
+			"+2.6s value=false list=0 map=false",
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	})
+}
