@@ -24,14 +24,14 @@ type writerBuild struct {
 type exchangeWriter[T any] struct {
 	queues  []*runtime.Queue
 	batches []*runtime.Batch[T]
-	route   func(T) int // nil for forward and round robin
+	route   func(T) (subtask int, kg int32) // nil for forward and round robin
 	rr      int
 	meta    *runtime.Meta
 	size    int
 	pool    *sync.Pool
 }
 
-func newExchangeWriter[T any](w *writerBuild, route func(T) int) *exchangeWriter[T] {
+func newExchangeWriter[T any](w *writerBuild, route func(T) (int, int32)) *exchangeWriter[T] {
 	return &exchangeWriter[T]{
 		queues:  w.queues,
 		batches: make([]*runtime.Batch[T], len(w.queues)),
@@ -48,10 +48,10 @@ func newBatchPool[T any](size int) *sync.Pool {
 
 // Push implements runtime.Pusher.
 func (w *exchangeWriter[T]) Push(v T) error {
-	i := 0
+	i, kg := 0, int32(0)
 	switch {
 	case w.route != nil:
-		i = w.route(v)
+		i, kg = w.route(v)
 	case len(w.queues) > 1:
 		i = w.rr
 		if w.rr++; w.rr == len(w.queues) {
@@ -63,7 +63,8 @@ func (w *exchangeWriter[T]) Push(v T) error {
 		b = w.pool.Get().(*runtime.Batch[T])
 		w.batches[i] = b
 	}
-	b.Recs = append(b.Recs, runtime.Rec[T]{V: v, Ts: w.meta.Ts, Origin: w.meta.Origin})
+	m := w.meta
+	b.Recs = append(b.Recs, runtime.Rec[T]{V: v, Ts: m.Ts, Offset: m.Origin.Offset, Split: m.Origin.Split, KG: kg})
 	if len(b.Recs) >= w.size {
 		return w.send(i)
 	}
@@ -108,7 +109,7 @@ func newExchangeReader[T any](head runtime.Pusher[T], meta *runtime.Meta, pool *
 		b := x.(*runtime.Batch[T])
 		for i := range b.Recs {
 			r := &b.Recs[i]
-			meta.Ts, meta.Origin = r.Ts, r.Origin
+			meta.Ts, meta.Origin, meta.KG = r.Ts, runtime.Origin{Split: r.Split, Offset: r.Offset}, r.KG
 			if err := head.Push(r.V); err != nil {
 				return err
 			}
@@ -133,15 +134,16 @@ func (ki keyInfo[K]) group(buf []byte, k K, maxParallelism int) ([]byte, int) {
 }
 
 // hashRoute returns the routing function of a keyed exchange for one
-// upstream subtask.
-func hashRoute[K comparable, T any](key func(T) K, ki keyInfo[K]) func(w *writerBuild) func(T) int {
-	return func(w *writerBuild) func(T) int {
+// upstream subtask: the subtask owning the record's key group, and the key
+// group, which travels with the record.
+func hashRoute[K comparable, T any](key func(T) K, ki keyInfo[K]) func(w *writerBuild) func(T) (int, int32) {
+	return func(w *writerBuild) func(T) (int, int32) {
 		var buf []byte
 		maxP, p := w.maxParallelism, w.parallelism
-		return func(v T) int {
+		return func(v T) (int, int32) {
 			var kg int
 			buf, kg = ki.group(buf, key(v), maxP)
-			return keygroup.Subtask(kg, maxP, p)
+			return keygroup.Subtask(kg, maxP, p), int32(kg)
 		}
 	}
 }

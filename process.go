@@ -232,7 +232,6 @@ type keyedProcessOp[K comparable, T, R any] struct {
 	timerFn     KeyedTimerHandler[K, R]
 	key         func(T) K
 	keys        keyInfo[K]
-	buf         []byte
 	maxP        int
 	keyGroups   state.KeyGroupRange
 	stateCfg    state.Config
@@ -272,8 +271,9 @@ func (o *keyedProcessOp[K, T, R]) Open() error {
 func (o *keyedProcessOp[K, T, R]) Push(v T) error {
 	o.enter()
 	k := o.key(v)
-	var kg int
-	o.buf, kg = o.keys.group(o.buf, k, o.maxP)
+	// The keyed exchange in front of every keyed operator hashed the key
+	// already.
+	kg := int(o.meta.KG)
 	if !o.keyGroups.Contains(kg) {
 		return o.fail(fmt.Errorf("record with key group %d reached the subtask owning %s", kg, o.keyGroups))
 	}

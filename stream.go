@@ -126,13 +126,13 @@ func (e *Env) addNode(kind string, inputs ...*edge) *node {
 
 // newEdge returns an edge carrying records of type T from the output tag of
 // from.
-func newEdge[T any](from *node, tag string, part partitioning, route func(*writerBuild) func(T) int) *edge {
+func newEdge[T any](from *node, tag string, part partitioning, route func(*writerBuild) func(T) (int, int32)) *edge {
 	return &edge{
 		from: from,
 		tag:  tag,
 		part: part,
 		writer: func(w *writerBuild) (runtime.Output, any) {
-			var r func(T) int
+			var r func(T) (int, int32)
 			if route != nil {
 				r = route(w)
 			}

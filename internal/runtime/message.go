@@ -69,11 +69,16 @@ type Origin struct {
 // Known reports whether the origin names a split.
 func (o Origin) Known() bool { return o.Split > 0 }
 
-// Rec is one record in a batch: its value, its event time and its origin.
+// Rec is one record in a batch: its value, its event time, its origin
+// (flattened, so that the key group fits in what would be padding) and,
+// behind a keyed exchange, its key group, so the receiver need not hash the
+// key again.
 type Rec[T any] struct {
 	V      T
 	Ts     int64
-	Origin Origin
+	Offset int64
+	Split  int32
+	KG     int32
 }
 
 // Batch is the unit that crosses a channel.
@@ -87,5 +92,7 @@ type Batch[T any] struct {
 type Meta struct {
 	Ts     int64
 	Origin Origin
-	Op     int
+	// KG is the key group a keyed exchange computed for the record.
+	KG int32
+	Op int
 }

@@ -1,0 +1,75 @@
+package bench
+
+import (
+	"testing"
+)
+
+// The engine's jobs compute what their ceilings compute.
+func TestJobsMatchCeilings(t *testing.T) {
+	const n = 200_000
+	_, got, err := Passthrough(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, want := PassthroughCeiling(n); got != want || want.Count == 0 {
+		t.Fatalf("passthrough totals %+v, ceiling %+v", got, want)
+	}
+	for _, p := range []int{1, 2} {
+		_, got, err := KeyedCount(n, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, want := KeyedCountCeiling(n); got != want || want.Count != Keys || want.ValSum != n {
+			t.Fatalf("parallelism %d: keyed count totals %+v, ceiling %+v", p, got, want)
+		}
+	}
+}
+
+const benchRecords = 2_000_000
+
+// report runs the ceiling and the engine once per iteration, interleaved so
+// that both see the same machine, and reports both rates and their ratio.
+func report(b *testing.B, engine func() Result, ceiling func() Result) {
+	var e, c Result
+	for b.Loop() {
+		cr := ceiling()
+		er := engine()
+		c.Records += cr.Records
+		c.CPU += cr.CPU
+		e.Records += er.Records
+		e.CPU += er.CPU
+	}
+	b.ReportMetric(e.PerCore(), "rec/s/core")
+	b.ReportMetric(c.PerCore(), "ceiling-rec/s/core")
+	b.ReportMetric(e.PerCore()/c.PerCore(), "ratio")
+}
+
+// BenchmarkPassthrough: generator → map → filter → map → sink, chained in
+// one task.
+func BenchmarkPassthrough(b *testing.B) {
+	report(b, func() Result {
+		r, _, err := Passthrough(benchRecords)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return r
+	}, func() Result {
+		r, _ := PassthroughCeiling(benchRecords)
+		return r
+	})
+}
+
+// BenchmarkKeyedCount: a generator at parallelism 2, a keyed exchange and a
+// per-key count in keyed state at parallelism 2.
+func BenchmarkKeyedCount(b *testing.B) {
+	report(b, func() Result {
+		r, _, err := KeyedCount(benchRecords, 2)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return r
+	}, func() Result {
+		r, _ := KeyedCountCeiling(benchRecords)
+		return r
+	})
+}

@@ -1,0 +1,50 @@
+package weir_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/weirstream/weir"
+)
+
+// View is a video view, reported when it ended.
+type View struct {
+	Title   string
+	EndedAt time.Time
+}
+
+// viewCount counts the views of each title in keyed state.
+type viewCount struct{ views weir.ValueState[string, int] }
+
+func (c *viewCount) Open(oc weir.KeyedOpenContext[string]) error {
+	c.views = weir.Value[int](oc, "views")
+	return nil
+}
+
+func (c *viewCount) Process(kc weir.KeyedContext[string], v View, out weir.Out[string]) error {
+	n, _, err := c.views.Get(kc)
+	if err != nil {
+		return err
+	}
+	out.Emit(fmt.Sprintf("%s: view %d, ended %s", kc.Key(), n+1, v.EndedAt.UTC().Format(time.TimeOnly)))
+	return c.views.Set(kc, n+1)
+}
+
+func Example() {
+	at := func(sec int64) time.Time { return time.Unix(1_700_000_000+sec, 0) }
+	env := weir.New(weir.Parallelism(1))
+	views := weir.From(env, weir.Slice(
+		View{"Morning Yoga", at(1)}, View{"Space Launch Live", at(2)}, View{"Morning Yoga", at(3)}),
+		weir.EventTime(func(v View) time.Time { return v.EndedAt }, 5*time.Second))
+	byTitle := weir.KeyBy(views, func(v View) string { return v.Title })
+	counts := weir.Process(byTitle, &viewCount{})
+	weir.To(counts, weir.Stdout[string](nil))
+	if err := env.Run(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// Morning Yoga: view 1, ended 22:13:21
+	// Space Launch Live: view 1, ended 22:13:22
+	// Morning Yoga: view 2, ended 22:13:23
+}
