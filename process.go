@@ -120,7 +120,6 @@ func Process[K comparable, T, R any](ks KeyedStream[K, T], fn KeyedProcessFuncti
 			fn:        fn,
 			key:       ks.key,
 			keys:      ks.keys,
-			maxP:      b.cfg.maxParallelism,
 			keyGroups: b.keyGroups,
 			stateCfg: state.Config{
 				OperatorID:     b.id,
@@ -232,7 +231,6 @@ type keyedProcessOp[K comparable, T, R any] struct {
 	timerFn     KeyedTimerHandler[K, R]
 	key         func(T) K
 	keys        keyInfo[K]
-	maxP        int
 	keyGroups   state.KeyGroupRange
 	stateCfg    state.Config
 	subtask     int

@@ -236,7 +236,10 @@ func (c *scriptCase) run(t *testing.T) {
 	if len(streams) == 0 {
 		t.Fatalf("%s:%d: no input", c.file, c.line)
 	}
-	keyed := weir.KeyBy(weir.Union(streams[0], streams[1:]...), func(r rec) string { return r.Key })
+	// The union runs at parallelism 1 like the inputs, so each input's
+	// records keep their order on the way to the keyed function.
+	union := weir.Union(streams[0], streams[1:]...).Parallelism(1)
+	keyed := weir.KeyBy(union, func(r rec) string { return r.Key })
 	var results weir.Stream[string]
 	switch c.fn {
 	case "window-sum":

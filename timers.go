@@ -199,6 +199,3 @@ func (s *timerService[K]) fire(d TimeDomain, upTo int64, f func(timer[K]) error)
 	}
 	return nil
 }
-
-// pending counts live timers of both domains.
-func (s *timerService[K]) pending() int { return s.table.Len() }

@@ -1,0 +1,55 @@
+# Weir's make targets. `make` alone lists them.
+
+GO ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Packages `make bench` runs, and how many times each benchmark runs (for
+# benchstat).
+BENCH_PKGS ?= ./bench/...
+BENCH_COUNT ?= 5
+
+.DEFAULT_GOAL := help
+.PHONY: help build test deps lint bench demo tidy-check clean
+
+help: ## list the targets
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  %-11s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+build: ## build the weir binary into bin/weir
+	$(GO) build -o bin/weir ./cmd/weir
+
+test: deps ## install what the tests need, then run every test with the race detector
+	$(GO) test -race -shuffle=on -count=1 -timeout 20m ./...
+	# The heap-bound proof of backpressure runs without the race detector,
+	# whose sync.Pool behaviour would blur its measurement.
+	$(GO) test -count=1 -run 'TestBackpressure' .
+
+# The race detector needs cgo, so a C compiler; a fresh Debian has none.
+deps: ## install what the tests need when it is missing (Go modules, a C compiler)
+	@if ! command -v "$$($(GO) env CC)" >/dev/null 2>&1; then \
+		if ! command -v apt-get >/dev/null 2>&1; then \
+			echo "make deps: the race detector needs a C compiler ($$($(GO) env CC)); install one" >&2; exit 1; \
+		fi; \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		echo "make deps: installing gcc for the race detector"; \
+		$$sudo apt-get update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; \
+	fi
+	$(GO) mod download
+
+lint: ## check formatting (gofmt), go vet and staticcheck
+	@unformatted=$$(gofmt -l .); \
+	if [ -n "$$unformatted" ]; then echo "gofmt -l: these files need gofmt -w:" >&2; echo "$$unformatted" >&2; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+bench: ## run the benchmarks beside their hand-written ceilings (BENCH_PKGS, BENCH_COUNT)
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) $(BENCH_PKGS)
+
+demo: ## run the demo job for 10 seconds (go run ./cmd/weir demo)
+	$(GO) run ./cmd/weir demo
+
+tidy-check: ## fail if go mod tidy would change go.mod or go.sum
+	$(GO) mod tidy
+	git diff --exit-code go.mod go.sum
+
+clean: ## remove build output
+	rm -rf bin
