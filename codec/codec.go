@@ -52,7 +52,20 @@
 // duplicate map keys) with ErrInvalid, so decoding and encoding again gives
 // back the input. Encodings carry no type information and no version: a
 // struct's encoding changes when its fields do, and data written with one
-// layout must be read with the same one.
+// layout must be read with the same one. Some information is dropped on
+// purpose: unexported struct fields, a time's location and monotonic
+// reading, and the difference between nil and empty slices.
+//
+// # Keys
+//
+// A key's key group is a hash of its encoding, so keys that are equal must
+// encode equally. That holds for every supported type except floats: -0 and
+// +0, and NaNs with different payloads, encode differently. The converse
+// fails for struct keys that differ only in unexported fields, and for times
+// that differ only in location: they encode alike, so they share state.
+// Fixed-width encodings sort in value order, which a sorted store can use for range
+// scans; strings and slices do not, because of their length prefix, which
+// is what keeps a key made of several strings unambiguous.
 //
 // # Robustness
 //
@@ -61,6 +74,8 @@
 // error wrapping ErrShort, malformed input with one wrapping ErrInvalid,
 // both inside a *DecodeError that gives the offset and, within structs, the
 // field path.
+//
+// Codecs hold no mutable state and are safe for concurrent use.
 package codec
 
 import (

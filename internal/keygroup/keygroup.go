@@ -27,12 +27,6 @@ func Of(encodedKey []byte, maxParallelism int) int {
 	return int(xxhash.Sum64(encodedKey) % uint64(maxParallelism))
 }
 
-// OfString returns the key group of a key whose encoding is the string's
-// bytes, without copying them.
-func OfString(s string, maxParallelism int) int {
-	return int(xxhash.Sum64String(s) % uint64(maxParallelism))
-}
-
 // RangeFor returns the key groups owned by subtask i of parallelism p.
 func RangeFor(maxParallelism, p, i int) state.KeyGroupRange {
 	return state.KeyGroupRange{

@@ -40,9 +40,6 @@ func TestStableAssignment(t *testing.T) {
 		if got := Of([]byte(tc.key), 128); got != tc.kg {
 			t.Errorf("Of(%q) = %d, want %d", tc.key, got, tc.kg)
 		}
-		if got := OfString(tc.key, 128); got != tc.kg {
-			t.Errorf("OfString(%q) = %d, want %d", tc.key, got, tc.kg)
-		}
 	}
 }
 
