@@ -1,0 +1,50 @@
+// Package cli implements the weir command line: one cobra command per file,
+// each built by a function so that tests can run a fresh command tree
+// in-process.
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+// Execute runs the weir command line with the process's arguments. ctx is
+// canceled to stop a running command (Ctrl-C); commands treat that as a
+// normal end.
+func Execute(ctx context.Context) error {
+	return NewRootCommand().ExecuteContext(ctx)
+}
+
+// NewRootCommand returns the weir command and its verbs. Errors are returned,
+// not printed: the caller prints them once.
+func NewRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "weir",
+		Short: "Weir is a stateful stream processor",
+		Long: `Weir is a stateful stream processing engine written in Go: typed streams,
+keyed state, event time and watermarks, and timers, run as parallel tasks
+connected by bounded queues.
+
+Today the command line runs the built-in demo job and reports its version.`,
+		Example: `  # Run the video-quality demo job for 10 seconds.
+  weir demo
+
+  # Print the version.
+  weir --version`,
+		Version:       versionString(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		// A command with no Run prints its help.
+	}
+	root.SetVersionTemplate("{{.Version}}\n")
+	// Shell completion is left out until there is more to complete than two
+	// verbs.
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())
+	})
+	root.AddCommand(newVersionCommand(), newDemoCommand())
+	return root
+}

@@ -1,0 +1,816 @@
+package state
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/weirstream/weir/codec"
+)
+
+// The snapshot format, version 1. FORMAT.md beside this file is the
+// specification; this comment is the summary a reader of the code needs.
+//
+//	snapshot := header tableCount:uvarint table* crc32c:uint32le
+//	header   := "WEIRSNAP" version:uvarint operatorID:bytes
+//	            maxParallelism:uvarint subtask:uvarint parallelism:uvarint
+//	            keyGroupStart:uvarint keyGroupEnd:uvarint
+//	table    := name:bytes kind:byte (keyed | operatorList)
+//	keyed    := ttlNanos:uvarint sectionCount:uvarint section*
+//	section  := keyGroup:uvarint entryCount:uvarint byteLen:uvarint entry*
+//	entry    := key:bytes namespace:bytes [userKey:bytes] value:bytes [lastWrite:int64le]
+//	operatorList := redistribution:byte entryCount:uvarint (entry:bytes)*
+//	bytes    := len:uvarint byte*
+//
+// A list table's value is elementCount:uvarint (element:bytes)*. Tables
+// come in name order, sections in key-group order, and the entries of a
+// section in the byte order of their key part (key, namespace, user key as
+// written), so equal state always gives equal bytes.
+//
+// Nothing in it depends on how a backend stores state, so an on-disk backend
+// can write the same bytes for savepoints, and the state of any key-group
+// range can be read alone by skipping the sections outside it.
+
+const (
+	formatMagic   = "WEIRSNAP"
+	formatVersion = 1
+
+	// maxNameLen bounds table and operator names so a corrupt length cannot
+	// make the reader allocate gigabytes before it notices.
+	maxNameLen = 1 << 16
+	// readChunk is the most a reader allocates ahead of the bytes actually
+	// arriving, for the same reason.
+	readChunk = 1 << 16
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrChecksum reports a snapshot whose trailing checksum does not match its
+// contents: the file was torn, truncated at a table boundary or corrupted.
+var ErrChecksum = errors.New("checksum mismatch")
+
+// FormatError reports a snapshot that cannot be read, and where it went
+// wrong, so an operator can tell a torn file from a codec that no longer
+// matches the state it wrote.
+type FormatError struct {
+	// Snapshot is the index of the snapshot in the slice given to Restore.
+	Snapshot int
+	// Offset is the byte offset in that snapshot where the problem was found.
+	Offset int64
+	// Table is the table being read, or "" outside any table.
+	Table string
+	// KeyGroup is the key group being read, or -1 outside a key-group section.
+	KeyGroup int
+	// Err says what was wrong; it wraps io.ErrUnexpectedEOF for a snapshot
+	// that ends too soon, ErrChecksum for a damaged one, and the codec's
+	// error when an entry does not decode.
+	Err error
+}
+
+func (e *FormatError) Error() string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "state: snapshot %d", e.Snapshot)
+	if e.Table != "" {
+		fmt.Fprintf(&b, ": table %q", e.Table)
+	}
+	if e.KeyGroup >= 0 {
+		fmt.Fprintf(&b, ": key group %d", e.KeyGroup)
+	}
+	fmt.Fprintf(&b, ": byte %d: %v", e.Offset, e.Err)
+	return b.String()
+}
+
+func (e *FormatError) Unwrap() error { return e.Err }
+
+// tableKind is the kind of a table as written in snapshots; the values are
+// part of the format.
+type tableKind uint8
+
+const (
+	kindValue        tableKind = 1
+	kindList         tableKind = 2
+	kindMap          tableKind = 3
+	kindOperatorList tableKind = 4
+)
+
+func (k tableKind) String() string {
+	switch k {
+	case kindValue:
+		return "value"
+	case kindList:
+		return "list"
+	case kindMap:
+		return "map"
+	case kindOperatorList:
+		return "operator list"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+func (k tableKind) keyed() bool { return k == kindValue || k == kindList || k == kindMap }
+
+// snapHeader identifies the subtask that wrote a snapshot.
+type snapHeader struct {
+	operatorID           string
+	maxParallelism       int
+	subtask, parallelism int
+	keyGroups            KeyGroupRange
+}
+
+func headerOf(c Config) snapHeader {
+	return snapHeader{
+		operatorID:     c.OperatorID,
+		maxParallelism: c.MaxParallelism,
+		subtask:        c.Subtask,
+		parallelism:    c.Parallelism,
+		keyGroups:      c.KeyGroups,
+	}
+}
+
+// tableHeader is what a snapshot says about a table before its entries.
+type tableHeader struct {
+	name string
+	kind tableKind
+	// ttl is positive when every entry carries its last-write time.
+	ttl time.Duration
+	// mode is meaningful for operator lists only.
+	mode Redistribution
+}
+
+// frozenTable is one table's part of a snapshot, fixed when the snapshot was
+// taken. writeBody runs on the goroutine that writes the snapshot out, so it
+// may read only data the task no longer changes.
+type frozenTable interface {
+	header() tableHeader
+	// writeBody writes everything after the table's name and kind. Entries
+	// expired at now (Unix nanoseconds) are left out.
+	writeBody(w *snapWriter, now int64) error
+}
+
+// writeSnapshot writes a whole snapshot: the header, the tables in the
+// given order, and the checksum.
+func writeSnapshot(dst io.Writer, h snapHeader, tables []frozenTable, now int64) (int64, error) {
+	cw := &countingWriter{w: dst}
+	w := &snapWriter{bw: bufio.NewWriterSize(cw, 64<<10)}
+	w.raw([]byte(formatMagic))
+	w.uvarint(formatVersion)
+	w.bytes([]byte(h.operatorID))
+	w.uvarint(uint64(h.maxParallelism))
+	w.uvarint(uint64(h.subtask))
+	w.uvarint(uint64(h.parallelism))
+	w.uvarint(uint64(h.keyGroups.Start))
+	w.uvarint(uint64(h.keyGroups.End))
+	w.uvarint(uint64(len(tables)))
+	for _, t := range tables {
+		th := t.header()
+		w.bytes([]byte(th.name))
+		w.raw([]byte{byte(th.kind)})
+		if err := t.writeBody(w, now); err != nil {
+			return cw.n, fmt.Errorf("state: write snapshot: table %q: %w", th.name, err)
+		}
+		if w.err != nil {
+			return cw.n, fmt.Errorf("state: write snapshot: table %q: %w", th.name, w.err)
+		}
+	}
+	var sum [4]byte
+	binary.LittleEndian.PutUint32(sum[:], w.crc)
+	if _, err := w.bw.Write(sum[:]); err != nil && w.err == nil {
+		w.err = err
+	}
+	if err := w.bw.Flush(); err != nil && w.err == nil {
+		w.err = err
+	}
+	if w.err != nil {
+		return cw.n, fmt.Errorf("state: write snapshot: %w", w.err)
+	}
+	return cw.n, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// snapWriter checksums everything it writes; its first error sticks, so
+// callers check it once per section rather than per field.
+type snapWriter struct {
+	bw  *bufio.Writer
+	crc uint32
+	err error
+	num [binary.MaxVarintLen64]byte
+	sec sectionBuf
+}
+
+func (w *snapWriter) raw(p []byte) {
+	if w.err != nil {
+		return
+	}
+	w.crc = crc32.Update(w.crc, castagnoli, p)
+	_, w.err = w.bw.Write(p)
+}
+
+func (w *snapWriter) uvarint(v uint64) {
+	w.raw(w.num[:binary.PutUvarint(w.num[:], v)])
+}
+
+func (w *snapWriter) bytes(p []byte) {
+	w.uvarint(uint64(len(p)))
+	w.raw(p)
+}
+
+// keyedHeader starts the body of a keyed table.
+func (w *snapWriter) keyedHeader(ttl time.Duration, sections int) {
+	w.uvarint(uint64(max(ttl, 0)))
+	w.uvarint(uint64(sections))
+}
+
+// section writes the entries collected in w.sec as the section of key group
+// kg, sorted by their key bytes so that equal state always gives equal
+// snapshots and an on-disk backend can ingest a section as a sorted run.
+func (w *snapWriter) section(kg int) error {
+	s := &w.sec
+	slices.SortFunc(s.recs, func(a, b recSpan) int {
+		return bytes.Compare(s.buf[a.start:a.keyEnd], s.buf[b.start:b.keyEnd])
+	})
+	w.uvarint(uint64(kg))
+	w.uvarint(uint64(len(s.recs)))
+	w.uvarint(uint64(len(s.buf)))
+	for _, r := range s.recs {
+		w.raw(s.buf[r.start:r.end])
+	}
+	return w.err
+}
+
+// rawSection writes a section exactly as it was read.
+func (w *snapWriter) rawSection(s rawSection) error {
+	w.uvarint(uint64(s.kg))
+	w.uvarint(uint64(s.count))
+	w.bytes(s.data)
+	return w.err
+}
+
+// sectionBuf collects the encoded entries of one key-group section so they
+// can be sorted before they are written.
+type sectionBuf struct {
+	buf  []byte
+	recs []recSpan
+	tmp  []byte
+}
+
+// recSpan locates one entry in sectionBuf.buf; [start,keyEnd) holds the
+// key, namespace and user key, which order the entries.
+type recSpan struct{ start, keyEnd, end int }
+
+func (s *sectionBuf) reset() {
+	s.buf = s.buf[:0]
+	s.recs = s.recs[:0]
+}
+
+// begin starts an entry whose key part is the already encoded prefix.
+func (s *sectionBuf) begin(prefix []byte) {
+	s.recs = append(s.recs, recSpan{start: len(s.buf)})
+	s.buf = append(s.buf, prefix...)
+}
+
+func (s *sectionBuf) keyDone() { s.recs[len(s.recs)-1].keyEnd = len(s.buf) }
+
+func (s *sectionBuf) end() { s.recs[len(s.recs)-1].end = len(s.buf) }
+
+// field appends one length-prefixed field whose encoding is in s.tmp.
+func (s *sectionBuf) field(enc []byte) {
+	s.buf = binary.AppendUvarint(s.buf, uint64(len(enc)))
+	s.buf = append(s.buf, enc...)
+}
+
+func (s *sectionBuf) stamp(t int64) {
+	s.buf = binary.LittleEndian.AppendUint64(s.buf, uint64(t))
+}
+
+// rawSection is one key-group section as read from a snapshot: its entries
+// are still encoded, because a table's codecs are known only when the
+// operator creates the table after Restore.
+type rawSection struct {
+	kg    int
+	count int
+	data  []byte
+	// snap and off locate data in the snapshot it came from, for errors.
+	snap int
+	off  int64
+}
+
+// rawTable is a table read from snapshots and not yet created by the
+// operator. It is immutable once Restore returns, so snapshots may carry it
+// on another goroutine.
+type rawTable struct {
+	tableHeader
+	// snap is the first snapshot the table was found in, for errors.
+	snap     int
+	sections []rawSection // keyed tables, by key group
+	entries  [][]byte     // operator lists, already redistributed
+}
+
+func (t *rawTable) header() tableHeader { return t.tableHeader }
+
+func (t *rawTable) writeBody(w *snapWriter, _ int64) error {
+	if t.kind == kindOperatorList {
+		w.raw([]byte{byte(t.mode)})
+		w.uvarint(uint64(len(t.entries)))
+		for _, e := range t.entries {
+			w.bytes(e)
+		}
+		return w.err
+	}
+	// Entries are carried as they were read; any that expired since are
+	// dropped when the table is created again and read with its TTL.
+	w.keyedHeader(t.ttl, len(t.sections))
+	for _, s := range t.sections {
+		if err := w.rawSection(s); err != nil {
+			return err
+		}
+	}
+	return w.err
+}
+
+// parsedSnapshot is one snapshot read and verified, reduced to the key
+// groups of the restoring backend.
+type parsedSnapshot struct {
+	hdr    snapHeader
+	tables []*rawTable
+}
+
+// snapReader checksums everything it reads and knows where it is, so every
+// error can say where.
+type snapReader struct {
+	br    *bufio.Reader
+	crc   uint32
+	off   int64
+	snap  int
+	table string
+	kg    int
+}
+
+func (r *snapReader) fail(off int64, format string, args ...any) error {
+	return &FormatError{Snapshot: r.snap, Offset: off, Table: r.table, KeyGroup: r.kg, Err: fmt.Errorf(format, args...)}
+}
+
+func (r *snapReader) wrap(off int64, what string, err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		// The usual way a snapshot gets torn; say so plainly.
+		err = fmt.Errorf("snapshot truncated: %w", io.ErrUnexpectedEOF)
+	}
+	return &FormatError{Snapshot: r.snap, Offset: off, Table: r.table, KeyGroup: r.kg, Err: fmt.Errorf("%s: %w", what, err)}
+}
+
+// ReadByte lets binary.ReadUvarint read through the checksum.
+func (r *snapReader) ReadByte() (byte, error) {
+	c, err := r.br.ReadByte()
+	if err != nil {
+		return 0, err
+	}
+	r.crc = crc32.Update(r.crc, castagnoli, []byte{c})
+	r.off++
+	return c, nil
+}
+
+func (r *snapReader) uvarint(what string) (uint64, error) {
+	off := r.off
+	v, err := binary.ReadUvarint(r)
+	if err != nil {
+		return 0, r.wrap(off, what, err)
+	}
+	return v, nil
+}
+
+// int reads a uvarint that must be at most limit.
+func (r *snapReader) int(what string, limit int) (int, error) {
+	off := r.off
+	v, err := r.uvarint(what)
+	if err != nil {
+		return 0, err
+	}
+	if v > uint64(limit) {
+		return 0, r.fail(off, "%s %d is above %d", what, v, limit)
+	}
+	return int(v), nil
+}
+
+// full reads n bytes, allocating only as fast as they arrive so that a
+// corrupt length fails with a short read instead of a huge allocation.
+func (r *snapReader) full(what string, n int) ([]byte, error) {
+	off := r.off
+	p := make([]byte, 0, min(n, readChunk))
+	for len(p) < n {
+		k := min(n-len(p), readChunk)
+		p = slices.Grow(p, k)
+		m, err := io.ReadFull(r.br, p[len(p):len(p)+k])
+		r.crc = crc32.Update(r.crc, castagnoli, p[len(p):len(p)+m])
+		r.off += int64(m)
+		p = p[:len(p)+m]
+		if err != nil {
+			return nil, r.wrap(off, what, err)
+		}
+	}
+	return p, nil
+}
+
+// skip reads and checksums n bytes without keeping them.
+func (r *snapReader) skip(what string, n int) error {
+	off := r.off
+	var buf [4096]byte
+	for n > 0 {
+		k := min(n, len(buf))
+		m, err := io.ReadFull(r.br, buf[:k])
+		r.crc = crc32.Update(r.crc, castagnoli, buf[:m])
+		r.off += int64(m)
+		n -= m
+		if err != nil {
+			return r.wrap(off, what, err)
+		}
+	}
+	return nil
+}
+
+func (r *snapReader) bytes(what string, limit int) ([]byte, error) {
+	n, err := r.int(what+" length", limit)
+	if err != nil {
+		return nil, err
+	}
+	return r.full(what, n)
+}
+
+// readSnapshot reads and verifies one snapshot, keeping the key-group
+// sections inside own. It returns nothing unless the checksum matches, so a
+// torn file never half-restores.
+func readSnapshot(src io.Reader, snap int, cfg Config) (*parsedSnapshot, error) {
+	r := &snapReader{br: bufio.NewReaderSize(src, 64<<10), snap: snap, kg: -1}
+	magic, err := r.full("magic", len(formatMagic))
+	if err != nil {
+		return nil, err
+	}
+	if string(magic) != formatMagic {
+		return nil, r.fail(0, "not a Weir state snapshot (magic %q)", magic)
+	}
+	off := r.off
+	version, err := r.uvarint("format version")
+	if err != nil {
+		return nil, err
+	}
+	if version != formatVersion {
+		return nil, r.fail(off, "format version %d not supported (this build reads version %d)", version, formatVersion)
+	}
+	p := &parsedSnapshot{}
+	h := &p.hdr
+	op, err := r.bytes("operator ID", maxNameLen)
+	if err != nil {
+		return nil, err
+	}
+	h.operatorID = string(op)
+	off = r.off
+	if h.maxParallelism, err = r.int("max parallelism", math.MaxInt32); err != nil {
+		return nil, err
+	}
+	if h.maxParallelism != cfg.MaxParallelism {
+		return nil, r.fail(off, "max parallelism %d, but the backend has %d: key groups would not match", h.maxParallelism, cfg.MaxParallelism)
+	}
+	if h.operatorID != cfg.OperatorID {
+		return nil, r.fail(off, "written by operator %q, restoring operator %q", h.operatorID, cfg.OperatorID)
+	}
+	off = r.off
+	if h.subtask, err = r.int("subtask", h.maxParallelism); err != nil {
+		return nil, err
+	}
+	if h.parallelism, err = r.int("parallelism", h.maxParallelism); err != nil {
+		return nil, err
+	}
+	if h.subtask >= h.parallelism {
+		return nil, r.fail(off, "subtask %d of parallelism %d", h.subtask, h.parallelism)
+	}
+	off = r.off
+	if h.keyGroups.Start, err = r.int("key group start", h.maxParallelism); err != nil {
+		return nil, err
+	}
+	if h.keyGroups.End, err = r.int("key group end", h.maxParallelism); err != nil {
+		return nil, err
+	}
+	if h.keyGroups.Start > h.keyGroups.End {
+		return nil, r.fail(off, "key group range %s starts after it ends", h.keyGroups)
+	}
+	ntables, err := r.int("table count", math.MaxInt32)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool)
+	for range ntables {
+		t, err := r.readTable(h, cfg.KeyGroups)
+		if err != nil {
+			return nil, err
+		}
+		if seen[t.name] {
+			return nil, r.fail(r.off, "table %q appears twice", t.name)
+		}
+		seen[t.name] = true
+		// A table without sections in range is kept all the same: it is
+		// still a table, and its kind is checked when it is created.
+		p.tables = append(p.tables, t)
+	}
+	r.table, r.kg = "", -1
+	sum := r.crc
+	off = r.off
+	var trailer [4]byte
+	if _, err := io.ReadFull(r.br, trailer[:]); err != nil {
+		return nil, r.wrap(off, "checksum", err)
+	}
+	if got := binary.LittleEndian.Uint32(trailer[:]); got != sum {
+		return nil, r.wrap(off, fmt.Sprintf("stored %08x, computed %08x", got, sum), ErrChecksum)
+	}
+	if _, err := r.br.ReadByte(); err != io.EOF {
+		return nil, r.fail(off+4, "data after the checksum")
+	}
+	return p, nil
+}
+
+// table reads one table; its sections outside own are checksummed and
+// dropped.
+func (r *snapReader) readTable(h *snapHeader, own KeyGroupRange) (*rawTable, error) {
+	r.table, r.kg = "", -1
+	name, err := r.bytes("table name", maxNameLen)
+	if err != nil {
+		return nil, err
+	}
+	r.table = string(name)
+	t := &rawTable{tableHeader: tableHeader{name: string(name)}, snap: r.snap}
+	off := r.off
+	k, err := r.ReadByte()
+	if err != nil {
+		return nil, r.wrap(off, "table kind", err)
+	}
+	t.kind = tableKind(k)
+	switch {
+	case t.kind == kindOperatorList:
+		off = r.off
+		m, err := r.ReadByte()
+		if err != nil {
+			return nil, r.wrap(off, "redistribution", err)
+		}
+		t.mode = Redistribution(m)
+		if t.mode != Split && t.mode != Broadcast {
+			return nil, r.fail(off, "unknown redistribution %d", m)
+		}
+		n, err := r.int("entry count", math.MaxInt32)
+		if err != nil {
+			return nil, err
+		}
+		for range n {
+			e, err := r.bytes("operator list entry", math.MaxInt32)
+			if err != nil {
+				return nil, err
+			}
+			t.entries = append(t.entries, e)
+		}
+		return t, nil
+	case t.kind.keyed():
+	default:
+		return nil, r.fail(off, "unknown table kind %d", k)
+	}
+	ttl, err := r.uvarint("TTL")
+	if err != nil {
+		return nil, err
+	}
+	if ttl > 1<<63-1 {
+		return nil, r.fail(r.off, "TTL %d out of range", ttl)
+	}
+	t.ttl = time.Duration(ttl)
+	n, err := r.int("key group section count", h.keyGroups.Len())
+	if err != nil {
+		return nil, err
+	}
+	last := -1
+	for range n {
+		r.kg = -1
+		off := r.off
+		kg, err := r.int("key group", h.maxParallelism)
+		if err != nil {
+			return nil, err
+		}
+		if !h.keyGroups.Contains(kg) {
+			return nil, r.fail(off, "key group %d outside the snapshot's range %s", kg, h.keyGroups)
+		}
+		if kg <= last {
+			return nil, r.fail(off, "key group %d after key group %d: sections must be in increasing order", kg, last)
+		}
+		last = kg
+		r.kg = kg
+		count, err := r.int("entry count", math.MaxInt32)
+		if err != nil {
+			return nil, err
+		}
+		size, err := r.int("section length", math.MaxInt)
+		if err != nil {
+			return nil, err
+		}
+		if !own.Contains(kg) {
+			if err := r.skip("section", size); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		start := r.off
+		data, err := r.full("section", size)
+		if err != nil {
+			return nil, err
+		}
+		s := rawSection{kg: kg, count: count, data: data, snap: r.snap, off: start}
+		if err := checkSection(t, s); err != nil {
+			return nil, err
+		}
+		if count > 0 {
+			t.sections = append(t.sections, s)
+		}
+	}
+	r.kg = -1
+	return t, nil
+}
+
+// checkSection walks the entries of a section to check that they fill it
+// exactly, without decoding them: codecs are not known yet.
+func checkSection(t *rawTable, s rawSection) error {
+	rr := recordReader{t: t, s: s}
+	for range s.count {
+		if _, err := rr.record(); err != nil {
+			return err
+		}
+	}
+	if rr.pos != len(s.data) {
+		return rr.fail(rr.pos, "%d bytes after the last of %d entries", len(s.data)-rr.pos, s.count)
+	}
+	return nil
+}
+
+// record is one entry of a keyed table, still encoded.
+type record struct {
+	key, ns, uk, value []byte
+	// at is the entry's last-write time; 0 when the table had no TTL.
+	at int64
+	// off is where the entry starts in the section, for errors.
+	off int
+}
+
+// recordReader splits a raw section into entries.
+type recordReader struct {
+	t   *rawTable
+	s   rawSection
+	pos int
+}
+
+func (rr *recordReader) fail(pos int, format string, args ...any) error {
+	return &FormatError{Snapshot: rr.s.snap, Offset: rr.s.off + int64(pos), Table: rr.t.name, KeyGroup: rr.s.kg, Err: fmt.Errorf(format, args...)}
+}
+
+func (rr *recordReader) field(what string) ([]byte, error) {
+	n, k := binary.Uvarint(rr.s.data[rr.pos:])
+	if k <= 0 {
+		return nil, rr.fail(rr.pos, "%s length: malformed or truncated uvarint", what)
+	}
+	if n > uint64(len(rr.s.data)-rr.pos-k) {
+		return nil, rr.fail(rr.pos, "%s length %d runs past the end of the section", what, n)
+	}
+	start := rr.pos + k
+	rr.pos = start + int(n)
+	return rr.s.data[start:rr.pos:rr.pos], nil
+}
+
+func (rr *recordReader) record() (record, error) {
+	rec := record{off: rr.pos}
+	var err error
+	if rec.key, err = rr.field("key"); err != nil {
+		return rec, err
+	}
+	if rec.ns, err = rr.field("namespace"); err != nil {
+		return rec, err
+	}
+	if rr.t.kind == kindMap {
+		if rec.uk, err = rr.field("user key"); err != nil {
+			return rec, err
+		}
+	}
+	if rec.value, err = rr.field("value"); err != nil {
+		return rec, err
+	}
+	if rr.t.ttl > 0 {
+		if len(rr.s.data)-rr.pos < 8 {
+			return rec, rr.fail(rr.pos, "last-write time runs past the end of the section")
+		}
+		rec.at = int64(binary.LittleEndian.Uint64(rr.s.data[rr.pos:]))
+		rr.pos += 8
+	}
+	return rec, nil
+}
+
+// decodeField decodes one field of an entry with its codec, which must use
+// the whole field.
+func decodeField[T any](rr *recordReader, rec record, what string, c codec.Codec[T], b []byte) (T, error) {
+	v, n, err := c.Decode(b)
+	if err == nil && n != len(b) {
+		err = fmt.Errorf("codec used %d of its %d bytes", n, len(b))
+	}
+	if err != nil {
+		var zero T
+		return zero, rr.fail(rec.off, "entry %s: %w", what, err)
+	}
+	return v, nil
+}
+
+// mergeSnapshots combines verified snapshots of the old subtasks into the
+// raw tables of the restoring subtask: keyed sections are already limited
+// to its key groups, and operator lists are redistributed here.
+func mergeSnapshots(ps []*parsedSnapshot, cfg Config) (map[string]*rawTable, error) {
+	out := make(map[string]*rawTable)
+	if len(ps) == 0 {
+		return out, nil
+	}
+	oldP := ps[0].hdr.parallelism
+	for i, p := range ps {
+		if p.hdr.parallelism != oldP {
+			return nil, fmt.Errorf("state: restore: snapshot %d was written at parallelism %d, snapshot 0 at %d", i, p.hdr.parallelism, oldP)
+		}
+		if i > 0 && p.hdr.subtask <= ps[i-1].hdr.subtask {
+			return nil, fmt.Errorf("state: restore: snapshot %d is of old subtask %d, after old subtask %d: snapshots must be given once each in old subtask order", i, p.hdr.subtask, ps[i-1].hdr.subtask)
+		}
+	}
+	// Entries of each operator list, per snapshot, in snapshot order.
+	lists := make(map[string][][][]byte)
+	type tableKG struct {
+		name string
+		kg   int
+	}
+	from := make(map[tableKG]int) // which snapshot a section came from, for errors
+	for i, p := range ps {
+		for _, t := range p.tables {
+			prev, ok := out[t.name]
+			if !ok {
+				prev = &rawTable{tableHeader: t.tableHeader, snap: i}
+				out[t.name] = prev
+			}
+			switch {
+			case prev.kind != t.kind:
+				return nil, fmt.Errorf("state: restore: table %q is a %s table in snapshot %d but a %s table in snapshot %d", t.name, prev.kind, prev.snap, t.kind, i)
+			case t.kind == kindOperatorList && prev.mode != t.mode:
+				return nil, fmt.Errorf("state: restore: operator list %q is %s in snapshot %d but %s in snapshot %d", t.name, prev.mode, prev.snap, t.mode, i)
+			case t.kind.keyed() && prev.ttl != t.ttl:
+				return nil, fmt.Errorf("state: restore: table %q has TTL %v in snapshot %d but %v in snapshot %d", t.name, prev.ttl, prev.snap, t.ttl, i)
+			}
+			if t.kind == kindOperatorList {
+				for len(lists[t.name]) < i {
+					lists[t.name] = append(lists[t.name], nil)
+				}
+				lists[t.name] = append(lists[t.name], t.entries)
+				continue
+			}
+			for _, s := range t.sections {
+				key := tableKG{t.name, s.kg}
+				if j, dup := from[key]; dup {
+					return nil, fmt.Errorf("state: restore: table %q key group %d is in both snapshot %d and snapshot %d", t.name, s.kg, j, i)
+				}
+				from[key] = i
+				prev.sections = append(prev.sections, s)
+			}
+		}
+	}
+	for name, perSnap := range lists {
+		if len(ps) != oldP {
+			return nil, fmt.Errorf("state: restore: operator list %q: redistributing needs the snapshots of all %d old subtasks, got %d", name, oldP, len(ps))
+		}
+		t := out[name]
+		switch t.mode {
+		case Broadcast:
+			t.entries = perSnap[0]
+		case Split:
+			j := 0
+			for _, es := range perSnap {
+				for _, e := range es {
+					if j%cfg.Parallelism == cfg.Subtask {
+						t.entries = append(t.entries, e)
+					}
+					j++
+				}
+			}
+		}
+	}
+	for _, t := range out {
+		slices.SortFunc(t.sections, func(a, b rawSection) int { return a.kg - b.kg })
+	}
+	return out, nil
+}

@@ -1,0 +1,225 @@
+package state
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"time"
+)
+
+// Memory is the heap state backend: tables keep typed Go values in one Go
+// map per key group, so reads and writes cost about as much as a map
+// operation and nothing is encoded until a snapshot is written out.
+//
+// Snapshots are copy-on-write at key-group granularity. Every key-group map
+// carries the epoch it was created in; Snapshot captures references to the
+// current maps and starts a new epoch, and the first write to a key group
+// after that clones its map (a shallow clone) and writes to the clone, so
+// the captured maps never change again and can be encoded on another
+// goroutine without locks. The nested maps of map tables carry epochs of
+// their own and are cloned the same way, one (key, namespace) at a time.
+// Lists are slices whose elements below their length are never written
+// again: Add may append past the end of a slice a snapshot holds, which the
+// snapshot never reads, and Update builds a new slice.
+//
+// Values put into a table are held as they are, not copied: a value that
+// refers to memory (a pointer, slice or map) must not be changed after it is
+// put, or snapshots taken before the change may see it.
+//
+// A Memory is used by its task's goroutine only; see Backend.
+type Memory struct {
+	cfg   Config
+	clock func() time.Time
+	// epoch is the current snapshot epoch: a map whose epoch is older may
+	// be held by a snapshot and is cloned before it is written.
+	epoch    uint64
+	closed   bool
+	restored bool
+	names    map[string]memTable
+	tables   []memTable // in creation order
+	expiring []memTable // the tables with a TTL, in creation order
+	// raw holds restored tables the operator has not created yet.
+	raw map[string]*rawTable
+	// sweep is where ExpireSome resumes: an index into expiring and a key
+	// group offset.
+	sweep struct{ table, group int }
+}
+
+// memTable is what the backend needs from its tables beyond their typed
+// methods.
+type memTable interface {
+	// freeze captures the table for a snapshot; the caller then starts a
+	// new epoch.
+	freeze() frozenTable
+	// expireGroup removes up to budget expired entries of the key group at
+	// offset i, and reports whether it looked at all of them.
+	expireGroup(i int, now int64, budget int) (removed, examined int, done bool)
+	// release drops the table's state when the backend closes.
+	release()
+}
+
+// sweepScanFactor bounds how many live entries one ExpireSome call looks
+// at, as a multiple of its budget, so a call on a large state with little
+// expired costs about what its budget suggests.
+const sweepScanFactor = 16
+
+// NewMemory returns an empty heap backend for the subtask cfg describes.
+func NewMemory(cfg Config) (*Memory, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	b := &Memory{
+		cfg:   cfg,
+		clock: cfg.Clock,
+		epoch: 1,
+		names: make(map[string]memTable),
+	}
+	if b.clock == nil {
+		b.clock = time.Now
+	}
+	return b, nil
+}
+
+// Config returns the configuration the backend was opened with.
+func (b *Memory) Config() Config { return b.cfg }
+
+func (b *Memory) now() int64 { return b.clock().UnixNano() }
+
+// Snapshot captures every table in time proportional to the number of
+// tables times the number of key groups, whatever the amount of state.
+func (b *Memory) Snapshot() (Snapshot, error) {
+	if b.closed {
+		return nil, ErrClosed
+	}
+	s := &memSnapshot{hdr: headerOf(b.cfg), now: b.now()}
+	s.tables = make([]frozenTable, 0, len(b.tables)+len(b.raw))
+	for _, t := range b.tables {
+		s.tables = append(s.tables, t.freeze())
+	}
+	for _, t := range b.raw {
+		s.tables = append(s.tables, t)
+	}
+	slices.SortFunc(s.tables, func(a, b frozenTable) int { return cmp.Compare(a.header().name, b.header().name) })
+	b.epoch++
+	return s, nil
+}
+
+type memSnapshot struct {
+	hdr    snapHeader
+	now    int64
+	tables []frozenTable
+}
+
+func (s *memSnapshot) WriteTo(w io.Writer) (int64, error) {
+	return writeSnapshot(w, s.hdr, s.tables, s.now)
+}
+
+// Restore reads the snapshots completely and verifies their checksums
+// before it keeps anything, so a torn snapshot leaves the backend as it
+// was. The entries stay encoded until the operator creates their tables.
+func (b *Memory) Restore(snapshots []io.Reader) error {
+	switch {
+	case b.closed:
+		return ErrClosed
+	case len(b.names) > 0:
+		return errors.New("state: Restore called after tables were created")
+	case b.restored:
+		return errors.New("state: Restore called twice")
+	}
+	ps := make([]*parsedSnapshot, len(snapshots))
+	for i, r := range snapshots {
+		if r == nil {
+			return fmt.Errorf("state: restore: snapshot %d is nil", i)
+		}
+		p, err := readSnapshot(r, i, b.cfg)
+		if err != nil {
+			return err
+		}
+		ps[i] = p
+	}
+	raw, err := mergeSnapshots(ps, b.cfg)
+	if err != nil {
+		return err
+	}
+	b.raw, b.restored = raw, true
+	return nil
+}
+
+// ExpireSome sweeps the key groups of the tables with a TTL in order,
+// resuming where the previous call stopped. It stops after removing budget
+// entries or after looking at sweepScanFactor times budget entries (but
+// always finishes at least one key group), so repeated calls visit every
+// key group of every table.
+func (b *Memory) ExpireSome(budget int) int {
+	groups := b.cfg.KeyGroups.Len()
+	if b.closed || budget <= 0 || len(b.expiring) == 0 || groups == 0 {
+		return 0
+	}
+	now := b.now()
+	removed, examined := 0, 0
+	scanLimit := budget * sweepScanFactor
+	if budget > math.MaxInt/sweepScanFactor {
+		scanLimit = math.MaxInt
+	}
+	for range len(b.expiring) * groups {
+		if b.sweep.table >= len(b.expiring) {
+			b.sweep.table, b.sweep.group = 0, 0
+		}
+		r, e, done := b.expiring[b.sweep.table].expireGroup(b.sweep.group, now, budget-removed)
+		removed += r
+		examined += e
+		if !done {
+			// The budget ran out inside this key group; resume in it.
+			return removed
+		}
+		if b.sweep.group++; b.sweep.group == groups {
+			b.sweep.table, b.sweep.group = b.sweep.table+1, 0
+		}
+		if removed >= budget || examined >= scanLimit {
+			break
+		}
+	}
+	return removed
+}
+
+// Close drops all state. Snapshots taken before keep what they captured.
+func (b *Memory) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	for _, t := range b.tables {
+		t.release()
+	}
+	b.names, b.tables, b.expiring, b.raw = nil, nil, nil, nil
+	return nil
+}
+
+// register adds a created table, filling it first from the restored state
+// of the same name.
+func (b *Memory) register(name string, kind tableKind, ttl time.Duration, t memTable, load func(*rawTable) error) error {
+	if b.closed {
+		return ErrClosed
+	}
+	if _, ok := b.names[name]; ok {
+		return fmt.Errorf("%w: %q", ErrExists, name)
+	}
+	if raw, ok := b.raw[name]; ok {
+		if raw.kind != kind {
+			return fmt.Errorf("state: table %q was restored as a %s table but is created as a %s table", name, raw.kind, kind)
+		}
+		if err := load(raw); err != nil {
+			return err
+		}
+		delete(b.raw, name)
+	}
+	b.names[name] = t
+	b.tables = append(b.tables, t)
+	if ttl > 0 {
+		b.expiring = append(b.expiring, t)
+	}
+	return nil
+}

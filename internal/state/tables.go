@@ -1,0 +1,142 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/weirstream/weir/codec"
+)
+
+// The constructors below are where a backend kind meets the typed API. Go
+// methods cannot have type parameters, so a backend cannot create a typed
+// table itself; each constructor switches on the concrete backend instead.
+//
+// *Memory keeps typed values and gets typed tables. The planned on-disk
+// (LSM) backend stores bytes: it will get a case of its own that wraps a
+// byte-level table of the backend in a typed adapter encoding keys,
+// namespaces and values with the descriptor's codecs. That is the only
+// place it needs to be wired in; the snapshot format (format.go) is already
+// shared.
+
+// NewValue creates the value table d describes, filled from the restored
+// state of the same name if there is any. Creating a name twice fails with
+// ErrExists.
+func NewValue[K, N comparable, V any](b Backend, d TableDesc[K, N, V]) (Value[K, N, V], error) {
+	if err := checkDesc("value", d.Name, d.TTL, d.Key == nil, d.Namespace == nil, false, d.Value == nil); err != nil {
+		return nil, err
+	}
+	switch b := b.(type) {
+	case *Memory:
+		if d.TTL > 0 {
+			t := &memValueTTL[K, N, V]{keyed: newKeyed[ck[K, N], stamped[V]](b, d.Name, d.TTL), d: d}
+			if err := b.register(d.Name, kindValue, d.TTL, t, t.load); err != nil {
+				return nil, err
+			}
+			return t, nil
+		}
+		if ud, ok := any(d).(TableDesc[K, struct{}, V]); ok {
+			t := &memUnitValue[K, V]{keyed: newKeyed[K, V](b, d.Name, 0), d: ud}
+			if err := b.register(d.Name, kindValue, 0, t, t.load); err != nil {
+				return nil, err
+			}
+			// N is struct{} here, so the assertion cannot fail.
+			return any(t).(Value[K, N, V]), nil
+		}
+		t := &memValue[K, N, V]{keyed: newKeyed[ck[K, N], V](b, d.Name, 0), d: d}
+		if err := b.register(d.Name, kindValue, 0, t, t.load); err != nil {
+			return nil, err
+		}
+		return t, nil
+	}
+	return nil, unsupported("value table", d.Name, b)
+}
+
+// NewList creates the list table d describes, filled from the restored
+// state of the same name if there is any. Creating a name twice fails with
+// ErrExists.
+func NewList[K, N comparable, V any](b Backend, d TableDesc[K, N, V]) (List[K, N, V], error) {
+	if err := checkDesc("list", d.Name, d.TTL, d.Key == nil, d.Namespace == nil, false, d.Value == nil); err != nil {
+		return nil, err
+	}
+	switch b := b.(type) {
+	case *Memory:
+		t := &memList[K, N, V]{keyed: newKeyed[ck[K, N], stamped[[]V]](b, d.Name, d.TTL), d: d}
+		if err := b.register(d.Name, kindList, d.TTL, t, t.load); err != nil {
+			return nil, err
+		}
+		return t, nil
+	}
+	return nil, unsupported("list table", d.Name, b)
+}
+
+// NewMap creates the map table d describes, filled from the restored state
+// of the same name if there is any. Creating a name twice fails with
+// ErrExists.
+func NewMap[K, N, UK comparable, UV any](b Backend, d MapDesc[K, N, UK, UV]) (Map[K, N, UK, UV], error) {
+	if err := checkDesc("map", d.Name, d.TTL, d.Key == nil, d.Namespace == nil, d.UserKey == nil, d.Value == nil); err != nil {
+		return nil, err
+	}
+	switch b := b.(type) {
+	case *Memory:
+		t := &memMap[K, N, UK, UV]{keyed: newKeyed[ck[K, N], nested[UK, UV]](b, d.Name, d.TTL), d: d}
+		if err := b.register(d.Name, kindMap, d.TTL, t, t.load); err != nil {
+			return nil, err
+		}
+		return t, nil
+	}
+	return nil, unsupported("map table", d.Name, b)
+}
+
+// NewOperatorList creates the operator list name, filled from the restored
+// state of the same name as redistributed for this subtask. The restored
+// entries were divided with the mode they were written with; mode applies
+// to the snapshots taken from now on. Creating a name twice fails with
+// ErrExists.
+func NewOperatorList[T any](b Backend, name string, mode Redistribution, c codec.Codec[T]) (OperatorList[T], error) {
+	switch {
+	case name == "":
+		return nil, errors.New("state: operator list: Name is empty")
+	case mode != Split && mode != Broadcast:
+		return nil, fmt.Errorf("state: operator list %q: unknown redistribution %s", name, mode)
+	case c == nil:
+		return nil, fmt.Errorf("state: operator list %q: codec is nil", name)
+	}
+	switch b := b.(type) {
+	case *Memory:
+		l := &memOperatorList[T]{b: b, name: name, mode: mode, c: c}
+		if err := b.register(name, kindOperatorList, 0, l, l.load); err != nil {
+			return nil, err
+		}
+		return l, nil
+	}
+	return nil, unsupported("operator list", name, b)
+}
+
+func unsupported(what, name string, b Backend) error {
+	return fmt.Errorf("state: %s %q: backend %T: %w", what, name, b, errors.ErrUnsupported)
+}
+
+// checkDesc reports the first problem with a table descriptor, naming the
+// field, because a nil codec would otherwise fail only at the first
+// snapshot.
+func checkDesc(kind, name string, ttl time.Duration, noKey, noNS, noUK, noValue bool) error {
+	var field string
+	switch {
+	case name == "":
+		return fmt.Errorf("state: %s table: Name is empty", kind)
+	case ttl < 0:
+		return fmt.Errorf("state: %s table %q: TTL %v is negative", kind, name, ttl)
+	case noKey:
+		field = "Key"
+	case noNS:
+		field = "Namespace"
+	case noUK:
+		field = "UserKey"
+	case noValue:
+		field = "Value"
+	default:
+		return nil
+	}
+	return fmt.Errorf("state: %s table %q: %s codec is nil", kind, name, field)
+}
