@@ -16,10 +16,10 @@ help: ## list the targets
 build: ## build the weir binary into bin/weir
 	$(GO) build -o bin/weir ./cmd/weir
 
+# The heap-bound proof of backpressure also runs without the race detector,
+# whose sync.Pool behaviour would blur its measurement.
 test: deps ## install what the tests need, then run every test with the race detector
 	$(GO) test -race -shuffle=on -count=1 -timeout 20m ./...
-	# The heap-bound proof of backpressure runs without the race detector,
-	# whose sync.Pool behaviour would blur its measurement.
 	$(GO) test -count=1 -run 'TestBackpressure' .
 
 # The race detector needs cgo, so a C compiler; a fresh Debian has none.
