@@ -48,6 +48,14 @@ type TwoPhaseWriter interface {
 	Commit(ctx context.Context, committables [][]byte) error
 }
 
+// EventTimeWriter is implemented by sink writers that need each record's
+// event time (to bucket output by it, say); the runtime then calls
+// WriteEventTime instead of Write. ts is the zero Time for a record without
+// one.
+type EventTimeWriter[T any] interface {
+	WriteEventTime(v T, ts time.Time) error
+}
+
 // Sinked is the end of a stream in a sink; its methods set the sink
 // operator's name, ID and parallelism.
 type Sinked struct{ n *node }
@@ -82,6 +90,7 @@ type sinkOp[T any] struct {
 	sink Sink[T]
 	info SinkInfo
 	w    SinkWriter[T]
+	tw   EventTimeWriter[T]
 }
 
 func (o *sinkOp[T]) Open() error {
@@ -90,12 +99,23 @@ func (o *sinkOp[T]) Open() error {
 		return err
 	}
 	o.w = w
+	o.tw, _ = w.(EventTimeWriter[T])
 	return nil
 }
 
 func (o *sinkOp[T]) Push(v T) error {
 	o.enter()
-	if err := o.w.Write(v); err != nil {
+	var err error
+	if o.tw != nil {
+		var ts time.Time
+		if o.meta.Ts != runtime.NoTimestamp {
+			ts = time.UnixMilli(o.meta.Ts)
+		}
+		err = o.tw.WriteEventTime(v, ts)
+	} else {
+		err = o.w.Write(v)
+	}
+	if err != nil {
 		return o.fail(err)
 	}
 	return nil
