@@ -176,7 +176,7 @@ func (p *plan) tasks(ctx context.Context) ([]*runtime.Task, error) {
 				Parallelism:   v.parallelism,
 				Meta:          &runtime.Meta{Ts: runtime.NoTimestamp},
 				Wake:          make(chan struct{}, 1),
-				Mailbox:       make(chan func() error, 16),
+				Mailbox:       make(chan func(context.Context) error, 16),
 				BufferTimeout: cfg.bufferTimeout,
 				PollInterval:  cfg.pollInterval,
 				Origins:       origins,

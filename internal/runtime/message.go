@@ -27,7 +27,11 @@ const (
 	Idle
 	Active
 	Barrier
+	// EndOfInput ends the data of a channel: no records or watermarks
+	// follow, but barriers may (the final checkpoint).
 	EndOfInput
+	// Finished closes a channel: nothing follows.
+	Finished
 )
 
 func (k Kind) String() string {
@@ -44,6 +48,8 @@ func (k Kind) String() string {
 		return "barrier"
 	case EndOfInput:
 		return "end-of-input"
+	case Finished:
+		return "finished"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }

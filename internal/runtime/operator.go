@@ -1,8 +1,11 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"fmt"
+
+	"github.com/weirstream/weir/internal/state"
 )
 
 // Pusher receives records of type T inside a chain. The record's event time
@@ -63,6 +66,51 @@ type ProcessingTimer interface {
 // removing expired state.
 type Housekeeper interface {
 	Housekeep()
+}
+
+// OperatorState is one operator subtask's part of a checkpoint.
+type OperatorState struct {
+	OperatorID string
+	Subtask    int
+	// State is the snapshot of the operator's state backend, written out
+	// after the task has moved on; nil when the operator has no backend.
+	State state.Snapshot
+	// Splits are a source's split positions and watermarks.
+	Splits []SplitState
+	// Committables are what a two-phase sink prepared at the barrier.
+	Committables [][]byte
+}
+
+// SplitState is where a source split stands in a checkpoint.
+type SplitState struct {
+	Split     string `json:"split"`
+	Position  []byte `json:"position,omitempty"`
+	Watermark int64  `json:"watermark"`
+}
+
+// Stateful is implemented by operators that take part in checkpoints.
+type Stateful interface {
+	// Snapshot captures the operator's state for checkpoint id. It runs on
+	// the task goroutine while the barrier passes, so it must be cheap:
+	// copy-on-write snapshots, positions, a sink's prepare.
+	Snapshot(ctx context.Context, id int64) (OperatorState, error)
+}
+
+// CheckpointListener is implemented by operators that act when a
+// checkpoint completes, such as sinks that commit.
+type CheckpointListener interface {
+	CheckpointComplete(ctx context.Context, id int64) error
+}
+
+// Checkpointer receives what tasks snapshot. Its methods are called on task
+// goroutines and must not block.
+type Checkpointer interface {
+	// Acknowledge hands over the snapshots of one task for checkpoint id.
+	Acknowledge(id int64, task int, states []OperatorState)
+	// Decline reports that a task could not snapshot for checkpoint id.
+	Decline(id int64, task int, err error)
+	// SourceEnded reports that the input of a source task has ended.
+	SourceEnded(task int)
 }
 
 // Output is the sending side of an exchange as the task loop sees it: the

@@ -15,10 +15,11 @@ type Input struct {
 	// Deliver feeds one data batch to the chain head.
 	Deliver func(batch any) error
 
-	wm      int64
-	idle    bool
-	ended   bool
-	blocked bool // delivered the barrier being aligned
+	wm       int64
+	idle     bool
+	ended    bool // end of input: no more data or watermarks
+	finished bool // closed: no more messages at all
+	blocked  bool // delivered the barrier being aligned
 }
 
 // Source drives the source operator at the head of a source task. The task
@@ -53,12 +54,15 @@ type Task struct {
 	// Wake is the channel every input queue signals; make it with
 	// capacity one.
 	Wake chan struct{}
-	// Mailbox carries actions from outside the task (checkpoint triggers)
-	// to run on the task goroutine.
-	Mailbox chan func() error
-	// OnBarrier, if set, snapshots the chain's state for a checkpoint; the
-	// barrier is forwarded after it returns.
-	OnBarrier func(checkpointID int64) error
+	// Mailbox carries actions from outside the task (checkpoint triggers,
+	// notifications of completed checkpoints) to run on the task goroutine.
+	Mailbox chan func(context.Context) error
+	// Index is the task's position in the job, for the Checkpointer.
+	Index int
+	// Checkpointer, when set, receives the task's snapshots; the task then
+	// stays alive after its input ends until a checkpoint taken after every
+	// source ended has completed, so that sinks commit the tail.
+	Checkpointer Checkpointer
 
 	BufferTimeout time.Duration
 	PollInterval  time.Duration
@@ -73,7 +77,11 @@ type Task struct {
 	lastHouse  time.Time
 	procTimers []ProcessingTimer
 	house      []Housekeeper
+	stateful   []int // indexes of operators that implement Stateful
+	listeners  []int // indexes of operators that implement CheckpointListener
 	opened     int
+	ended      bool // the task's input ended and it has finished its operators
+	finalDone  bool // the final checkpoint completed (or there is none)
 }
 
 // housekeepInterval is how often operators get to clean up expired state.
@@ -98,7 +106,14 @@ func (t *Task) Open() error {
 		if h, ok := op.(Housekeeper); ok {
 			t.house = append(t.house, h)
 		}
+		if _, ok := op.(Stateful); ok {
+			t.stateful = append(t.stateful, i)
+		}
+		if _, ok := op.(CheckpointListener); ok {
+			t.listeners = append(t.listeners, i)
+		}
 	}
+	t.finalDone = t.Checkpointer == nil
 	return nil
 }
 
@@ -117,8 +132,16 @@ func (t *Task) Close() error {
 	return errors.Join(errs...)
 }
 
-// Run runs the task loop until the input ends, an operator fails or ctx is
-// canceled.
+// Run runs the task loop until the task has finished, an operator fails or
+// ctx is canceled.
+//
+// A task finishes in three steps. When its input ends (every input channel
+// delivered EndOfInput, or every split of its source ended) it advances to
+// the final watermark, ends its operators' input and sends EndOfInput. It
+// then keeps serving barriers and its mailbox until every input channel is
+// Finished and, with checkpoints, until a checkpoint taken after every
+// source ended has completed, so that sinks commit everything. Then it sends
+// Finished and returns.
 func (t *Task) Run(ctx context.Context) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -129,7 +152,6 @@ func (t *Task) Run(ctx context.Context) (err error) {
 	defer timer.Stop()
 	now := time.Now()
 	t.lastFlush, t.lastHouse = now, now
-	sourceEnded := false
 	done := ctx.Done()
 	for {
 		select {
@@ -138,14 +160,20 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		default:
 		}
 		progressed := false
-		if t.Source != nil && !sourceEnded {
+		if t.Source != nil && !t.ended {
 			p, ended, err := t.Source.Poll(now)
 			if err != nil {
 				return err
 			}
 			progressed = p
-			sourceEnded = ended
-			if !ended {
+			if ended {
+				if err := t.finishInput(); err != nil {
+					return err
+				}
+				if t.Checkpointer != nil {
+					t.Checkpointer.SourceEnded(t.Index)
+				}
+			} else {
 				wm, idle := t.Source.Watermark(now)
 				if err := t.sourceTime(wm, idle); err != nil {
 					return err
@@ -154,7 +182,7 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		}
 		for i := range t.Inputs {
 			in := t.Inputs[(t.rr+i)%len(t.Inputs)]
-			if in.ended || in.blocked {
+			if in.finished || in.blocked {
 				continue
 			}
 			m, ok := in.Queue.Poll()
@@ -162,18 +190,23 @@ func (t *Task) Run(ctx context.Context) (err error) {
 				continue
 			}
 			progressed = true
-			if err := t.handle(in, m); err != nil {
+			if err := t.handle(ctx, in, m); err != nil {
 				return err
 			}
 		}
 		if len(t.Inputs) > 0 {
 			t.rr = (t.rr + 1) % len(t.Inputs)
 		}
-		if (t.Source != nil && sourceEnded) || (t.Source == nil && t.allEnded()) {
-			return t.finish()
+		if t.Source == nil && !t.ended && t.allEnded() {
+			if err := t.finishInput(); err != nil {
+				return err
+			}
 		}
-		if err := t.drainMailbox(); err != nil {
+		if err := t.drainMailbox(ctx); err != nil {
 			return err
+		}
+		if t.ended && t.finalDone && t.allFinished() {
+			return t.broadcast(Message{Kind: Finished})
 		}
 		now = time.Now()
 		next, err := t.fireProcessingTimers(now)
@@ -199,7 +232,7 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		if next != MaxWatermark {
 			wait = time.Duration(next-now.UnixMilli()) * time.Millisecond
 		}
-		if t.Source != nil && wait > t.PollInterval {
+		if t.Source != nil && !t.ended && wait > t.PollInterval {
 			wait = t.PollInterval
 		}
 		if len(t.house) > 0 && wait > housekeepInterval {
@@ -211,10 +244,10 @@ func (t *Task) Run(ctx context.Context) (err error) {
 			case <-t.Wake:
 			case <-timer.C:
 			case f := <-t.Mailbox:
-				if err := f(); err != nil {
+				if err := f(ctx); err != nil {
 					return err
 				}
-			case <-ctx.Done():
+			case <-done:
 				return ctx.Err()
 			}
 			if !timer.Stop() {
@@ -228,11 +261,11 @@ func (t *Task) Run(ctx context.Context) (err error) {
 	}
 }
 
-func (t *Task) drainMailbox() error {
+func (t *Task) drainMailbox(ctx context.Context) error {
 	for {
 		select {
 		case f := <-t.Mailbox:
-			if err := f(); err != nil {
+			if err := f(ctx); err != nil {
 				return err
 			}
 		default:
@@ -265,7 +298,7 @@ func (t *Task) fireProcessingTimers(now time.Time) (next int64, err error) {
 	return next, nil
 }
 
-func (t *Task) handle(in *Input, m Message) error {
+func (t *Task) handle(ctx context.Context, in *Input, m Message) error {
 	switch m.Kind {
 	case Data:
 		return in.Deliver(m.Batch)
@@ -280,13 +313,15 @@ func (t *Task) handle(in *Input, m Message) error {
 		return t.inputTime()
 	case EndOfInput:
 		in.ended = true
-		in.blocked = false
-		if err := t.inputTime(); err != nil {
-			return err
+		if t.ended {
+			return nil
 		}
-		return t.maybeAligned()
+		return t.inputTime()
+	case Finished:
+		in.ended, in.finished, in.blocked = true, true, false
+		return t.maybeAligned(ctx)
 	case Barrier:
-		return t.barrier(in, m.Value)
+		return t.barrier(ctx, in, m.Value)
 	}
 	return fmt.Errorf("task %s: unknown message kind %v", t.Name, m.Kind)
 }
@@ -294,6 +329,15 @@ func (t *Task) handle(in *Input, m Message) error {
 func (t *Task) allEnded() bool {
 	for _, in := range t.Inputs {
 		if !in.ended {
+			return false
+		}
+	}
+	return true
+}
+
+func (t *Task) allFinished() bool {
+	for _, in := range t.Inputs {
+		if !in.finished {
 			return false
 		}
 	}
@@ -373,7 +417,7 @@ func (t *Task) broadcast(m Message) error {
 	return nil
 }
 
-func (t *Task) barrier(in *Input, id int64) error {
+func (t *Task) barrier(ctx context.Context, in *Input, id int64) error {
 	if id < t.aligning {
 		return nil // a barrier of a checkpoint already given up
 	}
@@ -385,17 +429,18 @@ func (t *Task) barrier(in *Input, id int64) error {
 		t.aligning = id
 	}
 	in.blocked = true
-	return t.maybeAligned()
+	return t.maybeAligned(ctx)
 }
 
-// maybeAligned completes the alignment when every open input has delivered
-// the barrier: snapshot, forward the barrier, read all inputs again.
-func (t *Task) maybeAligned() error {
+// maybeAligned completes the alignment when every input that is not
+// finished has delivered the barrier: snapshot, forward the barrier, read
+// all inputs again.
+func (t *Task) maybeAligned(ctx context.Context) error {
 	if t.aligning == 0 {
 		return nil
 	}
 	for _, in := range t.Inputs {
-		if !in.ended && !in.blocked {
+		if !in.finished && !in.blocked {
 			return nil
 		}
 	}
@@ -404,24 +449,58 @@ func (t *Task) maybeAligned() error {
 	for _, in := range t.Inputs {
 		in.blocked = false
 	}
-	return t.TriggerBarrier(id)
+	return t.TriggerBarrier(ctx, id)
 }
 
-// TriggerBarrier snapshots the chain and sends the barrier downstream. Source
-// tasks call it from their mailbox when a checkpoint is triggered; other
-// tasks when their inputs are aligned.
-func (t *Task) TriggerBarrier(id int64) error {
-	if t.OnBarrier != nil {
-		if err := t.OnBarrier(id); err != nil {
-			return err
+// TriggerBarrier snapshots the chain's operators for checkpoint id, hands
+// the snapshots to the Checkpointer and sends the barrier downstream, after
+// the batches already emitted. Source tasks run it from their mailbox when
+// the coordinator triggers a checkpoint; other tasks when their inputs are
+// aligned. A snapshot that fails declines the checkpoint, not the job.
+func (t *Task) TriggerBarrier(ctx context.Context, id int64) error {
+	if t.Checkpointer != nil {
+		states := make([]OperatorState, 0, len(t.stateful))
+		var failed error
+		for _, i := range t.stateful {
+			t.Meta.Op = i
+			st, err := t.Ops[i].(Stateful).Snapshot(ctx, id)
+			if err != nil {
+				failed = t.opError(i, fmt.Errorf("snapshot for checkpoint %d: %w", id, err), false)
+				break
+			}
+			st.OperatorID, st.Subtask = t.OpIDs[i], t.Subtask
+			states = append(states, st)
+		}
+		if failed != nil {
+			t.Checkpointer.Decline(id, t.Index, failed)
+		} else {
+			t.Checkpointer.Acknowledge(id, t.Index, states)
 		}
 	}
 	return t.broadcast(Message{Kind: Barrier, Value: id})
 }
 
-// finish ends the task: the final watermark fires every pending event-time
-// timer, each operator ends its input, and end of input goes downstream.
-func (t *Task) finish() error {
+// CheckpointComplete tells the chain's operators that checkpoint id has
+// completed; final says it was taken after every source ended, so the task
+// may finish. The coordinator runs it through the mailbox.
+func (t *Task) CheckpointComplete(ctx context.Context, id int64, final bool) error {
+	for _, i := range t.listeners {
+		t.Meta.Op = i
+		if err := t.Ops[i].(CheckpointListener).CheckpointComplete(ctx, id); err != nil {
+			return t.opError(i, fmt.Errorf("checkpoint %d complete: %w", id, err), false)
+		}
+	}
+	if final {
+		t.finalDone = true
+	}
+	return nil
+}
+
+// finishInput ends the task's input: the final watermark fires every
+// pending event-time timer, each operator ends its input, and end of input
+// goes downstream.
+func (t *Task) finishInput() error {
+	t.ended = true
 	if err := t.setIdle(false); err != nil {
 		return err
 	}

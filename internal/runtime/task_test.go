@@ -45,7 +45,7 @@ func newTestTask(n int, done <-chan struct{}) (*Task, []*Queue, *recorder) {
 	t := &Task{
 		Name: "test", Parallelism: 1, Meta: &Meta{},
 		Ops: []Operator{rec}, OpIDs: []string{"rec"}, Outputs: []Output{rec},
-		Wake: make(chan struct{}, 1), Mailbox: make(chan func() error, 1),
+		Wake: make(chan struct{}, 1), Mailbox: make(chan func(context.Context) error, 1),
 		BufferTimeout: time.Millisecond, PollInterval: time.Millisecond,
 	}
 	var qs []*Queue
@@ -57,10 +57,9 @@ func newTestTask(n int, done <-chan struct{}) (*Task, []*Queue, *recorder) {
 			return nil
 		}})
 	}
-	t.OnBarrier = func(id int64) error {
+	t.Checkpointer = checkpointerFunc(func(id int64) {
 		rec.events = append(rec.events, fmt.Sprintf("snapshot %d", id))
-		return nil
-	}
+	})
 	return t, qs, rec
 }
 
@@ -73,7 +72,15 @@ func put(t *testing.T, q *Queue, ms ...Message) {
 	}
 }
 
+// checkpointerFunc records acknowledgements.
+type checkpointerFunc func(id int64)
+
+func (f checkpointerFunc) Acknowledge(id int64, _ int, _ []OperatorState) { f(id) }
+func (f checkpointerFunc) Decline(int64, int, error)                      {}
+func (f checkpointerFunc) SourceEnded(int)                                {}
+
 func data(s string) Message    { return Message{Kind: Data, Batch: s} }
+func fin() Message             { return Message{Kind: Finished} }
 func wm(v int64) Message       { return Message{Kind: Watermark, Value: v} }
 func barrier(id int64) Message { return Message{Kind: Barrier, Value: id} }
 func end() Message             { return Message{Kind: EndOfInput} }
@@ -83,6 +90,7 @@ func runTask(t *testing.T, task *Task) {
 	if err := task.Open(); err != nil {
 		t.Fatal(err)
 	}
+	task.finalDone = true
 	if err := task.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -95,8 +103,8 @@ func runTask(t *testing.T, task *Task) {
 // channel has delivered it; the others are read meanwhile.
 func TestBarrierAlignmentBlocksOnlyAlignedChannels(t *testing.T) {
 	task, qs, rec := newTestTask(2, nil)
-	put(t, qs[0], data("a1"), barrier(1), data("a2"), end())
-	put(t, qs[1], data("b1"), data("b2"), data("b3"), barrier(1), data("b4"), end())
+	put(t, qs[0], data("a1"), barrier(1), data("a2"), end(), fin())
+	put(t, qs[1], data("b1"), data("b2"), data("b3"), barrier(1), data("b4"), end(), fin())
 	runTask(t, task)
 	snap := slices.Index(rec.events, "snapshot 1")
 	if snap < 0 {
@@ -144,7 +152,7 @@ func TestWatermarkIsMinimumOverActiveInputs(t *testing.T) {
 	}
 	for i, s := range steps {
 		rec.events = nil
-		if err := task.handle(in[s.in], s.m); err != nil {
+		if err := task.handle(context.Background(), in[s.in], s.m); err != nil {
 			t.Fatal(err)
 		}
 		if !slices.Equal(rec.events, s.want) {
