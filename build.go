@@ -140,7 +140,7 @@ func (e *Env) Run(ctx context.Context) error {
 		cancel()
 		return err
 	}
-	return runtime.Execute(jobCtx, cancel, tasks)
+	return runtime.Execute(jobCtx, cancel, tasks, nil)
 }
 
 // tasks builds every subtask of every vertex: queues for the exchanges,

@@ -7,11 +7,12 @@ import (
 )
 
 // Execute opens every task, runs each on a goroutine of its own until all
-// have finished, and closes them. The first task to fail cancels the others
-// through cancel, which must cancel ctx; Execute returns that first failure
-// rather than the cancellations it caused. Every goroutine it starts has
-// returned when it returns.
-func Execute(ctx context.Context, cancel context.CancelFunc, tasks []*Task) error {
+// have finished, and closes them; with a coordinator (nil for a job without
+// checkpoints) it runs that on a goroutine too. The first task to fail
+// cancels the others through cancel, which must cancel ctx; Execute returns
+// that first failure rather than the cancellations it caused. Every
+// goroutine it starts has returned when it returns.
+func Execute(ctx context.Context, cancel context.CancelFunc, tasks []*Task, coord *Coordinator) error {
 	defer cancel()
 	for i, t := range tasks {
 		if err := t.Open(); err != nil {
@@ -28,9 +29,16 @@ func Execute(ctx context.Context, cancel context.CancelFunc, tasks []*Task) erro
 		first    error
 		canceled bool
 	)
+	runs := make([]func(context.Context) error, 0, len(tasks)+1)
 	for _, t := range tasks {
+		runs = append(runs, t.Run)
+	}
+	if coord != nil {
+		runs = append(runs, coord.Run)
+	}
+	for _, run := range runs {
 		wg.Go(func() {
-			err := t.Run(ctx)
+			err := run(ctx)
 			if err == nil {
 				return
 			}

@@ -197,11 +197,6 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		if len(t.Inputs) > 0 {
 			t.rr = (t.rr + 1) % len(t.Inputs)
 		}
-		if t.Source == nil && !t.ended && t.allEnded() {
-			if err := t.finishInput(); err != nil {
-				return err
-			}
-		}
 		if err := t.drainMailbox(ctx); err != nil {
 			return err
 		}
@@ -315,6 +310,11 @@ func (t *Task) handle(ctx context.Context, in *Input, m Message) error {
 		in.ended = true
 		if t.ended {
 			return nil
+		}
+		if t.allEnded() {
+			// Before anything that follows on any channel (the final
+			// barrier) is handled.
+			return t.finishInput()
 		}
 		return t.inputTime()
 	case Finished:

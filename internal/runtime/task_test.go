@@ -148,7 +148,7 @@ func TestWatermarkIsMinimumOverActiveInputs(t *testing.T) {
 		{0, end(), nil},
 		{1, wm(25), []string{"op watermark 25", "out watermark 25"}},
 		{1, end(), []string{"out idle"}},
-		{2, end(), []string{"out active", "op watermark 9223372036854775807", "out watermark 9223372036854775807"}},
+		{2, end(), []string{"out active", "op watermark 9223372036854775807", "out watermark 9223372036854775807", "op end", "out end-of-input"}},
 	}
 	for i, s := range steps {
 		rec.events = nil
