@@ -134,18 +134,56 @@ func (e *Env) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("invalid job: %w", err)
 	}
+	cp := p.cfg.checkpoint
+	var store *checkpointStore
+	if cp.dir != "" {
+		if store, err = openCheckpointStore(cp.dir, p); err != nil {
+			return err
+		}
+		defer store.close()
+	}
+	var rc *restoredCheckpoint
+	if cp.restore != "" {
+		var closeRestored func() error
+		if rc, closeRestored, err = loadCheckpoint(ctx, cp.restore, store); err != nil {
+			return err
+		}
+		defer closeRestored()
+		if err := p.matchRestored(rc); err != nil {
+			return err
+		}
+	}
 	jobCtx, cancel := context.WithCancel(ctx)
-	tasks, err := p.tasks(jobCtx)
+	tasks, err := p.tasks(jobCtx, rc)
 	if err != nil {
 		cancel()
 		return err
 	}
-	return runtime.Execute(jobCtx, cancel, tasks, nil)
+	var coord *runtime.Coordinator
+	if cp.interval > 0 {
+		last, err := store.lastID(ctx)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("checkpoints: %w", err)
+		}
+		first := last + 1
+		if rc != nil && rc.id >= first {
+			first = rc.id + 1
+		}
+		coord = runtime.NewCoordinator(runtime.CheckpointConfig{
+			Interval:          cp.interval,
+			Timeout:           cp.timeout,
+			MinPause:          cp.minPause,
+			TolerableFailures: cp.tolerableFailures,
+			FirstID:           first,
+		}, store, tasks)
+	}
+	return runtime.Execute(jobCtx, cancel, tasks, coord)
 }
 
 // tasks builds every subtask of every vertex: queues for the exchanges,
 // typed operator chains, inputs and source split assignments.
-func (p *plan) tasks(ctx context.Context) ([]*runtime.Task, error) {
+func (p *plan) tasks(ctx context.Context, rc *restoredCheckpoint) ([]*runtime.Task, error) {
 	cfg := p.cfg
 	var origins []runtime.OriginInfo
 	assigned := map[*node][][]assignedSplit{}
@@ -158,10 +196,22 @@ func (p *plan) tasks(ctx context.Context) ([]*runtime.Task, error) {
 		if err != nil {
 			return nil, fmt.Errorf("source %q: %w", head.displayName(), err)
 		}
-		per := make([][]assignedSplit, v.parallelism)
-		for j, s := range splits {
+		index := map[string]int32{}
+		origin := func(s Split) int32 {
+			if i, ok := index[s.ID]; ok {
+				return i
+			}
 			origins = append(origins, runtime.OriginInfo{Source: head.displayName(), Split: s.ID})
-			per[j%v.parallelism] = append(per[j%v.parallelism], assignedSplit{split: s, origin: int32(len(origins))})
+			index[s.ID] = int32(len(origins))
+			return index[s.ID]
+		}
+		var restored *restoredOperator
+		if rc != nil {
+			restored = rc.ops[head.id]
+		}
+		per, err := assignRestoredSplits(restored, splits, origin, v.parallelism)
+		if err != nil {
+			return nil, fmt.Errorf("source %q: %w", head.displayName(), err)
 		}
 		assigned[head] = per
 	}
@@ -220,7 +270,7 @@ func (p *plan) tasks(ctx context.Context) ([]*runtime.Task, error) {
 
 	for _, v := range p.vertices {
 		for i, t := range byVertex[v] {
-			if err := p.buildChain(v, i, t, queues, pools, assigned); err != nil {
+			if err := p.buildChain(v, i, t, queues, pools, assigned, rc); err != nil {
 				return nil, err
 			}
 		}
@@ -229,7 +279,7 @@ func (p *plan) tasks(ctx context.Context) ([]*runtime.Task, error) {
 }
 
 func (p *plan) buildChain(v *vertex, subtask int, t *runtime.Task, queues map[*edge][][]*runtime.Queue,
-	pools map[*edge]*sync.Pool, assigned map[*node][][]assignedSplit,
+	pools map[*edge]*sync.Pool, assigned map[*node][][]assignedSplit, rc *restoredCheckpoint,
 ) error {
 	cfg := p.cfg
 	inputOf := map[*node]any{}
@@ -270,6 +320,12 @@ func (p *plan) buildChain(v *vertex, subtask int, t *runtime.Task, queues map[*e
 			keyGroups:   keygroup.RangeFor(cfg.maxParallelism, n.parallelism, subtask),
 			main:        n.fanout(byTag[""]),
 			sides:       map[string]any{},
+			checkpoints: cfg.checkpoint.interval > 0,
+		}
+		if rc != nil {
+			if op := rc.ops[n.id]; op != nil {
+				b.restore = op.share(rc.open, subtask, n.parallelism)
+			}
 		}
 		for tag, ps := range byTag {
 			if tag != "" {

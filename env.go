@@ -29,6 +29,7 @@ type config struct {
 	// unboundedQueues lifts the exchange bounds; only tests use it, to show
 	// what the bounds prevent.
 	unboundedQueues bool
+	checkpoint      checkpointConfig
 }
 
 // Option configures an Env.
@@ -75,6 +76,11 @@ func New(opts ...Option) *Env {
 		bufferTimeout:  5 * time.Millisecond,
 		pollInterval:   5 * time.Millisecond,
 		chaining:       true,
+		checkpoint: checkpointConfig{
+			timeout:           10 * time.Minute,
+			tolerableFailures: 3,
+			retain:            3,
+		},
 	}}
 	for _, o := range opts {
 		o.apply(&e.cfg)
@@ -98,6 +104,9 @@ func (c config) validate() error {
 	}
 	if c.bufferTimeout < 0 {
 		errs = append(errs, fmt.Errorf("BufferTimeout: %v must not be negative", c.bufferTimeout))
+	}
+	if err := c.checkpoint.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

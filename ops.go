@@ -22,6 +22,11 @@ type opBuild struct {
 	sides       map[string]any // runtime.Pusher per side-output tag
 	// splits are the source splits assigned to this subtask.
 	splits []assignedSplit
+	// restore is the operator subtask's share of the checkpoint the job
+	// restores from; nil when it starts empty.
+	restore *opRestore
+	// checkpoints tells whether the job takes checkpoints.
+	checkpoints bool
 }
 
 // opBase carries what every operator has: its name, ID and place in the

@@ -1,6 +1,7 @@
 package weir
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -130,6 +131,7 @@ func Process[K comparable, T, R any](ks KeyedStream[K, T], fn KeyedProcessFuncti
 			},
 			subtask:     b.subtask,
 			parallelism: b.parallelism,
+			restore:     b.restore,
 		}
 		op.timerFn, _ = fn.(KeyedTimerHandler[K, R])
 		op.ctx = keyedCtx[K]{sides: b.sides}
@@ -236,10 +238,18 @@ type keyedProcessOp[K comparable, T, R any] struct {
 	subtask     int
 	parallelism int
 
+	restore *opRestore
 	backend state.Backend
 	timers  *timerService[K]
 	ctx     keyedCtx[K]
 	out     out[R]
+}
+
+// Snapshot implements runtime.Stateful: a copy-on-write snapshot of the
+// keyed state and timers.
+func (o *keyedProcessOp[K, T, R]) Snapshot(context.Context, int64) (runtime.OperatorState, error) {
+	snap, err := o.backend.Snapshot()
+	return runtime.OperatorState{State: snap}, err
 }
 
 func (o *keyedProcessOp[K, T, R]) timerService() *timerService[K] { return o.timers }
@@ -250,6 +260,9 @@ func (o *keyedProcessOp[K, T, R]) Open() error {
 		return err
 	}
 	o.backend = b
+	if err := o.restore.into(b); err != nil {
+		return err
+	}
 	if o.timers, err = newTimerService(b, o.keys); err != nil {
 		return err
 	}

@@ -79,27 +79,94 @@ func To[T any](s Stream[T], sink Sink[T]) Sinked {
 	n.build = func(b *opBuild) (runtime.Operator, any, error) {
 		op := &sinkOp[T]{opBase: newOpBase(b), sink: sink, info: SinkInfo{
 			Name: b.name, OperatorID: b.id, Subtask: b.subtask, Parallelism: b.parallelism,
-		}}
+		}, checkpoints: b.checkpoints}
+		if b.restore != nil {
+			op.restored = b.restore.committables
+		}
 		return op, op, nil
 	}
 	return Sinked{n}
 }
 
+// sinkOp drives a sink writer. A two-phase writer prepares at every barrier
+// and commits when the checkpoint completes; the committables of
+// checkpoints that have not completed yet stay in every snapshot, so a
+// restore commits them.
 type sinkOp[T any] struct {
 	opBase
-	sink Sink[T]
-	info SinkInfo
-	w    SinkWriter[T]
-	tw   EventTimeWriter[T]
+	sink        Sink[T]
+	info        SinkInfo
+	w           SinkWriter[T]
+	tw          EventTimeWriter[T]
+	tp          TwoPhaseWriter
+	checkpoints bool
+	restored    [][]byte
+	pending     []prepared
+}
+
+// prepared is what a two-phase writer prepared for one checkpoint.
+type prepared struct {
+	id          int64
+	committable []byte
 }
 
 func (o *sinkOp[T]) Open() error {
-	w, err := o.sink.Open(context.Background(), o.info)
+	ctx := context.Background()
+	w, err := o.sink.Open(ctx, o.info)
 	if err != nil {
 		return err
 	}
 	o.w = w
 	o.tw, _ = w.(EventTimeWriter[T])
+	o.tp, _ = w.(TwoPhaseWriter)
+	if len(o.restored) > 0 {
+		if o.tp == nil {
+			return fmt.Errorf("the checkpoint holds committables, but the sink's writer %T cannot commit", w)
+		}
+		// Output prepared for the restored checkpoint may not have been
+		// committed before the job stopped; committing is idempotent.
+		if err := o.tp.Commit(ctx, o.restored); err != nil {
+			return fmt.Errorf("commit restored output: %w", err)
+		}
+	}
+	return nil
+}
+
+// Snapshot implements runtime.Stateful.
+func (o *sinkOp[T]) Snapshot(_ context.Context, id int64) (runtime.OperatorState, error) {
+	if o.tp == nil {
+		return runtime.OperatorState{}, nil
+	}
+	c, err := o.tp.Prepare(id)
+	if err != nil {
+		return runtime.OperatorState{}, err
+	}
+	o.pending = append(o.pending, prepared{id: id, committable: c})
+	st := runtime.OperatorState{Committables: make([][]byte, len(o.pending))}
+	for i, p := range o.pending {
+		st.Committables[i] = p.committable
+	}
+	return st, nil
+}
+
+// CheckpointComplete implements runtime.CheckpointListener: it commits
+// what was prepared for checkpoint id and the ones before it.
+func (o *sinkOp[T]) CheckpointComplete(ctx context.Context, id int64) error {
+	n := 0
+	for n < len(o.pending) && o.pending[n].id <= id {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	cs := make([][]byte, n)
+	for i, p := range o.pending[:n] {
+		cs[i] = p.committable
+	}
+	if err := o.tp.Commit(ctx, cs); err != nil {
+		return err
+	}
+	o.pending = o.pending[n:]
 	return nil
 }
 
@@ -121,7 +188,25 @@ func (o *sinkOp[T]) Push(v T) error {
 	return nil
 }
 
+// EndInput closes a plain writer, which flushes it. A two-phase writer
+// stays open for the final checkpoint; in a job without checkpoints it
+// prepares and commits everything here, since nothing can fail after the
+// input has ended.
 func (o *sinkOp[T]) EndInput() error {
+	if o.tp == nil {
+		return o.Close()
+	}
+	if o.checkpoints {
+		return nil
+	}
+	c, err := o.tp.Prepare(0)
+	if err != nil {
+		return err
+	}
+	return o.tp.Commit(context.Background(), [][]byte{c})
+}
+
+func (o *sinkOp[T]) Close() error {
 	w := o.w
 	o.w = nil
 	if w == nil {
@@ -129,8 +214,6 @@ func (o *sinkOp[T]) EndInput() error {
 	}
 	return w.Close()
 }
-
-func (o *sinkOp[T]) Close() error { return o.EndInput() }
 
 // WriterSink writes one line per record to w, formatted by format (fmt.Sprint
 // when nil). Subtasks share w under a lock; each line is written whole.

@@ -122,6 +122,10 @@ type assignedSplit struct {
 	split    Split
 	origin   int32
 	position []byte
+	// restored is set when the split's state comes from a checkpoint.
+	restored  bool
+	watermark int64
+	ended     bool
 }
 
 // From adds a source to the job.
@@ -168,6 +172,7 @@ type splitRun[T any] struct {
 	split      Split
 	origin     int32
 	reader     SplitReader[T]
+	position   []byte // the position the split was opened at, and its last one once ended
 	ended      bool
 	maxTs      int64
 	declared   int64 // watermark the reader declared
@@ -238,16 +243,42 @@ func (o *sourceOp[T]) Open() error {
 	ctx := context.Background()
 	now := time.Now()
 	for _, s := range o.splits {
+		r := &splitRun[T]{
+			op: o, split: s.split, origin: s.origin, position: s.position,
+			maxTs: runtime.MinWatermark, declared: runtime.MinWatermark, lastActive: now,
+		}
+		if s.restored {
+			// The split resumes with the watermark it had, so nothing
+			// already on time becomes late and nothing late on time.
+			r.declared = s.watermark
+		}
+		o.runs = append(o.runs, r)
+		if s.ended {
+			r.ended = true
+			continue
+		}
 		rd, err := o.src.OpenSplit(ctx, s.split, s.position)
 		if err != nil {
 			return fmt.Errorf("open split %q: %w", s.split.ID, err)
 		}
-		o.runs = append(o.runs, &splitRun[T]{
-			op: o, split: s.split, origin: s.origin, reader: rd,
-			maxTs: runtime.MinWatermark, declared: runtime.MinWatermark, lastActive: now,
-		})
+		r.reader = rd
 	}
 	return nil
+}
+
+// Snapshot implements runtime.Stateful: each split's position and
+// watermark, ended splits included so that a restored job never reads them
+// again.
+func (o *sourceOp[T]) Snapshot(context.Context, int64) (runtime.OperatorState, error) {
+	st := runtime.OperatorState{Splits: make([]runtime.SplitState, len(o.runs))}
+	for i, r := range o.runs {
+		pos := r.position
+		if r.reader != nil {
+			pos = r.reader.Position()
+		}
+		st.Splits[i] = runtime.SplitState{Split: r.split.ID, Position: pos, Watermark: r.watermark(), Ended: r.ended}
+	}
+	return st, nil
 }
 
 // Poll implements runtime.Source.
@@ -272,6 +303,7 @@ func (o *sourceOp[T]) Poll(now time.Time) (progressed, ended bool, err error) {
 		}
 		if st == End {
 			r.ended = true
+			r.position = r.reader.Position()
 			if err := r.reader.Close(); err != nil {
 				o.meta.Origin = runtime.Origin{}
 				return false, false, o.fail(fmt.Errorf("split %q: close: %w", r.split.ID, err))
@@ -302,7 +334,7 @@ func (o *sourceOp[T]) Watermark(now time.Time) (int64, bool) {
 func (o *sourceOp[T]) Close() error {
 	var first error
 	for _, r := range o.runs {
-		if !r.ended {
+		if r.reader != nil && !r.ended {
 			r.ended = true
 			if err := r.reader.Close(); err != nil && first == nil {
 				first = err

@@ -86,6 +86,9 @@ type SplitState struct {
 	Split     string `json:"split"`
 	Position  []byte `json:"position,omitempty"`
 	Watermark int64  `json:"watermark"`
+	// Ended splits are kept so that a restored job does not read them
+	// again.
+	Ended bool `json:"ended,omitempty"`
 }
 
 // Stateful is implemented by operators that take part in checkpoints.

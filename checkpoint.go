@@ -1,0 +1,223 @@
+package weir
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/weirstream/weir/internal/runtime"
+	"github.com/weirstream/weir/internal/state"
+)
+
+// checkpointConfig is how a job takes checkpoints and what it restores.
+type checkpointConfig struct {
+	dir               string
+	interval          time.Duration
+	timeout           time.Duration
+	minPause          time.Duration
+	tolerableFailures int
+	retain            int
+	restore           string
+	allowNonRestored  bool
+}
+
+// Checkpoints makes the job take a checkpoint every interval into dir: an
+// asynchronous barrier snapshot of every operator's state, the source
+// positions and the sinks' prepared output. Exactly-once sinks commit when a
+// checkpoint completes; a bounded job takes a final checkpoint when its
+// input ends.
+func Checkpoints(interval time.Duration, dir string) Option {
+	return optionFunc(func(c *config) { c.checkpoint.interval, c.checkpoint.dir = interval, dir })
+}
+
+// CheckpointTimeout fails a checkpoint that has not completed in d (default
+// 10 minutes).
+func CheckpointTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.checkpoint.timeout = d })
+}
+
+// CheckpointMinPause sets the least time between the end of a checkpoint
+// and the start of the next (default 0).
+func CheckpointMinPause(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.checkpoint.minPause = d })
+}
+
+// TolerableCheckpointFailures sets how many checkpoints in a row may fail
+// (or time out) before the job fails (default 3).
+func TolerableCheckpointFailures(n int) Option {
+	return optionFunc(func(c *config) { c.checkpoint.tolerableFailures = n })
+}
+
+// RetainCheckpoints sets how many completed checkpoints are kept (default
+// 3); savepoints are never deleted.
+func RetainCheckpoints(n int) Option {
+	return optionFunc(func(c *config) { c.checkpoint.retain = n })
+}
+
+// Restore makes the job start from a checkpoint or savepoint: "latest" for
+// the newest one in the checkpoint directory, or the path of one. Every
+// operator's state, every source split's position and watermark, and the
+// output sinks had prepared are restored, at any parallelism.
+func Restore(from string) Option {
+	return optionFunc(func(c *config) { c.checkpoint.restore = from })
+}
+
+// AllowNonRestoredState lets a job restore from a checkpoint holding state
+// of operators it no longer has; that state is dropped. Without it such a
+// restore fails, naming the operators.
+func AllowNonRestoredState() Option {
+	return optionFunc(func(c *config) { c.checkpoint.allowNonRestored = true })
+}
+
+func (c checkpointConfig) validate() error {
+	var errs []error
+	if c.interval < 0 {
+		errs = append(errs, fmt.Errorf("Checkpoints: interval %v must not be negative", c.interval))
+	}
+	if c.interval > 0 && c.dir == "" {
+		errs = append(errs, errors.New("Checkpoints: a directory is required"))
+	}
+	if c.restore != "" && c.dir == "" && c.restore == "latest" {
+		errs = append(errs, errors.New(`Restore: "latest" needs a checkpoint directory (Checkpoints)`))
+	}
+	if c.timeout < 0 || c.minPause < 0 || c.tolerableFailures < 0 {
+		errs = append(errs, fmt.Errorf("checkpoint timeout %v, min pause %v and tolerable failures %d must not be negative",
+			c.timeout, c.minPause, c.tolerableFailures))
+	}
+	if c.retain < 1 {
+		errs = append(errs, fmt.Errorf("RetainCheckpoints: %d must be at least 1", c.retain))
+	}
+	return errors.Join(errs...)
+}
+
+// restoredCheckpoint is a checkpoint a job restores from.
+type restoredCheckpoint struct {
+	id             int64
+	maxParallelism int
+	ops            map[string]*restoredOperator // by operator ID
+	open           func(file string) (io.ReadCloser, error)
+}
+
+// restoredOperator is an operator's state in a checkpoint: one entry per old
+// subtask.
+type restoredOperator struct {
+	name         string
+	files        []string // state files of the old subtasks; "" for none
+	splits       []runtime.SplitState
+	committables [][]byte
+}
+
+// opRestore is one new operator subtask's share of a restored checkpoint.
+type opRestore struct {
+	// files are the state files of every old subtask: a backend keeps the
+	// key groups it owns and redistributes operator state.
+	files        []string
+	open         func(file string) (io.ReadCloser, error)
+	committables [][]byte
+}
+
+// into restores the operator subtask's backend.
+func (r *opRestore) into(b state.Backend) error {
+	if r == nil || len(r.files) == 0 {
+		return nil
+	}
+	var readers []io.Reader
+	for _, f := range r.files {
+		rc, err := r.open(f)
+		if err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		defer rc.Close()
+		readers = append(readers, rc)
+	}
+	if err := b.Restore(readers); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	return nil
+}
+
+// share returns the part of op's restored state that subtask i of p gets:
+// all state files (backends pick their key groups) and the committables
+// dealt round robin.
+func (op *restoredOperator) share(open func(string) (io.ReadCloser, error), i, p int) *opRestore {
+	r := &opRestore{open: open}
+	for _, f := range op.files {
+		if f != "" {
+			r.files = append(r.files, f)
+		}
+	}
+	for j, c := range op.committables {
+		if j%p == i {
+			r.committables = append(r.committables, c)
+		}
+	}
+	return r
+}
+
+// matchRestored checks that every operator of the checkpoint is in the job
+// (unless allowed to drop it) and that the job's max parallelism is the
+// checkpoint's.
+func (p *plan) matchRestored(rc *restoredCheckpoint) error {
+	if rc.maxParallelism != p.cfg.maxParallelism {
+		return fmt.Errorf("restore: the checkpoint has max parallelism %d, the job %d; key groups cannot change",
+			rc.maxParallelism, p.cfg.maxParallelism)
+	}
+	ids := map[string]bool{}
+	for _, v := range p.vertices {
+		for _, n := range v.nodes {
+			ids[n.id] = true
+		}
+	}
+	var missing []string
+	for id, op := range rc.ops {
+		if !ids[id] {
+			missing = append(missing, fmt.Sprintf("%q (id %s)", op.name, id))
+		}
+	}
+	if len(missing) > 0 && !p.cfg.checkpoint.allowNonRestored {
+		slices.Sort(missing)
+		return fmt.Errorf("restore: the checkpoint holds state of operators the job does not have: %v; give them their old IDs, or allow dropping their state (AllowNonRestoredState)", missing)
+	}
+	return nil
+}
+
+// assignRestoredSplits deals a source's splits to its subtasks on restore:
+// the splits the checkpoint knows, with their positions and watermarks, then
+// new ones, split j to subtask j mod p.
+func assignRestoredSplits(op *restoredOperator, splits []Split, origin func(Split) int32, p int) ([][]assignedSplit, error) {
+	per := make([][]assignedSplit, p)
+	known := map[string]bool{}
+	j := 0
+	deal := func(a assignedSplit) {
+		per[j%p] = append(per[j%p], a)
+		j++
+	}
+	byID := map[string]Split{}
+	for _, s := range splits {
+		byID[s.ID] = s
+	}
+	if op != nil {
+		for _, st := range op.splits {
+			known[st.Split] = true
+			s, ok := byID[st.Split]
+			if !ok {
+				if !st.Ended {
+					return nil, fmt.Errorf("restore: split %q is in the checkpoint, unfinished, but the source no longer lists it", st.Split)
+				}
+				// A finished split the source no longer lists (a file
+				// deleted after it was read) is kept as finished.
+				s = Split{ID: st.Split}
+			}
+			deal(assignedSplit{split: s, origin: origin(s), position: st.Position, restored: true,
+				watermark: st.Watermark, ended: st.Ended})
+		}
+	}
+	for _, s := range splits {
+		if !known[s.ID] {
+			deal(assignedSplit{split: s, origin: origin(s)})
+		}
+	}
+	return per, nil
+}

@@ -1,0 +1,224 @@
+package weir
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/weirstream/weir/internal/checkpoint"
+	"github.com/weirstream/weir/internal/runtime"
+)
+
+// checkpointStore writes a job's checkpoints into a checkpoint.Dir: one
+// state file per operator subtask with a state backend, and the metadata,
+// which also carries the source positions and the sinks' committables under
+// the "operators" key of its job data.
+//
+// The coordinator calls it from one goroutine only.
+type checkpointStore struct {
+	dir    *checkpoint.Dir
+	plan   *plan
+	retain int
+	sizes  map[string]int64 // state files of the checkpoint being written
+}
+
+// jobOperators is the job data of a checkpoint: what operators keep outside
+// state files.
+type jobOperator struct {
+	Name         string               `json:"name"`
+	Parallelism  int                  `json:"parallelism"`
+	Splits       []runtime.SplitState `json:"splits,omitempty"`
+	Committables [][]byte             `json:"committables,omitempty"`
+}
+
+const jobOperatorsKey = "operators"
+
+func openCheckpointStore(path string, p *plan) (*checkpointStore, error) {
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return nil, fmt.Errorf("checkpoints: %w", err)
+	}
+	d, err := checkpoint.OpenDir(path)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints: %w", err)
+	}
+	return &checkpointStore{dir: d, plan: p, retain: p.cfg.checkpoint.retain, sizes: map[string]int64{}}, nil
+}
+
+// lastID returns the highest checkpoint ID in the directory, complete or
+// not, so that a new run never reuses one.
+func (s *checkpointStore) lastID(ctx context.Context) (int64, error) {
+	if s == nil {
+		return 0, nil
+	}
+	var last int64
+	infos, err := s.dir.List(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, in := range infos {
+		if in.Ref.Kind == checkpoint.KindCheckpoint {
+			last = max(last, in.Ref.ID)
+		}
+	}
+	inc, err := s.dir.Incomplete(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range inc {
+		if r.Kind == checkpoint.KindCheckpoint {
+			last = max(last, r.ID)
+		}
+	}
+	return last, nil
+}
+
+func (s *checkpointStore) close() error {
+	if s == nil {
+		return nil
+	}
+	return s.dir.Close()
+}
+
+// WriteState implements runtime.CheckpointStore.
+func (s *checkpointStore) WriteState(ctx context.Context, id int64, st runtime.OperatorState) (string, error) {
+	name := checkpoint.StateFileName(st.OperatorID, st.Subtask)
+	w, err := s.dir.Create(ctx, checkpoint.Ref{Kind: checkpoint.KindCheckpoint, ID: id}, name)
+	if err != nil {
+		return "", err
+	}
+	n, err := st.State.WriteTo(w)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", err
+	}
+	s.sizes[name] = n
+	return name, nil
+}
+
+// Complete implements runtime.CheckpointStore.
+func (s *checkpointStore) Complete(ctx context.Context, c runtime.CompletedCheckpoint) error {
+	defer clear(s.sizes)
+	m := &checkpoint.Metadata{
+		FormatVersion:  checkpoint.FormatVersion,
+		Kind:           checkpoint.KindCheckpoint,
+		ID:             c.ID,
+		CompletedAt:    c.Time,
+		MaxParallelism: s.plan.cfg.maxParallelism,
+	}
+	parallelism := map[string]int{}
+	names := map[string]string{}
+	for _, v := range s.plan.vertices {
+		for _, n := range v.nodes {
+			parallelism[n.id], names[n.id] = n.parallelism, n.displayName()
+		}
+	}
+	files := map[string][]checkpoint.StateFile{}
+	ops := map[string]*jobOperator{}
+	var order []string
+	for _, w := range c.States {
+		op := ops[w.OperatorID]
+		if op == nil {
+			op = &jobOperator{Name: names[w.OperatorID], Parallelism: parallelism[w.OperatorID]}
+			ops[w.OperatorID] = op
+			order = append(order, w.OperatorID)
+		}
+		op.Splits = append(op.Splits, w.Splits...)
+		op.Committables = append(op.Committables, w.Committables...)
+		if w.File != "" {
+			if files[w.OperatorID] == nil {
+				files[w.OperatorID] = make([]checkpoint.StateFile, op.Parallelism)
+			}
+			files[w.OperatorID][w.Subtask] = checkpoint.StateFile{Name: w.File, Size: s.sizes[w.File]}
+		}
+	}
+	for _, id := range order {
+		if fs := files[id]; fs != nil {
+			m.Operators = append(m.Operators, checkpoint.Operator{ID: id, Name: ops[id].Name, Parallelism: len(fs), Subtasks: fs})
+		}
+	}
+	data, err := json.Marshal(ops)
+	if err != nil {
+		return err
+	}
+	m.Job = map[string][]byte{jobOperatorsKey: data}
+	if err := s.dir.Complete(ctx, m); err != nil {
+		return err
+	}
+	// The checkpoint is complete whatever happens to the cleanup; a failed
+	// cleanup is retried after the next checkpoint.
+	_ = checkpoint.Retain(ctx, s.dir, s.retain)
+	return nil
+}
+
+// Discard implements runtime.CheckpointStore.
+func (s *checkpointStore) Discard(ctx context.Context, id int64) error {
+	clear(s.sizes)
+	err := s.dir.Delete(ctx, checkpoint.Ref{Kind: checkpoint.KindCheckpoint, ID: id})
+	if errors.Is(err, checkpoint.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// loadCheckpoint reads the checkpoint or savepoint a job restores from:
+// "latest" in the job's checkpoint directory, or a path.
+func loadCheckpoint(ctx context.Context, from string, store *checkpointStore) (*restoredCheckpoint, func() error, error) {
+	var (
+		storage checkpoint.Storage
+		info    checkpoint.Info
+		closer  = func() error { return nil }
+		err     error
+	)
+	if from == "latest" {
+		storage = store.dir
+		if info, err = checkpoint.Latest(ctx, store.dir); err != nil {
+			return nil, nil, fmt.Errorf("restore latest from %s: %w", store.dir.Path(), err)
+		}
+	} else {
+		d, in, err := checkpoint.OpenPath(ctx, from)
+		if err != nil {
+			return nil, nil, fmt.Errorf("restore: %w", err)
+		}
+		storage, info, closer = d, in, d.Close
+	}
+	m, err := storage.ReadMetadata(ctx, info.Ref)
+	if err != nil {
+		closer()
+		return nil, nil, fmt.Errorf("restore %s: %w", info.Location, err)
+	}
+	ops := map[string]*jobOperator{}
+	if data, ok := m.Job[jobOperatorsKey]; ok {
+		if err := json.Unmarshal(data, &ops); err != nil {
+			closer()
+			return nil, nil, fmt.Errorf("restore %s: operators: %w", info.Location, err)
+		}
+	}
+	ref := info.Ref
+	rc := &restoredCheckpoint{
+		id:             m.ID,
+		maxParallelism: m.MaxParallelism,
+		ops:            map[string]*restoredOperator{},
+		open: func(file string) (io.ReadCloser, error) {
+			return storage.Open(context.Background(), ref, file)
+		},
+	}
+	for id, op := range ops {
+		rc.ops[id] = &restoredOperator{name: op.Name, splits: op.Splits, committables: op.Committables}
+	}
+	for _, op := range m.Operators {
+		r := rc.ops[op.ID]
+		if r == nil {
+			r = &restoredOperator{name: op.Name}
+			rc.ops[op.ID] = r
+		}
+		for _, f := range op.Subtasks {
+			r.files = append(r.files, f.Name)
+		}
+	}
+	return rc, closer, nil
+}

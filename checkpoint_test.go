@@ -1,0 +1,151 @@
+package weir_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/weirstream/weir"
+)
+
+// finalCount counts records per key and emits each key's count when the
+// input ends: its output is exact only if keyed state and source positions
+// were restored exactly once.
+type finalCount struct {
+	n weir.ValueState[int64, int64]
+}
+
+func (c *finalCount) Open(oc weir.KeyedOpenContext[int64]) error {
+	c.n = weir.Value[int64](oc, "n")
+	return nil
+}
+
+func (c *finalCount) Process(ctx weir.KeyedContext[int64], _ int64, _ weir.Out[string]) error {
+	n, ok, err := c.n.Get(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if err := ctx.Timers().RegisterEventTime(weir.EndOfTime); err != nil {
+			return err
+		}
+	}
+	return c.n.Set(ctx, n+1)
+}
+
+func (c *finalCount) OnTimer(ctx weir.TimerContext[int64], out weir.Out[string]) error {
+	n, _, err := c.n.Get(ctx)
+	out.Emit(fmt.Sprintf("%d=%d", ctx.Key(), n))
+	return err
+}
+
+var errInjected = errors.New("injected failure")
+
+// completedCheckpoints counts the checkpoints in dir that have metadata.
+func completedCheckpoints(dir string) int {
+	m, _ := filepath.Glob(filepath.Join(dir, "chk-*", "_metadata"))
+	return len(m)
+}
+
+// countJob is a generator of n records over 10 keys into finalCount. When
+// failAfter is set, a map fails once it has seen that many records and a
+// checkpoint has completed.
+func countJob(dir string, n int64, p int, failAfter int64, opts ...weir.Option) (*weir.Env, *weir.Collector[string]) {
+	env := weir.New(append([]weir.Option{weir.Parallelism(p), weir.Checkpoints(5*time.Millisecond, dir)}, opts...)...)
+	src := weir.From(env, weir.Generator(weir.GeneratorSpec{Splits: 3, Count: n, Rate: 20000}, func(seq int64) int64 { return seq }),
+		weir.EventTime(func(v int64) time.Time { return time.UnixMilli(v) }, 0)).ID("numbers")
+	var seen atomic.Int64
+	checked := weir.TryMap(src, func(v int64) (int64, error) {
+		if failAfter > 0 && seen.Add(1) > failAfter && completedCheckpoints(dir) > 0 {
+			return 0, errInjected
+		}
+		return v, nil
+	}).ID("maybe-fail")
+	counts := weir.Process(weir.KeyBy(checked, func(v int64) int64 { return v % 10 }), &finalCount{}).ID("count")
+	return env, weir.Collect(counts)
+}
+
+func wantCounts(n int64) []string {
+	var want []string
+	for k := range int64(10) {
+		want = append(want, fmt.Sprintf("%d=%d", k, (n-k+9)/10))
+	}
+	slices.Sort(want)
+	return want
+}
+
+// A job that fails after a checkpoint and is restored from the latest one
+// ends with exactly the counts of an uninterrupted run, at the same or at
+// another parallelism.
+func TestRestoreAfterFailureIsExactlyOnce(t *testing.T) {
+	const n = 3000
+	for _, tc := range []struct{ first, second int }{{1, 1}, {1, 2}, {2, 1}, {2, 3}} {
+		t.Run(fmt.Sprintf("parallelism %d to %d", tc.first, tc.second), func(t *testing.T) {
+			dir := t.TempDir()
+			env, _ := countJob(dir, n, tc.first, 1000)
+			if err := env.Run(context.Background()); !errors.Is(err, errInjected) {
+				t.Fatalf("first run: %v, want the injected failure", err)
+			}
+			env, got := countJob(dir, n, tc.second, 0, weir.Restore("latest"))
+			if err := env.Run(context.Background()); err != nil {
+				t.Fatalf("restored run: %v", err)
+			}
+			if g := sorted(got.Values()); !slices.Equal(g, wantCounts(n)) {
+				t.Fatalf("counts after restore %v, want %v", g, wantCounts(n))
+			}
+		})
+	}
+}
+
+// A bounded job with checkpoints ends with a final checkpoint that holds
+// every split as ended: restoring it reads nothing again.
+func TestFinalCheckpointCoversTheEnd(t *testing.T) {
+	const n = 500
+	dir := t.TempDir()
+	env, got := countJob(dir, n, 2, 0)
+	if err := env.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if g := sorted(got.Values()); !slices.Equal(g, wantCounts(n)) {
+		t.Fatalf("counts %v", g)
+	}
+	if completedCheckpoints(dir) == 0 {
+		t.Fatal("no checkpoint completed")
+	}
+	env, again := countJob(dir, n, 2, 0, weir.Restore("latest"))
+	if err := env.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if g := again.Values(); len(g) != 0 {
+		t.Fatalf("restoring the final checkpoint emitted %v; its timers had all fired", g)
+	}
+}
+
+// State of an operator the job no longer has fails the restore, naming
+// the operator, unless dropping it is allowed.
+func TestRestoreUnmatchedStateNamesOperator(t *testing.T) {
+	dir := t.TempDir()
+	env, _ := countJob(dir, 200, 1, 0)
+	if err := env.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	build := func(opts ...weir.Option) *weir.Env {
+		env := weir.New(append([]weir.Option{weir.Checkpoints(time.Hour, dir), weir.Restore("latest")}, opts...)...)
+		src := weir.From(env, weir.Slice[int64](1, 2, 3)).ID("numbers")
+		weir.Collect(src)
+		return env
+	}
+	err := build().Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `(id count)`) {
+		t.Fatalf("Run = %v, want an error naming operator count", err)
+	}
+	if err := build(weir.AllowNonRestoredState()).Run(context.Background()); err != nil {
+		t.Fatalf("with AllowNonRestoredState: %v", err)
+	}
+}
