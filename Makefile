@@ -8,7 +8,7 @@ BENCH_PKGS ?= ./bench/...
 BENCH_COUNT ?= 5
 
 .DEFAULT_GOAL := help
-.PHONY: help build test deps lint bench demo tidy-check clean
+.PHONY: help build test deps lint bench soak demo tidy-check clean
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  %-11s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -43,6 +43,9 @@ lint: ## check formatting (gofmt), go vet and staticcheck
 
 bench: ## run the benchmarks beside their hand-written ceilings (BENCH_PKGS, BENCH_COUNT)
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) $(BENCH_PKGS)
+
+soak: ## run the long exactly-once crash harness (200+ kills, 100k events)
+	$(GO) test -count=1 -timeout 2h -run TestExactlyOnceUnderKill -v ./internal/robustness/ -soak
 
 demo: ## run the demo job for 10 seconds (go run ./cmd/weir demo)
 	$(GO) run ./cmd/weir demo

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/weirstream/weir/internal/checkpoint"
+	"github.com/weirstream/weir/internal/failpoint"
 	"github.com/weirstream/weir/internal/runtime"
 )
 
@@ -43,6 +44,10 @@ func openCheckpointStore(path string, p *plan) (*checkpointStore, error) {
 	d, err := checkpoint.OpenDir(path)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoints: %w", err)
+	}
+	d.Failpoints = func(name string) error {
+		failpoint.Hit(name)
+		return nil
 	}
 	return &checkpointStore{dir: d, plan: p, retain: p.cfg.checkpoint.retain, sizes: map[string]int64{}}, nil
 }

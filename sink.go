@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/weirstream/weir/internal/failpoint"
 	"github.com/weirstream/weir/internal/runtime"
 )
 
@@ -141,6 +142,7 @@ func (o *sinkOp[T]) Snapshot(_ context.Context, id int64) (runtime.OperatorState
 	if err != nil {
 		return runtime.OperatorState{}, err
 	}
+	failpoint.Hit(failpoint.SinkPrepared)
 	o.pending = append(o.pending, prepared{id: id, committable: c})
 	st := runtime.OperatorState{Committables: make([][]byte, len(o.pending))}
 	for i, p := range o.pending {
@@ -163,6 +165,7 @@ func (o *sinkOp[T]) CheckpointComplete(ctx context.Context, id int64) error {
 	for i, p := range o.pending[:n] {
 		cs[i] = p.committable
 	}
+	failpoint.Hit(failpoint.SinkCommitting)
 	if err := o.tp.Commit(ctx, cs); err != nil {
 		return err
 	}

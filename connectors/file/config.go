@@ -59,6 +59,10 @@ type Config[T any] struct {
 	// then fails the write.
 	EventTimeBuckets string
 
+	// Committed, if set, is called after each part file is committed, with
+	// its path relative to Dir. Crash tests use it to stop a commit
+	// halfway; it may also feed monitoring.
+	Committed func(path string)
 	// Now is the clock RollInterval is measured with; nil means time.Now.
 	// Tests set it.
 	Now func() time.Time

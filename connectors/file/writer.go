@@ -347,6 +347,9 @@ func (w *Writer[T]) commitAll(ctx context.Context, cs []committableV1, touched m
 			renamed, err := w.commitFile(f)
 			if renamed {
 				touched[f.Dir] = true
+				if w.cfg.Committed != nil {
+					w.cfg.Committed(f.path())
+				}
 			}
 			if err != nil {
 				return fmt.Errorf("file sink %s: commit of checkpoint %d (subtask %d, attempt %s): %w",

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/weirstream/weir/internal/failpoint"
 )
 
 // CheckpointStore is where the coordinator writes checkpoints.
@@ -285,6 +287,7 @@ func (c *Coordinator) complete(ctx context.Context, p *pending) error {
 					return fmt.Errorf("checkpoint %d: operator %s subtask %d: %w", p.id, st.OperatorID, st.Subtask, err)
 				}
 				w.File = file
+				failpoint.Hit(failpoint.StateWritten)
 			}
 			w.State = nil
 			written = append(written, w)

@@ -1,0 +1,244 @@
+package robustness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/weirstream/weir/internal/checkpoint"
+	"github.com/weirstream/weir/internal/failpoint"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var soak = flag.Bool("soak", false, "run the long version of the crash harness")
+
+// failpoints are the moments the harness kills the job at, besides random
+// ones.
+var failpoints = []string{
+	failpoint.StateWritten,                  // a state file written, the checkpoint not complete
+	checkpoint.FailpointMetadataTempWritten, // metadata written to its temp file, not renamed
+	checkpoint.FailpointMetadataRenamed,     // metadata renamed, its directory not synced
+	failpoint.SinkPrepared,                  // the sink prepared at the barrier, nothing committed
+	failpoint.SinkCommitting,                // the checkpoint complete, the sink not committed
+	PartFileCommitted,                       // in the middle of committing part files
+}
+
+type harness struct {
+	t      *testing.T
+	bin    string
+	dir    string
+	input  string
+	output string
+	chk    string
+	pause  int
+	kills  map[string]int // by failpoint, and "random"
+	torn   int            // kills that left a torn checkpoint behind
+	runs   int
+}
+
+// TestExactlyOnceUnderKill runs the job as a separate process, kills it with
+// SIGKILL at random moments and at every failpoint, restarts it from the
+// latest checkpoint at parallelism 1, 2, 1, 2, …, and compares the committed
+// output with the model: nothing lost, nothing duplicated.
+func TestExactlyOnceUnderKill(t *testing.T) {
+	events, minKills, pause := 20_000, 20, 4
+	if *soak {
+		events, minKills, pause = 100_000, 200, 4
+	}
+	if testing.Short() {
+		t.Skip("the crash harness builds and kills processes")
+	}
+	h := &harness{t: t, dir: t.TempDir(), pause: pause, kills: map[string]int{}}
+	h.input = filepath.Join(h.dir, "input")
+	h.output = filepath.Join(h.dir, "output")
+	h.chk = filepath.Join(h.dir, "checkpoints")
+	h.bin = filepath.Join(h.dir, "eojob")
+	build := exec.Command("go", "build", "-o", h.bin, "./eojob")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	if err := os.MkdirAll(h.input, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	in, err := Generate(h.input, 4, events, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Model(in)
+
+	r := rand.New(rand.NewPCG(2, 3))
+	fp := 0
+	for done := false; !done; {
+		total := 0
+		for _, n := range h.kills {
+			total += n
+		}
+		untried := slices.ContainsFunc(failpoints, func(f string) bool { return h.kills[f] == 0 })
+		switch {
+		case total >= minKills && !untried:
+			done = h.run("", 0)
+			if !done {
+				t.Fatalf("the last run, with no kill planned, was killed")
+			}
+		case fp < len(failpoints)*3 && (untried || r.IntN(2) == 0):
+			// Each failpoint in turn, at its first, second or third hit.
+			done = h.run(failpoints[fp%len(failpoints)], 1+r.IntN(3))
+			fp++
+		default:
+			done = h.runKilledAfter(time.Duration(50+r.IntN(300)) * time.Millisecond)
+		}
+		if done && (total < minKills || untried) {
+			t.Fatalf("the job completed after %d kills %v; slow it down (pause) so the harness gets its %d kills and every failpoint",
+				total, h.kills, minKills)
+		}
+	}
+
+	got, err := Committed(h.output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost, extra := Diff(want, got)
+	var report strings.Builder
+	fmt.Fprintf(&report, "%d input events, %d output records expected, %d committed, %d runs\n", len(in), len(want), len(got), h.runs)
+	names := append(slices.Clone(failpoints), "random")
+	for _, n := range names {
+		fmt.Fprintf(&report, "  kills at %-26s %d\n", n, h.kills[n])
+	}
+	fmt.Fprintf(&report, "  torn checkpoints left by kills: %d\n  lost %d, duplicated or wrong %d\n", h.torn, len(lost), len(extra))
+	t.Log("\n" + report.String())
+	if len(lost) > 0 || len(extra) > 0 {
+		t.Fatalf("not exactly once: lost %d (first %v), duplicated or wrong %d (first %v)",
+			len(lost), lost[:min(3, len(lost))], len(extra), extra[:min(3, len(extra))])
+	}
+	if hidden := hiddenFiles(t, h.output); len(hidden) > 0 {
+		t.Fatalf("hidden part files left after the job completed: %v", hidden)
+	}
+}
+
+// run starts the job, armed to die at the n-th hit of a failpoint when fp is
+// set, and reports whether it completed. A run killed at its failpoint is
+// counted.
+func (h *harness) run(fp string, n int) bool {
+	cmd := h.command()
+	if fp != "" {
+		cmd.Env = append(cmd.Env, fmt.Sprintf("WEIR_FAILPOINTS=%s=%d", fp, n))
+	}
+	err := cmd.Run()
+	return h.outcome(cmd, err, fp)
+}
+
+// runKilledAfter starts the job and kills it after d unless it completed.
+func (h *harness) runKilledAfter(d time.Duration) bool {
+	cmd := h.command()
+	if err := cmd.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return h.outcome(cmd, err, "")
+	case <-time.After(d):
+		cmd.Process.Signal(syscall.SIGKILL)
+		return h.outcome(cmd, <-done, "random")
+	}
+}
+
+func (h *harness) command() *exec.Cmd {
+	h.runs++
+	p := 1 + (h.runs-1)%2 // 1, 2, 1, 2, …: every restore changes the parallelism
+	args := []string{
+		"-input", filepath.Join(h.input, "*.jsonl"), "-output", h.output, "-checkpoints", h.chk,
+		"-interval", "30ms", "-parallelism", fmt.Sprint(p), "-pause", fmt.Sprint(h.pause),
+	}
+	if h.hasCheckpoint() {
+		args = append(args, "-restore")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	h.t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, h.bin, args...)
+	cmd.Env = append(os.Environ(), "WEIR_FAILPOINTS_LOG="+filepath.Join(h.dir, "failpoints.log"))
+	var output bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &output, &output
+	return cmd
+}
+
+// hasCheckpoint reports whether a completed checkpoint exists to restore.
+func (h *harness) hasCheckpoint() bool {
+	d, err := checkpoint.OpenDir(h.chk)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer d.Close()
+	_, err = checkpoint.Latest(context.Background(), d)
+	if err != nil && !errors.Is(err, checkpoint.ErrNotFound) {
+		h.t.Fatal(err)
+	}
+	return err == nil
+}
+
+// outcome classifies how a run ended; anything but completion or SIGKILL
+// fails the test.
+func (h *harness) outcome(cmd *exec.Cmd, err error, planned string) bool {
+	if err == nil {
+		return true
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		h.t.Fatalf("run %d (%v) failed: %v\n%s", h.runs, cmd.Args, err, cmd.Stderr.(*bytes.Buffer).String())
+	}
+	if planned != "" {
+		h.kills[planned]++
+	}
+	if planned == checkpoint.FailpointMetadataTempWritten {
+		h.checkTornIgnored()
+	}
+	return false
+}
+
+// checkTornIgnored checks that the checkpoint whose metadata the kill tore
+// is not one a restore would use.
+func (h *harness) checkTornIgnored() {
+	d, err := checkpoint.OpenDir(h.chk)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer d.Close()
+	ctx := context.Background()
+	inc, err := d.Incomplete(ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if len(inc) == 0 {
+		h.t.Fatalf("a kill at %s left no incomplete checkpoint", checkpoint.FailpointMetadataTempWritten)
+	}
+	torn := slices.MaxFunc(inc, func(a, b checkpoint.Ref) int { return int(a.ID - b.ID) })
+	if latest, err := checkpoint.Latest(ctx, d); err == nil && latest.Ref.ID >= torn.ID {
+		h.t.Fatalf("latest checkpoint %v is not older than the torn %v", latest.Ref, torn)
+	}
+	h.torn++
+}
+
+func hiddenFiles(t *testing.T, dir string) []string {
+	var out []string
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), ".") {
+			out = append(out, path)
+		}
+		return nil
+	})
+	return out
+}
