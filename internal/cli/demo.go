@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/weirstream/weir/internal/checkpoint"
 	"github.com/weirstream/weir/internal/demo"
 )
 
@@ -29,7 +32,16 @@ output: the title, the number of views and the error rate per error type.
 
 What runs is printed to standard error first, and how long it ran at the end.
 The run ends when --duration is over, when --views views have been processed,
-or on Ctrl-C, whichever comes first.`,
+or on Ctrl-C, whichever comes first.
+
+With --checkpoints DIR the job takes a checkpoint of its state (the open
+blocks, the generator's positions) every --checkpoint-interval into DIR, and
+one more when --views views have been processed; a run stopped by --duration
+or Ctrl-C keeps the checkpoints it took before. --restore starts from one:
+"latest" for the newest in DIR, or the path of a chk-<id> or sp-<id>
+directory, or of a directory holding them (meaning its newest). Whether the
+run restores, and from where, is printed first; the newest checkpoint in DIR
+at the end. 'weir checkpoints list DIR' shows them all.`,
 		Example: `  # Run for 10 seconds at 20000 views per second.
   weir demo
 
@@ -37,10 +49,15 @@ or on Ctrl-C, whichever comes first.`,
   weir demo --views 100000 --rate 0 --duration 0
 
   # Run until Ctrl-C with larger blocks on 4 parallel subtasks.
-  weir demo --duration 0 --block-size 1000 --parallelism 4`,
+  weir demo --duration 0 --block-size 1000 --parallelism 4
+
+  # Take a checkpoint every 5 seconds until Ctrl-C, then carry on from the
+  # newest one at another parallelism.
+  weir demo --duration 0 --checkpoints /tmp/weir-demo --checkpoint-interval 5s
+  weir demo --duration 0 --checkpoints /tmp/weir-demo --restore latest --parallelism 4`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateDemoFlags(o); err != nil {
+			if err := validateDemoFlags(o, cmd.Flags().Changed); err != nil {
 				return err
 			}
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
@@ -52,12 +69,17 @@ or on Ctrl-C, whichever comes first.`,
 	f.Int64Var(&o.Views, "views", o.Views, "total views to generate; 0 is unbounded")
 	f.IntVar(&o.BlockSize, "block-size", o.BlockSize, "views per block (the count window) of each title")
 	f.IntVar(&o.Parallelism, "parallelism", o.Parallelism, "parallel subtasks of each operator")
+	f.StringVar(&o.CheckpointDir, "checkpoints", o.CheckpointDir, "take checkpoints into this `directory` (created if missing)")
+	f.DurationVar(&o.CheckpointInterval, "checkpoint-interval", o.CheckpointInterval, "time between checkpoints; only with --checkpoints")
+	f.StringVar(&o.Restore, "restore", o.Restore, "start from a checkpoint: latest (the newest in --checkpoints) or the `path` of a chk-/sp- directory or a checkpoint directory")
+	f.BoolVar(&o.AllowNonRestoredState, "allow-non-restored-state", o.AllowNonRestoredState, "with --restore, drop the state of operators the job no longer has instead of failing")
 	return cmd
 }
 
 // validateDemoFlags names the flag at fault; demo.Options.Validate checks the
-// same rules in the options' own terms.
-func validateDemoFlags(o demo.Options) error {
+// same rules in the options' own terms. changed tells which flags were given,
+// for the flags that only make sense beside another.
+func validateDemoFlags(o demo.Options, changed func(flag string) bool) error {
 	switch {
 	case o.Duration < 0:
 		return fmt.Errorf("invalid --duration %v: must not be negative", o.Duration)
@@ -69,12 +91,40 @@ func validateDemoFlags(o demo.Options) error {
 		return fmt.Errorf("invalid --block-size %d: must be positive", o.BlockSize)
 	case o.Parallelism <= 0:
 		return fmt.Errorf("invalid --parallelism %d: must be positive", o.Parallelism)
+	case changed("checkpoints") && o.CheckpointDir == "":
+		return errors.New("invalid --checkpoints: the directory must not be empty")
+	case changed("checkpoint-interval") && o.CheckpointDir == "":
+		return errors.New("--checkpoint-interval needs --checkpoints DIR")
+	case o.CheckpointDir != "" && o.CheckpointInterval <= 0:
+		return fmt.Errorf("invalid --checkpoint-interval %v: must be positive", o.CheckpointInterval)
+	case changed("restore") && o.Restore == "":
+		return errors.New("invalid --restore: want latest or a path")
+	case o.Restore == "latest" && o.CheckpointDir == "":
+		return errors.New("--restore latest needs --checkpoints DIR, the directory to take the newest checkpoint from")
+	case o.AllowNonRestoredState && o.Restore == "":
+		return errors.New("--allow-non-restored-state needs --restore")
 	}
 	return nil
 }
 
 func runDemo(ctx context.Context, stdout, stderr io.Writer, o demo.Options) error {
+	// Resolve the restore before saying anything, so a wrong --restore
+	// fails naming the flag rather than deep inside the job.
+	var from checkpoint.Info
+	if o.Restore != "" {
+		var err error
+		if from, err = resolveRestore(ctx, o); err != nil {
+			return err
+		}
+	}
+	var before int64
+	if o.CheckpointDir != "" {
+		before = newestCheckpointID(ctx, o.CheckpointDir)
+	}
 	fmt.Fprintf(stderr, "weir demo: %s\n", describeDemo(o))
+	if o.CheckpointDir != "" || o.Restore != "" {
+		fmt.Fprintf(stderr, "weir demo: %s\n", describeCheckpoints(o, from))
+	}
 	out := &lineCounter{w: stdout}
 	start := time.Now()
 	err := demo.Run(ctx, out, o)
@@ -87,6 +137,11 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, o demo.Options) erro
 		return err
 	}
 	fmt.Fprintf(stderr, "weir demo: stopped after %.1fs, %d blocks printed\n", elapsed.Seconds(), out.lines.Load())
+	if o.CheckpointDir != "" {
+		// After Ctrl-C ctx is done, and the directory is still worth
+		// reading.
+		fmt.Fprintf(stderr, "weir demo: %s\n", summarizeCheckpoints(context.WithoutCancel(ctx), o.CheckpointDir, before))
+	}
 	return nil
 }
 
@@ -109,6 +164,99 @@ func describeDemo(o demo.Options) string {
 	}
 	return fmt.Sprintf("video-quality job, %s%s, blocks of %d views per title, parallelism %d, %s",
 		rate, views, o.BlockSize, o.Parallelism, until)
+}
+
+// resolveRestore finds the checkpoint or savepoint --restore names, as the
+// job will: "latest" is the newest in --checkpoints.
+func resolveRestore(ctx context.Context, o demo.Options) (checkpoint.Info, error) {
+	path := o.Restore
+	if path == "latest" {
+		path = o.CheckpointDir
+	}
+	d, info, err := checkpoint.OpenPath(ctx, path)
+	switch {
+	case err == nil:
+	case o.Restore != "latest":
+		return checkpoint.Info{}, fmt.Errorf("invalid --restore: %w", err)
+	case errors.Is(err, fs.ErrNotExist):
+		return checkpoint.Info{}, fmt.Errorf("--restore latest: --checkpoints %s does not exist", o.CheckpointDir)
+	case errors.Is(err, checkpoint.ErrNotFound):
+		return checkpoint.Info{}, fmt.Errorf("--restore latest: no completed checkpoint or savepoint in --checkpoints %s", o.CheckpointDir)
+	default:
+		return checkpoint.Info{}, fmt.Errorf("--restore latest: %w", err)
+	}
+	d.Close()
+	return info, nil
+}
+
+// describeCheckpoints says in one line whether the run restores, from
+// where, and where it takes checkpoints.
+func describeCheckpoints(o demo.Options, from checkpoint.Info) string {
+	var s string
+	if o.Restore != "" {
+		s = fmt.Sprintf("restoring from %v %d (completed %s) at %s",
+			from.Ref.Kind, from.Ref.ID, from.CompletedAt.UTC().Format(time.RFC3339), from.Location)
+	} else {
+		s = "starting from empty state (no --restore)"
+	}
+	if o.CheckpointDir != "" {
+		s += fmt.Sprintf("; checkpoints every %v into %s", o.CheckpointInterval, o.CheckpointDir)
+	}
+	return s
+}
+
+// newestCheckpointID returns the highest ID of a completed checkpoint in
+// dir, or 0 when there is none or dir cannot be read (the job then reports
+// why). It leaves a missing dir for the job to create.
+func newestCheckpointID(ctx context.Context, dir string) int64 {
+	if _, err := os.Stat(dir); err != nil {
+		return 0
+	}
+	newest, _, err := completedCheckpoints(ctx, dir)
+	if err != nil {
+		return 0
+	}
+	return newest.Ref.ID
+}
+
+// summarizeCheckpoints says what the run left in dir. Retention deletes the
+// older checkpoints as new ones complete, so the directory tells which is
+// newest and how many it keeps, not how many this run took.
+func summarizeCheckpoints(ctx context.Context, dir string, before int64) string {
+	newest, kept, err := completedCheckpoints(ctx, dir)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("cannot list the checkpoints: %v", err)
+	case newest.Ref.ID <= before:
+		return fmt.Sprintf("no checkpoint completed in this run; %s keeps %d", dir, kept)
+	}
+	return fmt.Sprintf("checkpoint %d completed last, at %s; %s keeps %d (weir checkpoints list %s)",
+		newest.Ref.ID, newest.CompletedAt.UTC().Format(time.RFC3339), dir, kept, dir)
+}
+
+// completedCheckpoints returns the completed checkpoint with the highest ID
+// in dir (the zero Info when there is none) and how many there are.
+// Savepoints are left out: the job does not take them.
+func completedCheckpoints(ctx context.Context, dir string) (newest checkpoint.Info, n int, err error) {
+	d, err := checkpoint.OpenDir(dir)
+	if err != nil {
+		return checkpoint.Info{}, 0, err
+	}
+	defer d.Close()
+	infos, err := d.List(ctx)
+	if err != nil {
+		return checkpoint.Info{}, 0, err
+	}
+	for _, in := range infos {
+		if in.Ref.Kind != checkpoint.KindCheckpoint {
+			continue
+		}
+		n++
+		if in.Ref.ID > newest.Ref.ID {
+			newest = in
+		}
+	}
+	return newest, n, nil
 }
 
 // lineCounter counts the blocks the demo prints: its sink writes each line

@@ -74,11 +74,26 @@ type Options struct {
 	BlockSize int
 	// Parallelism of the job.
 	Parallelism int
+
+	// CheckpointDir, when not empty, makes the job take checkpoints into
+	// this directory, creating it when needed.
+	CheckpointDir string
+	// CheckpointInterval is the time between checkpoints; it must be
+	// positive when CheckpointDir is set and is ignored otherwise.
+	CheckpointInterval time.Duration
+	// Restore, when not empty, starts the job from a checkpoint or
+	// savepoint: "latest" for the newest in CheckpointDir, or the path of a
+	// chk-<id> or sp-<id> directory or of a directory holding them.
+	Restore string
+	// AllowNonRestoredState lets Restore drop the state of operators the job
+	// no longer has instead of failing.
+	AllowNonRestoredState bool
 }
 
 // DefaultOptions returns the options `weir demo` runs with.
 func DefaultOptions() Options {
-	return Options{Duration: 10 * time.Second, Rate: 20000, BlockSize: 100, Parallelism: 2}
+	return Options{Duration: 10 * time.Second, Rate: 20000, BlockSize: 100, Parallelism: 2,
+		CheckpointInterval: 10 * time.Second}
 }
 
 // Validate reports the first problem with the options.
@@ -94,9 +109,22 @@ func (o Options) Validate() error {
 		return fmt.Errorf("block size %d must be positive", o.BlockSize)
 	case o.Parallelism <= 0:
 		return fmt.Errorf("parallelism %d must be positive", o.Parallelism)
+	case o.CheckpointDir != "" && o.CheckpointInterval <= 0:
+		return fmt.Errorf("checkpoint interval %v must be positive", o.CheckpointInterval)
+	case o.Restore == "latest" && o.CheckpointDir == "":
+		return errors.New(`restore "latest" needs a checkpoint dir to take the newest checkpoint from`)
 	}
 	return nil
 }
+
+// The demo's operator IDs. A restore matches state to operators by ID, so
+// these stay the same across versions of the demo even when its operators
+// are renamed or the graph around them changes.
+const (
+	sourceID = "views"
+	windowID = "count-window"
+	sinkID   = "print"
+)
 
 // Build describes the demo job on env, printing blocks to w.
 func Build(env *weir.Env, w io.Writer, o Options) {
@@ -104,14 +132,16 @@ func Build(env *weir.Env, w io.Writer, o Options) {
 		weir.Generator(weir.GeneratorSpec{Splits: 4, Count: o.Views, Rate: o.Rate}, GenerateView),
 		weir.EventTime(func(v View) time.Time { return v.EndedAt }, 5*time.Second),
 		weir.IdleTimeout(10*time.Second),
-	).Name("views")
+	).Name("views").ID(sourceID)
 	byTitle := weir.KeyBy(views, func(v View) string { return v.Title })
-	blocks := weir.Process(byTitle, &blockCounter{size: o.BlockSize}).Name("count-window")
-	weir.To(blocks, weir.Print(w, Block.String)).Name("print")
+	blocks := weir.Process(byTitle, &blockCounter{size: o.BlockSize}).Name("count-window").ID(windowID)
+	weir.To(blocks, weir.Print(w, Block.String)).Name("print").ID(sinkID)
 }
 
 // Run runs the demo until its duration is over, its views are exhausted or
-// ctx is canceled. Reaching the duration is a normal end.
+// ctx is canceled. Reaching the duration is a normal end. With checkpoints,
+// a run that exhausts its views ends with a final checkpoint; one stopped by
+// its duration or ctx does not (that is a cancellation, not a drain).
 func Run(ctx context.Context, w io.Writer, o Options) error {
 	if err := o.Validate(); err != nil {
 		return fmt.Errorf("demo: %w", err)
@@ -121,13 +151,28 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 		ctx, cancel = context.WithTimeout(ctx, o.Duration)
 		defer cancel()
 	}
-	env := weir.New(weir.Parallelism(o.Parallelism))
+	env := weir.New(o.envOptions()...)
 	Build(env, w, o)
 	err := env.Run(ctx)
 	if errors.Is(err, context.DeadlineExceeded) && o.Duration > 0 {
 		return nil
 	}
 	return err
+}
+
+// envOptions translates the options into the job's.
+func (o Options) envOptions() []weir.Option {
+	opts := []weir.Option{weir.Parallelism(o.Parallelism)}
+	if o.CheckpointDir != "" {
+		opts = append(opts, weir.Checkpoints(o.CheckpointInterval, o.CheckpointDir))
+	}
+	if o.Restore != "" {
+		opts = append(opts, weir.Restore(o.Restore))
+	}
+	if o.AllowNonRestoredState {
+		opts = append(opts, weir.AllowNonRestoredState())
+	}
+	return opts
 }
 
 // blockState is a title's open block.
