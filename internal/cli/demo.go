@@ -71,7 +71,7 @@ at the end. 'weir checkpoints list DIR' shows them all.`,
 	f.IntVar(&o.Parallelism, "parallelism", o.Parallelism, "parallel subtasks of each operator")
 	f.StringVar(&o.CheckpointDir, "checkpoints", o.CheckpointDir, "take checkpoints into this `directory` (created if missing)")
 	f.DurationVar(&o.CheckpointInterval, "checkpoint-interval", o.CheckpointInterval, "time between checkpoints; only with --checkpoints")
-	f.StringVar(&o.Restore, "restore", o.Restore, "start from a checkpoint: latest (the newest in --checkpoints) or the `path` of a chk-/sp- directory or a checkpoint directory")
+	f.StringVar(&o.Restore, "restore", o.Restore, "start from `latest|path`: the newest checkpoint in --checkpoints, or a chk-/sp- directory or a directory holding them")
 	f.BoolVar(&o.AllowNonRestoredState, "allow-non-restored-state", o.AllowNonRestoredState, "with --restore, drop the state of operators the job no longer has instead of failing")
 	return cmd
 }

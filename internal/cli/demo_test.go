@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weirstream/weir/internal/demo"
 )
@@ -14,7 +16,8 @@ func TestDemoHelp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, flag := range []string{"--duration", "--rate", "--views", "--block-size", "--parallelism"} {
+	for _, flag := range []string{"--duration", "--rate", "--views", "--block-size", "--parallelism",
+		"--checkpoints", "--checkpoint-interval", "--restore", "--allow-non-restored-state"} {
 		if !strings.Contains(out, flag) {
 			t.Errorf("weir demo --help does not mention %s:\n%s", flag, out)
 		}
@@ -64,6 +67,16 @@ func TestDemoRejectsBadFlags(t *testing.T) {
 		{[]string{"--duration", "soon"}, "--duration"},
 		{[]string{"--block-size", "many"}, "--block-size"},
 		{[]string{"extra"}, "unknown command"},
+		{[]string{"--restore", "latest"}, "--restore latest needs --checkpoints"},
+		{[]string{"--restore", ""}, "--restore"},
+		{[]string{"--restore", "/no/such/checkpoint"}, "--restore"},
+		{[]string{"--restore", "latest", "--checkpoints", "/no/such/dir"}, "--restore latest: --checkpoints /no/such/dir does not exist"},
+		{[]string{"--restore", "latest", "--checkpoints", t.TempDir()}, "--restore latest: no completed checkpoint"},
+		{[]string{"--checkpoints", ""}, "--checkpoints"},
+		{[]string{"--checkpoint-interval", "1s"}, "--checkpoint-interval needs --checkpoints"},
+		{[]string{"--checkpoints", t.TempDir(), "--checkpoint-interval", "0s"}, "--checkpoint-interval"},
+		{[]string{"--checkpoints", t.TempDir(), "--checkpoint-interval", "often"}, "--checkpoint-interval"},
+		{[]string{"--allow-non-restored-state"}, "--allow-non-restored-state needs --restore"},
 	} {
 		stdout, _, err := execute(t, append([]string{"demo"}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -103,4 +116,75 @@ type cancelOnWrite struct {
 func (w *cancelOnWrite) Write(p []byte) (int, error) {
 	w.cancel()
 	return w.Builder.Write(p)
+}
+
+// A bounded run with checkpoints, the listing of what it left, and a run
+// restored from it: the end-to-end path a user takes.
+func TestDemoCheckpointsListAndRestore(t *testing.T) {
+	dir := t.TempDir()
+	demoArgs := []string{"demo", "--checkpoints", dir, "--checkpoint-interval", "50ms",
+		"--views", "20000", "--rate", "0", "--duration", "0"}
+	stdout, stderr, err := execute(t, demoArgs...)
+	if err != nil {
+		t.Fatalf("weir %v: %v\nstderr:\n%s", demoArgs, err, stderr)
+	}
+	if stdout == "" {
+		t.Fatal("the first run printed no block")
+	}
+	for _, w := range []string{"weir demo: starting from empty state (no --restore); checkpoints every 50ms into " + dir + "\n", " completed last, at "} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("stderr\n%s\nlacks %q", stderr, w)
+		}
+	}
+
+	// It ends with a final checkpoint, so there is at least one, and that
+	// one comes first.
+	newest := strings.Fields(listedCheckpoints(t, dir)[0])
+	if _, err := time.Parse(time.RFC3339, newest[2]); newest[0] != "checkpoint" || err != nil {
+		t.Fatalf("the newest entry is %q, want a completed checkpoint", newest)
+	}
+	id, location := newest[1], newest[len(newest)-1]
+	if filepath.Dir(location) != dir {
+		t.Errorf("checkpoint %s is at %s, not in %s", id, location, dir)
+	}
+
+	stdout, stderr, err = execute(t, append(demoArgs, "--restore", "latest", "--parallelism", "3")...)
+	if err != nil {
+		t.Fatalf("restored run: %v\nstderr:\n%s", err, stderr)
+	}
+	want := "weir demo: restoring from checkpoint " + id + " (completed "
+	if !strings.Contains(stderr, want) || !strings.Contains(stderr, ") at "+location+"; ") {
+		t.Errorf("stderr\n%s\nlacks %q…%q", stderr, want, location)
+	}
+	// The checkpoint was taken after every view was read, so the restored
+	// job has nothing left to read — where a fresh run would print every
+	// block again.
+	if stdout != "" {
+		t.Errorf("the restored run printed blocks:\n%s", stdout)
+	}
+	// Its own checkpoints continue the IDs.
+	after := strings.Fields(listedCheckpoints(t, dir)[0])[1]
+	a, _ := strconv.Atoi(after)
+	if b, _ := strconv.Atoi(id); a <= b {
+		t.Errorf("the restored run's newest checkpoint is %s, want one after %s", after, id)
+	}
+}
+
+// listedCheckpoints returns the rows of `weir checkpoints list dir`, each
+// with its fields joined by one space, after checking the header.
+func listedCheckpoints(t *testing.T, dir string) []string {
+	t.Helper()
+	stdout, _, err := execute(t, "checkpoints", "list", dir)
+	if err != nil {
+		t.Fatalf("weir checkpoints list: %v", err)
+	}
+	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	if len(lines) < 2 || strings.Join(strings.Fields(lines[0]), " ") != "KIND ID COMPLETED SIZE LOCATION" {
+		t.Fatalf("weir checkpoints list %s printed\n%s\nwant a header and at least one checkpoint", dir, stdout)
+	}
+	var rows []string
+	for _, l := range lines[1:] {
+		rows = append(rows, strings.Join(strings.Fields(l), " "))
+	}
+	return rows
 }

@@ -27,9 +27,14 @@ func NewRootCommand() *cobra.Command {
 keyed state, event time and watermarks, and timers, run as parallel tasks
 connected by bounded queues.
 
-Today the command line runs the built-in demo job and reports its version.`,
+Today the command line runs the built-in demo job, with or without
+checkpoints, lists the checkpoints a job left, and reports its version.`,
 		Example: `  # Run the video-quality demo job for 10 seconds.
   weir demo
+
+  # Run it with checkpoints, then list them.
+  weir demo --checkpoints /tmp/weir-demo
+  weir checkpoints list /tmp/weir-demo
 
   # Print the version.
   weir --version`,
@@ -45,6 +50,6 @@ Today the command line runs the built-in demo job and reports its version.`,
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())
 	})
-	root.AddCommand(newVersionCommand(), newDemoCommand())
+	root.AddCommand(newVersionCommand(), newDemoCommand(), newCheckpointsCommand())
 	return root
 }

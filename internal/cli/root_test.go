@@ -29,13 +29,20 @@ func execute(t *testing.T, args ...string) (stdout, stderr string, err error) {
 }
 
 func TestEveryVerbIsDocumented(t *testing.T) {
-	root := NewRootCommand()
-	cmds := append([]*cobra.Command{root}, root.Commands()...)
+	var cmds []*cobra.Command
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		cmds = append(cmds, c)
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(NewRootCommand())
 	for _, c := range cmds {
 		if c.Name() == "help" {
 			continue // cobra's own
 		}
-		t.Run(c.Name(), func(t *testing.T) {
+		t.Run(c.CommandPath(), func(t *testing.T) {
 			if c.Short == "" || c.Long == "" || c.Example == "" {
 				t.Errorf("%q lacks Short, Long or Example text", c.CommandPath())
 			}

@@ -158,7 +158,7 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		cur       *pending
 		failures  int
 		ended     = map[int]bool{}
-		lastStart time.Time
+		lastStart = time.Now() // the first checkpoint comes one interval in
 		lastEnd   time.Time
 		lastErr   error
 	)

@@ -1,0 +1,140 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/weirstream/weir/internal/checkpoint"
+)
+
+func newCheckpointsCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "checkpoints",
+		Short: "Inspect checkpoint directories",
+		Long: `Inspect the checkpoints and savepoints a job keeps in its checkpoint directory
+(the DIR of 'weir demo --checkpoints DIR').
+
+A checkpoint directory holds one chk-<id> directory per checkpoint and one
+sp-<id> directory per savepoint. Each is complete once its _metadata file is
+written; one without it was abandoned, or is still being written.`,
+		Example: `  # List what a demo run left behind.
+  weir demo --views 100000 --rate 0 --duration 0 --checkpoints /tmp/weir-demo
+  weir checkpoints list /tmp/weir-demo`,
+		// Without Args and RunE, cobra would answer a mistyped verb with
+		// this help and success.
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(newCheckpointsListCommand())
+	return cmd
+}
+
+func newCheckpointsListCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list DIR",
+		Short: "List the checkpoints and savepoints in a checkpoint directory",
+		Long: `List the completed checkpoints and savepoints in the checkpoint directory DIR,
+newest first, one per line: kind, ID, completion time (RFC 3339, UTC), size
+(state files and metadata) and location. A job restoring "latest" takes the
+first one. After them come the incomplete ones — abandoned, left by a crash,
+or still being written — with "incomplete" for a completion time; no job
+restores from those.
+
+It fails when DIR does not exist or holds no checkpoint or savepoint at all,
+and when a checkpoint's metadata is intact but unreadable (written by a newer
+version of weir, say).`,
+		Example: `  weir checkpoints list /tmp/weir-demo`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("want one argument, the checkpoint directory; got %d", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return listCheckpointDir(cmd.Context(), cmd.OutOrStdout(), args[0])
+		},
+	}
+}
+
+// listCheckpointDir writes the table of `weir checkpoints list`.
+func listCheckpointDir(ctx context.Context, w io.Writer, dir string) error {
+	d, err := openCheckpointDir(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	// Incomplete first: a checkpoint that completes between the two scans
+	// then shows up in both, and is dropped from the incomplete ones below,
+	// rather than in neither.
+	incomplete, err := d.Incomplete(ctx)
+	if err != nil {
+		return err
+	}
+	complete, err := d.List(ctx)
+	if err != nil {
+		return err
+	}
+	incomplete = slices.DeleteFunc(incomplete, func(r checkpoint.Ref) bool {
+		return slices.ContainsFunc(complete, func(in checkpoint.Info) bool { return in.Ref == r })
+	})
+	if len(complete) == 0 && len(incomplete) == 0 {
+		return fmt.Errorf("%s holds no checkpoint or savepoint (no chk-<id> or sp-<id> directory); is it a checkpoint directory?", dir)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tID\tCOMPLETED\tSIZE\tLOCATION")
+	for _, in := range complete {
+		fmt.Fprintf(tw, "%v\t%d\t%s\t%s\t%s\n", in.Ref.Kind, in.Ref.ID,
+			in.CompletedAt.UTC().Format(time.RFC3339), humanSize(in.Size), in.Location)
+	}
+	for _, r := range incomplete {
+		// Dir's layout: <root>/chk-<id>, <root>/sp-<id>.
+		fmt.Fprintf(tw, "%v\t%d\tincomplete\t-\t%s\n", r.Kind, r.ID, filepath.Join(d.Path(), r.String()))
+	}
+	return tw.Flush()
+}
+
+// openCheckpointDir opens an existing checkpoint directory, saying what is
+// wrong with dir when it is not one. Unlike checkpoint.OpenDir it never
+// creates a directory where a user mistyped a path.
+func openCheckpointDir(dir string) (*checkpoint.Dir, error) {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%s is not a checkpoint directory: it does not exist", dir)
+	case err != nil:
+		return nil, fmt.Errorf("checkpoint directory: %w", err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("%s is not a checkpoint directory: it is a file", dir)
+	}
+	clean := filepath.Clean(dir)
+	if ref, err := checkpoint.ParseRef(filepath.Base(clean)); err == nil {
+		return nil, fmt.Errorf("%s is a %v, not a checkpoint directory; list the one holding it: weir checkpoints list %s",
+			dir, ref.Kind, filepath.Dir(clean))
+	}
+	return checkpoint.OpenDir(dir)
+}
+
+// humanSize formats a size in bytes with binary units: "512 B", "1.5 KiB".
+func humanSize(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	v, i := float64(n), 0
+	// 1023.95 rather than 1024, so a value never prints as "1024.0".
+	for v >= 1023.95 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return fmt.Sprintf("%.1f %s", v, units[i])
+}
