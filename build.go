@@ -178,6 +178,19 @@ func (e *Env) Run(ctx context.Context) error {
 			FirstID:           first,
 		}, store, tasks)
 	}
+	if coord != nil && cp.stop != nil {
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			select {
+			case <-cp.stop:
+				coord.Stop()
+			case <-done:
+			}
+		})
+		defer wg.Wait()
+		defer close(done)
+	}
 	return runtime.Execute(jobCtx, cancel, tasks, coord)
 }
 

@@ -21,6 +21,7 @@ type checkpointConfig struct {
 	retain            int
 	restore           string
 	allowNonRestored  bool
+	stop              <-chan struct{}
 }
 
 // Checkpoints makes the job take a checkpoint every interval into dir: an
@@ -64,6 +65,17 @@ func Restore(from string) Option {
 	return optionFunc(func(c *config) { c.checkpoint.restore = from })
 }
 
+// StopOn makes the job stop with a savepoint when stop is closed: the
+// sources take a savepoint and stop reading, sinks commit what it covers,
+// and Run returns nil; the savepoint (sp-<id> in the checkpoint directory)
+// resumes the job with Restore. Unlike the end of a bounded input there is
+// no final watermark: pending event-time timers stay in the savepoint. It
+// needs Checkpoints. Canceling Run's context still stops at once, without
+// a savepoint.
+func StopOn(stop <-chan struct{}) Option {
+	return optionFunc(func(c *config) { c.checkpoint.stop = stop })
+}
+
 // AllowNonRestoredState lets a job restore from a checkpoint holding state
 // of operators it no longer has; that state is dropped. Without it such a
 // restore fails, naming the operators.
@@ -78,6 +90,9 @@ func (c checkpointConfig) validate() error {
 	}
 	if c.interval > 0 && c.dir == "" {
 		errs = append(errs, errors.New("Checkpoints: a directory is required"))
+	}
+	if c.stop != nil && c.interval <= 0 {
+		errs = append(errs, errors.New("StopOn: stopping with a savepoint needs Checkpoints"))
 	}
 	if c.restore != "" && c.dir == "" && c.restore == "latest" {
 		errs = append(errs, errors.New(`Restore: "latest" needs a checkpoint directory (Checkpoints)`))

@@ -52,8 +52,9 @@ func openCheckpointStore(path string, p *plan) (*checkpointStore, error) {
 	return &checkpointStore{dir: d, plan: p, retain: p.cfg.checkpoint.retain, sizes: map[string]int64{}}, nil
 }
 
-// lastID returns the highest checkpoint ID in the directory, complete or
-// not, so that a new run never reuses one.
+// lastID returns the highest checkpoint or savepoint ID in the directory,
+// complete or not, so that a new run never reuses one; checkpoints and
+// savepoints share one sequence.
 func (s *checkpointStore) lastID(ctx context.Context) (int64, error) {
 	if s == nil {
 		return 0, nil
@@ -64,18 +65,14 @@ func (s *checkpointStore) lastID(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	for _, in := range infos {
-		if in.Ref.Kind == checkpoint.KindCheckpoint {
-			last = max(last, in.Ref.ID)
-		}
+		last = max(last, in.Ref.ID)
 	}
 	inc, err := s.dir.Incomplete(ctx)
 	if err != nil {
 		return 0, err
 	}
 	for _, r := range inc {
-		if r.Kind == checkpoint.KindCheckpoint {
-			last = max(last, r.ID)
-		}
+		last = max(last, r.ID)
 	}
 	return last, nil
 }
@@ -88,9 +85,9 @@ func (s *checkpointStore) close() error {
 }
 
 // WriteState implements runtime.CheckpointStore.
-func (s *checkpointStore) WriteState(ctx context.Context, id int64, st runtime.OperatorState) (string, error) {
+func (s *checkpointStore) WriteState(ctx context.Context, id int64, savepoint bool, st runtime.OperatorState) (string, error) {
 	name := checkpoint.StateFileName(st.OperatorID, st.Subtask)
-	w, err := s.dir.Create(ctx, checkpoint.Ref{Kind: checkpoint.KindCheckpoint, ID: id}, name)
+	w, err := s.dir.Create(ctx, ref(id, savepoint), name)
 	if err != nil {
 		return "", err
 	}
@@ -108,9 +105,13 @@ func (s *checkpointStore) WriteState(ctx context.Context, id int64, st runtime.O
 // Complete implements runtime.CheckpointStore.
 func (s *checkpointStore) Complete(ctx context.Context, c runtime.CompletedCheckpoint) error {
 	defer clear(s.sizes)
+	kind := checkpoint.KindCheckpoint
+	if c.Savepoint {
+		kind = checkpoint.KindSavepoint
+	}
 	m := &checkpoint.Metadata{
 		FormatVersion:  checkpoint.FormatVersion,
-		Kind:           checkpoint.KindCheckpoint,
+		Kind:           kind,
 		ID:             c.ID,
 		CompletedAt:    c.Time,
 		MaxParallelism: s.plan.cfg.maxParallelism,
@@ -161,13 +162,20 @@ func (s *checkpointStore) Complete(ctx context.Context, c runtime.CompletedCheck
 }
 
 // Discard implements runtime.CheckpointStore.
-func (s *checkpointStore) Discard(ctx context.Context, id int64) error {
+func (s *checkpointStore) Discard(ctx context.Context, id int64, savepoint bool) error {
 	clear(s.sizes)
-	err := s.dir.Delete(ctx, checkpoint.Ref{Kind: checkpoint.KindCheckpoint, ID: id})
+	err := s.dir.Delete(ctx, ref(id, savepoint))
 	if errors.Is(err, checkpoint.ErrNotFound) {
 		return nil
 	}
 	return err
+}
+
+func ref(id int64, savepoint bool) checkpoint.Ref {
+	if savepoint {
+		return checkpoint.Ref{Kind: checkpoint.KindSavepoint, ID: id}
+	}
+	return checkpoint.Ref{Kind: checkpoint.KindCheckpoint, ID: id}
 }
 
 // loadCheckpoint reads the checkpoint or savepoint a job restores from:

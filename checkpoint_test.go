@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -147,5 +148,45 @@ func TestRestoreUnmatchedStateNamesOperator(t *testing.T) {
 	}
 	if err := build(weir.AllowNonRestoredState()).Run(context.Background()); err != nil {
 		t.Fatalf("with AllowNonRestoredState: %v", err)
+	}
+}
+
+// Stopping with a savepoint ends the job without a final watermark — no
+// event-time timer fires — and the savepoint resumes it exactly: the
+// restored run ends with the counts of an uninterrupted one.
+func TestStopWithSavepointResumes(t *testing.T) {
+	const n = 3000
+	dir := t.TempDir()
+	stop := make(chan struct{})
+	var once sync.Once
+	env := weir.New(weir.Parallelism(2), weir.Checkpoints(time.Hour, dir), weir.StopOn(stop))
+	src := weir.From(env, weir.Generator(weir.GeneratorSpec{Splits: 3, Count: n, Rate: 20000}, func(seq int64) int64 { return seq }),
+		weir.EventTime(func(v int64) time.Time { return time.UnixMilli(v) }, 0)).ID("numbers")
+	var seen atomic.Int64
+	checked := weir.Map(src, func(v int64) int64 {
+		if seen.Add(1) == 500 {
+			once.Do(func() { close(stop) })
+		}
+		return v
+	}).ID("maybe-fail")
+	first := weir.Collect(weir.Process(weir.KeyBy(checked, func(v int64) int64 { return v % 10 }), &finalCount{}).ID("count"))
+	if err := env.Run(context.Background()); err != nil {
+		t.Fatalf("stopped run: %v", err)
+	}
+	if v := first.Values(); len(v) != 0 {
+		t.Fatalf("a stop fired event-time timers: %v", v)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "sp-*", "_metadata")); len(m) != 1 {
+		t.Fatalf("savepoints %v, want one", m)
+	}
+	if seen.Load() >= n {
+		t.Fatalf("the job read all %d records before stopping", n)
+	}
+	env, got := countJob(dir, n, 1, 0, weir.Restore("latest"))
+	if err := env.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if g := sorted(got.Values()); !slices.Equal(g, wantCounts(n)) {
+		t.Fatalf("counts after resuming from the savepoint %v, want %v", g, wantCounts(n))
 	}
 }

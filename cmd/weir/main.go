@@ -12,13 +12,21 @@ import (
 	"github.com/weirstream/weir/internal/cli"
 )
 
+// main stops a running job gracefully on the first SIGINT or SIGTERM (with
+// a savepoint when it takes checkpoints) and at once on the second.
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// After the first signal starts a graceful stop, give the signal back its
-	// default action, so that a second Ctrl-C ends a stop that hangs.
-	context.AfterFunc(ctx, stop)
-	err := cli.Execute(ctx)
-	stop()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	stop := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-sigs
+		close(stop)
+		<-sigs
+		cancel()
+	}()
+	err := cli.Execute(cli.WithStop(ctx, stop))
+	cancel()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "weir: %v\n", err)
 		os.Exit(1)

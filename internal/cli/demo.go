@@ -60,6 +60,7 @@ at the end. 'weir checkpoints list DIR' shows them all.`,
 			if err := validateDemoFlags(o, cmd.Flags().Changed); err != nil {
 				return err
 			}
+			o.Stop = stopOf(cmd.Context())
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
 		},
 	}
@@ -229,14 +230,17 @@ func summarizeCheckpoints(ctx context.Context, dir string, before int64) string 
 		return fmt.Sprintf("cannot list the checkpoints: %v", err)
 	case newest.Ref.ID <= before:
 		return fmt.Sprintf("no checkpoint completed in this run; %s keeps %d", dir, kept)
+	case newest.Ref.Kind == checkpoint.KindSavepoint:
+		return fmt.Sprintf("stopped with savepoint %d at %s; resume with --restore latest (weir checkpoints list %s)",
+			newest.Ref.ID, newest.Location, dir)
 	}
 	return fmt.Sprintf("checkpoint %d completed last, at %s; %s keeps %d (weir checkpoints list %s)",
 		newest.Ref.ID, newest.CompletedAt.UTC().Format(time.RFC3339), dir, kept, dir)
 }
 
-// completedCheckpoints returns the completed checkpoint with the highest ID
-// in dir (the zero Info when there is none) and how many there are.
-// Savepoints are left out: the job does not take them.
+// completedCheckpoints returns the completed checkpoint or savepoint with
+// the highest ID in dir (the zero Info when there is none) and how many
+// checkpoints there are.
 func completedCheckpoints(ctx context.Context, dir string) (newest checkpoint.Info, n int, err error) {
 	d, err := checkpoint.OpenDir(dir)
 	if err != nil {
@@ -248,10 +252,9 @@ func completedCheckpoints(ctx context.Context, dir string) (newest checkpoint.In
 		return checkpoint.Info{}, 0, err
 	}
 	for _, in := range infos {
-		if in.Ref.Kind != checkpoint.KindCheckpoint {
-			continue
+		if in.Ref.Kind == checkpoint.KindCheckpoint {
+			n++
 		}
-		n++
 		if in.Ref.ID > newest.Ref.ID {
 			newest = in
 		}

@@ -10,11 +10,27 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Execute runs the weir command line with the process's arguments. ctx is
-// canceled to stop a running command (Ctrl-C); commands treat that as a
-// normal end.
+// Execute runs the weir command line with the process's arguments. A
+// running job stops gracefully when the context's stop channel (WithStop)
+// is closed — with a savepoint when it takes checkpoints — and at once when
+// ctx is canceled; commands treat both as a normal end.
 func Execute(ctx context.Context) error {
 	return NewRootCommand().ExecuteContext(ctx)
+}
+
+type stopKey struct{}
+
+// WithStop returns a context carrying stop: closing stop asks a running
+// command to stop gracefully (the first Ctrl-C), while canceling the
+// context stops it at once (the second).
+func WithStop(ctx context.Context, stop <-chan struct{}) context.Context {
+	return context.WithValue(ctx, stopKey{}, stop)
+}
+
+// stopOf returns the stop channel of ctx, or nil.
+func stopOf(ctx context.Context) <-chan struct{} {
+	stop, _ := ctx.Value(stopKey{}).(<-chan struct{})
+	return stop
 }
 
 // NewRootCommand returns the weir command and its verbs. Errors are returned,

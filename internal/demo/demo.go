@@ -15,6 +15,7 @@ import (
 	"io"
 	"maps"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/weirstream/weir"
@@ -88,6 +89,9 @@ type Options struct {
 	// AllowNonRestoredState lets Restore drop the state of operators the job
 	// no longer has instead of failing.
 	AllowNonRestoredState bool
+	// Stop, when closed, stops the run like the end of Duration does (the
+	// first Ctrl-C).
+	Stop <-chan struct{}
 }
 
 // DefaultOptions returns the options `weir demo` runs with.
@@ -142,20 +146,59 @@ func Build(env *weir.Env, w io.Writer, o Options) {
 // ctx is canceled. Reaching the duration is a normal end. With checkpoints,
 // a run that exhausts its views ends with a final checkpoint; one stopped by
 // its duration or ctx does not (that is a cancellation, not a drain).
+//
+// The run stops when Duration is over or Stop is closed: with checkpoints
+// it stops with a savepoint, which a later run resumes with Restore;
+// without, it is canceled. Canceling ctx always stops it at once.
 func Run(ctx context.Context, w io.Writer, o Options) error {
 	if err := o.Validate(); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	if o.Duration > 0 {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	defer wg.Wait()
+	defer close(done)
+	wg.Go(func() {
+		var timeout <-chan time.Time
+		if o.Duration > 0 {
+			t := time.NewTimer(o.Duration)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-timeout:
+		case <-o.Stop:
+		case <-done:
+			return
+		}
+		close(stop)
+	})
+	opts := o.envOptions()
+	if o.CheckpointDir != "" {
+		opts = append(opts, weir.StopOn(stop))
+	} else {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.Duration)
+		ctx, cancel = context.WithCancel(ctx)
 		defer cancel()
+		wg.Go(func() {
+			select {
+			case <-stop:
+				cancel()
+			case <-done:
+			}
+		})
 	}
-	env := weir.New(o.envOptions()...)
+	env := weir.New(opts...)
 	Build(env, w, o)
 	err := env.Run(ctx)
-	if errors.Is(err, context.DeadlineExceeded) && o.Duration > 0 {
-		return nil
+	select {
+	case <-stop:
+		if errors.Is(err, context.Canceled) {
+			// Stopped without checkpoints: a normal end.
+			return nil
+		}
+	default:
 	}
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -169,5 +170,41 @@ func TestOptionsValidateNamesTheField(t *testing.T) {
 	o.Restore = "/some/sp-0000000000000000001"
 	if err := o.Validate(); err != nil {
 		t.Errorf("Validate() = %v for a restore from a path without checkpoints", err)
+	}
+}
+
+// stopWriter closes stop at its first write.
+type stopWriter struct {
+	once sync.Once
+	stop chan struct{}
+}
+
+func (w *stopWriter) Write(p []byte) (int, error) {
+	w.once.Do(func() { close(w.stop) })
+	return len(p), nil
+}
+
+// Closing Stop ends a checkpointed run with a savepoint, which the next run
+// resumes from.
+func TestStopTakesSavepoint(t *testing.T) {
+	dir := t.TempDir()
+	w := &stopWriter{stop: make(chan struct{})}
+	o := Options{Rate: 20000, BlockSize: 100, Parallelism: 2, CheckpointDir: dir, CheckpointInterval: time.Hour, Stop: w.stop}
+	if err := Run(context.Background(), w, o); err != nil {
+		t.Fatal(err)
+	}
+	d, err := checkpoint.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	latest, err := checkpoint.Latest(context.Background(), d)
+	if err != nil || latest.Ref.Kind != checkpoint.KindSavepoint {
+		t.Fatalf("latest = %v, %v; want a savepoint", latest.Ref, err)
+	}
+	o.Stop, o.Restore, o.Duration = nil, "latest", 200*time.Millisecond
+	var buf bytes.Buffer
+	if err := Run(context.Background(), &buf, o); err != nil {
+		t.Fatalf("resumed run: %v", err)
 	}
 }

@@ -13,22 +13,24 @@ import (
 // CheckpointStore is where the coordinator writes checkpoints.
 type CheckpointStore interface {
 	// WriteState writes one operator subtask's state snapshot of checkpoint
-	// id and returns the name of the file it wrote.
-	WriteState(ctx context.Context, id int64, st OperatorState) (file string, err error)
+	// (or savepoint) id and returns the name of the file it wrote.
+	WriteState(ctx context.Context, id int64, savepoint bool, st OperatorState) (file string, err error)
 	// Complete records checkpoint id with the states of every operator
 	// subtask; the checkpoint exists once Complete has returned.
 	Complete(ctx context.Context, c CompletedCheckpoint) error
-	// Discard removes what was written for a checkpoint that did not
-	// complete.
-	Discard(ctx context.Context, id int64) error
+	// Discard removes what was written for a checkpoint (or savepoint) that
+	// did not complete.
+	Discard(ctx context.Context, id int64, savepoint bool) error
 }
 
 // CompletedCheckpoint is what the coordinator hands the store for a
 // checkpoint every task acknowledged.
 type CompletedCheckpoint struct {
-	ID     int64
-	Time   time.Time
-	States []WrittenState
+	ID   int64
+	Time time.Time
+	// Savepoint marks a savepoint: taken on request, kept until deleted.
+	Savepoint bool
+	States    []WrittenState
 }
 
 // WrittenState is an operator subtask's part of a completed checkpoint.
@@ -86,6 +88,7 @@ const (
 	evAck uint8 = iota
 	evDecline
 	evSourceEnded
+	evStop
 )
 
 // NewCoordinator returns a coordinator for the tasks; it sets itself as
@@ -138,11 +141,20 @@ func (c *Coordinator) SourceEnded(task int) {
 	c.post(coordEvent{kind: evSourceEnded, task: task})
 }
 
+// Stop asks for stop-with-savepoint: once no checkpoint is in flight, the
+// sources take a savepoint and stop reading — no final watermark, so
+// pending event-time timers stay in the savepoint —, sinks commit what the
+// savepoint covers, and the job ends. It does not block.
+func (c *Coordinator) Stop() {
+	c.post(coordEvent{kind: evStop})
+}
+
 // pending is the checkpoint in flight.
 type pending struct {
 	id      int64
 	started time.Time
-	final   bool
+	final   bool // taken after every source ended: the job ends with it
+	stop    bool // a stop-with-savepoint: the job ends with it
 	acked   map[int][]OperatorState
 }
 
@@ -161,13 +173,14 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		lastStart = time.Now() // the first checkpoint comes one interval in
 		lastEnd   time.Time
 		lastErr   error
+		stopping  bool
 	)
 	timer := time.NewTimer(c.cfg.Interval)
 	defer timer.Stop()
 	fail := func(reason error) error {
 		failures++
 		lastErr = reason
-		if err := c.store.Discard(ctx, cur.id); err != nil {
+		if err := c.store.Discard(ctx, cur.id, cur.stop); err != nil {
 			lastErr = errors.Join(lastErr, err)
 		}
 		cur, lastEnd = nil, time.Now()
@@ -184,11 +197,12 @@ func (c *Coordinator) Run(ctx context.Context) error {
 			if pause := lastEnd.Add(c.cfg.MinPause); pause.After(due) {
 				due = pause
 			}
-			if allEnded || !now.Before(due) {
-				cur = &pending{id: next, started: now, final: allEnded, acked: map[int][]OperatorState{}}
+			stop := stopping && !allEnded
+			if allEnded || stop || !now.Before(due) {
+				cur = &pending{id: next, started: now, final: allEnded, stop: stop, acked: map[int][]OperatorState{}}
 				next++
 				lastStart = now
-				if err := c.trigger(ctx, cur.id); err != nil {
+				if err := c.trigger(ctx, cur.id, stop); err != nil {
 					return err
 				}
 			}
@@ -203,6 +217,8 @@ func (c *Coordinator) Run(ctx context.Context) error {
 			switch e.kind {
 			case evSourceEnded:
 				ended[e.task] = true
+			case evStop:
+				stopping = true
 			case evDecline:
 				if cur != nil && e.id == cur.id {
 					if err := fail(e.err); err != nil {
@@ -226,9 +242,9 @@ func (c *Coordinator) Run(ctx context.Context) error {
 				continue
 			}
 			failures = 0
-			final := cur.final
+			last := cur.final || cur.stop
 			cur, lastEnd = nil, time.Now()
-			if final {
+			if last {
 				return nil
 			}
 			continue
@@ -242,7 +258,7 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		} else if c.cfg.Timeout > 0 {
 			wait = time.Until(cur.started.Add(c.cfg.Timeout))
 		}
-		if wait <= 0 {
+		if wait <= 0 || (cur == nil && stopping) {
 			continue
 		}
 		timer.Reset(wait)
@@ -261,10 +277,14 @@ func (c *Coordinator) Run(ctx context.Context) error {
 	}
 }
 
-// trigger asks every source task to inject the barrier of checkpoint id.
-func (c *Coordinator) trigger(ctx context.Context, id int64) error {
+// trigger asks every source task to inject the barrier of checkpoint id,
+// and with stop to stop reading after it.
+func (c *Coordinator) trigger(ctx context.Context, id int64, stop bool) error {
 	for _, t := range c.sources {
 		f := func(ctx context.Context) error { return t.TriggerBarrier(ctx, id) }
+		if stop {
+			f = func(ctx context.Context) error { return t.StopAtBarrier(ctx, id) }
+		}
 		select {
 		case t.Mailbox <- f:
 		case <-ctx.Done():
@@ -282,7 +302,7 @@ func (c *Coordinator) complete(ctx context.Context, p *pending) error {
 		for _, st := range p.acked[task] {
 			w := WrittenState{OperatorState: st}
 			if st.State != nil {
-				file, err := c.store.WriteState(ctx, p.id, st)
+				file, err := c.store.WriteState(ctx, p.id, p.stop, st)
 				if err != nil {
 					return fmt.Errorf("checkpoint %d: operator %s subtask %d: %w", p.id, st.OperatorID, st.Subtask, err)
 				}
@@ -293,10 +313,10 @@ func (c *Coordinator) complete(ctx context.Context, p *pending) error {
 			written = append(written, w)
 		}
 	}
-	if err := c.store.Complete(ctx, CompletedCheckpoint{ID: p.id, Time: time.Now(), States: written}); err != nil {
+	if err := c.store.Complete(ctx, CompletedCheckpoint{ID: p.id, Time: time.Now(), Savepoint: p.stop, States: written}); err != nil {
 		return fmt.Errorf("checkpoint %d: %w", p.id, err)
 	}
-	id, final := p.id, p.final
+	id, final := p.id, p.final || p.stop
 	for _, t := range c.tasks {
 		f := func(ctx context.Context) error { return t.CheckpointComplete(ctx, id, final) }
 		select {

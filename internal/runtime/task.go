@@ -319,6 +319,12 @@ func (t *Task) handle(ctx context.Context, in *Input, m Message) error {
 		return t.inputTime()
 	case Finished:
 		in.ended, in.finished, in.blocked = true, true, false
+		if !t.ended && t.allFinished() {
+			// Finished without end of input: the job stops with a
+			// savepoint, and this task ends as its inputs did, without a
+			// final watermark.
+			t.ended = true
+		}
 		return t.maybeAligned(ctx)
 	case Barrier:
 		return t.barrier(ctx, in, m.Value)
@@ -478,6 +484,18 @@ func (t *Task) TriggerBarrier(ctx context.Context, id int64) error {
 		}
 	}
 	return t.broadcast(Message{Kind: Barrier, Value: id})
+}
+
+// StopAtBarrier is TriggerBarrier for a stop-with-savepoint on a source
+// task: after the barrier the source reads no more, and the task ends
+// without a final watermark, so event-time timers stay pending in the
+// savepoint instead of firing.
+func (t *Task) StopAtBarrier(ctx context.Context, id int64) error {
+	if err := t.TriggerBarrier(ctx, id); err != nil {
+		return err
+	}
+	t.ended = true
+	return nil
 }
 
 // CheckpointComplete tells the chain's operators that checkpoint id has
