@@ -190,3 +190,19 @@ func TestStopWithSavepointResumes(t *testing.T) {
 		t.Fatalf("counts after resuming from the savepoint %v, want %v", g, wantCounts(n))
 	}
 }
+
+// A bounded job ends as soon as its input does, whatever the checkpoint
+// interval: the final checkpoint is taken at once.
+func TestBoundedJobEndsWithoutWaitingForTheInterval(t *testing.T) {
+	dir := t.TempDir()
+	env := weir.New(weir.Checkpoints(time.Hour, dir))
+	got := weir.Collect(weir.From(env, weir.Slice(1, 2, 3)))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := env.Run(ctx); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if len(got.Values()) != 3 || completedCheckpoints(dir) != 1 {
+		t.Fatalf("values %v, %d checkpoints; want 3 values and the final checkpoint", got.Values(), completedCheckpoints(dir))
+	}
+}

@@ -258,7 +258,9 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		} else if c.cfg.Timeout > 0 {
 			wait = time.Until(cur.started.Add(c.cfg.Timeout))
 		}
-		if wait <= 0 || (cur == nil && stopping) {
+		if wait <= 0 || (cur == nil && (stopping || len(ended) == len(c.sources))) {
+			// Due, or an event just asked for a final or stopping
+			// checkpoint.
 			continue
 		}
 		timer.Reset(wait)
