@@ -178,6 +178,17 @@ func (e *Env) Run(ctx context.Context) error {
 			FirstID:           first,
 		}, store, tasks)
 	}
+	if coord != nil {
+		e.running.Lock()
+		e.running.coord, e.running.store, e.running.done = coord, store, make(chan struct{})
+		e.running.Unlock()
+		defer func() {
+			e.running.Lock()
+			close(e.running.done)
+			e.running.coord = nil
+			e.running.Unlock()
+		}()
+	}
 	if coord != nil && cp.stop != nil {
 		done := make(chan struct{})
 		var wg sync.WaitGroup

@@ -1,9 +1,11 @@
 package weir
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -74,6 +76,35 @@ func Restore(from string) Option {
 // a savepoint.
 func StopOn(stop <-chan struct{}) Option {
 	return optionFunc(func(c *config) { c.checkpoint.stop = stop })
+}
+
+// ErrNotRunning reports a request that needs the job to be running.
+var ErrNotRunning = errors.New("weir: the job is not running with checkpoints")
+
+// Savepoint takes a savepoint of the running job — a checkpoint that is
+// kept until deleted, in the checkpoint directory as sp-<id> — and returns
+// its location once it has completed. The job goes on. It needs
+// Checkpoints, and may be called from any goroutine while Run runs.
+func (e *Env) Savepoint(ctx context.Context) (string, error) {
+	e.running.Lock()
+	coord, store, done := e.running.coord, e.running.store, e.running.done
+	e.running.Unlock()
+	if coord == nil {
+		return "", ErrNotRunning
+	}
+	reply := make(chan runtime.SavepointResult, 1)
+	coord.Savepoint(reply)
+	select {
+	case r := <-reply:
+		if r.Err != nil {
+			return "", fmt.Errorf("savepoint %d: %w", r.ID, r.Err)
+		}
+		return filepath.Join(store.dir.Path(), ref(r.ID, true).String()), nil
+	case <-done:
+		return "", fmt.Errorf("savepoint: %w", ErrNotRunning)
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
 }
 
 // AllowNonRestoredState lets a job restore from a checkpoint holding state

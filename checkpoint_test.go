@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -204,5 +205,57 @@ func TestBoundedJobEndsWithoutWaitingForTheInterval(t *testing.T) {
 	}
 	if len(got.Values()) != 3 || completedCheckpoints(dir) != 1 {
 		t.Fatalf("values %v, %d checkpoints; want 3 values and the final checkpoint", got.Values(), completedCheckpoints(dir))
+	}
+}
+
+// A savepoint taken while the job runs leaves the job running and can be
+// restored by its path.
+func TestSavepointOnDemand(t *testing.T) {
+	const n = 3000
+	dir := t.TempDir()
+	half := make(chan struct{})
+	var once sync.Once
+	env := weir.New(weir.Parallelism(2), weir.Checkpoints(time.Hour, dir))
+	src := weir.From(env, weir.Generator(weir.GeneratorSpec{Splits: 3, Count: n, Rate: 20000}, func(seq int64) int64 { return seq }),
+		weir.EventTime(func(v int64) time.Time { return time.UnixMilli(v) }, 0)).ID("numbers")
+	var seen atomic.Int64
+	checked := weir.Map(src, func(v int64) int64 {
+		if seen.Add(1) == 500 {
+			once.Do(func() { close(half) })
+		}
+		return v
+	}).ID("maybe-fail")
+	got := weir.Collect(weir.Process(weir.KeyBy(checked, func(v int64) int64 { return v % 10 }), &finalCount{}).ID("count"))
+	if _, err := env.Savepoint(context.Background()); !errors.Is(err, weir.ErrNotRunning) {
+		t.Fatalf("Savepoint before Run = %v, want ErrNotRunning", err)
+	}
+	var (
+		path string
+		serr error
+		wg   sync.WaitGroup
+	)
+	wg.Go(func() {
+		<-half
+		path, serr = env.Savepoint(context.Background())
+	})
+	if err := env.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if serr != nil {
+		t.Fatalf("Savepoint: %v", serr)
+	}
+	if _, err := os.Stat(filepath.Join(path, "_metadata")); err != nil || !strings.Contains(filepath.Base(path), "sp-") {
+		t.Fatalf("savepoint at %q: %v", path, err)
+	}
+	if g := sorted(got.Values()); !slices.Equal(g, wantCounts(n)) {
+		t.Fatalf("the job did not go on after the savepoint: %v", g)
+	}
+	env, again := countJob(dir, n, 3, 0, weir.Restore(path))
+	if err := env.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if g := sorted(again.Values()); !slices.Equal(g, wantCounts(n)) {
+		t.Fatalf("counts restored from the savepoint %v, want %v", g, wantCounts(n))
 	}
 }

@@ -3,9 +3,11 @@ package weir
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/weirstream/weir/internal/keygroup"
+	"github.com/weirstream/weir/internal/runtime"
 )
 
 // Env is a job being described: the graph of sources, operators and sinks
@@ -16,6 +18,14 @@ type Env struct {
 	nodes []*node
 	errs  []error
 	ran   bool
+
+	// running is the job while Run runs, for Savepoint.
+	running struct {
+		sync.Mutex
+		coord *runtime.Coordinator
+		store *checkpointStore
+		done  chan struct{}
+	}
 }
 
 type config struct {

@@ -77,11 +77,18 @@ type Coordinator struct {
 }
 
 type coordEvent struct {
-	kind   uint8 // ack, decline or source ended
+	kind   uint8 // ack, decline, source ended, stop or savepoint
 	id     int64
 	task   int
 	states []OperatorState
 	err    error
+	reply  chan<- SavepointResult // for savepoint requests
+}
+
+// SavepointResult is the outcome of a requested savepoint.
+type SavepointResult struct {
+	ID  int64
+	Err error
 }
 
 const (
@@ -89,6 +96,7 @@ const (
 	evDecline
 	evSourceEnded
 	evStop
+	evSavepoint
 )
 
 // NewCoordinator returns a coordinator for the tasks; it sets itself as
@@ -149,13 +157,30 @@ func (c *Coordinator) Stop() {
 	c.post(coordEvent{kind: evStop})
 }
 
+// Savepoint asks for a savepoint of the running job: taken like a
+// checkpoint, as soon as none is in flight, but kept until deleted. The
+// result arrives on reply (which must have room for it) when the savepoint
+// has completed or failed.
+func (c *Coordinator) Savepoint(reply chan<- SavepointResult) {
+	c.post(coordEvent{kind: evSavepoint, reply: reply})
+}
+
 // pending is the checkpoint in flight.
 type pending struct {
-	id      int64
-	started time.Time
-	final   bool // taken after every source ended: the job ends with it
-	stop    bool // a stop-with-savepoint: the job ends with it
-	acked   map[int][]OperatorState
+	id        int64
+	started   time.Time
+	final     bool // taken after every source ended: the job ends with it
+	stop      bool // a stop-with-savepoint: the job ends with it
+	savepoint bool
+	replies   []chan<- SavepointResult
+	acked     map[int][]OperatorState
+}
+
+// done reports the outcome to those who asked for the savepoint.
+func (p *pending) done(err error) {
+	for _, r := range p.replies {
+		r <- SavepointResult{ID: p.id, Err: err}
+	}
 }
 
 // ErrTooManyCheckpointFailures fails a job whose checkpoints keep failing.
@@ -174,15 +199,17 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		lastEnd   time.Time
 		lastErr   error
 		stopping  bool
+		requested []chan<- SavepointResult // savepoints asked for, not started
 	)
 	timer := time.NewTimer(c.cfg.Interval)
 	defer timer.Stop()
 	fail := func(reason error) error {
 		failures++
 		lastErr = reason
-		if err := c.store.Discard(ctx, cur.id, cur.stop); err != nil {
+		if err := c.store.Discard(ctx, cur.id, cur.savepoint); err != nil {
 			lastErr = errors.Join(lastErr, err)
 		}
+		cur.done(reason)
 		cur, lastEnd = nil, time.Now()
 		if failures > c.cfg.TolerableFailures {
 			return fmt.Errorf("%w (%d): %w", ErrTooManyCheckpointFailures, failures, lastErr)
@@ -198,8 +225,10 @@ func (c *Coordinator) Run(ctx context.Context) error {
 				due = pause
 			}
 			stop := stopping && !allEnded
-			if allEnded || stop || !now.Before(due) {
-				cur = &pending{id: next, started: now, final: allEnded, stop: stop, acked: map[int][]OperatorState{}}
+			if allEnded || stop || len(requested) > 0 || !now.Before(due) {
+				cur = &pending{id: next, started: now, final: allEnded, stop: stop, acked: map[int][]OperatorState{},
+					savepoint: stop || len(requested) > 0, replies: requested}
+				requested = nil
 				next++
 				lastStart = now
 				if err := c.trigger(ctx, cur.id, stop); err != nil {
@@ -219,6 +248,8 @@ func (c *Coordinator) Run(ctx context.Context) error {
 				ended[e.task] = true
 			case evStop:
 				stopping = true
+			case evSavepoint:
+				requested = append(requested, e.reply)
 			case evDecline:
 				if cur != nil && e.id == cur.id {
 					if err := fail(e.err); err != nil {
@@ -242,6 +273,7 @@ func (c *Coordinator) Run(ctx context.Context) error {
 				continue
 			}
 			failures = 0
+			cur.done(nil)
 			last := cur.final || cur.stop
 			cur, lastEnd = nil, time.Now()
 			if last {
@@ -258,7 +290,7 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		} else if c.cfg.Timeout > 0 {
 			wait = time.Until(cur.started.Add(c.cfg.Timeout))
 		}
-		if wait <= 0 || (cur == nil && (stopping || len(ended) == len(c.sources))) {
+		if wait <= 0 || (cur == nil && (stopping || len(requested) > 0 || len(ended) == len(c.sources))) {
 			// Due, or an event just asked for a final or stopping
 			// checkpoint.
 			continue
@@ -304,7 +336,7 @@ func (c *Coordinator) complete(ctx context.Context, p *pending) error {
 		for _, st := range p.acked[task] {
 			w := WrittenState{OperatorState: st}
 			if st.State != nil {
-				file, err := c.store.WriteState(ctx, p.id, p.stop, st)
+				file, err := c.store.WriteState(ctx, p.id, p.savepoint, st)
 				if err != nil {
 					return fmt.Errorf("checkpoint %d: operator %s subtask %d: %w", p.id, st.OperatorID, st.Subtask, err)
 				}
@@ -315,7 +347,7 @@ func (c *Coordinator) complete(ctx context.Context, p *pending) error {
 			written = append(written, w)
 		}
 	}
-	if err := c.store.Complete(ctx, CompletedCheckpoint{ID: p.id, Time: time.Now(), Savepoint: p.stop, States: written}); err != nil {
+	if err := c.store.Complete(ctx, CompletedCheckpoint{ID: p.id, Time: time.Now(), Savepoint: p.savepoint, States: written}); err != nil {
 		return fmt.Errorf("checkpoint %d: %w", p.id, err)
 	}
 	id, final := p.id, p.final || p.stop
