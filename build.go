@@ -176,6 +176,7 @@ func (e *Env) Run(ctx context.Context) error {
 			MinPause:          cp.minPause,
 			TolerableFailures: cp.tolerableFailures,
 			FirstID:           first,
+			OnComplete:        cp.onComplete,
 		}, store, tasks)
 	}
 	if coord != nil {

@@ -24,6 +24,7 @@ type checkpointConfig struct {
 	restore           string
 	allowNonRestored  bool
 	stop              <-chan struct{}
+	onComplete        func(id int64, took time.Duration)
 }
 
 // Checkpoints makes the job take a checkpoint every interval into dir: an
@@ -76,6 +77,14 @@ func Restore(from string) Option {
 // a savepoint.
 func StopOn(stop <-chan struct{}) Option {
 	return optionFunc(func(c *config) { c.checkpoint.stop = stop })
+}
+
+// OnCheckpoint calls f after each checkpoint or savepoint completes, with
+// its ID and the time from its trigger to its completion (the barriers'
+// way through the job, the asynchronous writes and the metadata). f runs on
+// the coordinator's goroutine and must return quickly.
+func OnCheckpoint(f func(id int64, took time.Duration)) Option {
+	return optionFunc(func(c *config) { c.checkpoint.onComplete = f })
 }
 
 // ErrNotRunning reports a request that needs the job to be running.

@@ -93,8 +93,9 @@ func TestExactlyOnceUnderKill(t *testing.T) {
 			if !done {
 				t.Fatalf("the last run, with no kill planned, was killed")
 			}
-		case fp < len(failpoints)*3 && (untried || r.IntN(2) == 0):
-			// Each failpoint in turn, at its first, second or third hit.
+		case fp < minKills/2 && (untried || r.IntN(2) == 0):
+			// Each failpoint in turn, at its first, second or third hit,
+			// for about half the kills.
 			done = h.run(failpoints[fp%len(failpoints)], 1+r.IntN(3))
 			fp++
 		default:

@@ -57,6 +57,9 @@ type CheckpointConfig struct {
 	// FirstID is the ID of the first checkpoint (one more than the ID of
 	// the checkpoint the job restored from).
 	FirstID int64
+	// OnComplete, if set, is called on the coordinator's goroutine after
+	// each checkpoint completes, with the time from trigger to completion.
+	OnComplete func(id int64, took time.Duration)
 }
 
 // Coordinator triggers checkpoints, collects the tasks' snapshots, writes
@@ -274,6 +277,9 @@ func (c *Coordinator) Run(ctx context.Context) error {
 			}
 			failures = 0
 			cur.done(nil)
+			if c.cfg.OnComplete != nil {
+				c.cfg.OnComplete(cur.id, time.Since(cur.started))
+			}
 			last := cur.final || cur.stop
 			cur, lastEnd = nil, time.Now()
 			if last {
