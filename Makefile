@@ -44,7 +44,7 @@ lint: ## check formatting (gofmt), go vet and staticcheck
 bench: ## run the benchmarks beside their hand-written ceilings (BENCH_PKGS, BENCH_COUNT)
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) $(BENCH_PKGS)
 
-soak: ## run the long exactly-once crash harness (200+ kills, 100k events)
+soak: ## run the long exactly-once crash harness (200+ kills, 200k events)
 	$(GO) test -count=1 -timeout 2h -run TestExactlyOnceUnderKill -v ./internal/robustness/ -soak
 
 demo: ## run the demo job for 10 seconds (go run ./cmd/weir demo)

@@ -56,7 +56,7 @@ type harness struct {
 func TestExactlyOnceUnderKill(t *testing.T) {
 	events, minKills, pause := 20_000, 20, 4
 	if *soak {
-		events, minKills, pause = 100_000, 200, 4
+		events, minKills, pause = 200_000, 200, 4
 	}
 	if testing.Short() {
 		t.Skip("the crash harness builds and kills processes")
