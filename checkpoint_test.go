@@ -259,3 +259,42 @@ func TestSavepointOnDemand(t *testing.T) {
 		t.Fatalf("counts restored from the savepoint %v, want %v", g, wantCounts(n))
 	}
 }
+
+// A sink without two-phase commit is at-least-once across a restore: every
+// record reaches it, some twice.
+func TestPlainSinkIsAtLeastOnce(t *testing.T) {
+	const n = 3000
+	dir, out := t.TempDir(), filepath.Join(t.TempDir(), "out.txt")
+	build := func(failAfter int64, opts ...weir.Option) *weir.Env {
+		env := weir.New(append([]weir.Option{weir.Checkpoints(5*time.Millisecond, dir)}, opts...)...)
+		src := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: n, Rate: 20000}, func(seq int64) int64 { return seq })).ID("numbers")
+		var seen atomic.Int64
+		checked := weir.TryMap(src, func(v int64) (int64, error) {
+			if failAfter > 0 && seen.Add(1) > failAfter && completedCheckpoints(dir) > 0 {
+				return 0, errInjected
+			}
+			return v, nil
+		}).ID("maybe-fail")
+		weir.To(checked, weir.File[int64](out, nil)).ID("file")
+		return env
+	}
+	if err := build(1000).Run(context.Background()); !errors.Is(err, errInjected) {
+		t.Fatalf("first run: %v", err)
+	}
+	if err := build(0, weir.Restore("latest")).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, l := range strings.Fields(string(b)) {
+		seen[l]++
+	}
+	for i := range n {
+		if seen[fmt.Sprint(i)] == 0 {
+			t.Fatalf("record %d lost", i)
+		}
+	}
+}

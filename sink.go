@@ -23,6 +23,15 @@ type SinkInfo struct {
 }
 
 // Sink is the connector interface for outputs.
+//
+// Delivery guarantees with checkpoints: a sink whose writers implement
+// TwoPhaseWriter is exactly-once — its output becomes visible only when the
+// checkpoint that covers it completes. Any other sink is at-least-once: at
+// every barrier its writer is flushed (Flusher) so nothing the checkpoint
+// covers is lost, but after a restore the records since that checkpoint are
+// written again. That is exactly-once in effect for idempotent sinks (an
+// upsert by key, a file named by its content), and the documented mode for
+// them.
 type Sink[T any] interface {
 	// Open returns the writer of one subtask.
 	Open(ctx context.Context, info SinkInfo) (SinkWriter[T], error)
@@ -47,6 +56,13 @@ type TwoPhaseWriter interface {
 	// It is also called with the committables of a restored checkpoint, so
 	// it must be idempotent.
 	Commit(ctx context.Context, committables [][]byte) error
+}
+
+// Flusher is implemented by sink writers that buffer: Flush writes out what
+// is buffered. The runtime calls it at every checkpoint barrier, which is
+// what makes a sink without TwoPhaseWriter at-least-once.
+type Flusher interface {
+	Flush() error
 }
 
 // EventTimeWriter is implemented by sink writers that need each record's
@@ -136,6 +152,9 @@ func (o *sinkOp[T]) Open() error {
 // Snapshot implements runtime.Stateful.
 func (o *sinkOp[T]) Snapshot(_ context.Context, id int64) (runtime.OperatorState, error) {
 	if o.tp == nil {
+		if f, ok := o.w.(Flusher); ok {
+			return runtime.OperatorState{}, f.Flush()
+		}
 		return runtime.OperatorState{}, nil
 	}
 	c, err := o.tp.Prepare(id)
@@ -258,8 +277,10 @@ func (w *lineWriter[T]) Write(v T) error {
 func (w *lineWriter[T]) Close() error { return nil }
 
 // FileSink writes one line per record to plain files: path itself when the
-// sink has one subtask, path/part-<subtask> otherwise. It is not
-// exactly-once: a failed job leaves what it wrote.
+// sink has one subtask, path/part-<subtask> otherwise, appending to files
+// that exist. It is at-least-once (see Sink): a failed job leaves what it
+// wrote, and a restored one writes the records since its checkpoint again.
+// The exactly-once file sink is in package connectors/file.
 type FileSink[T any] struct {
 	path   string
 	format func(T) string
@@ -282,7 +303,9 @@ func (s *FileSink[T]) Open(_ context.Context, info SinkInfo) (SinkWriter[T], err
 		}
 		name = filepath.Join(s.path, fmt.Sprintf("part-%d", info.Subtask))
 	}
-	f, err := os.Create(name)
+	// Appending keeps what earlier runs of the job wrote, so a restored run
+	// goes on after them (at-least-once).
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("file sink: %w", err)
 	}
@@ -299,6 +322,9 @@ func (w *fileWriter[T]) Write(v T) error {
 	w.bw.WriteString(w.format(v))
 	return w.bw.WriteByte('\n')
 }
+
+// Flush implements Flusher.
+func (w *fileWriter[T]) Flush() error { return w.bw.Flush() }
 
 func (w *fileWriter[T]) Close() error {
 	err := w.bw.Flush()
