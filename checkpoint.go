@@ -87,6 +87,10 @@ func OnCheckpoint(f func(id int64, took time.Duration)) Option {
 	return optionFunc(func(c *config) { c.checkpoint.onComplete = f })
 }
 
+// ErrTooManyCheckpointFailures is what a job fails with when more
+// checkpoints fail in a row than TolerableCheckpointFailures allows.
+var ErrTooManyCheckpointFailures = runtime.ErrTooManyCheckpointFailures
+
 // ErrNotRunning reports a request that needs the job to be running.
 var ErrNotRunning = errors.New("weir: the job is not running with checkpoints")
 

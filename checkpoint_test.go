@@ -298,3 +298,67 @@ func TestPlainSinkIsAtLeastOnce(t *testing.T) {
 		}
 	}
 }
+
+// flakySink is a two-phase sink whose Prepare fails the first fail times.
+type flakySink struct {
+	fail      int
+	prepares  atomic.Int64
+	committed atomic.Int64
+}
+
+func (s *flakySink) Open(context.Context, weir.SinkInfo) (weir.SinkWriter[int64], error) {
+	return &flakyWriter{s: s}, nil
+}
+
+type flakyWriter struct {
+	s       *flakySink
+	pending int64
+}
+
+func (w *flakyWriter) Write(int64) error { w.pending++; return nil }
+func (w *flakyWriter) Close() error      { return nil }
+
+func (w *flakyWriter) Prepare(int64) ([]byte, error) {
+	if w.s.prepares.Add(1) <= int64(w.s.fail) {
+		return nil, errInjected
+	}
+	n := w.pending
+	w.pending = 0
+	return []byte(fmt.Sprint(n)), nil
+}
+
+func (w *flakyWriter) Commit(_ context.Context, cs [][]byte) error {
+	for _, c := range cs {
+		var n int64
+		fmt.Sscan(string(c), &n)
+		w.s.committed.Add(n)
+	}
+	return nil
+}
+
+// A failed checkpoint does not fail the job unless more fail in a row than
+// tolerated; the records of a failed one are committed with the next.
+func TestCheckpointFailuresTolerated(t *testing.T) {
+	const n = 2000
+	for _, tc := range []struct {
+		fail, tolerable int
+		ok              bool
+	}{{2, 3, true}, {1000, 3, false}} {
+		t.Run(fmt.Sprintf("%d failures, %d tolerated", tc.fail, tc.tolerable), func(t *testing.T) {
+			sink := &flakySink{fail: tc.fail}
+			env := weir.New(weir.Checkpoints(5*time.Millisecond, t.TempDir()), weir.TolerableCheckpointFailures(tc.tolerable))
+			src := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: n, Rate: 20000}, func(seq int64) int64 { return seq }))
+			weir.To(src, weir.Sink[int64](sink))
+			err := env.Run(context.Background())
+			if tc.ok {
+				if err != nil || sink.committed.Load() != n {
+					t.Fatalf("Run = %v, %d committed; want nil and %d", err, sink.committed.Load(), n)
+				}
+				return
+			}
+			if !errors.Is(err, weir.ErrTooManyCheckpointFailures) || !errors.Is(err, errInjected) {
+				t.Fatalf("Run = %v, want too many checkpoint failures caused by the injected one", err)
+			}
+		})
+	}
+}
