@@ -59,18 +59,37 @@ func completedCheckpoints(dir string) int {
 // failAfter is set, a map fails once it has seen that many records and a
 // checkpoint has completed.
 func countJob(dir string, n int64, p int, failAfter int64, opts ...weir.Option) (*weir.Env, *weir.Collector[string]) {
+	return countJobWith(dir, n, p, func(seen int64) error {
+		if failAfter > 0 && seen > failAfter && completedCheckpoints(dir) > 0 {
+			return errInjected
+		}
+		return nil
+	}, opts...)
+}
+
+// countJobWith is countJob with hook called with the number of records seen
+// so far, for every record; an error it returns fails the job. opts come
+// after the defaults, so they may override the checkpoint interval.
+func countJobWith(dir string, n int64, p int, hook func(seen int64) error, opts ...weir.Option) (*weir.Env, *weir.Collector[string]) {
 	env := weir.New(append([]weir.Option{weir.Parallelism(p), weir.Checkpoints(5*time.Millisecond, dir)}, opts...)...)
 	src := weir.From(env, weir.Generator(weir.GeneratorSpec{Splits: 3, Count: n, Rate: 20000}, func(seq int64) int64 { return seq }),
 		weir.EventTime(func(v int64) time.Time { return time.UnixMilli(v) }, 0)).ID("numbers")
 	var seen atomic.Int64
 	checked := weir.TryMap(src, func(v int64) (int64, error) {
-		if failAfter > 0 && seen.Add(1) > failAfter && completedCheckpoints(dir) > 0 {
-			return 0, errInjected
-		}
-		return v, nil
+		return v, hook(seen.Add(1))
 	}).ID("maybe-fail")
 	counts := weir.Process(weir.KeyBy(checked, func(v int64) int64 { return v % 10 }), &finalCount{}).ID("count")
 	return env, weir.Collect(counts)
+}
+
+// closeAt returns a hook that closes ch when the 500th record is seen.
+func closeAt(ch chan struct{}) func(int64) error {
+	return func(seen int64) error {
+		if seen == 500 {
+			close(ch)
+		}
+		return nil
+	}
 }
 
 func wantCounts(n int64) []string {
@@ -159,18 +178,11 @@ func TestStopWithSavepointResumes(t *testing.T) {
 	const n = 3000
 	dir := t.TempDir()
 	stop := make(chan struct{})
-	var once sync.Once
-	env := weir.New(weir.Parallelism(2), weir.Checkpoints(time.Hour, dir), weir.StopOn(stop))
-	src := weir.From(env, weir.Generator(weir.GeneratorSpec{Splits: 3, Count: n, Rate: 20000}, func(seq int64) int64 { return seq }),
-		weir.EventTime(func(v int64) time.Time { return time.UnixMilli(v) }, 0)).ID("numbers")
 	var seen atomic.Int64
-	checked := weir.Map(src, func(v int64) int64 {
-		if seen.Add(1) == 500 {
-			once.Do(func() { close(stop) })
-		}
-		return v
-	}).ID("maybe-fail")
-	first := weir.Collect(weir.Process(weir.KeyBy(checked, func(v int64) int64 { return v % 10 }), &finalCount{}).ID("count"))
+	env, first := countJobWith(dir, n, 2, func(s int64) error {
+		seen.Store(s)
+		return closeAt(stop)(s)
+	}, weir.Checkpoints(time.Hour, dir), weir.StopOn(stop))
 	if err := env.Run(context.Background()); err != nil {
 		t.Fatalf("stopped run: %v", err)
 	}
@@ -214,18 +226,7 @@ func TestSavepointOnDemand(t *testing.T) {
 	const n = 3000
 	dir := t.TempDir()
 	half := make(chan struct{})
-	var once sync.Once
-	env := weir.New(weir.Parallelism(2), weir.Checkpoints(time.Hour, dir))
-	src := weir.From(env, weir.Generator(weir.GeneratorSpec{Splits: 3, Count: n, Rate: 20000}, func(seq int64) int64 { return seq }),
-		weir.EventTime(func(v int64) time.Time { return time.UnixMilli(v) }, 0)).ID("numbers")
-	var seen atomic.Int64
-	checked := weir.Map(src, func(v int64) int64 {
-		if seen.Add(1) == 500 {
-			once.Do(func() { close(half) })
-		}
-		return v
-	}).ID("maybe-fail")
-	got := weir.Collect(weir.Process(weir.KeyBy(checked, func(v int64) int64 { return v % 10 }), &finalCount{}).ID("count"))
+	env, got := countJobWith(dir, n, 2, closeAt(half), weir.Checkpoints(time.Hour, dir))
 	if _, err := env.Savepoint(context.Background()); !errors.Is(err, weir.ErrNotRunning) {
 		t.Fatalf("Savepoint before Run = %v, want ErrNotRunning", err)
 	}
