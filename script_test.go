@@ -250,6 +250,26 @@ func (c *scriptCase) run(t *testing.T) {
 		weir.To(weir.SideOutput(results, lateTag), sinkFunc[string](func(s string) { out.add(s) }))
 	case "running-sum":
 		results = weir.Process(keyed, &runningSum{})
+	case "tumble-sum", "slide-sum", "session-sum":
+		var a weir.WindowAssigner
+		ms := func(k string) time.Duration { return time.Duration(c.args[k]) * time.Millisecond }
+		switch c.fn {
+		case "tumble-sum":
+			a = weir.TumblingEventTime(ms("size"))
+		case "slide-sum":
+			a = weir.SlidingEventTime(ms("size"), ms("slide"))
+		case "session-sum":
+			a = weir.EventTimeSessions(ms("gap"))
+		}
+		lateRecs := weir.NewOutputTag[rec]("late-records")
+		ws := weir.Windowed(keyed, a, weir.AllowedLateness[rec](ms("lateness")), weir.LateData(lateRecs))
+		sums := weir.Aggregate(ws, sumAgg{})
+		results = weir.Map(sums, func(r weir.WindowResult[string, int64]) string {
+			return fmt.Sprintf("%s %v %d", r.Key, r.Window, r.Value)
+		})
+		weir.To(weir.Map(weir.SideOutput(sums, lateRecs), func(r rec) string {
+			return fmt.Sprintf("late %s %d @%d", r.Key, r.Value, r.Ts)
+		}), sinkFunc[string](func(s string) { out.add(s) }))
 	default:
 		t.Fatalf("%s:%d: unknown fn %q", c.file, c.line, c.fn)
 	}
@@ -310,6 +330,14 @@ func (w *windowSum) OnTimer(c weir.TimerContext[string], out weir.Out[string]) e
 	out.Emit(fmt.Sprintf("%s [%d,%d) %d @%d", c.Key(), start, start+w.size, sum, ts.UnixMilli()))
 	return w.sums.Delete(c, start)
 }
+
+// sumAgg sums the values of a window's records.
+type sumAgg struct{}
+
+func (sumAgg) CreateAccumulator() int64   { return 0 }
+func (sumAgg) Add(r rec, acc int64) int64 { return acc + r.Value }
+func (sumAgg) Result(acc int64) int64     { return acc }
+func (sumAgg) Merge(a, b int64) int64     { return a + b }
 
 // runningSum emits each key's running sum with the record's event time.
 type runningSum struct {

@@ -139,3 +139,46 @@ func TestStateTTLExpiresSinceLastWrite(t *testing.T) {
 		}
 	})
 }
+
+// Processing-time windows close on the wall clock even when no data
+// arrives.
+func TestProcessingTimeWindowClosesWithoutData(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		out := &output{added: make(chan struct{}, 1)}
+		env := weir.New()
+		items := []scriptItem{
+			{op: "rec", key: "k", value: 1, ts: 1},
+			{op: "rec", key: "k", value: 2, ts: 2},
+			{op: "await", line: "k 3"},
+		}
+		src := weir.From(env, &scriptSource{in: &scriptInput{name: "in", bound: -1, items: items}, out: out})
+		ws := weir.Windowed(weir.KeyBy(src, func(r rec) string { return r.Key }), weir.TumblingProcessingTime(time.Second))
+		sums := weir.Aggregate(ws, sumAgg{})
+		weir.To(weir.Map(sums, func(r weir.WindowResult[string, int64]) string {
+			return fmt.Sprintf("%s %d", r.Key, r.Value)
+		}), sinkFunc[string](func(s string) { out.add(s) }))
+		if err := env.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(out.lines, []string{"k 3"}) {
+			t.Fatalf("got %q", out.lines)
+		}
+	})
+}
+
+// ProcessWindow hands a window's records to the function at once.
+func TestProcessWindowSeesAllRecords(t *testing.T) {
+	env := weir.New(weir.Parallelism(2))
+	src := weir.From(env, weir.Slice(rec{"a", 1, 10}, rec{"a", 2, 20}, rec{"b", 3, 30}, rec{"a", 4, 1010}),
+		weir.EventTime(func(r rec) time.Time { return time.UnixMilli(r.Ts) }, time.Second))
+	ws := weir.Windowed(weir.KeyBy(src, func(r rec) string { return r.Key }), weir.TumblingEventTime(time.Second))
+	got := weir.Collect(weir.ProcessWindow(ws, func(key string, w weir.Window, recs []rec, out weir.Out[string]) error {
+		out.Emit(fmt.Sprintf("%s %v %d records", key, w, len(recs)))
+		return nil
+	}))
+	run(t, env)
+	want := []string{"a [0,1000) 2 records", "a [1000,2000) 1 records", "b [0,1000) 1 records"}
+	if g := sorted(got.Values()); !slices.Equal(g, want) {
+		t.Fatalf("got %v, want %v", g, want)
+	}
+}
