@@ -250,6 +250,11 @@ func (c *scriptCase) run(t *testing.T) {
 		weir.To(weir.SideOutput(results, lateTag), sinkFunc[string](func(s string) { out.add(s) }))
 	case "running-sum":
 		results = weir.Process(keyed, &runningSum{})
+	case "count-sum":
+		sums := weir.CountWindow(keyed, int(c.args["size"]), int(c.args["slide"]), sumAgg{})
+		results = weir.Map(sums, func(r weir.WindowResult[string, int64]) string {
+			return fmt.Sprintf("%s %v %d", r.Key, r.Window, r.Value)
+		})
 	case "tumble-sum", "slide-sum", "session-sum":
 		var a weir.WindowAssigner
 		ms := func(k string) time.Duration { return time.Duration(c.args[k]) * time.Millisecond }
