@@ -73,3 +73,29 @@ func BenchmarkKeyedCount(b *testing.B) {
 		return r
 	})
 }
+
+// BenchmarkTumblingWindowCount: tumbling 1 s event-time windows counting
+// per key, at parallelism 2, beside its hand-written ceiling.
+func BenchmarkTumblingWindowCount(b *testing.B) {
+	report(b, func() Result {
+		r, _, err := TumblingWindowCount(benchRecords, 2)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return r
+	}, func() Result {
+		r, _ := TumblingWindowCountCeiling(benchRecords)
+		return r
+	})
+}
+
+// The window job counts what its ceiling counts.
+func TestWindowJobMatchesCeiling(t *testing.T) {
+	_, got, err := TumblingWindowCount(100_000, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, want := TumblingWindowCountCeiling(100_000); got != want || want.ValSum != 100_000 {
+		t.Fatalf("totals %+v, ceiling %+v", got, want)
+	}
+}

@@ -1,0 +1,65 @@
+package bench
+
+import (
+	"context"
+	"time"
+
+	"github.com/weirstream/weir"
+)
+
+// count counts a window's records.
+type count struct{}
+
+func (count) CreateAccumulator() int64     { return 0 }
+func (count) Add(_ Event, acc int64) int64 { return acc + 1 }
+func (count) Result(acc int64) int64       { return acc }
+func (count) Merge(a, b int64) int64       { return a + b }
+
+// eventTime gives event seq the time seq/100 milliseconds: 100 000 events a
+// second of event time, so a 1 s window holds about ten events of each of
+// the 10 000 keys.
+func eventTime(e Event) time.Time { return time.UnixMilli(e.Value / 100) }
+
+// TumblingWindowCount counts each key's events in tumbling 1 s event-time
+// windows at parallelism p, over n events.
+func TumblingWindowCount(n int64, p int) (Result, Totals, error) {
+	env := weir.New(weir.Parallelism(p))
+	src := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: n, Splits: p}, Gen), weir.EventTime(eventTime, 0))
+	ws := weir.Windowed(weir.KeyBy(src, keyOf), weir.TumblingEventTime(time.Second))
+	counts := weir.Map(weir.Aggregate(ws, count{}), func(r weir.WindowResult[int64, int64]) Event {
+		return Event{Key: r.Key, Value: r.Value}
+	})
+	sink := newTotalSink()
+	weir.To(counts, weir.Sink[Event](sink))
+	r, err := measure(n, func() error { return env.Run(context.Background()) })
+	return r, *sink.total, err
+}
+
+// TumblingWindowCountCeiling is TumblingWindowCount by hand: one goroutine,
+// a map per open window, windows emitted when the (monotonic) event time
+// passes their end.
+func TumblingWindowCountCeiling(n int64) (Result, Totals) {
+	var t Totals
+	r, _ := measure(n, func() error {
+		open := map[int64]int64{}
+		window := int64(-1)
+		flush := func() {
+			for k, c := range open {
+				t.add(Event{Key: k, Value: c})
+			}
+			clear(open)
+		}
+		for seq := range n {
+			e := Gen(seq)
+			w := eventTime(e).UnixMilli() / 1000
+			if w != window {
+				flush()
+				window = w
+			}
+			open[keyOf(e)]++
+		}
+		flush()
+		return nil
+	})
+	return r, t
+}
