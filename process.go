@@ -53,6 +53,8 @@ type TimerContext[K comparable] interface {
 	KeyedContext[K]
 	// Domain says which clock the firing timer follows.
 	Domain() TimeDomain
+	// Time is the time the firing timer was registered for, in its domain.
+	Time() time.Time
 }
 
 // OpenContext describes the operator subtask being opened.
@@ -151,12 +153,14 @@ type keyedCtx[K comparable] struct {
 	ts     int64
 	wm     int64
 	domain TimeDomain
+	timer  int64 // the firing timer's time
 	sides  map[string]any
 }
 
 func (c *keyedCtx[K]) Key() K              { return c.key }
 func (c *keyedCtx[K]) Timers() Timers      { return c }
 func (c *keyedCtx[K]) Domain() TimeDomain  { return c.domain }
+func (c *keyedCtx[K]) Time() time.Time     { return time.UnixMilli(c.timer) }
 func (c *keyedCtx[K]) scope() *keyedCtx[K] { return c }
 func (c *keyedCtx[K]) sideOutput(tag string) any {
 	return c.sides[tag]
@@ -323,7 +327,7 @@ func (o *keyedProcessOp[K, T, R]) onTimer(d TimeDomain, t timer[K]) error {
 	if d == ProcessingTimeDomain {
 		o.meta.Ts = runtime.NoTimestamp
 	}
-	o.ctx.key, o.ctx.kg, o.ctx.ts, o.ctx.domain = t.key, t.kg, o.meta.Ts, d
+	o.ctx.key, o.ctx.kg, o.ctx.ts, o.ctx.domain, o.ctx.timer = t.key, t.kg, o.meta.Ts, d, t.ts
 	if err := o.timerFn.OnTimer(&o.ctx, &o.out); err != nil {
 		return o.task.TimerError(o.idx, err)
 	}

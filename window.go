@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/internal/runtime"
+	"github.com/weirstream/weir/internal/state"
 )
 
 // Window is a time window: the half-open interval [Start, End) in Unix
@@ -216,14 +218,58 @@ type windowFn[K comparable, T, ACC, R any] struct {
 	merge    func(ACC, ACC) ACC
 	fire     func(K, Window, ACC, Out[R]) error
 
+	// Aligned windows (tumbling, sliding) live in a table keyed by (key,
+	// window): one map operation per access, and the window a timer fires
+	// follows from the timer's time. Sessions, whose windows merge, live in
+	// map state so a key's sessions can be listed.
+	aligned state.Value[K, Window, ACC]
 	windows MapState[K, Window, ACC]
 	scratch []Window
 	gone    []Window
 }
 
 func (f *windowFn[K, T, ACC, R]) Open(c KeyedOpenContext[K]) error {
-	f.windows = MapOf[Window, ACC](c, "windows")
-	return nil
+	if f.assigner.gap > 0 {
+		f.windows = MapOf[Window, ACC](c, "windows")
+		return nil
+	}
+	oc := c.open()
+	wc, err := codec.For[Window]()
+	if err != nil {
+		return err
+	}
+	ac, err := codec.For[ACC]()
+	if err != nil {
+		return fmt.Errorf("window accumulator: %w", err)
+	}
+	f.aligned, err = state.NewValue(oc.backend, state.TableDesc[K, Window, ACC]{
+		Name: "windows", Key: oc.keys.codec, Namespace: wc, Value: ac,
+	})
+	return err
+}
+
+func (f *windowFn[K, T, ACC, R]) get(c KeyedContext[K], w Window) (ACC, bool, error) {
+	if f.aligned == nil {
+		return f.windows.Get(c, w)
+	}
+	k := c.scope()
+	return f.aligned.Get(k.kg, k.key, w)
+}
+
+func (f *windowFn[K, T, ACC, R]) put(c KeyedContext[K], w Window, acc ACC) error {
+	if f.aligned == nil {
+		return f.windows.Put(c, w, acc)
+	}
+	k := c.scope()
+	return f.aligned.Put(k.kg, k.key, w, acc)
+}
+
+func (f *windowFn[K, T, ACC, R]) del(c KeyedContext[K], w Window) error {
+	if f.aligned == nil {
+		return f.windows.Delete(c, w)
+	}
+	k := c.scope()
+	return f.aligned.Delete(k.kg, k.key, w)
 }
 
 // now returns the time the windows follow: the watermark, or the wall
@@ -271,7 +317,7 @@ func (f *windowFn[K, T, ACC, R]) Process(c KeyedContext[K], v T, out Out[R]) err
 				return err
 			}
 		}
-		acc, ok, err := f.windows.Get(c, w)
+		acc, ok, err := f.get(c, w)
 		if err != nil {
 			return err
 		}
@@ -279,7 +325,7 @@ func (f *windowFn[K, T, ACC, R]) Process(c KeyedContext[K], v T, out Out[R]) err
 			acc = f.create()
 		}
 		acc = f.add(v, acc)
-		if err := f.windows.Put(c, w, acc); err != nil {
+		if err := f.put(c, w, acc); err != nil {
 			return err
 		}
 		if w.maxTimestamp() <= now && now != runtime.MinWatermark {
@@ -289,6 +335,9 @@ func (f *windowFn[K, T, ACC, R]) Process(c KeyedContext[K], v T, out Out[R]) err
 				return err
 			}
 			continue
+		}
+		if ok && f.assigner.gap == 0 {
+			continue // its timers were registered with its first record
 		}
 		if err := f.register(c, w.maxTimestamp()); err != nil {
 			return err
@@ -351,6 +400,35 @@ func (f *windowFn[K, T, ACC, R]) mergeSessions(c KeyedContext[K], w Window) (Win
 	return merged, f.windows.Put(c, merged, acc)
 }
 
+// onAlignedTimer handles an event-time timer of tumbling or sliding
+// windows: the timer at ts marks the end of the window [ts+1-size, ts+1)
+// and, with allowed lateness L, the end of the lateness of the window that
+// ends at ts+1-L.
+func (f *windowFn[K, T, ACC, R]) onAlignedTimer(c TimerContext[K], ts int64, out Out[R]) error {
+	size, late := f.assigner.size, f.cfg.lateness
+	if f.assigner.processingTime {
+		late = 0 // lateness is an event-time notion
+	}
+	w := Window{Start: ts + 1 - size, End: ts + 1}
+	acc, ok, err := f.get(c, w)
+	if err != nil {
+		return err
+	}
+	if ok {
+		if err := f.fire(c.Key(), w, acc, out); err != nil {
+			return err
+		}
+		if late == 0 {
+			return f.del(c, w)
+		}
+	}
+	if late > 0 {
+		expired := Window{Start: ts + 1 - late - size, End: ts + 1 - late}
+		return f.del(c, expired)
+	}
+	return nil
+}
+
 func containsWindow(ws []Window, w Window) bool {
 	for _, x := range ws {
 		if x == w {
@@ -363,10 +441,9 @@ func containsWindow(ws []Window, w Window) bool {
 // OnTimer fires the windows whose end the timer marks and drops those whose
 // allowed lateness is over.
 func (f *windowFn[K, T, ACC, R]) OnTimer(c TimerContext[K], out Out[R]) error {
-	t, _ := c.Timestamp()
-	ts := t.UnixMilli()
-	if c.Domain() == ProcessingTimeDomain {
-		ts = c.ProcessingTime().UnixMilli()
+	ts := c.Time().UnixMilli()
+	if f.aligned != nil {
+		return f.onAlignedTimer(c, ts, out)
 	}
 	f.gone = f.gone[:0]
 	for w, acc := range f.windows.All(c) {
