@@ -118,27 +118,8 @@ func Process[K comparable, T, R any](ks KeyedStream[K, T], fn KeyedProcessFuncti
 	n.fanout = fanoutOf[R]
 	n.build = func(b *opBuild) (runtime.Operator, any, error) {
 		fn := cloneFunc(fn)
-		op := &keyedProcessOp[K, T, R]{
-			opBase:    newOpBase(b),
-			fn:        fn,
-			key:       ks.key,
-			keys:      ks.keys,
-			keyGroups: b.keyGroups,
-			stateCfg: state.Config{
-				OperatorID:     b.id,
-				KeyGroups:      b.keyGroups,
-				MaxParallelism: b.cfg.maxParallelism,
-				Subtask:        b.subtask,
-				Parallelism:    b.parallelism,
-			},
-			subtask:     b.subtask,
-			parallelism: b.parallelism,
-			restore:     b.restore,
-		}
-		op.timerFn, _ = fn.(KeyedTimerHandler[K, R])
-		op.ctx = keyedCtx[K]{sides: b.sides}
-		op.ctx.op = op
-		op.out = out[R]{next: b.main.(runtime.Pusher[R]), meta: b.meta, idx: b.idx}
+		op := &keyedProcessOp[K, T, R]{fn: fn, key: ks.key}
+		op.keyedCore = newKeyedCore[K, R](b, ks.keys, fn, op)
 		return op, op, nil
 	}
 	return Stream[R]{n}
@@ -228,14 +209,14 @@ func (c *keyedOpenCtx[K]) Parallelism() int       { return c.parallelism }
 func (c *keyedOpenCtx[K]) open() *keyedOpenCtx[K] { return c }
 func (c *keyedOpenCtx[K]) fail(err error)         { c.err = errors.Join(c.err, err) }
 
-// keyedProcessOp runs a KeyedProcessFunction: it sets the current key for
-// each record, owns the subtask's state backend and timers, and fires timers
-// as time advances.
-type keyedProcessOp[K comparable, T, R any] struct {
+// keyedCore is what every keyed operator has: the subtask's state backend
+// and timers, the context that carries the current key, and the output. The
+// operators embedding it (process, co-process) only route records to the
+// user function.
+type keyedCore[K comparable, R any] struct {
 	opBase
-	fn          KeyedProcessFunction[K, T, R]
+	user        any // the user function, for its optional interfaces
 	timerFn     KeyedTimerHandler[K, R]
-	key         func(T) K
 	keys        keyInfo[K]
 	keyGroups   state.KeyGroupRange
 	stateCfg    state.Config
@@ -249,16 +230,39 @@ type keyedProcessOp[K comparable, T, R any] struct {
 	out     out[R]
 }
 
+func newKeyedCore[K comparable, R any](b *opBuild, keys keyInfo[K], user any, op interface{ timerService() *timerService[K] }) keyedCore[K, R] {
+	c := keyedCore[K, R]{
+		opBase:    newOpBase(b),
+		user:      user,
+		keys:      keys,
+		keyGroups: b.keyGroups,
+		stateCfg: state.Config{
+			OperatorID:     b.id,
+			KeyGroups:      b.keyGroups,
+			MaxParallelism: b.cfg.maxParallelism,
+			Subtask:        b.subtask,
+			Parallelism:    b.parallelism,
+		},
+		subtask:     b.subtask,
+		parallelism: b.parallelism,
+		restore:     b.restore,
+	}
+	c.timerFn, _ = user.(KeyedTimerHandler[K, R])
+	c.ctx = keyedCtx[K]{sides: b.sides, op: op}
+	c.out = out[R]{next: b.main.(runtime.Pusher[R]), meta: b.meta, idx: b.idx}
+	return c
+}
+
 // Snapshot implements runtime.Stateful: a copy-on-write snapshot of the
 // keyed state and timers.
-func (o *keyedProcessOp[K, T, R]) Snapshot(context.Context, int64) (runtime.OperatorState, error) {
+func (o *keyedCore[K, R]) Snapshot(context.Context, int64) (runtime.OperatorState, error) {
 	snap, err := o.backend.Snapshot()
 	return runtime.OperatorState{State: snap}, err
 }
 
-func (o *keyedProcessOp[K, T, R]) timerService() *timerService[K] { return o.timers }
+func (o *keyedCore[K, R]) timerService() *timerService[K] { return o.timers }
 
-func (o *keyedProcessOp[K, T, R]) Open() error {
+func (o *keyedCore[K, R]) Open() error {
 	b, err := state.NewMemory(o.stateCfg)
 	if err != nil {
 		return err
@@ -271,7 +275,7 @@ func (o *keyedProcessOp[K, T, R]) Open() error {
 		return err
 	}
 	o.ctx.wm = runtime.MinWatermark
-	if op, ok := o.fn.(KeyedOpener[K]); ok {
+	if op, ok := o.user.(KeyedOpener[K]); ok {
 		oc := &keyedOpenCtx[K]{name: o.name, id: o.id, subtask: o.subtask, parallelism: o.parallelism, backend: b, keys: o.keys}
 		if err := op.Open(oc); err != nil {
 			return err
@@ -283,17 +287,22 @@ func (o *keyedProcessOp[K, T, R]) Open() error {
 	return nil
 }
 
-func (o *keyedProcessOp[K, T, R]) Push(v T) error {
+// begin sets the context for a record with key k; the keyed exchange in
+// front of the operator hashed the key already.
+func (o *keyedCore[K, R]) begin(k K) error {
 	o.enter()
-	k := o.key(v)
-	// The keyed exchange in front of every keyed operator hashed the key
-	// already.
 	kg := int(o.meta.KG)
 	if !o.keyGroups.Contains(kg) {
 		return o.fail(fmt.Errorf("record with key group %d reached the subtask owning %s", kg, o.keyGroups))
 	}
 	o.ctx.key, o.ctx.kg, o.ctx.ts, o.ctx.domain = k, kg, o.meta.Ts, EventTimeDomain
-	if err := o.fn.Process(&o.ctx, v, &o.out); err != nil {
+	return nil
+}
+
+// end finishes a call of user code: its error is the operator's, a
+// downstream one is passed on as it is.
+func (o *keyedCore[K, R]) end(err error) error {
+	if err != nil {
 		return o.fail(err)
 	}
 	if err := o.out.take(); err != nil {
@@ -302,7 +311,7 @@ func (o *keyedProcessOp[K, T, R]) Push(v T) error {
 	return o.sideErr()
 }
 
-func (o *keyedProcessOp[K, T, R]) OnWatermark(wm int64) error {
+func (o *keyedCore[K, R]) OnWatermark(wm int64) error {
 	o.ctx.wm = wm
 	if o.timers.next(EventTimeDomain) > wm {
 		return nil
@@ -310,15 +319,15 @@ func (o *keyedProcessOp[K, T, R]) OnWatermark(wm int64) error {
 	return o.timers.fire(EventTimeDomain, wm, func(t timer[K]) error { return o.onTimer(EventTimeDomain, t) })
 }
 
-func (o *keyedProcessOp[K, T, R]) NextProcessingTime() int64 {
+func (o *keyedCore[K, R]) NextProcessingTime() int64 {
 	return o.timers.next(ProcessingTimeDomain)
 }
 
-func (o *keyedProcessOp[K, T, R]) OnProcessingTime(now int64) error {
+func (o *keyedCore[K, R]) OnProcessingTime(now int64) error {
 	return o.timers.fire(ProcessingTimeDomain, now, func(t timer[K]) error { return o.onTimer(ProcessingTimeDomain, t) })
 }
 
-func (o *keyedProcessOp[K, T, R]) onTimer(d TimeDomain, t timer[K]) error {
+func (o *keyedCore[K, R]) onTimer(d TimeDomain, t timer[K]) error {
 	if o.timerFn == nil {
 		return nil
 	}
@@ -337,15 +346,15 @@ func (o *keyedProcessOp[K, T, R]) onTimer(d TimeDomain, t timer[K]) error {
 	return o.sideErr()
 }
 
-func (o *keyedProcessOp[K, T, R]) Housekeep() {
+func (o *keyedCore[K, R]) Housekeep() {
 	if o.backend != nil {
 		o.backend.ExpireSome(1000)
 	}
 }
 
-func (o *keyedProcessOp[K, T, R]) Close() error {
+func (o *keyedCore[K, R]) Close() error {
 	var errs []error
-	if c, ok := o.fn.(Closer); ok {
+	if c, ok := o.user.(Closer); ok {
 		errs = append(errs, c.Close())
 	}
 	if o.backend != nil {
@@ -355,7 +364,7 @@ func (o *keyedProcessOp[K, T, R]) Close() error {
 }
 
 // sideErr returns a downstream failure kept by a side output.
-func (o *keyedProcessOp[K, T, R]) sideErr() error {
+func (o *keyedCore[K, R]) sideErr() error {
 	if len(o.ctx.sides) == 0 {
 		return nil
 	}
@@ -367,4 +376,18 @@ func (o *keyedProcessOp[K, T, R]) sideErr() error {
 		}
 	}
 	return nil
+}
+
+// keyedProcessOp runs a KeyedProcessFunction.
+type keyedProcessOp[K comparable, T, R any] struct {
+	keyedCore[K, R]
+	fn  KeyedProcessFunction[K, T, R]
+	key func(T) K
+}
+
+func (o *keyedProcessOp[K, T, R]) Push(v T) error {
+	if err := o.begin(o.key(v)); err != nil {
+		return err
+	}
+	return o.end(o.fn.Process(&o.ctx, v, &o.out))
 }
