@@ -386,7 +386,11 @@ func (p *plan) buildChain(v *vertex, subtask int, t *runtime.Task, queues map[*e
 			default:
 				continue
 			}
-			t.Inputs = append(t.Inputs, &runtime.Input{Queue: q, Deliver: e.reader(inputOf[head], t.Meta, pools[e])})
+			in := inputOf[head]
+			if ins, ok := in.([]any); ok {
+				in = ins[e.input] // a two-input operator
+			}
+			t.Inputs = append(t.Inputs, &runtime.Input{Queue: q, Deliver: e.reader(in, t.Meta, pools[e])})
 		}
 	}
 	return nil

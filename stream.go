@@ -101,6 +101,8 @@ type edge struct {
 	from, to *node
 	tag      string
 	part     partitioning
+	// input is which input of a two-input operator the edge feeds.
+	input int
 	// writer makes the sending side for one upstream subtask; reader makes
 	// the function that feeds a batch to the downstream chain head.
 	writer func(w *writerBuild) (runtime.Output, any)

@@ -1,0 +1,75 @@
+package weir
+
+import (
+	"github.com/weirstream/weir/internal/runtime"
+)
+
+// ConnectedKeyed is two keyed streams with the same key type that one
+// function processes together, sharing keyed state and timers: the records
+// of both with equal keys reach the same subtask and the same state.
+type ConnectedKeyed[K comparable, A, B any] struct {
+	a KeyedStream[K, A]
+	b KeyedStream[K, B]
+}
+
+// Connect joins two keyed streams for CoProcess.
+func Connect[K comparable, A, B any](a KeyedStream[K, A], b KeyedStream[K, B]) ConnectedKeyed[K, A, B] {
+	return ConnectedKeyed[K, A, B]{a: a, b: b}
+}
+
+// KeyedCoProcessFunction processes the records of two connected keyed
+// streams: Process1 those of the first, Process2 those of the second, with
+// one keyed state and one set of timers. Optional capabilities are those of
+// KeyedProcessFunction: KeyedOpener, KeyedTimerHandler, Closer.
+type KeyedCoProcessFunction[K comparable, A, B, R any] interface {
+	Process1(c KeyedContext[K], v A, out Out[R]) error
+	Process2(c KeyedContext[K], v B, out Out[R]) error
+}
+
+// CoProcess runs fn on the records of both connected streams. Its
+// watermark is the lesser of the two inputs'. Each parallel subtask gets its
+// own shallow copy of fn, as with Process.
+func CoProcess[K comparable, A, B, R any](cs ConnectedKeyed[K, A, B], fn KeyedCoProcessFunction[K, A, B, R]) Stream[R] {
+	ea := newEdge[A](cs.a.s.n, "", hashed, hashRoute(cs.a.key, cs.a.keys))
+	eb := newEdge[B](cs.b.s.n, "", hashed, hashRoute(cs.b.key, cs.b.keys))
+	eb.input = 1
+	n := cs.a.s.n.env.addNode("coprocess", ea, eb)
+	n.keyed = true
+	n.fanout = fanoutOf[R]
+	n.build = func(b *opBuild) (runtime.Operator, any, error) {
+		fn := cloneFunc(fn)
+		op := &coProcessOp[K, A, B, R]{fn: fn, keyA: cs.a.key, keyB: cs.b.key}
+		op.keyedCore = newKeyedCore[K, R](b, cs.a.keys, fn, op)
+		return op, []any{coInput1[K, A, B, R]{op}, coInput2[K, A, B, R]{op}}, nil
+	}
+	return Stream[R]{n}
+}
+
+// coProcessOp runs a KeyedCoProcessFunction; its two inputs are the
+// pushers coInput1 and coInput2.
+type coProcessOp[K comparable, A, B, R any] struct {
+	keyedCore[K, R]
+	fn   KeyedCoProcessFunction[K, A, B, R]
+	keyA func(A) K
+	keyB func(B) K
+}
+
+type coInput1[K comparable, A, B, R any] struct{ o *coProcessOp[K, A, B, R] }
+
+func (in coInput1[K, A, B, R]) Push(v A) error {
+	o := in.o
+	if err := o.begin(o.keyA(v)); err != nil {
+		return err
+	}
+	return o.end(o.fn.Process1(&o.ctx, v, &o.out))
+}
+
+type coInput2[K comparable, A, B, R any] struct{ o *coProcessOp[K, A, B, R] }
+
+func (in coInput2[K, A, B, R]) Push(v B) error {
+	o := in.o
+	if err := o.begin(o.keyB(v)); err != nil {
+		return err
+	}
+	return o.end(o.fn.Process2(&o.ctx, v, &o.out))
+}
