@@ -176,3 +176,28 @@ func liveJoinerState(t *testing.T, dir string) int {
 	}
 	return imps.Len() + plays.Len() + timers.table.Len()
 }
+
+// IntervalJoin pairs records whose times are within the bounds, either
+// side first, and evicts both sides.
+func TestIntervalJoin(t *testing.T) {
+	type ev struct {
+		K  string
+		At int64
+	}
+	at := func(e ev) time.Time { return time.UnixMilli(e.At) }
+	env := New(Parallelism(2))
+	left := From(env, Slice(ev{"a", 1000}, ev{"a", 2000}, ev{"b", 1000}), EventTime(at, time.Second))
+	right := From(env, Slice(ev{"a", 900}, ev{"a", 1100}, ev{"a", 1600}, ev{"b", 3000}), EventTime(at, time.Second))
+	key := func(e ev) string { return e.K }
+	got := Collect(IntervalJoin(KeyBy(left, key), KeyBy(right, key), -200*time.Millisecond, 500*time.Millisecond,
+		func(l, r ev) string { return fmt.Sprintf("%s %d-%d", l.K, l.At, r.At) }))
+	if err := env.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// a@1000 joins right a@[800,1500]: 900, 1100; a@2000 joins [1800,2500]:
+	// none; b@1000 joins [800,1500]: none.
+	want := []string{"a 1000-1100", "a 1000-900"}
+	if g := sortedStrings(got.Values()); !slices.Equal(g, want) {
+		t.Fatalf("joined %v, want %v", g, want)
+	}
+}
