@@ -44,7 +44,8 @@ keyed state, event time and watermarks, and timers, run as parallel tasks
 connected by bounded queues.
 
 Today the command line runs the built-in demo job, with or without
-checkpoints, lists the checkpoints a job left, and reports its version.`,
+checkpoints, lists the checkpoints a job left, generates the Nexmark
+benchmark's event stream, and reports its version.`,
 		Example: `  # Run the video-quality demo job for 10 seconds.
   weir demo
 
@@ -66,6 +67,6 @@ checkpoints, lists the checkpoints a job left, and reports its version.`,
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())
 	})
-	root.AddCommand(newVersionCommand(), newDemoCommand(), newCheckpointsCommand())
+	root.AddCommand(newVersionCommand(), newDemoCommand(), newCheckpointsCommand(), newNexmarkCommand())
 	return root
 }
