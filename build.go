@@ -28,6 +28,8 @@ func (v *vertex) name() string {
 // plan is a validated job: node IDs and parallelism resolved, edges
 // partitioned and nodes chained into vertices.
 type plan struct {
+	env      *Env
+	dead     *deadLetterFile
 	cfg      config
 	vertices []*vertex
 	vertexOf map[*node]*vertex
@@ -65,6 +67,9 @@ func (e *Env) validate() (*plan, error) {
 		if n.source == nil && len(n.inputs) == 0 {
 			errs = append(errs, fmt.Errorf("operator %q has no input", n.displayName()))
 		}
+		if p := e.policyOf(n); p == DeadLetter && e.cfg.deadLetters == "" {
+			errs = append(errs, fmt.Errorf("operator %q: %w", n.displayName(), errNoDeadLetters))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -91,6 +96,14 @@ func (e *Env) validate() (*plan, error) {
 		p.vertexOf[n] = v
 	}
 	return p, nil
+}
+
+// policyOf returns the error policy of n: its own or the job's.
+func (e *Env) policyOf(n *node) ErrorPolicy {
+	if n.onError != nil {
+		return *n.onError
+	}
+	return e.cfg.onError
 }
 
 // Plan validates the job and describes how it will run: one line per task
@@ -153,6 +166,16 @@ func (e *Env) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if e.cfg.deadLetters != "" {
+		if p.dead, err = openDeadLetters(e.cfg.deadLetters); err != nil {
+			return err
+		}
+		defer p.dead.close()
+	}
+	p.env = e
+	e.running.Lock()
+	e.running.counters = nil
+	e.running.Unlock()
 	jobCtx, cancel := context.WithCancel(ctx)
 	tasks, err := p.tasks(jobCtx, rc)
 	if err != nil {
@@ -346,6 +369,16 @@ func (p *plan) buildChain(v *vertex, subtask int, t *runtime.Task, queues map[*e
 			main:        n.fanout(byTag[""]),
 			sides:       map[string]any{},
 			checkpoints: cfg.checkpoint.interval > 0,
+			dead:        p.dead,
+			node:        n.index,
+		}
+		if p.env != nil {
+			b.policy = p.env.policyOf(n)
+			b.counters = func(c *counters) {
+				p.env.running.Lock()
+				p.env.running.counters = append(p.env.running.counters, c)
+				p.env.running.Unlock()
+			}
 		}
 		if rc != nil {
 			if op := rc.ops[n.id]; op != nil {

@@ -61,7 +61,7 @@ func (in coInput1[K, A, B, R]) Push(v A) error {
 	if err := o.begin(o.keyA(v)); err != nil {
 		return err
 	}
-	return o.end(o.fn.Process1(&o.ctx, v, &o.out))
+	return o.end(o.fn.Process1(&o.ctx, v, &o.out), v)
 }
 
 type coInput2[K comparable, A, B, R any] struct{ o *coProcessOp[K, A, B, R] }
@@ -71,5 +71,5 @@ func (in coInput2[K, A, B, R]) Push(v B) error {
 	if err := o.begin(o.keyB(v)); err != nil {
 		return err
 	}
-	return o.end(o.fn.Process2(&o.ctx, v, &o.out))
+	return o.end(o.fn.Process2(&o.ctx, v, &o.out), v)
 }

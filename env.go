@@ -22,9 +22,10 @@ type Env struct {
 	// running is the job while Run runs, for Savepoint.
 	running struct {
 		sync.Mutex
-		coord *runtime.Coordinator
-		store *checkpointStore
-		done  chan struct{}
+		coord    *runtime.Coordinator
+		store    *checkpointStore
+		done     chan struct{}
+		counters []*counters
 	}
 }
 
@@ -40,6 +41,8 @@ type config struct {
 	// what the bounds prevent.
 	unboundedQueues bool
 	checkpoint      checkpointConfig
+	onError         ErrorPolicy
+	deadLetters     string
 }
 
 // Option configures an Env.

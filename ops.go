@@ -27,6 +27,13 @@ type opBuild struct {
 	restore *opRestore
 	// checkpoints tells whether the job takes checkpoints.
 	checkpoints bool
+	// policy is the operator's error policy and dead its dead-letter
+	// output (nil without one).
+	policy ErrorPolicy
+	dead   *deadLetterFile
+	// counters registers the operator subtask's counts with the job.
+	counters func(*counters)
+	node     int
 }
 
 // opBase carries what every operator has: its name, ID and place in the
@@ -36,15 +43,25 @@ type opBase struct {
 	idx      int
 	meta     *runtime.Meta
 	task     *runtime.Task
+	c        *counters
+	policy   ErrorPolicy
+	dead     *deadLetterFile
 }
 
 func newOpBase(b *opBuild) opBase {
-	return opBase{name: b.name, id: b.id, idx: b.idx, meta: b.meta, task: b.task}
+	c := &counters{name: b.name, id: b.id, subtask: b.subtask, node: b.node}
+	if b.counters != nil {
+		b.counters(c)
+	}
+	return opBase{name: b.name, id: b.id, idx: b.idx, meta: b.meta, task: b.task, c: c, policy: b.policy, dead: b.dead}
 }
 
-// fail attributes an error of the operator's user code to the operator and
-// the record at hand.
+// fail attributes an error of the operator's own making (not about one
+// record) to the operator and the record at hand; it always fails the job.
 func (o *opBase) fail(err error) error { return o.task.RecordError(o.idx, err) }
+
+// Publish implements runtime.Publisher.
+func (o *opBase) Publish() { o.c.Publish() }
 
 func (o *opBase) Name() string            { return o.name }
 func (o *opBase) Open() error             { return nil }
@@ -67,7 +84,10 @@ type mapOp[T, R any] struct {
 
 func (o *mapOp[T, R]) Push(v T) error {
 	o.enter()
-	return o.next.Push(o.fn(v))
+	o.c.in++
+	r := o.fn(v)
+	o.c.out++
+	return o.next.Push(r)
 }
 
 // Map applies fn to every record.
@@ -89,10 +109,12 @@ type tryMapOp[T, R any] struct {
 
 func (o *tryMapOp[T, R]) Push(v T) error {
 	o.enter()
+	o.c.in++
 	r, err := o.fn(v)
 	if err != nil {
-		return o.fail(err)
+		return o.handle(err, v)
 	}
+	o.c.out++
 	return o.next.Push(r)
 }
 
@@ -116,9 +138,12 @@ type filterOp[T any] struct {
 
 func (o *filterOp[T]) Push(v T) error {
 	o.enter()
+	o.c.in++
 	if !o.fn(v) {
+		o.c.filtered++
 		return nil
 	}
+	o.c.out++
 	return o.next.Push(v)
 }
 
@@ -143,15 +168,19 @@ type Out[T any] interface {
 // kept and returned when the user function returns, so user code does not
 // have to check every Emit.
 type out[T any] struct {
-	next runtime.Pusher[T]
-	meta *runtime.Meta
-	idx  int
-	err  error
+	next  runtime.Pusher[T]
+	meta  *runtime.Meta
+	idx   int
+	err   error
+	count *int64 // the operator's out counter; nil for side outputs
 }
 
 func (o *out[T]) Emit(v T) {
 	if o.err != nil {
 		return
+	}
+	if o.count != nil {
+		*o.count++
 	}
 	o.err = o.next.Push(v)
 	o.meta.Op = o.idx
@@ -172,8 +201,12 @@ type flatMapOp[T, R any] struct {
 
 func (o *flatMapOp[T, R]) Push(v T) error {
 	o.enter()
+	o.c.in++
 	if err := o.fn(v, &o.out); err != nil {
-		return o.fail(err)
+		if err := o.out.take(); err != nil {
+			return err
+		}
+		return o.handle(err, v)
 	}
 	return o.out.take()
 }
@@ -184,7 +217,7 @@ func FlatMap[T, R any](s Stream[T], fn func(T, Out[R]) error) Stream[R] {
 	n.fanout = fanoutOf[R]
 	n.build = func(b *opBuild) (runtime.Operator, any, error) {
 		op := &flatMapOp[T, R]{opBase: newOpBase(b), fn: fn}
-		op.out = out[R]{next: b.main.(runtime.Pusher[R]), meta: b.meta, idx: b.idx}
+		op.out = out[R]{next: b.main.(runtime.Pusher[R]), meta: b.meta, idx: b.idx, count: &op.c.out}
 		return op, op, nil
 	}
 	return Stream[R]{n}
@@ -197,7 +230,11 @@ type identityOp[T any] struct {
 	next runtime.Pusher[T]
 }
 
-func (o *identityOp[T]) Push(v T) error { return o.next.Push(v) }
+func (o *identityOp[T]) Push(v T) error {
+	o.c.in++
+	o.c.out++
+	return o.next.Push(v)
+}
 
 func identityBuild[T any](b *opBuild) (runtime.Operator, any, error) {
 	op := &identityOp[T]{opBase: newOpBase(b), next: b.main.(runtime.Pusher[T])}

@@ -136,6 +136,7 @@ type keyedCtx[K comparable] struct {
 	domain TimeDomain
 	timer  int64 // the firing timer's time
 	sides  map[string]any
+	counts *counters // the operator's, for windows that count late records
 }
 
 func (c *keyedCtx[K]) Key() K              { return c.key }
@@ -248,8 +249,8 @@ func newKeyedCore[K comparable, R any](b *opBuild, keys keyInfo[K], user any, op
 		restore:     b.restore,
 	}
 	c.timerFn, _ = user.(KeyedTimerHandler[K, R])
-	c.ctx = keyedCtx[K]{sides: b.sides, op: op}
-	c.out = out[R]{next: b.main.(runtime.Pusher[R]), meta: b.meta, idx: b.idx}
+	c.ctx = keyedCtx[K]{sides: b.sides, op: op, counts: c.c}
+	c.out = out[R]{next: b.main.(runtime.Pusher[R]), meta: b.meta, idx: b.idx, count: &c.c.out}
 	return c
 }
 
@@ -296,19 +297,23 @@ func (o *keyedCore[K, R]) begin(k K) error {
 		return o.fail(fmt.Errorf("record with key group %d reached the subtask owning %s", kg, o.keyGroups))
 	}
 	o.ctx.key, o.ctx.kg, o.ctx.ts, o.ctx.domain = k, kg, o.meta.Ts, EventTimeDomain
+	o.c.in++
 	return nil
 }
 
-// end finishes a call of user code: its error is the operator's, a
-// downstream one is passed on as it is.
-func (o *keyedCore[K, R]) end(err error) error {
+// end finishes a call of user code for the record v: a downstream failure
+// is passed on as it is, the code's own error goes to the error policy.
+func (o *keyedCore[K, R]) end(err error, v any) error {
+	if derr := o.out.take(); derr != nil {
+		return derr
+	}
+	if derr := o.sideErr(); derr != nil {
+		return derr
+	}
 	if err != nil {
-		return o.fail(err)
+		return o.handle(err, v)
 	}
-	if err := o.out.take(); err != nil {
-		return err
-	}
-	return o.sideErr()
+	return nil
 }
 
 func (o *keyedCore[K, R]) OnWatermark(wm int64) error {
@@ -389,5 +394,5 @@ func (o *keyedProcessOp[K, T, R]) Push(v T) error {
 	if err := o.begin(o.key(v)); err != nil {
 		return err
 	}
-	return o.end(o.fn.Process(&o.ctx, v, &o.out))
+	return o.end(o.fn.Process(&o.ctx, v, &o.out), v)
 }

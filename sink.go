@@ -194,6 +194,7 @@ func (o *sinkOp[T]) CheckpointComplete(ctx context.Context, id int64) error {
 
 func (o *sinkOp[T]) Push(v T) error {
 	o.enter()
+	o.c.in++
 	var err error
 	if o.tw != nil {
 		var ts time.Time
@@ -205,8 +206,9 @@ func (o *sinkOp[T]) Push(v T) error {
 		err = o.w.Write(v)
 	}
 	if err != nil {
-		return o.fail(err)
+		return o.handle(err, v)
 	}
+	o.c.out++
 	return nil
 }
 
@@ -386,6 +388,8 @@ type collectOp[T any] struct {
 }
 
 func (o *collectOp[T]) Push(v T) error {
+	o.opBase.c.in++
+	o.opBase.c.out++
 	r := Timestamped[T]{Value: v}
 	if o.meta.Ts != runtime.NoTimestamp {
 		r.Time = time.UnixMilli(o.meta.Ts)

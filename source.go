@@ -204,6 +204,8 @@ func (r *splitRun[T]) EmitAt(v T, ts time.Time, offset int64) {
 	m.Origin = runtime.Origin{Split: r.origin, Offset: offset}
 	m.Op = op.idx
 	r.emitted++
+	op.c.in++
+	op.c.out++
 	r.idle = false
 	r.err = op.next.Push(v)
 }

@@ -76,6 +76,7 @@ type node struct {
 	inputs      []*edge
 	outputs     []*edge
 	keyed       bool
+	onError     *ErrorPolicy // overrides the job's policy
 
 	// source is set for source nodes.
 	source sourceNode

@@ -349,6 +349,7 @@ func (f *windowFn[K, T, ACC, R]) Process(c KeyedContext[K], v T, out Out[R]) err
 		}
 	}
 	if !placed {
+		c.scope().counts.late++
 		if f.cfg.late != nil {
 			Output(c, *f.cfg.late, v)
 		}

@@ -62,6 +62,13 @@ type ProcessingTimer interface {
 	OnProcessingTime(now int64) error
 }
 
+// Publisher is implemented by operators that keep counts: Publish makes
+// them visible to other goroutines. The task calls it every few hundred
+// milliseconds and before it closes the operator.
+type Publisher interface {
+	Publish()
+}
+
 // Housekeeper is implemented by operators with periodic cleanup work, such as
 // removing expired state.
 type Housekeeper interface {

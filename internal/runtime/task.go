@@ -77,6 +77,7 @@ type Task struct {
 	lastHouse  time.Time
 	procTimers []ProcessingTimer
 	house      []Housekeeper
+	pubs       []Publisher
 	stateful   []int // indexes of operators that implement Stateful
 	listeners  []int // indexes of operators that implement CheckpointListener
 	opened     int
@@ -106,6 +107,9 @@ func (t *Task) Open() error {
 		if h, ok := op.(Housekeeper); ok {
 			t.house = append(t.house, h)
 		}
+		if p, ok := op.(Publisher); ok {
+			t.pubs = append(t.pubs, p)
+		}
 		if _, ok := op.(Stateful); ok {
 			t.stateful = append(t.stateful, i)
 		}
@@ -119,6 +123,9 @@ func (t *Task) Open() error {
 
 // Close closes the operators that were opened and the source.
 func (t *Task) Close() error {
+	for _, p := range t.pubs {
+		p.Publish()
+	}
 	var errs []error
 	if t.Source != nil {
 		errs = append(errs, t.Source.Close())
@@ -212,6 +219,9 @@ func (t *Task) Run(ctx context.Context) (err error) {
 			for _, h := range t.house {
 				h.Housekeep()
 			}
+			for _, p := range t.pubs {
+				p.Publish()
+			}
 			t.lastHouse = now
 		}
 		if progressed && now.Sub(t.lastFlush) < t.BufferTimeout {
@@ -230,7 +240,7 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		if t.Source != nil && !t.ended && wait > t.PollInterval {
 			wait = t.PollInterval
 		}
-		if len(t.house) > 0 && wait > housekeepInterval {
+		if (len(t.house) > 0 || len(t.pubs) > 0) && wait > housekeepInterval {
 			wait = housekeepInterval
 		}
 		if wait > 0 {
