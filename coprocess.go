@@ -61,7 +61,10 @@ func (in coInput1[K, A, B, R]) Push(v A) error {
 	if err := o.begin(o.keyA(v)); err != nil {
 		return err
 	}
-	return o.end(o.fn.Process1(&o.ctx, v, &o.out), v)
+	if err := o.fn.Process1(&o.ctx, v, &o.out); err != nil {
+		return o.failed(err, v)
+	}
+	return o.end()
 }
 
 type coInput2[K comparable, A, B, R any] struct{ o *coProcessOp[K, A, B, R] }
@@ -71,5 +74,8 @@ func (in coInput2[K, A, B, R]) Push(v B) error {
 	if err := o.begin(o.keyB(v)); err != nil {
 		return err
 	}
-	return o.end(o.fn.Process2(&o.ctx, v, &o.out), v)
+	if err := o.fn.Process2(&o.ctx, v, &o.out); err != nil {
+		return o.failed(err, v)
+	}
+	return o.end()
 }

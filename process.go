@@ -301,19 +301,23 @@ func (o *keyedCore[K, R]) begin(k K) error {
 	return nil
 }
 
-// end finishes a call of user code for the record v: a downstream failure
-// is passed on as it is, the code's own error goes to the error policy.
-func (o *keyedCore[K, R]) end(err error, v any) error {
-	if derr := o.out.take(); derr != nil {
+// end finishes a call of user code: a downstream failure is passed on as
+// it is. The code's own error for a record goes to failed.
+func (o *keyedCore[K, R]) end() error {
+	if err := o.out.take(); err != nil {
+		return err
+	}
+	return o.sideErr()
+}
+
+// failed finishes a call of user code that returned err for the record v,
+// which goes to the error policy. It is apart from end so that v is boxed
+// only when something failed.
+func (o *keyedCore[K, R]) failed(err error, v any) error {
+	if derr := o.end(); derr != nil {
 		return derr
 	}
-	if derr := o.sideErr(); derr != nil {
-		return derr
-	}
-	if err != nil {
-		return o.handle(err, v)
-	}
-	return nil
+	return o.handle(err, v)
 }
 
 func (o *keyedCore[K, R]) OnWatermark(wm int64) error {
@@ -394,5 +398,8 @@ func (o *keyedProcessOp[K, T, R]) Push(v T) error {
 	if err := o.begin(o.key(v)); err != nil {
 		return err
 	}
-	return o.end(o.fn.Process(&o.ctx, v, &o.out), v)
+	if err := o.fn.Process(&o.ctx, v, &o.out); err != nil {
+		return o.failed(err, v)
+	}
+	return o.end()
 }
