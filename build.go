@@ -349,6 +349,7 @@ func (p *plan) buildChain(v *vertex, subtask int, t *runtime.Task, queues map[*e
 					pool:           pools[e],
 					maxParallelism: cfg.maxParallelism,
 					parallelism:    e.to.parallelism,
+					broadcast:      e.part == broadcast,
 				})
 				t.Outputs = append(t.Outputs, out)
 				push = pusher

@@ -17,11 +17,13 @@ type writerBuild struct {
 	pool           *sync.Pool
 	maxParallelism int
 	parallelism    int // downstream parallelism
+	broadcast      bool
 }
 
 // exchangeWriter fills one batch per downstream channel and sends a batch
 // when it is full; the task flushes partial batches.
 type exchangeWriter[T any] struct {
+	all     bool // broadcast: every record to every channel
 	queues  []*runtime.Queue
 	batches []*runtime.Batch[T]
 	route   func(T) (subtask int, kg int32) // nil for forward and round robin
@@ -36,6 +38,7 @@ func newExchangeWriter[T any](w *writerBuild, route func(T) (int, int32)) *excha
 		queues:  w.queues,
 		batches: make([]*runtime.Batch[T], len(w.queues)),
 		route:   route,
+		all:     w.broadcast,
 		meta:    w.meta,
 		size:    w.batchSize,
 		pool:    w.pool,
@@ -48,6 +51,14 @@ func newBatchPool[T any](size int) *sync.Pool {
 
 // Push implements runtime.Pusher.
 func (w *exchangeWriter[T]) Push(v T) error {
+	if w.all {
+		for i := range w.queues {
+			if err := w.append(i, v, 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	i, kg := 0, int32(0)
 	switch {
 	case w.route != nil:
@@ -58,6 +69,11 @@ func (w *exchangeWriter[T]) Push(v T) error {
 			w.rr = 0
 		}
 	}
+	return w.append(i, v, kg)
+}
+
+// append adds v to the batch of channel i and sends the batch when full.
+func (w *exchangeWriter[T]) append(i int, v T, kg int32) error {
 	b := w.batches[i]
 	if b == nil {
 		b = w.pool.Get().(*runtime.Batch[T])

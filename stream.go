@@ -58,10 +58,11 @@ const (
 	forward   partitioning = iota // subtask i to subtask i, chained when possible
 	rebalance                     // round robin over the downstream subtasks
 	hashed                        // by key group
+	broadcast                     // every record to every downstream subtask
 )
 
 func (p partitioning) String() string {
-	return [...]string{"forward", "rebalance", "hash"}[p]
+	return [...]string{"forward", "rebalance", "hash", "broadcast"}[p]
 }
 
 // node is one operator of the logical graph.
