@@ -99,3 +99,29 @@ func TestWindowJobMatchesCeiling(t *testing.T) {
 		t.Fatalf("totals %+v, ceiling %+v", got, want)
 	}
 }
+
+// BenchmarkSessionWindowCount: event-time sessions (150 ms gap) counting
+// per key, at parallelism 2, beside its hand-written ceiling.
+func BenchmarkSessionWindowCount(b *testing.B) {
+	report(b, func() Result {
+		r, _, err := SessionWindowCount(benchRecords, 2)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return r
+	}, func() Result {
+		r, _ := SessionWindowCountCeiling(benchRecords)
+		return r
+	})
+}
+
+// The session job counts what its ceiling counts.
+func TestSessionJobMatchesCeiling(t *testing.T) {
+	_, got, err := SessionWindowCount(100_000, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, want := SessionWindowCountCeiling(100_000); got != want {
+		t.Fatalf("totals %+v, ceiling %+v", got, want)
+	}
+}

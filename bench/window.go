@@ -63,3 +63,49 @@ func TumblingWindowCountCeiling(n int64) (Result, Totals) {
 	})
 	return r, t
 }
+
+// SessionWindowCount counts each key's events in event-time sessions with a
+// 150 ms gap (its events come every 100 ms: one session per key), at
+// parallelism p, over n events.
+func SessionWindowCount(n int64, p int) (Result, Totals, error) {
+	env := weir.New(weir.Parallelism(p))
+	src := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: n, Splits: p}, Gen), weir.EventTime(eventTime, 0))
+	ws := weir.Windowed(weir.KeyBy(src, keyOf), weir.EventTimeSessions(150*time.Millisecond))
+	counts := weir.Map(weir.Aggregate(ws, count{}), func(r weir.WindowResult[int64, int64]) Event {
+		return Event{Key: r.Key, Value: r.Value}
+	})
+	sink := newTotalSink()
+	weir.To(counts, weir.Sink[Event](sink))
+	r, err := measure(n, func() error { return env.Run(context.Background()) })
+	return r, *sink.total, err
+}
+
+// SessionWindowCountCeiling is SessionWindowCount by hand: per key, the
+// open session's end and count, closed when an event comes after the gap
+// (events arrive in event-time order).
+func SessionWindowCountCeiling(n int64) (Result, Totals) {
+	var t Totals
+	r, _ := measure(n, func() error {
+		type session struct{ end, count int64 }
+		open := map[int64]*session{}
+		for seq := range n {
+			e := Gen(seq)
+			ts := eventTime(e).UnixMilli()
+			s := open[e.Key]
+			switch {
+			case s == nil:
+				open[e.Key] = &session{end: ts + 150, count: 1}
+			case ts <= s.end: // sessions that touch merge, as Flink's do
+				s.end, s.count = max(s.end, ts+150), s.count+1
+			default:
+				t.add(Event{Key: e.Key, Value: s.count})
+				s.end, s.count = ts+150, 1
+			}
+		}
+		for k, s := range open {
+			t.add(Event{Key: k, Value: s.count})
+		}
+		return nil
+	})
+	return r, t
+}
