@@ -250,6 +250,17 @@ func (c *scriptCase) run(t *testing.T) {
 		weir.To(weir.SideOutput(results, lateTag), sinkFunc[string](func(s string) { out.add(s) }))
 	case "running-sum":
 		results = weir.Process(keyed, &runningSum{})
+	case "global-sum":
+		// Fires and purges on a record with value 0, or when the watermark
+		// passes the first record's time plus wait.
+		trigger := weir.Trigger[rec](&flushTrigger{wait: c.args["wait"]})
+		if n := c.args["count"]; n > 0 {
+			trigger = weir.CountTrigger[rec](n)
+		}
+		sums := weir.GlobalWindow(keyed, trigger, sumAgg{})
+		results = weir.Map(sums, func(r weir.WindowResult[string, int64]) string {
+			return fmt.Sprintf("%s %d", r.Key, r.Value)
+		})
 	case "count-sum":
 		sums := weir.CountWindow(keyed, int(c.args["size"]), int(c.args["slide"]), sumAgg{})
 		results = weir.Map(sums, func(r weir.WindowResult[string, int64]) string {
@@ -334,6 +345,25 @@ func (w *windowSum) OnTimer(c weir.TimerContext[string], out weir.Out[string]) e
 	}
 	out.Emit(fmt.Sprintf("%s [%d,%d) %d @%d", c.Key(), start, start+w.size, sum, ts.UnixMilli()))
 	return w.sums.Delete(c, start)
+}
+
+// flushTrigger is a custom trigger: a record with value 0 fires and purges
+// its key's window at once; otherwise the window fires and purges when the
+// watermark passes its first record's time plus wait.
+type flushTrigger struct{ wait int64 }
+
+func (t *flushTrigger) OnRecord(c weir.TriggerContext, r rec, count int64) weir.TriggerResult {
+	if r.Value == 0 {
+		return weir.FireAndPurge
+	}
+	if count == 1 {
+		c.Timers().RegisterEventTime(time.UnixMilli(r.Ts + t.wait))
+	}
+	return weir.Continue
+}
+
+func (t *flushTrigger) OnTime(weir.TriggerContext, weir.TimeDomain, time.Time) weir.TriggerResult {
+	return weir.FireAndPurge
 }
 
 // sumAgg sums the values of a window's records.
