@@ -125,3 +125,29 @@ func TestSessionJobMatchesCeiling(t *testing.T) {
 		t.Fatalf("totals %+v, ceiling %+v", got, want)
 	}
 }
+
+// BenchmarkIntervalJoin: an interval join of two generated streams at
+// parallelism 2, beside its hand-written ceiling.
+func BenchmarkIntervalJoin(b *testing.B) {
+	report(b, func() Result {
+		r, _, err := IntervalJoinCount(benchRecords, 2)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return r
+	}, func() Result {
+		r, _ := IntervalJoinCountCeiling(benchRecords)
+		return r
+	})
+}
+
+// The join job pairs what its ceiling pairs.
+func TestJoinJobMatchesCeiling(t *testing.T) {
+	_, got, err := IntervalJoinCount(100_000, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, want := IntervalJoinCountCeiling(100_000); got != want || want.Count == 0 {
+		t.Fatalf("totals %+v, ceiling %+v", got, want)
+	}
+}
