@@ -24,20 +24,27 @@ func newDemoCommand() *cobra.Command {
 		Short: "Run the video-quality monitoring demo job",
 		Long: `Run the demo job: video-quality monitoring on generated video views.
 
-A generator produces views of a dozen video titles, about 1% to 4% of them
-failing with an error type (network, decode, drm, timeout). The job keys the
-views by title and closes a block every --block-size views of a title (a count
-window kept in keyed state). For each block it prints one line to standard
-output: the title, the number of views and the error rate per error type.
+A generator produces views of a dozen video titles of four customers, 1% to
+4% of them failing with an error type (network, decode, drm, timeout) — each
+customer has its own normal rate — and injects an incident: from view 60 000
+to 120 000 (3 s to 6 s into a default run) one customer's views fail 30% of
+the time. The job keys the views by title and closes a block every
+--block-size views of a title (a count window kept in keyed state); then,
+per customer, it learns the normal error rate of its blocks and prints an
+alert to standard output when it opens (the rate is far above normal for two
+blocks in a row) and when it closes (normal again for three) — not one line
+per block. --blocks also prints every block: the title, the number of views
+and the error rate per error type.
 
 What runs is printed to standard error first, and how long it ran at the end.
 The run ends when --duration is over, when --views views have been processed,
-or on Ctrl-C, whichever comes first.
+or on Ctrl-C, whichever comes first: with --checkpoints, --duration and the
+first Ctrl-C stop it with a savepoint; a second Ctrl-C stops it at once.
 
 With --checkpoints DIR the job takes a checkpoint of its state (the open
-blocks, the generator's positions) every --checkpoint-interval into DIR, and
-one more when --views views have been processed; a run stopped by --duration
-or Ctrl-C keeps the checkpoints it took before. --restore starts from one:
+blocks, the learned baselines, the generator's positions) every
+--checkpoint-interval into DIR, and one more when --views views have been
+processed. --restore starts from one:
 "latest" for the newest in DIR, or the path of a chk-<id> or sp-<id>
 directory, or of a directory holding them (meaning its newest). Whether the
 run restores, and from where, is printed first; the newest checkpoint in DIR
@@ -69,6 +76,7 @@ at the end. 'weir checkpoints list DIR' shows them all.`,
 	f.Float64Var(&o.Rate, "rate", o.Rate, "views generated per second; 0 generates them as fast as possible")
 	f.Int64Var(&o.Views, "views", o.Views, "total views to generate; 0 is unbounded")
 	f.IntVar(&o.BlockSize, "block-size", o.BlockSize, "views per block (the count window) of each title")
+	f.BoolVar(&o.Blocks, "blocks", false, "print every block too, besides the alerts")
 	f.IntVar(&o.Parallelism, "parallelism", o.Parallelism, "parallel subtasks of each operator")
 	f.StringVar(&o.CheckpointDir, "checkpoints", o.CheckpointDir, "take checkpoints into this `directory` (created if missing)")
 	f.DurationVar(&o.CheckpointInterval, "checkpoint-interval", o.CheckpointInterval, "time between checkpoints; only with --checkpoints")
@@ -137,7 +145,7 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, o demo.Options) erro
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "weir demo: stopped after %.1fs, %d blocks printed\n", elapsed.Seconds(), out.lines.Load())
+	fmt.Fprintf(stderr, "weir demo: stopped after %.1fs, %d lines printed\n", elapsed.Seconds(), out.lines.Load())
 	if o.CheckpointDir != "" {
 		// After Ctrl-C ctx is done, and the directory is still worth
 		// reading.

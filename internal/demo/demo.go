@@ -4,8 +4,10 @@
 // Players report each video view when it ends, with an error type if
 // playback failed. The job keys views by video title and, with a keyed
 // process function, closes a block every BlockSize views of a title (a count
-// window) and reports the title, the number of views and the error rate per
-// error type. Later versions add per-customer learned baselines and alerts.
+// window) with the error rate per error type; then, keyed by customer, it
+// learns each customer's normal error rate and prints alerts as they open
+// and close. The generator injects an incident for one customer so that a
+// default run shows an alert.
 package demo
 
 import (
@@ -14,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -36,10 +39,11 @@ type View struct {
 
 // Block is the summary of BlockSize consecutive views of one title.
 type Block struct {
-	Title  string
-	Views  int
-	Errors map[string]int // views per error type
-	End    time.Time      // event time of the block's last view
+	Title    string
+	Customer string
+	Views    int
+	Errors   map[string]int // views per error type
+	End      time.Time      // event time of the block's last view
 }
 
 // Rate returns the share of the block's views that failed with errType.
@@ -73,6 +77,8 @@ type Options struct {
 	Views int64
 	// BlockSize is the number of views per block (a count window).
 	BlockSize int
+	// Blocks prints every block, besides the alerts.
+	Blocks bool
 	// Parallelism of the job.
 	Parallelism int
 
@@ -128,6 +134,8 @@ const (
 	sourceID = "views"
 	windowID = "count-window"
 	sinkID   = "print"
+	normalID = "normal"
+	alertsID = "alerts"
 )
 
 // Build describes the demo job on env, printing blocks to w.
@@ -139,7 +147,97 @@ func Build(env *weir.Env, w io.Writer, o Options) {
 	).Name("views").ID(sourceID)
 	byTitle := weir.KeyBy(views, func(v View) string { return v.Title })
 	blocks := weir.Process(byTitle, &blockCounter{size: o.BlockSize}).Name("count-window").ID(windowID)
-	weir.To(blocks, weir.Print(w, Block.String)).Name("print").ID(sinkID)
+	if o.Blocks {
+		weir.To(blocks, weir.Print(w, Block.String)).Name("print").ID(sinkID)
+	}
+	byCustomer := weir.KeyBy(blocks, func(b Block) string { return b.Customer })
+	alerts := weir.Process(byCustomer, &normalRate{}).Name("normal").ID(normalID)
+	weir.To(alerts, weir.Print[string](w, nil)).Name("alerts").ID(alertsID)
+}
+
+// The normal-rate model: after warmup blocks of a customer, a block whose
+// error rate is more than deviations standard deviations (at least
+// minDeviation) above the customer's mean is abnormal; an alert opens after
+// openAfter abnormal blocks in a row and closes after closeAfter normal
+// ones. The baseline learns only while no alert is open, so an incident
+// never becomes normal.
+const (
+	warmup       = 20
+	deviations   = 5.0
+	minDeviation = 0.02
+	openAfter    = 2
+	closeAfter   = 3
+)
+
+// baseline is what the model keeps per customer: Welford's running mean and
+// variance of its blocks' error rates, and the alert's state.
+type baseline struct {
+	N        int
+	Mean, M2 float64
+	Open     bool
+	Streak   int // abnormal blocks in a row while closed, normal ones while open
+	Blocks   int // blocks since the alert opened
+}
+
+func (b baseline) deviation() float64 {
+	if b.N < 2 {
+		return minDeviation
+	}
+	return max(math.Sqrt(b.M2/float64(b.N-1)), minDeviation)
+}
+
+func (b *baseline) learn(x float64) {
+	b.N++
+	d := x - b.Mean
+	b.Mean += d / float64(b.N)
+	b.M2 += d * (x - b.Mean)
+}
+
+// normalRate learns each customer's normal error rate and prints alerts as
+// they open and close.
+type normalRate struct {
+	base weir.ValueState[string, baseline]
+}
+
+func (n *normalRate) Open(c weir.KeyedOpenContext[string]) error {
+	n.base = weir.Value[baseline](c, "baseline")
+	return nil
+}
+
+func (n *normalRate) Process(c weir.KeyedContext[string], bl Block, out weir.Out[string]) error {
+	b, _, err := n.base.Get(c)
+	if err != nil {
+		return err
+	}
+	total := 0
+	for _, e := range bl.Errors {
+		total += e
+	}
+	rate := float64(total) / float64(max(bl.Views, 1))
+	abnormal := b.N >= warmup && rate > b.Mean+deviations*b.deviation()
+	switch {
+	case b.N < warmup:
+		b.learn(rate)
+	case !b.Open && abnormal:
+		if b.Streak++; b.Streak >= openAfter {
+			b.Open, b.Streak, b.Blocks = true, 0, 0
+			out.Emit(fmt.Sprintf("ALERT OPEN   customer=%s error-rate=%.1f%% normal=%.1f%%±%.1f%% (%s)",
+				c.Key(), 100*rate, 100*b.Mean, 100*b.deviation(), bl.Title))
+		}
+	case !b.Open:
+		b.Streak = 0
+		b.learn(rate)
+	default:
+		b.Blocks++
+		if abnormal {
+			b.Streak = 0
+		} else if b.Streak++; b.Streak >= closeAfter {
+			b.Open, b.Streak = false, 0
+			out.Emit(fmt.Sprintf("ALERT CLOSED customer=%s error-rate=%.1f%% normal=%.1f%% after %d blocks",
+				c.Key(), 100*rate, 100*b.Mean, b.Blocks))
+		}
+	}
+	return n.base.Set(c, b)
 }
 
 // Run runs the demo until its duration is over, its views are exhausted or
@@ -255,7 +353,7 @@ func (b *blockCounter) Process(c weir.KeyedContext[string], v View, out weir.Out
 	if st.Errors == nil {
 		st.Errors = map[string]int{}
 	}
-	out.Emit(Block{Title: c.Key(), Views: st.Views, Errors: st.Errors, End: v.EndedAt})
+	out.Emit(Block{Title: c.Key(), Customer: v.Customer, Views: st.Views, Errors: st.Errors, End: v.EndedAt})
 	return b.state.Clear(c)
 }
 
@@ -284,13 +382,27 @@ func GenerateView(seq int64) View {
 		// seconds of disorder.
 		EndedAt: time.UnixMilli(1_700_000_000_000 + seq - int64(r>>40)%2000),
 	}
-	// Each customer has its own normal error rate: 1% to 4%.
+	// Each customer has its own normal error rate: 1% to 4% — except
+	// during the incident.
 	p := splitmix64(r) % 1000
-	if p < uint64(10+10*(title%len(customers))) {
+	rate := uint64(10 + 10*(title%len(customers)))
+	if cust == IncidentCustomer && seq >= IncidentStart && seq < IncidentEnd {
+		rate = 300
+	}
+	if p < rate {
 		v.Error = ErrorTypes[(r>>8)%uint64(len(ErrorTypes))]
 	}
 	return v
 }
+
+// The injected incident: views IncidentStart to IncidentEnd of
+// IncidentCustomer fail 30% of the time instead of 4% — from 3 s to 6 s into
+// a demo at the default 20 000 views/s.
+const (
+	IncidentCustomer = "news-site"
+	IncidentStart    = 60_000
+	IncidentEnd      = 120_000
+)
 
 func pickWeighted(r uint64, n int) int {
 	var total float64

@@ -55,11 +55,16 @@ func TestDemoMatchesModel(t *testing.T) {
 	for _, p := range []int{1, 2} {
 		t.Run(fmt.Sprint("parallelism ", p), func(t *testing.T) {
 			var buf bytes.Buffer
-			o := Options{Views: views, BlockSize: 100, Parallelism: p}
+			o := Options{Views: views, BlockSize: 100, Parallelism: p, Blocks: true}
 			if err := Run(context.Background(), &buf, o); err != nil {
 				t.Fatal(err)
 			}
-			got := strings.Split(strings.TrimSpace(buf.String()), "\n")
+			var got []string
+			for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+				if !strings.HasPrefix(l, "ALERT") {
+					got = append(got, l)
+				}
+			}
 			slices.Sort(got)
 			if len(got) != len(want) {
 				t.Fatalf("got %d blocks, want %d", len(got), len(want))
@@ -78,10 +83,37 @@ func TestDemoMatchesModel(t *testing.T) {
 	}
 }
 
+// The injected incident opens one alert for its customer, which closes
+// after the incident, and no other customer alerts.
+func TestIncidentOpensAndClosesAnAlert(t *testing.T) {
+	// At parallelism 2 the generator is paced, as in a real run, so that
+	// its four splits advance together: a block of a title then holds views
+	// of about the same time, as the incident's start and end need.
+	for _, tc := range []struct {
+		p    int
+		rate float64
+	}{{1, 0}, {2, 100_000}} {
+		t.Run(fmt.Sprint("parallelism ", tc.p), func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := Run(context.Background(), &buf, Options{Views: 200_000, Rate: tc.rate, BlockSize: 100, Parallelism: tc.p}); err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+			if len(lines) != 2 || !strings.HasPrefix(lines[0], "ALERT OPEN   customer="+IncidentCustomer+" ") ||
+				!strings.HasPrefix(lines[1], "ALERT CLOSED customer="+IncidentCustomer+" ") {
+				t.Fatalf("alerts:\n%s\nwant one opening and one closing for %s", buf.String(), IncidentCustomer)
+			}
+		})
+	}
+}
+
 func TestErrorRatesDifferPerCustomer(t *testing.T) {
 	errs, total := map[string]int{}, map[string]int{}
 	for seq := range int64(200000) {
 		v := GenerateView(seq)
+		if seq >= IncidentStart && seq < IncidentEnd {
+			continue
+		}
 		total[v.Customer]++
 		if v.Error != "" {
 			errs[v.Customer]++
@@ -113,7 +145,7 @@ func TestOptionsValidate(t *testing.T) {
 // would print them all again.
 func TestDemoRestoresFromItsFinalCheckpoint(t *testing.T) {
 	dir := t.TempDir()
-	o := Options{Views: 5000, BlockSize: 100, Parallelism: 2,
+	o := Options{Views: 5000, BlockSize: 100, Parallelism: 2, Blocks: true,
 		CheckpointDir: dir, CheckpointInterval: 50 * time.Millisecond}
 	var first bytes.Buffer
 	if err := Run(context.Background(), &first, o); err != nil {
