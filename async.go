@@ -1,0 +1,498 @@
+package weir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/internal/runtime"
+	"github.com/weirstream/weir/internal/state"
+)
+
+// ErrAsyncTimeout is the error of an AsyncMap request whose attempt ran
+// past its AsyncTimeout.
+var ErrAsyncTimeout = errors.New("async request timed out")
+
+// AsyncOption configures AsyncMap.
+type AsyncOption interface{ applyAsync(*asyncConfig) }
+
+type asyncOptionFunc func(*asyncConfig)
+
+func (f asyncOptionFunc) applyAsync(c *asyncConfig) { f(c) }
+
+// asyncConfig is how an AsyncMap operator runs its requests.
+type asyncConfig struct {
+	capacity  int
+	timeout   time.Duration
+	retries   int
+	backoff   time.Duration
+	unordered bool
+}
+
+func defaultAsyncConfig() asyncConfig {
+	return asyncConfig{capacity: 100, timeout: 10 * time.Second}
+}
+
+func (c asyncConfig) validate() error {
+	var errs []error
+	if c.capacity <= 0 {
+		errs = append(errs, fmt.Errorf("AsyncCapacity: %d must be positive", c.capacity))
+	}
+	if c.timeout <= 0 {
+		errs = append(errs, fmt.Errorf("AsyncTimeout: %v must be positive", c.timeout))
+	}
+	if c.retries < 0 || c.backoff < 0 {
+		errs = append(errs, fmt.Errorf("AsyncRetries: %d retries and backoff %v must not be negative", c.retries, c.backoff))
+	}
+	return errors.Join(errs...)
+}
+
+// AsyncCapacity sets the most requests in flight per subtask (default 100).
+// A record arriving when that many are in flight waits for one to complete:
+// that is the operator's backpressure.
+func AsyncCapacity(n int) AsyncOption {
+	return asyncOptionFunc(func(c *asyncConfig) { c.capacity = n })
+}
+
+// AsyncTimeout sets how long one attempt may take (default 10s): the
+// context the function gets is canceled after d, and an attempt whose
+// function returns an error after that has timed out.
+func AsyncTimeout(d time.Duration) AsyncOption {
+	return asyncOptionFunc(func(c *asyncConfig) { c.timeout = d })
+}
+
+// AsyncRetries makes a failed or timed-out attempt be retried up to n times
+// after the first, waiting backoff before the first retry and twice as long
+// before each next one (default: no retries).
+func AsyncRetries(n int, backoff time.Duration) AsyncOption {
+	return asyncOptionFunc(func(c *asyncConfig) { c.retries, c.backoff = n, backoff })
+}
+
+// AsyncUnordered emits results as they complete instead of in input order.
+// Watermarks still never overtake a record: results of the records before
+// a watermark are emitted before it, in either mode.
+func AsyncUnordered() AsyncOption {
+	return asyncOptionFunc(func(c *asyncConfig) { c.unordered = true })
+}
+
+// AsyncMap calls fn for every record without waiting for it: up to
+// AsyncCapacity calls per subtask are in flight at once, so a stream can be
+// enriched from a database or service at the throughput of many concurrent
+// requests rather than one round trip per record. Results are emitted in
+// input order (or as they complete, with AsyncUnordered), each with the
+// event time of its input.
+//
+// fn runs on goroutines of its own, several at once: it must be safe for
+// concurrent use, and it must return when ctx is done — ctx carries the
+// attempt's timeout and is canceled when the job stops, and the operator
+// waits for every call to return before it closes. An error after the last
+// retry meets the operator's error policy with the input record; a panic
+// fails the job.
+//
+// With checkpoints, the inputs of requests still in flight at a barrier are
+// part of the checkpoint and are sent again after a restore, so no record is
+// lost; fn may thus be called more than once for a record (at-least-once
+// calls), and the input type needs a codec (see package codec).
+func AsyncMap[T, R any](s Stream[T], fn func(ctx context.Context, v T) (R, error), opts ...AsyncOption) Stream[R] {
+	cfg := defaultAsyncConfig()
+	for _, o := range opts {
+		o.applyAsync(&cfg)
+	}
+	n := oneInput(s, "async-map")
+	if err := cfg.validate(); err != nil {
+		s.n.env.fail(fmt.Errorf("async map after %q: %w", s.n.displayName(), err))
+	}
+	n.fanout = fanoutOf[R]
+	n.build = func(b *opBuild) (runtime.Operator, any, error) {
+		c, err := codec.For[T]()
+		if err != nil && (b.checkpoints || b.restore != nil) {
+			return nil, nil, fmt.Errorf("checkpointing the records in flight: input type: %w", err)
+		}
+		op := &asyncOp[T, R]{
+			opBase:  newOpBase(b),
+			fn:      fn,
+			cfg:     cfg,
+			next:    b.main.(runtime.Pusher[R]),
+			codec:   asyncEntryCodec[T]{c},
+			restore: b.restore,
+			stateCfg: state.Config{
+				OperatorID:     b.id,
+				KeyGroups:      b.keyGroups,
+				MaxParallelism: b.cfg.maxParallelism,
+				Subtask:        b.subtask,
+				Parallelism:    b.parallelism,
+			},
+			done: make(chan *asyncEntry[T, R], cfg.capacity),
+		}
+		op.drainFn = op.drain
+		return op, op, nil
+	}
+	return Stream[R]{n}
+}
+
+// asyncEntry is one record whose request has not been emitted yet. The
+// goroutine running the request writes out, err and panicked, and hands
+// the entry back over the done channel; everything else belongs to the
+// task goroutine.
+type asyncEntry[T, R any] struct {
+	in       T
+	ts       int64
+	origin   runtime.Origin
+	out      R
+	err      error
+	panicked bool
+	started  bool
+	finished bool // the request has completed and the task has seen it
+}
+
+// asyncOp runs AsyncMap for one subtask.
+//
+// Requests run on goroutines the operator owns (wg); each hands its entry
+// back on done, whose capacity is the most requests in flight, so it never
+// blocks, and wakes the task by posting drain to the task's mailbox — at
+// most one post pending at a time (posted). Results are emitted only on the
+// task goroutine: in Push, in drain, in OnWatermark and EndInput. queue
+// holds every entry not emitted yet, in input order; that is what a
+// checkpoint records.
+type asyncOp[T, R any] struct {
+	opBase
+	fn       func(context.Context, T) (R, error)
+	cfg      asyncConfig
+	next     runtime.Pusher[R]
+	codec    asyncEntryCodec[T]
+	restore  *opRestore
+	stateCfg state.Config
+	backend  state.Backend
+	list     state.OperatorList[asyncSaved[T]]
+
+	// life is the lifetime of the operator's requests: Push has no
+	// context, and the requests outlive any one call, so the operator
+	// keeps it and cancels it in Close.
+	life   context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	done      chan *asyncEntry[T, R]
+	posted    atomic.Bool
+	drainFn   func(context.Context) error
+	queue     []*asyncEntry[T, R]
+	inflight  int // started and not yet seen completed
+	unstarted int // restored entries not started yet
+}
+
+func (o *asyncOp[T, R]) Open() error {
+	o.life, o.cancel = context.WithCancel(context.Background())
+	b, err := state.NewMemory(o.stateCfg)
+	if err != nil {
+		return err
+	}
+	o.backend = b
+	if err := o.restore.into(b); err != nil {
+		return err
+	}
+	if o.codec.value != nil {
+		if o.list, err = state.NewOperatorList[asyncSaved[T]](b, "_async", state.Split, o.codec); err != nil {
+			return err
+		}
+		saved, err := o.list.Get()
+		if err != nil {
+			return err
+		}
+		// The requests that were in flight at the checkpoint are sent
+		// again, in their order; at most capacity of them at once.
+		for _, s := range saved {
+			o.queue = append(o.queue, &asyncEntry[T, R]{in: s.In, ts: s.Ts, origin: s.Origin})
+		}
+		o.unstarted = len(saved)
+		o.fill()
+	}
+	return nil
+}
+
+// Push starts a request for v, first waiting for room among the requests
+// in flight.
+func (o *asyncOp[T, R]) Push(v T) error {
+	o.enter()
+	o.c.in++
+	// Emitting changes the task's Meta; the operators before this one in
+	// the chain expect it unchanged when Push returns.
+	ts, origin := o.meta.Ts, o.meta.Origin
+	defer func() { o.meta.Ts, o.meta.Origin = ts, origin }()
+	for o.inflight >= o.cfg.capacity || o.unstarted > 0 {
+		o.fill()
+		if o.inflight < o.cfg.capacity && o.unstarted == 0 {
+			break
+		}
+		if err := o.completed(<-o.done); err != nil {
+			return err
+		}
+	}
+	e := &asyncEntry[T, R]{in: v, ts: ts, origin: origin}
+	o.queue = append(o.queue, e)
+	o.start(e)
+	return nil
+}
+
+// fill starts restored entries, in order, while there is room.
+func (o *asyncOp[T, R]) fill() {
+	for _, e := range o.queue {
+		if o.unstarted == 0 || o.inflight >= o.cfg.capacity {
+			return
+		}
+		if !e.started {
+			o.unstarted--
+			o.start(e)
+		}
+	}
+}
+
+func (o *asyncOp[T, R]) start(e *asyncEntry[T, R]) {
+	e.started = true
+	o.inflight++
+	o.wg.Add(1)
+	go o.call(o.life, e)
+}
+
+// call runs the request of e on its own goroutine, with the attempts and
+// backoff the options allow, and hands e back to the task.
+func (o *asyncOp[T, R]) call(ctx context.Context, e *asyncEntry[T, R]) {
+	defer o.wg.Done()
+	backoff := o.cfg.backoff
+	for attempt := 0; ; attempt++ {
+		e.out, e.err, e.panicked = o.attempt(ctx, e.in)
+		if e.err == nil || e.panicked || attempt == o.cfg.retries || ctx.Err() != nil {
+			if e.err != nil && attempt > 0 {
+				e.err = fmt.Errorf("after %d attempts: %w", attempt+1, e.err)
+			}
+			break
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+		backoff *= 2
+	}
+	o.done <- e
+	o.wake()
+}
+
+func (o *asyncOp[T, R]) attempt(ctx context.Context, v T) (r R, err error, panicked bool) {
+	ctx, cancel := context.WithTimeout(ctx, o.cfg.timeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			err, panicked = fmt.Errorf("panic: %v", p), true
+		}
+	}()
+	r, err = o.fn(ctx, v)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// Not wrapped: an error that is a context's would read as the
+		// job's cancellation rather than as this record's failure.
+		err = fmt.Errorf("%w after %v: %v", ErrAsyncTimeout, o.cfg.timeout, err)
+	}
+	return r, err, false
+}
+
+// wake makes the task loop drain completions soon: a post to its mailbox
+// unless one is pending already. When the mailbox is full the task wakes
+// for what is in it, and NextProcessingTime sees the completions.
+func (o *asyncOp[T, R]) wake() {
+	if !o.posted.CompareAndSwap(false, true) {
+		return
+	}
+	select {
+	case o.task.Mailbox <- o.drainFn:
+	default:
+		o.posted.Store(false)
+	}
+}
+
+// drain runs on the task goroutine (from its mailbox): it takes the
+// completed requests and emits what is ready.
+func (o *asyncOp[T, R]) drain(context.Context) error {
+	o.posted.Store(false)
+	o.enter()
+	for {
+		select {
+		case e := <-o.done:
+			if err := o.completed(e); err != nil {
+				return err
+			}
+		default:
+			o.fill()
+			return nil
+		}
+	}
+}
+
+// completed takes in a completed request and emits what it made ready.
+func (o *asyncOp[T, R]) completed(e *asyncEntry[T, R]) error {
+	e.finished = true
+	o.inflight--
+	return o.emitReady()
+}
+
+// emitReady emits the finished entries that may go: from the head of the
+// queue in order, or all of them unordered.
+func (o *asyncOp[T, R]) emitReady() error {
+	if o.cfg.unordered {
+		for i := 0; i < len(o.queue); {
+			e := o.queue[i]
+			if !e.finished {
+				i++
+				continue
+			}
+			o.queue = slices.Delete(o.queue, i, i+1)
+			if err := o.emit(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for len(o.queue) > 0 && o.queue[0].finished {
+		e := o.queue[0]
+		o.queue[0] = nil
+		o.queue = o.queue[1:]
+		if err := o.emit(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// emit sends e's result downstream with its input's event time and origin,
+// or hands its error to the error policy with the input record.
+func (o *asyncOp[T, R]) emit(e *asyncEntry[T, R]) error {
+	o.meta.Ts, o.meta.Origin = e.ts, e.origin
+	o.enter()
+	switch {
+	case e.panicked:
+		return o.fail(e.err)
+	case e.err != nil:
+		return o.handle(e.err, e.in)
+	}
+	o.c.out++
+	err := o.next.Push(e.out)
+	o.enter()
+	return err
+}
+
+// flushAll waits for every request and emits every result.
+func (o *asyncOp[T, R]) flushAll() error {
+	o.enter()
+	if err := o.emitReady(); err != nil {
+		return err
+	}
+	for len(o.queue) > 0 {
+		o.fill()
+		if err := o.completed(<-o.done); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// OnWatermark emits the results of every record before the watermark, so
+// that the watermark does not overtake them.
+func (o *asyncOp[T, R]) OnWatermark(int64) error { return o.flushAll() }
+
+// EndInput emits every remaining result.
+func (o *asyncOp[T, R]) EndInput() error { return o.flushAll() }
+
+// NextProcessingTime implements runtime.ProcessingTimer: completions that
+// wait to be drained are due at once. It is the fallback for a wake-up the
+// full mailbox could not take.
+func (o *asyncOp[T, R]) NextProcessingTime() int64 {
+	if len(o.done) > 0 {
+		return 0
+	}
+	return runtime.MaxWatermark
+}
+
+// OnProcessingTime implements runtime.ProcessingTimer.
+func (o *asyncOp[T, R]) OnProcessingTime(int64) error { return o.drain(context.Background()) }
+
+// Snapshot implements runtime.Stateful: the inputs of every entry not
+// emitted yet go into the checkpoint, in order; what was emitted is
+// downstream of the barrier already.
+func (o *asyncOp[T, R]) Snapshot(context.Context, int64) (runtime.OperatorState, error) {
+	if o.list == nil {
+		return runtime.OperatorState{}, errors.New("the input type has no codec")
+	}
+	saved := make([]asyncSaved[T], len(o.queue))
+	for i, e := range o.queue {
+		saved[i] = asyncSaved[T]{In: e.in, Ts: e.ts, Origin: e.origin}
+	}
+	if err := o.list.Update(saved); err != nil {
+		return runtime.OperatorState{}, err
+	}
+	snap, err := o.backend.Snapshot()
+	return runtime.OperatorState{State: snap}, err
+}
+
+// Close cancels the requests in flight and waits for them.
+func (o *asyncOp[T, R]) Close() error {
+	if o.cancel != nil {
+		o.cancel()
+	}
+	o.wg.Wait()
+	if o.backend != nil {
+		return o.backend.Close()
+	}
+	return nil
+}
+
+// asyncSaved is an entry in a checkpoint: the input with its event time and
+// origin.
+type asyncSaved[T any] struct {
+	In     T
+	Ts     int64
+	Origin runtime.Origin
+}
+
+// asyncEntryCodec encodes a saved entry: event time, origin split and
+// offset, then the input.
+type asyncEntryCodec[T any] struct{ value codec.Codec[T] }
+
+func (c asyncEntryCodec[T]) Append(dst []byte, s asyncSaved[T]) []byte {
+	dst = codec.Int64().Append(dst, s.Ts)
+	dst = codec.Int32().Append(dst, s.Origin.Split)
+	dst = codec.Int64().Append(dst, s.Origin.Offset)
+	return c.value.Append(dst, s.In)
+}
+
+func (c asyncEntryCodec[T]) Decode(src []byte) (asyncSaved[T], int, error) {
+	var s asyncSaved[T]
+	n := 0
+	var err error
+	var m int
+	if s.Ts, m, err = codec.Int64().Decode(src); err != nil {
+		return s, 0, err
+	}
+	n += m
+	if s.Origin.Split, m, err = codec.Int32().Decode(src[n:]); err != nil {
+		return s, 0, err
+	}
+	n += m
+	if s.Origin.Offset, m, err = codec.Int64().Decode(src[n:]); err != nil {
+		return s, 0, err
+	}
+	n += m
+	if s.In, m, err = c.value.Decode(src[n:]); err != nil {
+		return s, 0, err
+	}
+	return s, n + m, nil
+}
+
+var (
+	_ runtime.Stateful        = (*asyncOp[int, int])(nil)
+	_ runtime.ProcessingTimer = (*asyncOp[int, int])(nil)
+	_ runtime.Publisher       = (*asyncOp[int, int])(nil)
+)

@@ -1,0 +1,292 @@
+package weir_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/weirstream/weir"
+)
+
+// latencies returns a fixed pseudo-random latency of 0–3 ms per record, so
+// requests complete out of input order.
+func latencies(n int) []time.Duration {
+	r := rand.New(rand.NewPCG(1, 2))
+	out := make([]time.Duration, n)
+	for i := range out {
+		out[i] = time.Duration(r.IntN(4)) * time.Millisecond
+	}
+	return out
+}
+
+// slowDouble is an enrichment that takes the latency of its record.
+func slowDouble(lat []time.Duration) func(context.Context, int64) (int64, error) {
+	return func(ctx context.Context, v int64) (int64, error) {
+		select {
+		case <-time.After(lat[v]):
+			return 2 * v, nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+func doubled(n int64) []string {
+	want := make([]int64, n)
+	for i := range want {
+		want[i] = 2 * int64(i)
+	}
+	return sorted(want)
+}
+
+// Ordered results leave in the order their inputs came, per subtask, even
+// though requests complete in another order.
+func TestAsyncMapOrdered(t *testing.T) {
+	const n = 2000
+	lat := latencies(n)
+	for _, p := range []int{1, 2} {
+		t.Run(fmt.Sprint("parallelism ", p), func(t *testing.T) {
+			env := weir.New(weir.Parallelism(p))
+			// Split i holds the records ≡ i mod p, read by subtask i in
+			// order; the async map is chained to it.
+			src := weir.From(env, weir.Generator(weir.GeneratorSpec{Splits: p, Count: n}, func(seq int64) int64 { return seq }))
+			got := weir.Collect(weir.AsyncMap(src, slowDouble(lat), weir.AsyncCapacity(50)))
+			run(t, env)
+			vals := got.Values()
+			if g := sorted(vals); !slices.Equal(g, doubled(n)) {
+				t.Fatalf("got %d results, want 2·[0,%d)", len(g), n)
+			}
+			last := make([]int64, p)
+			for i := range last {
+				last[i] = -1
+			}
+			for _, v := range vals {
+				split := (v / 2) % int64(p)
+				if v <= last[split] {
+					t.Fatalf("result %d after %d on split %d: out of input order", v, last[split], split)
+				}
+				last[split] = v
+			}
+		})
+	}
+}
+
+// Unordered results are the same multiset as ordered ones.
+func TestAsyncMapUnordered(t *testing.T) {
+	const n = 2000
+	lat := latencies(n)
+	env := weir.New(weir.Parallelism(2))
+	src := weir.From(env, weir.Generator(weir.GeneratorSpec{Splits: 2, Count: n}, func(seq int64) int64 { return seq }))
+	got := weir.Collect(weir.AsyncMap(src, slowDouble(lat), weir.AsyncUnordered(), weir.AsyncCapacity(50)))
+	run(t, env)
+	if g := sorted(got.Values()); !slices.Equal(g, doubled(n)) {
+		t.Fatalf("got %d results, want 2·[0,%d) once each", len(g), n)
+	}
+	var in, out int64
+	for _, m := range env.Metrics() {
+		if m.Operator == "async-map" {
+			in, out = in+m.In, out+m.Out
+		}
+	}
+	if in != n || out != n {
+		t.Fatalf("async-map counted in %d, out %d; want %d each", in, out, n)
+	}
+}
+
+// A result carries its input's event time, and no result is overtaken by
+// a watermark: an event-time window with no allowed lateness behind the
+// async map counts every record and finds none late.
+func TestAsyncMapEventTime(t *testing.T) {
+	const n = 2000
+	lat := latencies(n)
+	for _, unordered := range []bool{false, true} {
+		t.Run(fmt.Sprint("unordered ", unordered), func(t *testing.T) {
+			opts := []weir.AsyncOption{weir.AsyncCapacity(20)}
+			if unordered {
+				opts = append(opts, weir.AsyncUnordered())
+			}
+			env := weir.New(weir.Parallelism(2))
+			src := weir.From(env, weir.Generator(weir.GeneratorSpec{Splits: 4, Count: n}, func(seq int64) int64 { return seq }),
+				weir.EventTime(func(v int64) time.Time { return time.UnixMilli(v) }, 0))
+			enriched := weir.AsyncMap(src, slowDouble(lat), opts...)
+			recs := weir.Collect(enriched)
+			ws := weir.Windowed(weir.KeyBy(enriched, func(v int64) int64 { return v % 3 }), weir.TumblingEventTime(10*time.Millisecond))
+			windows := weir.Collect(weir.Aggregate(ws, countInts{}))
+			run(t, env)
+			for _, r := range recs.Records() {
+				if want := time.UnixMilli(r.Value / 2); !r.Time.Equal(want) {
+					t.Fatalf("result %d has event time %v, want its input's %v", r.Value, r.Time, want)
+				}
+			}
+			var total int64
+			for _, w := range windows.Values() {
+				total += w.Value
+			}
+			var late int64
+			for _, m := range env.Metrics() {
+				late += m.Late
+			}
+			if total != n || late != 0 {
+				t.Fatalf("windows counted %d records and %d late, want %d and none late", total, late, n)
+			}
+		})
+	}
+}
+
+// No more requests than the capacity are in flight at once, per subtask.
+func TestAsyncMapCapacity(t *testing.T) {
+	const capacity = 5
+	var cur, peak atomic.Int64
+	env := weir.New(weir.Parallelism(1))
+	src := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: 300}, func(seq int64) int64 { return seq }))
+	got := weir.Collect(weir.AsyncMap(src, func(ctx context.Context, v int64) (int64, error) {
+		c := cur.Add(1)
+		defer cur.Add(-1)
+		for p := peak.Load(); c > p && !peak.CompareAndSwap(p, c); p = peak.Load() {
+		}
+		time.Sleep(time.Millisecond)
+		return v, nil
+	}, weir.AsyncCapacity(capacity)))
+	run(t, env)
+	if len(got.Values()) != 300 {
+		t.Fatalf("got %d results, want 300", len(got.Values()))
+	}
+	if p := peak.Load(); p > capacity || p < 2 {
+		t.Fatalf("at most %d requests were in flight, want 2 to %d", p, capacity)
+	}
+}
+
+// flaky fails the first attempt for record bad, hangs the second until its
+// timeout and succeeds on the third; every other record succeeds at once.
+func flaky(bad int64, attempts *atomic.Int32) func(context.Context, int64) (int64, error) {
+	return func(ctx context.Context, v int64) (int64, error) {
+		if v != bad {
+			return v, nil
+		}
+		switch attempts.Add(1) {
+		case 1:
+			return 0, errors.New("unavailable")
+		case 2:
+			<-ctx.Done()
+			return 0, ctx.Err()
+		}
+		return v, nil
+	}
+}
+
+func TestAsyncMapRetries(t *testing.T) {
+	items := []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+	t.Run("enough retries", func(t *testing.T) {
+		var attempts atomic.Int32
+		env := weir.New()
+		src := weir.From(env, weir.Slice(items...))
+		got := weir.Collect(weir.AsyncMap(src, flaky(3, &attempts),
+			weir.AsyncRetries(2, time.Millisecond), weir.AsyncTimeout(20*time.Millisecond)))
+		run(t, env)
+		if g := got.Values(); !slices.Equal(g, items) {
+			t.Fatalf("got %v, want %v", g, items)
+		}
+		if a := attempts.Load(); a != 3 {
+			t.Fatalf("record 3 took %d attempts, want 3", a)
+		}
+	})
+	t.Run("too few retries", func(t *testing.T) {
+		var attempts atomic.Int32
+		env := weir.New()
+		src := weir.From(env, weir.Slice(items...))
+		weir.Collect(weir.AsyncMap(src, flaky(3, &attempts),
+			weir.AsyncRetries(1, time.Millisecond), weir.AsyncTimeout(20*time.Millisecond)).Name("enrich"))
+		err := env.Run(context.Background())
+		var oe *weir.OperatorError
+		if !errors.As(err, &oe) {
+			t.Fatalf("Run = %v, want an *OperatorError", err)
+		}
+		if oe.Operator != "enrich" || oe.Origin == nil || oe.Origin.Offset != 3 {
+			t.Fatalf("error %v: want operator enrich and the origin of record 3", err)
+		}
+		if !errors.Is(err, weir.ErrAsyncTimeout) {
+			t.Fatalf("error %v: want the timeout of the last attempt", err)
+		}
+	})
+	t.Run("skip policy", func(t *testing.T) {
+		var attempts atomic.Int32
+		env := weir.New()
+		src := weir.From(env, weir.Slice(items...))
+		got := weir.Collect(weir.AsyncMap(src, flaky(3, &attempts), weir.AsyncTimeout(20*time.Millisecond)).OnError(weir.Skip))
+		run(t, env)
+		want := slices.DeleteFunc(slices.Clone(items), func(v int64) bool { return v == 3 })
+		if g := got.Values(); !slices.Equal(g, want) {
+			t.Fatalf("got %v, want %v", g, want)
+		}
+	})
+}
+
+// Options out of range are reported before the job runs.
+func TestAsyncMapBadOptions(t *testing.T) {
+	env := weir.New()
+	src := weir.From(env, weir.Slice[int64](1))
+	weir.Collect(weir.AsyncMap(src, func(context.Context, int64) (int64, error) { return 0, nil },
+		weir.AsyncCapacity(0), weir.AsyncTimeout(-time.Second)))
+	err := env.Validate()
+	if err == nil || !strings.Contains(err.Error(), "AsyncCapacity") || !strings.Contains(err.Error(), "AsyncTimeout") {
+		t.Fatalf("Validate = %v, want errors naming AsyncCapacity and AsyncTimeout", err)
+	}
+}
+
+// asyncCountJob reads n numbers, enriches them slowly enough that requests
+// are in flight at every barrier, may fail after a checkpoint completed,
+// and counts per key with exactly-once keyed state: the counts are exact
+// only if every request in flight at the restored checkpoint was sent again.
+func asyncCountJob(dir string, n int64, p int, calls *atomic.Int64, fail bool, opts ...weir.Option) (*weir.Env, *weir.Collector[string]) {
+	env := weir.New(append([]weir.Option{weir.Parallelism(p), weir.Checkpoints(5*time.Millisecond, dir)}, opts...)...)
+	src := weir.From(env, weir.Generator(weir.GeneratorSpec{Splits: 3, Count: n, Rate: 20000}, func(seq int64) int64 { return seq })).ID("numbers")
+	enriched := weir.AsyncMap(src, func(ctx context.Context, v int64) (int64, error) {
+		calls.Add(1)
+		select {
+		case <-time.After(time.Millisecond):
+			return v, nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}, weir.AsyncCapacity(20)).ID("enrich")
+	var seen atomic.Int64
+	checked := weir.TryMap(enriched, func(v int64) (int64, error) {
+		if fail && seen.Add(1) > n/3 && completedCheckpoints(dir) > 0 {
+			return 0, errInjected
+		}
+		return v, nil
+	}).ID("maybe-fail")
+	counts := weir.Process(weir.KeyBy(checked, func(v int64) int64 { return v % 10 }), &finalCount{}).ID("count")
+	return env, weir.Collect(counts)
+}
+
+// A job whose async requests are in flight at its checkpoints fails and is
+// restored: the requests in flight at the checkpoint are sent again, so no
+// input is lost (nor counted twice by the exactly-once keyed state).
+func TestAsyncMapRestoreLosesNothing(t *testing.T) {
+	const n = 3000
+	for _, tc := range []struct{ first, second int }{{1, 1}, {2, 1}, {1, 2}} {
+		t.Run(fmt.Sprintf("parallelism %d to %d", tc.first, tc.second), func(t *testing.T) {
+			dir := t.TempDir()
+			var calls atomic.Int64
+			env, _ := asyncCountJob(dir, n, tc.first, &calls, true)
+			if err := env.Run(context.Background()); !errors.Is(err, errInjected) {
+				t.Fatalf("first run: %v, want the injected failure", err)
+			}
+			env, got := asyncCountJob(dir, n, tc.second, &calls, false, weir.Restore("latest"))
+			if err := env.Run(context.Background()); err != nil {
+				t.Fatalf("restored run: %v", err)
+			}
+			if g := sorted(got.Values()); !slices.Equal(g, wantCounts(n)) {
+				t.Fatalf("counts after restore %v, want %v", g, wantCounts(n))
+			}
+			t.Logf("%d calls for %d records", calls.Load(), n)
+		})
+	}
+}
