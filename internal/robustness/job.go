@@ -52,9 +52,10 @@ type JobConfig struct {
 	Pause int
 }
 
-// BuildJob describes the job: per-key tumbling window counts and sums, and
-// a keyed interval join of left and right events, both written with keyed
-// process functions and event-time timers, into part files.
+// BuildJob describes the job: per-key tumbling event-time window counts and
+// sums (Windowed + Aggregate), and an interval join of left and right
+// events (IntervalJoin, a co-process operator with event-time eviction),
+// into exactly-once part files.
 func BuildJob(c JobConfig) (*weir.Env, error) {
 	opts := []weir.Option{weir.Parallelism(c.Parallelism), weir.Checkpoints(c.Interval, c.Checkpoints)}
 	if c.Restore {
@@ -74,9 +75,19 @@ func BuildJob(c JobConfig) (*weir.Env, error) {
 		}
 		return e, nil
 	}).ID("parse")
-	keyed := weir.KeyBy(events, func(e Event) string { return e.Key })
-	windows := weir.Process(keyed, &windowCount{}).ID("windows")
-	joins := weir.Process(keyed, &intervalJoin{}).ID("join")
+	key := func(e Event) string { return e.Key }
+	keyed := weir.KeyBy(events, key)
+	// The library's operators: an event-time window aggregate and an
+	// interval join (a co-process operator) of left and right events.
+	windows := weir.Map(weir.Aggregate(weir.Windowed(keyed, weir.TumblingEventTime(Window*time.Millisecond)), countSum{}).ID("windows"),
+		func(r weir.WindowResult[string, [2]int64]) string {
+			return fmt.Sprintf("win %s %d %d %d", r.Key, r.Window.Start, r.Value[0], r.Value[1])
+		})
+	left := weir.KeyBy(events.Filter(func(e Event) bool { return e.Side == "L" }), key)
+	right := weir.KeyBy(events.Filter(func(e Event) bool { return e.Side == "R" }), key)
+	joins := weir.IntervalJoin(left, right, -JoinWithin*time.Millisecond, JoinWithin*time.Millisecond, func(l, r Event) string {
+		return fmt.Sprintf("join %s %d %d", l.Key, l.Value, r.Value)
+	}).ID("join")
 	sink, err := file.New(file.Config[string]{
 		Dir:       c.Output,
 		Format:    file.Lines(func(s string) string { return s }),
@@ -99,90 +110,10 @@ func lineTime(s string) time.Time {
 	return time.UnixMilli(e.Time)
 }
 
-// windowCount counts and sums each key's values in tumbling event-time
-// windows.
-type windowCount struct {
-	acc weir.MapState[string, int64, [2]int64] // window start -> count, sum
-}
+// countSum counts and sums a window's values.
+type countSum struct{}
 
-func (w *windowCount) Open(c weir.KeyedOpenContext[string]) error {
-	w.acc = weir.MapOf[int64, [2]int64](c, "acc")
-	return nil
-}
-
-func (w *windowCount) Process(c weir.KeyedContext[string], e Event, _ weir.Out[string]) error {
-	start := e.Time - e.Time%Window
-	a, _, err := w.acc.Get(c, start)
-	if err != nil {
-		return err
-	}
-	a[0]++
-	a[1] += e.Value
-	if err := w.acc.Put(c, start, a); err != nil {
-		return err
-	}
-	return c.Timers().RegisterEventTime(time.UnixMilli(start + Window - 1))
-}
-
-func (w *windowCount) OnTimer(c weir.TimerContext[string], out weir.Out[string]) error {
-	ts, _ := c.Timestamp()
-	start := ts.UnixMilli() + 1 - Window
-	a, ok, err := w.acc.Get(c, start)
-	if err != nil || !ok {
-		return err
-	}
-	out.Emit(fmt.Sprintf("win %s %d %d %d", c.Key(), start, a[0], a[1]))
-	return w.acc.Delete(c, start)
-}
-
-// intervalJoin emits every pair of a left and a right event of a key whose
-// event times are at most JoinWithin apart. Each side's events stay in
-// state until the watermark passes them by JoinWithin, when a timer evicts
-// them.
-type intervalJoin struct {
-	left, right weir.MapState[string, int64, Event] // value -> event
-}
-
-func (j *intervalJoin) Open(c weir.KeyedOpenContext[string]) error {
-	j.left = weir.MapOf[int64, Event](c, "left")
-	j.right = weir.MapOf[int64, Event](c, "right")
-	return nil
-}
-
-func (j *intervalJoin) Process(c weir.KeyedContext[string], e Event, out weir.Out[string]) error {
-	mine, other := j.left, j.right
-	if e.Side == "R" {
-		mine, other = j.right, j.left
-	}
-	for _, o := range other.All(c) {
-		if d := e.Time - o.Time; d >= -JoinWithin && d <= JoinWithin {
-			l, r := e, o
-			if e.Side == "R" {
-				l, r = o, e
-			}
-			out.Emit(fmt.Sprintf("join %s %d %d", c.Key(), l.Value, r.Value))
-		}
-	}
-	if err := mine.Put(c, e.Value, e); err != nil {
-		return err
-	}
-	return c.Timers().RegisterEventTime(time.UnixMilli(e.Time + JoinWithin))
-}
-
-func (j *intervalJoin) OnTimer(c weir.TimerContext[string], _ weir.Out[string]) error {
-	ts, _ := c.Timestamp()
-	for _, side := range []weir.MapState[string, int64, Event]{j.left, j.right} {
-		var old []int64
-		for v, e := range side.All(c) {
-			if e.Time+JoinWithin <= ts.UnixMilli() {
-				old = append(old, v)
-			}
-		}
-		for _, v := range old {
-			if err := side.Delete(c, v); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
+func (countSum) CreateAccumulator() [2]int64      { return [2]int64{} }
+func (countSum) Add(e Event, a [2]int64) [2]int64 { return [2]int64{a[0] + 1, a[1] + e.Value} }
+func (countSum) Result(a [2]int64) [2]int64       { return a }
+func (countSum) Merge(a, b [2]int64) [2]int64     { return [2]int64{a[0] + b[0], a[1] + b[1]} }
