@@ -47,15 +47,7 @@ func (j *intervalJoin[K, A, B, R]) Process1(c KeyedContext[K], v A, out Out[R]) 
 			}
 		}
 	}
-	as, _, err := j.left.Get(c, ta)
-	if err != nil {
-		return err
-	}
-	// A new slice: the one in state may be held by a snapshot.
-	if err := j.left.Put(c, ta, append(append([]A(nil), as...), v)); err != nil {
-		return err
-	}
-	return c.Timers().RegisterEventTime(time.UnixMilli(ta + max(j.upper, 0)))
+	return buffer(c, j.left, ta, v, ta+max(j.upper, 0))
 }
 
 func (j *intervalJoin[K, A, B, R]) Process2(c KeyedContext[K], v B, out Out[R]) error {
@@ -71,14 +63,38 @@ func (j *intervalJoin[K, A, B, R]) Process2(c KeyedContext[K], v B, out Out[R]) 
 			}
 		}
 	}
-	bs, _, err := j.right.Get(c, tb)
+	return buffer(c, j.right, tb, v, tb-min(j.lower, 0))
+}
+
+// buffer keeps v, at event time ts, on its side until the watermark passes
+// until, when a timer evicts it.
+func buffer[K comparable, X any](c KeyedContext[K], side MapState[K, int64, []X], ts int64, v X, until int64) error {
+	xs, _, err := side.Get(c, ts)
 	if err != nil {
 		return err
 	}
-	if err := j.right.Put(c, tb, append(append([]B(nil), bs...), v)); err != nil {
+	// A new slice: the one in state may be held by a snapshot.
+	if err := side.Put(c, ts, append(append([]X(nil), xs...), v)); err != nil {
 		return err
 	}
-	return c.Timers().RegisterEventTime(time.UnixMilli(tb - min(j.lower, 0)))
+	return c.Timers().RegisterEventTime(time.UnixMilli(until))
+}
+
+// evict removes the entries of a side whose time plus slack the watermark
+// wm has passed.
+func evict[K comparable, X any](c KeyedContext[K], side MapState[K, int64, []X], slack, wm int64) error {
+	var old []int64
+	for ts := range side.All(c) {
+		if ts+slack <= wm {
+			old = append(old, ts)
+		}
+	}
+	for _, ts := range old {
+		if err := side.Delete(c, ts); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // OnTimer evicts what can no longer join: a left record once the watermark
@@ -86,27 +102,8 @@ func (j *intervalJoin[K, A, B, R]) Process2(c KeyedContext[K], v B, out Out[R]) 
 // lower.
 func (j *intervalJoin[K, A, B, R]) OnTimer(c TimerContext[K], _ Out[R]) error {
 	wm := c.Time().UnixMilli()
-	var old []int64
-	for ta := range j.left.All(c) {
-		if ta+max(j.upper, 0) <= wm {
-			old = append(old, ta)
-		}
+	if err := evict(c, j.left, max(j.upper, 0), wm); err != nil {
+		return err
 	}
-	for _, ta := range old {
-		if err := j.left.Delete(c, ta); err != nil {
-			return err
-		}
-	}
-	old = old[:0]
-	for tb := range j.right.All(c) {
-		if tb-min(j.lower, 0) <= wm {
-			old = append(old, tb)
-		}
-	}
-	for _, tb := range old {
-		if err := j.right.Delete(c, tb); err != nil {
-			return err
-		}
-	}
-	return nil
+	return evict(c, j.right, -min(j.lower, 0), wm)
 }

@@ -23,9 +23,15 @@ func eventTime(e Event) time.Time { return time.UnixMilli(e.Value / 100) }
 // TumblingWindowCount counts each key's events in tumbling 1 s event-time
 // windows at parallelism p, over n events.
 func TumblingWindowCount(n int64, p int) (Result, Totals, error) {
+	return windowCount(n, p, weir.TumblingEventTime(time.Second))
+}
+
+// windowCount counts each key's events in the windows a gives, at
+// parallelism p, over n events.
+func windowCount(n int64, p int, a weir.WindowAssigner) (Result, Totals, error) {
 	env := weir.New(weir.Parallelism(p))
 	src := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: n, Splits: p}, Gen), weir.EventTime(eventTime, 0))
-	ws := weir.Windowed(weir.KeyBy(src, keyOf), weir.TumblingEventTime(time.Second))
+	ws := weir.Windowed(weir.KeyBy(src, keyOf), a)
 	counts := weir.Map(weir.Aggregate(ws, count{}), func(r weir.WindowResult[int64, int64]) Event {
 		return Event{Key: r.Key, Value: r.Value}
 	})
@@ -68,16 +74,7 @@ func TumblingWindowCountCeiling(n int64) (Result, Totals) {
 // 150 ms gap (its events come every 100 ms: one session per key), at
 // parallelism p, over n events.
 func SessionWindowCount(n int64, p int) (Result, Totals, error) {
-	env := weir.New(weir.Parallelism(p))
-	src := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: n, Splits: p}, Gen), weir.EventTime(eventTime, 0))
-	ws := weir.Windowed(weir.KeyBy(src, keyOf), weir.EventTimeSessions(150*time.Millisecond))
-	counts := weir.Map(weir.Aggregate(ws, count{}), func(r weir.WindowResult[int64, int64]) Event {
-		return Event{Key: r.Key, Value: r.Value}
-	})
-	sink := newTotalSink()
-	weir.To(counts, weir.Sink[Event](sink))
-	r, err := measure(n, func() error { return env.Run(context.Background()) })
-	return r, *sink.total, err
+	return windowCount(n, p, weir.EventTimeSessions(150*time.Millisecond))
 }
 
 // SessionWindowCountCeiling is SessionWindowCount by hand: per key, the
