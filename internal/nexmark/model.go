@@ -165,6 +165,10 @@ func AppendJSON(dst []byte, e *Event) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// AppendJSONString appends s as a JSON string, escaped as AppendJSON
+// escapes the events' strings.
+func AppendJSONString(dst []byte, s string) []byte { return appendString(dst, s) }
+
 // appendString appends s as a JSON string, escaped as encoding/json escapes
 // it with HTML escaping off: quotes, backslashes and control characters,
 // U+2028 and U+2029, and invalid UTF-8 as U+FFFD. Generated strings are

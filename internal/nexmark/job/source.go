@@ -1,0 +1,163 @@
+package job
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/weirstream/weir"
+	"github.com/weirstream/weir/internal/nexmark"
+)
+
+// generatorSource is the in-process Nexmark generator as a source. Split i
+// of n yields events i, i+n, i+2n, …; each split is in event-time order.
+// Split IDs carry n ("2/4"), so a restore with another split count fails
+// naming the split instead of reading events twice.
+type generatorSource struct {
+	gen    *nexmark.Generator
+	splits int
+}
+
+func (g *generatorSource) Splits(context.Context) ([]weir.Split, error) {
+	out := make([]weir.Split, g.splits)
+	for i := range out {
+		out[i] = weir.Split{ID: strconv.Itoa(i) + "/" + strconv.Itoa(g.splits)}
+	}
+	return out, nil
+}
+
+func (g *generatorSource) Bounded() bool { return g.gen.Config().Events > 0 }
+
+func (g *generatorSource) OpenSplit(_ context.Context, s weir.Split, pos []byte) (weir.SplitReader[nexmark.Event], error) {
+	is, ns, _ := strings.Cut(s.ID, "/")
+	i, err1 := strconv.Atoi(is)
+	n, err2 := strconv.Atoi(ns)
+	if err1 != nil || err2 != nil || n != g.splits || i < 0 || i >= n {
+		return nil, fmt.Errorf("nexmark generator: no split %q among %d splits (a restore must use the split count of the run it restores)", s.ID, g.splits)
+	}
+	r := &generatorReader{gen: g.gen, next: int64(i), stride: int64(n), end: g.gen.Config().Events}
+	if pos != nil {
+		next, k := binary.Varint(pos)
+		if k <= 0 || next < 0 || next%r.stride != int64(i) {
+			return nil, fmt.Errorf("nexmark generator: split %q: bad position %x", s.ID, pos)
+		}
+		r.next = next
+	}
+	return r, nil
+}
+
+type generatorReader struct {
+	gen          *nexmark.Generator
+	next, stride int64
+	end          int64 // 0: no end
+}
+
+func (r *generatorReader) Poll(out weir.SourceOutput[nexmark.Event], max int) (weir.PollStatus, error) {
+	for ; max > 0; max-- {
+		if r.end > 0 && r.next >= r.end {
+			return weir.End, nil
+		}
+		out.Emit(r.gen.Event(r.next), r.next)
+		r.next += r.stride
+	}
+	if r.end > 0 && r.next >= r.end {
+		return weir.End, nil
+	}
+	return weir.More, nil
+}
+
+func (r *generatorReader) Position() []byte { return binary.AppendVarint(nil, r.next) }
+func (r *generatorReader) Close() error     { return nil }
+
+// eventTime is the reference event time: the event's dateTime.
+func eventTime(e nexmark.Event) time.Time { return time.UnixMilli(e.DateTime()) }
+
+// fromGenerator adds the generator to e as the job's event source.
+func fromGenerator(e *weir.Env, cfg nexmark.Config, splits int) (weir.Stream[nexmark.Event], error) {
+	gen, err := nexmark.NewGenerator(cfg)
+	if err != nil {
+		return weir.Stream[nexmark.Event]{}, err
+	}
+	src := &generatorSource{gen: gen, splits: splits}
+	return weir.From(e, src, weir.EventTime(eventTime, WatermarkDelay)).Name("nexmark").ID("nexmark-generator"), nil
+}
+
+// line is one line of an events file, decoded or not. Its JSON form, which
+// a dead letter shows, is the line's text.
+type line struct {
+	text string
+	ev   nexmark.Event
+	err  error
+}
+
+// MarshalJSON writes the line's text as a JSON string.
+func (l line) MarshalJSON() ([]byte, error) { return json.Marshal(l.text) }
+
+// fileSource reads events files (JSON lines, as `weir nexmark generate`
+// writes them); each file is a split and a record's offset is its line
+// number. A line that does not decode is emitted with its error, for the
+// next operator to apply the job's error policy to.
+type fileSource struct {
+	lines *weir.LinesSource
+}
+
+func (f *fileSource) Splits(ctx context.Context) ([]weir.Split, error) { return f.lines.Splits(ctx) }
+func (f *fileSource) Bounded() bool                                    { return true }
+
+func (f *fileSource) OpenSplit(ctx context.Context, s weir.Split, pos []byte) (weir.SplitReader[line], error) {
+	r, err := f.lines.OpenSplit(ctx, s, pos)
+	if err != nil {
+		return nil, err
+	}
+	return &fileReader{SplitReader: r}, nil
+}
+
+type fileReader struct {
+	weir.SplitReader[string]
+	out weir.SourceOutput[line]
+}
+
+func (r *fileReader) Poll(out weir.SourceOutput[line], max int) (weir.PollStatus, error) {
+	r.out = out
+	return r.SplitReader.Poll(r, max)
+}
+
+// Emit decodes one line of the file.
+func (r *fileReader) Emit(text string, offset int64) {
+	l := line{text: text}
+	if err := l.ev.UnmarshalJSON([]byte(text)); err != nil {
+		l.err = err
+	}
+	r.out.Emit(l, offset)
+}
+
+func (r *fileReader) EmitAt(text string, _ time.Time, offset int64) { r.Emit(text, offset) }
+func (r *fileReader) Watermark(t time.Time)                         { r.out.Watermark(t) }
+func (r *fileReader) Idle()                                         { r.out.Idle() }
+
+// lineTime is a line's event time; a line that did not decode has none
+// worth the name and takes the earliest time, which moves no watermark.
+func lineTime(l line) time.Time {
+	if l.err != nil {
+		return time.Time{}
+	}
+	return eventTime(l.ev)
+}
+
+// fromFiles adds a source of the events in the files matching patterns to e.
+// Lines that do not decode meet the job's error policy in the operator
+// "decode".
+func fromFiles(e *weir.Env, patterns ...string) weir.Stream[nexmark.Event] {
+	src := weir.From(e, &fileSource{lines: weir.Lines(patterns...)}, weir.EventTime(lineTime, WatermarkDelay)).
+		Name("events").ID("nexmark-file")
+	return weir.TryMap(src, func(l line) (nexmark.Event, error) {
+		if l.err != nil {
+			return nexmark.Event{}, fmt.Errorf("not a Nexmark event: %w", l.err)
+		}
+		return l.ev, nil
+	}).Name("decode").ID("nexmark-decode")
+}
