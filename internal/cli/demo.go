@@ -122,7 +122,7 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, o demo.Options) erro
 	var from checkpoint.Info
 	if o.Restore != "" {
 		var err error
-		if from, err = resolveRestore(ctx, o); err != nil {
+		if from, err = resolveRestore(ctx, o.Restore, o.CheckpointDir, "--checkpoints"); err != nil {
 			return err
 		}
 	}
@@ -176,21 +176,21 @@ func describeDemo(o demo.Options) string {
 }
 
 // resolveRestore finds the checkpoint or savepoint --restore names, as the
-// job will: "latest" is the newest in --checkpoints.
-func resolveRestore(ctx context.Context, o demo.Options) (checkpoint.Info, error) {
-	path := o.Restore
+// job will: "latest" is the newest in dir, which the flag dirFlag gave.
+func resolveRestore(ctx context.Context, restore, dir, dirFlag string) (checkpoint.Info, error) {
+	path := restore
 	if path == "latest" {
-		path = o.CheckpointDir
+		path = dir
 	}
 	d, info, err := checkpoint.OpenPath(ctx, path)
 	switch {
 	case err == nil:
-	case o.Restore != "latest":
+	case restore != "latest":
 		return checkpoint.Info{}, fmt.Errorf("invalid --restore: %w", err)
 	case errors.Is(err, fs.ErrNotExist):
-		return checkpoint.Info{}, fmt.Errorf("--restore latest: --checkpoints %s does not exist", o.CheckpointDir)
+		return checkpoint.Info{}, fmt.Errorf("--restore latest: %s %s does not exist", dirFlag, dir)
 	case errors.Is(err, checkpoint.ErrNotFound):
-		return checkpoint.Info{}, fmt.Errorf("--restore latest: no completed checkpoint or savepoint in --checkpoints %s", o.CheckpointDir)
+		return checkpoint.Info{}, fmt.Errorf("--restore latest: no completed checkpoint or savepoint in %s %s", dirFlag, dir)
 	default:
 		return checkpoint.Info{}, fmt.Errorf("--restore latest: %w", err)
 	}

@@ -30,7 +30,7 @@ Beam's Nexmark) so that its results can be compared with published ones.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newNexmarkGenerateCommand())
+	cmd.AddCommand(newNexmarkGenerateCommand(), newNexmarkRunCommand())
 	return cmd
 }
 

@@ -98,8 +98,20 @@ func Run(ctx context.Context, q Query, o Options) (Result, error) {
 	if o.Restore != "" {
 		opts = append(opts, weir.Restore(o.Restore))
 	}
-	if o.Stop != nil {
+	if o.Stop != nil && o.CheckpointDir != "" {
 		opts = append(opts, weir.StopOn(o.Stop))
+	} else if o.Stop != nil {
+		// Without checkpoints there is nothing to stop with: stop at once.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-o.Stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 	}
 	if o.OnError != weir.FailJob {
 		opts = append(opts, weir.OnError(o.OnError))

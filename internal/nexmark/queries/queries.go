@@ -1,0 +1,34 @@
+// Package queries lists the Nexmark queries Weir implements, q0–q22 but q6
+// (its reference SQL needs an OVER window no engine in the suite runs).
+package queries
+
+import (
+	"github.com/weirstream/weir/internal/nexmark/job"
+	"github.com/weirstream/weir/internal/nexmark/queries/stateless"
+)
+
+// All returns every query, in the order of their numbers.
+func All() []job.Query {
+	return []job.Query{
+		stateless.Q0, stateless.Q1, stateless.Q2,
+	}
+}
+
+// ByName returns the query called name ("q5"), and whether there is one.
+func ByName(name string) (job.Query, bool) {
+	for _, q := range All() {
+		if q.Name == name {
+			return q, true
+		}
+	}
+	return job.Query{}, false
+}
+
+// Names returns the names of every query, in order.
+func Names() []string {
+	var out []string
+	for _, q := range All() {
+		out = append(out, q.Name)
+	}
+	return out
+}
