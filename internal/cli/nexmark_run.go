@@ -30,6 +30,7 @@ type runOptions struct {
 	sideInput          string
 	onError            string
 	deadLetters        string
+	duration           time.Duration
 }
 
 func newNexmarkRunCommand() *cobra.Command {
@@ -74,6 +75,9 @@ row that cannot be computed): fail the job (the default), write it to the
   weir nexmark generate --events 1000000 --out /tmp/events.jsonl
   weir nexmark run --query q0 --input /tmp/events.jsonl --out /tmp/q0
 
+  # q5 for 30 seconds with a checkpoint every 2 seconds.
+  weir nexmark run --query q5 --events 0 --duration 30s --checkpoint-dir /tmp/q5-chk --checkpoint-interval 2s
+
   # An endless q7 with checkpoints; stop it with Ctrl-C, then resume.
   weir nexmark run --query q7 --events 0 --checkpoint-dir /tmp/q7-chk --checkpoint-interval 5s
   weir nexmark run --query q7 --events 0 --checkpoint-dir /tmp/q7-chk --restore latest`,
@@ -83,7 +87,7 @@ row that cannot be computed): fail the job (the default), write it to the
 			if err != nil {
 				return err
 			}
-			jo.Stop = stopOf(cmd.Context())
+			jo.Stop = stopAfter(cmd.Context(), stopOf(cmd.Context()), o.duration)
 			return runNexmarkQuery(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), q, jo, o)
 		},
 	}
@@ -102,6 +106,7 @@ row that cannot be computed): fail the job (the default), write it to the
 	f.StringVar(&o.sideInput, "side-input", "", "q13's side input, a `file` of key,value lines (default: a generated one)")
 	f.StringVar(&o.onError, "on-error", o.onError, "what a record that fails does: fail, dead-letter or skip")
 	f.StringVar(&o.deadLetters, "dead-letters", "", "the dead-letter `file` for --on-error dead-letter (JSON lines)")
+	f.DurationVar(&o.duration, "duration", 0, "stop after this long, as Ctrl-C does (with a savepoint under --checkpoint-dir); 0 runs until the events end")
 	return cmd
 }
 
@@ -130,6 +135,8 @@ func nexmarkRunConfig(o runOptions, changed func(string) bool) (job.Options, job
 		return jo, q, fmt.Errorf("invalid --tps %d: must be positive", o.tps)
 	case o.parallelism <= 0:
 		return jo, q, fmt.Errorf("invalid --parallelism %d: must be positive", o.parallelism)
+	case o.duration < 0:
+		return jo, q, fmt.Errorf("invalid --duration %v: must not be negative", o.duration)
 	case o.splits < 0:
 		return jo, q, fmt.Errorf("invalid --splits %d: must be positive", o.splits)
 	case o.input != "" && (changed("events") || changed("tps") || changed("seed") || changed("splits")):
@@ -199,6 +206,26 @@ func runNexmarkQuery(ctx context.Context, stdout, stderr io.Writer, q job.Query,
 		fmt.Fprintf(stderr, "weir nexmark: %s\n", summarizeCheckpoints(context.WithoutCancel(ctx), jo.CheckpointDir, before))
 	}
 	return nil
+}
+
+// stopAfter returns a channel closed when stop is closed or, if d > 0, d
+// from now.
+func stopAfter(ctx context.Context, stop <-chan struct{}, d time.Duration) <-chan struct{} {
+	if d <= 0 {
+		return stop
+	}
+	out := make(chan struct{})
+	go func() {
+		defer close(out)
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-stop:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}()
+	return out
 }
 
 // describeRun says in one line what is about to run.

@@ -61,9 +61,10 @@ type Options struct {
 
 // Progress is where a running query is.
 type Progress struct {
-	Events  int64         // read by the sources
-	Rows    int64         // result rows written (counted)
-	Elapsed time.Duration // since the job started
+	Events      int64         // read by the sources
+	Rows        int64         // result rows written (counted)
+	Checkpoints int64         // checkpoints completed
+	Elapsed     time.Duration // since the job started
 }
 
 // Result is what a finished run measured.
@@ -165,7 +166,8 @@ func Run(ctx context.Context, q Query, o Options) (Result, error) {
 			case <-done:
 				return
 			case <-t.C:
-				o.Progress(Progress{Events: sourceEvents(env.Metrics()), Rows: c.out.rows.Load(), Elapsed: time.Since(start)})
+				o.Progress(Progress{Events: sourceEvents(env.Metrics()), Rows: c.out.rows.Load(),
+					Checkpoints: completed.Load(), Elapsed: time.Since(start)})
 			}
 		}
 	}()
