@@ -31,6 +31,7 @@ type runOptions struct {
 	onError            string
 	deadLetters        string
 	duration           time.Duration
+	rate               float64
 }
 
 func newNexmarkRunCommand() *cobra.Command {
@@ -96,6 +97,7 @@ row that cannot be computed): fail the job (the default), write it to the
 	f.Int64Var(&o.events, "events", o.events, "how many events to generate; 0 generates until Ctrl-C")
 	f.Int64Var(&o.seed, "seed", 0, "which generated stream")
 	f.Int64Var(&o.tps, "tps", o.tps, "events per second of event time in the generated stream")
+	f.Float64Var(&o.rate, "rate", 0, "generate at most this many events per second of wall-clock time; 0 is as fast as the job goes")
 	f.IntVar(&o.splits, "splits", 0, "generator splits (default 4, or --parallelism if larger); keep it across --restore")
 	f.StringVar(&o.input, "input", "", "read events from these JSON-lines `files` (a glob) instead of generating them")
 	f.IntVar(&o.parallelism, "parallelism", o.parallelism, "parallel subtasks of each operator")
@@ -137,10 +139,12 @@ func nexmarkRunConfig(o runOptions, changed func(string) bool) (job.Options, job
 		return jo, q, fmt.Errorf("invalid --parallelism %d: must be positive", o.parallelism)
 	case o.duration < 0:
 		return jo, q, fmt.Errorf("invalid --duration %v: must not be negative", o.duration)
+	case o.rate < 0:
+		return jo, q, fmt.Errorf("invalid --rate %v: must not be negative", o.rate)
 	case o.splits < 0:
 		return jo, q, fmt.Errorf("invalid --splits %d: must be positive", o.splits)
-	case o.input != "" && (changed("events") || changed("tps") || changed("seed") || changed("splits")):
-		return jo, q, errors.New("--input reads events from files: --events, --tps, --seed and --splits are for generated events")
+	case o.input != "" && (changed("events") || changed("tps") || changed("seed") || changed("splits") || changed("rate")):
+		return jo, q, errors.New("--input reads events from files: --events, --tps, --seed, --rate and --splits are for generated events")
 	case changed("input") && o.input == "":
 		return jo, q, errors.New("invalid --input: the file name is empty")
 	case changed("checkpoint-dir") && o.checkpointDir == "":
@@ -168,7 +172,7 @@ func nexmarkRunConfig(o runOptions, changed func(string) bool) (job.Options, job
 		return jo, q, err
 	}
 	jo = job.Options{
-		Generator: cfg, Splits: o.splits, Input: o.input, Parallelism: o.parallelism,
+		Generator: cfg, Rate: o.rate, Splits: o.splits, Input: o.input, Parallelism: o.parallelism,
 		CheckpointDir: o.checkpointDir, CheckpointInterval: o.checkpointInterval, Restore: o.restore,
 		Out: o.out, SideInput: o.sideInput, OnError: policy, DeadLetters: o.deadLetters,
 	}

@@ -17,6 +17,9 @@ type Options struct {
 	// Generator configures the in-process generator, used when Input is
 	// empty. Generator.Events = 0 generates until the job is stopped.
 	Generator nexmark.Config
+	// Rate limits the generator to this many events per wall-clock second;
+	// 0 generates as fast as the job goes.
+	Rate float64
 	// Splits is the number of generator splits (default 4, or Parallelism
 	// if larger). A restore must use the split count it was taken with.
 	Splits int
@@ -130,7 +133,7 @@ func Run(ctx context.Context, q Query, o Options) (Result, error) {
 		c.events = fromFiles(env, o.Input)
 	} else {
 		var err error
-		if c.events, err = fromGenerator(env, o.Generator, o.Splits); err != nil {
+		if c.events, err = fromGenerator(env, o.Generator, o.Splits, o.Rate); err != nil {
 			return Result{}, err
 		}
 	}

@@ -20,6 +20,7 @@ import (
 type generatorSource struct {
 	gen    *nexmark.Generator
 	splits int
+	rate   float64 // events per wall-clock second over all splits; 0: no limit
 }
 
 func (g *generatorSource) Splits(context.Context) ([]weir.Split, error) {
@@ -40,6 +41,9 @@ func (g *generatorSource) OpenSplit(_ context.Context, s weir.Split, pos []byte)
 		return nil, fmt.Errorf("nexmark generator: no split %q among %d splits (a restore must use the split count of the run it restores)", s.ID, g.splits)
 	}
 	r := &generatorReader{gen: g.gen, next: int64(i), stride: int64(n), end: g.gen.Config().Events}
+	if g.rate > 0 {
+		r.rate, r.start = g.rate/float64(n), time.Now()
+	}
 	if pos != nil {
 		next, k := binary.Varint(pos)
 		if k <= 0 || next < 0 || next%r.stride != int64(i) {
@@ -54,9 +58,20 @@ type generatorReader struct {
 	gen          *nexmark.Generator
 	next, stride int64
 	end          int64 // 0: no end
+	rate         float64
+	start        time.Time
+	sent         int64
 }
 
 func (r *generatorReader) Poll(out weir.SourceOutput[nexmark.Event], max int) (weir.PollStatus, error) {
+	if r.rate > 0 {
+		due := int64(time.Since(r.start).Seconds()*r.rate) - r.sent
+		if due <= 0 {
+			return weir.Wait, nil
+		}
+		max = int(min(int64(max), due))
+		r.sent += int64(max)
+	}
 	for ; max > 0; max-- {
 		if r.end > 0 && r.next >= r.end {
 			return weir.End, nil
@@ -77,12 +92,12 @@ func (r *generatorReader) Close() error     { return nil }
 func eventTime(e nexmark.Event) time.Time { return time.UnixMilli(e.DateTime()) }
 
 // fromGenerator adds the generator to e as the job's event source.
-func fromGenerator(e *weir.Env, cfg nexmark.Config, splits int) (weir.Stream[nexmark.Event], error) {
+func fromGenerator(e *weir.Env, cfg nexmark.Config, splits int, rate float64) (weir.Stream[nexmark.Event], error) {
 	gen, err := nexmark.NewGenerator(cfg)
 	if err != nil {
 		return weir.Stream[nexmark.Event]{}, err
 	}
-	src := &generatorSource{gen: gen, splits: splits}
+	src := &generatorSource{gen: gen, splits: splits, rate: rate}
 	return weir.From(e, src, weir.EventTime(eventTime, WatermarkDelay)).Name("nexmark").ID("nexmark-generator"), nil
 }
 

@@ -4,13 +4,16 @@ package queries
 
 import (
 	"github.com/weirstream/weir/internal/nexmark/job"
+	"github.com/weirstream/weir/internal/nexmark/queries/joins"
 	"github.com/weirstream/weir/internal/nexmark/queries/stateless"
 )
 
 // All returns every query, in the order of their numbers.
 func All() []job.Query {
 	return []job.Query{
-		stateless.Q0, stateless.Q1, stateless.Q2,
+		stateless.Q0, stateless.Q1, stateless.Q2, joins.Q3, joins.Q4,
+		joins.Q9,
+		joins.Q20,
 	}
 }
 

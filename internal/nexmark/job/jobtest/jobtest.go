@@ -39,9 +39,12 @@ func canonical(line string) (string, string, error) {
 
 // Table applies lines, a query's output, to a multiset of rows: an
 // append-only result (updating false) adds every row; a changelog adds +I
-// and +U rows and removes -U and -D ones, and removing a row that is not
-// there is an error.
-func Table(lines []string, updating bool) (map[string]int, error) {
+// and +U rows and removes -U and -D ones. With ordered set, lines are in
+// the order they were emitted (per key) and removing a row that is not
+// there is an error; otherwise only the net result counts (rows read back
+// from several files), and a row removed more often than added is an error
+// at the end.
+func Table(lines []string, updating, ordered bool) (map[string]int, error) {
 	t := map[string]int{}
 	for i, l := range lines {
 		row, op, err := canonical(l)
@@ -54,25 +57,42 @@ func Table(lines []string, updating bool) (map[string]int, error) {
 		case !updating, op == "+I", op == "+U":
 			t[row]++
 		case op == "-U", op == "-D":
-			if t[row] == 0 {
+			if ordered && t[row] == 0 {
 				return nil, fmt.Errorf("line %d: %s retracts a row that is not in the table", i+1, l)
 			}
 			t[row]--
-			if t[row] == 0 {
-				delete(t, row)
-			}
 		default:
 			return nil, fmt.Errorf("line %d: a changelog row needs op +I, -U, +U or -D: %s", i+1, l)
+		}
+	}
+	for row, n := range t {
+		switch {
+		case n < 0:
+			return nil, fmt.Errorf("the changelog retracts %s more often than it adds it", row)
+		case n == 0:
+			delete(t, row)
 		}
 	}
 	return t, nil
 }
 
-// Check fails t unless lines, applied as Table does, give exactly the rows
-// of want (as multisets).
+// Check fails t unless lines, applied in order as Table does, give exactly
+// the rows of want (as multisets).
 func Check(t testing.TB, lines []string, updating bool, want []reference.Row) {
 	t.Helper()
-	got, err := Table(lines, updating)
+	check(t, lines, updating, true, want)
+}
+
+// CheckNet is Check for lines whose order is lost (read back from several
+// files): only the changelog's net result counts.
+func CheckNet(t testing.TB, lines []string, updating bool, want []reference.Row) {
+	t.Helper()
+	check(t, lines, updating, false, want)
+}
+
+func check(t testing.TB, lines []string, updating, ordered bool, want []reference.Row) {
+	t.Helper()
+	got, err := Table(lines, updating, ordered)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,121 @@
+package queries
+
+import (
+	"bufio"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weirstream/weir/internal/nexmark"
+	"github.com/weirstream/weir/internal/nexmark/job"
+	"github.com/weirstream/weir/internal/nexmark/job/jobtest"
+	"github.com/weirstream/weir/internal/nexmark/reference"
+)
+
+// references are the reference loops of the queries whose result does not
+// depend on the wall clock.
+var references = map[string]func([]nexmark.Event) []reference.Row{
+	"q0": reference.Q0, "q1": reference.Q1, "q2": reference.Q2, "q3": reference.Q3, "q4": reference.Q4,
+	"q5": reference.Q5, "q7": reference.Q7, "q8": reference.Q8, "q9": reference.Q9, "q10": reference.Q10,
+	"q11": reference.Q11, "q14": reference.Q14, "q15": reference.Q15, "q16": reference.Q16,
+	"q17": reference.Q17, "q18": reference.Q18, "q19": reference.Q19, "q20": reference.Q20,
+	"q21": reference.Q21, "q22": reference.Q22,
+}
+
+func TestNames(t *testing.T) {
+	seen := map[string]bool{}
+	for _, q := range All() {
+		if seen[q.Name] || q.Build == nil || q.Title == "" {
+			t.Errorf("query %q: a duplicate, or no Build or Title", q.Name)
+		}
+		seen[q.Name] = true
+		if got, ok := ByName(q.Name); !ok || got.Name != q.Name {
+			t.Errorf("ByName(%q) = %v, %v", q.Name, got.Name, ok)
+		}
+	}
+	if _, ok := ByName("q6"); ok {
+		t.Error("q6 is listed")
+	}
+}
+
+// TestStopAndRestoreExactlyOnce runs every query with checkpoints and its
+// rows going to files, stops it with a savepoint part way, restores it at
+// parallelism 2 and runs it to the end; the committed files then hold
+// exactly the reference's rows (the changelog applied, for updating
+// queries): nothing lost, nothing twice across the stop.
+func TestStopAndRestoreExactlyOnce(t *testing.T) {
+	const n = 30_000
+	events, cfg := jobtest.Events(t, n, 1000)
+	for _, q := range All() {
+		want, ok := references[q.Name]
+		if !ok {
+			continue
+		}
+		t.Run(q.Name, func(t *testing.T) {
+			dir := t.TempDir()
+			out, chk := filepath.Join(dir, "out"), filepath.Join(dir, "chk")
+			stop := make(chan struct{})
+			stopped := false
+			first, err := job.Run(t.Context(), q, job.Options{
+				Generator: cfg, Rate: 60_000, Parallelism: 1, CheckpointDir: chk, CheckpointInterval: 40 * time.Millisecond,
+				Out: out, Stop: stop, ProgressEvery: 5 * time.Millisecond,
+				Progress: func(p job.Progress) {
+					if !stopped && p.Events >= n/3 && p.Checkpoints >= 1 {
+						stopped = true
+						close(stop)
+					}
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first.Events >= n {
+				t.Fatalf("the first run read all %d events before it was stopped", first.Events)
+			}
+			second, err := job.Run(t.Context(), q, job.Options{
+				Generator: cfg, Parallelism: 2, CheckpointDir: chk, CheckpointInterval: 40 * time.Millisecond,
+				Restore: "latest", Out: out,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first.Events+second.Events != n {
+				t.Errorf("the runs read %d + %d events, want %d in all", first.Events, second.Events, n)
+			}
+			jobtest.CheckNet(t, committedRows(t, out), q.Updating, want(events))
+		})
+	}
+}
+
+// committedRows reads the visible part files under dir.
+func committedRows(t *testing.T, dir string) []string {
+	t.Helper()
+	var rows []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if strings.HasPrefix(d.Name(), ".") {
+			t.Errorf("%s: a hidden file is left behind", path)
+			return nil
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			rows = append(rows, sc.Text())
+		}
+		return sc.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
