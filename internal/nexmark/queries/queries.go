@@ -6,13 +6,15 @@ import (
 	"github.com/weirstream/weir/internal/nexmark/job"
 	"github.com/weirstream/weir/internal/nexmark/queries/joins"
 	"github.com/weirstream/weir/internal/nexmark/queries/stateless"
+	"github.com/weirstream/weir/internal/nexmark/queries/windows"
 )
 
 // All returns every query, in the order of their numbers.
 func All() []job.Query {
 	return []job.Query{
 		stateless.Q0, stateless.Q1, stateless.Q2, joins.Q3, joins.Q4,
-		joins.Q9,
+		windows.Q5, windows.Q7, windows.Q8, joins.Q9,
+		windows.Q11, windows.Q12,
 		joins.Q20,
 	}
 }
