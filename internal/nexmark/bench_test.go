@@ -66,3 +66,38 @@ func BenchmarkEncode(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDecode compares DecodeJSON with encoding/json (decodeStd, what
+// UnmarshalJSON did before DecodeJSON) on the same lines: generated events
+// in stream order, as `weir nexmark run --input` reads them.
+func BenchmarkDecode(b *testing.B) {
+	g := newGenerator(b, DefaultConfig())
+	var lines [][]byte
+	var size int
+	for _, e := range g.Range(0, 1000) {
+		line := AppendJSON(nil, &e)
+		lines = append(lines, line)
+		size += len(line)
+	}
+	for _, bc := range []struct {
+		name   string
+		decode func([]byte, *Event) error
+	}{
+		{"DecodeJSON", DecodeJSON},
+		{"encoding-json", decodeStd},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64((size + len(lines)/2) / len(lines)))
+			var e Event
+			i := 0
+			for b.Loop() {
+				if err := bc.decode(lines[i%len(lines)], &e); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}

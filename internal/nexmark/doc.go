@@ -49,5 +49,7 @@
 // Generator.Event computes any event from its number, so a stream can be cut
 // into ranges generated in parallel (Generator.Range) and still be the same
 // stream. AppendJSON writes an event as one JSON object with a single key,
-// person, auction or bid, carrying the model's field names.
+// person, auction or bid, carrying the model's field names, and DecodeJSON
+// (Event.UnmarshalJSON) reads it back; both do what encoding/json does,
+// several times faster.
 package nexmark
