@@ -83,9 +83,36 @@ func ProcessBroadcast[K comparable, T, B, S, R any](ks KeyedStream[K, T], bs Bro
 		fn := cloneFunc(fn)
 		op := &broadcastOp[K, T, B, S, R]{fn: fn, key: ks.key, codec: sc, state: &BroadcastState[S]{m: map[string]S{}}}
 		op.keyedCore = newKeyedCore[K, R](b, ks.keys, fn, op)
+		op.ctx.bstate = op.state
 		return op, []any{broadcastKeyed[K, T, B, S, R]{op}, broadcastRules[K, T, B, S, R]{op}}, nil
 	}
 	return Stream[R]{n}
+}
+
+// BroadcastView reads a broadcast state without changing it.
+type BroadcastView[S any] interface {
+	Get(name string) (S, bool)
+	All() iter.Seq2[string, S]
+	Len() int
+}
+
+// ReadBroadcastState gives read access to the broadcast state of the
+// ProcessBroadcast operator whose timer (or keyed record) c belongs to, as
+// Flink gives onTimer a read-only context: an OnTimer of a
+// KeyedBroadcastProcessFunction reads its rules with it. It is false for
+// any other operator, or when S is not the broadcast state's value type.
+// Only ProcessBroadcast may change the state, so that every subtask keeps
+// the same.
+func ReadBroadcastState[S any](c Context) (BroadcastView[S], bool) {
+	h, ok := c.(interface{ broadcastState() any })
+	if !ok {
+		return nil, false
+	}
+	bs, ok := h.broadcastState().(*BroadcastState[S])
+	if !ok || bs == nil {
+		return nil, false
+	}
+	return bs, true
 }
 
 // broadcastEntry is one entry of the broadcast state in a checkpoint.

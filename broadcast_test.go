@@ -136,3 +136,47 @@ func TestBroadcastStateRestoredOnEverySubtask(t *testing.T) {
 		t.Fatalf("after the restore at parallelism 2: %v; want an alert for each of %v", out2.lines, users)
 	}
 }
+
+// summaryAtEnd reports, from a timer, how many rules the broadcast state
+// holds when the input ends.
+type summaryAtEnd struct{}
+
+func (summaryAtEnd) ProcessElement(c weir.KeyedContext[string], _ rec, _ *weir.BroadcastState[int64], _ weir.Out[string]) error {
+	return c.Timers().RegisterEventTime(weir.EndOfTime)
+}
+
+func (summaryAtEnd) ProcessBroadcast(_ weir.Context, r rec, rules *weir.BroadcastState[int64], _ weir.Out[string]) error {
+	rules.Put(r.Key, r.Value)
+	return nil
+}
+
+func (summaryAtEnd) OnTimer(c weir.TimerContext[string], out weir.Out[string]) error {
+	rules, ok := weir.ReadBroadcastState[int64](c)
+	if !ok {
+		return fmt.Errorf("no broadcast state in the timer of %s", c.Key())
+	}
+	if _, ok := weir.ReadBroadcastState[string](c); ok {
+		return fmt.Errorf("the broadcast state read as the wrong type")
+	}
+	n, _ := rules.Get("limit")
+	out.Emit(fmt.Sprintf("%s: %d rules, limit %d", c.Key(), rules.Len(), n))
+	return nil
+}
+
+// A timer reads the broadcast state (read-only, as Flink's onTimer).
+func TestBroadcastStateReadInTimer(t *testing.T) {
+	out := &output{added: make(chan struct{}, 1)}
+	env := weir.New(weir.Parallelism(2))
+	r := weir.From(env, &scriptSource{in: &scriptInput{name: "rules", bound: -1, items: []scriptItem{
+		{op: "rec", key: "limit", value: 5, ts: 1}, {op: "rec", key: "window", value: 30, ts: 2},
+	}}, out: out}).Parallelism(1)
+	l := weir.From(env, &scriptSource{in: &scriptInput{name: "logins", bound: -1, items: fails("u1", 1000, 2)}, out: out}).Parallelism(1)
+	weir.To(weir.ProcessBroadcast(weir.KeyBy(l, func(x rec) string { return x.Key }), weir.Broadcast(r), summaryAtEnd{}),
+		sinkFunc[string](func(s string) { out.add(s) }))
+	if err := env.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"u1: 2 rules, limit 5"}; !slices.Equal(out.lines, want) {
+		t.Fatalf("got %v, want %v", out.lines, want)
+	}
+}

@@ -137,6 +137,7 @@ type keyedCtx[K comparable] struct {
 	timer  int64 // the firing timer's time
 	sides  map[string]any
 	counts *counters // the operator's, for windows that count late records
+	bstate any       // a broadcast-process operator's *BroadcastState[S]
 }
 
 func (c *keyedCtx[K]) Key() K              { return c.key }
@@ -144,6 +145,7 @@ func (c *keyedCtx[K]) Timers() Timers      { return c }
 func (c *keyedCtx[K]) Domain() TimeDomain  { return c.domain }
 func (c *keyedCtx[K]) Time() time.Time     { return time.UnixMilli(c.timer) }
 func (c *keyedCtx[K]) scope() *keyedCtx[K] { return c }
+func (c *keyedCtx[K]) broadcastState() any { return c.bstate }
 func (c *keyedCtx[K]) sideOutput(tag string) any {
 	return c.sides[tag]
 }

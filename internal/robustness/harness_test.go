@@ -78,6 +78,7 @@ func TestExactlyOnceUnderKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Model(in)
+	checkRulesExercised(t, h.input, in, want, events)
 
 	r := rand.New(rand.NewPCG(2, 3))
 	fp := 0
@@ -113,7 +114,21 @@ func TestExactlyOnceUnderKill(t *testing.T) {
 	}
 	lost, extra := Diff(want, got)
 	var report strings.Builder
-	fmt.Fprintf(&report, "%d input events, %d output records expected, %d committed, %d runs\n", len(in), len(want), len(got), h.runs)
+	kinds := func(lines []string) string {
+		n := map[string]int{}
+		for _, l := range lines {
+			n[l[:strings.IndexByte(l, ' ')]]++
+		}
+		return fmt.Sprintf("%d windows, %d joins, %d alerts", n["win"], n["join"], n["alert"])
+	}
+	rules := 0
+	for _, e := range in {
+		if e.Rule != nil {
+			rules++
+		}
+	}
+	fmt.Fprintf(&report, "%d input events and %d rule changes, %d output records expected (%s), %d committed (%s), %d runs\n",
+		len(in)-rules, rules, len(want), kinds(want), len(got), kinds(got), h.runs)
 	names := append(slices.Clone(failpoints), "random")
 	for _, n := range names {
 		fmt.Fprintf(&report, "  kills at %-26s %d\n", n, h.kills[n])
@@ -242,4 +257,79 @@ func hiddenFiles(t *testing.T, dir string) []string {
 		return nil
 	})
 	return out
+}
+
+// checkRulesExercised checks that the fraud check's part of the input and
+// of the model output want is worth checking: every rule alerts, under
+// several of its versions; some versions switch a rule off; some events
+// come before any rule is in force; and the input files in dir are as
+// Generate makes them.
+func checkRulesExercised(t *testing.T, dir string, in []Event, want []string, events int) {
+	first := map[string]int64{} // by rule: the earliest From
+	off := 0
+	n := 0
+	earliest := int64(1 << 62)
+	for _, e := range in {
+		if e.Rule == nil {
+			n++
+			earliest = min(earliest, e.Time)
+			continue
+		}
+		if f, ok := first[e.Rule.Name]; !ok || e.Time < f {
+			first[e.Rule.Name] = e.Time
+		}
+		if e.Rule.Count == 0 {
+			off++
+		}
+	}
+	if n != events || len(first) != len(rules) || off == 0 {
+		t.Fatalf("%d events (want %d), rules %v, %d versions switching a rule off (want some)", n, events, first, off)
+	}
+	for name, f := range first {
+		if f <= earliest {
+			t.Errorf("rule %s is in force from %d, not after the first event at %d", name, f, earliest)
+		}
+	}
+	versions := map[string]map[string]bool{} // by rule: the versions that alerted
+	alerts := 0
+	for _, l := range want {
+		f := strings.Fields(l)
+		if f[0] != "alert" {
+			continue
+		}
+		alerts++
+		if versions[f[1]] == nil {
+			versions[f[1]] = map[string]bool{}
+		}
+		versions[f[1]][f[5]] = true
+	}
+	for _, r := range rules {
+		if len(versions[r.name]) < 3 {
+			t.Errorf("rule %s alerted under %d versions, want at least 3", r.name, len(versions[r.name]))
+		}
+	}
+	t.Logf("%d rule changes, %d switching a rule off; %d alerts, versions alerting per rule: burst %d, sustained %d, probe %d",
+		len(in)-n, off, alerts, len(versions["burst"]), len(versions["sustained"]), len(versions["probe"]))
+
+	// Every file has a rule change within every RuleEvery lines and as its
+	// last line, with no newline after it (see Generate).
+	files, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(b), "\n")
+		since := 0
+		for i, l := range lines {
+			if since++; strings.Contains(l, `"rule"`) {
+				since = 0
+			} else if since > RuleEvery {
+				t.Fatalf("%s: %d lines without a rule change up to line %d", filepath.Base(name), since, i+1)
+			}
+		}
+		if last := lines[len(lines)-1]; !strings.Contains(last, `"rule"`) {
+			t.Errorf("%s ends with %q, want a rule change and no newline", filepath.Base(name), last)
+		}
+	}
 }
