@@ -4,6 +4,7 @@ package queries
 
 import (
 	"github.com/weirstream/weir/internal/nexmark/job"
+	"github.com/weirstream/weir/internal/nexmark/queries/aggregates"
 	"github.com/weirstream/weir/internal/nexmark/queries/joins"
 	"github.com/weirstream/weir/internal/nexmark/queries/stateless"
 	"github.com/weirstream/weir/internal/nexmark/queries/windows"
@@ -15,7 +16,7 @@ func All() []job.Query {
 		stateless.Q0, stateless.Q1, stateless.Q2, joins.Q3, joins.Q4,
 		windows.Q5, windows.Q7, windows.Q8, joins.Q9,
 		windows.Q11, windows.Q12,
-		joins.Q20,
+		aggregates.Q15, aggregates.Q16, aggregates.Q17, aggregates.Q18, aggregates.Q19, joins.Q20,
 	}
 }
 
