@@ -14,9 +14,10 @@ import (
 func All() []job.Query {
 	return []job.Query{
 		stateless.Q0, stateless.Q1, stateless.Q2, joins.Q3, joins.Q4,
-		windows.Q5, windows.Q7, windows.Q8, joins.Q9,
-		windows.Q11, windows.Q12,
+		windows.Q5, windows.Q7, windows.Q8, joins.Q9, stateless.Q10,
+		windows.Q11, windows.Q12, stateless.Q13, stateless.Q14,
 		aggregates.Q15, aggregates.Q16, aggregates.Q17, aggregates.Q18, aggregates.Q19, joins.Q20,
+		stateless.Q21, stateless.Q22,
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,15 @@ var references = map[string]func([]nexmark.Event) []reference.Row{
 	"q11": reference.Q11, "q14": reference.Q14, "q15": reference.Q15, "q16": reference.Q16,
 	"q17": reference.Q17, "q18": reference.Q18, "q19": reference.Q19, "q20": reference.Q20,
 	"q21": reference.Q21, "q22": reference.Q22,
+	"q13": func(events []nexmark.Event) []reference.Row {
+		// The default side input: keys 0 to 9 999, each with its own
+		// number as the value.
+		side := map[int64]string{}
+		for k := range int64(10_000) {
+			side[k] = strconv.FormatInt(k, 10)
+		}
+		return reference.Q13(events, side)
+	},
 }
 
 func TestNames(t *testing.T) {
