@@ -163,11 +163,15 @@ func Events(t testing.TB, n, tps int64) ([]nexmark.Event, nexmark.Config) {
 	return events, cfg
 }
 
+// Reduced reports whether tests should run on less data: with -short or
+// under the race detector, which slows the engine down about tenfold.
+func Reduced() bool { return testing.Short() || raceEnabled }
+
 // Size is the number of events CheckGenerated checks a query on: 100 000,
 // or 20 000 with -short or under the race detector, which slows the engine
 // down about tenfold.
 func Size() int64 {
-	if testing.Short() || raceEnabled {
+	if Reduced() {
 		return 20_000
 	}
 	return 100_000
