@@ -1,8 +1,10 @@
 package weir
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/internal/runtime"
@@ -33,6 +35,10 @@ type timerKey[K comparable] struct {
 	ts  int64
 }
 
+func splitTimerKey[K comparable](tk timerKey[K]) (K, int64) { return tk.key, tk.ts }
+
+func joinTimerKey[K comparable](k K, ts int64) timerKey[K] { return timerKey[K]{key: k, ts: ts} }
+
 type timerKeyCodec[K comparable] struct{ key codec.Codec[K] }
 
 func (c timerKeyCodec[K]) Append(dst []byte, v timerKey[K]) []byte {
@@ -52,7 +58,7 @@ func (c timerKeyCodec[K]) Decode(src []byte) (timerKey[K], int, error) {
 	return timerKey[K]{key: k, ts: ts}, n + 8, nil
 }
 
-// timer is a heap entry. The state table is the truth; the heaps are an
+// timer is a queue entry. The state table is the truth; the queues are an
 // index rebuilt on restore, and an entry whose table row is gone or has
 // another sequence number is stale and skipped.
 type timer[K comparable] struct {
@@ -62,51 +68,122 @@ type timer[K comparable] struct {
 	kg  int
 }
 
-type timerHeap[K comparable] []timer[K]
-
-func (h timerHeap[K]) less(i, j int) bool {
-	if h[i].ts != h[j].ts {
-		return h[i].ts < h[j].ts
-	}
-	return h[i].seq < h[j].seq
+// timerQueue orders the timers of one domain by (time, sequence number):
+// a heap of the distinct times that have timers, each time with a list of
+// its timers in registration order. Many timers share a time (windows end
+// together) or come close together, so the heap stays small and a timer is
+// pushed and popped without walking it; popping the timers of one time
+// reads their list in order.
+type timerQueue[K comparable] struct {
+	heap []*timerList[K]         // by ts
+	at   map[int64]*timerList[K] // the list of each time in heap
+	last *timerList[K]           // the list pushed to last, or nil
+	free []*timerList[K]         // emptied lists for reuse
+	n    int                     // entries queued
 }
 
-func (h *timerHeap[K]) push(t timer[K]) {
-	*h = append(*h, t)
-	s := *h
-	for i := len(s) - 1; i > 0; {
+// timerList is the timers of one time, in registration order; those before
+// head have been popped.
+type timerList[K comparable] struct {
+	ts    int64
+	items []timer[K]
+	head  int
+}
+
+// maxFreeTimerLists bounds how many emptied lists a queue keeps for reuse.
+const maxFreeTimerLists = 64
+
+func newTimerQueue[K comparable]() timerQueue[K] {
+	return timerQueue[K]{at: make(map[int64]*timerList[K])}
+}
+
+func (q *timerQueue[K]) len() int { return q.n }
+
+// peek returns the time of the first timer; the queue must not be empty.
+func (q *timerQueue[K]) peek() int64 { return q.heap[0].ts }
+
+// push appends t to its time's list. Timers must be pushed in increasing
+// sequence number within a time.
+func (q *timerQueue[K]) push(t timer[K]) {
+	l := q.last
+	if l == nil || l.ts != t.ts {
+		if l = q.at[t.ts]; l == nil {
+			l = q.newList(t.ts)
+			q.at[t.ts] = l
+			q.heapPush(l)
+		}
+		q.last = l
+	}
+	l.items = append(l.items, t)
+	q.n++
+}
+
+// pop removes and returns the first timer; the queue must not be empty.
+func (q *timerQueue[K]) pop() timer[K] {
+	l := q.heap[0]
+	t := l.items[l.head]
+	l.items[l.head] = timer[K]{}
+	l.head++
+	q.n--
+	if l.head == len(l.items) {
+		q.heapPop()
+		delete(q.at, l.ts)
+		if q.last == l {
+			q.last = nil
+		}
+		if len(q.free) < maxFreeTimerLists {
+			l.items, l.head = l.items[:0], 0
+			q.free = append(q.free, l)
+		}
+	}
+	return t
+}
+
+func (q *timerQueue[K]) newList(ts int64) *timerList[K] {
+	if n := len(q.free); n > 0 {
+		l := q.free[n-1]
+		q.free[n-1] = nil
+		q.free = q.free[:n-1]
+		l.ts = ts
+		return l
+	}
+	return &timerList[K]{ts: ts}
+}
+
+func (q *timerQueue[K]) heapPush(l *timerList[K]) {
+	q.heap = append(q.heap, l)
+	h := q.heap
+	for i := len(h) - 1; i > 0; {
 		p := (i - 1) / 2
-		if !s.less(i, p) {
+		if h[p].ts <= h[i].ts {
 			break
 		}
-		s[i], s[p] = s[p], s[i]
+		h[i], h[p] = h[p], h[i]
 		i = p
 	}
 }
 
-func (h *timerHeap[K]) pop() timer[K] {
-	s := *h
-	top := s[0]
-	last := len(s) - 1
-	s[0] = s[last]
-	s[last] = timer[K]{}
-	s = s[:last]
+func (q *timerQueue[K]) heapPop() {
+	h := q.heap
+	last := len(h) - 1
+	h[0] = h[last]
+	h[last] = nil
+	h = h[:last]
 	for i := 0; ; {
 		l, r, m := 2*i+1, 2*i+2, i
-		if l < len(s) && s.less(l, m) {
+		if l < len(h) && h[l].ts < h[m].ts {
 			m = l
 		}
-		if r < len(s) && s.less(r, m) {
+		if r < len(h) && h[r].ts < h[m].ts {
 			m = r
 		}
 		if m == i {
 			break
 		}
-		s[i], s[m] = s[m], s[i]
+		h[i], h[m] = h[m], h[i]
 		i = m
 	}
-	*h = s
-	return top
+	q.heap = h
 }
 
 // timerService keeps the event-time and processing-time timers of one
@@ -114,28 +191,31 @@ func (h *timerHeap[K]) pop() timer[K] {
 // group like all keyed state, so they are snapshotted and rescaled with it.
 // Timers with equal times fire in registration order.
 type timerService[K comparable] struct {
-	table state.Value[timerKey[K], uint8, uint64]
-	heaps [2]timerHeap[K]
-	seq   uint64
+	table  state.Value[timerKey[K], uint8, uint64]
+	queues [2]timerQueue[K]
+	seq    uint64
 }
 
 const timerTable = "_timers"
 
 func newTimerService[K comparable](b state.Backend, keys keyInfo[K]) (*timerService[K], error) {
-	t, err := state.NewValue(b, state.TableDesc[timerKey[K], uint8, uint64]{
+	// Keyed by the timer's key first, so that a key's timers cost one hash
+	// of the key.
+	t, err := state.NewSplitValue(b, state.TableDesc[timerKey[K], uint8, uint64]{
 		Name:      timerTable,
 		Key:       timerKeyCodec[K]{key: keys.codec},
 		Namespace: codec.Uint8(),
 		Value:     codec.Uint64(),
-	})
+	}, splitTimerKey[K], joinTimerKey[K])
 	if err != nil {
 		return nil, fmt.Errorf("timers: %w", err)
 	}
-	ts := &timerService[K]{table: t}
-	// Rebuild the heaps from restored timers.
+	ts := &timerService[K]{table: t, queues: [2]timerQueue[K]{newTimerQueue[K](), newTimerQueue[K]()}}
+	// Rebuild the queues from restored timers, in (time, sequence) order.
 	maxP := b.Config().MaxParallelism
 	var buf []byte
-	for d := range ts.heaps {
+	for d := range ts.queues {
+		var restored []timer[K]
 		for tk := range t.Keys(uint8(d)) {
 			var kg int
 			buf, kg = keys.group(buf, tk.key, maxP)
@@ -143,8 +223,17 @@ func newTimerService[K comparable](b state.Backend, keys keyInfo[K]) (*timerServ
 			if err != nil {
 				return nil, fmt.Errorf("timers: %w", err)
 			}
-			ts.heaps[d].push(timer[K]{ts: tk.ts, seq: seq, key: tk.key, kg: kg})
+			restored = append(restored, timer[K]{ts: tk.ts, seq: seq, key: tk.key, kg: kg})
 			ts.seq = max(ts.seq, seq)
+		}
+		slices.SortFunc(restored, func(a, b timer[K]) int {
+			if c := cmp.Compare(a.ts, b.ts); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.seq, b.seq)
+		})
+		for _, tm := range restored {
+			ts.queues[d].push(tm)
 		}
 	}
 	return ts, nil
@@ -159,7 +248,7 @@ func (s *timerService[K]) register(d TimeDomain, kg int, key K, ts int64) error 
 	if err := s.table.Put(kg, tk, uint8(d), s.seq); err != nil {
 		return err
 	}
-	s.heaps[d].push(timer[K]{ts: ts, seq: s.seq, key: key, kg: kg})
+	s.queues[d].push(timer[K]{ts: ts, seq: s.seq, key: key, kg: kg})
 	return nil
 }
 
@@ -169,19 +258,19 @@ func (s *timerService[K]) remove(d TimeDomain, kg int, key K, ts int64) error {
 
 // next returns the earliest timer of the domain, or MaxWatermark.
 func (s *timerService[K]) next(d TimeDomain) int64 {
-	if len(s.heaps[d]) == 0 {
+	if s.queues[d].len() == 0 {
 		return runtime.MaxWatermark
 	}
-	return s.heaps[d][0].ts
+	return s.queues[d].peek()
 }
 
 // fire pops every live timer of the domain due at upTo, in time order, and
 // calls f for each; f may register more timers, which fire in the same call
 // when they are due.
 func (s *timerService[K]) fire(d TimeDomain, upTo int64, f func(timer[K]) error) error {
-	h := &s.heaps[d]
-	for len(*h) > 0 && (*h)[0].ts <= upTo {
-		t := h.pop()
+	q := &s.queues[d]
+	for q.len() > 0 && q.peek() <= upTo {
+		t := q.pop()
 		tk := timerKey[K]{key: t.key, ts: t.ts}
 		seq, ok, err := s.table.Get(t.kg, tk, uint8(d))
 		if err != nil {

@@ -208,8 +208,8 @@ func ProcessWindow[K comparable, T, R any](ws WindowedStream[K, T], fn ProcessWi
 }
 
 // windowFn is the window operator, written as a keyed process function so
-// that its state — one accumulator per key and window, in map state — and
-// its timers are checkpointed, restored and rescaled like any keyed state.
+// that its state — one accumulator per key and window — and its timers are
+// checkpointed, restored and rescaled like any keyed state.
 type windowFn[K comparable, T, ACC, R any] struct {
 	assigner WindowAssigner
 	cfg      windowConfig[T]
@@ -218,252 +218,455 @@ type windowFn[K comparable, T, ACC, R any] struct {
 	merge    func(ACC, ACC) ACC
 	fire     func(K, Window, ACC, Out[R]) error
 
-	// Aligned windows (tumbling, sliding) live in a table keyed by (key,
-	// window): one map operation per access, and the window a timer fires
-	// follows from the timer's time. Sessions, whose windows merge, live in
-	// map state so a key's sessions can be listed.
-	aligned state.Value[K, Window, ACC]
-	windows MapState[K, Window, ACC]
-	scratch []Window
-	gone    []Window
+	// Aligned windows (tumbling, sliding) live in a Namespaced table: per
+	// key group, one namespace per window holding the accumulators of its
+	// keys — kept namespace first for tumbling windows, key first when a
+	// record is in a few sliding windows. The first record of a window in a
+	// key group registers the window's timers (under its own key), and a
+	// timer fires or drops the window for every key of the group at once:
+	// it emits the keys whose accumulator changed since it was last emitted
+	// (pending), so that another key's timer at the same time finds nothing
+	// to do.
+	aligned state.Namespaced[K, Window, windowSlot[ACC]]
+
+	// Sessions: a key's latest session (the one that ends last) is one
+	// value, which a record inside or just after it extends with one read
+	// and one write; the key's other sessions, which all end before the
+	// latest starts, are in map state and are only read when a record
+	// falls outside the latest session.
+	latest   state.Value[K, unit, session[ACC]]
+	windows  MapState[K, Window, ACC]
+	sessions []sessionAt[ACC] // scratch for merging
+	gone     []Window
+}
+
+// windowSlot is a key's accumulator in a tumbling or sliding window, and
+// whether it changed since the window last emitted it.
+type windowSlot[ACC any] struct {
+	Acc     ACC
+	Pending bool
+}
+
+// session is the state of a key's latest session: its window and
+// accumulator, and how many other sessions the key has in map state, so
+// that the map is read only when it holds something.
+type session[ACC any] struct {
+	W     Window
+	Acc   ACC
+	Older int
+}
+
+// sessionAt is a session of the key while a record is merged in: where it
+// is kept (the latest-session value or map state) and whether the record
+// merged it.
+type sessionAt[ACC any] struct {
+	w      Window
+	acc    ACC
+	latest bool
+	merged bool
 }
 
 func (f *windowFn[K, T, ACC, R]) Open(c KeyedOpenContext[K]) error {
+	oc := c.open()
+	if _, err := codec.For[ACC](); err != nil {
+		return fmt.Errorf("window accumulator: %w", err)
+	}
 	if f.assigner.gap > 0 {
 		f.windows = MapOf[Window, ACC](c, "windows")
-		return nil
+		sc, err := codec.For[session[ACC]]()
+		if err != nil {
+			return fmt.Errorf("window accumulator: %w", err)
+		}
+		f.latest, err = state.NewValue(oc.backend, state.TableDesc[K, unit, session[ACC]]{
+			Name: "session", Key: oc.keys.codec, Namespace: codec.Unit(), Value: sc,
+		})
+		return err
 	}
-	oc := c.open()
 	wc, err := codec.For[Window]()
 	if err != nil {
 		return err
 	}
-	ac, err := codec.For[ACC]()
+	sc, err := codec.For[windowSlot[ACC]]()
 	if err != nil {
 		return fmt.Errorf("window accumulator: %w", err)
 	}
-	f.aligned, err = state.NewValue(oc.backend, state.TableDesc[K, Window, ACC]{
-		Name: "windows", Key: oc.keys.codec, Namespace: wc, Value: ac,
-	})
+	desc := state.TableDesc[K, Window, windowSlot[ACC]]{Name: "windows", Key: oc.keys.codec, Namespace: wc, Value: sc}
+	if n := f.assigner.size / f.assigner.slide; n > 1 && n <= maxKeyFirstWindows {
+		// A record is in several sliding windows: keep a key's windows
+		// together, one lookup for all of them.
+		f.aligned, err = state.NewKeyFirst(oc.backend, desc)
+	} else {
+		f.aligned, err = state.NewNamespaced(oc.backend, desc)
+	}
 	return err
 }
 
-func (f *windowFn[K, T, ACC, R]) get(c KeyedContext[K], w Window) (ACC, bool, error) {
-	if f.aligned == nil {
-		return f.windows.Get(c, w)
-	}
-	k := c.scope()
-	return f.aligned.Get(k.kg, k.key, w)
-}
+// maxKeyFirstWindows is the most windows a record may belong to for the
+// windows to be kept key first: a key's windows are found by looking
+// through them, which beyond a few costs more than a lookup per window.
+const maxKeyFirstWindows = 8
 
-func (f *windowFn[K, T, ACC, R]) put(c KeyedContext[K], w Window, acc ACC) error {
-	if f.aligned == nil {
-		return f.windows.Put(c, w, acc)
-	}
-	k := c.scope()
-	return f.aligned.Put(k.kg, k.key, w, acc)
-}
-
-func (f *windowFn[K, T, ACC, R]) del(c KeyedContext[K], w Window) error {
-	if f.aligned == nil {
-		return f.windows.Delete(c, w)
-	}
-	k := c.scope()
-	return f.aligned.Delete(k.kg, k.key, w)
-}
-
-// now returns the time the windows follow: the watermark, or the wall
-// clock.
-func (f *windowFn[K, T, ACC, R]) now(c KeyedContext[K]) int64 {
+// now returns the time the windows follow: the watermark (MinWatermark
+// before the first), or the wall clock.
+func (f *windowFn[K, T, ACC, R]) now(k *keyedCtx[K]) int64 {
 	if f.assigner.processingTime {
-		return c.ProcessingTime().UnixMilli()
+		return k.ProcessingTime().UnixMilli()
 	}
-	wm := c.Watermark()
-	if wm.IsZero() {
-		return runtime.MinWatermark
-	}
-	return wm.UnixMilli()
+	return k.wm
 }
 
-func (f *windowFn[K, T, ACC, R]) register(c KeyedContext[K], ts int64) error {
+// register sets a timer for the current key at ts in the windows' domain.
+func (f *windowFn[K, T, ACC, R]) register(k *keyedCtx[K], ts int64) error {
+	d := EventTimeDomain
 	if f.assigner.processingTime {
-		return c.Timers().RegisterProcessingTime(time.UnixMilli(ts))
+		d = ProcessingTimeDomain
 	}
-	return c.Timers().RegisterEventTime(time.UnixMilli(ts))
+	return k.op.timerService().register(d, k.kg, k.key, ts)
 }
 
 func (f *windowFn[K, T, ACC, R]) Process(c KeyedContext[K], v T, out Out[R]) error {
-	now := f.now(c)
-	var ts int64
-	if f.assigner.processingTime {
-		ts = now
-	} else {
-		t, ok := c.Timestamp()
-		if !ok {
+	k := c.scope()
+	now := f.now(k)
+	ts := now
+	if !f.assigner.processingTime {
+		if k.ts == runtime.NoTimestamp {
 			return fmt.Errorf("event-time window: the record has no event time (set EventTime on its source)")
 		}
-		ts = t.UnixMilli()
+		ts = k.ts
 	}
-	f.scratch = f.assigner.assign(f.scratch[:0], ts)
-	placed := false
-	for _, w := range f.scratch {
-		if w.maxTimestamp()+f.cfg.lateness <= now && now != runtime.MinWatermark {
-			continue // too late for this window
-		}
-		placed = true
-		if f.assigner.gap > 0 {
-			var err error
-			if w, err = f.mergeSessions(c, w); err != nil {
-				return err
-			}
-		}
-		acc, ok, err := f.get(c, w)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			acc = f.create()
-		}
-		acc = f.add(v, acc)
-		if err := f.put(c, w, acc); err != nil {
-			return err
-		}
-		if w.maxTimestamp() <= now && now != runtime.MinWatermark {
-			// Late but within the allowed lateness: fire again with the
-			// update.
-			if err := f.fire(c.Key(), w, acc, out); err != nil {
-				return err
-			}
-			continue
-		}
-		if ok && f.assigner.gap == 0 {
-			continue // its timers were registered with its first record
-		}
-		if err := f.register(c, w.maxTimestamp()); err != nil {
-			return err
-		}
-		if f.cfg.lateness > 0 && !f.assigner.processingTime {
-			if err := f.register(c, w.maxTimestamp()+f.cfg.lateness); err != nil {
-				return err
-			}
-		}
+	var placed bool
+	var err error
+	if f.aligned != nil {
+		placed, err = f.addAligned(k, v, ts, now, out)
+	} else {
+		placed, err = f.addSession(c, k, v, ts, now, out)
 	}
-	if !placed {
-		c.scope().counts.late++
-		if f.cfg.late != nil {
-			Output(c, *f.cfg.late, v)
-		}
+	if err != nil || placed {
+		return err
+	}
+	k.counts.late++
+	if f.cfg.late != nil {
+		Output(c, *f.cfg.late, v)
 	}
 	return nil
 }
 
-// mergeSessions merges w with the key's sessions it overlaps or touches and
-// returns the merged window, whose accumulator holds theirs.
-func (f *windowFn[K, T, ACC, R]) mergeSessions(c KeyedContext[K], w Window) (Window, error) {
-	merged := w
-	var acc ACC
-	found := false
-	f.gone = f.gone[:0]
-	for other, a := range f.windows.All(c) {
-		if other.Start <= merged.End && merged.Start <= other.End {
-			merged = Window{Start: min(merged.Start, other.Start), End: max(merged.End, other.End)}
-			if found {
-				acc = f.merge(acc, a)
-			} else {
-				acc, found = a, true
+// addAligned adds a record at ts to every tumbling or sliding window it
+// belongs to whose allowed lateness has not passed at now, and reports
+// whether there was one.
+func (f *windowFn[K, T, ACC, R]) addAligned(k *keyedCtx[K], v T, ts, now int64, out Out[R]) (bool, error) {
+	size, slide, late := f.assigner.size, f.assigner.slide, f.cfg.lateness
+	started := now != runtime.MinWatermark
+	placed := false
+	for start := ts - mod(ts, slide); start > ts-size; start -= slide {
+		w := Window{Start: start, End: start + size}
+		end := w.maxTimestamp()
+		if started && end+late <= now {
+			continue // too late for this window
+		}
+		placed = true
+		p, created, fresh, err := f.aligned.Slot(k.kg, k.key, w)
+		if err != nil {
+			return placed, err
+		}
+		if created {
+			p.Acc = f.create()
+		}
+		p.Acc = f.add(v, p.Acc)
+		if started && end <= now {
+			// Late but within the allowed lateness: fire again with the
+			// update.
+			p.Pending = false
+			acc := p.Acc
+			if fresh {
+				// The window is new in this key group, so nothing drops it
+				// yet: a timer at the end of the lateness does (event
+				// time); a processing-time window goes at once.
+				if f.assigner.processingTime {
+					if err := f.aligned.Drop(k.kg, w); err != nil {
+						return placed, err
+					}
+				} else if err := f.register(k, end+late); err != nil {
+					return placed, err
+				}
 			}
-			f.gone = append(f.gone, other)
+			if err := f.fire(k.key, w, acc, out); err != nil {
+				return placed, err
+			}
+			continue
+		}
+		p.Pending = true
+		switch {
+		case fresh:
+			// The first record of the window in the key group registers
+			// the timers that fire and drop it for all of the group's keys.
+			if err := f.register(k, end); err != nil {
+				return placed, err
+			}
+			if late > 0 && !f.assigner.processingTime {
+				if err := f.register(k, end+late); err != nil {
+					return placed, err
+				}
+			}
+		case !started:
+			// Before the first watermark (after a restore) the window may
+			// have fired already: a timer of the key's own emits the update
+			// when the watermark comes.
+			if err := f.register(k, end); err != nil {
+				return placed, err
+			}
 		}
 	}
-	if !found {
-		return w, nil
-	}
-	// A session that merged earlier sessions can now bridge more of them.
-	for again := true; again; {
-		again = false
-		for other, a := range f.windows.All(c) {
-			if containsWindow(f.gone, other) {
-				continue
-			}
-			if other.Start <= merged.End && merged.Start <= other.End {
-				merged = Window{Start: min(merged.Start, other.Start), End: max(merged.End, other.End)}
-				acc = f.merge(acc, a)
-				f.gone = append(f.gone, other)
-				again = true
-			}
-		}
-	}
-	for _, g := range f.gone {
-		if err := f.windows.Delete(c, g); err != nil {
-			return w, err
-		}
-	}
-	return merged, f.windows.Put(c, merged, acc)
+	return placed, nil
 }
 
-// onAlignedTimer handles an event-time timer of tumbling or sliding
-// windows: the timer at ts marks the end of the window [ts+1-size, ts+1)
-// and, with allowed lateness L, the end of the lateness of the window that
-// ends at ts+1-L.
-func (f *windowFn[K, T, ACC, R]) onAlignedTimer(c TimerContext[K], ts int64, out Out[R]) error {
+// onAlignedTimer handles a timer of tumbling or sliding windows in the
+// current key's key group: the timer at ts marks the end of the window
+// [ts+1-size, ts+1) and, with allowed lateness L, the end of the lateness of
+// the window that ends at ts+1-L. Each is done for all keys of the key group
+// at once; another key's timer at the same time finds nothing left to do.
+func (f *windowFn[K, T, ACC, R]) onAlignedTimer(k *keyedCtx[K], ts int64, out Out[R]) error {
 	size, late := f.assigner.size, f.cfg.lateness
 	if f.assigner.processingTime {
 		late = 0 // lateness is an event-time notion
 	}
+	kg := k.kg
 	w := Window{Start: ts + 1 - size, End: ts + 1}
-	acc, ok, err := f.get(c, w)
-	if err != nil {
-		return err
-	}
-	if ok {
-		if err := f.fire(c.Key(), w, acc, out); err != nil {
-			return err
-		}
+	if f.aligned.Has(kg, w) {
 		if late == 0 {
-			return f.del(c, w)
+			err := f.aligned.Drain(kg, w, func(key K, s windowSlot[ACC]) error {
+				if !s.Pending {
+					return nil
+				}
+				return f.fire(key, w, s.Acc, out)
+			})
+			if err != nil {
+				return err
+			}
+		} else {
+			// Kept for the lateness: what the timer emits is no longer
+			// pending.
+			err := f.aligned.Update(kg, w, func(key K, s *windowSlot[ACC]) error {
+				if !s.Pending {
+					return nil
+				}
+				s.Pending = false
+				return f.fire(key, w, s.Acc, out)
+			})
+			if err != nil {
+				return err
+			}
 		}
 	}
 	if late > 0 {
-		expired := Window{Start: ts + 1 - late - size, End: ts + 1 - late}
-		return f.del(c, expired)
+		return f.aligned.Drop(kg, Window{Start: ts + 1 - late - size, End: ts + 1 - late})
 	}
 	return nil
 }
 
-func containsWindow(ws []Window, w Window) bool {
-	for _, x := range ws {
-		if x == w {
-			return true
+// addSession adds a record at ts to the key's sessions, merging those its
+// window [ts, ts+gap) overlaps or touches, and reports whether the record
+// was in time for its window.
+func (f *windowFn[K, T, ACC, R]) addSession(c KeyedContext[K], k *keyedCtx[K], v T, ts, now int64, out Out[R]) (bool, error) {
+	started := now != runtime.MinWatermark
+	w := Window{Start: ts, End: ts + f.assigner.gap}
+	if started && w.maxTimestamp()+f.cfg.lateness <= now {
+		return false, nil // too late
+	}
+	o, ok, err := f.latest.Get(k.kg, k.key, unit{})
+	if err != nil {
+		return true, err
+	}
+	var s session[ACC]
+	needTimer := true
+	if ok && ts >= o.W.Start && ts <= o.W.End {
+		// The record extends the latest session and, as every other session
+		// ends before that one starts, touches no other.
+		s = session[ACC]{W: Window{Start: o.W.Start, End: max(o.W.End, w.End)}, Acc: f.add(v, o.Acc), Older: o.Older}
+		// A session whose end time has not come has a timer at or before
+		// its end, which moves on when it fires early; one whose end has
+		// come fired, and the grown session needs a timer again.
+		// Before the first watermark (after a restore) it may have fired
+		// too.
+		needTimer = !started || o.W.maxTimestamp() <= now
+		if err := f.latest.Put(k.kg, k.key, unit{}, s); err != nil {
+			return true, err
+		}
+	} else if s, err = f.mergeSessions(c, k, w, v, o, ok); err != nil {
+		return true, err
+	}
+	end := s.W.maxTimestamp()
+	if started && end <= now {
+		// Late but within the allowed lateness: fire again with the
+		// update; the state goes when the lateness is over.
+		if f.cfg.lateness > 0 && !f.assigner.processingTime {
+			if err := f.register(k, end+f.cfg.lateness); err != nil {
+				return true, err
+			}
+		}
+		return true, f.fire(k.key, s.W, s.Acc, out)
+	}
+	if needTimer {
+		return true, f.register(k, end)
+	}
+	return true, nil
+}
+
+// mergeSessions adds a record with window w to the key's sessions when it
+// does not simply extend the latest one (o, when hasLatest): w and every
+// session it overlaps or touches become one, their accumulators merged,
+// and the session that ends last becomes the latest. It returns the
+// record's session.
+func (f *windowFn[K, T, ACC, R]) mergeSessions(c KeyedContext[K], k *keyedCtx[K], w Window, v T, o session[ACC], hasLatest bool) (session[ACC], error) {
+	ss := f.sessions[:0]
+	if hasLatest {
+		ss = append(ss, sessionAt[ACC]{w: o.W, acc: o.Acc, latest: true})
+	}
+	if !hasLatest || o.Older > 0 {
+		for win, acc := range f.windows.All(c) {
+			ss = append(ss, sessionAt[ACC]{w: win, acc: acc})
 		}
 	}
-	return false
+	defer func() {
+		clear(ss) // drop the references to accumulators
+		f.sessions = ss[:0]
+	}()
+	merged := w
+	var acc ACC
+	found := false
+	// A session that merged others can now reach more of them.
+	for again := true; again; {
+		again = false
+		for i := range ss {
+			s := &ss[i]
+			if s.merged || s.w.Start > merged.End || merged.Start > s.w.End {
+				continue
+			}
+			merged = Window{Start: min(merged.Start, s.w.Start), End: max(merged.End, s.w.End)}
+			if found {
+				acc = f.merge(acc, s.acc)
+			} else {
+				acc, found = s.acc, true
+			}
+			s.merged, again = true, true
+		}
+	}
+	if !found {
+		acc = f.create()
+	}
+	res := session[ACC]{W: merged, Acc: f.add(v, acc)}
+	// The session that ends last is the latest: the merged one, or one it
+	// did not reach (sessions never overlap, so ends differ).
+	last, older := -1, 0
+	for i := range ss {
+		s := &ss[i]
+		if s.merged {
+			continue
+		}
+		older++ // the sessions the record did not reach, and the merged one, less the latest
+		if s.w.End > merged.End && (last < 0 || s.w.End > ss[last].w.End) {
+			last = i
+		}
+	}
+	res.Older = older
+	for i := range ss {
+		s := &ss[i]
+		var err error
+		switch {
+		case s.merged && !s.latest, !s.merged && !s.latest && i == last:
+			err = f.windows.Delete(c, s.w) // merged away, or becomes the latest
+		case !s.merged && s.latest && i != last:
+			err = f.windows.Put(c, s.w, s.acc) // no longer the latest
+		}
+		if err != nil {
+			return res, err
+		}
+	}
+	if last < 0 {
+		return res, f.latest.Put(k.kg, k.key, unit{}, res)
+	}
+	if err := f.windows.Put(c, res.W, res.Acc); err != nil {
+		return res, err
+	}
+	l := ss[last]
+	return res, f.latest.Put(k.kg, k.key, unit{}, session[ACC]{W: l.w, Acc: l.acc, Older: older})
+}
+
+// onSessionTimer handles a timer of the key's sessions at ts: it fires the
+// sessions that end at ts, sets a timer at the end of those that have
+// grown past ts since their timer was set, and drops those whose allowed
+// lateness is over.
+func (f *windowFn[K, T, ACC, R]) onSessionTimer(c TimerContext[K], k *keyedCtx[K], ts int64, out Out[R]) error {
+	pt := c.Domain() == ProcessingTimeDomain
+	o, ok, err := f.latest.Get(k.kg, k.key, unit{})
+	if err != nil {
+		return err
+	}
+	dropLatest := false
+	if ok {
+		if dropLatest, err = f.sessionDue(k, o.W, o.Acc, ts, pt, out); err != nil {
+			return err
+		}
+	}
+	if !ok || o.Older > 0 {
+		f.gone = f.gone[:0]
+		for w, acc := range f.windows.All(c) {
+			drop, err := f.sessionDue(k, w, acc, ts, pt, out)
+			if err != nil {
+				return err
+			}
+			if drop {
+				f.gone = append(f.gone, w)
+			}
+		}
+		for _, w := range f.gone {
+			if err := f.windows.Delete(c, w); err != nil {
+				return err
+			}
+		}
+		if ok && !dropLatest && len(f.gone) > 0 {
+			o.Older = max(o.Older-len(f.gone), 0)
+			if err := f.latest.Put(k.kg, k.key, unit{}, o); err != nil {
+				return err
+			}
+		}
+	}
+	if dropLatest {
+		// The older sessions ended before it, so their lateness is over
+		// too; were one left, the next record would find it in map state.
+		return f.latest.Delete(k.kg, k.key, unit{})
+	}
+	return nil
+}
+
+// sessionDue handles one session at a timer at ts and reports whether its
+// state can go.
+func (f *windowFn[K, T, ACC, R]) sessionDue(k *keyedCtx[K], w Window, acc ACC, ts int64, pt bool, out Out[R]) (bool, error) {
+	end := w.maxTimestamp()
+	switch {
+	case end > ts:
+		// Grown since its timer was set: the timer moves to its end.
+		return false, f.register(k, end)
+	case pt:
+		return true, f.fire(k.key, w, acc, out)
+	case end == ts:
+		if err := f.fire(k.key, w, acc, out); err != nil {
+			return false, err
+		}
+		if f.cfg.lateness > 0 {
+			return false, f.register(k, end+f.cfg.lateness)
+		}
+		return true, nil
+	}
+	return end+f.cfg.lateness <= ts, nil
 }
 
 // OnTimer fires the windows whose end the timer marks and drops those whose
 // allowed lateness is over.
 func (f *windowFn[K, T, ACC, R]) OnTimer(c TimerContext[K], out Out[R]) error {
-	ts := c.Time().UnixMilli()
+	k := c.scope()
 	if f.aligned != nil {
-		return f.onAlignedTimer(c, ts, out)
+		return f.onAlignedTimer(k, k.timer, out)
 	}
-	f.gone = f.gone[:0]
-	for w, acc := range f.windows.All(c) {
-		if w.maxTimestamp() > ts {
-			continue
-		}
-		if w.maxTimestamp() == ts || (c.Domain() == ProcessingTimeDomain) {
-			if err := f.fire(c.Key(), w, acc, out); err != nil {
-				return err
-			}
-		}
-		if w.maxTimestamp()+f.cfg.lateness <= ts || c.Domain() == ProcessingTimeDomain {
-			f.gone = append(f.gone, w)
-		}
-	}
-	for _, w := range f.gone {
-		if err := f.windows.Delete(c, w); err != nil {
-			return err
-		}
-	}
-	return nil
+	return f.onSessionTimer(c, k, k.timer, out)
 }

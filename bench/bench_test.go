@@ -100,6 +100,33 @@ func TestWindowJobMatchesCeiling(t *testing.T) {
 	}
 }
 
+// BenchmarkSlidingWindowCount: sliding 1 s event-time windows every 250
+// ms counting per key, at parallelism 2, beside its hand-written ceiling.
+func BenchmarkSlidingWindowCount(b *testing.B) {
+	report(b, func() Result {
+		r, _, err := SlidingWindowCount(benchRecords, 2)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return r
+	}, func() Result {
+		r, _ := SlidingWindowCountCeiling(benchRecords)
+		return r
+	})
+}
+
+// The sliding window job counts what its ceiling counts: every event in
+// four windows.
+func TestSlidingJobMatchesCeiling(t *testing.T) {
+	_, got, err := SlidingWindowCount(100_000, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, want := SlidingWindowCountCeiling(100_000); got != want || want.ValSum != 4*100_000 {
+		t.Fatalf("totals %+v, ceiling %+v", got, want)
+	}
+}
+
 // BenchmarkSessionWindowCount: event-time sessions (150 ms gap) counting
 // per key, at parallelism 2, beside its hand-written ceiling.
 func BenchmarkSessionWindowCount(b *testing.B) {

@@ -26,6 +26,19 @@ func TumblingWindowCount(n int64, p int) (Result, Totals, error) {
 	return windowCount(n, p, weir.TumblingEventTime(time.Second))
 }
 
+// Sliding windows of the sliding benchmark: a record is in size/slide = 4
+// windows.
+const (
+	slideSize  = 1000 // milliseconds
+	slideEvery = 250  // milliseconds
+)
+
+// SlidingWindowCount counts each key's events in sliding event-time windows
+// of 1 s every 250 ms at parallelism p, over n events.
+func SlidingWindowCount(n int64, p int) (Result, Totals, error) {
+	return windowCount(n, p, weir.SlidingEventTime(slideSize*time.Millisecond, slideEvery*time.Millisecond))
+}
+
 // windowCount counts each key's events in the windows a gives, at
 // parallelism p, over n events.
 func windowCount(n int64, p int, a weir.WindowAssigner) (Result, Totals, error) {
@@ -65,6 +78,64 @@ func TumblingWindowCountCeiling(n int64) (Result, Totals) {
 			open[keyOf(e)]++
 		}
 		flush()
+		return nil
+	})
+	return r, t
+}
+
+// SlidingWindowCountCeiling is SlidingWindowCount by hand: one goroutine,
+// the open windows in order of their start, each with a map of counts
+// (reused once its window is emitted); a window is emitted when the
+// (monotonic) event time reaches its end.
+func SlidingWindowCountCeiling(n int64) (Result, Totals) {
+	var t Totals
+	r, _ := measure(n, func() error {
+		type window struct {
+			start  int64
+			counts map[int64]int64
+		}
+		var open []window // by start
+		var spare []map[int64]int64
+		flush := func(w window) {
+			for k, c := range w.counts {
+				t.add(Event{Key: k, Value: c})
+			}
+			clear(w.counts)
+			spare = append(spare, w.counts)
+		}
+		newCounts := func() map[int64]int64 {
+			if n := len(spare); n > 0 {
+				m := spare[n-1]
+				spare = spare[:n-1]
+				return m
+			}
+			return map[int64]int64{}
+		}
+		for seq := range n {
+			e := Gen(seq)
+			ts := eventTime(e).UnixMilli()
+			for len(open) > 0 && open[0].start+slideSize <= ts {
+				flush(open[0])
+				open = open[1:]
+			}
+			last := ts - ts%slideEvery
+			if len(open) == 0 || open[len(open)-1].start < last {
+				first := last - slideSize + slideEvery
+				if len(open) > 0 {
+					first = open[len(open)-1].start + slideEvery
+				}
+				for start := first; start <= last; start += slideEvery {
+					open = append(open, window{start: start, counts: newCounts()})
+				}
+			}
+			k := keyOf(e)
+			for i := len(open) - 1; i >= 0 && open[i].start > ts-slideSize; i-- {
+				open[i].counts[k]++
+			}
+		}
+		for _, w := range open {
+			flush(w)
+		}
 		return nil
 	})
 	return r, t

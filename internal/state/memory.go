@@ -46,6 +46,8 @@ type Memory struct {
 	// sweep is where ExpireSome resumes: an index into expiring and a key
 	// group offset.
 	sweep struct{ table, group int }
+	// onSnapshot are the functions Snapshot calls first.
+	onSnapshot []func() error
 }
 
 // memTable is what the backend needs from its tables beyond their typed
@@ -94,6 +96,11 @@ func (b *Memory) Snapshot() (Snapshot, error) {
 	if b.closed {
 		return nil, ErrClosed
 	}
+	for _, f := range b.onSnapshot {
+		if err := f(); err != nil {
+			return nil, err
+		}
+	}
 	s := &memSnapshot{hdr: headerOf(b.cfg), now: b.now()}
 	s.tables = make([]frozenTable, 0, len(b.tables)+len(b.raw))
 	for _, t := range b.tables {
@@ -116,6 +123,9 @@ type memSnapshot struct {
 func (s *memSnapshot) WriteTo(w io.Writer) (int64, error) {
 	return writeSnapshot(w, s.hdr, s.tables, s.now)
 }
+
+// OnSnapshot implements Backend.
+func (b *Memory) OnSnapshot(f func() error) { b.onSnapshot = append(b.onSnapshot, f) }
 
 // Restore reads the snapshots completely and verifies their checksums
 // before it keeps anything, so a torn snapshot leaves the backend as it
@@ -194,7 +204,7 @@ func (b *Memory) Close() error {
 	for _, t := range b.tables {
 		t.release()
 	}
-	b.names, b.tables, b.expiring, b.raw = nil, nil, nil, nil
+	b.names, b.tables, b.expiring, b.raw, b.onSnapshot = nil, nil, nil, nil, nil
 	return nil
 }
 

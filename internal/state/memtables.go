@@ -168,6 +168,14 @@ func expireFlat[MK comparable, E any](t *keyed[MK, E], i int, now int64, budget 
 // loadSections fills a table from restored sections, one entry at a time,
 // dropping entries that expired while the job was down.
 func loadSections[MK comparable, E any](t *keyed[MK, E], raw *rawTable, put func(m map[MK]E, rr *recordReader, rec record, at int64) error) error {
+	return loadSectionsAt(t, raw, func(_ int, m map[MK]E, rr *recordReader, rec record, at int64) error {
+		return put(m, rr, rec, at)
+	})
+}
+
+// loadSectionsAt is loadSections telling put the offset of the key group
+// being filled.
+func loadSectionsAt[MK comparable, E any](t *keyed[MK, E], raw *rawTable, put func(i int, m map[MK]E, rr *recordReader, rec record, at int64) error) error {
 	now := t.nowIfTTL()
 	for _, s := range raw.sections {
 		i := s.kg - t.start
@@ -193,7 +201,7 @@ func loadSections[MK comparable, E any](t *keyed[MK, E], raw *rawTable, put func
 			case t.expired(at, now):
 				continue
 			}
-			if err := put(m, rr, rec, at); err != nil {
+			if err := put(i, m, rr, rec, at); err != nil {
 				return err
 			}
 		}
@@ -533,9 +541,15 @@ func (t *memList[K, N, V]) Get(kg int, k K, n N) ([]V, error) {
 // Add appends in place when the slice has room: the elements a snapshot
 // may hold, those below the length it captured, are not touched.
 func (t *memList[K, N, V]) Add(kg int, k K, n N, v V) error {
+	_, err := t.Append(kg, k, n, v)
+	return err
+}
+
+// Append is Add, returning the list's new length.
+func (t *memList[K, N, V]) Append(kg int, k K, n N, v V) (int, error) {
 	m, err := t.writable(kg)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	key := ck[K, N]{n, k}
 	e := m[key]
@@ -546,7 +560,7 @@ func (t *memList[K, N, V]) Add(kg int, k K, n N, v V) error {
 	e.v = append(e.v, v)
 	e.at = at
 	m[key] = e
-	return nil
+	return len(e.v), nil
 }
 
 // Update copies vs, so the caller may reuse it; an empty list deletes the

@@ -99,8 +99,14 @@ type Backend interface {
 	// Config returns the configuration the backend was opened with.
 	Config() Config
 	// Snapshot captures the state of every table synchronously and cheaply;
-	// later writes do not change what the snapshot writes out.
+	// later writes do not change what the snapshot writes out. It first
+	// calls the functions registered with OnSnapshot.
 	Snapshot() (Snapshot, error)
+	// OnSnapshot registers f to be called at the start of every Snapshot,
+	// before anything is captured, so that an operator keeping something
+	// outside its tables can write it into them; an error from f fails the
+	// snapshot.
+	OnSnapshot(f func() error)
 	// Restore loads state written by earlier snapshots — one per old
 	// subtask, in old subtask order, possibly from a different parallelism —
 	// keeping only the key groups in this backend's range and redistributing
@@ -155,11 +161,50 @@ type Value[K, N comparable, V any] interface {
 	Len() int
 }
 
+// Namespaced is a value table whose namespaces can be read, updated or
+// dropped whole per key group, in the order their keys entered them, and
+// whose values can be written in place. Window operators keep one
+// namespace per window. NewNamespaced keeps it namespace first (the
+// entries of a namespace together), NewKeyFirst key first (the values of
+// a key together); either way its snapshots are those of a value table
+// (kind value, no TTL), so state written by one restores into the other
+// or into a plain value table.
+type Namespaced[K, N comparable, V any] interface {
+	Value[K, N, V]
+	// Slot returns a pointer to the value of (k, n) for reading and
+	// writing in place, creating the entry with V's zero value when there
+	// is none (created), and reports whether namespace n had no entry in
+	// key group kg before (fresh). The pointer is valid until the next call
+	// on the table.
+	Slot(kg int, k K, n N) (p *V, created, fresh bool, err error)
+	// Has reports whether namespace n has an entry in key group kg.
+	Has(kg int, n N) bool
+	// Entries yields the entries of namespace n in key group kg, in the
+	// order their keys entered the namespace (after a restore: in the
+	// order of their encoded keys), except that Delete moves the last key
+	// into the deleted one's place. The table must not be written during
+	// the iteration.
+	Entries(kg int, n N) iter.Seq2[K, V]
+	// Update calls fn with each entry of namespace n in key group kg, in
+	// the order of Entries, and a pointer through which fn may change the
+	// value; fn must not call the table. It stops at fn's first error.
+	Update(kg int, n N, fn func(k K, v *V) error) error
+	// Drop removes every entry of namespace n in key group kg.
+	Drop(kg int, n N) error
+	// Drain is Entries and Drop in one pass: it calls fn with each entry
+	// of namespace n in key group kg, in the order of Entries, and removes
+	// it; fn must not call the table. It stops at fn's first error, having
+	// removed the entries fn was called with.
+	Drain(kg int, n N, fn func(k K, v V) error) error
+}
+
 // List is a keyed table mapping (key, namespace) to a list of values.
 type List[K, N comparable, V any] interface {
 	// Get returns the list; the caller must not modify the returned slice.
 	Get(kg int, k K, n N) ([]V, error)
 	Add(kg int, k K, n N, v V) error
+	// Append is Add that also returns the list's length after it.
+	Append(kg int, k K, n N, v V) (int, error)
 	Update(kg int, k K, n N, vs []V) error
 	Delete(kg int, k K, n N) error
 	Keys(n N) iter.Seq[K]

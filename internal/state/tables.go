@@ -52,6 +52,82 @@ func NewValue[K, N comparable, V any](b Backend, d TableDesc[K, N, V]) (Value[K,
 	return nil, unsupported("value table", d.Name, b)
 }
 
+// NewNamespaced creates the Namespaced table d describes, kept namespace
+// first: each key group maps a namespace to its keys' values, so reading,
+// updating or dropping a namespace touches nothing else, and a key group
+// remembers the few namespaces it used last. It is filled from the
+// restored state of the same name if there is any (written by a Namespaced
+// or a plain value table). It has no TTL. Creating a name twice fails with
+// ErrExists.
+func NewNamespaced[K, N comparable, V any](b Backend, d TableDesc[K, N, V]) (Namespaced[K, N, V], error) {
+	if err := checkDesc("value", d.Name, d.TTL, d.Key == nil, d.Namespace == nil, false, d.Value == nil); err != nil {
+		return nil, err
+	}
+	if d.TTL != 0 {
+		return nil, fmt.Errorf("state: namespaced table %q: TTL is not supported", d.Name)
+	}
+	switch b := b.(type) {
+	case *Memory:
+		t := newMemNamespaced(b, d)
+		if err := b.register(d.Name, kindValue, 0, t, t.load); err != nil {
+			return nil, err
+		}
+		return t, nil
+	}
+	return nil, unsupported("namespaced table", d.Name, b)
+}
+
+// NewKeyFirst creates a Namespaced table like NewNamespaced, kept key
+// first: each key group maps a key to its values in all namespaces, with
+// an index of each namespace's keys. Reading or writing several namespaces
+// of one key in a row costs one map lookup (sliding windows: a record
+// belongs to several), while reading or dropping a namespace costs one per
+// key. Its snapshots are those of NewNamespaced.
+func NewKeyFirst[K, N comparable, V any](b Backend, d TableDesc[K, N, V]) (Namespaced[K, N, V], error) {
+	if err := checkDesc("value", d.Name, d.TTL, d.Key == nil, d.Namespace == nil, false, d.Value == nil); err != nil {
+		return nil, err
+	}
+	if d.TTL != 0 {
+		return nil, fmt.Errorf("state: key-first table %q: TTL is not supported", d.Name)
+	}
+	switch b := b.(type) {
+	case *Memory:
+		t := newMemKeyFirst(b, d)
+		if err := b.register(d.Name, kindValue, 0, t, t.load); err != nil {
+			return nil, err
+		}
+		return t, nil
+	}
+	return nil, unsupported("key-first table", d.Name, b)
+}
+
+// NewSplitValue creates the value table d describes, for keys made of two
+// parts: split takes a key apart into the part the table hashes and the
+// rest, and join puts them together again. Each key group keeps a map from
+// the first part to the entries that share it (the first inline), so the
+// table suits keys whose first part has few entries (timers: a key and a
+// time) and costs one hash of the first part per access. Its snapshots are
+// those of a plain value table with d's codecs. It has no TTL, and is
+// filled from the restored state of the same name if there is any.
+// Creating a name twice fails with ErrExists.
+func NewSplitValue[LK, K, S, N comparable, V any](b Backend, d TableDesc[LK, N, V], split func(LK) (K, S), join func(K, S) LK) (Value[LK, N, V], error) {
+	if err := checkDesc("value", d.Name, d.TTL, d.Key == nil, d.Namespace == nil, false, d.Value == nil); err != nil {
+		return nil, err
+	}
+	if d.TTL != 0 {
+		return nil, fmt.Errorf("state: split-key table %q: TTL is not supported", d.Name)
+	}
+	switch b := b.(type) {
+	case *Memory:
+		t := &memSplitValue[LK, K, S, N, V]{keyed: newKeyed[K, splitRows[S, N, V]](b, d.Name, 0), d: d, split: split, join: join}
+		if err := b.register(d.Name, kindValue, 0, t, t.load); err != nil {
+			return nil, err
+		}
+		return t, nil
+	}
+	return nil, unsupported("split-key table", d.Name, b)
+}
+
 // NewList creates the list table d describes, filled from the restored
 // state of the same name if there is any. Creating a name twice fails with
 // ErrExists.

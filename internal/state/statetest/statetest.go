@@ -52,6 +52,24 @@ func Run(t *testing.T, newBackend func(t *testing.T, cfg state.Config) state.Bac
 		{"Value/UnitNamespace", testValueUnitNamespace},
 		{"List", testList},
 		{"Map", testMap},
+		{"List/Append", testListAppend},
+		{"Namespaced", testNamespaced},
+		{"Namespaced/Delete", testNamespacedDelete},
+		{"Namespaced/Snapshot", testNamespacedSnapshot},
+		{"Namespaced/SharedFormat", testNamespacedSharedFormat},
+		{"Namespaced/ConcurrentWrite", testNamespacedConcurrentWrite},
+		{"KeyFirst", keyFirst(testNamespaced)},
+		{"KeyFirst/Delete", keyFirst(testNamespacedDelete)},
+		{"KeyFirst/Snapshot", keyFirst(testNamespacedSnapshot)},
+		{"KeyFirst/SharedFormat", keyFirst(testNamespacedSharedFormat)},
+		{"KeyFirst/ConcurrentWrite", keyFirst(testNamespacedConcurrentWrite)},
+		{"KeyFirst/ManyNamespaces", keyFirst(testNamespacedManyPerKey)},
+		{"Namespaced/ManyNamespaces", testNamespacedManyPerKey},
+		{"Namespaced/Drain", testNamespacedDrain},
+		{"KeyFirst/Drain", keyFirst(testNamespacedDrain)},
+		{"OnSnapshot", testOnSnapshot},
+		{"SplitValue", testSplitValue},
+		{"SplitValue/ConcurrentWrite", testSplitValueConcurrentWrite},
 		{"Len", testLen},
 		{"OperatorList", testOperatorList},
 		{"Errors/KeyGroupOutOfRange", testKeyGroupOutOfRange},
@@ -89,6 +107,17 @@ type harness struct {
 	t          *testing.T
 	newBackend func(t *testing.T, cfg state.Config) state.Backend
 	clock      *fakeClock
+	// newNamespaced creates the Namespaced tables of the subtest:
+	// state.NewNamespaced unless keyFirst says otherwise.
+	newNamespaced func(state.Backend, state.TableDesc[string, string, int64]) (state.Namespaced[string, string, int64], error)
+}
+
+// keyFirst runs a Namespaced test on tables made by state.NewKeyFirst.
+func keyFirst(test func(*harness)) func(*harness) {
+	return func(h *harness) {
+		h.newNamespaced = state.NewKeyFirst[string, string, int64]
+		test(h)
+	}
 }
 
 // fakeClock is safe for use from several goroutines, because a backend may
@@ -1334,5 +1363,581 @@ func testRestoreAfterCreate(h *harness) {
 	h.value(b, "v", 0)
 	if err := b.Restore(readers([][]byte{snap})); err == nil {
 		h.t.Error("Restore after a table was created: no error")
+	}
+}
+
+// testListAppend: Append is Add reporting the list's length.
+func testListAppend(h *harness) {
+	b := h.backend(0, 1)
+	l := h.list(b, "l", 0)
+	kg := kgOf("k")
+	for want := 1; want <= 3; want++ {
+		n, err := l.Append(kg, "k", "n", fmt.Sprint(want))
+		h.must(err)
+		if n != want {
+			h.t.Fatalf("Append #%d returned length %d", want, n)
+		}
+	}
+	if n, err := l.Append(kg, "k", "other", "x"); err != nil || n != 1 {
+		h.t.Fatalf("Append to another namespace = %d, %v; want 1", n, err)
+	}
+	h.wantEqual("list", h.dumpList(l, "n"), map[string][]string{"k": {"1", "2", "3"}})
+}
+
+func (h *harness) namespaced(b state.Backend, name string) state.Namespaced[string, string, int64] {
+	h.t.Helper()
+	ctor := h.newNamespaced
+	if ctor == nil {
+		ctor = state.NewNamespaced[string, string, int64]
+	}
+	t, err := ctor(b, valueDesc(name, 0))
+	if err != nil {
+		h.t.Fatalf("NewNamespaced(%q): %v", name, err)
+	}
+	return t
+}
+
+// entries lists namespace ns of key group kg in the order Entries yields.
+func entries(t state.Namespaced[string, string, int64], kg int, ns string) []string {
+	var out []string
+	for k, v := range t.Entries(kg, ns) {
+		out = append(out, fmt.Sprintf("%s=%d", k, v))
+	}
+	return out
+}
+
+// testNamespaced: Slot, Get, Put, Has, Entries, Update and Drop of a
+// namespace-first table, namespaces apart and key groups apart.
+func testNamespaced(h *harness) {
+	b := h.backend(0, 1)
+	t := h.namespaced(b, "w")
+	a1, a2, o := sameGroup()
+	kg := kgOf(a1)
+	p, created, fresh, err := t.Slot(kg, a1, "n1")
+	h.must(err)
+	if !created || !fresh || *p != 0 {
+		h.t.Fatalf("first Slot = %d, created %v, fresh %v; want 0, true, true", *p, created, fresh)
+	}
+	*p = 5
+	p, created, fresh, err = t.Slot(kg, a2, "n1")
+	h.must(err)
+	if !created || fresh {
+		h.t.Fatalf("Slot of a second key: created %v, fresh %v; want true, false", created, fresh)
+	}
+	*p = 7
+	p, created, fresh, err = t.Slot(kg, a1, "n1")
+	h.must(err)
+	if created || fresh || *p != 5 {
+		h.t.Fatalf("Slot of an existing key = %d, created %v, fresh %v; want 5, false, false", *p, created, fresh)
+	}
+	*p += 1
+	h.must(t.Put(kgOf(o), o, "n1", 9))
+	h.must(t.Put(kg, a1, "n2", 1))
+	if _, _, fresh, _ := t.Slot(kgOf(o), o, "n2"); !fresh {
+		h.t.Fatal("a namespace new in a key group is not fresh")
+	}
+	if x, ok, err := t.Get(kg, a1, "n1"); err != nil || !ok || x != 6 {
+		h.t.Fatalf("Get = %d, %v, %v; want 6", x, ok, err)
+	}
+	if _, ok, _ := t.Get(kg, o, "n1"); ok {
+		h.t.Fatal("Get found a key of another key group")
+	}
+	if !t.Has(kg, "n1") || t.Has(kg, "n3") {
+		h.t.Fatal("Has is wrong")
+	}
+	h.wantEqual("entries in key order", entries(t, kg, "n1"), []string{a1 + "=6", a2 + "=7"})
+	h.must(t.Update(kg, "n1", func(k string, v *int64) error { *v *= 10; return nil }))
+	h.wantEqual("entries after Update", entries(t, kg, "n1"), []string{a1 + "=60", a2 + "=70"})
+	stop := errors.New("stop")
+	calls := 0
+	if err := t.Update(kg, "n1", func(string, *int64) error { calls++; return stop }); err != stop || calls != 1 {
+		h.t.Fatalf("Update did not stop at the first error: %v after %d calls", err, calls)
+	}
+	if t.Len() != 5 {
+		h.t.Fatalf("Len = %d; want 5", t.Len())
+	}
+	h.wantEqual("Keys", slices.Sorted(t.Keys("n1")), slices.Sorted(slices.Values([]string{a1, a2, o})))
+	h.must(t.Drop(kg, "n1"))
+	if t.Has(kg, "n1") || t.Has(kgOf(o), "n1") != true {
+		h.t.Fatal("Drop dropped the wrong namespaces")
+	}
+	h.must(t.Drop(kg, "n1")) // dropping nothing is fine
+	h.must(t.Drain(kg, "n1", func(string, int64) error { h.t.Fatal("drained a dropped namespace"); return nil }))
+	if _, _, fresh, _ := t.Slot(kg, a2, "n1"); !fresh {
+		h.t.Fatal("a namespace dropped and written again is not fresh")
+	}
+	h.wantEqual("entries after Drop", entries(t, kg, "n1"), []string{a2 + "=0"})
+	if _, _, _, err := t.Slot(maxPar, "x", "n"); err == nil {
+		h.t.Fatal("Slot outside the key groups did not fail")
+	}
+	for _, ctor := range []func(state.Backend, state.TableDesc[string, string, int64]) (state.Namespaced[string, string, int64], error){
+		state.NewNamespaced[string, string, int64], state.NewKeyFirst[string, string, int64],
+	} {
+		if _, err := ctor(b, state.TableDesc[string, string, int64]{Name: "ttl", Key: strC, Namespace: strC, Value: i64C, TTL: time.Second}); err == nil {
+			h.t.Fatal("a namespaced table with a TTL was created")
+		}
+	}
+}
+
+// testNamespacedDelete: Delete moves the last key into the deleted one's
+// place and leaves what a snapshot holds as it was.
+func testNamespacedDelete(h *harness) {
+	b := h.backend(0, 1)
+	t := h.namespaced(b, "w")
+	byKG := map[int][]string{}
+	var same []string
+	for _, k := range keysIn(all, 4*maxPar) {
+		byKG[kgOf(k)] = append(byKG[kgOf(k)], k)
+		if len(byKG[kgOf(k)]) == 3 {
+			same = byKG[kgOf(k)]
+			break
+		}
+	}
+	kg := kgOf(same[0])
+	for i, k := range same[:3] {
+		h.must(t.Put(kg, k, "n", int64(i)))
+	}
+	snap := h.snapshot(b)
+	h.must(t.Delete(kg, same[0], "n"))
+	h.must(t.Delete(kg, "absent", "n"))
+	h.wantEqual("after Delete", entries(t, kg, "n"), []string{same[2] + "=2", same[1] + "=1"})
+	h.must(t.Put(kg, same[0], "n", 9))
+	h.wantEqual("after Put", entries(t, kg, "n"), []string{same[2] + "=2", same[1] + "=1", same[0] + "=9"})
+	h.must(t.Delete(kg, same[0], "n"))
+	h.must(t.Delete(kg, same[1], "n"))
+	h.must(t.Delete(kg, same[2], "n"))
+	if t.Has(kg, "n") || t.Len() != 0 {
+		h.t.Fatal("deleting every key left the namespace")
+	}
+	r := h.namespaced(h.restored(0, 1, snap), "w")
+	got := entries(r, kg, "n")
+	want := []string{same[0] + "=0", same[1] + "=1", same[2] + "=2"}
+	slices.Sort(got)
+	slices.Sort(want)
+	h.wantEqual("restored", got, want)
+}
+
+// testNamespacedSnapshot: writes after a snapshot — in place through Slot
+// and Update, appending keys, dropping namespaces and reusing their
+// entries — do not change what the snapshot holds.
+func testNamespacedSnapshot(h *harness) {
+	b := h.backend(0, 1)
+	t := h.namespaced(b, "w")
+	ks := keysIn(all, 60)
+	want := map[string]map[string]int64{"n1": {}, "n2": {}}
+	for i, k := range ks {
+		h.must(t.Put(kgOf(k), k, "n1", int64(i)))
+		want["n1"][k] = int64(i)
+		if i%2 == 0 {
+			h.must(t.Put(kgOf(k), k, "n2", int64(-i)))
+			want["n2"][k] = int64(-i)
+		}
+	}
+	s, err := b.Snapshot()
+	h.must(err)
+	for i, k := range ks {
+		p, _, _, err := t.Slot(kgOf(k), k, "n1")
+		h.must(err)
+		*p = 1000 + int64(i)
+		h.must(t.Put(kgOf(k), k+"-new", "n1", 1))
+	}
+	for _, k := range ks {
+		h.must(t.Update(kgOf(k), "n2", func(_ string, v *int64) error { *v = 42; return nil }))
+		h.must(t.Drop(kgOf(k), "n2"))
+	}
+	for _, k := range ks {
+		h.must(t.Put(kgOf(k), k, "n2", 77)) // may reuse the dropped entries
+	}
+	second := h.snapshot(b)
+	for _, k := range ks {
+		h.must(t.Drop(kgOf(k), "n1"))
+		h.must(t.Put(kgOf(k), k, "n3", 3))
+	}
+	first := h.write(s)
+	for _, c := range []struct {
+		snap []byte
+		want map[string]map[string]int64
+	}{{first, want}} {
+		r := h.namespaced(h.restored(0, 1, c.snap), "w")
+		for ns, kv := range c.want {
+			got := map[string]int64{}
+			for k := range r.Keys(ns) {
+				x, _, _ := r.Get(kgOf(k), k, ns)
+				got[k] = x
+			}
+			h.wantEqual("restored "+ns, got, kv)
+		}
+	}
+	r := h.namespaced(h.restored(0, 1, second), "w")
+	if n := r.Len(); n != 2*len(ks)+len(ks) {
+		h.t.Fatalf("second snapshot holds %d entries; want %d", n, 3*len(ks))
+	}
+	for _, k := range ks {
+		if x, _, _ := r.Get(kgOf(k), k, "n2"); x != 77 {
+			h.t.Fatalf("second snapshot: %s n2 = %d; want 77", k, x)
+		}
+	}
+}
+
+// testNamespacedSharedFormat: a namespaced table writes the snapshots of a
+// value table, so either restores into the other, at any parallelism.
+func testNamespacedSharedFormat(h *harness) {
+	ks := keysIn(all, 40)
+	b := h.backend(0, 1)
+	t := h.namespaced(b, "w")
+	for i, k := range ks {
+		h.must(t.Put(kgOf(k), k, "n", int64(i)))
+	}
+	snap := h.snapshot(b)
+	for i := range 2 {
+		v := h.value(h.restored(i, 2, snap), "w", 0)
+		r := keygroup.RangeFor(maxPar, 2, i)
+		want := map[string]int64{}
+		for j, k := range ks {
+			if r.Contains(kgOf(k)) {
+				want[k] = int64(j)
+			}
+		}
+		h.wantEqual("value table restored from a namespaced one", h.dumpValue(v, "n"), want)
+	}
+	vb := h.backend(0, 1)
+	v := h.value(vb, "w", 0)
+	for i, k := range ks {
+		h.must(v.Put(kgOf(k), k, "n", int64(-i)))
+	}
+	r := h.namespaced(h.restored(0, 1, h.snapshot(vb)), "w")
+	for i, k := range ks {
+		if x, ok, _ := r.Get(kgOf(k), k, "n"); !ok || x != int64(-i) {
+			h.t.Fatalf("namespaced table restored from a value one: %s = %d, %v", k, x, ok)
+		}
+	}
+}
+
+// testOnSnapshot: the functions registered run at the start of every
+// snapshot, so what they write is in it, and their error fails it.
+func testOnSnapshot(h *harness) {
+	b := h.backend(0, 1)
+	v := h.value(b, "v", 0)
+	kg := kgOf("k")
+	n := int64(0)
+	var fail error
+	b.OnSnapshot(func() error {
+		n++
+		if fail != nil {
+			return fail
+		}
+		return v.Put(kg, "k", "n", n)
+	})
+	h.snapshot(b)
+	snap := h.snapshot(b)
+	h.wantGet(h.value(h.restored(0, 1, snap), "v", 0), "k", "n", 2, true)
+	fail = errors.New("flush failed")
+	if _, err := b.Snapshot(); !errors.Is(err, fail) {
+		h.t.Fatalf("Snapshot = %v; want the hook's error", err)
+	}
+}
+
+// testNamespacedConcurrentWrite: every kind of write to a namespaced table
+// while a snapshot of it is written out on another goroutine; the race
+// detector checks that they share nothing the writer reads.
+func testNamespacedConcurrentWrite(h *harness) {
+	b := h.backend(0, 1)
+	t := h.namespaced(b, "w")
+	ks := keysIn(all, 300)
+	want := map[string]int64{}
+	for i, k := range ks {
+		h.must(t.Put(kgOf(k), k, "n", int64(i)))
+		h.must(t.Put(kgOf(k), k, "gone", 1))
+		want[k] = int64(i)
+	}
+	s, err := b.Snapshot()
+	h.must(err)
+	var buf bytes.Buffer
+	var werr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, werr = s.WriteTo(&buf)
+	}()
+	defer func() { <-done }()
+	for round := range 3 {
+		for i, k := range ks {
+			kg := kgOf(k)
+			p, _, _, err := t.Slot(kg, k, "n")
+			h.must(err)
+			*p = int64(-i - round)
+			h.must(t.Put(kg, fmt.Sprintf("%s-%d", k, round), "n", 1))
+			h.must(t.Update(kg, "n", func(_ string, v *int64) error { *v++; return nil }))
+			h.must(t.Drop(kg, "gone"))
+			h.must(t.Put(kg, k, "gone", 2))
+			if i%3 == 0 {
+				h.must(t.Delete(kg, k, "n"))
+			}
+		}
+		if round == 1 {
+			if _, err := b.Snapshot(); err != nil {
+				h.t.Fatal(err)
+			}
+		}
+	}
+	<-done
+	if werr != nil {
+		h.t.Fatalf("WriteTo: %v", werr)
+	}
+	r := h.namespaced(h.restored(0, 1, buf.Bytes()), "w")
+	got := map[string]int64{}
+	for k := range r.Keys("n") {
+		x, _, _ := r.Get(kgOf(k), k, "n")
+		got[k] = x
+	}
+	h.wantEqual("snapshot written during writes", got, want)
+	if n := r.Len(); n != 2*len(ks) {
+		h.t.Fatalf("the snapshot holds %d entries; want %d", n, 2*len(ks))
+	}
+}
+
+// splitKey is the key of the split-key table tests: a string and a
+// number, the table hashing the string.
+type splitKey struct {
+	K string
+	T int64
+}
+
+func (h *harness) splitValue(b state.Backend, name string) state.Value[splitKey, string, int64] {
+	h.t.Helper()
+	v, err := state.NewSplitValue(b, state.TableDesc[splitKey, string, int64]{Name: name, Key: codec.MustFor[splitKey](), Namespace: strC, Value: i64C},
+		func(k splitKey) (string, int64) { return k.K, k.T }, func(k string, t int64) splitKey { return splitKey{k, t} })
+	if err != nil {
+		h.t.Fatalf("NewSplitValue(%q): %v", name, err)
+	}
+	return v
+}
+
+// testSplitValue: a split-key table behaves as a value table — several
+// entries per first part, namespaces apart, Keys, Len, Delete — and
+// writes the same snapshots, restored at another parallelism.
+func testSplitValue(h *harness) {
+	b := h.backend(0, 1)
+	v := h.splitValue(b, "s")
+	ks := keysIn(all, 30)
+	want := map[splitKey]int64{}
+	for i, k := range ks {
+		for t := range int64(i%4 + 1) {
+			h.must(v.Put(kgOf(k), splitKey{k, t}, "n", int64(i)*10+t))
+			want[splitKey{k, t}] = int64(i)*10 + t
+		}
+		h.must(v.Put(kgOf(k), splitKey{k, 0}, "other", -1))
+	}
+	h.must(v.Put(kgOf(ks[3]), splitKey{ks[3], 1}, "n", 99)) // overwrite
+	want[splitKey{ks[3], 1}] = 99
+	snap := h.snapshot(b)
+	before := v.Len()
+	for _, k := range ks {
+		h.must(v.Delete(kgOf(k), splitKey{k, 0}, "n"))
+		delete(want, splitKey{k, 0})
+	}
+	h.must(v.Delete(kgOf(ks[0]), splitKey{"absent", 0}, "n"))
+	got := map[splitKey]int64{}
+	for k := range v.Keys("n") {
+		x, ok, err := v.Get(kgOf(k.K), k, "n")
+		if err != nil || !ok {
+			h.t.Fatalf("Get(%v) of a key Keys yielded: %v, %v", k, ok, err)
+		}
+		got[k] = x
+	}
+	h.wantEqual("entries", got, want)
+	if n := v.Len(); n != len(want)+len(ks) {
+		h.t.Fatalf("Len = %d; want %d", n, len(want)+len(ks))
+	}
+	// The snapshot, taken before the deletes, restores into a plain value
+	// table at parallelism 2, and back.
+	total := 0
+	for i := range 2 {
+		pv, err := state.NewValue(h.restored(i, 2, snap), state.TableDesc[splitKey, string, int64]{Name: "s", Key: codec.MustFor[splitKey](), Namespace: strC, Value: i64C})
+		h.must(err)
+		total += pv.Len()
+		if x, ok, _ := pv.Get(kgOf(ks[3]), splitKey{ks[3], 1}, "n"); keygroup.RangeFor(maxPar, 2, i).Contains(kgOf(ks[3])) && (!ok || x != 99) {
+			h.t.Fatalf("value table restored from a split-key one: %d, %v", x, ok)
+		}
+	}
+	if total != before {
+		h.t.Fatalf("restored %d entries; want %d", total, before)
+	}
+	r := h.splitValue(h.restored(0, 1, snap), "s")
+	if x, ok, _ := r.Get(kgOf(ks[2]), splitKey{ks[2], 0}, "n"); !ok || x != 20 {
+		h.t.Fatalf("restored split-key table: %d, %v; want 20", x, ok)
+	}
+}
+
+// testSplitValueConcurrentWrite: writes to a split-key table while a
+// snapshot of it is written out on another goroutine.
+func testSplitValueConcurrentWrite(h *harness) {
+	b := h.backend(0, 1)
+	v := h.splitValue(b, "s")
+	ks := keysIn(all, 300)
+	for i, k := range ks {
+		for t := range int64(3) {
+			h.must(v.Put(kgOf(k), splitKey{k, t}, "n", int64(i)))
+		}
+	}
+	s, err := b.Snapshot()
+	h.must(err)
+	var buf bytes.Buffer
+	var werr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, werr = s.WriteTo(&buf)
+	}()
+	defer func() { <-done }()
+	for round := range 3 {
+		for _, k := range ks {
+			kg := kgOf(k)
+			h.must(v.Put(kg, splitKey{k, 1}, "n", -1))
+			h.must(v.Delete(kg, splitKey{k, 0}, "n"))
+			h.must(v.Put(kg, splitKey{k, int64(10 + round)}, "n", 5))
+			h.must(v.Delete(kg, splitKey{k, 2}, "n"))
+		}
+		if round == 1 {
+			if _, err := b.Snapshot(); err != nil {
+				h.t.Fatal(err)
+			}
+		}
+	}
+	<-done
+	if werr != nil {
+		h.t.Fatalf("WriteTo: %v", werr)
+	}
+	r := h.splitValue(h.restored(0, 1, buf.Bytes()), "s")
+	if n := r.Len(); n != 3*len(ks) {
+		h.t.Fatalf("the snapshot holds %d entries; want %d", n, 3*len(ks))
+	}
+	for i, k := range ks {
+		if x, ok, _ := r.Get(kgOf(k), splitKey{k, 1}, "n"); !ok || x != int64(i) {
+			h.t.Fatalf("%s: %d, %v; want %d", k, x, ok, i)
+		}
+	}
+}
+
+// testNamespacedManyPerKey: a key in more namespaces than a key-first
+// entry holds in itself, written, deleted from and dropped in every order,
+// and restored from a snapshot taken on the way.
+func testNamespacedManyPerKey(h *harness) {
+	b := h.backend(0, 1)
+	t := h.namespaced(b, "w")
+	ks := keysIn(all, 5)
+	want := map[string]map[string]int64{}
+	for n := range 9 {
+		ns := fmt.Sprint("n", n)
+		want[ns] = map[string]int64{}
+		for i, k := range ks {
+			h.must(t.Put(kgOf(k), k, ns, int64(10*n+i)))
+			want[ns][k] = int64(10*n + i)
+		}
+	}
+	snap := h.snapshot(b)
+	// Delete from the middle and the end, drop some, write again.
+	for _, k := range ks {
+		h.must(t.Delete(kgOf(k), k, "n3"))
+		h.must(t.Delete(kgOf(k), k, "n8"))
+		h.must(t.Drop(kgOf(k), "n0"))
+		p, _, _, err := t.Slot(kgOf(k), k, "n5")
+		h.must(err)
+		*p = -5
+	}
+	for _, k := range ks {
+		for n := range 9 {
+			ns := fmt.Sprint("n", n)
+			x, ok, err := t.Get(kgOf(k), k, ns)
+			h.must(err)
+			switch ns {
+			case "n0", "n3", "n8":
+				if ok {
+					h.t.Fatalf("%s %s still there", k, ns)
+				}
+			case "n5":
+				if !ok || x != -5 {
+					h.t.Fatalf("%s n5 = %d, %v; want -5", k, x, ok)
+				}
+			default:
+				if !ok || x != want[ns][k] {
+					h.t.Fatalf("%s %s = %d, %v; want %d", k, ns, x, ok, want[ns][k])
+				}
+			}
+		}
+	}
+	if n := t.Len(); n != 6*len(ks) {
+		h.t.Fatalf("Len = %d; want %d", n, 6*len(ks))
+	}
+	r := h.namespaced(h.restored(0, 1, snap), "w")
+	for ns, kv := range want {
+		for k, v := range kv {
+			if x, ok, _ := r.Get(kgOf(k), k, ns); !ok || x != v {
+				h.t.Fatalf("restored %s %s = %d, %v; want %d", k, ns, x, ok, v)
+			}
+		}
+		if !r.Has(kgOf(ks[0]), ns) {
+			h.t.Fatalf("restored table has no namespace %s", ns)
+		}
+	}
+	for _, k := range ks {
+		for n := range 9 {
+			h.must(r.Drop(kgOf(k), fmt.Sprint("n", n)))
+		}
+	}
+	if r.Len() != 0 {
+		h.t.Fatalf("Len after dropping everything = %d", r.Len())
+	}
+}
+
+// testNamespacedDrain: Drain yields a namespace's entries in order and
+// removes them, and stops at an error having removed those it yielded.
+func testNamespacedDrain(h *harness) {
+	b := h.backend(0, 1)
+	t := h.namespaced(b, "w")
+	byKG := map[int][]string{}
+	var same []string
+	for _, k := range keysIn(all, 6*maxPar) {
+		byKG[kgOf(k)] = append(byKG[kgOf(k)], k)
+		if len(byKG[kgOf(k)]) == 4 {
+			same = byKG[kgOf(k)]
+			break
+		}
+	}
+	kg := kgOf(same[0])
+	for i, k := range same {
+		h.must(t.Put(kg, k, "n", int64(i)))
+		h.must(t.Put(kg, k, "other", int64(i)))
+	}
+	snap := h.snapshot(b)
+	var got []string
+	stop := errors.New("stop")
+	err := t.Drain(kg, "n", func(k string, v int64) error {
+		got = append(got, fmt.Sprintf("%s=%d", k, v))
+		if len(got) == 2 {
+			return stop
+		}
+		return nil
+	})
+	if err != stop {
+		h.t.Fatalf("Drain = %v; want the function's error", err)
+	}
+	h.wantEqual("drained", got, []string{same[0] + "=0", same[1] + "=1"})
+	rest := entries(t, kg, "n")
+	slices.Sort(rest)
+	want := []string{same[2] + "=2", same[3] + "=3"}
+	slices.Sort(want)
+	h.wantEqual("left after the error", rest, want)
+	got = nil
+	h.must(t.Drain(kg, "n", func(k string, v int64) error { got = append(got, k); return nil }))
+	if len(got) != 2 || t.Has(kg, "n") {
+		h.t.Fatalf("second Drain yielded %v and left the namespace: %v", got, t.Has(kg, "n"))
+	}
+	if n := t.Len(); n != len(same) {
+		h.t.Fatalf("Len = %d; want %d (the other namespace)", n, len(same))
+	}
+	r := h.namespaced(h.restored(0, 1, snap), "w")
+	if n := r.Len(); n != 2*len(same) {
+		h.t.Fatalf("the snapshot taken before holds %d entries; want %d", n, 2*len(same))
 	}
 }

@@ -1,0 +1,215 @@
+package state
+
+import (
+	"iter"
+	"slices"
+	"time"
+)
+
+// splitRow is one entry of a split-key table under its map key: the rest of
+// its key, its namespace and its value.
+type splitRow[S, N comparable, V any] struct {
+	s S
+	n N
+	v V
+}
+
+// splitRows is the entries of one map key of a split-key table, held in
+// the map by value: the first inline, so that a key with one entry costs
+// no allocation, the others in more. more may be shared with a snapshot
+// unless it was made in the current epoch, and is copied before it is
+// written.
+type splitRows[S, N comparable, V any] struct {
+	epoch uint64 // the epoch more was made in
+	n     int
+	one   splitRow[S, N, V]
+	more  []splitRow[S, N, V]
+}
+
+// at returns the j-th entry of rs.
+func (rs *splitRows[S, N, V]) at(j int) *splitRow[S, N, V] {
+	if j == 0 {
+		return &rs.one
+	}
+	return &rs.more[j-1]
+}
+
+// find returns the index of (s, n) in rs, or -1.
+func (rs *splitRows[S, N, V]) find(s S, n N) int {
+	for j := range rs.n {
+		if r := rs.at(j); r.s == s && r.n == n {
+			return j
+		}
+	}
+	return -1
+}
+
+// ownMore makes more writable in epoch.
+func (rs *splitRows[S, N, V]) ownMore(epoch uint64) {
+	if rs.epoch != epoch {
+		rs.more, rs.epoch = slices.Clone(rs.more), epoch
+	}
+}
+
+// add appends r.
+func (rs *splitRows[S, N, V]) add(r splitRow[S, N, V], epoch uint64) {
+	if rs.n == 0 {
+		rs.one = r
+	} else {
+		rs.ownMore(epoch)
+		rs.more = append(rs.more, r)
+	}
+	rs.n++
+}
+
+// memSplitValue is the memory backend's split-key value table: per key
+// group, a map from the first part of each key to its entries.
+type memSplitValue[LK, K, S, N comparable, V any] struct {
+	keyed[K, splitRows[S, N, V]]
+	d     TableDesc[LK, N, V]
+	split func(LK) (K, S)
+	join  func(K, S) LK
+}
+
+func (t *memSplitValue[LK, K, S, N, V]) Get(kg int, lk LK, n N) (V, bool, error) {
+	var zero V
+	i := kg - t.start
+	if uint(i) >= uint(len(t.groups)) {
+		return zero, false, t.kgError(kg)
+	}
+	k, s := t.split(lk)
+	rs := t.groups[i].m[k]
+	if j := rs.find(s, n); j >= 0 {
+		return rs.at(j).v, true, nil
+	}
+	return zero, false, nil
+}
+
+func (t *memSplitValue[LK, K, S, N, V]) Put(kg int, lk LK, n N, v V) error {
+	m, err := t.writable(kg)
+	if err != nil {
+		return err
+	}
+	k, s := t.split(lk)
+	rs := m[k]
+	if j := rs.find(s, n); j == 0 {
+		rs.one.v = v
+	} else if j > 0 {
+		rs.ownMore(t.b.epoch)
+		rs.more[j-1].v = v
+	} else {
+		rs.add(splitRow[S, N, V]{s: s, n: n, v: v}, t.b.epoch)
+	}
+	m[k] = rs
+	return nil
+}
+
+// Delete moves the last entry of the map key into the deleted one's place.
+func (t *memSplitValue[LK, K, S, N, V]) Delete(kg int, lk LK, n N) error {
+	i := kg - t.start
+	if uint(i) >= uint(len(t.groups)) {
+		return t.kgError(kg)
+	}
+	k, s := t.split(lk)
+	rs, ok := t.groups[i].m[k]
+	j := rs.find(s, n)
+	if !ok || j < 0 {
+		return nil
+	}
+	m := t.own(i)
+	if rs.n == 1 {
+		delete(m, k)
+		return nil
+	}
+	rs.ownMore(t.b.epoch)
+	last := len(rs.more) - 1
+	*rs.at(j) = rs.more[last]
+	rs.more[last] = splitRow[S, N, V]{}
+	rs.more = rs.more[:last]
+	rs.n--
+	m[k] = rs
+	return nil
+}
+
+func (t *memSplitValue[LK, K, S, N, V]) Keys(n N) iter.Seq[LK] {
+	return func(yield func(LK) bool) {
+		for i := range t.groups {
+			for k, rs := range t.groups[i].m {
+				for j := range rs.n {
+					if r := rs.at(j); r.n == n && !yield(t.join(k, r.s)) {
+						return
+					}
+				}
+			}
+		}
+	}
+}
+
+func (t *memSplitValue[LK, K, S, N, V]) Len() int {
+	n := 0
+	for _, g := range t.groups {
+		for _, rs := range g.m {
+			n += rs.n
+		}
+	}
+	return n
+}
+
+func (t *memSplitValue[LK, K, S, N, V]) expireGroup(int, int64, int) (int, int, bool) {
+	return 0, 0, true
+}
+
+func (t *memSplitValue[LK, K, S, N, V]) load(raw *rawTable) error {
+	return loadSections(&t.keyed, raw, func(m map[K]splitRows[S, N, V], rr *recordReader, rec record, _ int64) error {
+		key, err := decodeKey(rr, rec, t.d.Key, t.d.Namespace)
+		if err != nil {
+			return err
+		}
+		v, err := decodeField(rr, rec, "value", t.d.Value, rec.value)
+		if err != nil {
+			return err
+		}
+		k, s := t.split(key.k)
+		rs := m[k]
+		if j := rs.find(s, key.n); j >= 0 {
+			rs.ownMore(t.b.epoch)
+			rs.at(j).v = v
+		} else {
+			rs.add(splitRow[S, N, V]{s: s, n: key.n, v: v}, t.b.epoch)
+		}
+		m[k] = rs
+		return nil
+	})
+}
+
+func (t *memSplitValue[LK, K, S, N, V]) freeze() frozenTable {
+	return &frozenSplitValue[LK, K, S, N, V]{d: t.d, join: t.join, start: t.start, groups: t.frozenGroups()}
+}
+
+// frozenSplitValue is a split-key table in a snapshot, written as a value
+// table keyed by the whole keys.
+type frozenSplitValue[LK, K, S, N comparable, V any] struct {
+	d      TableDesc[LK, N, V]
+	join   func(K, S) LK
+	start  int
+	groups []map[K]splitRows[S, N, V]
+}
+
+func (f *frozenSplitValue[LK, K, S, N, V]) header() tableHeader {
+	return tableHeader{name: f.d.Name, kind: kindValue, ttl: time.Duration(0)}
+}
+
+func (f *frozenSplitValue[LK, K, S, N, V]) writeBody(w *snapWriter, _ int64) error {
+	enc := encoder[LK, N]{kc: f.d.Key, nc: f.d.Namespace}
+	return writeKeyed(w, f.start, 0, f.groups, func(s *sectionBuf, k K, rs splitRows[S, N, V]) {
+		for j := range rs.n {
+			r := rs.at(j)
+			enc.setKey(s, f.join(k, r.s), r.n)
+			s.begin(enc.prefix)
+			s.keyDone()
+			s.tmp = f.d.Value.Append(s.tmp[:0], r.v)
+			s.field(s.tmp)
+			s.end()
+		}
+	})
+}
