@@ -1458,7 +1458,7 @@ func testNamespaced(h *harness) {
 	}
 	h.wantEqual("Keys", slices.Sorted(t.Keys("n1")), slices.Sorted(slices.Values([]string{a1, a2, o})))
 	h.must(t.Drop(kg, "n1"))
-	if t.Has(kg, "n1") || t.Has(kgOf(o), "n1") != true {
+	if t.Has(kg, "n1") || !t.Has(kgOf(o), "n1") {
 		h.t.Fatal("Drop dropped the wrong namespaces")
 	}
 	h.must(t.Drop(kg, "n1")) // dropping nothing is fine
