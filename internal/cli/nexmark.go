@@ -18,13 +18,18 @@ import (
 func newNexmarkCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "nexmark",
-		Short: "Work with the Nexmark benchmark's data",
+		Short: "Generate the Nexmark benchmark's events and run its queries",
 		Long: `Work with the data of the Nexmark benchmark: an online auction where people
 register, open auctions and bid on them. Weir generates the benchmark's event
 stream with the reference generator's model (nexmark/nexmark, after Apache
-Beam's Nexmark) so that its results can be compared with published ones.`,
+Beam's Nexmark) and runs its queries (q0–q22 but q6) through the DataStream
+API, so that its results can be compared with published ones.`,
 		Example: `  # Write the first million events of the default stream to a file.
-  weir nexmark generate --events 1000000 --out /tmp/nexmark.jsonl`,
+  weir nexmark generate --events 1000000 --out /tmp/nexmark.jsonl
+
+  # Run query q7 on them, then on 10 million generated events.
+  weir nexmark run --query q7 --input /tmp/nexmark.jsonl
+  weir nexmark run --query q7`,
 		// Without Args and RunE, cobra would answer a mistyped verb with
 		// this help and success.
 		Args: cobra.NoArgs,

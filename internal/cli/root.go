@@ -45,13 +45,16 @@ connected by bounded queues.
 
 Today the command line runs the built-in demo job, with or without
 checkpoints, lists the checkpoints a job left, generates the Nexmark
-benchmark's event stream, and reports its version.`,
+benchmark's event stream and runs its queries, and reports its version.`,
 		Example: `  # Run the video-quality demo job for 10 seconds.
   weir demo
 
   # Run it with checkpoints, then list them.
   weir demo --checkpoints /tmp/weir-demo
   weir checkpoints list /tmp/weir-demo
+
+  # Run Nexmark q5 on 10 million generated events.
+  weir nexmark run --query q5
 
   # Print the version.
   weir --version`,
