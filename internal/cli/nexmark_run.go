@@ -191,7 +191,7 @@ func runNexmarkQuery(ctx context.Context, stdout, stderr io.Writer, q job.Query,
 	if jo.CheckpointDir != "" {
 		before = newestCheckpointID(ctx, jo.CheckpointDir)
 	}
-	fmt.Fprintf(stderr, "weir nexmark: %s\n", describeRun(q, jo))
+	fmt.Fprintf(stderr, "weir nexmark: %s\n", describeRun(q, jo, o.duration))
 	var lastEvents int64
 	var lastAt time.Duration
 	jo.Progress = func(p job.Progress) {
@@ -233,10 +233,13 @@ func stopAfter(ctx context.Context, stop <-chan struct{}, d time.Duration) <-cha
 }
 
 // describeRun says in one line what is about to run.
-func describeRun(q job.Query, jo job.Options) string {
+func describeRun(q job.Query, jo job.Options, d time.Duration) string {
 	in := fmt.Sprintf("%d generated events (seed %d, tps %d)", jo.Generator.Events, jo.Generator.Seed, jo.Generator.TPS)
 	if jo.Generator.Events == 0 {
 		in = fmt.Sprintf("generated events until Ctrl-C (seed %d, tps %d)", jo.Generator.Seed, jo.Generator.TPS)
+		if d > 0 {
+			in = fmt.Sprintf("generated events for %v (seed %d, tps %d)", d, jo.Generator.Seed, jo.Generator.TPS)
+		}
 	}
 	if jo.Input != "" {
 		in = "events from " + jo.Input
@@ -248,6 +251,9 @@ func describeRun(q job.Query, jo job.Options) string {
 	s := fmt.Sprintf("%s (%s) on %s, parallelism %d, %s", q.Name, q.Title, in, jo.Parallelism, out)
 	if jo.CheckpointDir != "" {
 		s += fmt.Sprintf(", checkpoints every %v into %s", jo.CheckpointInterval, jo.CheckpointDir)
+	}
+	if d > 0 && jo.Generator.Events != 0 {
+		s += fmt.Sprintf(", for at most %v", d)
 	}
 	return s
 }
