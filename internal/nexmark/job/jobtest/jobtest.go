@@ -240,3 +240,38 @@ func R(pairs ...any) reference.Row {
 	}
 	return r
 }
+
+// BenchEvents is how many generated events one Bench run reads.
+const BenchEvents = 2_000_000
+
+// Bench runs each query on BenchEvents generated events at the default tps
+// and parallelism 1, rows counted and dropped (as Flink's blackhole sink),
+// and reports events per second of CPU time of the whole process (generator
+// included). One iteration is a whole run; use -benchtime=1x for a quick
+// figure.
+func Bench(b *testing.B, qs ...job.Query) {
+	for _, q := range qs {
+		b.Run(q.Name, func(b *testing.B) {
+			cfg := nexmark.DefaultConfig()
+			cfg.Events = BenchEvents
+			var events, rows int64
+			var cpu, wall float64
+			for b.Loop() {
+				r, err := job.Run(b.Context(), q, job.Options{Generator: cfg, Parallelism: 1})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if r.Events != BenchEvents {
+					b.Fatalf("%s read %d events, want %d", q.Name, r.Events, BenchEvents)
+				}
+				events += r.Events
+				rows += r.Rows
+				cpu += r.CPU.Seconds()
+				wall += r.Elapsed.Seconds()
+			}
+			b.ReportMetric(float64(events)/cpu, "events/core-s")
+			b.ReportMetric(float64(events)/wall, "events/s")
+			b.ReportMetric(float64(rows)/float64(b.N), "rows/run")
+		})
+	}
+}
