@@ -8,10 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/weirstream/weir/internal/nexmark"
-	"github.com/weirstream/weir/internal/nexmark/job"
 	"github.com/weirstream/weir/internal/nexmark/job/jobtest"
 	"github.com/weirstream/weir/internal/nexmark/reference"
 )
@@ -61,44 +59,14 @@ func TestStopAndRestoreExactlyOnce(t *testing.T) {
 	if jobtest.Reduced() {
 		n = 10_000
 	}
-	events, cfg := jobtest.Events(t, n, 1000)
 	for _, q := range All() {
 		want, ok := references[q.Name]
 		if !ok {
 			continue
 		}
 		t.Run(q.Name, func(t *testing.T) {
-			dir := t.TempDir()
-			out, chk := filepath.Join(dir, "out"), filepath.Join(dir, "chk")
-			stop := make(chan struct{})
-			stopped := false
-			first, err := job.Run(t.Context(), q, job.Options{
-				// A second for all the events: the metrics lag by up to 250 ms.
-				Generator: cfg, Rate: float64(n), Parallelism: 1, CheckpointDir: chk, CheckpointInterval: 40 * time.Millisecond,
-				Out: out, Stop: stop, ProgressEvery: 5 * time.Millisecond,
-				Progress: func(p job.Progress) {
-					if !stopped && p.Events >= n/3 {
-						stopped = true
-						close(stop)
-					}
-				},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if first.Events >= n {
-				t.Fatalf("the first run read all %d events before it was stopped", first.Events)
-			}
-			second, err := job.Run(t.Context(), q, job.Options{
-				Generator: cfg, Parallelism: 2, CheckpointDir: chk, CheckpointInterval: 40 * time.Millisecond,
-				Restore: "latest", Out: out,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if first.Events+second.Events != n {
-				t.Errorf("the runs read %d + %d events, want %d in all", first.Events, second.Events, n)
-			}
+			out := filepath.Join(t.TempDir(), "out")
+			events := jobtest.StopAndRestore(t, q, n, 1000, out)
 			jobtest.CheckNet(t, committedRows(t, out), q.Updating, want(events))
 		})
 	}

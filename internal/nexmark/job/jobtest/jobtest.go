@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weirstream/weir/internal/nexmark"
 	"github.com/weirstream/weir/internal/nexmark/job"
@@ -206,16 +207,7 @@ func CheckGenerated(t *testing.T, q job.Query, want func([]nexmark.Event) []refe
 // checks the result against rows.
 func CheckInput(t *testing.T, q job.Query, events []nexmark.Event, rows []reference.Row, o job.Options) {
 	t.Helper()
-	var b []byte
-	for i := range events {
-		b = nexmark.AppendJSON(b, &events[i])
-		b = append(b, '\n')
-	}
-	path := filepath.Join(t.TempDir(), "events.jsonl")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	o.Input, o.Parallelism = path, 1
+	o.Input, o.Parallelism = WriteEvents(t, events), 1
 	lines, _, err := job.RunCollect(t.Context(), q, o)
 	if err != nil {
 		t.Fatal(err)
@@ -274,4 +266,62 @@ func Bench(b *testing.B, qs ...job.Query) {
 			b.ReportMetric(float64(rows)/float64(b.N), "rows/run")
 		})
 	}
+}
+
+// WriteEvents writes events as an events file (JSON lines, line i+1 being
+// events[i]) in a temporary directory and returns its path.
+func WriteEvents(t testing.TB, events []nexmark.Event) string {
+	t.Helper()
+	var b []byte
+	for i := range events {
+		b = nexmark.AppendJSON(b, &events[i])
+		b = append(b, '\n')
+	}
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// StopAndRestore runs q with checkpoints on the first n events of the
+// default stream at tps, its rows going to files under out: at parallelism
+// 1 until about a third of the events are read, then stopped with a
+// savepoint; then restored at parallelism 2 and run to the end. It fails t
+// unless the first run stopped part way and the two read n events in all,
+// and returns the events for the caller to compute the expected rows.
+func StopAndRestore(t *testing.T, q job.Query, n, tps int64, out string) []nexmark.Event {
+	t.Helper()
+	events, cfg := Events(t, n, tps)
+	chk := filepath.Join(t.TempDir(), "chk")
+	stop := make(chan struct{})
+	stopped := false
+	first, err := job.Run(t.Context(), q, job.Options{
+		// A second for all the events: the metrics lag by up to 250 ms.
+		Generator: cfg, Rate: float64(n), Parallelism: 1, CheckpointDir: chk, CheckpointInterval: 40 * time.Millisecond,
+		Out: out, Stop: stop, ProgressEvery: 5 * time.Millisecond,
+		Progress: func(p job.Progress) {
+			if !stopped && p.Events >= n/3 {
+				stopped = true
+				close(stop)
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Events >= n {
+		t.Fatalf("the first run read all %d events before it was stopped", first.Events)
+	}
+	second, err := job.Run(t.Context(), q, job.Options{
+		Generator: cfg, Parallelism: 2, CheckpointDir: chk, CheckpointInterval: 40 * time.Millisecond,
+		Restore: "latest", Out: out,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Events+second.Events != n {
+		t.Errorf("the runs read %d + %d events, want %d in all", first.Events, second.Events, n)
+	}
+	return events
 }

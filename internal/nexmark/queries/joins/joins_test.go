@@ -1,8 +1,6 @@
 package joins
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -329,27 +327,11 @@ func TestDuplicateIDs(t *testing.T) {
 		{Q20, auctions, "q20: a second auction with id 1"},
 	} {
 		t.Run(tc.q.Name, func(t *testing.T) {
-			o := job.Options{Input: writeEvents(t, tc.events)}
+			o := job.Options{Input: jobtest.WriteEvents(t, tc.events)}
 			_, _, err := job.RunCollect(t.Context(), tc.q, o)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got error %v, want one saying %q", err, tc.want)
 			}
 		})
 	}
-}
-
-// writeEvents writes events as a JSON-lines events file and returns its
-// path.
-func writeEvents(t *testing.T, events []nexmark.Event) string {
-	t.Helper()
-	var b []byte
-	for i := range events {
-		b = nexmark.AppendJSON(b, &events[i])
-		b = append(b, '\n')
-	}
-	path := filepath.Join(t.TempDir(), "events.jsonl")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }

@@ -139,7 +139,7 @@ func TestQ10ByHand(t *testing.T) {
 	jobtest.CheckInput(t, Q10, events, want, job.Options{})
 
 	out := t.TempDir()
-	if _, err := job.Run(t.Context(), Q10, job.Options{Input: writeEvents(t, events), Out: out}); err != nil {
+	if _, err := job.Run(t.Context(), Q10, job.Options{Input: jobtest.WriteEvents(t, events), Out: out}); err != nil {
 		t.Fatal(err)
 	}
 	rows, dirs := readPartitioned(t, out)
@@ -189,38 +189,8 @@ func TestMinuteCache(t *testing.T) {
 // parallelism 2 and runs it to the end: the committed partitioned files
 // hold every bid once, each in its dt/hm directory.
 func TestQ10StopAndRestore(t *testing.T) {
-	const n = 30_000
-	events, cfg := jobtest.Events(t, n, 100) // 300 s: five minutes
-	dir := t.TempDir()
-	out, chk := filepath.Join(dir, "out"), filepath.Join(dir, "chk")
-	stop := make(chan struct{})
-	stopped := false
-	first, err := job.Run(t.Context(), Q10, job.Options{
-		Generator: cfg, Rate: 60_000, Parallelism: 1, CheckpointDir: chk, CheckpointInterval: 40 * time.Millisecond,
-		Out: out, Stop: stop, ProgressEvery: 5 * time.Millisecond,
-		Progress: func(p job.Progress) {
-			if !stopped && p.Events >= n/3 && p.Checkpoints >= 1 {
-				stopped = true
-				close(stop)
-			}
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if first.Events >= n {
-		t.Fatalf("the first run read all %d events before it was stopped", first.Events)
-	}
-	second, err := job.Run(t.Context(), Q10, job.Options{
-		Generator: cfg, Parallelism: 2, CheckpointDir: chk, CheckpointInterval: 40 * time.Millisecond,
-		Restore: "latest", Out: out,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if first.Events+second.Events != n {
-		t.Errorf("the runs read %d + %d events, want %d in all", first.Events, second.Events, n)
-	}
+	out := filepath.Join(t.TempDir(), "out")
+	events := jobtest.StopAndRestore(t, Q10, 30_000, 100, out) // 300 s: five minutes
 	rows, dirs := readPartitioned(t, out)
 	jobtest.CheckNet(t, rows, false, reference.Q10(events))
 	if len(dirs) != 5 {

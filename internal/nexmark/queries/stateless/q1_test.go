@@ -16,22 +16,6 @@ import (
 	"github.com/weirstream/weir/internal/nexmark/reference"
 )
 
-// writeEvents writes events as an events file (JSON lines, line i+1 being
-// events[i]) in a temporary directory and returns its path.
-func writeEvents(t *testing.T, events []nexmark.Event) string {
-	t.Helper()
-	var b []byte
-	for i := range events {
-		b = nexmark.AppendJSON(b, &events[i])
-		b = append(b, '\n')
-	}
-	path := filepath.Join(t.TempDir(), "events.jsonl")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // TestToEurosBounds: the largest prices whose conversion fits convert
 // exactly; one more (or less) is an error naming the price.
 func TestToEurosBounds(t *testing.T) {
@@ -71,7 +55,7 @@ func TestQ1Overflow(t *testing.T) {
 		bid(4, -fits-1),   // line 5: overflows
 		bid(5, 1_000_000), // line 6: 908000.000
 	}
-	path := writeEvents(t, events)
+	path := jobtest.WriteEvents(t, events)
 
 	t.Run("fail", func(t *testing.T) {
 		_, _, err := job.RunCollect(t.Context(), Q1, job.Options{Input: path})
