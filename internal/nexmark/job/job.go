@@ -168,17 +168,17 @@ func Emit[T any](c *Context, s weir.Stream[T], enc Encoder[T], opts ...EmitOptio
 // enc: each line is the row's object with "op" first.
 func EmitChanges[T any](c *Context, s weir.Stream[Change[T]], enc Encoder[T]) {
 	Emit(c, s, func(dst []byte, ch Change[T]) []byte {
-		start := len(dst)
+		dst = append(dst, `{"op":"`...)
+		dst = append(dst, ch.Op.String()...)
+		dst = append(dst, '"')
+		// The row's object follows; its opening brace becomes the comma
+		// after the op, or goes with an empty row.
+		brace := len(dst)
 		dst = enc(dst, ch.Row)
-		// Splice the op in after the row's opening brace.
-		body := dst[start+1:]
-		head := `{"op":"` + ch.Op.String() + `"`
-		if len(body) > 1 {
-			head += ","
+		if len(dst) == brace+2 { // "{}"
+			return append(dst[:brace], '}')
 		}
-		out := make([]byte, 0, len(head)+len(body))
-		out = append(out, head...)
-		out = append(out, body...)
-		return append(dst[:start], out...)
+		dst[brace] = ','
+		return dst
 	})
 }

@@ -161,19 +161,7 @@ func (f *q7ShardFn) Open(c weir.KeyedOpenContext[int64]) error {
 // Process adds a bid to its shard; the shard's first bid sets a timer at
 // the window's end.
 func (f *q7ShardFn) Process(c weir.KeyedContext[int64], in q7In, _ weir.Out[q7In]) error {
-	t, ok, err := f.top.Get(c)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		if err := c.Timers().RegisterEventTime(time.UnixMilli(in.Start + q7Size)); err != nil {
-			return err
-		}
-	}
-	if !t.add(in.Bid, in.Edge) && ok {
-		return nil
-	}
-	return f.top.Set(c, t)
+	return addToTop(c, f.top, in)
 }
 
 // OnTimer sends the shard's bids on at the window's end and drops it.
@@ -194,6 +182,24 @@ func (f *q7ShardFn) OnTimer(c weir.TimerContext[int64], out weir.Out[q7In]) erro
 	return f.top.Clear(c)
 }
 
+// addToTop adds in to the current key's top (a shard's or a window's); the
+// key's first bid sets a timer at the window's end.
+func addToTop(c weir.KeyedContext[int64], top weir.ValueState[int64, q7Top], in q7In) error {
+	t, ok, err := top.Get(c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if err := c.Timers().RegisterEventTime(time.UnixMilli(in.Start + q7Size)); err != nil {
+			return err
+		}
+	}
+	if !t.add(in.Bid, in.Edge) && ok {
+		return nil
+	}
+	return top.Set(c, t)
+}
+
 // q7WindowFn is step 2, keyed by window start.
 type q7WindowFn struct {
 	top weir.ValueState[int64, q7Top]
@@ -208,19 +214,7 @@ func (f *q7WindowFn) Open(c weir.KeyedOpenContext[int64]) error {
 // Process merges a shard's bid into the window's; the first sets a timer at
 // the window's end.
 func (f *q7WindowFn) Process(c weir.KeyedContext[int64], in q7In, _ weir.Out[q7Bid]) error {
-	t, ok, err := f.top.Get(c)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		if err := c.Timers().RegisterEventTime(time.UnixMilli(in.Start + q7Size)); err != nil {
-			return err
-		}
-	}
-	if !t.add(in.Bid, in.Edge) && ok {
-		return nil
-	}
-	return f.top.Set(c, t)
+	return addToTop(c, f.top, in)
 }
 
 // OnTimer emits the window's highest bids and the edge bids with the same
