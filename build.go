@@ -49,6 +49,9 @@ func (e *Env) validate() (*plan, error) {
 	seen := map[string]int{}
 	byID := map[string]*node{}
 	for _, n := range e.nodes {
+		if n.parallelism == 0 && n.inheritParallelism {
+			n.parallelism = n.inputs[0].from.parallelism
+		}
 		if n.parallelism == 0 {
 			n.parallelism = e.cfg.parallelism
 		}

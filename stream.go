@@ -78,6 +78,9 @@ type node struct {
 	outputs     []*edge
 	keyed       bool
 	onError     *ErrorPolicy // overrides the job's policy
+	// inheritParallelism gives the node its input's parallelism unless set,
+	// so that it chains to its input.
+	inheritParallelism bool
 
 	// source is set for source nodes.
 	source sourceNode

@@ -113,6 +113,7 @@ type WindowOption[T any] interface{ applyWindow(*windowConfig[T]) }
 type windowConfig[T any] struct {
 	lateness int64
 	late     *OutputTag[T]
+	noLocal  bool
 }
 
 type windowOptionFunc[T any] func(*windowConfig[T])
@@ -131,6 +132,15 @@ func AllowedLateness[T any](d time.Duration) WindowOption[T] {
 // window's result reads them. Without it they are counted and dropped.
 func LateData[T any](tag OutputTag[T]) WindowOption[T] {
 	return windowOptionFunc[T](func(c *windowConfig[T]) { c.late = &tag })
+}
+
+// WithoutLocalAggregation turns off Aggregate's local aggregation for
+// the window: without it, an event-time Aggregate with no LateData output
+// adds records into partial accumulators per key and window in front of
+// the keyed exchange and merges those with Merge behind it, so Merge must
+// give what adding the records one by one gives.
+func WithoutLocalAggregation[T any]() WindowOption[T] {
+	return windowOptionFunc[T](func(c *windowConfig[T]) { c.noLocal = true })
 }
 
 // WindowedStream is a keyed stream cut into windows, ready for Aggregate or
@@ -158,7 +168,10 @@ func Windowed[K comparable, T any](ks KeyedStream[K, T], assigner WindowAssigner
 
 // AggregateFunction folds a window's records into an accumulator as they
 // arrive, so a window's state is one accumulator however many records it
-// has. Merge combines the accumulators of session windows that merge.
+// has. Merge combines two accumulators — of session windows that merge, and
+// of records added up in front of the exchange (see
+// WithoutLocalAggregation) — and must give what adding their records one by
+// one to one accumulator gives.
 type AggregateFunction[T, ACC, R any] interface {
 	CreateAccumulator() ACC
 	Add(v T, acc ACC) ACC
@@ -176,9 +189,12 @@ type WindowResult[K comparable, R any] struct {
 // Aggregate aggregates each window incrementally and emits its result when
 // the window fires (event time: when the watermark passes its end;
 // processing time: when the wall clock does), with the window's last
-// millisecond as event time.
+// millisecond as event time. Event-time windows aggregate locally first:
+// each upstream subtask adds its records up per key and window and sends
+// the partial accumulators across the exchange (see
+// WithoutLocalAggregation).
 func Aggregate[K comparable, T, ACC, R any](ws WindowedStream[K, T], agg AggregateFunction[T, ACC, R]) Stream[WindowResult[K, R]] {
-	fn := &windowFn[K, T, ACC, WindowResult[K, R]]{
+	fn := windowFn[K, T, ACC, WindowResult[K, R]]{
 		assigner: ws.assigner, cfg: ws.cfg,
 		create: agg.CreateAccumulator, add: agg.Add, merge: agg.Merge,
 		fire: func(k K, w Window, acc ACC, out Out[WindowResult[K, R]]) error {
@@ -186,7 +202,10 @@ func Aggregate[K comparable, T, ACC, R any](ws WindowedStream[K, T], agg Aggrega
 			return nil
 		},
 	}
-	return Process(ws.ks, KeyedProcessFunction[K, T, WindowResult[K, R]](fn)).Name("window")
+	if combinable(ws) {
+		return combined(ws, agg, fn).Name("window")
+	}
+	return Process(ws.ks, KeyedProcessFunction[K, T, WindowResult[K, R]](&fn)).Name("window")
 }
 
 // ProcessWindowFunc processes a window's records all at once when it fires.
@@ -336,10 +355,11 @@ func (f *windowFn[K, T, ACC, R]) Process(c KeyedContext[K], v T, out Out[R]) err
 	}
 	var placed bool
 	var err error
+	a := addend[T, ACC]{v: v}
 	if f.aligned != nil {
-		placed, err = f.addAligned(k, v, ts, now, out)
+		placed, err = f.addAligned(k, &a, ts, now, out)
 	} else {
-		placed, err = f.addSession(c, k, v, ts, now, out)
+		placed, err = f.addSession(c, k, &a, Window{Start: ts, End: ts + f.assigner.gap}, now, out)
 	}
 	if err != nil || placed {
 		return err
@@ -351,73 +371,94 @@ func (f *windowFn[K, T, ACC, R]) Process(c KeyedContext[K], v T, out Out[R]) err
 	return nil
 }
 
+// addend is what goes into a window: a record, or the accumulator of
+// records combined before the exchange.
+type addend[T, ACC any] struct {
+	v       T
+	acc     ACC
+	partial bool
+}
+
+// into adds a to acc; created says acc is new and holds nothing yet.
+func (f *windowFn[K, T, ACC, R]) into(a *addend[T, ACC], acc ACC, created bool) ACC {
+	switch {
+	case !a.partial && created:
+		return f.add(a.v, f.create())
+	case !a.partial:
+		return f.add(a.v, acc)
+	case created:
+		return a.acc
+	}
+	return f.merge(acc, a.acc)
+}
+
 // addAligned adds a record at ts to every tumbling or sliding window it
 // belongs to whose allowed lateness has not passed at now, and reports
 // whether there was one.
-func (f *windowFn[K, T, ACC, R]) addAligned(k *keyedCtx[K], v T, ts, now int64, out Out[R]) (bool, error) {
-	size, slide, late := f.assigner.size, f.assigner.slide, f.cfg.lateness
-	started := now != runtime.MinWatermark
+func (f *windowFn[K, T, ACC, R]) addAligned(k *keyedCtx[K], a *addend[T, ACC], ts, now int64, out Out[R]) (bool, error) {
+	size, slide := f.assigner.size, f.assigner.slide
 	placed := false
 	for start := ts - mod(ts, slide); start > ts-size; start -= slide {
-		w := Window{Start: start, End: start + size}
-		end := w.maxTimestamp()
-		if started && end+late <= now {
-			continue // too late for this window
-		}
-		placed = true
-		p, created, fresh, err := f.aligned.Slot(k.kg, k.key, w)
+		in, err := f.addWindow(k, Window{Start: start, End: start + size}, a, now, out)
 		if err != nil {
 			return placed, err
 		}
-		if created {
-			p.Acc = f.create()
-		}
-		p.Acc = f.add(v, p.Acc)
-		if started && end <= now {
-			// Late but within the allowed lateness: fire again with the
-			// update.
-			p.Pending = false
-			acc := p.Acc
-			if fresh {
-				// The window is new in this key group, so nothing drops it
-				// yet: a timer at the end of the lateness does (event
-				// time); a processing-time window goes at once.
-				if f.assigner.processingTime {
-					if err := f.aligned.Drop(k.kg, w); err != nil {
-						return placed, err
-					}
-				} else if err := f.register(k, end+late); err != nil {
-					return placed, err
-				}
-			}
-			if err := f.fire(k.key, w, acc, out); err != nil {
-				return placed, err
-			}
-			continue
-		}
-		p.Pending = true
-		switch {
-		case fresh:
-			// The first record of the window in the key group registers
-			// the timers that fire and drop it for all of the group's keys.
-			if err := f.register(k, end); err != nil {
-				return placed, err
-			}
-			if late > 0 && !f.assigner.processingTime {
-				if err := f.register(k, end+late); err != nil {
-					return placed, err
-				}
-			}
-		case !started:
-			// Before the first watermark (after a restore) the window may
-			// have fired already: a timer of the key's own emits the update
-			// when the watermark comes.
-			if err := f.register(k, end); err != nil {
-				return placed, err
-			}
-		}
+		placed = placed || in
 	}
 	return placed, nil
+}
+
+// addWindow adds a to the window w of the current key unless its allowed
+// lateness has passed at now, and reports whether it did.
+func (f *windowFn[K, T, ACC, R]) addWindow(k *keyedCtx[K], w Window, a *addend[T, ACC], now int64, out Out[R]) (bool, error) {
+	late := f.cfg.lateness
+	started := now != runtime.MinWatermark
+	end := w.maxTimestamp()
+	if started && end+late <= now {
+		return false, nil // too late for this window
+	}
+	p, created, fresh, err := f.aligned.Slot(k.kg, k.key, w)
+	if err != nil {
+		return true, err
+	}
+	p.Acc = f.into(a, p.Acc, created)
+	if started && end <= now {
+		// Late but within the allowed lateness: fire again with the
+		// update.
+		p.Pending = false
+		acc := p.Acc
+		if fresh {
+			// The window is new in this key group, so nothing drops it
+			// yet: a timer at the end of the lateness does (event
+			// time); a processing-time window goes at once.
+			if f.assigner.processingTime {
+				if err := f.aligned.Drop(k.kg, w); err != nil {
+					return true, err
+				}
+			} else if err := f.register(k, end+late); err != nil {
+				return true, err
+			}
+		}
+		return true, f.fire(k.key, w, acc, out)
+	}
+	p.Pending = true
+	switch {
+	case fresh:
+		// The first record of the window in the key group registers the
+		// timers that fire and drop it for all of the group's keys.
+		if err := f.register(k, end); err != nil {
+			return true, err
+		}
+		if late > 0 && !f.assigner.processingTime {
+			return true, f.register(k, end+late)
+		}
+	case !started:
+		// Before the first watermark (after a restore) the window may have
+		// fired already: a timer of the key's own emits the update when
+		// the watermark comes.
+		return true, f.register(k, end)
+	}
+	return true, nil
 }
 
 // onAlignedTimer handles a timer of tumbling or sliding windows in the
@@ -464,12 +505,12 @@ func (f *windowFn[K, T, ACC, R]) onAlignedTimer(k *keyedCtx[K], ts int64, out Ou
 	return nil
 }
 
-// addSession adds a record at ts to the key's sessions, merging those its
-// window [ts, ts+gap) overlaps or touches, and reports whether the record
-// was in time for its window.
-func (f *windowFn[K, T, ACC, R]) addSession(c KeyedContext[K], k *keyedCtx[K], v T, ts, now int64, out Out[R]) (bool, error) {
+// addSession adds a to the key's sessions, merging those its window w
+// overlaps or touches, and reports whether it was in time for its window.
+// A record at ts has the window [ts, ts+gap); records combined before the
+// exchange have the session they formed there.
+func (f *windowFn[K, T, ACC, R]) addSession(c KeyedContext[K], k *keyedCtx[K], a *addend[T, ACC], w Window, now int64, out Out[R]) (bool, error) {
 	started := now != runtime.MinWatermark
-	w := Window{Start: ts, End: ts + f.assigner.gap}
 	if started && w.maxTimestamp()+f.cfg.lateness <= now {
 		return false, nil // too late
 	}
@@ -479,10 +520,10 @@ func (f *windowFn[K, T, ACC, R]) addSession(c KeyedContext[K], k *keyedCtx[K], v
 	}
 	var s session[ACC]
 	needTimer := true
-	if ok && ts >= o.W.Start && ts <= o.W.End {
+	if ok && w.Start >= o.W.Start && w.Start <= o.W.End {
 		// The record extends the latest session and, as every other session
 		// ends before that one starts, touches no other.
-		s = session[ACC]{W: Window{Start: o.W.Start, End: max(o.W.End, w.End)}, Acc: f.add(v, o.Acc), Older: o.Older}
+		s = session[ACC]{W: Window{Start: o.W.Start, End: max(o.W.End, w.End)}, Acc: f.into(a, o.Acc, false), Older: o.Older}
 		// A session whose end time has not come has a timer at or before
 		// its end, which moves on when it fires early; one whose end has
 		// come fired, and the grown session needs a timer again.
@@ -492,7 +533,7 @@ func (f *windowFn[K, T, ACC, R]) addSession(c KeyedContext[K], k *keyedCtx[K], v
 		if err := f.latest.Put(k.kg, k.key, unit{}, s); err != nil {
 			return true, err
 		}
-	} else if s, err = f.mergeSessions(c, k, w, v, o, ok); err != nil {
+	} else if s, err = f.mergeSessions(c, k, w, a, o, ok); err != nil {
 		return true, err
 	}
 	end := s.W.maxTimestamp()
@@ -512,12 +553,11 @@ func (f *windowFn[K, T, ACC, R]) addSession(c KeyedContext[K], k *keyedCtx[K], v
 	return true, nil
 }
 
-// mergeSessions adds a record with window w to the key's sessions when it
-// does not simply extend the latest one (o, when hasLatest): w and every
-// session it overlaps or touches become one, their accumulators merged,
-// and the session that ends last becomes the latest. It returns the
-// record's session.
-func (f *windowFn[K, T, ACC, R]) mergeSessions(c KeyedContext[K], k *keyedCtx[K], w Window, v T, o session[ACC], hasLatest bool) (session[ACC], error) {
+// mergeSessions adds a with window w to the key's sessions when it does
+// not simply extend the latest one (o, when hasLatest): w and every session
+// it overlaps or touches become one, their accumulators merged, and the
+// session that ends last becomes the latest. It returns a's session.
+func (f *windowFn[K, T, ACC, R]) mergeSessions(c KeyedContext[K], k *keyedCtx[K], w Window, a *addend[T, ACC], o session[ACC], hasLatest bool) (session[ACC], error) {
 	ss := f.sessions[:0]
 	if hasLatest {
 		ss = append(ss, sessionAt[ACC]{w: o.W, acc: o.Acc, latest: true})
@@ -551,10 +591,7 @@ func (f *windowFn[K, T, ACC, R]) mergeSessions(c KeyedContext[K], k *keyedCtx[K]
 			s.merged, again = true, true
 		}
 	}
-	if !found {
-		acc = f.create()
-	}
-	res := session[ACC]{W: merged, Acc: f.add(v, acc)}
+	res := session[ACC]{W: merged, Acc: f.into(a, acc, !found)}
 	// The session that ends last is the latest: the merged one, or one it
 	// did not reach (sessions never overlap, so ends differ).
 	last, older := -1, 0

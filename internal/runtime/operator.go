@@ -98,6 +98,15 @@ type SplitState struct {
 	Ended bool `json:"ended,omitempty"`
 }
 
+// BarrierPreparer is implemented by operators that hold records back, such
+// as a pre-aggregation in front of an exchange. PrepareBarrier emits what
+// they hold before the chain snapshots and the barrier goes downstream, so
+// those records are on the checkpoint's side of the barrier without being
+// state.
+type BarrierPreparer interface {
+	PrepareBarrier() error
+}
+
 // Stateful is implemented by operators that take part in checkpoints.
 type Stateful interface {
 	// Snapshot captures the operator's state for checkpoint id. It runs on

@@ -79,6 +79,7 @@ type Task struct {
 	house      []Housekeeper
 	pubs       []Publisher
 	stateful   []int // indexes of operators that implement Stateful
+	preparers  []int // indexes of operators that implement BarrierPreparer
 	listeners  []int // indexes of operators that implement CheckpointListener
 	opened     int
 	ended      bool // the task's input ended and it has finished its operators
@@ -112,6 +113,9 @@ func (t *Task) Open() error {
 		}
 		if _, ok := op.(Stateful); ok {
 			t.stateful = append(t.stateful, i)
+		}
+		if _, ok := op.(BarrierPreparer); ok {
+			t.preparers = append(t.preparers, i)
 		}
 		if _, ok := op.(CheckpointListener); ok {
 			t.listeners = append(t.listeners, i)
@@ -470,10 +474,17 @@ func (t *Task) maybeAligned(ctx context.Context) error {
 
 // TriggerBarrier snapshots the chain's operators for checkpoint id, hands
 // the snapshots to the Checkpointer and sends the barrier downstream, after
-// the batches already emitted. Source tasks run it from their mailbox when
+// the batches already emitted. Operators that hold records back emit them
+// first. Source tasks run it from their mailbox when
 // the coordinator triggers a checkpoint; other tasks when their inputs are
 // aligned. A snapshot that fails declines the checkpoint, not the job.
 func (t *Task) TriggerBarrier(ctx context.Context, id int64) error {
+	for _, i := range t.preparers {
+		t.Meta.Op = i
+		if err := t.Ops[i].(BarrierPreparer).PrepareBarrier(); err != nil {
+			return t.wrap(i, err, false)
+		}
+	}
 	if t.Checkpointer != nil {
 		states := make([]OperatorState, 0, len(t.stateful))
 		var failed error
