@@ -18,12 +18,14 @@ import (
 // forwards a watermark w, the combiner emits every partial that a window
 // firing at w could need — the panes that end at or before w, the sessions
 // that start at or before w+1 (a session firing at w ends at or before
-// w+1, and sessions that touch merge). Records already late at
-// the upstream watermark travel as they are, so lateness, late counts and
-// re-firings within the allowed lateness are decided downstream per
-// record, as without combining. Everything held is emitted before a
-// checkpoint barrier, so the combiner has no state, and when more than
-// maxCombined partials are held.
+// w+1, and sessions that touch merge). Records that could be late
+// downstream travel as they are — those of an aligned window that has ended
+// at the upstream watermark, and those starting a session at or before it
+// plus one (which may merge with a session that has fired) — so lateness,
+// late counts and re-firings within the allowed lateness are decided
+// downstream per record, as without combining. Everything held is emitted
+// before a checkpoint barrier, so the combiner has no state, and when more
+// than maxCombined partials are held.
 
 // maxCombined bounds the partial accumulators a combiner subtask holds;
 // reaching it emits all of them.
@@ -88,9 +90,12 @@ type combineOp[K comparable, T, ACC any] struct {
 	// reuse.
 	open  []*combinedWindow[K, ACC]
 	spare []*combinedWindow[K, ACC]
-	// Sessions: a key's partial session.
+	// Sessions: a key's partial session, and the sessions' starts in a
+	// min-heap (an entry whose session has since started earlier or gone
+	// is stale and skipped).
 	index    map[K]int32
 	sessions []combinedSlot[K, ACC]
+	starts   []sessionStart[K]
 }
 
 func (o *combineOp[K, T, ACC]) Open() error {
@@ -197,6 +202,9 @@ func (o *combineOp[K, T, ACC]) addSession(k K, v T, ts int64) error {
 	if ok {
 		s := &o.sessions[i]
 		if w.Start <= s.w.End && s.w.Start <= w.End {
+			if w.Start < s.w.Start {
+				o.pushStart(k, w.Start)
+			}
 			s.w = Window{Start: min(s.w.Start, w.Start), End: max(s.w.End, w.End)}
 			s.acc = o.add(v, s.acc)
 			s.n++
@@ -210,11 +218,83 @@ func (o *combineOp[K, T, ACC]) addSession(k K, v T, ts int64) error {
 			return err
 		}
 		*s = combinedSlot[K, ACC]{key: k, w: w, acc: o.add(v, o.create()), n: 1, ts: ts}
+		o.pushStart(k, ts)
 		return nil
 	}
 	o.index[k] = int32(len(o.sessions))
 	o.sessions = append(o.sessions, combinedSlot[K, ACC]{key: k, w: w, acc: o.add(v, o.create()), n: 1, ts: ts})
+	o.pushStart(k, ts)
 	o.held++
+	return nil
+}
+
+// sessionStart is an entry of the combiner's heap of session starts.
+type sessionStart[K comparable] struct {
+	start int64
+	key   K
+}
+
+// pushStart adds the start of k's partial session to the heap.
+func (o *combineOp[K, T, ACC]) pushStart(k K, start int64) {
+	h := append(o.starts, sessionStart[K]{start: start, key: k})
+	for i := len(h) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if h[parent].start <= h[i].start {
+			break
+		}
+		h[parent], h[i] = h[i], h[parent]
+		i = parent
+	}
+	o.starts = h
+}
+
+// popStart removes the earliest start from the heap.
+func (o *combineOp[K, T, ACC]) popStart() {
+	h := o.starts
+	last := len(h) - 1
+	h[0] = h[last]
+	h = h[:last]
+	for i := 0; ; {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < len(h) && h[l].start < h[least].start {
+			least = l
+		}
+		if r < len(h) && h[r].start < h[least].start {
+			least = r
+		}
+		if least == i {
+			break
+		}
+		h[i], h[least] = h[least], h[i]
+		i = least
+	}
+	o.starts = h
+}
+
+// emitSessionsUpTo sends the partial sessions that start at or before
+// wm+1, earliest first.
+func (o *combineOp[K, T, ACC]) emitSessionsUpTo(wm int64) error {
+	for len(o.starts) > 0 && o.starts[0].start <= wm+1 {
+		e := o.starts[0]
+		o.popStart()
+		i, ok := o.index[e.key]
+		if !ok || o.sessions[i].w.Start != e.start {
+			continue // stale
+		}
+		if err := o.emit(&o.sessions[i]); err != nil {
+			return err
+		}
+		// The last session takes the emitted one's place.
+		last := len(o.sessions) - 1
+		if int(i) != last {
+			o.sessions[i] = o.sessions[last]
+			o.index[o.sessions[i].key] = i
+		}
+		clear(o.sessions[last:])
+		o.sessions = o.sessions[:last]
+		delete(o.index, e.key)
+		o.held--
+	}
 	return nil
 }
 
@@ -258,25 +338,19 @@ func (o *combineOp[K, T, ACC]) emitUpTo(wm int64) error {
 		n++
 	}
 	o.open = append(o.open[:0], o.open[n:]...)
-	if len(o.sessions) == 0 {
-		return nil
+	if wm != runtime.MaxWatermark {
+		return o.emitSessionsUpTo(wm)
 	}
-	kept := o.sessions[:0]
 	for i := range o.sessions {
-		s := &o.sessions[i]
-		if wm != runtime.MaxWatermark && s.w.Start > wm+1 {
-			o.index[s.key] = int32(len(kept))
-			kept = append(kept, *s)
-			continue
-		}
-		if err := o.emit(s); err != nil {
+		if err := o.emit(&o.sessions[i]); err != nil {
 			return err
 		}
-		delete(o.index, s.key)
-		o.held--
 	}
-	clear(o.sessions[len(kept):])
-	o.sessions = kept
+	o.held -= len(o.sessions)
+	clear(o.sessions)
+	o.sessions = o.sessions[:0]
+	clear(o.index)
+	o.starts = o.starts[:0]
 	return nil
 }
 
