@@ -156,10 +156,14 @@ func hashRoute[K comparable, T any](key func(T) K, ki keyInfo[K]) func(w *writer
 	return func(w *writerBuild) func(T) (int, int32) {
 		var buf []byte
 		maxP, p := w.maxParallelism, w.parallelism
+		owner := make([]int32, maxP) // key group → subtask
+		for kg := range owner {
+			owner[kg] = int32(keygroup.Subtask(kg, maxP, p))
+		}
 		return func(v T) (int, int32) {
 			var kg int
 			buf, kg = ki.group(buf, key(v), maxP)
-			return keygroup.Subtask(kg, maxP, p), int32(kg)
+			return int(owner[kg]), int32(kg)
 		}
 	}
 }

@@ -52,13 +52,20 @@ type partial[K comparable, T, ACC any] struct {
 	V   T
 }
 
-// combinedSlot is a key's partial accumulator in a window.
+// combinedSlot is a key's partial session.
 type combinedSlot[K comparable, ACC any] struct {
 	key K
-	w   Window // the session's extent; unused for aligned windows
+	w   Window
 	acc ACC
 	n   int64
 	ts  int64 // the latest event time added
+}
+
+// paneSlot is a key's partial accumulator in a pane.
+type paneSlot[K comparable, ACC any] struct {
+	key K
+	acc ACC
+	n   int64
 }
 
 // combinedWindow holds the partial accumulators of one pane of aligned
@@ -67,7 +74,7 @@ type combinedSlot[K comparable, ACC any] struct {
 type combinedWindow[K comparable, ACC any] struct {
 	w     Window
 	index map[K]int32
-	slots []combinedSlot[K, ACC]
+	slots []paneSlot[K, ACC]
 }
 
 // combineOp is the combiner: a chained operator in front of the keyed
@@ -90,6 +97,7 @@ type combineOp[K comparable, T, ACC any] struct {
 	// reuse.
 	open  []*combinedWindow[K, ACC]
 	spare []*combinedWindow[K, ACC]
+	last  *combinedWindow[K, ACC] // the pane of the previous record, while open
 	// Sessions: a key's partial session, and the sessions' starts in a
 	// min-heap (an entry whose session has since started earlier or gone
 	// is stale and skipped).
@@ -126,18 +134,21 @@ func (o *combineOp[K, T, ACC]) Push(v T) error {
 	}
 	slide := o.assigner.slide
 	start := ts - mod(ts, slide)
-	cw := o.pane(Window{Start: start, End: start + slide})
+	cw := o.last
+	if cw == nil || cw.w.Start != start {
+		cw = o.pane(Window{Start: start, End: start + slide})
+		o.last = cw
+	}
 	i, ok := cw.index[k]
 	if !ok {
 		i = int32(len(cw.slots))
 		cw.index[k] = i
-		cw.slots = append(cw.slots, combinedSlot[K, ACC]{key: k, acc: o.create(), ts: ts})
+		cw.slots = append(cw.slots, paneSlot[K, ACC]{key: k, acc: o.create()})
 		o.held++
 	}
 	s := &cw.slots[i]
 	s.acc = o.add(v, s.acc)
 	s.n++
-	s.ts = max(s.ts, ts)
 	return nil
 }
 
@@ -212,7 +223,7 @@ func (o *combineOp[K, T, ACC]) addSession(k K, v T, ts int64) error {
 			return nil
 		}
 		meta := *o.meta
-		err := o.emit(s)
+		err := o.emitSession(s)
 		*o.meta = meta
 		if err != nil {
 			return err
@@ -281,7 +292,7 @@ func (o *combineOp[K, T, ACC]) emitSessionsUpTo(wm int64) error {
 		if !ok || o.sessions[i].w.Start != e.start {
 			continue // stale
 		}
-		if err := o.emit(&o.sessions[i]); err != nil {
+		if err := o.emitSession(&o.sessions[i]); err != nil {
 			return err
 		}
 		// The last session takes the emitted one's place.
@@ -298,23 +309,30 @@ func (o *combineOp[K, T, ACC]) emitSessionsUpTo(wm int64) error {
 	return nil
 }
 
-// emit sends one partial accumulator, with its latest event time.
-func (o *combineOp[K, T, ACC]) emit(s *combinedSlot[K, ACC]) error {
-	o.meta.Ts, o.meta.Origin = s.ts, runtime.Origin{}
+// emit sends one partial accumulator with the event time ts.
+func (o *combineOp[K, T, ACC]) emit(p partial[K, T, ACC], ts int64) error {
+	o.meta.Ts, o.meta.Origin = ts, runtime.Origin{}
 	o.c.out++
 	if o.seen < sampleRecords {
 		o.made++
 	}
-	return o.next.Push(partial[K, T, ACC]{Key: s.key, W: s.w, Acc: s.acc, N: s.n})
+	return o.next.Push(p)
+}
+
+// emitSession sends a partial session, with its latest event time.
+func (o *combineOp[K, T, ACC]) emitSession(s *combinedSlot[K, ACC]) error {
+	return o.emit(partial[K, T, ACC]{Key: s.key, W: s.w, Acc: s.acc, N: s.n}, s.ts)
 }
 
 // emitWindow sends the partial accumulators of a pane and keeps its
 // storage for reuse.
 func (o *combineOp[K, T, ACC]) emitWindow(cw *combinedWindow[K, ACC]) error {
+	if o.last == cw {
+		o.last = nil
+	}
 	for i := range cw.slots {
 		s := &cw.slots[i]
-		s.w = cw.w
-		if err := o.emit(s); err != nil {
+		if err := o.emit(partial[K, T, ACC]{Key: s.key, W: cw.w, Acc: s.acc, N: s.n}, cw.w.maxTimestamp()); err != nil {
 			return err
 		}
 	}
@@ -342,7 +360,7 @@ func (o *combineOp[K, T, ACC]) emitUpTo(wm int64) error {
 		return o.emitSessionsUpTo(wm)
 	}
 	for i := range o.sessions {
-		if err := o.emit(&o.sessions[i]); err != nil {
+		if err := o.emitSession(&o.sessions[i]); err != nil {
 			return err
 		}
 	}

@@ -24,7 +24,11 @@ const UpperBound = 1 << 15
 
 // Of returns the key group of the encoded key.
 func Of(encodedKey []byte, maxParallelism int) int {
-	return int(xxhash.Sum64(encodedKey) % uint64(maxParallelism))
+	h, m := xxhash.Sum64(encodedKey), uint64(maxParallelism)
+	if m&(m-1) == 0 {
+		return int(h & (m - 1)) // the same as h % m, without a division
+	}
+	return int(h % m)
 }
 
 // RangeFor returns the key groups owned by subtask i of parallelism p.

@@ -1,6 +1,11 @@
 package keygroup
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+
+	"github.com/cespare/xxhash/v2"
+)
 
 func TestRangesPartitionAndInvert(t *testing.T) {
 	for _, max := range []int{1, 7, 128, 1000} {
@@ -52,6 +57,19 @@ func TestValidate(t *testing.T) {
 	} {
 		if err := Validate(tc.max, tc.p); (err == nil) != tc.ok {
 			t.Errorf("Validate(%d, %d) = %v", tc.max, tc.p, err)
+		}
+	}
+}
+
+// Key groups are part of every checkpoint: Of must stay the hash modulo the
+// max parallelism, whatever shortcut it takes.
+func TestOfIsHashModulo(t *testing.T) {
+	for _, max := range []int{1, 2, 7, 128, 1000, 1 << 15} {
+		for i := range 1000 {
+			key := []byte(fmt.Sprint("key-", i))
+			if got, want := Of(key, max), int(xxhash.Sum64(key)%uint64(max)); got != want {
+				t.Fatalf("Of(%q, %d) = %d, want %d", key, max, got, want)
+			}
 		}
 	}
 }
