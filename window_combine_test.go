@@ -59,7 +59,9 @@ func ooJob(n, seed, jitter int64, a weir.WindowAssigner, opts []weir.WindowOptio
 // operator counted late.
 func runOO(t *testing.T, env *weir.Env, got *weir.Collector[string]) ([]string, int64) {
 	t.Helper()
-	if err := env.Run(context.Background()); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := env.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var late int64
@@ -195,4 +197,80 @@ func diffSorted(got, want []string) string {
 		}
 	}
 	return b.String()
+}
+
+// idleSplits is a source of two splits: split 0 emits 1@100 and 1@5000,
+// then, to stay active, 2@5000 with value 0 on every poll until fired is
+// closed; split 1 emits nothing until fired is closed, so that it goes idle,
+// then 1@500 with value 7.
+type idleSplits struct{ fired chan struct{} }
+
+func (s idleSplits) Splits(context.Context) ([]weir.Split, error) {
+	return []weir.Split{{ID: "0"}, {ID: "1"}}, nil
+}
+func (s idleSplits) Bounded() bool { return true }
+func (s idleSplits) OpenSplit(_ context.Context, sp weir.Split, _ []byte) (weir.SplitReader[ooRec], error) {
+	r := &idleReader{fired: s.fired}
+	if sp.ID == "0" {
+		r.recs = []ooRec{{K: 1, Ts: 100, V: 1}, {K: 1, Ts: 5000, V: 1}}
+		r.keep = &ooRec{K: 2, Ts: 5000}
+	} else {
+		r.late = []ooRec{{K: 1, Ts: 500, V: 7}}
+	}
+	return r, nil
+}
+
+type idleReader struct {
+	fired      chan struct{}
+	recs, late []ooRec
+	keep       *ooRec
+}
+
+func (r *idleReader) Poll(out weir.SourceOutput[ooRec], _ int) (weir.PollStatus, error) {
+	for _, rec := range r.recs {
+		out.Emit(rec, rec.Ts)
+	}
+	r.recs = nil
+	select {
+	case <-r.fired:
+	case <-time.After(time.Millisecond):
+		if r.keep != nil {
+			out.Emit(*r.keep, r.keep.Ts)
+		}
+		return weir.More, nil
+	}
+	for _, rec := range r.late {
+		out.Emit(rec, rec.Ts)
+	}
+	return weir.End, nil
+}
+func (r *idleReader) Position() []byte { return nil }
+func (r *idleReader) Close() error     { return nil }
+
+// A partial from an upstream subtask that was idle can reach a window that
+// has fired: its records are counted late, as they are record by record.
+func TestLocalAggregationAfterIdleInput(t *testing.T) {
+	for _, local := range []bool{true, false} {
+		t.Run(fmt.Sprintf("local=%v", local), func(t *testing.T) {
+			fired := make(chan struct{})
+			var once sync.Once
+			env := weir.New(weir.Parallelism(2), weir.BatchSize(1))
+			src := weir.From(env, idleSplits{fired: fired}, weir.EventTime(ooTime, 0), weir.IdleTimeout(20*time.Millisecond))
+			var opts []weir.WindowOption[ooRec]
+			if !local {
+				opts = append(opts, weir.WithoutLocalAggregation[ooRec]())
+			}
+			lines := weir.Map(weir.Aggregate(weir.Windowed(weir.KeyBy(src, ooKey), weir.TumblingEventTime(time.Second), opts...), ooSum{}),
+				func(r weir.WindowResult[int64, int64]) string {
+					if r.Window.Start == 0 {
+						once.Do(func() { close(fired) })
+					}
+					return ooLine(r)
+				})
+			out, late := runOO(t, env, weir.Collect(lines))
+			if want := []string{"1 [0,1000) 1", "1 [5000,6000) 1", "2 [5000,6000) 0"}; !slices.Equal(out, want) || late != 1 {
+				t.Fatalf("results %q with %d late, want %q and 1 late", out, late, want)
+			}
+		})
+	}
 }
