@@ -135,10 +135,14 @@ func LateData[T any](tag OutputTag[T]) WindowOption[T] {
 }
 
 // WithoutLocalAggregation turns off Aggregate's local aggregation for
-// the window: without it, an event-time Aggregate with no LateData output
-// adds records into partial accumulators per key and window in front of
-// the keyed exchange and merges those with Merge behind it, so Merge must
-// give what adding the records one by one gives.
+// the window. Without it, an event-time Aggregate with no LateData output
+// adds records into partial accumulators in front of the keyed exchange —
+// per key and pane (a slide's worth of time) or per partial session — and
+// merges those with Merge behind it, so Merge must give what adding the
+// records one by one gives. Results and late counts are the same either
+// way, and so is the window's state: a savepoint taken with it restores
+// without it and the other way round, when the window has an ID (the
+// derived one depends on the operators before it).
 func WithoutLocalAggregation[T any]() WindowOption[T] {
 	return windowOptionFunc[T](func(c *windowConfig[T]) { c.noLocal = true })
 }
@@ -190,8 +194,8 @@ type WindowResult[K comparable, R any] struct {
 // the window fires (event time: when the watermark passes its end;
 // processing time: when the wall clock does), with the window's last
 // millisecond as event time. Event-time windows aggregate locally first:
-// each upstream subtask adds its records up per key and window and sends
-// the partial accumulators across the exchange (see
+// each upstream subtask adds its records up per key and pane or session
+// and sends the partial accumulators across the exchange (see
 // WithoutLocalAggregation).
 func Aggregate[K comparable, T, ACC, R any](ws WindowedStream[K, T], agg AggregateFunction[T, ACC, R]) Stream[WindowResult[K, R]] {
 	fn := windowFn[K, T, ACC, WindowResult[K, R]]{
@@ -392,9 +396,9 @@ func (f *windowFn[K, T, ACC, R]) into(a *addend[T, ACC], acc ACC, created bool) 
 	return f.merge(acc, a.acc)
 }
 
-// addAligned adds a record at ts to every tumbling or sliding window it
-// belongs to whose allowed lateness has not passed at now, and reports
-// whether there was one.
+// addAligned adds a — a record at ts, or a pane starting at ts — to every
+// tumbling or sliding window it belongs to whose allowed lateness has not
+// passed at now, and reports whether there was one.
 func (f *windowFn[K, T, ACC, R]) addAligned(k *keyedCtx[K], a *addend[T, ACC], ts, now int64, out Out[R]) (bool, error) {
 	size, slide := f.assigner.size, f.assigner.slide
 	placed := false

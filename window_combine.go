@@ -112,9 +112,9 @@ func (o *combineOp[K, T, ACC]) Open() error {
 	return nil
 }
 
-// Push adds a record to the partial accumulators of its windows, or sends
-// it on as it is when one of them has ended at the upstream watermark or
-// it has no event time.
+// Push adds a record to its partial accumulator, or sends it on as it is
+// when it has no event time, could be late downstream (lateHere) or
+// combining does not pay (skipping).
 func (o *combineOp[K, T, ACC]) Push(v T) error {
 	o.enter()
 	o.c.in++

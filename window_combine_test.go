@@ -118,48 +118,58 @@ func TestLocalAggregationMatchesRecordByRecord(t *testing.T) {
 
 // A job stopped with a savepoint part way and restored at another
 // parallelism emits, over both runs, what an uninterrupted run emits: what
-// the combiner held went downstream before the savepoint's barrier.
+// the combiner held went downstream before the savepoint's barrier. The
+// window's state is the same with and without local aggregation, so the
+// restored run may turn it off or on.
 func TestLocalAggregationAcrossSavepoint(t *testing.T) {
 	const n = 20_000
 	for name, a := range ooAssigners {
-		t.Run(name, func(t *testing.T) {
-			env, want := ooJob(n, 1, 15, a, []weir.WindowOption[ooRec]{weir.WithoutLocalAggregation[ooRec]()})
-			wantOut, _ := runOO(t, env, want)
-
-			dir := t.TempDir()
-			stop := make(chan struct{})
-			var once sync.Once
-			env = weir.New(weir.Parallelism(2), weir.Checkpoints(time.Hour, dir), weir.StopOn(stop))
-			gen := ooGen(1, 15)
-			src := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: n, Splits: 2, Rate: 40_000}, gen),
-				weir.EventTime(ooTime, 20*time.Millisecond)).Parallelism(1).ID("records")
-			seen := weir.Map(src, func(r ooRec) ooRec {
-				if r.Ts > 1000+n/10 {
-					once.Do(func() { close(stop) })
+		for _, localFirst := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/local-first=%v", name, localFirst), func(t *testing.T) {
+				env, want := ooJob(n, 1, 15, a, []weir.WindowOption[ooRec]{weir.WithoutLocalAggregation[ooRec]()})
+				wantOut, _ := runOO(t, env, want)
+				opts := func(local bool) []weir.WindowOption[ooRec] {
+					if local {
+						return nil
+					}
+					return []weir.WindowOption[ooRec]{weir.WithoutLocalAggregation[ooRec]()}
 				}
-				return r
-			}).ID("watch")
-			sums := weir.Aggregate(weir.Windowed(weir.KeyBy(seen, ooKey), a), ooSum{}).Parallelism(2).ID("sums")
-			first := weir.Collect(weir.Map(sums, ooLine).ID("lines"))
-			firstOut, _ := runOO(t, env, first)
 
-			env = weir.New(weir.Parallelism(3), weir.Checkpoints(time.Hour, dir), weir.Restore("latest"))
-			src = weir.From(env, weir.Generator(weir.GeneratorSpec{Count: n, Splits: 2}, gen),
-				weir.EventTime(ooTime, 20*time.Millisecond)).Parallelism(1).ID("records")
-			seen = weir.Map(src, func(r ooRec) ooRec { return r }).ID("watch")
-			sums = weir.Aggregate(weir.Windowed(weir.KeyBy(seen, ooKey), a), ooSum{}).ID("sums")
-			second := weir.Collect(weir.Map(sums, ooLine).ID("lines"))
-			secondOut, _ := runOO(t, env, second)
+				dir := t.TempDir()
+				stop := make(chan struct{})
+				var once sync.Once
+				env = weir.New(weir.Parallelism(2), weir.Checkpoints(time.Hour, dir), weir.StopOn(stop))
+				gen := ooGen(1, 15)
+				src := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: n, Splits: 2, Rate: 40_000}, gen),
+					weir.EventTime(ooTime, 20*time.Millisecond)).Parallelism(1).ID("records")
+				seen := weir.Map(src, func(r ooRec) ooRec {
+					if r.Ts > 1000+n/10 {
+						once.Do(func() { close(stop) })
+					}
+					return r
+				}).ID("watch")
+				sums := weir.Aggregate(weir.Windowed(weir.KeyBy(seen, ooKey), a, opts(localFirst)...), ooSum{}).Parallelism(2).ID("sums")
+				first := weir.Collect(weir.Map(sums, ooLine).ID("lines"))
+				firstOut, _ := runOO(t, env, first)
 
-			if len(firstOut) == 0 || len(secondOut) == 0 {
-				t.Fatalf("%d results before the stop and %d after; want some of each", len(firstOut), len(secondOut))
-			}
-			all := append(firstOut, secondOut...)
-			slices.Sort(all)
-			if !slices.Equal(all, wantOut) {
-				t.Fatalf("results over both runs differ from an uninterrupted run:\n%s", diffSorted(all, wantOut))
-			}
-		})
+				env = weir.New(weir.Parallelism(3), weir.Checkpoints(time.Hour, dir), weir.Restore("latest"))
+				src = weir.From(env, weir.Generator(weir.GeneratorSpec{Count: n, Splits: 2}, gen),
+					weir.EventTime(ooTime, 20*time.Millisecond)).Parallelism(1).ID("records")
+				seen = weir.Map(src, func(r ooRec) ooRec { return r }).ID("watch")
+				sums = weir.Aggregate(weir.Windowed(weir.KeyBy(seen, ooKey), a, opts(!localFirst)...), ooSum{}).ID("sums")
+				second := weir.Collect(weir.Map(sums, ooLine).ID("lines"))
+				secondOut, _ := runOO(t, env, second)
+
+				if len(firstOut) == 0 || len(secondOut) == 0 {
+					t.Fatalf("%d results before the stop and %d after; want some of each", len(firstOut), len(secondOut))
+				}
+				all := append(firstOut, secondOut...)
+				slices.Sort(all)
+				if !slices.Equal(all, wantOut) {
+					t.Fatalf("results over both runs differ from an uninterrupted run:\n%s", diffSorted(all, wantOut))
+				}
+			})
+		}
 	}
 }
 
