@@ -99,16 +99,17 @@ type combineOp[K comparable, T, ACC any] struct {
 	spare []*combinedWindow[K, ACC]
 	last  *combinedWindow[K, ACC] // the pane of the previous record, while open
 	// Sessions: a key's partial session, and the sessions' starts in a
-	// min-heap (an entry whose session has since started earlier or gone
-	// is stale and skipped).
+	// timer queue (an entry whose session has since started earlier or
+	// gone is stale and skipped).
 	index    map[K]int32
 	sessions []combinedSlot[K, ACC]
-	starts   []sessionStart[K]
+	starts   timerQueue[K]
 }
 
 func (o *combineOp[K, T, ACC]) Open() error {
 	o.wm = runtime.MinWatermark
 	o.index = map[K]int32{}
+	o.starts = newTimerQueue[K]()
 	return nil
 }
 
@@ -214,7 +215,7 @@ func (o *combineOp[K, T, ACC]) addSession(k K, v T, ts int64) error {
 		s := &o.sessions[i]
 		if w.Start <= s.w.End && s.w.Start <= w.End {
 			if w.Start < s.w.Start {
-				o.pushStart(k, w.Start)
+				o.starts.push(timer[K]{ts: w.Start, key: k})
 			}
 			s.w = Window{Start: min(s.w.Start, w.Start), End: max(s.w.End, w.End)}
 			s.acc = o.add(v, s.acc)
@@ -229,67 +230,23 @@ func (o *combineOp[K, T, ACC]) addSession(k K, v T, ts int64) error {
 			return err
 		}
 		*s = combinedSlot[K, ACC]{key: k, w: w, acc: o.add(v, o.create()), n: 1, ts: ts}
-		o.pushStart(k, ts)
+		o.starts.push(timer[K]{ts: ts, key: k})
 		return nil
 	}
 	o.index[k] = int32(len(o.sessions))
 	o.sessions = append(o.sessions, combinedSlot[K, ACC]{key: k, w: w, acc: o.add(v, o.create()), n: 1, ts: ts})
-	o.pushStart(k, ts)
+	o.starts.push(timer[K]{ts: ts, key: k})
 	o.held++
 	return nil
-}
-
-// sessionStart is an entry of the combiner's heap of session starts.
-type sessionStart[K comparable] struct {
-	start int64
-	key   K
-}
-
-// pushStart adds the start of k's partial session to the heap.
-func (o *combineOp[K, T, ACC]) pushStart(k K, start int64) {
-	h := append(o.starts, sessionStart[K]{start: start, key: k})
-	for i := len(h) - 1; i > 0; {
-		parent := (i - 1) / 2
-		if h[parent].start <= h[i].start {
-			break
-		}
-		h[parent], h[i] = h[i], h[parent]
-		i = parent
-	}
-	o.starts = h
-}
-
-// popStart removes the earliest start from the heap.
-func (o *combineOp[K, T, ACC]) popStart() {
-	h := o.starts
-	last := len(h) - 1
-	h[0] = h[last]
-	h = h[:last]
-	for i := 0; ; {
-		least, l, r := i, 2*i+1, 2*i+2
-		if l < len(h) && h[l].start < h[least].start {
-			least = l
-		}
-		if r < len(h) && h[r].start < h[least].start {
-			least = r
-		}
-		if least == i {
-			break
-		}
-		h[i], h[least] = h[least], h[i]
-		i = least
-	}
-	o.starts = h
 }
 
 // emitSessionsUpTo sends the partial sessions that start at or before
 // wm+1, earliest first.
 func (o *combineOp[K, T, ACC]) emitSessionsUpTo(wm int64) error {
-	for len(o.starts) > 0 && o.starts[0].start <= wm+1 {
-		e := o.starts[0]
-		o.popStart()
+	for o.starts.len() > 0 && o.starts.peek() <= wm+1 {
+		e := o.starts.pop()
 		i, ok := o.index[e.key]
-		if !ok || o.sessions[i].w.Start != e.start {
+		if !ok || o.sessions[i].w.Start != e.ts {
 			continue // stale
 		}
 		if err := o.emitSession(&o.sessions[i]); err != nil {
@@ -368,7 +325,9 @@ func (o *combineOp[K, T, ACC]) emitUpTo(wm int64) error {
 	clear(o.sessions)
 	o.sessions = o.sessions[:0]
 	clear(o.index)
-	o.starts = o.starts[:0]
+	for o.starts.len() > 0 {
+		o.starts.pop()
+	}
 	return nil
 }
 

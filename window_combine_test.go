@@ -105,7 +105,7 @@ func TestLocalAggregationMatchesRecordByRecord(t *testing.T) {
 					env, want := ooJob(n, seed, 300, a, append(opts, weir.WithoutLocalAggregation[ooRec]()))
 					wantOut, wantLate := runOO(t, env, want)
 					if !slices.Equal(gotOut, wantOut) {
-						t.Fatalf("results differ from record-by-record windows:\n%s", diffSorted(gotOut, wantOut))
+						t.Fatalf("results differ from record-by-record windows:\n%s", weir.DiffLines(gotOut, wantOut))
 					}
 					if gotLate != wantLate || wantLate == 0 {
 						t.Fatalf("late records %d, record by record %d (want equal and some)", gotLate, wantLate)
@@ -166,7 +166,7 @@ func TestLocalAggregationAcrossSavepoint(t *testing.T) {
 				all := append(firstOut, secondOut...)
 				slices.Sort(all)
 				if !slices.Equal(all, wantOut) {
-					t.Fatalf("results over both runs differ from an uninterrupted run:\n%s", diffSorted(all, wantOut))
+					t.Fatalf("results over both runs differ from an uninterrupted run:\n%s", weir.DiffLines(all, wantOut))
 				}
 			})
 		}
@@ -187,26 +187,6 @@ func TestLateDataWindowsDoNotCombine(t *testing.T) {
 	if strings.Contains(plan, "window-combine") {
 		t.Fatalf("plan has a combiner:\n%s", plan)
 	}
-}
-
-// diffSorted lists the lines only one of got and want has (both sorted).
-func diffSorted(got, want []string) string {
-	var b strings.Builder
-	i, j := 0, 0
-	for i < len(got) || j < len(want) {
-		switch {
-		case j == len(want) || (i < len(got) && got[i] < want[j]):
-			fmt.Fprintf(&b, "  + %s\n", got[i])
-			i++
-		case i == len(got) || want[j] < got[i]:
-			fmt.Fprintf(&b, "  - %s\n", want[j])
-			j++
-		default:
-			i++
-			j++
-		}
-	}
-	return b.String()
 }
 
 // idleSplits is a source of two splits: split 0 emits 1@100 and 1@5000,
