@@ -50,8 +50,33 @@ func TestScripts(t *testing.T) {
 	for _, f := range files {
 		for _, c := range parseScript(t, f) {
 			t.Run(filepath.Base(f)+"/"+c.name, func(t *testing.T) { c.run(t) })
+			if l := c.localVariant(); l != nil {
+				t.Run(filepath.Base(f)+"/"+c.name+"/local", func(t *testing.T) { l.run(t) })
+			}
 		}
 	}
+}
+
+// localVariant returns, for a case of the window operators, the same case
+// without the late-data output, so that the window aggregates locally in
+// front of its exchange: the results are the same, late records are not
+// emitted, and the order between keys is not kept (partials cross the
+// exchange in no particular order).
+func (c *scriptCase) localVariant() *scriptCase {
+	switch c.fn {
+	case "tumble-sum", "slide-sum", "session-sum":
+	default:
+		return nil
+	}
+	l := *c
+	l.local, l.ordered, l.expect = true, false, nil
+	for _, e := range c.expect {
+		if !strings.HasPrefix(e, "late ") {
+			l.expect = append(l.expect, e)
+		}
+	}
+	slices.Sort(l.expect)
+	return &l
 }
 
 type scriptCase struct {
@@ -64,6 +89,7 @@ type scriptCase struct {
 	inputs      []*scriptInput
 	expect      []string
 	ordered     bool // compare in emission order
+	local       bool // windows without a late-data output (aggregating locally)
 }
 
 type scriptInput struct {
@@ -278,14 +304,19 @@ func (c *scriptCase) run(t *testing.T) {
 			a = weir.EventTimeSessions(ms("gap"))
 		}
 		lateRecs := weir.NewOutputTag[rec]("late-records")
-		ws := weir.Windowed(keyed, a, weir.AllowedLateness[rec](ms("lateness")), weir.LateData(lateRecs))
-		sums := weir.Aggregate(ws, sumAgg{})
+		opts := []weir.WindowOption[rec]{weir.AllowedLateness[rec](ms("lateness"))}
+		if !c.local {
+			opts = append(opts, weir.LateData(lateRecs))
+		}
+		sums := weir.Aggregate(weir.Windowed(keyed, a, opts...), sumAgg{})
 		results = weir.Map(sums, func(r weir.WindowResult[string, int64]) string {
 			return fmt.Sprintf("%s %v %d", r.Key, r.Window, r.Value)
 		})
-		weir.To(weir.Map(weir.SideOutput(sums, lateRecs), func(r rec) string {
-			return fmt.Sprintf("late %s %d @%d", r.Key, r.Value, r.Ts)
-		}), sinkFunc[string](func(s string) { out.add(s) }))
+		if !c.local {
+			weir.To(weir.Map(weir.SideOutput(sums, lateRecs), func(r rec) string {
+				return fmt.Sprintf("late %s %d @%d", r.Key, r.Value, r.Ts)
+			}), sinkFunc[string](func(s string) { out.add(s) }))
+		}
 	default:
 		t.Fatalf("%s:%d: unknown fn %q", c.file, c.line, c.fn)
 	}
