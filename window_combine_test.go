@@ -17,7 +17,8 @@ import (
 type ooRec struct{ K, Ts, V int64 }
 
 // ooGen returns the generator of record seq: ten keys, event time five
-// records a millisecond with up to jitter ms of disorder.
+// records a millisecond with up to jitter ms of disorder, drawn from a
+// SplitMix64-style mix of seq and seed.
 func ooGen(seed, jitter int64) func(int64) ooRec {
 	return func(seq int64) ooRec {
 		h := uint64(seq)*0x9e3779b97f4a7c15 ^ uint64(seed)*0xbf58476d1ce4e5b9
@@ -47,8 +48,8 @@ func ooLine(r weir.WindowResult[int64, int64]) string {
 // windows at parallelism 2. The watermark moves after each round of polls
 // (512 records, about 100 ms of event time), so records more than that
 // out of order can be late.
-func ooJob(n, seed, jitter int64, a weir.WindowAssigner, opts []weir.WindowOption[ooRec], envOpts ...weir.Option) (*weir.Env, *weir.Collector[string]) {
-	env := weir.New(append([]weir.Option{weir.Parallelism(2)}, envOpts...)...)
+func ooJob(n, seed, jitter int64, a weir.WindowAssigner, opts []weir.WindowOption[ooRec]) (*weir.Env, *weir.Collector[string]) {
+	env := weir.New(weir.Parallelism(2))
 	src := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: n, Splits: 2}, ooGen(seed, jitter)),
 		weir.EventTime(ooTime, 20*time.Millisecond)).Parallelism(1).ID("records")
 	sums := weir.Aggregate(weir.Windowed(weir.KeyBy(src, ooKey), a, opts...), ooSum{}).Parallelism(2).ID("sums")
