@@ -114,30 +114,46 @@ func (o *combineOp[K, T, ACC]) Open() error {
 }
 
 // Push adds a record to its partial accumulator, or sends it on as it is
-// when it has no event time, could be late downstream (lateHere) or
-// combining does not pay (skipping).
+// when it has no event time, could be late downstream or combining does not
+// pay (skipping).
 func (o *combineOp[K, T, ACC]) Push(v T) error {
 	o.enter()
 	o.c.in++
 	k := o.key(v)
 	ts := o.meta.Ts
-	if ts == runtime.NoTimestamp || o.lateHere(ts) || o.skipping() {
-		o.c.out++
-		return o.next.Push(partial[K, T, ACC]{Key: k, V: v})
-	}
-	if o.held >= maxCombined {
-		if err := o.emitKeepingMeta(); err != nil {
-			return err
-		}
+	if ts == runtime.NoTimestamp {
+		return o.pass(k, v)
 	}
 	if o.assigner.gap > 0 {
+		// A session starting at or before wm+1 may touch one that has
+		// fired, or fires at wm: a late record merging with it downstream
+		// must find it there.
+		if o.passed(ts-1) || o.skipping() {
+			return o.pass(k, v)
+		}
+		if err := o.bound(); err != nil {
+			return err
+		}
 		return o.addSession(k, v, ts)
 	}
-	slide := o.assigner.slide
-	start := ts - mod(ts, slide)
+	// The record's pane: usually the previous record's, found without a
+	// division. Its earliest window ends with the pane.
+	var w Window
+	if l := o.last; l != nil && ts >= l.w.Start && ts < l.w.End {
+		w = l.w
+	} else {
+		start := ts - mod(ts, o.assigner.slide)
+		w = Window{Start: start, End: start + o.assigner.slide}
+	}
+	if o.passed(w.maxTimestamp()) || o.skipping() {
+		return o.pass(k, v)
+	}
+	if err := o.bound(); err != nil {
+		return err
+	}
 	cw := o.last
-	if cw == nil || cw.w.Start != start {
-		cw = o.pane(Window{Start: start, End: start + slide})
+	if cw == nil || cw.w != w {
+		cw = o.pane(w)
 		o.last = cw
 	}
 	i, ok := cw.index[k]
@@ -153,6 +169,29 @@ func (o *combineOp[K, T, ACC]) Push(v T) error {
 	return nil
 }
 
+// pass sends a record on as it is.
+func (o *combineOp[K, T, ACC]) pass(k K, v T) error {
+	o.c.out++
+	return o.next.Push(partial[K, T, ACC]{Key: k, V: v})
+}
+
+// passed reports whether the upstream watermark has reached t.
+func (o *combineOp[K, T, ACC]) passed(t int64) bool {
+	return o.wm != runtime.MinWatermark && t <= o.wm
+}
+
+// bound emits everything held when the combiner holds maxCombined
+// partials, leaving the record's event time and origin in place.
+func (o *combineOp[K, T, ACC]) bound() error {
+	if o.held < maxCombined {
+		return nil
+	}
+	meta := *o.meta
+	err := o.emitUpTo(runtime.MaxWatermark)
+	*o.meta = meta
+	return err
+}
+
 // skipping counts a record towards the skip period and reports whether it
 // goes on as it is because combining does not pay.
 func (o *combineOp[K, T, ACC]) skipping() bool {
@@ -164,22 +203,6 @@ func (o *combineOp[K, T, ACC]) skipping() bool {
 		o.seen, o.made, o.skip = 0, 0, false
 	}
 	return o.skip
-}
-
-// lateHere reports whether a record at ts goes on as it is because of the
-// upstream watermark: an aligned window of it has ended (the earliest ends
-// with its pane), or its session could reach back to one that has.
-func (o *combineOp[K, T, ACC]) lateHere(ts int64) bool {
-	if o.wm == runtime.MinWatermark {
-		return false
-	}
-	if o.assigner.gap > 0 {
-		// A session starting at or before wm+1 may touch one that has
-		// fired, or fires at wm: a late record merging with it downstream
-		// must find it there.
-		return ts <= o.wm+1
-	}
-	return ts-mod(ts, o.assigner.slide)+o.assigner.slide-1 <= o.wm
 }
 
 // pane returns the partial accumulators of the pane w, opening them in
@@ -329,15 +352,6 @@ func (o *combineOp[K, T, ACC]) emitUpTo(wm int64) error {
 		o.starts.pop()
 	}
 	return nil
-}
-
-// emitKeepingMeta sends everything held while a record is being
-// processed, leaving the record's event time and origin in place.
-func (o *combineOp[K, T, ACC]) emitKeepingMeta() error {
-	meta := *o.meta
-	err := o.emitUpTo(runtime.MaxWatermark)
-	*o.meta = meta
-	return err
 }
 
 // OnWatermark sends what windows firing at wm could need before the

@@ -357,6 +357,17 @@ func lateLine(r equivRec) string { return fmt.Sprintf("late %s %d @%d", r.K, r.V
 // (and others after restarts) and returns what it emitted, late records
 // included, sorted. Nothing may be left in state at the end.
 func runWindowScript(t *testing.T, items []equivItem, newFn func() any) []string {
+	return runScript(t, items, newFn, windowState, func(fn any, c *keyedCtx[string], it equivItem, out strOut) error {
+		return fn.(KeyedProcessFunction[string, equivRec, string]).Process(c, it.rec, out)
+	})
+}
+
+// runScript plays items through the function newFn makes at parallelism 2
+// (and others after restarts), handing each record to deliver, and returns
+// what it emitted, sorted. Nothing may be left in state (as stateLen
+// counts it) at the end.
+func runScript(t *testing.T, items []equivItem, newFn func() any, stateLen func(any) int,
+	deliver func(fn any, c *keyedCtx[string], it equivItem, out strOut) error) []string {
 	h := newOpHarness(t, 2, newFn, lateLine)
 	defer h.closeAll()
 	for _, it := range items {
@@ -367,11 +378,11 @@ func runWindowScript(t *testing.T, items []equivItem, newFn func() any) []string
 			h.restart(it.restart)
 		default:
 			h.record(it.rec.K, it.rec.Ts, func(fn any, c *keyedCtx[string]) error {
-				return fn.(KeyedProcessFunction[string, equivRec, string]).Process(c, it.rec, strOut{h})
+				return deliver(fn, c, it, strOut{h})
 			})
 		}
 	}
-	if n := h.stateLen(windowState); n != 0 {
+	if n := h.stateLen(stateLen); n != 0 {
 		t.Errorf("%d state entries left after the end of input", n)
 	}
 	slices.Sort(h.out)
@@ -509,29 +520,13 @@ func joinStateLen(fn any) int {
 // its first input and of side 1 to its second, and returns the pairs it
 // emitted, sorted. Nothing may be left in state at the end.
 func runJoinScript(t *testing.T, items []equivItem, newFn func() any) []string {
-	h := newOpHarness(t, 2, newFn, lateLine)
-	defer h.closeAll()
-	for _, it := range items {
-		switch {
-		case it.isWM:
-			h.watermark(it.wm)
-		case it.restart > 0:
-			h.restart(it.restart)
-		default:
-			h.record(it.rec.K, it.rec.Ts, func(fn any, c *keyedCtx[string]) error {
-				j := fn.(KeyedCoProcessFunction[string, equivRec, equivRec, string])
-				if it.side == 0 {
-					return j.Process1(c, it.rec, strOut{h})
-				}
-				return j.Process2(c, it.rec, strOut{h})
-			})
+	return runScript(t, items, newFn, joinStateLen, func(fn any, c *keyedCtx[string], it equivItem, out strOut) error {
+		j := fn.(KeyedCoProcessFunction[string, equivRec, equivRec, string])
+		if it.side == 0 {
+			return j.Process1(c, it.rec, out)
 		}
-	}
-	if n := h.stateLen(joinStateLen); n != 0 {
-		t.Errorf("%d state entries left after the end of input", n)
-	}
-	slices.Sort(h.out)
-	return h.out
+		return j.Process2(c, it.rec, out)
+	})
 }
 
 func TestIntervalJoinMatchesReference(t *testing.T) {

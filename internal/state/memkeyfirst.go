@@ -387,11 +387,7 @@ func (t *memKeyFirst[K, N, V]) release() {
 
 func (t *memKeyFirst[K, N, V]) load(raw *rawTable) error {
 	return loadSectionsAt(&t.keyed, raw, func(i int, m map[K]*kfEntry[N, V], rr *recordReader, rec record, _ int64) error {
-		key, err := decodeKey(rr, rec, t.d.Key, t.d.Namespace)
-		if err != nil {
-			return err
-		}
-		v, err := decodeField(rr, rec, "value", t.d.Value, rec.value)
+		key, v, err := decodeEntry(rr, rec, t.d)
 		if err != nil {
 			return err
 		}

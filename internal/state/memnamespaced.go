@@ -336,11 +336,7 @@ func (t *memNamespaced[K, N, V]) release() {
 
 func (t *memNamespaced[K, N, V]) load(raw *rawTable) error {
 	return loadSections(&t.keyed, raw, func(m map[N]*nsEntries[K, V], rr *recordReader, rec record, _ int64) error {
-		key, err := decodeKey(rr, rec, t.d.Key, t.d.Namespace)
-		if err != nil {
-			return err
-		}
-		v, err := decodeField(rr, rec, "value", t.d.Value, rec.value)
+		key, v, err := decodeEntry(rr, rec, t.d)
 		if err != nil {
 			return err
 		}

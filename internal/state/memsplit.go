@@ -161,11 +161,7 @@ func (t *memSplitValue[LK, K, S, N, V]) expireGroup(int, int64, int) (int, int, 
 
 func (t *memSplitValue[LK, K, S, N, V]) load(raw *rawTable) error {
 	return loadSections(&t.keyed, raw, func(m map[K]splitRows[S, N, V], rr *recordReader, rec record, _ int64) error {
-		key, err := decodeKey(rr, rec, t.d.Key, t.d.Namespace)
-		if err != nil {
-			return err
-		}
-		v, err := decodeField(rr, rec, "value", t.d.Value, rec.value)
+		key, v, err := decodeEntry(rr, rec, t.d)
 		if err != nil {
 			return err
 		}

@@ -222,6 +222,18 @@ func decodeKey[K, N comparable](rr *recordReader, rec record, kc codec.Codec[K],
 	return ck[K, N]{n, k}, nil
 }
 
+// decodeEntry decodes the key, namespace and value of a value table's
+// record.
+func decodeEntry[K, N comparable, V any](rr *recordReader, rec record, d TableDesc[K, N, V]) (ck[K, N], V, error) {
+	key, err := decodeKey(rr, rec, d.Key, d.Namespace)
+	if err != nil {
+		var zero V
+		return key, zero, err
+	}
+	v, err := decodeField(rr, rec, "value", d.Value, rec.value)
+	return key, v, err
+}
+
 // encoder turns frozen keyed entries into section records.
 type encoder[K, N comparable] struct {
 	kc     codec.Codec[K]
@@ -316,11 +328,7 @@ func (t *memValue[K, N, V]) expireGroup(int, int64, int) (int, int, bool) { retu
 
 func (t *memValue[K, N, V]) load(raw *rawTable) error {
 	return loadSections(&t.keyed, raw, func(m map[ck[K, N]]V, rr *recordReader, rec record, _ int64) error {
-		key, err := decodeKey(rr, rec, t.d.Key, t.d.Namespace)
-		if err != nil {
-			return err
-		}
-		v, err := decodeField(rr, rec, "value", t.d.Value, rec.value)
+		key, v, err := decodeEntry(rr, rec, t.d)
 		if err != nil {
 			return err
 		}
@@ -393,11 +401,7 @@ func (t *memValueTTL[K, N, V]) expireGroup(i int, now int64, budget int) (int, i
 
 func (t *memValueTTL[K, N, V]) load(raw *rawTable) error {
 	return loadSections(&t.keyed, raw, func(m map[ck[K, N]]stamped[V], rr *recordReader, rec record, at int64) error {
-		key, err := decodeKey(rr, rec, t.d.Key, t.d.Namespace)
-		if err != nil {
-			return err
-		}
-		v, err := decodeField(rr, rec, "value", t.d.Value, rec.value)
+		key, v, err := decodeEntry(rr, rec, t.d)
 		if err != nil {
 			return err
 		}
@@ -494,11 +498,7 @@ func (t *memUnitValue[K, V]) expireGroup(int, int64, int) (int, int, bool) { ret
 
 func (t *memUnitValue[K, V]) load(raw *rawTable) error {
 	return loadSections(&t.keyed, raw, func(m map[K]V, rr *recordReader, rec record, _ int64) error {
-		key, err := decodeKey(rr, rec, t.d.Key, t.d.Namespace)
-		if err != nil {
-			return err
-		}
-		v, err := decodeField(rr, rec, "value", t.d.Value, rec.value)
+		key, v, err := decodeEntry(rr, rec, t.d)
 		if err != nil {
 			return err
 		}
