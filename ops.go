@@ -270,10 +270,12 @@ func NewOutputTag[T any](name string) OutputTag[T] { return OutputTag[T]{id: nam
 // Name returns the tag's name.
 func (t OutputTag[T]) Name() string { return t.id }
 
-// SideOutput returns the records the operator of s emits to tag.
+// SideOutput returns the records the operator of s emits to tag, at that
+// operator's parallelism unless set otherwise.
 func SideOutput[X, T any](s Stream[T], tag OutputTag[X]) Stream[X] {
 	n := s.n.env.addNode("side-output", newEdge[X](s.n, tag.id, forward, nil))
 	n.name = "side-output " + tag.id
+	n.inheritParallelism = true
 	n.fanout = fanoutOf[X]
 	n.build = identityBuild[X]
 	return Stream[X]{n}

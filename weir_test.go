@@ -249,3 +249,38 @@ func TestCancelStopsEveryGoroutine(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// oddOut sends odd values to the side output "odd" and even ones on.
+type oddOut struct{}
+
+var oddTag = weir.NewOutputTag[int64]("odd")
+
+func (oddOut) Process(c weir.KeyedContext[int64], v int64, out weir.Out[int64]) error {
+	if v%2 != 0 {
+		weir.Output(c, oddTag, v)
+		return nil
+	}
+	out.Emit(v)
+	return nil
+}
+
+// A side output takes its operator's parallelism, and chains to it, unless
+// it is given one of its own.
+func TestSideOutputKeepsOperatorParallelism(t *testing.T) {
+	env := weir.New(weir.Parallelism(2))
+	nums := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: 10}, func(seq int64) int64 { return seq }))
+	evens := weir.Process(weir.KeyBy(nums, func(v int64) int64 { return v % 3 }), weir.KeyedProcessFunction[int64, int64, int64](oddOut{})).Parallelism(1)
+	odds := weir.Collect(weir.SideOutput(evens, oddTag))
+	weir.Collect(evens)
+	plan, err := env.Plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "task process -> side-output odd (parallelism 1)\n") {
+		t.Fatalf("plan does not chain the side output at parallelism 1:\n%s", plan)
+	}
+	run(t, env)
+	if got := sorted(odds.Values()); !slices.Equal(got, []string{"1", "3", "5", "7", "9"}) {
+		t.Fatalf("side output %v", got)
+	}
+}
