@@ -131,25 +131,23 @@ func (o *combineOp[K, T, ACC]) Push(v T) error {
 		if o.passed(ts-1) || o.skipping() {
 			return o.pass(k, v)
 		}
-		if err := o.bound(); err != nil {
-			return err
+		if o.held >= maxCombined {
+			if err := o.emitAllKeepingMeta(); err != nil {
+				return err
+			}
 		}
 		return o.addSession(k, v, ts)
 	}
-	// The record's pane: usually the previous record's, found without a
-	// division. Its earliest window ends with the pane.
-	var w Window
-	if l := o.last; l != nil && ts >= l.w.Start && ts < l.w.End {
-		w = l.w
-	} else {
-		start := ts - mod(ts, o.assigner.slide)
-		w = Window{Start: start, End: start + o.assigner.slide}
-	}
+	// The record's pane; its earliest window ends with the pane.
+	start := ts - mod(ts, o.assigner.slide)
+	w := Window{Start: start, End: start + o.assigner.slide}
 	if o.passed(w.maxTimestamp()) || o.skipping() {
 		return o.pass(k, v)
 	}
-	if err := o.bound(); err != nil {
-		return err
+	if o.held >= maxCombined {
+		if err := o.emitAllKeepingMeta(); err != nil {
+			return err
+		}
 	}
 	cw := o.last
 	if cw == nil || cw.w != w {
@@ -180,12 +178,10 @@ func (o *combineOp[K, T, ACC]) passed(t int64) bool {
 	return o.wm != runtime.MinWatermark && t <= o.wm
 }
 
-// bound emits everything held when the combiner holds maxCombined
-// partials, leaving the record's event time and origin in place.
-func (o *combineOp[K, T, ACC]) bound() error {
-	if o.held < maxCombined {
-		return nil
-	}
+// emitAllKeepingMeta emits everything held (when the combiner holds
+// maxCombined partials), leaving the event time and origin of the record
+// being processed in place.
+func (o *combineOp[K, T, ACC]) emitAllKeepingMeta() error {
 	meta := *o.meta
 	err := o.emitUpTo(runtime.MaxWatermark)
 	*o.meta = meta
