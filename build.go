@@ -275,7 +275,7 @@ func (p *plan) tasks(ctx context.Context, rc *restoredCheckpoint) ([]*runtime.Ta
 				Name:          v.name(),
 				Subtask:       i,
 				Parallelism:   v.parallelism,
-				Meta:          &runtime.Meta{Ts: runtime.NoTimestamp},
+				Meta:          runtime.NewMeta(),
 				Wake:          make(chan struct{}, 1),
 				Mailbox:       make(chan func(context.Context) error, 16),
 				BufferTimeout: cfg.bufferTimeout,

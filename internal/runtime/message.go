@@ -102,3 +102,16 @@ type Meta struct {
 	KG int32
 	Op int
 }
+
+// NewMeta returns a task's Meta on cache lines of its own: every record
+// writes it, so two tasks' Metas on one line would make their cores
+// fight over it (false sharing).
+func NewMeta() *Meta {
+	type padded struct {
+		_ [64]byte
+		m Meta
+		_ [64]byte
+	}
+	p := &padded{m: Meta{Ts: NoTimestamp}}
+	return &p.m
+}
