@@ -52,9 +52,10 @@ func (c asyncConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-// AsyncCapacity sets the most requests in flight per subtask (default 100).
-// A record arriving when that many are in flight waits for one to complete:
-// that is the operator's backpressure.
+// AsyncCapacity sets the most records a subtask holds (default 100):
+// requests in flight, and completed ones whose results wait for an earlier
+// record's in input order. A record arriving when that many are held waits
+// for room: that is the operator's backpressure, and its memory bound.
 func AsyncCapacity(n int) AsyncOption {
 	return asyncOptionFunc(func(c *asyncConfig) { c.capacity = n })
 }
@@ -75,7 +76,9 @@ func AsyncRetries(n int, backoff time.Duration) AsyncOption {
 
 // AsyncUnordered emits results as they complete instead of in input order.
 // Watermarks still never overtake a record: results of the records before
-// a watermark are emitted before it, in either mode.
+// a watermark are emitted before it, in either mode. The operator does not
+// wait at a watermark: it keeps taking records and holds the watermark
+// back, passing it on once every earlier record's result is out.
 func AsyncUnordered() AsyncOption {
 	return asyncOptionFunc(func(c *asyncConfig) { c.unordered = true })
 }
@@ -141,6 +144,7 @@ func AsyncMap[T, R any](s Stream[T], fn func(ctx context.Context, v T) (R, error
 // task goroutine.
 type asyncEntry[T, R any] struct {
 	in       T
+	seq      uint64 // the entry's place in input order
 	ts       int64
 	origin   runtime.Origin
 	out      R
@@ -156,9 +160,12 @@ type asyncEntry[T, R any] struct {
 // back on done, whose capacity is the most requests in flight, so it never
 // blocks, and wakes the task by posting drain to the task's mailbox — at
 // most one post pending at a time (posted). Results are emitted only on the
-// task goroutine: in Push, in drain, in OnWatermark and EndInput. queue
-// holds every entry not emitted yet, in input order; that is what a
-// checkpoint records.
+// task goroutine: in Push, in drain, and at the final watermark and end
+// of input. queue holds every entry not emitted yet, in input order; that
+// is what a checkpoint records. A watermark does not wait for the requests
+// before it: it is noted in marks with the number of entries queued before
+// it and released (held) once all of those are emitted (see
+// runtime.WatermarkHolder).
 type asyncOp[T, R any] struct {
 	opBase
 	fn       func(context.Context, T) (R, error)
@@ -181,12 +188,24 @@ type asyncOp[T, R any] struct {
 	posted    atomic.Bool
 	drainFn   func(context.Context) error
 	queue     []*asyncEntry[T, R]
-	inflight  int // started and not yet seen completed
-	unstarted int // restored entries not started yet
+	inflight  int    // started and not yet seen completed
+	unstarted int    // restored entries not started yet
+	queued    uint64 // entries queued so far: the next entry's seq
+	marks     []asyncMark
+	held      int64 // the latest watermark released
+}
+
+// asyncMark is a watermark the operator has been given and not released:
+// it goes on once the entries queued before it (seq below before) are
+// emitted.
+type asyncMark struct {
+	wm     int64
+	before uint64
 }
 
 func (o *asyncOp[T, R]) Open() error {
 	o.life, o.cancel = context.WithCancel(context.Background())
+	o.held = runtime.MinWatermark
 	b, err := state.NewMemory(o.stateCfg)
 	if err != nil {
 		return err
@@ -206,7 +225,7 @@ func (o *asyncOp[T, R]) Open() error {
 		// The requests that were in flight at the checkpoint are sent
 		// again, in their order; at most capacity of them at once.
 		for _, s := range saved {
-			o.queue = append(o.queue, &asyncEntry[T, R]{in: s.In, ts: s.Ts, origin: s.Origin})
+			o.enqueue(&asyncEntry[T, R]{in: s.In, ts: s.Ts, origin: s.Origin})
 		}
 		o.unstarted = len(saved)
 		o.fill()
@@ -214,8 +233,8 @@ func (o *asyncOp[T, R]) Open() error {
 	return nil
 }
 
-// Push starts a request for v, first waiting for room among the requests
-// in flight.
+// Push starts a request for v, first waiting for room among the records
+// held.
 func (o *asyncOp[T, R]) Push(v T) error {
 	o.enter()
 	o.c.in++
@@ -223,9 +242,9 @@ func (o *asyncOp[T, R]) Push(v T) error {
 	// the chain expect it unchanged when Push returns.
 	ts, origin := o.meta.Ts, o.meta.Origin
 	defer func() { o.meta.Ts, o.meta.Origin = ts, origin }()
-	for o.inflight >= o.cfg.capacity || o.unstarted > 0 {
+	for len(o.queue) >= o.cfg.capacity || o.unstarted > 0 {
 		o.fill()
-		if o.inflight < o.cfg.capacity && o.unstarted == 0 {
+		if len(o.queue) < o.cfg.capacity && o.unstarted == 0 {
 			break
 		}
 		if err := o.completed(<-o.done); err != nil {
@@ -233,9 +252,16 @@ func (o *asyncOp[T, R]) Push(v T) error {
 		}
 	}
 	e := &asyncEntry[T, R]{in: v, ts: ts, origin: origin}
-	o.queue = append(o.queue, e)
+	o.enqueue(e)
 	o.start(e)
 	return nil
+}
+
+// enqueue appends e to the queue in input order.
+func (o *asyncOp[T, R]) enqueue(e *asyncEntry[T, R]) {
+	e.seq = o.queued
+	o.queued++
+	o.queue = append(o.queue, e)
 }
 
 // fill starts restored entries, in order, while there is room.
@@ -399,9 +425,37 @@ func (o *asyncOp[T, R]) flushAll() error {
 	return nil
 }
 
-// OnWatermark emits the results of every record before the watermark, so
-// that the watermark does not overtake them.
-func (o *asyncOp[T, R]) OnWatermark(int64) error { return o.flushAll() }
+// OnWatermark notes the watermark, to be released once the results of the
+// records before it are out; the final watermark waits for all of them.
+func (o *asyncOp[T, R]) OnWatermark(wm int64) error {
+	if n := len(o.marks); n > 0 && o.marks[n-1].before == o.queued {
+		o.marks[n-1].wm = wm // no record between the two
+	} else {
+		o.marks = append(o.marks, asyncMark{wm: wm, before: o.queued})
+	}
+	if wm == runtime.MaxWatermark {
+		return o.flushAll()
+	}
+	return nil
+}
+
+// HeldWatermark implements runtime.WatermarkHolder: the latest watermark
+// every record before which has had its result emitted.
+func (o *asyncOp[T, R]) HeldWatermark() int64 {
+	pending := o.queued // the seq of the earliest entry not emitted
+	if len(o.queue) > 0 {
+		pending = o.queue[0].seq
+	}
+	i := 0
+	for i < len(o.marks) && o.marks[i].before <= pending {
+		o.held = o.marks[i].wm
+		i++
+	}
+	if i > 0 {
+		o.marks = append(o.marks[:0], o.marks[i:]...)
+	}
+	return o.held
+}
 
 // EndInput emits every remaining result.
 func (o *asyncOp[T, R]) EndInput() error { return o.flushAll() }
@@ -495,4 +549,5 @@ var (
 	_ runtime.Stateful        = (*asyncOp[int, int])(nil)
 	_ runtime.ProcessingTimer = (*asyncOp[int, int])(nil)
 	_ runtime.Publisher       = (*asyncOp[int, int])(nil)
+	_ runtime.WatermarkHolder = (*asyncOp[int, int])(nil)
 )

@@ -162,6 +162,87 @@ func TestAsyncMapCapacity(t *testing.T) {
 	}
 }
 
+// A watermark does not make the operator wait for the requests before it:
+// with a watermark after every record, later records' requests start while
+// the first one is still in flight, and the watermark follows the results
+// (an event-time window behind finds nothing late).
+func TestAsyncMapDoesNotWaitAtWatermarks(t *testing.T) {
+	const n, ahead = 300, 50
+	for _, unordered := range []bool{false, true} {
+		t.Run(fmt.Sprint("unordered ", unordered), func(t *testing.T) {
+			var started atomic.Int64
+			opts := []weir.AsyncOption{weir.AsyncCapacity(100)}
+			if unordered {
+				opts = append(opts, weir.AsyncUnordered())
+			}
+			env := weir.New(weir.BatchSize(1)) // a poll, and a watermark, per record
+			src := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: n}, func(seq int64) int64 { return seq }),
+				weir.EventTime(func(v int64) time.Time { return time.UnixMilli(v) }, 0))
+			enriched := weir.AsyncMap(src, func(ctx context.Context, v int64) (int64, error) {
+				started.Add(1)
+				if v != 0 {
+					return v, nil
+				}
+				// Record 0 completes only once the requests of the records
+				// after it, and after their watermarks, have started.
+				guard := time.After(5 * time.Second) // before the default AsyncTimeout
+				for started.Load() <= ahead {
+					select {
+					case <-guard:
+						return 0, fmt.Errorf("only %d requests started while record 0 was in flight", started.Load())
+					case <-time.After(time.Millisecond):
+					}
+				}
+				return v, nil
+			}, opts...)
+			recs := weir.Collect(enriched)
+			ws := weir.Windowed(weir.KeyBy(enriched, func(v int64) int64 { return v % 3 }), weir.TumblingEventTime(10*time.Millisecond))
+			windows := weir.Collect(weir.Aggregate(ws, countInts{}))
+			run(t, env)
+			if got := len(recs.Values()); got != n {
+				t.Fatalf("got %d results, want %d", got, n)
+			}
+			var total, late int64
+			for _, w := range windows.Values() {
+				total += w.Value
+			}
+			for _, m := range env.Metrics() {
+				late += m.Late
+			}
+			if total != n || late != 0 {
+				t.Fatalf("windows counted %d records and %d late, want %d and none late", total, late, n)
+			}
+		})
+	}
+}
+
+// In input order, completed results waiting behind an earlier record count
+// towards the capacity: no more than the capacity of records are held, so
+// a slow request bounds memory rather than letting results pile up.
+func TestAsyncMapCapacityBoundsWaitingResults(t *testing.T) {
+	const capacity = 5
+	var started atomic.Int64
+	env := weir.New(weir.Parallelism(1))
+	src := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: 100}, func(seq int64) int64 { return seq }))
+	got := weir.Collect(weir.AsyncMap(src, func(ctx context.Context, v int64) (int64, error) {
+		if n := started.Add(1); v == 0 {
+			// While record 0 is in flight, only the records that fit
+			// beside it can start.
+			time.Sleep(100 * time.Millisecond)
+			if n, held := started.Load(), int64(capacity); n > held {
+				return 0, fmt.Errorf("%d requests started while record 0 was in flight, capacity %d", n, held)
+			}
+		} else if n > 100 {
+			return 0, errors.New("more requests than records")
+		}
+		return v, nil
+	}, weir.AsyncCapacity(capacity)))
+	run(t, env)
+	if len(got.Values()) != 100 {
+		t.Fatalf("got %d results, want 100", len(got.Values()))
+	}
+}
+
 // flaky fails the first attempt for record bad, hangs the second until its
 // timeout and succeeds on the third; every other record succeeds at once.
 func flaky(bad int64, attempts *atomic.Int32) func(context.Context, int64) (int64, error) {

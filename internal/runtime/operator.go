@@ -107,6 +107,18 @@ type BarrierPreparer interface {
 	PrepareBarrier() error
 }
 
+// WatermarkHolder is implemented by operators whose output for a record
+// can come after the watermark that followed the record in (async I/O: a
+// result is emitted when its request completes). HeldWatermark returns the
+// latest watermark the operator has given that has no earlier record's
+// output still to come; the operators after it in the chain and the task's
+// outputs get no later watermark than that. The task asks again after it
+// has run the operator's mailbox actions and processing timers, where such
+// an operator emits what completed.
+type WatermarkHolder interface {
+	HeldWatermark() int64
+}
+
 // Stateful is implemented by operators that take part in checkpoints.
 type Stateful interface {
 	// Snapshot captures the operator's state for checkpoint id. It runs on

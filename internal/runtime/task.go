@@ -69,7 +69,10 @@ type Task struct {
 	// Origins resolves Origin.Split for errors.
 	Origins []OriginInfo
 
-	wm         int64 // last watermark advanced through the chain
+	wm         int64   // the chain's input watermark: the minimum over its inputs or its source's
+	opWm       []int64 // the watermark each operator was last given
+	outWm      int64   // the last watermark sent downstream
+	holders    int     // operators that implement WatermarkHolder
 	outIdle    bool
 	aligning   int64
 	rr         int // round-robin start over inputs
@@ -92,7 +95,11 @@ const housekeepInterval = 250 * time.Millisecond
 // Open opens the chain's operators in order. On failure it closes those it
 // opened.
 func (t *Task) Open() error {
-	t.wm = MinWatermark
+	t.wm, t.outWm = MinWatermark, MinWatermark
+	t.opWm = make([]int64, len(t.Ops))
+	for i := range t.opWm {
+		t.opWm[i] = MinWatermark
+	}
 	for i := range t.Inputs {
 		t.Inputs[i].wm = MinWatermark
 	}
@@ -119,6 +126,9 @@ func (t *Task) Open() error {
 		}
 		if _, ok := op.(CheckpointListener); ok {
 			t.listeners = append(t.listeners, i)
+		}
+		if _, ok := op.(WatermarkHolder); ok {
+			t.holders++
 		}
 	}
 	t.finalDone = t.Checkpointer == nil
@@ -211,12 +221,18 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		if err := t.drainMailbox(ctx); err != nil {
 			return err
 		}
+		if err := t.released(); err != nil {
+			return err
+		}
 		if t.ended && t.finalDone && t.allFinished() {
 			return t.broadcast(Message{Kind: Finished})
 		}
 		now = time.Now()
 		next, err := t.fireProcessingTimers(now)
 		if err != nil {
+			return err
+		}
+		if err := t.released(); err != nil {
 			return err
 		}
 		if now.Sub(t.lastHouse) >= housekeepInterval {
@@ -254,6 +270,9 @@ func (t *Task) Run(ctx context.Context) (err error) {
 			case <-timer.C:
 			case f := <-t.Mailbox:
 				if err := f(ctx); err != nil {
+					return err
+				}
+				if err := t.released(); err != nil {
 					return err
 				}
 			case <-done:
@@ -413,19 +432,49 @@ func (t *Task) setIdle(idle bool) error {
 
 // advance moves the chain's watermark forward: each operator in chain order
 // fires its event-time timers, then the watermark goes downstream. A
-// watermark never moves backwards.
+// watermark never moves backwards. An operator that holds the watermark
+// back (WatermarkHolder) passes on only what it has released: the
+// operators after it and the outputs get the lowest watermark held before
+// them.
 func (t *Task) advance(wm int64) error {
 	if wm <= t.wm {
 		return nil
 	}
 	t.wm = wm
+	return t.propagate()
+}
+
+// propagate gives each operator the watermark that reaches it and sends
+// what reaches the end of the chain downstream, each only when it has moved
+// forward.
+func (t *Task) propagate() error {
+	wm := t.wm
 	for i, op := range t.Ops {
-		t.Meta.Op = i
-		if err := op.OnWatermark(wm); err != nil {
-			return t.wrap(i, err, true)
+		if wm > t.opWm[i] {
+			t.opWm[i] = wm
+			t.Meta.Op = i
+			if err := op.OnWatermark(wm); err != nil {
+				return t.wrap(i, err, true)
+			}
+		}
+		if h, ok := op.(WatermarkHolder); ok {
+			wm = min(wm, h.HeldWatermark())
 		}
 	}
+	if wm <= t.outWm {
+		return nil
+	}
+	t.outWm = wm
 	return t.broadcast(Message{Kind: Watermark, Value: wm})
+}
+
+// released passes on what operators holding the watermark have released
+// since the watermark last moved.
+func (t *Task) released() error {
+	if t.holders == 0 {
+		return nil
+	}
+	return t.propagate()
 }
 
 func (t *Task) broadcast(m Message) error {
