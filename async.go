@@ -123,6 +123,7 @@ func AsyncMap[T, R any](s Stream[T], fn func(ctx context.Context, v T) (R, error
 			next:    b.main.(runtime.Pusher[R]),
 			codec:   asyncEntryCodec[T]{c},
 			restore: b.restore,
+			job:     b.job,
 			stateCfg: state.Config{
 				OperatorID:     b.id,
 				KeyGroups:      b.keyGroups,
@@ -179,7 +180,9 @@ type asyncOp[T, R any] struct {
 
 	// life is the lifetime of the operator's requests: Push has no
 	// context, and the requests outlive any one call, so the operator
-	// keeps it and cancels it in Close.
+	// derives it from the job's context (job) and cancels it in Close; a
+	// job that stops or fails cancels the requests in flight at once.
+	job    context.Context
 	life   context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -204,7 +207,7 @@ type asyncMark struct {
 }
 
 func (o *asyncOp[T, R]) Open() error {
-	o.life, o.cancel = context.WithCancel(context.Background())
+	o.life, o.cancel = context.WithCancel(o.job)
 	o.held = runtime.MinWatermark
 	b, err := state.NewMemory(o.stateCfg)
 	if err != nil {
@@ -401,6 +404,10 @@ func (o *asyncOp[T, R]) emit(e *asyncEntry[T, R]) error {
 	switch {
 	case e.panicked:
 		return o.fail(e.err)
+	case e.err != nil && o.job.Err() != nil:
+		// The job is stopping: the request failed because it was
+		// canceled, which says nothing of the record.
+		return o.job.Err()
 	case e.err != nil:
 		return o.handle(e.err, e.in)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -240,6 +242,37 @@ func TestAsyncMapCapacityBoundsWaitingResults(t *testing.T) {
 	run(t, env)
 	if len(got.Values()) != 100 {
 		t.Fatalf("got %d results, want 100", len(got.Values()))
+	}
+}
+
+// Canceling the job cancels the requests in flight at once, whatever their
+// timeout, and a request that failed because of it is not a bad record:
+// nothing goes to the dead letters.
+func TestAsyncMapCanceledJobCancelsRequests(t *testing.T) {
+	dlq := filepath.Join(t.TempDir(), "dead.jsonl")
+	env := weir.New(weir.OnError(weir.DeadLetter), weir.DeadLetters(dlq))
+	src := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: 1000}, func(seq int64) int64 { return seq }))
+	started := make(chan struct{}, 1000)
+	weir.Collect(weir.AsyncMap(src, func(ctx context.Context, v int64) (int64, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		return 0, ctx.Err()
+	}, weir.AsyncTimeout(time.Hour), weir.AsyncCapacity(10)))
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- env.Run(ctx) }()
+	<-started
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run: %v, want context.Canceled", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Run did not return within a minute of the cancel")
+	}
+	if b, err := os.ReadFile(dlq); err == nil && len(b) > 0 {
+		t.Fatalf("dead letters after a cancel:\n%s", b)
 	}
 }
 

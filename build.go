@@ -321,7 +321,7 @@ func (p *plan) tasks(ctx context.Context, rc *restoredCheckpoint) ([]*runtime.Ta
 
 	for _, v := range p.vertices {
 		for i, t := range byVertex[v] {
-			if err := p.buildChain(v, i, t, queues, pools, assigned, rc); err != nil {
+			if err := p.buildChain(ctx, v, i, t, queues, pools, assigned, rc); err != nil {
 				return nil, err
 			}
 		}
@@ -329,7 +329,7 @@ func (p *plan) tasks(ctx context.Context, rc *restoredCheckpoint) ([]*runtime.Ta
 	return all, nil
 }
 
-func (p *plan) buildChain(v *vertex, subtask int, t *runtime.Task, queues map[*edge][][]*runtime.Queue,
+func (p *plan) buildChain(ctx context.Context, v *vertex, subtask int, t *runtime.Task, queues map[*edge][][]*runtime.Queue,
 	pools map[*edge]*sync.Pool, assigned map[*node][][]assignedSplit, rc *restoredCheckpoint,
 ) error {
 	cfg := p.cfg
@@ -361,6 +361,7 @@ func (p *plan) buildChain(v *vertex, subtask int, t *runtime.Task, queues map[*e
 			tagEdge[e.tag] = e
 		}
 		b := &opBuild{
+			job:         ctx,
 			cfg:         cfg,
 			task:        t,
 			meta:        t.Meta,

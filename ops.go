@@ -1,6 +1,7 @@
 package weir
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/weirstream/weir/codec"
@@ -10,6 +11,8 @@ import (
 
 // opBuild is what a node's build function gets for one subtask.
 type opBuild struct {
+	// job is the job's context, canceled when the job stops or fails.
+	job         context.Context
 	cfg         config
 	task        *runtime.Task
 	meta        *runtime.Meta
