@@ -231,6 +231,9 @@ func (o *asyncOp[T, R]) Open() error {
 			o.enqueue(&asyncEntry[T, R]{in: s.In, ts: s.Ts, origin: s.Origin})
 		}
 		o.unstarted = len(saved)
+		// They enter the operator again, from the checkpoint: counted so
+		// that what this run emits balances what it took in.
+		o.c.in += int64(len(saved))
 		o.fill()
 	}
 	return nil

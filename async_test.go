@@ -400,6 +400,17 @@ func TestAsyncMapRestoreLosesNothing(t *testing.T) {
 			if g := sorted(got.Values()); !slices.Equal(g, wantCounts(n)) {
 				t.Fatalf("counts after restore %v, want %v", g, wantCounts(n))
 			}
+			// The restored run's async map balances: what it took in, the
+			// requests it issued again included, it emitted.
+			var in, out int64
+			for _, m := range env.Metrics() {
+				if m.ID == "enrich" {
+					in, out = in+m.In, out+m.Out
+				}
+			}
+			if in != out || in == 0 {
+				t.Fatalf("restored async map took in %d records and emitted %d", in, out)
+			}
 			t.Logf("%d calls for %d records", calls.Load(), n)
 		})
 	}
