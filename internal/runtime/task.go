@@ -457,8 +457,10 @@ func (t *Task) propagate() error {
 				return t.wrap(i, err, true)
 			}
 		}
-		if h, ok := op.(WatermarkHolder); ok {
-			wm = min(wm, h.HeldWatermark())
+		if t.holders > 0 {
+			if h, ok := op.(WatermarkHolder); ok {
+				wm = min(wm, h.HeldWatermark())
+			}
 		}
 	}
 	if wm <= t.outWm {
