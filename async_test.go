@@ -126,18 +126,24 @@ func TestAsyncMapEventTime(t *testing.T) {
 					t.Fatalf("result %d has event time %v, want its input's %v", r.Value, r.Time, want)
 				}
 			}
-			var total int64
-			for _, w := range windows.Values() {
-				total += w.Value
-			}
-			var late int64
-			for _, m := range env.Metrics() {
-				late += m.Late
-			}
-			if total != n || late != 0 {
-				t.Fatalf("windows counted %d records and %d late, want %d and none late", total, late, n)
-			}
+			checkNoneLate(t, env, windows, n)
 		})
+	}
+}
+
+// checkNoneLate checks that the windows behind an async map counted all n
+// records and found none late.
+func checkNoneLate(t *testing.T, env *weir.Env, windows *weir.Collector[weir.WindowResult[int64, int64]], n int64) {
+	t.Helper()
+	var total, late int64
+	for _, w := range windows.Values() {
+		total += w.Value
+	}
+	for _, m := range env.Metrics() {
+		late += m.Late
+	}
+	if total != n || late != 0 {
+		t.Fatalf("windows counted %d records and %d late, want %d and none late", total, late, n)
 	}
 }
 
@@ -204,16 +210,7 @@ func TestAsyncMapDoesNotWaitAtWatermarks(t *testing.T) {
 			if got := len(recs.Values()); got != n {
 				t.Fatalf("got %d results, want %d", got, n)
 			}
-			var total, late int64
-			for _, w := range windows.Values() {
-				total += w.Value
-			}
-			for _, m := range env.Metrics() {
-				late += m.Late
-			}
-			if total != n || late != 0 {
-				t.Fatalf("windows counted %d records and %d late, want %d and none late", total, late, n)
-			}
+			checkNoneLate(t, env, windows, n)
 		})
 	}
 }
