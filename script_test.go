@@ -35,9 +35,10 @@ import (
 //
 // Inputs are unioned and keyed by their first field. Items of an input:
 // "rec KEY VALUE @TS", "wm TS" (the input declares a watermark), "idle"
-// (the input declares itself idle until it emits again) and "await LINE"
+// (the input declares itself idle until it emits again), "await LINE"
 // (the input waits until LINE has been output, which orders it after
-// events of other inputs). "input NAME bound=MS" derives the input's
+// events of other inputs) and "await-each LINE" (until every parallel
+// subtask has output LINE). "input NAME bound=MS" derives the input's
 // watermark from its event times instead, allowing MS of disorder, and
 // "idle=MS" marks it idle after MS without records. Each
 // input hands one item per poll to the runtime, so watermarks are applied
@@ -100,7 +101,7 @@ type scriptInput struct {
 }
 
 type scriptItem struct {
-	op    string // rec, wm, idle, await
+	op    string // rec, wm, idle, await, await-each
 	key   string
 	value int64
 	ts    int64
@@ -209,8 +210,8 @@ func parseScript(t *testing.T, file string) []*scriptCase {
 			in.items = append(in.items, scriptItem{op: "wm", ts: ts})
 		case "idle":
 			in.items = append(in.items, scriptItem{op: "idle"})
-		case "await":
-			in.items = append(in.items, scriptItem{op: "await", line: strings.TrimSpace(strings.TrimPrefix(line, "await"))})
+		case "await", "await-each":
+			in.items = append(in.items, scriptItem{op: fields[0], line: strings.TrimSpace(strings.TrimPrefix(line, fields[0]))})
 		case "expect":
 			exp = true
 			c.ordered = len(fields) > 1 && fields[1] == "ordered"
@@ -238,16 +239,27 @@ func (o *output) add(s string) {
 	}
 }
 
-func (o *output) has(s string) bool {
+func (o *output) has(s string) bool { return o.count(s) > 0 }
+
+// count returns how many times s has been output.
+func (o *output) count(s string) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return slices.Contains(o.lines, s)
+	n := 0
+	for _, l := range o.lines {
+		if l == s {
+			n++
+		}
+	}
+	return n
 }
 
 func (c *scriptCase) run(t *testing.T) {
 	out := &output{added: make(chan struct{}, 1)}
 	env := weir.New(weir.Parallelism(c.parallelism), weir.BatchSize(2))
 	var streams []weir.Stream[rec]
+	var rules weir.Stream[rec] // the input named rules, for failed-logins
+	hasRules := false
 	for _, in := range c.inputs {
 		var opts []weir.SourceOption
 		if in.bound >= 0 {
@@ -257,7 +269,12 @@ func (c *scriptCase) run(t *testing.T) {
 		if in.idle > 0 {
 			opts = append(opts, weir.IdleTimeout(time.Duration(in.idle)*time.Millisecond))
 		}
-		streams = append(streams, weir.From(env, &scriptSource{in: in, out: out}, opts...).Name(in.name).Parallelism(1))
+		s := weir.From(env, &scriptSource{in: in, out: out, each: c.parallelism}, opts...).Name(in.name).Parallelism(1)
+		if c.fn == "failed-logins" && in.name == "rules" {
+			rules, hasRules = s, true
+			continue
+		}
+		streams = append(streams, s)
 	}
 	if len(streams) == 0 {
 		t.Fatalf("%s:%d: no input", c.file, c.line)
@@ -317,6 +334,26 @@ func (c *scriptCase) run(t *testing.T) {
 				return fmt.Sprintf("late %s %d @%d", r.Key, r.Value, r.Ts)
 			}), sinkFunc[string](func(s string) { out.add(s) }))
 		}
+	case "failed-logins":
+		if !hasRules {
+			t.Fatalf("%s:%d: failed-logins needs an input named rules", c.file, c.line)
+		}
+		results = weir.ProcessBroadcast(keyed, weir.Broadcast(rules), &failedLogins{})
+	case "async-map":
+		results = weir.Map(asyncSleep(union, c.args), func(r rec) string {
+			return fmt.Sprintf("%s %d @%d", r.Key, r.Value, r.Ts)
+		})
+	case "async-window-sum":
+		lateRecs := weir.NewOutputTag[rec]("late-records")
+		enriched := weir.KeyBy(asyncSleep(union, c.args), func(r rec) string { return r.Key })
+		size := time.Duration(c.args["size"]) * time.Millisecond
+		sums := weir.Aggregate(weir.Windowed(enriched, weir.TumblingEventTime(size), weir.LateData(lateRecs)), sumAgg{})
+		results = weir.Map(sums, func(r weir.WindowResult[string, int64]) string {
+			return fmt.Sprintf("%s %v %d", r.Key, r.Window, r.Value)
+		})
+		weir.To(weir.Map(weir.SideOutput(sums, lateRecs), func(r rec) string {
+			return fmt.Sprintf("late %s %d @%d", r.Key, r.Value, r.Ts)
+		}), sinkFunc[string](func(s string) { out.add(s) }))
 	default:
 		t.Fatalf("%s:%d: unknown fn %q", c.file, c.line, c.fn)
 	}
@@ -336,6 +373,27 @@ func (c *scriptCase) run(t *testing.T) {
 }
 
 var lateTag = weir.NewOutputTag[string]("late")
+
+// asyncSleep is an AsyncMap whose request for a record takes the record's
+// value in milliseconds and returns the record: so a script sets each
+// request's latency. Arguments: capacity (default 100), unordered=1.
+func asyncSleep(s weir.Stream[rec], args map[string]int64) weir.Stream[rec] {
+	opts := []weir.AsyncOption{weir.AsyncCapacity(100)}
+	if n := args["capacity"]; n > 0 {
+		opts[0] = weir.AsyncCapacity(int(n))
+	}
+	if args["unordered"] == 1 {
+		opts = append(opts, weir.AsyncUnordered())
+	}
+	return weir.AsyncMap(s, func(ctx context.Context, r rec) (rec, error) {
+		select {
+		case <-time.After(time.Duration(r.Value) * time.Millisecond):
+			return r, nil
+		case <-ctx.Done():
+			return r, ctx.Err()
+		}
+	}, opts...).Parallelism(1)
+}
 
 // windowSum sums values per key in tumbling event-time windows of size
 // milliseconds, written with keyed state and event-time timers; records for
@@ -428,8 +486,9 @@ func (s *runningSum) Process(c weir.KeyedContext[string], r rec, out weir.Out[st
 
 // scriptSource plays one input of a script as a single split.
 type scriptSource struct {
-	in  *scriptInput
-	out *output
+	in   *scriptInput
+	out  *output
+	each int // the parallelism an await-each waits for
 }
 
 func (s *scriptSource) Splits(context.Context) ([]weir.Split, error) {
@@ -462,6 +521,10 @@ func (r *scriptReader) Poll(out weir.SourceOutput[rec], _ int) (weir.PollStatus,
 		out.Idle()
 	case "await":
 		if !r.s.out.has(it.line) {
+			return weir.Wait, nil
+		}
+	case "await-each":
+		if r.s.out.count(it.line) < r.s.each {
 			return weir.Wait, nil
 		}
 	}
