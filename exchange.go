@@ -154,15 +154,23 @@ func (ki keyInfo[K]) group(buf []byte, k K, maxParallelism int) ([]byte, int) {
 // group, which travels with the record.
 func hashRoute[K comparable, T any](key func(T) K, ki keyInfo[K]) func(w *writerBuild) func(T) (int, int32) {
 	return func(w *writerBuild) func(T) (int, int32) {
-		var buf []byte
+		// The scratch space for the key's encoding is written with every
+		// record: 64 bytes (a size class whose objects are line-aligned)
+		// keep it off the cache lines of the other upstream subtasks',
+		// allocated next to it. The variable buf itself changes only when
+		// a key needs more room, so the closure's captured slice header is
+		// not written per record either.
+		buf := make([]byte, 0, 64)
 		maxP, p := w.maxParallelism, w.parallelism
 		owner := make([]int32, maxP) // key group → subtask
 		for kg := range owner {
 			owner[kg] = int32(keygroup.Subtask(kg, maxP, p))
 		}
 		return func(v T) (int, int32) {
-			var kg int
-			buf, kg = ki.group(buf, key(v), maxP)
+			b, kg := ki.group(buf, key(v), maxP)
+			if cap(b) > cap(buf) {
+				buf = b
+			}
 			return int(owner[kg]), int32(kg)
 		}
 	}
