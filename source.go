@@ -168,6 +168,7 @@ func From[T any](e *Env, src Source[T], opts ...SourceOption) Stream[T] {
 // splitRun is a split being read by a subtask, with the state its watermark
 // derives from.
 type splitRun[T any] struct {
+	_          [64]byte // see the end
 	op         *sourceOp[T]
 	split      Split
 	origin     int32
@@ -180,6 +181,10 @@ type splitRun[T any] struct {
 	lastActive time.Time
 	emitted    int
 	err        error
+	// Every record writes the split's fields, and the splits of all source
+	// subtasks are made one after the other: the padding on both sides
+	// keeps them off other splits' cache lines.
+	_ [64]byte
 }
 
 func (r *splitRun[T]) Emit(v T, offset int64) { r.EmitAt(v, time.Time{}, offset) }
