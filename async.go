@@ -467,6 +467,10 @@ func (o *asyncOp[T, R]) HeldWatermark() int64 {
 	return o.held
 }
 
+// Holding implements runtime.WatermarkHolder: whether records wait for
+// their results.
+func (o *asyncOp[T, R]) Holding() bool { return len(o.queue) > 0 }
+
 // EndInput emits every remaining result.
 func (o *asyncOp[T, R]) EndInput() error { return o.flushAll() }
 

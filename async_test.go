@@ -215,6 +215,54 @@ func TestAsyncMapDoesNotWaitAtWatermarks(t *testing.T) {
 	}
 }
 
+// A subtask whose input goes idle while a request is in flight does not go
+// idle before the result is out: a window behind it, which also reads an
+// input that keeps going, waits for the result instead of firing past it
+// and finding it late.
+func TestAsyncMapNotIdleWhileHolding(t *testing.T) {
+	out := &output{added: make(chan struct{}, 1)}
+	env := weir.New(weir.Parallelism(1), weir.BatchSize(2))
+	at := func(r rec) time.Time { return time.UnixMilli(r.Ts) }
+	// a: one record whose request takes 500 ms, then nothing (idle after
+	// 20 ms) until y's first window is out; then both inputs end.
+	a := weir.From(env, &scriptSource{in: &scriptInput{name: "a", items: []scriptItem{
+		{op: "rec", key: "x", value: 500, ts: 100},
+		{op: "await", line: "y [0,1000) 10"},
+	}}, out: out}, weir.EventTime(at, 0), weir.IdleTimeout(20*time.Millisecond))
+	slow := weir.AsyncMap(a, func(ctx context.Context, r rec) (rec, error) {
+		select {
+		case <-time.After(time.Duration(r.Value) * time.Millisecond):
+			return r, nil
+		case <-ctx.Done():
+			return r, ctx.Err()
+		}
+	})
+	// b: y at 0, 100, …, 1900 ms at once, so its watermark passes 1 s of
+	// event time while x's request is in flight; then it waits too.
+	var bItems []scriptItem
+	for ts := int64(0); ts < 2000; ts += 100 {
+		bItems = append(bItems, scriptItem{op: "rec", key: "y", value: 1, ts: ts})
+	}
+	bItems = append(bItems, scriptItem{op: "await", line: "y [0,1000) 10"})
+	b := weir.From(env, &scriptSource{in: &scriptInput{name: "b", items: bItems}, out: out}, weir.EventTime(at, 0))
+	lateRecs := weir.NewOutputTag[rec]("late")
+	ws := weir.Windowed(weir.KeyBy(weir.Union(slow, b), func(r rec) string { return r.Key }),
+		weir.TumblingEventTime(time.Second), weir.LateData(lateRecs))
+	sums := weir.Aggregate(ws, sumAgg{})
+	weir.To(weir.Map(sums, func(r weir.WindowResult[string, int64]) string {
+		return fmt.Sprintf("%s %v %d", r.Key, r.Window, r.Value)
+	}), sinkFunc[string](func(s string) { out.add(s) }))
+	weir.To(weir.Map(weir.SideOutput(sums, lateRecs), func(r rec) string {
+		return fmt.Sprintf("late %s %d @%d", r.Key, r.Value, r.Ts)
+	}), sinkFunc[string](func(s string) { out.add(s) }))
+	run(t, env)
+	got := sorted(out.lines)
+	want := []string{"x [0,1000) 500", "y [0,1000) 10", "y [1000,2000) 10"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("output %v, want %v", got, want)
+	}
+}
+
 // In input order, completed results waiting behind an earlier record count
 // towards the capacity: no more than the capacity of records are held, so
 // a slow request bounds memory rather than letting results pile up.

@@ -114,9 +114,12 @@ type BarrierPreparer interface {
 // output still to come; the operators after it in the chain and the task's
 // outputs get no later watermark than that. The task asks again after it
 // has run the operator's mailbox actions and processing timers, where such
-// an operator emits what completed.
+// an operator emits what completed. While any operator of the chain holds
+// records (Holding), the task's output does not go idle: records still to
+// come on an idle channel could be late downstream.
 type WatermarkHolder interface {
 	HeldWatermark() int64
+	Holding() bool
 }
 
 // Stateful is implemented by operators that take part in checkpoints.

@@ -72,8 +72,9 @@ type Task struct {
 	wm         int64   // the chain's input watermark: the minimum over its inputs or its source's
 	opWm       []int64 // the watermark each operator was last given
 	outWm      int64   // the last watermark sent downstream
-	holders    int     // operators that implement WatermarkHolder
-	outIdle    bool
+	holders    []WatermarkHolder
+	inIdle     bool // every open input (or split) is idle
+	outIdle    bool // the task has told its outputs it is idle
 	aligning   int64
 	rr         int // round-robin start over inputs
 	lastFlush  time.Time
@@ -127,8 +128,8 @@ func (t *Task) Open() error {
 		if _, ok := op.(CheckpointListener); ok {
 			t.listeners = append(t.listeners, i)
 		}
-		if _, ok := op.(WatermarkHolder); ok {
-			t.holders++
+		if h, ok := op.(WatermarkHolder); ok {
+			t.holders = append(t.holders, h)
 		}
 	}
 	t.finalDone = t.Checkpointer == nil
@@ -419,6 +420,20 @@ func (t *Task) sourceTime(wm int64, idle bool) error {
 }
 
 func (t *Task) setIdle(idle bool) error {
+	t.inIdle = idle
+	return t.applyIdle()
+}
+
+// applyIdle tells the outputs whether the task is idle: when its inputs
+// are and no operator holds records whose output is still to come.
+func (t *Task) applyIdle() error {
+	idle := t.inIdle
+	for _, h := range t.holders {
+		if !idle {
+			break
+		}
+		idle = !h.Holding()
+	}
 	if idle == t.outIdle {
 		return nil
 	}
@@ -457,7 +472,7 @@ func (t *Task) propagate() error {
 				return t.wrap(i, err, true)
 			}
 		}
-		if t.holders > 0 {
+		if len(t.holders) > 0 {
 			if h, ok := op.(WatermarkHolder); ok {
 				wm = min(wm, h.HeldWatermark())
 			}
@@ -471,12 +486,16 @@ func (t *Task) propagate() error {
 }
 
 // released passes on what operators holding the watermark have released
-// since the watermark last moved.
+// since the watermark last moved, and lets the task go idle once they hold
+// nothing.
 func (t *Task) released() error {
-	if t.holders == 0 {
+	if len(t.holders) == 0 {
 		return nil
 	}
-	return t.propagate()
+	if err := t.propagate(); err != nil {
+		return err
+	}
+	return t.applyIdle()
 }
 
 func (t *Task) broadcast(m Message) error {
