@@ -358,17 +358,19 @@ func live[X any](es []joinEntry[X], unsorted *bool, slack, now int64, extra int)
 }
 
 // compact returns es without the records that cannot join at now, in time
-// order: es itself when it is in order and has none.
+// order. A list in time order has those at its front and is cut there, as
+// appendLive cuts it, without copying what is left: an active key's list
+// is copied when it fills, and a quiet key's list empties.
 func compact[X any](es []joinEntry[X], unsorted *bool, slack, now int64) []joinEntry[X] {
-	dead := false
-	for _, e := range es {
-		if e.Ts+slack <= now {
-			dead = true
-			break
+	if !*unsorted {
+		i := 0
+		for i < len(es) && es[i].Ts+slack <= now {
+			i++
 		}
-	}
-	if !dead && !*unsorted {
-		return es
+		if i == len(es) {
+			return nil
+		}
+		return es[i:]
 	}
 	if out := live(es, unsorted, slack, now, 0); len(out) > 0 {
 		return out
