@@ -182,3 +182,43 @@ func TestProcessWindowSeesAllRecords(t *testing.T) {
 		t.Fatalf("got %v, want %v", g, want)
 	}
 }
+
+// timerEditor sets and deletes event-time timers as its records say: value
+// 1 sets a timer at the record's time, -1 deletes it; a timer that fires
+// outputs "fired KEY @TS".
+type timerEditor struct{}
+
+func (timerEditor) Process(ctx weir.KeyedContext[string], r rec, _ weir.Out[string]) error {
+	at := time.UnixMilli(r.Ts)
+	if r.Value < 0 {
+		return ctx.Timers().DeleteEventTime(at)
+	}
+	return ctx.Timers().RegisterEventTime(at)
+}
+
+func (timerEditor) OnTimer(ctx weir.TimerContext[string], out weir.Out[string]) error {
+	ts, _ := ctx.Timestamp()
+	out.Emit(fmt.Sprintf("fired %s @%d", ctx.Key(), ts.UnixMilli()))
+	return nil
+}
+
+// A deleted timer does not fire; one set twice fires once; one deleted and
+// set again fires once, at its time; deleting one that is not set changes
+// nothing.
+func TestDeletedTimersDoNotFire(t *testing.T) {
+	set := func(k string, ts int64) scriptItem { return scriptItem{op: "rec", key: k, value: 1, ts: ts} }
+	del := func(k string, ts int64) scriptItem { return scriptItem{op: "rec", key: k, value: -1, ts: ts} }
+	got := runScripted(t, []scriptItem{
+		set("a", 100), set("a", 200), del("a", 100), // a@100 deleted
+		set("b", 300), set("b", 300), // set twice
+		set("c", 400), del("c", 400), set("c", 400), // deleted and set again
+		del("d", 500), // never set
+		{op: "wm", ts: 1000},
+		set("e", 2000), del("e", 2000), // deleted after timers have fired
+		set("e", 2100),
+	}, timerEditor{})
+	want := []string{"fired a @200", "fired b @300", "fired c @400", "fired e @2100"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("fired %v, want %v", got, want)
+	}
+}

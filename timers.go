@@ -194,6 +194,10 @@ type timerService[K comparable] struct {
 	table  state.Value[timerKey[K], uint8, uint64]
 	queues [2]timerQueue[K]
 	seq    uint64
+	// removed tells whether a timer was ever deleted: until then every
+	// queued timer has its row (registering an existing timer queues
+	// nothing), so firing one need not look its row up first.
+	removed bool
 }
 
 const timerTable = "_timers"
@@ -253,6 +257,7 @@ func (s *timerService[K]) register(d TimeDomain, kg int, key K, ts int64) error 
 }
 
 func (s *timerService[K]) remove(d TimeDomain, kg int, key K, ts int64) error {
+	s.removed = true
 	return s.table.Delete(kg, timerKey[K]{key: key, ts: ts}, uint8(d))
 }
 
@@ -272,12 +277,16 @@ func (s *timerService[K]) fire(d TimeDomain, upTo int64, f func(timer[K]) error)
 	for q.len() > 0 && q.peek() <= upTo {
 		t := q.pop()
 		tk := timerKey[K]{key: t.key, ts: t.ts}
-		seq, ok, err := s.table.Get(t.kg, tk, uint8(d))
-		if err != nil {
-			return err
-		}
-		if !ok || seq != t.seq {
-			continue
+		if s.removed {
+			// The timer may have been deleted, or deleted and set again
+			// (a new sequence number).
+			seq, ok, err := s.table.Get(t.kg, tk, uint8(d))
+			if err != nil {
+				return err
+			}
+			if !ok || seq != t.seq {
+				continue
+			}
 		}
 		if err := s.table.Delete(t.kg, tk, uint8(d)); err != nil {
 			return err
