@@ -59,7 +59,7 @@ func loginJob(out *output, rules, logins []scriptItem, p int, opts ...weir.Optio
 func loginJobNamed(out *output, rules, logins []scriptItem, split string, p int, opts ...weir.Option) *weir.Env {
 	env := weir.New(append([]weir.Option{weir.Parallelism(p)}, opts...)...)
 	r := weir.From(env, &scriptSource{in: &scriptInput{name: "rules", bound: -1, items: rules}, out: out}).ID("rules").Parallelism(1)
-	l := weir.From(env, &scriptSource{in: &scriptInput{name: split, bound: -1, items: logins}, out: out}).ID("logins").Parallelism(1)
+	l := weir.From(env, &scriptSource{in: &scriptInput{name: split, bound: -1, items: logins}, out: out, each: p}).ID("logins").Parallelism(1)
 	alerts := weir.ProcessBroadcast(weir.KeyBy(l, func(x rec) string { return x.Key }), weir.Broadcast(r), &failedLogins{}).ID("detector")
 	weir.To(alerts, sinkFunc[string](func(s string) { out.add(s) }))
 	return env
@@ -82,8 +82,9 @@ func TestBroadcastRulesChangeAtRunTime(t *testing.T) {
 		{op: "await", line: "alert many-failures u1 @5000"},
 		{op: "rec", key: "many-failures", value: 3, ts: 2},
 	}
-	logins := append([]scriptItem{{op: "await", line: "rule many-failures 5"}}, fails("u1", 1000, 5)...)
-	logins = append(logins, scriptItem{op: "await", line: "rule many-failures 3"})
+	// Each rule has reached both subtasks before the logins it is for.
+	logins := append([]scriptItem{{op: "await-each", line: "rule many-failures 5"}}, fails("u1", 1000, 5)...)
+	logins = append(logins, scriptItem{op: "await-each", line: "rule many-failures 3"})
 	logins = append(logins, fails("u2", 10_000, 3)...)
 	logins = append(logins, fails("u3", 20_000, 3)...)
 	env := loginJob(out, rules, logins, 2)
