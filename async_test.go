@@ -179,6 +179,7 @@ func TestAsyncMapDoesNotWaitAtWatermarks(t *testing.T) {
 	for _, unordered := range []bool{false, true} {
 		t.Run(fmt.Sprint("unordered ", unordered), func(t *testing.T) {
 			var started atomic.Int64
+			enough := make(chan struct{}) // closed when the request after ahead more starts
 			opts := []weir.AsyncOption{weir.AsyncCapacity(100)}
 			if unordered {
 				opts = append(opts, weir.AsyncUnordered())
@@ -187,21 +188,20 @@ func TestAsyncMapDoesNotWaitAtWatermarks(t *testing.T) {
 			src := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: n}, func(seq int64) int64 { return seq }),
 				weir.EventTime(func(v int64) time.Time { return time.UnixMilli(v) }, 0))
 			enriched := weir.AsyncMap(src, func(ctx context.Context, v int64) (int64, error) {
-				started.Add(1)
+				if started.Add(1) == ahead+1 {
+					close(enough)
+				}
 				if v != 0 {
 					return v, nil
 				}
 				// Record 0 completes only once the requests of the records
 				// after it, and after their watermarks, have started.
-				guard := time.After(5 * time.Second) // before the default AsyncTimeout
-				for started.Load() <= ahead {
-					select {
-					case <-guard:
-						return 0, fmt.Errorf("only %d requests started while record 0 was in flight", started.Load())
-					case <-time.After(time.Millisecond):
-					}
+				select {
+				case <-enough:
+					return v, nil
+				case <-time.After(5 * time.Second): // before the default AsyncTimeout
+					return 0, fmt.Errorf("only %d requests started while record 0 was in flight", started.Load())
 				}
-				return v, nil
 			}, opts...)
 			recs := weir.Collect(enriched)
 			ws := weir.Windowed(weir.KeyBy(enriched, func(v int64) int64 { return v % 3 }), weir.TumblingEventTime(10*time.Millisecond))
@@ -229,14 +229,7 @@ func TestAsyncMapNotIdleWhileHolding(t *testing.T) {
 		{op: "rec", key: "x", value: 500, ts: 100},
 		{op: "await", line: "y [0,1000) 10"},
 	}}, out: out}, weir.EventTime(at, 0), weir.IdleTimeout(20*time.Millisecond))
-	slow := weir.AsyncMap(a, func(ctx context.Context, r rec) (rec, error) {
-		select {
-		case <-time.After(time.Duration(r.Value) * time.Millisecond):
-			return r, nil
-		case <-ctx.Done():
-			return r, ctx.Err()
-		}
-	})
+	slow := weir.AsyncMap(a, sleepValue)
 	// b: y at 0, 100, …, 1900 ms at once, so its watermark passes 1 s of
 	// event time while x's request is in flight; then it waits too.
 	var bItems []scriptItem
@@ -269,20 +262,25 @@ func TestAsyncMapNotIdleWhileHolding(t *testing.T) {
 func TestAsyncMapCapacityBoundsWaitingResults(t *testing.T) {
 	const capacity = 5
 	var started atomic.Int64
+	tooMany := make(chan struct{}) // closed when request capacity+1 starts
 	env := weir.New(weir.Parallelism(1))
 	src := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: 100}, func(seq int64) int64 { return seq }))
 	got := weir.Collect(weir.AsyncMap(src, func(ctx context.Context, v int64) (int64, error) {
-		if n := started.Add(1); v == 0 {
-			// While record 0 is in flight, only the records that fit
-			// beside it can start.
-			time.Sleep(100 * time.Millisecond)
-			if n, held := started.Load(), int64(capacity); n > held {
-				return 0, fmt.Errorf("%d requests started while record 0 was in flight, capacity %d", n, held)
-			}
-		} else if n > 100 {
-			return 0, errors.New("more requests than records")
+		if started.Add(1) == capacity+1 {
+			close(tooMany)
 		}
-		return v, nil
+		if v != 0 {
+			return v, nil
+		}
+		// While record 0 is in flight, only the records that fit beside it
+		// may start: watch for one more over 100 ms, which would start at
+		// once if the capacity did not count the waiting results.
+		select {
+		case <-tooMany:
+			return 0, fmt.Errorf("request %d started while record 0 was in flight, capacity %d", capacity+1, capacity)
+		case <-time.After(100 * time.Millisecond):
+			return v, nil
+		}
 	}, weir.AsyncCapacity(capacity)))
 	run(t, env)
 	if len(got.Values()) != 100 {

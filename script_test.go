@@ -385,14 +385,18 @@ func asyncSleep(s weir.Stream[rec], args map[string]int64) weir.Stream[rec] {
 	if args["unordered"] == 1 {
 		opts = append(opts, weir.AsyncUnordered())
 	}
-	return weir.AsyncMap(s, func(ctx context.Context, r rec) (rec, error) {
-		select {
-		case <-time.After(time.Duration(r.Value) * time.Millisecond):
-			return r, nil
-		case <-ctx.Done():
-			return r, ctx.Err()
-		}
-	}, opts...).Parallelism(1)
+	return weir.AsyncMap(s, sleepValue, opts...).Parallelism(1)
+}
+
+// sleepValue is a request that takes the record's value in milliseconds and
+// returns the record.
+func sleepValue(ctx context.Context, r rec) (rec, error) {
+	select {
+	case <-time.After(time.Duration(r.Value) * time.Millisecond):
+		return r, nil
+	case <-ctx.Done():
+		return r, ctx.Err()
+	}
 }
 
 // windowSum sums values per key in tumbling event-time windows of size
