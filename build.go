@@ -29,7 +29,7 @@ func (v *vertex) name() string {
 // partitioned and nodes chained into vertices.
 type plan struct {
 	env      *Env
-	dead     *deadLetterFile
+	dead     *deadLetterOutput
 	cfg      config
 	vertices []*vertex
 	vertexOf map[*node]*vertex
@@ -69,6 +69,9 @@ func (e *Env) validate() (*plan, error) {
 		byID[n.id] = n
 		if n.source == nil && len(n.inputs) == 0 {
 			errs = append(errs, fmt.Errorf("operator %q has no input", n.displayName()))
+		}
+		if n.uid == deadLettersID {
+			errs = append(errs, fmt.Errorf("operator %q: the ID %q is the dead-letter output's", n.displayName(), n.uid))
 		}
 		if p := e.policyOf(n); p == DeadLetter && e.cfg.deadLetters == "" {
 			errs = append(errs, fmt.Errorf("operator %q: %w", n.displayName(), errNoDeadLetters))
@@ -170,10 +173,9 @@ func (e *Env) Run(ctx context.Context) error {
 		}
 	}
 	if e.cfg.deadLetters != "" {
-		if p.dead, err = openDeadLetters(e.cfg.deadLetters); err != nil {
+		if p.dead, err = openDeadLetters(e.cfg.deadLetters, rc != nil, e.cfg.appendDeadLetters, cp.interval > 0); err != nil {
 			return err
 		}
-		defer p.dead.close()
 	}
 	p.env = e
 	e.running.Lock()
@@ -252,7 +254,11 @@ func (p *plan) tasks(ctx context.Context, rc *restoredCheckpoint) ([]*runtime.Ta
 			if i, ok := index[s.ID]; ok {
 				return i
 			}
-			origins = append(origins, runtime.OriginInfo{Source: head.displayName(), Split: s.ID})
+			info := runtime.OriginInfo{Source: head.displayName(), Split: s.ID}
+			if n, ok := head.source.(interface{ offsetName() string }); ok {
+				info.Unit = n.offsetName()
+			}
+			origins = append(origins, info)
 			index[s.ID] = int32(len(origins))
 			return index[s.ID]
 		}
@@ -273,6 +279,7 @@ func (p *plan) tasks(ctx context.Context, rc *restoredCheckpoint) ([]*runtime.Ta
 		for i := 0; i < v.parallelism; i++ {
 			t := &runtime.Task{
 				Name:          v.name(),
+				Index:         len(all),
 				Subtask:       i,
 				Parallelism:   v.parallelism,
 				Meta:          runtime.NewMeta(),
@@ -319,6 +326,9 @@ func (p *plan) tasks(ctx context.Context, rc *restoredCheckpoint) ([]*runtime.Ta
 		}
 	}
 
+	if p.dead != nil {
+		p.dead.tasks = len(all)
+	}
 	for _, v := range p.vertices {
 		for i, t := range byVertex[v] {
 			if err := p.buildChain(ctx, v, i, t, queues, pools, assigned, rc); err != nil {
@@ -333,6 +343,18 @@ func (p *plan) buildChain(ctx context.Context, v *vertex, subtask int, t *runtim
 	pools map[*edge]*sync.Pool, assigned map[*node][][]assignedSplit, rc *restoredCheckpoint,
 ) error {
 	cfg := p.cfg
+	// Every task has a dead-letter writer of its own, the last operator
+	// of its chain, so that its dead letters are prepared at its barrier
+	// like a sink's output.
+	var dead *deadLetterWriter
+	if p.dead != nil {
+		dead = &deadLetterWriter{out: p.dead, task: t.Index}
+		if rc != nil {
+			if op := rc.ops[deadLettersID]; op != nil {
+				dead.restored = op.share(rc.open, t.Index, p.dead.tasks).committables
+			}
+		}
+	}
 	inputOf := map[*node]any{}
 	ops := make([]runtime.Operator, len(v.nodes))
 	ids := make([]string, len(v.nodes))
@@ -374,7 +396,7 @@ func (p *plan) buildChain(ctx context.Context, v *vertex, subtask int, t *runtim
 			main:        n.fanout(byTag[""]),
 			sides:       map[string]any{},
 			checkpoints: cfg.checkpoint.interval > 0,
-			dead:        p.dead,
+			dead:        dead,
 			node:        n.index,
 		}
 		if p.env != nil {
@@ -408,6 +430,9 @@ func (p *plan) buildChain(ctx context.Context, v *vertex, subtask int, t *runtim
 		if src, ok := op.(runtime.Source); ok && idx == 0 {
 			t.Source = src
 		}
+	}
+	if dead != nil {
+		ops, ids = append(ops, dead), append(ids, deadLettersID)
 	}
 	t.Ops, t.OpIDs = ops, ids
 

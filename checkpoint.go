@@ -229,6 +229,9 @@ func (p *plan) matchRestored(rc *restoredCheckpoint) error {
 			ids[n.id] = true
 		}
 	}
+	// A checkpoint's dead letters not yet committed need a dead-letter
+	// output to be committed to.
+	ids[deadLettersID] = p.cfg.deadLetters != ""
 	var missing []string
 	for id, op := range rc.ops {
 		if !ids[id] {

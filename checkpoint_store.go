@@ -123,6 +123,9 @@ func (s *checkpointStore) Complete(ctx context.Context, c runtime.CompletedCheck
 			parallelism[n.id], names[n.id] = n.parallelism, n.displayName()
 		}
 	}
+	if s.plan.dead != nil {
+		parallelism[deadLettersID], names[deadLettersID] = s.plan.dead.tasks, "dead letters"
+	}
 	files := map[string][]checkpoint.StateFile{}
 	ops := map[string]*jobOperator{}
 	var order []string

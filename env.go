@@ -39,10 +39,11 @@ type config struct {
 	chaining       bool
 	// unboundedQueues lifts the exchange bounds; only tests use it, to show
 	// what the bounds prevent.
-	unboundedQueues bool
-	checkpoint      checkpointConfig
-	onError         ErrorPolicy
-	deadLetters     string
+	unboundedQueues   bool
+	checkpoint        checkpointConfig
+	onError           ErrorPolicy
+	deadLetters       string
+	appendDeadLetters bool
 }
 
 // Option configures an Env.

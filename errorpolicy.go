@@ -1,12 +1,9 @@
 package weir
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -54,71 +51,10 @@ func ParseErrorPolicy(s string) (ErrorPolicy, error) {
 // operator.
 func OnError(p ErrorPolicy) Option { return optionFunc(func(c *config) { c.onError = p }) }
 
-// DeadLetters sets the dead-letter output: a file of JSON lines, appended
-// to, one object per failed record with "operator", "operatorId",
-// "subtask", "source", "split", "offset", "error", "record" (the record
-// itself: the original text where the record is text or bytes, its JSON
-// otherwise) and "time" (when it failed).
-func DeadLetters(path string) Option { return optionFunc(func(c *config) { c.deadLetters = path }) }
-
 // OnError sets the error policy of the operator that makes s.
 func (s Stream[T]) OnError(p ErrorPolicy) Stream[T] {
 	s.n.onError = &p
 	return s
-}
-
-// deadLetterFile is a job's dead-letter output, shared by its subtasks.
-type deadLetterFile struct {
-	mu sync.Mutex
-	f  *os.File
-}
-
-func openDeadLetters(path string) (*deadLetterFile, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("dead letters: %w", err)
-	}
-	return &deadLetterFile{f: f}, nil
-}
-
-// deadLetter is one line of the dead-letter output.
-type deadLetter struct {
-	Time       time.Time `json:"time"`
-	Operator   string    `json:"operator"`
-	OperatorID string    `json:"operatorId"`
-	Subtask    int       `json:"subtask"`
-	Source     string    `json:"source,omitempty"`
-	Split      string    `json:"split,omitempty"`
-	Offset     *int64    `json:"offset,omitempty"`
-	Error      string    `json:"error"`
-	Record     any       `json:"record"`
-}
-
-func (d *deadLetterFile) write(l deadLetter) error {
-	switch r := l.Record.(type) {
-	case []byte:
-		l.Record = string(r)
-	case string:
-	default:
-		if _, err := json.Marshal(r); err != nil {
-			l.Record = fmt.Sprint(r)
-		}
-	}
-	b, err := json.Marshal(l)
-	if err != nil {
-		return err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	_, err = d.f.Write(append(b, '\n'))
-	return err
-}
-
-func (d *deadLetterFile) close() error {
-	if d == nil {
-		return nil
-	}
-	return d.f.Close()
 }
 
 // OperatorMetrics are the counts of one operator subtask. For a pipeline
@@ -204,7 +140,12 @@ func (o *opBase) handle(err error, v any) error {
 		if org := o.meta.Origin; org.Known() && int(org.Split) <= len(o.task.Origins) {
 			info := o.task.Origins[org.Split-1]
 			off := org.Offset
-			l.Source, l.Split, l.Offset = info.Source, info.Split, &off
+			l.Source, l.Split = info.Source, info.Split
+			if info.Unit == lineUnit {
+				l.Line = &off
+			} else {
+				l.Offset = &off
+			}
 		}
 		if werr := o.dead.write(l); werr != nil {
 			return o.task.RecordError(o.idx, fmt.Errorf("%w (and writing the dead letter failed: %v)", err, werr))

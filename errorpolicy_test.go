@@ -51,7 +51,7 @@ func parse(s string) (reading, error) {
 func TestDeadLettersAndBalance(t *testing.T) {
 	dir := t.TempDir()
 	in, bad := writeReadings(t, dir, 100)
-	dlq := filepath.Join(dir, "dead.jsonl")
+	dlq := filepath.Join(dir, "dead")
 	env := weir.New(weir.Parallelism(2), weir.DeadLetters(dlq))
 	lines := weir.From(env, weir.Lines(in)).Name("readings")
 	parsed := weir.TryMap(lines, parse).Name("parse").OnError(weir.DeadLetter)
@@ -79,25 +79,46 @@ func TestDeadLettersAndBalance(t *testing.T) {
 		t.Fatalf("counts do not balance: read %d != written %d + filtered %d + dead %d + skipped %d + late %d",
 			read, written, filtered, dead, skipped, late)
 	}
-	b, err := os.ReadFile(dlq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	letters := strings.Split(strings.TrimSpace(string(b)), "\n")
+	letters := readDeadLetters(t, dlq)
 	if len(letters) != bad {
 		t.Fatalf("%d dead letters, want %d", len(letters), bad)
 	}
 	var first struct {
 		Operator, Source, Split, Error, Record string
-		Offset                                 int64
+		Line                                   int64
+		Offset                                 *int64
 	}
 	if err := json.Unmarshal([]byte(letters[0]), &first); err != nil {
 		t.Fatal(err)
 	}
-	if first.Operator != "parse" || first.Source != "readings" || first.Split != in || first.Offset%5 != 0 ||
-		!strings.HasPrefix(first.Record, "{not json") || first.Error == "" {
-		t.Fatalf("dead letter %+v does not name the operator, origin, error and record", first)
+	if first.Operator != "parse" || first.Source != "readings" || first.Split != in || first.Line%5 != 0 ||
+		first.Offset != nil || !strings.HasPrefix(first.Record, "{not json") || first.Error == "" {
+		t.Fatalf("dead letter %+v does not name the operator, origin (a line, not an offset), error and record", first)
 	}
+}
+
+// readDeadLetters returns the committed dead letters in dir, those of every
+// visible part file, and fails the test if a hidden file is left.
+func readDeadLetters(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for l := range strings.SplitSeq(strings.TrimSuffix(string(b), "\n"), "\n") {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // With the skip policy failed records are counted and dropped; with the

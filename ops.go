@@ -33,7 +33,7 @@ type opBuild struct {
 	// policy is the operator's error policy and dead its dead-letter
 	// output (nil without one).
 	policy ErrorPolicy
-	dead   *deadLetterFile
+	dead   *deadLetterWriter
 	// counters registers the operator subtask's counts with the job.
 	counters func(*counters)
 	node     int
@@ -48,7 +48,7 @@ type opBase struct {
 	task     *runtime.Task
 	c        *counters
 	policy   ErrorPolicy
-	dead     *deadLetterFile
+	dead     *deadLetterWriter
 }
 
 func newOpBase(b *opBuild) opBase {

@@ -157,8 +157,11 @@ func TestUserErrorNamesOperatorSubtaskAndOrigin(t *testing.T) {
 		oe.Origin.Split != in || oe.Origin.Offset != 3 {
 		t.Fatalf("error %+v (origin %+v) does not name operator parse, subtask 0, %s line 3", oe, oe.Origin, in)
 	}
-	if !strings.Contains(err.Error(), `operator "parse"`) || !strings.Contains(err.Error(), "offset 3") {
-		t.Fatalf("message %q does not name the operator and offset", err)
+	// Lines are named as lines, and subtasks count from 0 as in dead
+	// letters and file names.
+	if !strings.Contains(err.Error(), `operator "parse"`) || !strings.Contains(err.Error(), `split "`+in+`" line 3:`) ||
+		!strings.Contains(err.Error(), "subtask 0 of 1") {
+		t.Fatalf("message %q does not name the operator, subtask 0 of 1 and line 3", err)
 	}
 }
 

@@ -161,6 +161,9 @@ type Output interface {
 type OriginInfo struct {
 	Source string
 	Split  string
+	// Unit names the split's offsets in messages: "line" for a source of
+	// lines, "offset" when empty.
+	Unit string
 }
 
 // RecordOrigin is a resolved Origin.
@@ -168,17 +171,26 @@ type RecordOrigin struct {
 	Source string
 	Split  string
 	Offset int64
+	// Unit names Offset: "line" for a source of lines, "offset" when
+	// empty.
+	Unit string
 }
 
 func (o RecordOrigin) String() string {
-	return fmt.Sprintf("source %q split %q offset %d", o.Source, o.Split, o.Offset)
+	unit := o.Unit
+	if unit == "" {
+		unit = "offset"
+	}
+	return fmt.Sprintf("source %q split %q %s %d", o.Source, o.Split, unit, o.Offset)
 }
 
 // OperatorError is how a failure in user code reaches the caller of a job:
 // which operator, which subtask and, where known, the record's origin.
 type OperatorError struct {
-	Operator    string
-	OperatorID  string
+	Operator   string
+	OperatorID string
+	// Subtask counts from 0, as everywhere in Weir (dead letters, part
+	// file names, SinkInfo): the message says "subtask 0 of 2".
 	Subtask     int
 	Parallelism int
 	// Origin is nil when the failing record had no known origin, for
@@ -197,8 +209,8 @@ func (e *OperatorError) Error() string {
 	case e.Timer:
 		where = " in a timer"
 	}
-	return fmt.Sprintf("operator %q (id %s, subtask %d/%d) failed%s: %v",
-		e.Operator, e.OperatorID, e.Subtask+1, e.Parallelism, where, e.Err)
+	return fmt.Sprintf("operator %q (id %s, subtask %d of %d) failed%s: %v",
+		e.Operator, e.OperatorID, e.Subtask, e.Parallelism, where, e.Err)
 }
 
 func (e *OperatorError) Unwrap() error { return e.Err }

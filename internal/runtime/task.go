@@ -643,7 +643,7 @@ func (t *Task) opError(i int, err error, timer bool) error {
 	}
 	if o := t.Meta.Origin; o.Known() && int(o.Split) <= len(t.Origins) {
 		info := t.Origins[o.Split-1]
-		oe.Origin = &RecordOrigin{Source: info.Source, Split: info.Split, Offset: o.Offset}
+		oe.Origin = &RecordOrigin{Source: info.Source, Split: info.Split, Offset: o.Offset, Unit: info.Unit}
 	}
 	return oe
 }

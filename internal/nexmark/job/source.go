@@ -105,13 +105,19 @@ func fromGenerator(e *weir.Env, cfg nexmark.Config, splits int, rate float64) (w
 // line is one line of an events file, decoded or not. Its JSON form, which
 // a dead letter shows, is the line's text.
 type line struct {
-	text string
-	ev   nexmark.Event
-	err  error
+	text  string
+	ev    nexmark.Event
+	err   error
+	blank bool // empty or only white space: skipped, not an error
 }
 
 // MarshalJSON writes the line's text as a JSON string.
 func (l line) MarshalJSON() ([]byte, error) { return json.Marshal(l.text) }
+
+// MarshalText returns the line's bytes as they were in the file, which a
+// dead letter keeps (in base64 when they are not UTF-8) so that the line
+// can be replayed.
+func (l line) MarshalText() ([]byte, error) { return []byte(l.text), nil }
 
 // fileSource reads events files (JSON lines, as `weir nexmark generate`
 // writes them); each file is a split and a record's offset is its line
@@ -123,6 +129,9 @@ type fileSource struct {
 
 func (f *fileSource) Splits(ctx context.Context) ([]weir.Split, error) { return f.lines.Splits(ctx) }
 func (f *fileSource) Bounded() bool                                    { return true }
+
+// OffsetName implements weir.OffsetNamer: offsets are line numbers.
+func (f *fileSource) OffsetName() string { return f.lines.OffsetName() }
 
 func (f *fileSource) OpenSplit(ctx context.Context, s weir.Split, pos []byte) (weir.SplitReader[line], error) {
 	r, err := f.lines.OpenSplit(ctx, s, pos)
@@ -145,6 +154,11 @@ func (r *fileReader) Poll(out weir.SourceOutput[line], max int) (weir.PollStatus
 // Emit decodes one line of the file.
 func (r *fileReader) Emit(text string, offset int64) {
 	l := line{text: text}
+	if strings.TrimSpace(text) == "" {
+		l.blank = true
+		r.out.Emit(l, offset)
+		return
+	}
 	// DecodeJSON neither changes nor keeps its input, so the line's bytes
 	// need no copy.
 	if err := nexmark.DecodeJSON(unsafe.Slice(unsafe.StringData(text), len(text)), &l.ev); err != nil {
@@ -160,18 +174,21 @@ func (r *fileReader) Idle()                                         { r.out.Idle
 // lineTime is a line's event time; a line that did not decode has none
 // worth the name and takes the earliest time, which moves no watermark.
 func lineTime(l line) time.Time {
-	if l.err != nil {
+	if l.err != nil || l.blank {
 		return time.Time{}
 	}
 	return eventTime(l.ev)
 }
 
 // fromFiles adds a source of the events in the files matching patterns to e.
-// Lines that do not decode meet the job's error policy in the operator
-// "decode".
+// Blank lines (empty or white space only, as a trailing newline too many
+// leaves) are skipped and counted as filtered by the operator "skip blank
+// lines", as JSON-lines readers do; lines that do not decode meet the job's
+// error policy in the operator "decode".
 func fromFiles(e *weir.Env, patterns ...string) weir.Stream[nexmark.Event] {
 	src := weir.From(e, &fileSource{lines: weir.Lines(patterns...)}, weir.EventTime(lineTime, WatermarkDelay)).
 		Name("events").ID("nexmark-file")
+	src = src.Filter(func(l line) bool { return !l.blank }).Name("skip blank lines").ID("nexmark-blank-lines")
 	return weir.TryMap(src, func(l line) (nexmark.Event, error) {
 		if l.err != nil {
 			return nexmark.Event{}, fmt.Errorf("not a Nexmark event: %w", l.err)
