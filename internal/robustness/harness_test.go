@@ -42,6 +42,7 @@ type harness struct {
 	dir    string
 	input  string
 	output string
+	dead   string
 	chk    string
 	pause  int
 	kills  map[string]int // by failpoint, and "random"
@@ -64,6 +65,7 @@ func TestExactlyOnceUnderKill(t *testing.T) {
 	h := &harness{t: t, dir: t.TempDir(), pause: pause, kills: map[string]int{}}
 	h.input = filepath.Join(h.dir, "input")
 	h.output = filepath.Join(h.dir, "output")
+	h.dead = filepath.Join(h.dir, "dead-letters")
 	h.chk = filepath.Join(h.dir, "checkpoints")
 	h.bin = filepath.Join(h.dir, "eojob")
 	build := exec.Command("go", "build", "-o", h.bin, "./eojob")
@@ -73,7 +75,7 @@ func TestExactlyOnceUnderKill(t *testing.T) {
 	if err := os.MkdirAll(h.input, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	in, err := Generate(h.input, 4, events, 1)
+	in, bad, err := Generate(h.input, 4, events, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +115,11 @@ func TestExactlyOnceUnderKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	lost, extra := Diff(want, got)
+	dead, err := DeadLetterRecords(h.dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadLost, deadExtra := Diff(bad, dead)
 	var report strings.Builder
 	kinds := func(lines []string) string {
 		n := map[string]int{}
@@ -134,13 +141,20 @@ func TestExactlyOnceUnderKill(t *testing.T) {
 		fmt.Fprintf(&report, "  kills at %-26s %d\n", n, h.kills[n])
 	}
 	fmt.Fprintf(&report, "  torn checkpoints left by kills: %d\n  lost %d, duplicated or wrong %d\n", h.torn, len(lost), len(extra))
+	fmt.Fprintf(&report, "  %d bad lines, %d dead letters: lost %d, duplicated or wrong %d\n", len(bad), len(dead), len(deadLost), len(deadExtra))
 	t.Log("\n" + report.String())
 	if len(lost) > 0 || len(extra) > 0 {
 		t.Fatalf("not exactly once: lost %d (first %v), duplicated or wrong %d (first %v)",
 			len(lost), lost[:min(3, len(lost))], len(extra), extra[:min(3, len(extra))])
 	}
-	if hidden := hiddenFiles(t, h.output); len(hidden) > 0 {
-		t.Fatalf("hidden part files left after the job completed: %v", hidden)
+	if len(deadLost) > 0 || len(deadExtra) > 0 {
+		t.Fatalf("dead letters not exactly once: lost %d (first %q), duplicated or wrong %d (first %q)",
+			len(deadLost), deadLost[:min(3, len(deadLost))], len(deadExtra), deadExtra[:min(3, len(deadExtra))])
+	}
+	for _, d := range []string{h.output, h.dead} {
+		if hidden := hiddenFiles(t, d); len(hidden) > 0 {
+			t.Fatalf("hidden part files left after the job completed: %v", hidden)
+		}
 	}
 }
 
@@ -177,7 +191,7 @@ func (h *harness) command() *exec.Cmd {
 	h.runs++
 	p := 1 + (h.runs-1)%2 // 1, 2, 1, 2, …: every restore changes the parallelism
 	args := []string{
-		"-input", filepath.Join(h.input, "*.jsonl"), "-output", h.output, "-checkpoints", h.chk,
+		"-input", filepath.Join(h.input, "*.jsonl"), "-output", h.output, "-dead-letters", h.dead, "-checkpoints", h.chk,
 		"-interval", "30ms", "-parallelism", fmt.Sprint(p), "-pause", fmt.Sprint(h.pause),
 	}
 	if h.hasCheckpoint() {
@@ -322,6 +336,9 @@ func checkRulesExercised(t *testing.T, dir string, in []Event, want []string, ev
 		lines := strings.Split(string(b), "\n")
 		since := 0
 		for i, l := range lines {
+			if strings.HasPrefix(l, `{"bad"`) {
+				continue
+			}
 			if since++; strings.Contains(l, `"rule"`) {
 				since = 0
 			} else if since > RuleEvery {

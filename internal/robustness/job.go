@@ -60,6 +60,9 @@ const (
 	// MaxWithin is the longest window a rule may have; the fraud check
 	// keeps a key's event times that long.
 	MaxWithin = 5_000
+	// BadEvery is how many events of an input file come between two lines
+	// that are not events, which the job dead-letters.
+	BadEvery = 97
 	// RuleEvery is the most lines an input file has without a rule change
 	// (from its start, and between two), so that the rules change often
 	// while the job runs and is killed; its last line is a rule change.
@@ -70,6 +73,7 @@ const (
 type JobConfig struct {
 	Input       string // glob of JSON-lines files, one split each
 	Output      string // base directory of the exactly-once file sink
+	DeadLetters string // directory of the dead-letter output
 	Checkpoints string
 	Interval    time.Duration
 	Parallelism int
@@ -84,9 +88,11 @@ type JobConfig struct {
 // (IntervalJoin, a co-process operator with event-time eviction), and a
 // fraud check of the events against rules that change while the job runs
 // (ProcessBroadcast, the rules in broadcast state), into exactly-once part
-// files.
+// files. Lines that do not parse go to the dead-letter output, exactly once
+// too.
 func BuildJob(c JobConfig) (*weir.Env, error) {
-	opts := []weir.Option{weir.Parallelism(c.Parallelism), weir.Checkpoints(c.Interval, c.Checkpoints)}
+	opts := []weir.Option{weir.Parallelism(c.Parallelism), weir.Checkpoints(c.Interval, c.Checkpoints),
+		weir.DeadLetters(c.DeadLetters)}
 	if c.Restore {
 		opts = append(opts, weir.Restore("latest"))
 	}
@@ -103,7 +109,7 @@ func BuildJob(c JobConfig) (*weir.Env, error) {
 			time.Sleep(time.Millisecond)
 		}
 		return e, nil
-	}).ID("parse")
+	}).ID("parse").OnError(weir.DeadLetter)
 	events := records.Filter(func(e Event) bool { return e.Rule == nil })
 	rules := records.Filter(func(e Event) bool { return e.Rule != nil })
 	key := func(e Event) string { return e.Key }

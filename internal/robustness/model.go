@@ -2,6 +2,7 @@ package robustness
 
 import (
 	"bufio"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -16,21 +17,35 @@ import (
 // each file has rule changes of the fraud check, drawn from seed too but
 // from a generator of their own (so the events are the same as without
 // them): one within every RuleEvery lines and one as the last line (with
-// no newline after it, which the lines source must read as a line too). It
-// returns every record written, events and rule changes.
-func Generate(dir string, files, n int, seed uint64) ([]Event, error) {
+// no newline after it, which the lines source must read as a line too).
+// After every BadEvery events of a file comes a line that is not JSON, which
+// the job dead-letters; every other one of them is not UTF-8 either. It
+// returns every record written, events and rule changes, and the bad lines.
+func Generate(dir string, files, n int, seed uint64) ([]Event, []string, error) {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	rr := rand.New(rand.NewPCG(seed^0x5bd1e9955bd1e995, seed+1))
 	taken := map[string]bool{} // rule name and From, unique
 	var all []Event
+	var bad []string
 	for f := range files {
 		path := filepath.Join(dir, fmt.Sprintf("events-%02d.jsonl", f))
 		out, err := os.Create(path)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		w := bufio.NewWriter(out)
 		lines := 0
+		events := 0
+		writeBad := func() {
+			l := fmt.Sprintf(`{"bad":"%d-%d" oops`, f, events)
+			if len(bad)%2 == 1 {
+				l += "\xff\xfe"
+			}
+			w.WriteByte('\n') // after an event, so never the first line
+			lines++
+			w.WriteString(l)
+			bad = append(bad, l)
+		}
 		write := func(e Event) error {
 			b, err := json.Marshal(e)
 			if err != nil {
@@ -50,7 +65,7 @@ func Generate(dir string, files, n int, seed uint64) ([]Event, error) {
 			if since == gap {
 				if err := write(ruleChange(rr, base, taken)); err != nil {
 					out.Close()
-					return nil, err
+					return nil, nil, err
 				}
 				since, gap = 0, ruleGap(rr)
 			}
@@ -63,23 +78,26 @@ func Generate(dir string, files, n int, seed uint64) ([]Event, error) {
 			}
 			if err := write(e); err != nil {
 				out.Close()
-				return nil, err
+				return nil, nil, err
 			}
 			since++
+			if events++; events%BadEvery == 0 {
+				writeBad()
+			}
 		}
 		if err := write(ruleChange(rr, base, taken)); err != nil {
 			out.Close()
-			return nil, err
+			return nil, nil, err
 		}
 		if err := w.Flush(); err != nil {
 			out.Close()
-			return nil, err
+			return nil, nil, err
 		}
 		if err := out.Close(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return all, nil
+	return all, bad, nil
 }
 
 // ruleGap draws how many events come before the next rule change: at most
@@ -255,4 +273,36 @@ func Diff(want, got []string) (lost, extra []string) {
 	slices.Sort(lost)
 	slices.Sort(extra)
 	return lost, extra
+}
+
+// DeadLetterRecords reads the committed dead letters under dir (the visible
+// part files) and returns their records, the original lines: a record that
+// is not UTF-8 is decoded from its base64 form.
+func DeadLetterRecords(dir string) ([]string, error) {
+	lines, err := Committed(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(lines))
+	for _, l := range lines {
+		var d struct {
+			Record       *string `json:"record"`
+			RecordBase64 string  `json:"recordBase64"`
+		}
+		if err := json.Unmarshal([]byte(l), &d); err != nil {
+			return nil, fmt.Errorf("dead letter %s: %w", l, err)
+		}
+		switch {
+		case d.Record != nil:
+			out = append(out, *d.Record)
+		default:
+			b, err := base64.StdEncoding.DecodeString(d.RecordBase64)
+			if err != nil {
+				return nil, fmt.Errorf("dead letter %s: %w", l, err)
+			}
+			out = append(out, string(b))
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }

@@ -16,6 +16,7 @@ func main() {
 	var c robustness.JobConfig
 	flag.StringVar(&c.Input, "input", "", "glob of the input JSON-lines files")
 	flag.StringVar(&c.Output, "output", "", "output directory (exactly-once part files)")
+	flag.StringVar(&c.DeadLetters, "dead-letters", "", "dead-letter directory")
 	flag.StringVar(&c.Checkpoints, "checkpoints", "", "checkpoint directory")
 	flag.DurationVar(&c.Interval, "interval", 50*time.Millisecond, "checkpoint interval")
 	flag.IntVar(&c.Parallelism, "parallelism", 1, "parallelism")
