@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/weirstream/weir"
 	"github.com/weirstream/weir/internal/checkpoint"
 	"github.com/weirstream/weir/internal/demo"
 )
@@ -135,6 +136,8 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, o demo.Options) erro
 		fmt.Fprintf(stderr, "weir demo: %s\n", describeCheckpoints(o, from))
 	}
 	out := &lineCounter{w: stdout}
+	var metrics []weir.OperatorMetrics
+	o.Metrics = func(ms []weir.OperatorMetrics) { metrics = ms }
 	start := time.Now()
 	err := demo.Run(ctx, out, o)
 	elapsed := time.Since(start)
@@ -146,11 +149,7 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, o demo.Options) erro
 		return err
 	}
 	fmt.Fprintf(stderr, "weir demo: stopped after %.1fs, %d lines printed\n", elapsed.Seconds(), out.lines.Load())
-	if o.CheckpointDir != "" {
-		// After Ctrl-C ctx is done, and the directory is still worth
-		// reading.
-		fmt.Fprintf(stderr, "weir demo: %s\n", summarizeCheckpoints(context.WithoutCancel(ctx), o.CheckpointDir, before))
-	}
+	writeRunSummary(ctx, stderr, "weir demo: ", metrics, o.CheckpointDir, before)
 	return nil
 }
 

@@ -30,6 +30,7 @@ type runOptions struct {
 	sideInput          string
 	onError            string
 	deadLetters        string
+	appendOut          bool
 	duration           time.Duration
 	rate               float64
 }
@@ -66,9 +67,18 @@ Ctrl-C then stops it with a savepoint, and --restore latest carries on from
 the newest one (at any --parallelism; the generator's --splits must stay the
 same). A second Ctrl-C stops at once.
 
+--out refuses a directory that holds the rows of an earlier run (a second
+run would add its files beside them) unless the run restores from a
+checkpoint of that run or --append says to add to them; --dead-letters
+likewise.
+
+Blank lines of an --input file are skipped and counted as filtered.
 --on-error says what happens to an event line that does not decode (or a
 row that cannot be computed): fail the job (the default), write it to the
---dead-letters file with the error and where it came from, or skip it.`,
+--dead-letters directory with the error and where it came from (exactly
+once, like the rows: see docs/dead-letters.md), or skip it. The summary at
+the end counts, per operator, what came in and went out, and what was
+filtered, dead-lettered, skipped or late.`,
 		Example: `  # q5 on 10 million generated events, at parallelism 2.
   weir nexmark run --query q5 --parallelism 2
 
@@ -107,7 +117,8 @@ row that cannot be computed): fail the job (the default), write it to the
 	f.StringVar(&o.out, "out", "", "write the result rows as JSON lines under this `directory` (exactly-once)")
 	f.StringVar(&o.sideInput, "side-input", "", "q13's side input, a `file` of key,value lines (default: a generated one)")
 	f.StringVar(&o.onError, "on-error", o.onError, "what a record that fails does: fail, dead-letter or skip")
-	f.StringVar(&o.deadLetters, "dead-letters", "", "the dead-letter `file` for --on-error dead-letter (JSON lines)")
+	f.StringVar(&o.deadLetters, "dead-letters", "", "the dead-letter `directory` for --on-error dead-letter (part files of JSON lines)")
+	f.BoolVar(&o.appendOut, "append", false, "add to the output of earlier runs in --out and --dead-letters instead of refusing a directory that holds it")
 	f.DurationVar(&o.duration, "duration", 0, "stop after this long, as Ctrl-C does (with a savepoint under --checkpoint-dir); 0 runs until the events end")
 	return cmd
 }
@@ -162,9 +173,11 @@ func nexmarkRunConfig(o runOptions, changed func(string) bool) (job.Options, job
 	case o.sideInput != "" && q.Name != "q13":
 		return jo, q, fmt.Errorf("--side-input is q13's side input; %s has none", q.Name)
 	case policy == weir.DeadLetter && o.deadLetters == "":
-		return jo, q, errors.New("--on-error dead-letter needs --dead-letters FILE, where the failed records go")
+		return jo, q, errors.New("--on-error dead-letter needs --dead-letters DIR, where the failed records go")
 	case o.deadLetters != "" && policy != weir.DeadLetter:
 		return jo, q, errors.New("--dead-letters needs --on-error dead-letter")
+	case o.appendOut && o.out == "" && o.deadLetters == "":
+		return jo, q, errors.New("--append needs --out DIR or --dead-letters DIR, the output to add to")
 	}
 	cfg := nexmark.DefaultConfig()
 	cfg.Events, cfg.Seed, cfg.TPS = o.events, o.seed, o.tps
@@ -174,7 +187,7 @@ func nexmarkRunConfig(o runOptions, changed func(string) bool) (job.Options, job
 	jo = job.Options{
 		Generator: cfg, Rate: o.rate, Splits: o.splits, Input: o.input, Parallelism: o.parallelism,
 		CheckpointDir: o.checkpointDir, CheckpointInterval: o.checkpointInterval, Restore: o.restore,
-		Out: o.out, SideInput: o.sideInput, OnError: policy, DeadLetters: o.deadLetters,
+		Out: o.out, Append: o.appendOut, SideInput: o.sideInput, OnError: policy, DeadLetters: o.deadLetters,
 	}
 	return jo, q, nil
 }
@@ -206,9 +219,7 @@ func runNexmarkQuery(ctx context.Context, stdout, stderr io.Writer, q job.Query,
 	}
 	fmt.Fprintf(stdout, "%s: %d events in %.2fs: %.0f events/s, %.0f events/s per core (%.2f CPU s), %d rows, %d checkpoints\n",
 		q.Name, r.Events, r.Elapsed.Seconds(), r.EventsPerSecond(), r.EventsPerCoreSecond(), r.CPU.Seconds(), r.Rows, r.Checkpoints)
-	if jo.CheckpointDir != "" {
-		fmt.Fprintf(stderr, "weir nexmark: %s\n", summarizeCheckpoints(context.WithoutCancel(ctx), jo.CheckpointDir, before))
-	}
+	writeRunSummary(ctx, stderr, "weir nexmark: ", r.Metrics, jo.CheckpointDir, before)
 	return nil
 }
 

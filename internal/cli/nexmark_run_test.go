@@ -3,9 +3,11 @@ package cli
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -68,9 +70,9 @@ func TestNexmarkRunFileOutAndDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 	bids := strings.Count(events, `{"bid":`)
-	out, dead := filepath.Join(dir, "out"), filepath.Join(dir, "dead.jsonl")
+	out, dead := filepath.Join(dir, "out"), filepath.Join(dir, "dead")
 	if _, stderr, err := execute(t, "nexmark", "run", "--query", "q0", "--input", in, "--out", out); err == nil ||
-		!strings.Contains(err.Error(), `split "`+in+`" offset 1001`) {
+		!strings.Contains(err.Error(), `split "`+in+`" line 1001`) {
 		t.Fatalf("with --on-error fail (the default): error %v, want it to name the file and line 1001\n%s", err, stderr)
 	}
 	os.RemoveAll(out)
@@ -101,19 +103,126 @@ func TestNexmarkRunFileOutAndDeadLetters(t *testing.T) {
 	if rows != bids {
 		t.Errorf("%d rows in %s, want one per bid: %d", rows, out, bids)
 	}
-	data, err := os.ReadFile(dead)
+	files, _ := filepath.Glob(filepath.Join(dead, "part-*.jsonl"))
+	if len(files) != 1 {
+		t.Fatalf("dead-letter part files %v, want one", files)
+	}
+	data, err := os.ReadFile(files[0])
 	if err != nil {
 		t.Fatal(err)
 	}
 	var l struct {
 		Operator, Split, Error string
-		Offset                 int64
+		Line                   int64
 		Record                 string
 	}
 	if err := json.Unmarshal(data, &l); err != nil {
 		t.Fatalf("dead letters %q: %v", data, err)
 	}
-	if l.Operator != "decode" || l.Split != in || l.Offset != 1001 || l.Record != `{"bid": oops}` || !strings.Contains(l.Error, "not a Nexmark event") {
-		t.Errorf("dead letter %+v: want operator decode, split %s, offset 1001, the line and its error", l, in)
+	if l.Operator != "decode" || l.Split != in || l.Line != 1001 || l.Record != `{"bid": oops}` || !strings.Contains(l.Error, "not a Nexmark event") {
+		t.Errorf("dead letter %+v: want operator decode, split %s, line 1001, the line and its error", l, in)
+	}
+}
+
+// writeEventsFile writes n generated events to a file in dir with extra
+// appended, and returns its path and the number of bids.
+func writeEventsFile(t *testing.T, dir string, n int, extra string) (string, int) {
+	t.Helper()
+	events, _, err := execute(t, "nexmark", "generate", "--events", strconv.Itoa(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(dir, "events.jsonl")
+	if err := os.WriteFile(in, []byte(events+extra), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return in, strings.Count(events, `{"bid":`)
+}
+
+// TestNexmarkRunBlankLinesAndBalance: blank lines (a trailing one too) are
+// skipped and counted as filtered rather than failing the job, and the
+// summary accounts for every line: skipped ones included.
+func TestNexmarkRunBlankLinesAndBalance(t *testing.T) {
+	in, bids := writeEventsFile(t, t.TempDir(), 200, "not json\n  \n{\"bid\": 1}\n\n")
+	stdout, stderr, err := execute(t, "nexmark", "run", "--query", "q0", "--input", in, "--on-error", "skip")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if !strings.Contains(stdout, "204 events in") || !strings.Contains(stdout, fmt.Sprintf(", %d rows,", bids)) {
+		t.Errorf("stdout %q: want 204 lines read and %d rows", stdout, bids)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^  events +204 +204 +- +- +- +- +in = out \+ dropped$`),
+		regexp.MustCompile(`(?m)^  skip blank lines +204 +202 +2 +- +- +- +in = out \+ dropped$`),
+		regexp.MustCompile(`(?m)^  decode +202 +200 +- +- +2 +- +in = out \+ dropped$`),
+		// The blank lines and the events q0 filters out (not bids).
+		regexp.MustCompile(fmt.Sprintf(`(?m)^weir nexmark: dropped on the way: %d filtered, 0 dead-lettered, 2 skipped, 0 late$`, 2+200-bids)),
+	} {
+		if !want.MatchString(stderr) {
+			t.Errorf("stderr does not match %v:\n%s", want, stderr)
+		}
+	}
+	// Under the default policy the blank lines are no failure; the bad
+	// line is, named as a line.
+	_, _, err = execute(t, "nexmark", "run", "--query", "q0", "--input", in)
+	if err == nil || !strings.Contains(err.Error(), "line 201") || !strings.Contains(err.Error(), "subtask 0 of 1") {
+		t.Fatalf("with --on-error fail: %v, want the failure of line 201 (and of nothing blank)", err)
+	}
+	blankOnly, _ := writeEventsFile(t, t.TempDir(), 100, "\n")
+	if _, stderr, err := execute(t, "nexmark", "run", "--query", "q0", "--input", blankOnly); err != nil {
+		t.Fatalf("a trailing blank line: %v\n%s", err, stderr)
+	}
+}
+
+// TestNexmarkRunRefusesEarlierOutput: --out and --dead-letters that hold
+// an earlier run's output are refused, naming the directory, and --append
+// adds to them.
+func TestNexmarkRunRefusesEarlierOutput(t *testing.T) {
+	dir := t.TempDir()
+	in, bids := writeEventsFile(t, dir, 300, "oops\n")
+	out, dead := filepath.Join(dir, "out"), filepath.Join(dir, "dead")
+	args := []string{"nexmark", "run", "--query", "q0", "--input", in, "--out", out, "--on-error", "dead-letter", "--dead-letters", dead}
+	if _, stderr, err := execute(t, args...); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	rows := func() int {
+		n := 0
+		parts, _ := filepath.Glob(filepath.Join(out, "part-*"))
+		for _, p := range parts {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += strings.Count(string(b), "\n")
+		}
+		return n
+	}
+	if got := rows(); got != bids {
+		t.Fatalf("%d rows after one run, want %d", got, bids)
+	}
+	_, _, err := execute(t, args...)
+	if err == nil || !strings.Contains(err.Error(), "output directory "+out+" already holds") {
+		t.Fatalf("second run into %s: %v, want a refusal naming it", out, err)
+	}
+	if got := rows(); got != bids {
+		t.Fatalf("%d rows after a refused run, want %d", got, bids)
+	}
+	os.RemoveAll(out)
+	_, _, err = execute(t, args...)
+	if err == nil || !strings.Contains(err.Error(), "dead letters: "+dead+" already holds") {
+		t.Fatalf("second run into the dead letters %s: %v, want a refusal naming it", dead, err)
+	}
+	os.RemoveAll(out)
+	if _, stderr, err := execute(t, append(args, "--append")...); err != nil {
+		t.Fatalf("--append: %v\n%s", err, stderr)
+	}
+	if got := rows(); got != bids {
+		t.Fatalf("%d rows after --append into an empty --out, want %d", got, bids)
+	}
+	if _, stderr, err := execute(t, append(args, "--append")...); err != nil {
+		t.Fatalf("--append: %v\n%s", err, stderr)
+	}
+	if got := rows(); got != 2*bids {
+		t.Fatalf("%d rows after appending a second run, want %d", got, 2*bids)
 	}
 }

@@ -98,6 +98,9 @@ type Options struct {
 	// Stop, when closed, stops the run like the end of Duration does (the
 	// first Ctrl-C).
 	Stop <-chan struct{}
+	// Metrics, when set, is given the job's counts when it has ended
+	// (weir.Env.Metrics), for a summary.
+	Metrics func([]weir.OperatorMetrics)
 }
 
 // DefaultOptions returns the options `weir demo` runs with.
@@ -290,6 +293,9 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 	env := weir.New(opts...)
 	Build(env, w, o)
 	err := env.Run(ctx)
+	if o.Metrics != nil {
+		o.Metrics(env.Metrics())
+	}
 	select {
 	case <-stop:
 		if errors.Is(err, context.Canceled) {

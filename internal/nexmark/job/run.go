@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -41,13 +44,18 @@ type Options struct {
 
 	// Out, when set, is the directory the result rows are written to, as
 	// JSON lines through the exactly-once file sink. Otherwise rows are
-	// counted and dropped.
+	// counted and dropped. A directory that holds an earlier run's rows is
+	// refused unless the run restores (and so goes on from that run) or
+	// Append is set.
 	Out string
+	// Append lets the run add to the rows and dead letters of earlier runs
+	// in Out and DeadLetters.
+	Append bool
 	// SideInput is q13's side input file ("" for the generated default).
 	SideInput string
 
-	// OnError is the job's error policy; DeadLetters the dead-letter file
-	// it needs for weir.DeadLetter.
+	// OnError is the job's error policy; DeadLetters the dead-letter
+	// directory it needs for weir.DeadLetter (see weir.DeadLetters).
 	OnError     weir.ErrorPolicy
 	DeadLetters string
 
@@ -122,6 +130,14 @@ func Run(ctx context.Context, q Query, o Options) (Result, error) {
 	}
 	if o.DeadLetters != "" {
 		opts = append(opts, weir.DeadLetters(o.DeadLetters))
+		if o.Append {
+			opts = append(opts, weir.AppendDeadLetters())
+		}
+	}
+	if o.Out != "" && o.Restore == "" && !o.Append {
+		if err := checkEmptyOut(o.Out); err != nil {
+			return Result{}, err
+		}
 	}
 	var completed atomic.Int64
 	opts = append(opts, weir.OnCheckpoint(func(int64, time.Duration) { completed.Add(1) }))
@@ -187,6 +203,26 @@ func Run(ctx context.Context, q Query, o Options) (Result, error) {
 		return r, ctx.Err()
 	}
 	return r, err
+}
+
+// checkEmptyOut refuses an output directory that holds committed output
+// (a name not starting with a dot): a second run's files would land beside
+// the first's, and every row would be there twice. Hidden files are the file
+// sink's uncommitted ones, which it cleans up itself.
+func checkEmptyOut(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), ".") {
+			return fmt.Errorf("output directory %s already holds %s, the output of an earlier run; give an empty directory, restore that run's checkpoint, or append", dir, e.Name())
+		}
+	}
+	return nil
 }
 
 // sourceEvents sums what the job's source subtasks read.
