@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -52,7 +53,7 @@ func TestDemoPrintsBlocks(t *testing.T) {
 			t.Errorf("stderr\n%s\nlacks %q", stderr, w)
 		}
 	}
-	if !strings.HasSuffix(stderr, ", "+strconv.Itoa(len(lines))+" lines printed\n") {
+	if !strings.Contains(stderr, ", "+strconv.Itoa(len(lines))+" lines printed\n") {
 		t.Errorf("stderr\n%s\ndoes not count the %d lines printed", stderr, len(lines))
 	}
 }
@@ -135,10 +136,16 @@ func TestDemoCheckpointsListAndRestore(t *testing.T) {
 	if stdout == "" {
 		t.Fatal("the first run printed no block")
 	}
-	for _, w := range []string{"weir demo: starting from empty state (no --restore); checkpoints every 50ms into " + dir + "\n", " completed last, at "} {
+	// The summary balances the views read: the source read all 20 000.
+	for _, w := range []string{"weir demo: starting from empty state (no --restore); checkpoints every 50ms into " + dir + "\n", " completed last, at ",
+		"weir demo: records per operator (all subtasks):\n", "weir demo: dropped on the way: 0 filtered, 0 dead-lettered, 0 skipped, 0 late\n"} {
 		if !strings.Contains(stderr, w) {
 			t.Errorf("stderr\n%s\nlacks %q", stderr, w)
 		}
+	}
+
+	if !regexp.MustCompile(`(?m)^  views +20000 +20000 +- +- +- +- +in = out \+ dropped$`).MatchString(stderr) {
+		t.Errorf("stderr\n%s\nlacks the views read in its balance", stderr)
 	}
 
 	// It ends with a final checkpoint, so there is at least one, and that
