@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -79,7 +80,9 @@ fast as possible.
 A progress line goes to standard error every second, and a summary at the end.
 With --out FILE the file appears only when it is complete: an interrupted or
 failed run leaves whatever was at that path before. (A device or a named pipe
-is written to as it is.)`,
+is written to as it is.) Until then the events go to a hidden temporary file
+beside it, .FILE.tmp-*; a run killed with SIGKILL cannot remove it, so the next
+run to the same --out removes it and says so.`,
 		Example: `  # The first 20 events, to the terminal.
   weir nexmark generate --events 20
 
@@ -142,6 +145,9 @@ func runNexmarkGenerate(ctx context.Context, stdout, stderr io.Writer, cfg nexma
 			return fmt.Errorf("--out %s: %w", out, err)
 		}
 		defer o.abort()
+		for _, r := range o.removed {
+			fmt.Fprintf(stderr, "weir nexmark: removed %s, left by a run that was killed\n", r)
+		}
 		w = o.f
 	}
 
@@ -173,11 +179,49 @@ func runNexmarkGenerate(ctx context.Context, stdout, stderr io.Writer, cfg nexma
 // complete, so that the path never holds a partial stream; through a
 // symbolic link, the file it points to is replaced. Anything else — a
 // device such as /dev/null, a named pipe — is written to as it is.
+//
+// The writer holds an exclusive flock on its temporary file, which the
+// kernel drops when the process dies however it dies. A run killed with
+// SIGKILL cannot remove its temporary file, so the next run to the same
+// path removes every temporary file of that path nobody holds locked.
 type output struct {
-	f      *os.File
-	temp   bool
-	target string // what the temporary file replaces
-	done   bool
+	f       *os.File
+	temp    bool
+	target  string   // what the temporary file replaces
+	removed []string // temporary files of killed runs, removed
+	done    bool
+}
+
+// tempPattern is the glob of the temporary files of target.
+func tempPattern(target string) string {
+	return filepath.Join(filepath.Dir(target), "."+filepath.Base(target)+".tmp-*")
+}
+
+// removeAbandoned removes the temporary files of target that no running
+// writer holds locked, and returns their names and sizes.
+func removeAbandoned(target string) ([]string, error) {
+	names, err := filepath.Glob(tempPattern(target))
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, name := range names {
+		f, err := os.Open(name)
+		if err != nil {
+			continue // gone already, or not ours to read
+		}
+		fi, serr := f.Stat()
+		// A lock we can take means its writer is gone.
+		if serr == nil && fi.Mode().IsRegular() && syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				f.Close()
+				return removed, fmt.Errorf("removing the temporary file of a killed run: %w", err)
+			}
+			removed = append(removed, fmt.Sprintf("%s (%d bytes)", name, fi.Size()))
+		}
+		f.Close()
+	}
+	return removed, nil
 }
 
 func openOutput(path string) (*output, error) {
@@ -199,6 +243,10 @@ func openOutput(path string) (*output, error) {
 		}
 		mode = fi.Mode().Perm()
 	}
+	removed, err := removeAbandoned(target)
+	if err != nil {
+		return nil, err
+	}
 	dir := filepath.Dir(target)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(target)+".tmp-*")
 	if err != nil {
@@ -209,12 +257,16 @@ func openOutput(path string) (*output, error) {
 		}
 		return nil, fmt.Errorf("cannot create a file in %s: %w", dir, err)
 	}
-	if err := f.Chmod(mode); err != nil {
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return nil, err
 	}
-	return &output{f: f, temp: true, target: target}, nil
+	return &output{f: f, temp: true, target: target, removed: removed}, nil
 }
 
 // commit closes the file and, if it is a temporary one, puts it in place.

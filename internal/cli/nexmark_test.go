@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -312,5 +313,46 @@ func TestNexmarkGenerateReportsWriteErrors(t *testing.T) {
 	err := runNexmarkGenerate(t.Context(), &failingWriter{after: 1 << 20}, io.Discard, cfg, "")
 	if err == nil || err.Error() != "writing to standard output: disk full" {
 		t.Errorf("err = %v, want the write error", err)
+	}
+}
+
+// TestNexmarkGenerateRemovesKilledRunsTempFiles: a run killed with SIGKILL
+// leaves its hidden temporary file (nothing unlocked it but the kernel);
+// the next run to the same --out removes it, and leaves alone the one a
+// running generate holds locked.
+func TestNexmarkGenerateRemovesKilledRunsTempFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "events.jsonl")
+	killed := filepath.Join(dir, ".events.jsonl.tmp-123456")
+	if err := os.WriteFile(killed, bytes.Repeat([]byte("x"), 1000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	running := filepath.Join(dir, ".events.jsonl.tmp-654321")
+	f, err := os.Create(running)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, ".other.jsonl.tmp-1")
+	if err := os.WriteFile(other, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err := execute(t, "nexmark", "generate", "--events", "10", "--out", path)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if _, err := os.Stat(killed); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the killed run's temporary file: %v, want it removed", err)
+	}
+	if !strings.Contains(stderr, "removed "+killed+" (1000 bytes), left by a run that was killed") {
+		t.Errorf("stderr does not report the removal:\n%s", stderr)
+	}
+	for _, keep := range []string{running, other, path} {
+		if _, err := os.Stat(keep); err != nil {
+			t.Errorf("%s: %v, want it kept", keep, err)
+		}
 	}
 }
