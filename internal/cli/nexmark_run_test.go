@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -224,5 +225,37 @@ func TestNexmarkRunRefusesEarlierOutput(t *testing.T) {
 	}
 	if got := rows(); got != 2*bids {
 		t.Fatalf("%d rows after appending a second run, want %d", got, 2*bids)
+	}
+}
+
+// TestNexmarkRunDeadLetterKeepsBytes: a dead-lettered line that is not
+// UTF-8 keeps its bytes (recordBase64), so that it can be replayed.
+func TestNexmarkRunDeadLetterKeepsBytes(t *testing.T) {
+	dir := t.TempDir()
+	bad := "{\"bid\": \"caf\xe9\xff\"}"
+	in, _ := writeEventsFile(t, dir, 50, bad+"\n")
+	dead := filepath.Join(dir, "dead")
+	if _, stderr, err := execute(t, "nexmark", "run", "--query", "q0", "--input", in, "--on-error", "dead-letter", "--dead-letters", dead); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	parts, _ := filepath.Glob(filepath.Join(dead, "part-*.jsonl"))
+	if len(parts) != 1 {
+		t.Fatalf("dead-letter part files %v, want one", parts)
+	}
+	data, err := os.ReadFile(parts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l struct {
+		Line         int64
+		Record       *string
+		RecordBase64 string
+	}
+	if err := json.Unmarshal(data, &l); err != nil {
+		t.Fatal(err)
+	}
+	b, err := base64.StdEncoding.DecodeString(l.RecordBase64)
+	if l.Line != 51 || l.Record != nil || err != nil || string(b) != bad {
+		t.Fatalf("dead letter %s: want line 51 and the line's bytes in recordBase64", data)
 	}
 }
