@@ -230,8 +230,11 @@ func (p *plan) matchRestored(rc *restoredCheckpoint) error {
 		}
 	}
 	// A checkpoint's dead letters not yet committed need a dead-letter
-	// output to be committed to.
-	ids[deadLettersID] = p.cfg.deadLetters != ""
+	// output to be committed to; without any, the job may drop the output.
+	if op := rc.ops[deadLettersID]; op != nil && p.cfg.deadLetters == "" && len(op.committables) > 0 && !p.cfg.checkpoint.allowNonRestored {
+		return fmt.Errorf("restore: the checkpoint holds dead letters not yet committed to their directory; give the job its dead-letter output (DeadLetters, --dead-letters), or allow dropping them (AllowNonRestoredState)")
+	}
+	ids[deadLettersID] = true
 	var missing []string
 	for id, op := range rc.ops {
 		if !ids[id] {

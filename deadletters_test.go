@@ -198,3 +198,19 @@ func TestDeadLetterKeepsInvalidUTF8(t *testing.T) {
 		t.Fatalf("dead-lettered records %v, want the original bytes of both", got)
 	}
 }
+
+// A job with a dead-letter output that had no dead letters to commit can be
+// restored into one without a dead-letter output.
+func TestRestoreWithoutDeadLetterOutput(t *testing.T) {
+	dir := t.TempDir()
+	chk := filepath.Join(dir, "checkpoints")
+	build := func(opts ...weir.Option) *weir.Env {
+		env := weir.New(append(opts, weir.Checkpoints(time.Hour, chk))...)
+		weir.Collect(weir.From(env, weir.Slice(1, 2, 3)).ID("numbers"))
+		return env
+	}
+	run(t, build(weir.DeadLetters(filepath.Join(dir, "dead")), weir.OnError(weir.DeadLetter)))
+	if err := build(weir.Restore("latest")).Run(context.Background()); err != nil {
+		t.Fatalf("restore into a job without dead letters: %v", err)
+	}
+}
