@@ -163,7 +163,17 @@ func openDeadLetters(dir string, restoring, appending, checkpoints bool) (*deadL
 	}
 	var a [deadAttemptLen / 2]byte
 	_, _ = rand.Read(a[:])
-	return &deadLetterOutput{dir: dir, attempt: fmt.Sprintf("%x", a), checkpoints: checkpoints}, nil
+	out := &deadLetterOutput{dir: dir, attempt: fmt.Sprintf("%x", a), checkpoints: checkpoints}
+	if !checkpoints && !restoring {
+		// No checkpoint of this run will complete to trigger the cleanup
+		// of earlier runs' hidden files, and nothing is restored from
+		// them: remove them now, before any task writes.
+		w := &deadLetterWriter{out: out}
+		if err := w.cleanup(); err != nil {
+			return nil, fmt.Errorf("dead letters: removing files of earlier runs: %w", err)
+		}
+	}
+	return out, nil
 }
 
 // deadLetterCommittable names the pending files a task prepared. It is

@@ -141,8 +141,16 @@ func TestDeadLettersRefuseEarlierOutput(t *testing.T) {
 	if n := len(readDeadLetters(t, dlq)); n != 2 {
 		t.Fatalf("%d dead letters after a refused run, want 2", n)
 	}
+	// A killed run's hidden file is no output: it is removed.
+	leftover := filepath.Join(dlq, ".part-0-0123456789abcdef-0.jsonl.inprogress")
+	if err := os.WriteFile(leftover, []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := job(weir.AppendDeadLetters()); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(leftover); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a killed run's in-progress file: %v, want it removed", err)
 	}
 	if n := len(readDeadLetters(t, dlq)); n != 4 {
 		t.Fatalf("%d dead letters after appending a run, want 4", n)
