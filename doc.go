@@ -36,8 +36,11 @@
 // # Errors
 //
 // A function that returns an error, or panics, fails the job; the error
-// (an *OperatorError) names the operator, its subtask and where the failing
-// record came from. Mistakes in the graph — duplicate IDs, parallelism above
+// (an *OperatorError) names the operator, its subtask (counted from 0, as
+// everywhere in Weir) and where the failing record came from: source, split
+// and offset, or line for a source of lines (OffsetNamer). OnError turns
+// failures into skipped records or dead letters, which DeadLetters writes
+// exactly once, in step with checkpoints. Mistakes in the graph — duplicate IDs, parallelism above
 // the max parallelism, unsupported key types — are reported by Validate and
 // Run before anything runs.
 package weir
