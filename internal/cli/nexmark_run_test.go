@@ -31,6 +31,7 @@ func TestNexmarkRunFlags(t *testing.T) {
 		{[]string{"--query", "q0", "--on-error", "dead-letter"}, "--on-error dead-letter needs --dead-letters"},
 		{[]string{"--query", "q0", "--side-input", "s.csv"}, "--side-input is q13's side input"},
 		{[]string{"--query", "q0", "--duration", "-1s"}, "invalid --duration -1s"},
+		{[]string{"--query", "q0", "--append"}, "--append needs --out DIR or --dead-letters DIR"},
 	} {
 		_, _, err := execute(t, append([]string{"nexmark", "run"}, c.args...)...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
