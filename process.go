@@ -15,6 +15,17 @@ import (
 // timer is due.
 var EndOfTime = time.UnixMilli(math.MaxInt64)
 
+// MinEventTime and MaxEventTime bound the event times records may carry:
+// ±2^62 ms, about ±146 million years around 1970, so that no window bound
+// overflows. A source meets a record whose event time is outside them (or
+// whose time cannot be told from "none", the int64 minimum) with its error
+// policy, naming the record's origin and time; the record moves no
+// watermark.
+var (
+	MinEventTime = time.UnixMilli(runtime.MinEventTime)
+	MaxEventTime = time.UnixMilli(runtime.MaxEventTime)
+)
+
 // Context is what every processing function can ask about the record (or
 // timer) at hand.
 type Context interface {
@@ -229,8 +240,10 @@ type keyedCore[K comparable, R any] struct {
 	restore *opRestore
 	backend state.Backend
 	timers  *timerService[K]
-	ctx     keyedCtx[K]
-	out     out[R]
+	// done is closed when the job stops: timer firing checks it.
+	done <-chan struct{}
+	ctx  keyedCtx[K]
+	out  out[R]
 }
 
 func newKeyedCore[K comparable, R any](b *opBuild, keys keyInfo[K], user any, op interface{ timerService() *timerService[K] }) keyedCore[K, R] {
@@ -249,6 +262,7 @@ func newKeyedCore[K comparable, R any](b *opBuild, keys keyInfo[K], user any, op
 		subtask:     b.subtask,
 		parallelism: b.parallelism,
 		restore:     b.restore,
+		done:        b.job.Done(),
 	}
 	c.timerFn, _ = user.(KeyedTimerHandler[K, R])
 	c.ctx = keyedCtx[K]{sides: b.sides, op: op, counts: c.c}
@@ -327,7 +341,7 @@ func (o *keyedCore[K, R]) OnWatermark(wm int64) error {
 	if o.timers.next(EventTimeDomain) > wm {
 		return nil
 	}
-	return o.timers.fire(EventTimeDomain, wm, func(t timer[K]) error { return o.onTimer(EventTimeDomain, t) })
+	return o.timers.fire(EventTimeDomain, wm, o.done, func(t timer[K]) error { return o.onTimer(EventTimeDomain, t) })
 }
 
 func (o *keyedCore[K, R]) NextProcessingTime() int64 {
@@ -335,7 +349,7 @@ func (o *keyedCore[K, R]) NextProcessingTime() int64 {
 }
 
 func (o *keyedCore[K, R]) OnProcessingTime(now int64) error {
-	return o.timers.fire(ProcessingTimeDomain, now, func(t timer[K]) error { return o.onTimer(ProcessingTimeDomain, t) })
+	return o.timers.fire(ProcessingTimeDomain, now, o.done, func(t timer[K]) error { return o.onTimer(ProcessingTimeDomain, t) })
 }
 
 func (o *keyedCore[K, R]) onTimer(d TimeDomain, t timer[K]) error {

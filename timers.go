@@ -269,12 +269,27 @@ func (s *timerService[K]) next(d TimeDomain) int64 {
 	return s.queues[d].peek()
 }
 
+// cancelCheckEvery is how many timers fire between two looks at the job's
+// cancellation: a look is a channel poll, rare enough to cost nothing per
+// timer, often enough that a cancel interrupts a long firing within
+// microseconds.
+const cancelCheckEvery = 256
+
 // fire pops every live timer of the domain due at upTo, in time order, and
 // calls f for each; f may register more timers, which fire in the same call
-// when they are due.
-func (s *timerService[K]) fire(d TimeDomain, upTo int64, f func(timer[K]) error) error {
+// when they are due. Timers that keep setting the next one (or a watermark
+// that jumps far) can make this loop long, so it returns
+// runtime.ErrCanceled once done is closed.
+func (s *timerService[K]) fire(d TimeDomain, upTo int64, done <-chan struct{}, f func(timer[K]) error) error {
 	q := &s.queues[d]
-	for q.len() > 0 && q.peek() <= upTo {
+	for n := 1; q.len() > 0 && q.peek() <= upTo; n++ {
+		if n%cancelCheckEvery == 0 {
+			select {
+			case <-done:
+				return runtime.ErrCanceled
+			default:
+			}
+		}
 		t := q.pop()
 		tk := timerKey[K]{key: t.key, ts: t.ts}
 		if s.removed {

@@ -148,7 +148,7 @@ func (h *opHarness) record(k string, ts int64, process func(fn any, c *keyedCtx[
 func (h *opHarness) watermark(wm int64) {
 	for _, s := range h.subs {
 		s.ctx.wm = wm
-		err := s.timers.fire(EventTimeDomain, wm, func(t timer[string]) error {
+		err := s.timers.fire(EventTimeDomain, wm, nil, func(t timer[string]) error {
 			s.ctx.key, s.ctx.kg, s.ctx.ts, s.ctx.domain, s.ctx.timer = t.key, t.kg, t.ts, EventTimeDomain, t.ts
 			return s.fn.(KeyedTimerHandler[string, string]).OnTimer(&s.ctx, strOut{h})
 		})

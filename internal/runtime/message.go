@@ -14,7 +14,17 @@ const (
 	// MaxWatermark is the final watermark of a bounded input: every pending
 	// event-time timer fires when it arrives.
 	MaxWatermark int64 = math.MaxInt64
+	// MinEventTime and MaxEventTime bound the event times a record may
+	// carry: ±2^62 ms, about ±146 million years around 1970. Within them,
+	// adding any window size, gap or lateness (a time.Duration, below
+	// 2^53 ms) cannot overflow, and the int64 minimum stays free to mean
+	// NoTimestamp.
+	MinEventTime int64 = -1 << 62
+	MaxEventTime int64 = 1 << 62
 )
+
+// EventTimeInRange reports whether ts is an event time a record may carry.
+func EventTimeInRange(ts int64) bool { return ts >= MinEventTime && ts <= MaxEventTime }
 
 // Kind is the kind of message on a channel.
 type Kind uint8
