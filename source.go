@@ -195,15 +195,27 @@ func (r *splitRun[T]) EmitAt(v T, ts time.Time, offset int64) {
 	}
 	op := r.op
 	m := op.meta
+	stamped := true
 	switch {
 	case op.assign != nil:
 		m.Ts = op.assign(v).UnixMilli()
 	case !ts.IsZero():
 		m.Ts = ts.UnixMilli()
 	default:
-		m.Ts = runtime.NoTimestamp
+		m.Ts, stamped = runtime.NoTimestamp, false
 	}
-	if m.Ts != runtime.NoTimestamp && m.Ts > r.maxTs {
+	if stamped && !runtime.EventTimeInRange(m.Ts) {
+		// The record's fault, not the job's: it meets the error policy
+		// and, not emitted, moves no watermark.
+		m.Origin = runtime.Origin{Split: r.origin, Offset: offset}
+		m.Op = op.idx
+		r.emitted++
+		op.c.in++
+		r.idle = false
+		r.err = op.handle(errEventTimeRange(m.Ts), v)
+		return
+	}
+	if stamped && m.Ts > r.maxTs {
 		r.maxTs = m.Ts
 	}
 	m.Origin = runtime.Origin{Split: r.origin, Offset: offset}
@@ -213,6 +225,13 @@ func (r *splitRun[T]) EmitAt(v T, ts time.Time, offset int64) {
 	op.c.out++
 	r.idle = false
 	r.err = op.next.Push(v)
+}
+
+// errEventTimeRange is the error of a record whose event time ts is
+// outside [MinEventTime, MaxEventTime].
+func errEventTimeRange(ts int64) error {
+	return fmt.Errorf("event time %d ms is outside the range records may carry, [%d, %d] ms (about ±146 million years around 1970): window bounds would overflow, and %d means no event time",
+		ts, runtime.MinEventTime, runtime.MaxEventTime, runtime.NoTimestamp)
 }
 
 func (r *splitRun[T]) Watermark(t time.Time) { r.declared = max(r.declared, t.UnixMilli()) }

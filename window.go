@@ -1,6 +1,7 @@
 package weir
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -352,8 +353,8 @@ func (f *windowFn[K, T, ACC, R]) Process(c KeyedContext[K], v T, out Out[R]) err
 	now := f.now(k)
 	ts := now
 	if !f.assigner.processingTime {
-		if k.ts == runtime.NoTimestamp {
-			return fmt.Errorf("event-time window: the record has no event time (set EventTime on its source)")
+		if err := windowTime(k.ts); err != nil {
+			return err
 		}
 		ts = k.ts
 	}
@@ -371,6 +372,21 @@ func (f *windowFn[K, T, ACC, R]) Process(c KeyedContext[K], v T, out Out[R]) err
 	k.counts.late++
 	if f.cfg.late != nil {
 		Output(c, *f.cfg.late, v)
+	}
+	return nil
+}
+
+// windowTime says what is wrong with ts as the event time of a record for
+// an event-time window, or returns nil. Sources keep the event times they
+// stamp in range; an operator before the window can still emit a record
+// without one (from a processing-time timer) or out of range (from a timer
+// it set out of range), and the window would overflow on it.
+func windowTime(ts int64) error {
+	switch {
+	case ts == runtime.NoTimestamp:
+		return errors.New("event-time window: the record has no event time: its source has no EventTime strategy and its reader gave it none, or an operator before the window emitted it from a processing-time timer")
+	case !runtime.EventTimeInRange(ts):
+		return fmt.Errorf("event-time window: the record's event time %d ms is outside the range windows support, [%d, %d] ms", ts, runtime.MinEventTime, runtime.MaxEventTime)
 	}
 	return nil
 }

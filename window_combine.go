@@ -121,7 +121,9 @@ func (o *combineOp[K, T, ACC]) Push(v T) error {
 	o.c.in++
 	k := o.key(v)
 	ts := o.meta.Ts
-	if ts == runtime.NoTimestamp {
+	if !runtime.EventTimeInRange(ts) {
+		// No event time, or one the window's arithmetic would overflow
+		// on: the window operator names the error for the record.
 		return o.pass(k, v)
 	}
 	if o.assigner.gap > 0 {
