@@ -1,6 +1,7 @@
 package windows
 
 import (
+	"math"
 	"time"
 
 	"github.com/weirstream/weir"
@@ -124,6 +125,9 @@ func (f *q5ShardFn) Process(c weir.KeyedContext[int64], p weir.WindowResult[int6
 	// A pane is dead once the last window holding it, which ends
 	// q5Size after the pane starts, has fired.
 	wm := c.Watermark().UnixMilli()
+	if c.Watermark().IsZero() {
+		wm = math.MinInt64 // none yet: no pane is dead, however early
+	}
 	dead := func(x q5Pane) bool { return x.Count == 0 || x.Start+q5Size-1 <= wm }
 	placed := false
 	for i := range r.Panes {
@@ -164,7 +168,10 @@ func (f *q5ShardFn) Process(c weir.KeyedContext[int64], p weir.WindowResult[int6
 
 // OnTimer ends the window [t+1−q5Size, t+1): it emits the shard's auctions
 // with the most bids in it, drops the auctions no later window holds and
-// sets a timer at the next window's end if some remain.
+// sets a timer at the end of the next window that holds a pane, if one
+// does. It jumps there rather than to the next window: between panes far
+// apart in event time (a bid stamped in seconds among bids in
+// milliseconds) lie millions of empty windows.
 func (f *q5ShardFn) OnTimer(c weir.TimerContext[int64], out weir.Out[q5Best]) error {
 	end := c.Time().UnixMilli() + 1
 	start := end - q5Size
@@ -176,22 +183,29 @@ func (f *q5ShardFn) OnTimer(c weir.TimerContext[int64], out weir.Out[q5Best]) er
 	}
 	var best int64
 	f.winners, f.gone = f.winners[:0], f.gone[:0]
-	later := false
+	next := int64(math.MaxInt64) // the end of the next window holding a pane
+	// later notes a pane that a window after this one holds: the first
+	// such window ends one slide after the pane starts, or one after
+	// this window if the pane started before its end.
+	later := func(x q5Pane) bool {
+		if x.Count == 0 || x.Start+q5Size <= end {
+			return false
+		}
+		next = min(next, max(end, x.Start)+q5Slide)
+		return true
+	}
 	for auction, r := range f.recent.All(c) {
-		var n, newest int64 = 0, -1 << 63
+		var n int64
+		kept := false
 		for _, x := range r.Panes {
 			n += inWindow(x)
-			if x.Count > 0 {
-				newest = max(newest, x.Start)
-			}
+			kept = later(x) || kept
 		}
 		for _, x := range r.More {
 			n += inWindow(x)
-			newest = max(newest, x.Start)
+			kept = later(x) || kept
 		}
-		if newest+q5Size > end {
-			later = true
-		} else {
+		if !kept {
 			f.gone = append(f.gone, auction)
 		}
 		switch {
@@ -211,8 +225,8 @@ func (f *q5ShardFn) OnTimer(c weir.TimerContext[int64], out weir.Out[q5Best]) er
 			return err
 		}
 	}
-	if later {
-		return c.Timers().RegisterEventTime(time.UnixMilli(end + q5Slide - 1))
+	if next != math.MaxInt64 {
+		return c.Timers().RegisterEventTime(time.UnixMilli(next - 1))
 	}
 	return nil
 }
