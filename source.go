@@ -230,8 +230,12 @@ func (r *splitRun[T]) EmitAt(v T, ts time.Time, offset int64) {
 // errEventTimeRange is the error of a record whose event time ts is
 // outside [MinEventTime, MaxEventTime].
 func errEventTimeRange(ts int64) error {
-	return fmt.Errorf("event time %d ms is outside the range records may carry, [%d, %d] ms (about ±146 million years around 1970): window bounds would overflow, and %d means no event time",
-		ts, runtime.MinEventTime, runtime.MaxEventTime, runtime.NoTimestamp)
+	what := ""
+	if ts == runtime.NoTimestamp {
+		what = " (the int64 minimum, which stands for no event time)"
+	}
+	return fmt.Errorf("event time %d ms%s is outside the range [%d, %d] ms (±2^62 ms, about ±146 million years around 1970) in which window bounds cannot overflow",
+		ts, what, runtime.MinEventTime, runtime.MaxEventTime)
 }
 
 func (r *splitRun[T]) Watermark(t time.Time) { r.declared = max(r.declared, t.UnixMilli()) }
