@@ -60,9 +60,9 @@ type stamped struct {
 }
 
 // windowCounts counts records per key in 10 s tumbling windows of the
-// event times of in, with the job's error policy p, and returns the job's
-// error, the "key window count" results and the source's skipped records.
-func windowCounts(t *testing.T, p weir.ErrorPolicy, in ...stamped) (error, []string, int64) {
+// event times of in, with the job's error policy p, and returns the
+// "key window count" results, the records skipped and the job's error.
+func windowCounts(t *testing.T, p weir.ErrorPolicy, in ...stamped) ([]string, int64, error) {
 	t.Helper()
 	env := weir.New(weir.OnError(p))
 	src := weir.From(env, weir.Slice(in...), weir.EventTime(func(s stamped) time.Time { return time.UnixMilli(s.Ts) }, 0)).Name("stamps")
@@ -78,7 +78,7 @@ func windowCounts(t *testing.T, p weir.ErrorPolicy, in ...stamped) (error, []str
 	}
 	lines := got.Values()
 	slices.Sort(lines)
-	return err, lines, skipped
+	return lines, skipped, err
 }
 
 // countOf counts records.
@@ -115,7 +115,7 @@ func TestEventTimeOutOfRange(t *testing.T) {
 		"c " + window(weir.MinEventTime.UnixMilli()) + " 1",
 	}
 	t.Run("fail", func(t *testing.T) {
-		err, _, _ := windowCounts(t, weir.FailJob, in...)
+		_, _, err := windowCounts(t, weir.FailJob, in...)
 		if err == nil {
 			t.Fatal("the job succeeded")
 		}
@@ -126,7 +126,7 @@ func TestEventTimeOutOfRange(t *testing.T) {
 		}
 	})
 	t.Run("skip", func(t *testing.T) {
-		err, got, skipped := windowCounts(t, weir.Skip, in...)
+		got, skipped, err := windowCounts(t, weir.Skip, in...)
 		if err != nil {
 			t.Fatal(err)
 		}
