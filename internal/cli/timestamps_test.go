@@ -79,26 +79,30 @@ func TestNexmarkRunBidStampedInSeconds(t *testing.T) {
 func TestNexmarkRunBidAtInt64Min(t *testing.T) {
 	in, events := withBid(t, "-9223372036854775808")
 	dir := t.TempDir()
-	out, dead := filepath.Join(dir, "out"), filepath.Join(dir, "dead.jsonl")
+	out, dead := filepath.Join(dir, "out"), filepath.Join(dir, "dead")
 	if _, stderr, err := execute(t, "nexmark", "run", "--query", "q11", "--input", in, "--out", out,
 		"--on-error", "dead-letter", "--dead-letters", dead); err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
-	data, err := os.ReadFile(dead)
+	files, _ := filepath.Glob(filepath.Join(dead, "part-*.jsonl"))
+	if len(files) != 1 {
+		t.Fatalf("dead-letter part files %v, want one", files)
+	}
+	data, err := os.ReadFile(files[0])
 	if err != nil {
 		t.Fatal(err)
 	}
 	var l struct {
 		Operator, Split, Error string
-		Offset                 int64
+		Line                   int64
 		Record                 string
 	}
 	if err := json.Unmarshal(data, &l); err != nil {
 		t.Fatalf("dead letters %q: %v", data, err)
 	}
-	if l.Operator != "events" || l.Split != in || l.Offset != 51 || !strings.Contains(l.Record, `"dateTime":-9223372036854775808`) ||
+	if l.Operator != "events" || l.Split != in || l.Line != 51 || !strings.Contains(l.Record, `"dateTime":-9223372036854775808`) ||
 		!strings.Contains(l.Error, "event time -9223372036854775808 ms") {
-		t.Errorf("dead letter %+v: want operator events, split %s, offset 51, the line and its time", l, in)
+		t.Errorf("dead letter %+v: want operator events, split %s, line 51, the line and its time", l, in)
 	}
 	jobtest.Check(t, rowsIn(t, out), false, reference.Q11(append(events[:50:50], events[51:]...)))
 }

@@ -73,7 +73,7 @@ func TestQ11ExtremeTimestamps(t *testing.T) {
 		if err == nil {
 			t.Fatal("the job succeeded")
 		}
-		for _, s := range []string{"events.jsonl", "offset 21", "event time -9223372036854775808 ms (the int64 minimum, which stands for no event time) is outside"} {
+		for _, s := range []string{"events.jsonl", "line 21", "event time -9223372036854775808 ms (the int64 minimum, which stands for no event time) is outside"} {
 			if !strings.Contains(err.Error(), s) {
 				t.Errorf("error %q does not say %q", err, s)
 			}
