@@ -312,12 +312,15 @@ func (p *plan) tasks(ctx context.Context, rc *restoredCheckpoint) ([]*runtime.Ta
 				qs := make([][]*runtime.Queue, v.parallelism)
 				for i := range qs {
 					if e.part == forward {
-						qs[i] = []*runtime.Queue{runtime.NewQueue(capacity, to[i].Wake, ctx.Done())}
+						q := runtime.NewQueue(capacity, to[i].Wake, ctx.Done())
+						q.SetInFlightTarget(cfg.inFlightTarget)
+						qs[i] = []*runtime.Queue{q}
 						continue
 					}
 					qs[i] = make([]*runtime.Queue, len(to))
 					for j := range to {
 						qs[i][j] = runtime.NewQueue(capacity, to[j].Wake, ctx.Done())
+						qs[i][j].SetInFlightTarget(cfg.inFlightTarget)
 					}
 				}
 				queues[e] = qs

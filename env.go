@@ -34,6 +34,7 @@ type config struct {
 	maxParallelism int
 	batchSize      int
 	queueCapacity  int
+	inFlightTarget time.Duration
 	bufferTimeout  time.Duration
 	pollInterval   time.Duration
 	chaining       bool
@@ -69,6 +70,18 @@ func BatchSize(n int) Option { return optionFunc(func(c *config) { c.batchSize =
 // QueueCapacity sets how many batches each channel between two subtasks
 // holds before the sender blocks (default 8).
 func QueueCapacity(n int) Option { return optionFunc(func(c *config) { c.queueCapacity = n }) }
+
+// InFlightTarget bounds each channel between two subtasks to about d of
+// what its consumer reads, re-measured as the job runs: at least one batch,
+// at most QueueCapacity. A checkpoint barrier waits behind every record
+// queued before it, so behind a slow operator or sink a fixed bound of
+// QueueCapacity full batches makes aligned checkpoints slow (a 1 ms per
+// record sink holds them for seconds); this bound keeps the wait near d per
+// exchange while a fast job keeps its full queues. Zero (the default) keeps
+// the fixed bound. Flink's buffer debloating aims at 1 s.
+func InFlightTarget(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.inFlightTarget = d })
+}
 
 // BufferTimeout sets how long a partially filled batch may wait while its
 // task is busy before it is sent anyway (default 5ms). A task that runs out
@@ -115,6 +128,9 @@ func (c config) validate() error {
 	}
 	if c.queueCapacity <= 0 {
 		errs = append(errs, fmt.Errorf("QueueCapacity: %d must be positive", c.queueCapacity))
+	}
+	if c.inFlightTarget < 0 {
+		errs = append(errs, fmt.Errorf("InFlightTarget: %v must not be negative", c.inFlightTarget))
 	}
 	if c.bufferTimeout < 0 {
 		errs = append(errs, fmt.Errorf("BufferTimeout: %v must not be negative", c.bufferTimeout))

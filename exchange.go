@@ -31,6 +31,9 @@ type exchangeWriter[T any] struct {
 	meta    *runtime.Meta
 	size    int
 	pool    *sync.Pool
+	// debloat: the queues limit batches to what their consumers read in
+	// the job's InFlightTarget.
+	debloat bool
 }
 
 func newExchangeWriter[T any](w *writerBuild, route func(T) (int, int32)) *exchangeWriter[T] {
@@ -42,6 +45,7 @@ func newExchangeWriter[T any](w *writerBuild, route func(T) (int, int32)) *excha
 		meta:    w.meta,
 		size:    w.batchSize,
 		pool:    w.pool,
+		debloat: len(w.queues) > 0 && w.queues[0].Debloats(),
 	}
 }
 
@@ -81,7 +85,7 @@ func (w *exchangeWriter[T]) append(i int, v T, kg int32) error {
 	}
 	m := w.meta
 	b.Recs = append(b.Recs, runtime.Rec[T]{V: v, Ts: m.Ts, Offset: m.Origin.Offset, Split: m.Origin.Split, KG: kg})
-	if len(b.Recs) >= w.size {
+	if len(b.Recs) >= w.size || w.debloat && int64(len(b.Recs)) >= w.queues[i].BatchLimit() {
 		return w.send(i)
 	}
 	return nil

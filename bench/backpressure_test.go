@@ -25,6 +25,7 @@ func BenchmarkCheckpointUnderBackpressure(b *testing.B) {
 		opts []weir.Option
 	}{
 		{"default", nil},
+		{"inflight-1s", []weir.Option{weir.InFlightTarget(time.Second)}},
 		{"queue2-batch64", []weir.Option{weir.QueueCapacity(2), weir.BatchSize(64)}},
 	}
 	took := make([][]time.Duration, len(configs))

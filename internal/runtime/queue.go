@@ -24,6 +24,9 @@ type Queue struct {
 	space chan struct{}
 	// done is closed when the job is canceled.
 	done <-chan struct{}
+	// debloat, when set, measures the consumer's rate to bound the size of
+	// the batches sent into the queue (SetInFlightTarget).
+	debloat *debloat
 
 	mu struct {
 		sync.Mutex
@@ -91,6 +94,9 @@ func (q *Queue) Poll() (Message, bool) {
 	m := q.mu.ring[q.mu.head]
 	q.mu.ring[q.mu.head] = Message{}
 	q.mu.head = (q.mu.head + 1) % len(q.mu.ring)
+	if q.debloat != nil {
+		q.debloat.polledLocked(q, m)
+	}
 	wasFull := q.capacity > 0 && q.mu.size == q.capacity
 	q.mu.size--
 	q.mu.Unlock()
