@@ -168,7 +168,11 @@ type broadcastKeyed[K comparable, T, B, S, R any] struct{ o *broadcastOp[K, T, B
 
 func (in broadcastKeyed[K, T, B, S, R]) Push(v T) error {
 	o := in.o
-	if err := o.begin(o.key(v)); err != nil {
+	k := o.key(v)
+	if o.keys.nan(k) {
+		return o.nanKey(k, v)
+	}
+	if err := o.begin(k); err != nil {
 		return err
 	}
 	if err := o.fn.ProcessElement(&o.ctx, v, o.state, &o.out); err != nil {

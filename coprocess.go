@@ -1,6 +1,10 @@
 package weir
 
 import (
+	"fmt"
+	"reflect"
+
+	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/internal/runtime"
 )
 
@@ -13,8 +17,27 @@ type ConnectedKeyed[K comparable, A, B any] struct {
 }
 
 // Connect joins two keyed streams for CoProcess.
+// Both must encode keys alike — the default codec, or one KeyCodec — or
+// equal keys would reach different key groups.
 func Connect[K comparable, A, B any](a KeyedStream[K, A], b KeyedStream[K, B]) ConnectedKeyed[K, A, B] {
+	if !sameCodec(a.keys.custom, b.keys.custom) {
+		a.s.n.env.fail(fmt.Errorf("connect %q and %q: the two keyed streams encode keys differently (KeyCodec %T and %T), so equal keys would reach different key groups; set one KeyCodec on both or on neither",
+			a.s.n.displayName(), b.s.n.displayName(), a.keys.custom, b.keys.custom))
+	}
 	return ConnectedKeyed[K, A, B]{a: a, b: b}
+}
+
+// sameCodec reports whether two KeyCodecs (nil for the default) are the
+// same. Codecs of one type that cannot be compared are taken to be.
+func sameCodec[K any](a, b codec.Codec[K]) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	t := reflect.TypeOf(a)
+	if t != reflect.TypeOf(b) {
+		return false
+	}
+	return !t.Comparable() || a == b
 }
 
 // KeyedCoProcessFunction processes the records of two connected keyed
@@ -58,7 +81,11 @@ type coInput1[K comparable, A, B, R any] struct{ o *coProcessOp[K, A, B, R] }
 
 func (in coInput1[K, A, B, R]) Push(v A) error {
 	o := in.o
-	if err := o.begin(o.keyA(v)); err != nil {
+	k := o.keyA(v)
+	if o.keys.nan(k) {
+		return o.nanKey(k, v)
+	}
+	if err := o.begin(k); err != nil {
 		return err
 	}
 	if err := o.fn.Process1(&o.ctx, v, &o.out); err != nil {
@@ -71,7 +98,11 @@ type coInput2[K comparable, A, B, R any] struct{ o *coProcessOp[K, A, B, R] }
 
 func (in coInput2[K, A, B, R]) Push(v B) error {
 	o := in.o
-	if err := o.begin(o.keyB(v)); err != nil {
+	k := o.keyB(v)
+	if o.keys.nan(k) {
+		return o.nanKey(k, v)
+	}
+	if err := o.begin(k); err != nil {
 		return err
 	}
 	if err := o.fn.Process2(&o.ctx, v, &o.out); err != nil {

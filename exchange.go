@@ -145,7 +145,15 @@ func newExchangeReader[T any](head runtime.Pusher[T], meta *runtime.Meta, pool *
 // the key's encoding modulo the max parallelism.
 type keyInfo[K comparable] struct {
 	codec codec.Codec[K]
+	// floats tells that keys hold floats, so a key may hold NaN, which has
+	// no state (see keyid.go).
+	floats bool
+	// custom is the codec set with KeyCodec, nil for codec.For's.
+	custom codec.Codec[K]
 }
+
+// nan reports whether k holds NaN. Only keys with floats are compared.
+func (ki keyInfo[K]) nan(k K) bool { return ki.floats && k != k }
 
 // group returns the key group of k, using buf as scratch space.
 func (ki keyInfo[K]) group(buf []byte, k K, maxParallelism int) ([]byte, int) {

@@ -3,6 +3,7 @@ package weir
 import (
 	"fmt"
 	"iter"
+	"reflect"
 	"strings"
 	"time"
 
@@ -182,9 +183,27 @@ func (s ListState[K, V]) Clear(c KeyedContext[K]) error {
 	return s.t.Delete(k.kg, k.key, unit{})
 }
 
-// MapState holds a map of user keys to values per key.
+// MapState holds a map of user keys to values per key. User keys follow
+// the rule of KeyBy's keys: -0 is +0, times are their instant, NaN is
+// refused (an error) and types whose == cannot agree with their encoding
+// are rejected when the state is declared.
 type MapState[K, UK comparable, UV any] struct {
 	t state.Map[K, unit, UK, UV]
+	// canon makes user keys canonical; nil when every one is.
+	canon  func(UK) UK
+	floats bool
+}
+
+// userKey returns the canonical form of uk, or an error if it holds NaN.
+func (s MapState[K, UK, UV]) userKey(uk UK) (UK, error) {
+	if s.canon == nil {
+		return uk, nil
+	}
+	uk = s.canon(uk)
+	if s.floats && uk != uk {
+		return uk, fmt.Errorf("map state: user %w", errNaNKey{key: uk})
+	}
+	return uk, nil
 }
 
 // MapOf declares a keyed map state named name. Call it from Open. (Map is
@@ -194,6 +213,11 @@ func MapOf[UK comparable, UV any, K comparable](c KeyedOpenContext[K], name stri
 	cfg, vc, err := declare[UV](name, opts)
 	if err != nil {
 		oc.fail(err)
+		return MapState[K, UK, UV]{}
+	}
+	rule, err := keyRuleOf(reflect.TypeFor[UK](), false)
+	if err != nil {
+		oc.fail(fmt.Errorf("map state %q: user %w", name, err))
 		return MapState[K, UK, UV]{}
 	}
 	ukc, err := codec.For[UK]()
@@ -207,13 +231,17 @@ func MapOf[UK comparable, UV any, K comparable](c KeyedOpenContext[K], name stri
 	if err != nil {
 		oc.fail(fmt.Errorf("map state %q: %w", name, err))
 	}
-	return MapState[K, UK, UV]{t: t}
+	return MapState[K, UK, UV]{t: t, canon: canonicalizer[UK](rule), floats: rule.floats}
 }
 
 // Get returns the value of uk for the current key.
 func (s MapState[K, UK, UV]) Get(c KeyedContext[K], uk UK) (UV, bool, error) {
 	k, err := scopeOf(c)
 	if err != nil {
+		var zero UV
+		return zero, false, err
+	}
+	if uk, err = s.userKey(uk); err != nil {
 		var zero UV
 		return zero, false, err
 	}
@@ -226,6 +254,9 @@ func (s MapState[K, UK, UV]) Put(c KeyedContext[K], uk UK, v UV) error {
 	if err != nil {
 		return err
 	}
+	if uk, err = s.userKey(uk); err != nil {
+		return err
+	}
 	return s.t.Put(k.kg, k.key, unit{}, uk, v)
 }
 
@@ -233,6 +264,9 @@ func (s MapState[K, UK, UV]) Put(c KeyedContext[K], uk UK, v UV) error {
 func (s MapState[K, UK, UV]) Delete(c KeyedContext[K], uk UK) error {
 	k, err := scopeOf(c)
 	if err != nil {
+		return err
+	}
+	if uk, err = s.userKey(uk); err != nil {
 		return err
 	}
 	return s.t.Delete(k.kg, k.key, unit{}, uk)

@@ -3,6 +3,9 @@ package weir
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"reflect"
+	goruntime "runtime"
 
 	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/internal/runtime"
@@ -296,19 +299,44 @@ func KeyCodec[K comparable](c codec.Codec[K]) KeyOption[K] { return KeyOption[K]
 // KeyBy partitions s by key: records with equal keys go to the same
 // subtask. The key is hashed from its encoding (see package codec), so the
 // assignment is stable across processes, machines and Weir versions.
+//
+// A key's identity is its encoding, and keyed state and timers follow it:
+// floats are taken with -0 as +0, times as their instant (UTC, without a
+// monotonic reading, as codec.CanonicalTime gives them), so Key returns
+// them so. A record whose key holds NaN, which equals nothing, is an error
+// of the keyed operator, under its error policy. Key types whose == cannot
+// agree with an encoding — pointers, channels, interfaces, or structs and
+// arrays holding them, and, with the default codec, structs with fields it
+// leaves out — are rejected when the job is validated.
 func KeyBy[K comparable, T any](s Stream[T], key func(T) K, opts ...KeyOption[K]) KeyedStream[K, T] {
 	ks := KeyedStream[K, T]{s: s, key: key}
 	for _, o := range opts {
 		if o.codec != nil {
-			ks.keys.codec = o.codec
+			ks.keys.custom = o.codec
 		}
 	}
+	where := "KeyBy"
+	if _, file, line, ok := goruntime.Caller(1); ok {
+		where = fmt.Sprintf("KeyBy at %s:%d", filepath.Base(file), line)
+	}
+	rule, err := keyRuleOf(reflect.TypeFor[K](), ks.keys.custom != nil)
+	if err != nil {
+		s.n.env.fail(fmt.Errorf("%s after %q: %w", where, s.n.displayName(), err))
+		return ks
+	}
+	ks.keys.codec, ks.keys.floats = ks.keys.custom, rule.floats
 	if ks.keys.codec == nil {
 		c, err := codec.For[K]()
 		if err != nil {
-			s.n.env.fail(fmt.Errorf("keyBy after %q: key type: %w (set one with KeyCodec)", s.n.displayName(), err))
+			s.n.env.fail(fmt.Errorf("%s after %q: key type: %w (set one with KeyCodec)", where, s.n.displayName(), err))
 		}
 		ks.keys.codec = c
+	}
+	if canon := canonicalizer[K](rule); canon != nil {
+		ks.key = func(v T) K { return canon(key(v)) }
+		if ks.keys.custom != nil {
+			ks.keys.codec = canonCodec[K]{Codec: ks.keys.custom, canon: canon}
+		}
 	}
 	return ks
 }

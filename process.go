@@ -317,6 +317,17 @@ func (o *keyedCore[K, R]) begin(k K) error {
 	return nil
 }
 
+// nanKey handles a record v whose key k holds NaN: it has no state, so the
+// record is an error of the operator, under its error policy.
+func (o *keyedCore[K, R]) nanKey(k K, v any) error {
+	o.enter()
+	o.c.in++
+	if p, ok := v.(interface{ record() any }); ok {
+		v = p.record()
+	}
+	return o.handle(errNaNKey{key: k}, v)
+}
+
 // end finishes a call of user code: a downstream failure is passed on as
 // it is. The code's own error for a record goes to failed.
 func (o *keyedCore[K, R]) end() error {
@@ -411,7 +422,11 @@ type keyedProcessOp[K comparable, T, R any] struct {
 }
 
 func (o *keyedProcessOp[K, T, R]) Push(v T) error {
-	if err := o.begin(o.key(v)); err != nil {
+	k := o.key(v)
+	if o.keys.nan(k) {
+		return o.nanKey(k, v)
+	}
+	if err := o.begin(k); err != nil {
 		return err
 	}
 	if err := o.fn.Process(&o.ctx, v, &o.out); err != nil {

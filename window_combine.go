@@ -52,6 +52,16 @@ type partial[K comparable, T, ACC any] struct {
 	V   T
 }
 
+// record returns the record a partial carries as it is, for the error
+// policy of the window operator (a record whose key holds NaN), or the
+// partial.
+func (p partial[K, T, ACC]) record() any {
+	if p.N == 0 {
+		return p.V
+	}
+	return p
+}
+
 // combinedSlot is a key's partial session.
 type combinedSlot[K comparable, ACC any] struct {
 	key K
@@ -82,6 +92,7 @@ type combinedWindow[K comparable, ACC any] struct {
 type combineOp[K comparable, T, ACC any] struct {
 	opBase
 	key      func(T) K
+	keys     keyInfo[K]
 	assigner WindowAssigner
 	create   func() ACC
 	add      func(T, ACC) ACC
@@ -121,9 +132,11 @@ func (o *combineOp[K, T, ACC]) Push(v T) error {
 	o.c.in++
 	k := o.key(v)
 	ts := o.meta.Ts
-	if !runtime.EventTimeInRange(ts) {
-		// No event time, or one the window's arithmetic would overflow
-		// on: the window operator names the error for the record.
+	// No event time, or one the window's arithmetic would overflow on: the
+	// window operator names the error for the record. A key holding NaN is
+	// never found in the maps: the record goes on as it is, to be refused
+	// downstream like any other.
+	if !runtime.EventTimeInRange(ts) || o.keys.nan(k) {
 		return o.pass(k, v)
 	}
 	if o.assigner.gap > 0 {
@@ -421,7 +434,7 @@ func combined[K comparable, T, ACC, AR, R any](ws WindowedStream[K, T], agg Aggr
 	n.fanout = fanoutOf[partial[K, T, ACC]]
 	n.build = func(b *opBuild) (runtime.Operator, any, error) {
 		op := &combineOp[K, T, ACC]{
-			opBase: newOpBase(b), key: ws.ks.key, assigner: ws.assigner,
+			opBase: newOpBase(b), key: ws.ks.key, keys: ws.ks.keys, assigner: ws.assigner,
 			create: agg.CreateAccumulator, add: agg.Add,
 			next: b.main.(runtime.Pusher[partial[K, T, ACC]]),
 		}

@@ -58,11 +58,24 @@
 //
 // # Keys
 //
-// A key's key group is a hash of its encoding, so keys that are equal must
-// encode equally. That holds for every supported type except floats: -0 and
-// +0, and NaNs with different payloads, encode differently. The converse
-// fails for struct keys that differ only in unexported fields, and for times
-// that differ only in location: they encode alike, so they share state.
+// A key's key group is a hash of its encoding, while Weir finds the key's
+// state and timers with Go's ==, so two keys must be == exactly when they
+// encode alike. Strings, integers, bools, and structs and arrays of them
+// hold to that; other types do not, and Weir's KeyBy (and map state's user
+// keys) make up for it or refuse them when the job is built:
+//
+//   - floats: -0 and +0 are == but encode differently, and NaN is == to
+//     nothing, whatever its encoding. KeyBy takes -0 as +0; a record whose
+//     key holds NaN is an error.
+//   - times: times that differ only in location or monotonic reading, or
+//     that lie past the same end of the encodable range, encode alike but
+//     are not ==. KeyBy takes every time as CanonicalTime gives it.
+//   - struct fields the codec leaves out (unexported, or tagged
+//     codec:"-"): keys differing only in them encode alike but are not ==.
+//     KeyBy rejects such key types unless a KeyCodec encodes the fields.
+//   - pointers encode their pointee, while == compares addresses. KeyBy
+//     rejects them, and channels and interfaces, anywhere in a key.
+//
 // Fixed-width encodings sort in value order, which a sorted store can use for range
 // scans; strings and slices do not, because of their length prefix, which
 // is what keeps a key made of several strings unambiguous.

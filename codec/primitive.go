@@ -307,6 +307,14 @@ func (timeCodec) Decode(src []byte) (time.Time, int, error) {
 	return v, n, nil
 }
 
+// CanonicalTime returns the time that t's encoding decodes to: the zero
+// Time for the zero Time, otherwise t's instant in UTC, without a monotonic
+// clock reading, clamped to the range Time's encoding holds. Two times
+// encode alike exactly when their canonical times are equal by ==, which is
+// how Weir gives keys of type time.Time (and structs holding one) an
+// identity that agrees with their encoding.
+func CanonicalTime(t time.Time) time.Time { return nanosTime(timeNanos(t)) }
+
 type durationCodec struct{}
 
 // Duration returns the codec for time.Duration, laid out like Int64.
