@@ -2,9 +2,11 @@ package weir_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -52,13 +54,13 @@ func (c *keyCounter[K]) OnTimer(ctx weir.TimerContext[K], out weir.Out[string]) 
 // the first, at parallelism 2, ends with a final checkpoint; the second
 // restores it at parallelism 3 and counts more records. It returns what
 // each run emitted, sorted.
-func countKeys[K comparable](t *testing.T, first, second []K) (before, after []string) {
+func countKeys[K comparable](t *testing.T, first, second []K, keyOpts ...weir.KeyOption[K]) (before, after []string) {
 	t.Helper()
 	dir := t.TempDir()
 	job := func(items []K, src string, opts ...weir.Option) []string {
 		env := weir.New(append([]weir.Option{weir.Checkpoints(time.Hour, dir)}, opts...)...)
 		in := weir.From(env, weir.Slice(items...)).ID(src)
-		counts := weir.Collect(weir.Process(weir.KeyBy(in, func(k K) K { return k }), weir.KeyedProcessFunction[K, K, string](&keyCounter[K]{})).ID("count"))
+		counts := weir.Collect(weir.Process(weir.KeyBy(in, func(k K) K { return k }, keyOpts...), weir.KeyedProcessFunction[K, K, string](&keyCounter[K]{})).ID("count"))
 		run(t, env)
 		return sorted(counts.Values())
 	}
@@ -83,9 +85,9 @@ func oneKey(first, second int) (before, after []string) {
 	return before, after
 }
 
-func checkOneKey[K comparable](t *testing.T, first, second []K) {
+func checkOneKey[K comparable](t *testing.T, first, second []K, keyOpts ...weir.KeyOption[K]) {
 	t.Helper()
-	before, after := countKeys(t, first, second)
+	before, after := countKeys(t, first, second, keyOpts...)
 	wantBefore, wantAfter := oneKey(len(first), len(second))
 	if !slices.Equal(before, wantBefore) || !slices.Equal(after, wantAfter) {
 		t.Fatalf("counts before the restore %v and after %v; want %v and %v (one state for all keys)",
@@ -106,6 +108,26 @@ func instants() []time.Time {
 func TestTimeKeysAreInstants(t *testing.T) {
 	ts := instants()
 	checkOneKey(t, ts, slices.Concat(ts[2:], ts[:2]))
+}
+
+// localTimeCodec encodes times as Unix nanoseconds and decodes them in
+// the local time zone, as a user's codec might.
+type localTimeCodec struct{}
+
+func (localTimeCodec) Append(dst []byte, t time.Time) []byte {
+	return codec.Int64().Append(dst, t.UnixNano())
+}
+
+func (localTimeCodec) Decode(src []byte) (time.Time, int, error) {
+	n, m, err := codec.Int64().Decode(src)
+	return time.Unix(0, n), m, err
+}
+
+// With a KeyCodec, too, a time key is its instant, and keys restored
+// through the codec are the keys records have.
+func TestTimeKeysWithCodecAreInstants(t *testing.T) {
+	ts := instants()
+	checkOneKey(t, ts, slices.Concat(ts[2:], ts[:2]), weir.KeyCodec[time.Time](localTimeCodec{}))
 }
 
 // -0 and +0 are one float key; so are NaNs, which are rejected (below).
@@ -418,5 +440,88 @@ func TestMapStatePointerUserKeyRejected(t *testing.T) {
 	err := env.Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), `map state "seen"`) || !strings.Contains(err.Error(), "*string") || !strings.Contains(err.Error(), "pointer") {
 		t.Fatalf("Run: %v; want an error naming the map state, its user key type and why", err)
+	}
+}
+
+// nanRec is a record keyed by a float that may be NaN.
+type nanRec struct {
+	K float64
+	V int
+}
+
+type sumNanRecs struct{}
+
+func (sumNanRecs) CreateAccumulator() int                 { return 0 }
+func (sumNanRecs) Add(r nanRec, acc int) int              { return acc + r.V }
+func (sumNanRecs) Result(acc int) int                     { return acc }
+func (sumNanRecs) Merge(a, b int) int                     { return a + b }
+func nanRecTime(nanRec) time.Time                         { return time.UnixMilli(5) }
+func nanRecKey(r nanRec) float64                          { return r.K }
+func nanRecLine(r weir.WindowResult[float64, int]) string { return fmt.Sprint(r.Key, "=", r.Value) }
+
+// A window, with or without local aggregation, refuses records whose key
+// is NaN under its error policy, and the dead letter holds the record
+// itself.
+func TestWindowNaNKeyDeadLetters(t *testing.T) {
+	for _, local := range []bool{true, false} {
+		t.Run(fmt.Sprint("local=", local), func(t *testing.T) {
+			var opts []weir.WindowOption[nanRec]
+			if !local {
+				opts = append(opts, weir.WithoutLocalAggregation[nanRec]())
+			}
+			dlq := filepath.Join(t.TempDir(), "dead")
+			env := weir.New(weir.Parallelism(2), weir.DeadLetters(dlq))
+			nan := math.NaN()
+			in := weir.From(env, weir.Slice(nanRec{nan, 7}, nanRec{1, 2}, nanRec{nan, 8}, nanRec{1, 3}), weir.EventTime(nanRecTime, 0))
+			w := weir.Aggregate(weir.Windowed(weir.KeyBy(in, nanRecKey), weir.TumblingEventTime(time.Second), opts...), sumNanRecs{}).Name("sums").OnError(weir.DeadLetter)
+			got := weir.Collect(weir.Map(w, nanRecLine))
+			run(t, env)
+			if g := got.Values(); !slices.Equal(g, []string{"1=5"}) {
+				t.Fatalf("windows %v, want [1=5]", g)
+			}
+			var records []string
+			for _, line := range readDeadLetters(t, dlq) {
+				var l struct {
+					Operator string
+					Error    string
+					Record   any
+				}
+				if err := json.Unmarshal([]byte(line), &l); err != nil {
+					t.Fatalf("dead letter %q: %v", line, err)
+				}
+				if l.Operator != "sums" || !strings.Contains(l.Error, "NaN") {
+					t.Errorf("dead letter of operator %q with error %q; want sums and NaN", l.Operator, l.Error)
+				}
+				records = append(records, fmt.Sprint(l.Record))
+			}
+			slices.Sort(records)
+			if want := []string{"{NaN 7}", "{NaN 8}"}; !slices.Equal(records, want) {
+				t.Fatalf("dead letters hold %q, want the records %q", records, want)
+			}
+		})
+	}
+}
+
+// bcCounter is keyCounter as the keyed side of a broadcast process
+// function.
+type bcCounter struct{ keyCounter[time.Time] }
+
+func (c *bcCounter) ProcessElement(ctx weir.KeyedContext[time.Time], v time.Time, _ *weir.BroadcastState[int], out weir.Out[string]) error {
+	return c.Process(ctx, v, out)
+}
+
+func (c *bcCounter) ProcessBroadcast(weir.Context, int, *weir.BroadcastState[int], weir.Out[string]) error {
+	return nil
+}
+
+// The keyed input of a broadcast process function keys by the same rule.
+func TestBroadcastProcessKeysAreCanonical(t *testing.T) {
+	env := weir.New(weir.Parallelism(2))
+	ks := weir.KeyBy(weir.From(env, weir.Slice(instants()...)), timeKey)
+	rules := weir.Broadcast(weir.From(env, weir.Slice(1)))
+	got := weir.Collect(weir.ProcessBroadcast(ks, rules, weir.KeyedBroadcastProcessFunction[time.Time, time.Time, int, int, string](&bcCounter{})))
+	run(t, env)
+	if g, want := sorted(got.Values()), []string{"1", "2", "3", "4", "final 4"}; !slices.Equal(g, want) {
+		t.Fatalf("counts %v, want %v", g, want)
 	}
 }
