@@ -23,6 +23,12 @@
 // MapOf; every state access is scoped to the key of the record or timer at
 // hand. State may expire with TTL, measured from the last write.
 //
+// A key's identity is its encoding: floats are keyed with -0 as +0, times
+// by their instant, and key types whose == compares something no encoding
+// keeps (pointers, channels, interfaces, fields the codec leaves out) are
+// rejected by Validate; a record whose key holds NaN is an error (see
+// KeyBy).
+//
 // # Time
 //
 // Sources give records event times with the EventTime option, which also
