@@ -525,3 +525,61 @@ func TestBroadcastProcessKeysAreCanonical(t *testing.T) {
 		t.Fatalf("counts %v, want %v", g, want)
 	}
 }
+
+// floatCo counts float keys from either input of a co-process function.
+type floatCo struct{ keyCounter[float64] }
+
+func (c *floatCo) Process1(ctx weir.KeyedContext[float64], v float64, out weir.Out[string]) error {
+	return c.Process(ctx, v, out)
+}
+
+func (c *floatCo) Process2(ctx weir.KeyedContext[float64], v float64, out weir.Out[string]) error {
+	return c.Process(ctx, v, out)
+}
+
+// floatBc counts float keys on the keyed input of a broadcast process
+// function.
+type floatBc struct{ keyCounter[float64] }
+
+func (c *floatBc) ProcessElement(ctx weir.KeyedContext[float64], v float64, _ *weir.BroadcastState[int], out weir.Out[string]) error {
+	return c.Process(ctx, v, out)
+}
+
+func (c *floatBc) ProcessBroadcast(weir.Context, int, *weir.BroadcastState[int], weir.Out[string]) error {
+	return nil
+}
+
+// Two-input keyed operators refuse NaN keys on each keyed input.
+func TestNaNKeyInTwoInputOperators(t *testing.T) {
+	nan := math.NaN()
+	id := func(f float64) float64 { return f }
+	for name, build := range map[string]func(env *weir.Env) weir.Stream[string]{
+		"coprocess": func(env *weir.Env) weir.Stream[string] {
+			a := weir.KeyBy(weir.From(env, weir.Slice(nan, 1)), id)
+			b := weir.KeyBy(weir.From(env, weir.Slice(1, nan)), id)
+			return weir.CoProcess(weir.Connect(a, b), weir.KeyedCoProcessFunction[float64, float64, float64, string](&floatCo{}))
+		},
+		"broadcast": func(env *weir.Env) weir.Stream[string] {
+			ks := weir.KeyBy(weir.From(env, weir.Slice(nan, 1, nan, 1)), id)
+			return weir.ProcessBroadcast(ks, weir.Broadcast(weir.From(env, weir.Slice(1))), weir.KeyedBroadcastProcessFunction[float64, float64, int, int, string](&floatBc{}))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env := weir.New(weir.Parallelism(2))
+			got := weir.Collect(build(env).Name("count").OnError(weir.Skip))
+			run(t, env)
+			if g, want := sorted(got.Values()), []string{"1", "2", "final 2"}; !slices.Equal(g, want) {
+				t.Fatalf("counts %v, want %v (the key 1 only)", g, want)
+			}
+			var skipped int64
+			for _, m := range env.Metrics() {
+				if m.Operator == "count" {
+					skipped += m.Skipped
+				}
+			}
+			if skipped != 2 {
+				t.Fatalf("skipped %d records, want the 2 with a NaN key", skipped)
+			}
+		})
+	}
+}
