@@ -1,7 +1,6 @@
 package weir
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -76,21 +75,28 @@ func keyRuleOf(t reflect.Type, custom bool) (keyRule, error) {
 	var r keyRule
 	ops, err := r.walk(t, 0, "", custom)
 	if err != nil {
-		return keyRule{}, fmt.Errorf("key type %s: %w", t, err)
+		if err.path == "" {
+			return keyRule{}, fmt.Errorf("key type %s %s", t, err.why)
+		}
+		return keyRule{}, fmt.Errorf("key type %s: field %s of type %s %s", t, err.path, err.typ, err.why)
 	}
 	r.ops = ops
 	return r, nil
 }
 
-// fieldError names the field of a key type that is at fault.
-func fieldError(path string, t reflect.Type, why string) error {
-	if path == "" {
-		return errors.New(why)
-	}
-	return fmt.Errorf("field %s of type %s %s", path, t, why)
+// fieldError says which part of a key type is at fault (path "" for the
+// whole type) and why.
+type fieldError struct {
+	path string
+	typ  reflect.Type
+	why  string
 }
 
-func (r *keyRule) walk(t reflect.Type, off uintptr, path string, custom bool) ([]canonOp, error) {
+func badField(path string, t reflect.Type, why string) *fieldError {
+	return &fieldError{path: path, typ: t, why: why}
+}
+
+func (r *keyRule) walk(t reflect.Type, off uintptr, path string, custom bool) ([]canonOp, *fieldError) {
 	if t == timeType || t.Kind() == reflect.Struct && t.ConvertibleTo(timeType) {
 		return []canonOp{{kind: canonTime, off: off}}, nil
 	}
@@ -112,11 +118,11 @@ func (r *keyRule) walk(t reflect.Type, off uintptr, path string, custom bool) ([
 		r.floats = true
 		return []canonOp{{kind: canonFloat64, off: off}, {kind: canonFloat64, off: off + 8}}, nil
 	case reflect.Pointer, reflect.UnsafePointer:
-		return nil, fieldError(path, t, "is a pointer: == compares addresses, which no encoding carries from one process to another, so equal keys would not share state; key by the value it points to")
+		return nil, badField(path, t, "is a pointer: == compares addresses, which no encoding carries from one process to another, so equal keys would not share state; key by the value it points to")
 	case reflect.Chan:
-		return nil, fieldError(path, t, "is a channel: == compares channels by identity, which no encoding carries from one process to another")
+		return nil, badField(path, t, "is a channel: == compares channels by identity, which no encoding carries from one process to another")
 	case reflect.Interface:
-		return nil, fieldError(path, t, "is an interface: == compares its dynamic type and value (a pointer by address), which no encoding can follow; key by a concrete type")
+		return nil, badField(path, t, "is an interface: == compares its dynamic type and value (a pointer by address), which no encoding can follow; key by a concrete type")
 	case reflect.Array:
 		elem, err := r.walk(t.Elem(), 0, path+"[]", custom)
 		if err != nil || len(elem) == 0 || t.Len() == 0 {
@@ -138,10 +144,10 @@ func (r *keyRule) walk(t reflect.Type, off uintptr, path string, custom bool) ([
 			// leaves out.
 			if !custom {
 				if f.Tag.Get("codec") == "-" {
-					return nil, fieldError(fp, f.Type, "is tagged codec:\"-\": the key's encoding leaves it out, so keys that differ only in it would share a key group but not state; remove the tag or set a KeyCodec")
+					return nil, badField(fp, f.Type, "is tagged codec:\"-\": the key's encoding leaves it out, so keys that differ only in it would share a key group but not state; remove the tag or set a KeyCodec")
 				}
 				if !f.IsExported() && !(f.Anonymous && f.Type.Kind() == reflect.Struct) {
-					return nil, fieldError(fp, f.Type, "is unexported: the key's encoding leaves it out, so keys that differ only in it would share a key group but not state; export it or set a KeyCodec that encodes it")
+					return nil, badField(fp, f.Type, "is unexported: the key's encoding leaves it out, so keys that differ only in it would share a key group but not state; export it or set a KeyCodec that encodes it")
 				}
 			}
 			fo, err := r.walk(f.Type, off+f.Offset, fp, custom)
@@ -152,7 +158,7 @@ func (r *keyRule) walk(t reflect.Type, off uintptr, path string, custom bool) ([
 		}
 		return ops, nil
 	}
-	return nil, fieldError(path, t, "is not comparable")
+	return nil, badField(path, t, "is not comparable")
 }
 
 // canonicalizer returns the function that makes a key canonical, or nil

@@ -288,6 +288,7 @@ func TestKeyTypesRejected(t *testing.T) {
 			if err == nil {
 				t.Fatal("Validate accepted the key type")
 			}
+			t.Log(err)
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not contain %q", err, w)

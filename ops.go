@@ -303,8 +303,9 @@ func KeyCodec[K comparable](c codec.Codec[K]) KeyOption[K] { return KeyOption[K]
 // A key's identity is its encoding, and keyed state and timers follow it:
 // floats are taken with -0 as +0 and times as their instant (UTC, without
 // a monotonic reading, as codec.CanonicalTime gives them), in keyed state,
-// timers and what KeyedContext.Key returns. A record whose key holds NaN, which equals nothing, is an error
-// of the keyed operator, under its error policy. Key types whose == cannot
+// timers and what KeyedContext.Key returns. A record whose key holds NaN,
+// which equals nothing, is an error of the keyed operator, under its error
+// policy. Key types whose == cannot
 // agree with an encoding — pointers, channels, interfaces, or structs and
 // arrays holding them, and, with the default codec, structs with fields it
 // leaves out — are rejected when the job is validated.
