@@ -48,6 +48,12 @@ func NewValue[K, N comparable, V any](b Backend, d TableDesc[K, N, V]) (Value[K,
 			return nil, err
 		}
 		return t, nil
+	case *StoreBackend:
+		t, err := newStoreValue(b, d)
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
 	}
 	return nil, unsupported("value table", d.Name, b)
 }
@@ -73,6 +79,12 @@ func NewNamespaced[K, N comparable, V any](b Backend, d TableDesc[K, N, V]) (Nam
 			return nil, err
 		}
 		return t, nil
+	case *StoreBackend:
+		t, err := newStoreNamespaced(b, d)
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
 	}
 	return nil, unsupported("namespaced table", d.Name, b)
 }
@@ -94,6 +106,12 @@ func NewKeyFirst[K, N comparable, V any](b Backend, d TableDesc[K, N, V]) (Names
 	case *Memory:
 		t := newMemKeyFirst(b, d)
 		if err := b.register(d.Name, kindValue, 0, t, t.load); err != nil {
+			return nil, err
+		}
+		return t, nil
+	case *StoreBackend:
+		t, err := newStoreNamespaced(b, d)
+		if err != nil {
 			return nil, err
 		}
 		return t, nil
@@ -124,6 +142,14 @@ func NewSplitValue[LK, K, S, N comparable, V any](b Backend, d TableDesc[LK, N, 
 			return nil, err
 		}
 		return t, nil
+	case *StoreBackend:
+		// The store orders a key's entries by their encoding already;
+		// split and join only shape the memory backend's maps.
+		t, err := newStoreValue(b, d)
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
 	}
 	return nil, unsupported("split-key table", d.Name, b)
 }
@@ -142,6 +168,12 @@ func NewList[K, N comparable, V any](b Backend, d TableDesc[K, N, V]) (List[K, N
 			return nil, err
 		}
 		return t, nil
+	case *StoreBackend:
+		t, err := newStoreList(b, d)
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
 	}
 	return nil, unsupported("list table", d.Name, b)
 }
@@ -157,6 +189,12 @@ func NewMap[K, N, UK comparable, UV any](b Backend, d MapDesc[K, N, UK, UV]) (Ma
 	case *Memory:
 		t := &memMap[K, N, UK, UV]{keyed: newKeyed[ck[K, N], nested[UK, UV]](b, d.Name, d.TTL), d: d}
 		if err := b.register(d.Name, kindMap, d.TTL, t, t.load); err != nil {
+			return nil, err
+		}
+		return t, nil
+	case *StoreBackend:
+		t, err := newStoreMap(b, d)
+		if err != nil {
 			return nil, err
 		}
 		return t, nil
@@ -185,6 +223,12 @@ func NewOperatorList[T any](b Backend, name string, mode Redistribution, c codec
 			return nil, err
 		}
 		return l, nil
+	case *StoreBackend:
+		t, err := newStoreOpList(b, name, mode, c)
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
 	}
 	return nil, unsupported("operator list", name, b)
 }
