@@ -288,11 +288,11 @@ func (b *StoreBackend) Close() error {
 // storeMeta is what a snapshot needs to know of a keyed table; it does not
 // change after the table is created.
 type storeMeta struct {
-	name   string
-	id     uint32
-	kind   tableKind
-	ttl    int64
-	kgs    KeyGroupRange
+	name string
+	id   uint32
+	kind tableKind
+	ttl  int64
+	kgs  KeyGroupRange
 }
 
 // storeTable is a keyed table's place in a StoreBackend: its key prefix
