@@ -4,14 +4,18 @@
 // asynchronously.
 //
 // Every table is created through the generic constructors in this package
-// (NewValue, NewList, NewMap, NewOperatorList), which dispatch on the
-// concrete backend, because Go methods cannot have type parameters. Memory
-// keeps typed values on the heap; a backend that stores bytes (an LSM,
-// later) gets a constructor case of its own that encodes with the codecs in
-// the descriptor. All backends read and write one snapshot format, described
-// in FORMAT.md, so a savepoint taken with one can be restored into another.
+// (NewValue, NewList, NewMap, NewOperatorList, ...), because Go methods
+// cannot have type parameters; they ask the backend for a capability by
+// type assertion. Memory keeps typed Go values on the heap and gets typed
+// tables. A backend that stores bytes implements Store — an ordered map of
+// byte keys with snapshot views, which an LSM such as Pebble provides —
+// and runs as a StoreBackend, whose tables are typed adapters encoding
+// with the descriptors' codecs. All backends read and write one snapshot
+// format, described in FORMAT.md, so a savepoint taken with one can be
+// restored into another.
 //
-// The package statetest holds the conformance suite every backend must pass.
+// The package statetest holds the conformance suite every backend must
+// pass, and bytesmem a Store on the heap that proves the byte seam.
 package state
 
 import (

@@ -8,16 +8,30 @@ import (
 	"github.com/weirstream/weir/codec"
 )
 
-// The constructors below are where a backend kind meets the typed API. Go
+// The constructors below are where a backend meets the typed API. Go
 // methods cannot have type parameters, so a backend cannot create a typed
-// table itself; each constructor switches on the concrete backend instead.
+// table itself; each constructor asks the backend for one of two
+// capabilities, by type assertion:
 //
-// *Memory keeps typed values and gets typed tables. The planned on-disk
-// (LSM) backend stores bytes: it will get a case of its own that wraps a
-// byte-level table of the backend in a typed adapter encoding keys,
-// namespaces and values with the descriptor's codecs. That is the only
-// place it needs to be wired in; the snapshot format (format.go) is already
-// shared.
+//   - typed tables (the memory backend): tables that keep Go values, built
+//     by generic functions of this package, so only a backend of this
+//     package can offer them;
+//   - byte tables (StoreBackend, and any type that embeds it): the typed
+//     adapters of storetables.go, which encode with the descriptor's
+//     codecs into a Store. A disk backend plugs in here by implementing
+//     Store; nothing above this package changes.
+//
+// The snapshot format (format.go) is shared, so state moves between them.
+
+// typedBackend is the capability of keeping typed tables.
+type typedBackend interface{ typedTables() *Memory }
+
+// byteBackend is the capability of keeping tables as bytes in a Store.
+type byteBackend interface{ byteTables() *StoreBackend }
+
+func (b *Memory) typedTables() *Memory { return b }
+
+func (b *StoreBackend) byteTables() *StoreBackend { return b }
 
 // NewValue creates the value table d describes, filled from the restored
 // state of the same name if there is any. Creating a name twice fails with
@@ -26,30 +40,11 @@ func NewValue[K, N comparable, V any](b Backend, d TableDesc[K, N, V]) (Value[K,
 	if err := checkDesc("value", d.Name, d.TTL, d.Key == nil, d.Namespace == nil, false, d.Value == nil); err != nil {
 		return nil, err
 	}
-	switch b := b.(type) {
-	case *Memory:
-		if d.TTL > 0 {
-			t := &memValueTTL[K, N, V]{keyed: newKeyed[ck[K, N], stamped[V]](b, d.Name, d.TTL), d: d}
-			if err := b.register(d.Name, kindValue, d.TTL, t, t.load); err != nil {
-				return nil, err
-			}
-			return t, nil
-		}
-		if ud, ok := any(d).(TableDesc[K, struct{}, V]); ok {
-			t := &memUnitValue[K, V]{keyed: newKeyed[K, V](b, d.Name, 0), d: ud}
-			if err := b.register(d.Name, kindValue, 0, t, t.load); err != nil {
-				return nil, err
-			}
-			// N is struct{} here, so the assertion cannot fail.
-			return any(t).(Value[K, N, V]), nil
-		}
-		t := &memValue[K, N, V]{keyed: newKeyed[ck[K, N], V](b, d.Name, 0), d: d}
-		if err := b.register(d.Name, kindValue, 0, t, t.load); err != nil {
-			return nil, err
-		}
-		return t, nil
-	case *StoreBackend:
-		t, err := newStoreValue(b, d)
+	if m, ok := b.(typedBackend); ok {
+		return newMemValue(m.typedTables(), d)
+	}
+	if s, ok := b.(byteBackend); ok {
+		t, err := newStoreValue(s.byteTables(), d)
 		if err != nil {
 			return nil, err
 		}
@@ -64,7 +59,9 @@ func NewValue[K, N comparable, V any](b Backend, d TableDesc[K, N, V]) (Value[K,
 // remembers the few namespaces it used last. It is filled from the
 // restored state of the same name if there is any (written by a Namespaced
 // or a plain value table). It has no TTL. Creating a name twice fails with
-// ErrExists.
+// ErrExists. On a byte backend a namespace of a key group is one prefix
+// scan of the Store, and Entries come in the byte order of the encoded
+// keys instead of the order the keys entered.
 func NewNamespaced[K, N comparable, V any](b Backend, d TableDesc[K, N, V]) (Namespaced[K, N, V], error) {
 	if err := checkDesc("value", d.Name, d.TTL, d.Key == nil, d.Namespace == nil, false, d.Value == nil); err != nil {
 		return nil, err
@@ -72,15 +69,11 @@ func NewNamespaced[K, N comparable, V any](b Backend, d TableDesc[K, N, V]) (Nam
 	if d.TTL != 0 {
 		return nil, fmt.Errorf("state: namespaced table %q: TTL is not supported", d.Name)
 	}
-	switch b := b.(type) {
-	case *Memory:
-		t := newMemNamespaced(b, d)
-		if err := b.register(d.Name, kindValue, 0, t, t.load); err != nil {
-			return nil, err
-		}
-		return t, nil
-	case *StoreBackend:
-		t, err := newStoreNamespaced(b, d)
+	if m, ok := b.(typedBackend); ok {
+		return newMemNamespacedTable(m.typedTables(), d)
+	}
+	if s, ok := b.(byteBackend); ok {
+		t, err := newStoreNamespaced(s.byteTables(), d)
 		if err != nil {
 			return nil, err
 		}
@@ -94,7 +87,8 @@ func NewNamespaced[K, N comparable, V any](b Backend, d TableDesc[K, N, V]) (Nam
 // an index of each namespace's keys. Reading or writing several namespaces
 // of one key in a row costs one map lookup (sliding windows: a record
 // belongs to several), while reading or dropping a namespace costs one per
-// key. Its snapshots are those of NewNamespaced.
+// key. Its snapshots are those of NewNamespaced. On a byte backend it is
+// the table NewNamespaced makes: the Store has one layout for both.
 func NewKeyFirst[K, N comparable, V any](b Backend, d TableDesc[K, N, V]) (Namespaced[K, N, V], error) {
 	if err := checkDesc("value", d.Name, d.TTL, d.Key == nil, d.Namespace == nil, false, d.Value == nil); err != nil {
 		return nil, err
@@ -102,15 +96,11 @@ func NewKeyFirst[K, N comparable, V any](b Backend, d TableDesc[K, N, V]) (Names
 	if d.TTL != 0 {
 		return nil, fmt.Errorf("state: key-first table %q: TTL is not supported", d.Name)
 	}
-	switch b := b.(type) {
-	case *Memory:
-		t := newMemKeyFirst(b, d)
-		if err := b.register(d.Name, kindValue, 0, t, t.load); err != nil {
-			return nil, err
-		}
-		return t, nil
-	case *StoreBackend:
-		t, err := newStoreNamespaced(b, d)
+	if m, ok := b.(typedBackend); ok {
+		return newMemKeyFirstTable(m.typedTables(), d)
+	}
+	if s, ok := b.(byteBackend); ok {
+		t, err := newStoreNamespaced(s.byteTables(), d)
 		if err != nil {
 			return nil, err
 		}
@@ -127,7 +117,8 @@ func NewKeyFirst[K, N comparable, V any](b Backend, d TableDesc[K, N, V]) (Names
 // time) and costs one hash of the first part per access. Its snapshots are
 // those of a plain value table with d's codecs. It has no TTL, and is
 // filled from the restored state of the same name if there is any.
-// Creating a name twice fails with ErrExists.
+// Creating a name twice fails with ErrExists. On a byte backend it is a
+// plain value table: split and join only shape the memory backend's maps.
 func NewSplitValue[LK, K, S, N comparable, V any](b Backend, d TableDesc[LK, N, V], split func(LK) (K, S), join func(K, S) LK) (Value[LK, N, V], error) {
 	if err := checkDesc("value", d.Name, d.TTL, d.Key == nil, d.Namespace == nil, false, d.Value == nil); err != nil {
 		return nil, err
@@ -135,17 +126,11 @@ func NewSplitValue[LK, K, S, N comparable, V any](b Backend, d TableDesc[LK, N, 
 	if d.TTL != 0 {
 		return nil, fmt.Errorf("state: split-key table %q: TTL is not supported", d.Name)
 	}
-	switch b := b.(type) {
-	case *Memory:
-		t := &memSplitValue[LK, K, S, N, V]{keyed: newKeyed[K, splitRows[S, N, V]](b, d.Name, 0), d: d, split: split, join: join}
-		if err := b.register(d.Name, kindValue, 0, t, t.load); err != nil {
-			return nil, err
-		}
-		return t, nil
-	case *StoreBackend:
-		// The store orders a key's entries by their encoding already;
-		// split and join only shape the memory backend's maps.
-		t, err := newStoreValue(b, d)
+	if m, ok := b.(typedBackend); ok {
+		return newMemSplitValue(m.typedTables(), d, split, join)
+	}
+	if s, ok := b.(byteBackend); ok {
+		t, err := newStoreValue(s.byteTables(), d)
 		if err != nil {
 			return nil, err
 		}
@@ -161,15 +146,11 @@ func NewList[K, N comparable, V any](b Backend, d TableDesc[K, N, V]) (List[K, N
 	if err := checkDesc("list", d.Name, d.TTL, d.Key == nil, d.Namespace == nil, false, d.Value == nil); err != nil {
 		return nil, err
 	}
-	switch b := b.(type) {
-	case *Memory:
-		t := &memList[K, N, V]{keyed: newKeyed[ck[K, N], stamped[[]V]](b, d.Name, d.TTL), d: d}
-		if err := b.register(d.Name, kindList, d.TTL, t, t.load); err != nil {
-			return nil, err
-		}
-		return t, nil
-	case *StoreBackend:
-		t, err := newStoreList(b, d)
+	if m, ok := b.(typedBackend); ok {
+		return newMemList(m.typedTables(), d)
+	}
+	if s, ok := b.(byteBackend); ok {
+		t, err := newStoreList(s.byteTables(), d)
 		if err != nil {
 			return nil, err
 		}
@@ -185,15 +166,11 @@ func NewMap[K, N, UK comparable, UV any](b Backend, d MapDesc[K, N, UK, UV]) (Ma
 	if err := checkDesc("map", d.Name, d.TTL, d.Key == nil, d.Namespace == nil, d.UserKey == nil, d.Value == nil); err != nil {
 		return nil, err
 	}
-	switch b := b.(type) {
-	case *Memory:
-		t := &memMap[K, N, UK, UV]{keyed: newKeyed[ck[K, N], nested[UK, UV]](b, d.Name, d.TTL), d: d}
-		if err := b.register(d.Name, kindMap, d.TTL, t, t.load); err != nil {
-			return nil, err
-		}
-		return t, nil
-	case *StoreBackend:
-		t, err := newStoreMap(b, d)
+	if m, ok := b.(typedBackend); ok {
+		return newMemMap(m.typedTables(), d)
+	}
+	if s, ok := b.(byteBackend); ok {
+		t, err := newStoreMap(s.byteTables(), d)
 		if err != nil {
 			return nil, err
 		}
@@ -216,15 +193,11 @@ func NewOperatorList[T any](b Backend, name string, mode Redistribution, c codec
 	case c == nil:
 		return nil, fmt.Errorf("state: operator list %q: codec is nil", name)
 	}
-	switch b := b.(type) {
-	case *Memory:
-		l := &memOperatorList[T]{b: b, name: name, mode: mode, c: c}
-		if err := b.register(name, kindOperatorList, 0, l, l.load); err != nil {
-			return nil, err
-		}
-		return l, nil
-	case *StoreBackend:
-		t, err := newStoreOpList(b, name, mode, c)
+	if m, ok := b.(typedBackend); ok {
+		return newMemOperatorList(m.typedTables(), name, mode, c)
+	}
+	if s, ok := b.(byteBackend); ok {
+		t, err := newStoreOpList(s.byteTables(), name, mode, c)
 		if err != nil {
 			return nil, err
 		}
