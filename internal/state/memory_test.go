@@ -35,7 +35,7 @@ func TestMemory(t *testing.T) {
 			t.Fatal(err)
 		}
 		return b
-	})
+	}, statetest.Capabilities{EntryOrder: statetest.ArrivalOrder})
 }
 
 var epoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)

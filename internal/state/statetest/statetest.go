@@ -1,7 +1,14 @@
 // Package statetest is the conformance suite for state backends: every
 // backend runs the same tests, so that operators behave the same whichever
 // backend a job picks and a snapshot written by one can be restored by
-// another.
+// another. Like testing/fstest it uses only the exported API of package
+// state, so a backend in any package runs it; what backends may do
+// differently is declared in Capabilities and checked as declared.
+//
+// Timers are part of the suite: the engine keeps them in a value table
+// keyed by (key, time), one namespace per time domain, holding the
+// registration sequence, and rebuilds its firing queues from that table
+// after a restore; the suite checks exactly that use.
 package statetest
 
 import (
@@ -36,12 +43,41 @@ var (
 	unitC = codec.Unit()
 )
 
+// Capabilities declares what a backend guarantees where the table
+// interfaces leave it a choice.
+type Capabilities struct {
+	// EntryOrder is the order in which Namespaced.Entries, Update and Drain
+	// visit a namespace's entries.
+	EntryOrder Order
+}
+
+// Order is an order of a namespace's entries.
+type Order uint8
+
+const (
+	// ArrivalOrder is the order the keys entered the namespace, except that
+	// Delete moves the last key into the deleted one's place (the memory
+	// backend).
+	ArrivalOrder Order = iota
+	// KeyOrder is the byte order of the encoded keys (a backend that keeps
+	// bytes in an ordered store).
+	KeyOrder
+)
+
+func (o Order) String() string {
+	if o == KeyOrder {
+		return "key order"
+	}
+	return "arrival order"
+}
+
 // Run runs the conformance suite. newBackend must return an empty backend
 // for cfg; the suite closes every backend it gets and expects Close to
-// succeed. Some subtests restore a snapshot written by the backend under
+// succeed. caps declares what the backend guarantees beyond the
+// interfaces. Some subtests restore a snapshot written by the backend under
 // test into a Memory backend and the other way round, because all
 // backends share one snapshot format.
-func Run(t *testing.T, newBackend func(t *testing.T, cfg state.Config) state.Backend) {
+func Run(t *testing.T, newBackend func(t *testing.T, cfg state.Config) state.Backend, caps Capabilities) {
 	tests := []struct {
 		name string
 		fn   func(h *harness)
@@ -66,6 +102,8 @@ func Run(t *testing.T, newBackend func(t *testing.T, cfg state.Config) state.Bac
 		{"KeyFirst/ManyNamespaces", keyFirst(testNamespacedManyPerKey)},
 		{"Namespaced/ManyNamespaces", testNamespacedManyPerKey},
 		{"Namespaced/Drain", testNamespacedDrain},
+		{"Namespaced/SlotThenSnapshot", testNamespacedSlotThenSnapshot},
+		{"KeyFirst/SlotThenSnapshot", keyFirst(testNamespacedSlotThenSnapshot)},
 		{"KeyFirst/Drain", keyFirst(testNamespacedDrain)},
 		{"OnSnapshot", testOnSnapshot},
 		{"SplitValue", testSplitValue},
@@ -94,10 +132,13 @@ func Run(t *testing.T, newBackend func(t *testing.T, cfg state.Config) state.Bac
 		{"Restore/CarryUnregistered", testCarryUnregistered},
 		{"Restore/Mismatch", testRestoreMismatch},
 		{"Restore/AfterCreate", testRestoreAfterCreate},
+		{"Timers/Register", testTimersRegister},
+		{"Timers/Rescale", testTimersRescale},
+		{"Timers/SharedFormat", testTimersSharedFormat},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.fn(&harness{t: t, newBackend: newBackend, clock: newClock()})
+			tc.fn(&harness{t: t, newBackend: newBackend, clock: newClock(), caps: caps})
 		})
 	}
 }
@@ -107,6 +148,7 @@ type harness struct {
 	t          *testing.T
 	newBackend func(t *testing.T, cfg state.Config) state.Backend
 	clock      *fakeClock
+	caps       Capabilities
 	// newNamespaced creates the Namespaced tables of the subtest:
 	// state.NewNamespaced unless keyFirst says otherwise.
 	newNamespaced func(state.Backend, state.TableDesc[string, string, int64]) (state.Namespaced[string, string, int64], error)
@@ -335,6 +377,9 @@ func (h *harness) dumpMap(m state.Map[string, string, string, int64], ns string)
 	h.t.Helper()
 	out := make(map[string]map[string]int64)
 	for k := range m.Keys(ns) {
+		if _, dup := out[k]; dup {
+			h.t.Errorf("Keys(%q) yielded %q twice", ns, k)
+		}
 		um := maps.Collect(m.All(kgOf(k), k, ns))
 		if len(um) == 0 {
 			h.t.Fatalf("All(%q, %q) of a key Keys yielded is empty", k, ns)
@@ -1397,6 +1442,20 @@ func (h *harness) namespaced(b state.Backend, name string) state.Namespaced[stri
 	return t
 }
 
+// inOrder returns entries ("key=value"), listed in arrival order, in the
+// order the backend declares.
+func (h *harness) inOrder(arrival ...string) []string {
+	out := slices.Clone(arrival)
+	if h.caps.EntryOrder == KeyOrder {
+		slices.SortStableFunc(out, func(a, b string) int {
+			ka, _, _ := strings.Cut(a, "=")
+			kb, _, _ := strings.Cut(b, "=")
+			return bytes.Compare(strC.Append(nil, ka), strC.Append(nil, kb))
+		})
+	}
+	return out
+}
+
 // entries lists namespace ns of key group kg in the order Entries yields.
 func entries(t state.Namespaced[string, string, int64], kg int, ns string) []string {
 	var out []string
@@ -1445,9 +1504,9 @@ func testNamespaced(h *harness) {
 	if !t.Has(kg, "n1") || t.Has(kg, "n3") {
 		h.t.Fatal("Has is wrong")
 	}
-	h.wantEqual("entries in key order", entries(t, kg, "n1"), []string{a1 + "=6", a2 + "=7"})
+	h.wantEqual("entries in "+h.caps.EntryOrder.String(), entries(t, kg, "n1"), h.inOrder(a1+"=6", a2+"=7"))
 	h.must(t.Update(kg, "n1", func(k string, v *int64) error { *v *= 10; return nil }))
-	h.wantEqual("entries after Update", entries(t, kg, "n1"), []string{a1 + "=60", a2 + "=70"})
+	h.wantEqual("entries after Update", entries(t, kg, "n1"), h.inOrder(a1+"=60", a2+"=70"))
 	stop := errors.New("stop")
 	calls := 0
 	if err := t.Update(kg, "n1", func(string, *int64) error { calls++; return stop }); err != stop || calls != 1 {
@@ -1500,9 +1559,9 @@ func testNamespacedDelete(h *harness) {
 	snap := h.snapshot(b)
 	h.must(t.Delete(kg, same[0], "n"))
 	h.must(t.Delete(kg, "absent", "n"))
-	h.wantEqual("after Delete", entries(t, kg, "n"), []string{same[2] + "=2", same[1] + "=1"})
+	h.wantEqual("after Delete", entries(t, kg, "n"), h.inOrder(same[2]+"=2", same[1]+"=1"))
 	h.must(t.Put(kg, same[0], "n", 9))
-	h.wantEqual("after Put", entries(t, kg, "n"), []string{same[2] + "=2", same[1] + "=1", same[0] + "=9"})
+	h.wantEqual("after Put", entries(t, kg, "n"), h.inOrder(same[2]+"=2", same[1]+"=1", same[0]+"=9"))
 	h.must(t.Delete(kg, same[0], "n"))
 	h.must(t.Delete(kg, same[1], "n"))
 	h.must(t.Delete(kg, same[2], "n"))
@@ -1922,10 +1981,11 @@ func testNamespacedDrain(h *harness) {
 	if err != stop {
 		h.t.Fatalf("Drain = %v; want the function's error", err)
 	}
-	h.wantEqual("drained", got, []string{same[0] + "=0", same[1] + "=1"})
+	order := h.inOrder(same[0]+"=0", same[1]+"=1", same[2]+"=2", same[3]+"=3")
+	h.wantEqual("drained", got, order[:2])
 	rest := entries(t, kg, "n")
 	slices.Sort(rest)
-	want := []string{same[2] + "=2", same[3] + "=3"}
+	want := slices.Clone(order[2:])
 	slices.Sort(want)
 	h.wantEqual("left after the error", rest, want)
 	got = nil
@@ -1939,5 +1999,21 @@ func testNamespacedDrain(h *harness) {
 	r := h.namespaced(h.restored(0, 1, snap), "w")
 	if n := r.Len(); n != 2*len(same) {
 		h.t.Fatalf("the snapshot taken before holds %d entries; want %d", n, 2*len(same))
+	}
+}
+
+// testNamespacedSlotThenSnapshot: a value written through Slot's pointer
+// and not followed by any other call on the table is in the next snapshot.
+func testNamespacedSlotThenSnapshot(h *harness) {
+	b := h.backend(0, 1)
+	t := h.namespaced(b, "w")
+	kg := kgOf("k")
+	p, _, _, err := t.Slot(kg, "k", "n")
+	h.must(err)
+	*p = 42
+	snap := h.snapshot(b)
+	r := h.namespaced(h.restored(0, 1, snap), "w")
+	if x, ok, err := r.Get(kg, "k", "n"); err != nil || !ok || x != 42 {
+		h.t.Fatalf("restored value written through Slot = %d, %v, %v; want 42", x, ok, err)
 	}
 }
