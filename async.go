@@ -131,7 +131,8 @@ func AsyncMap[T, R any](s Stream[T], fn func(ctx context.Context, v T) (R, error
 				Subtask:        b.subtask,
 				Parallelism:    b.parallelism,
 			},
-			done: make(chan *asyncEntry[T, R], cfg.capacity),
+			openState: b.cfg.backend.open,
+			done:      make(chan *asyncEntry[T, R], cfg.capacity),
 		}
 		op.drainFn = op.drain
 		return op, op, nil
@@ -169,14 +170,15 @@ type asyncEntry[T, R any] struct {
 // runtime.WatermarkHolder).
 type asyncOp[T, R any] struct {
 	opBase
-	fn       func(context.Context, T) (R, error)
-	cfg      asyncConfig
-	next     runtime.Pusher[R]
-	codec    asyncEntryCodec[T]
-	restore  *opRestore
-	stateCfg state.Config
-	backend  state.Backend
-	list     state.OperatorList[asyncSaved[T]]
+	fn        func(context.Context, T) (R, error)
+	cfg       asyncConfig
+	next      runtime.Pusher[R]
+	codec     asyncEntryCodec[T]
+	restore   *opRestore
+	stateCfg  state.Config
+	openState func(state.Config) (state.Backend, error)
+	backend   state.Backend
+	list      state.OperatorList[asyncSaved[T]]
 
 	// life is the lifetime of the operator's requests: Push has no
 	// context, and the requests outlive any one call, so the operator
@@ -209,7 +211,7 @@ type asyncMark struct {
 func (o *asyncOp[T, R]) Open() error {
 	o.life, o.cancel = context.WithCancel(o.job)
 	o.held = runtime.MinWatermark
-	b, err := state.NewMemory(o.stateCfg)
+	b, err := o.openState(o.stateCfg)
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,7 @@ type config struct {
 	onError           ErrorPolicy
 	deadLetters       string
 	appendDeadLetters bool
+	backend           Backend
 }
 
 // Option configures an Env.
@@ -103,6 +104,7 @@ func New(opts ...Option) *Env {
 		bufferTimeout:  5 * time.Millisecond,
 		pollInterval:   5 * time.Millisecond,
 		chaining:       true,
+		backend:        MemoryBackend,
 		checkpoint: checkpointConfig{
 			timeout:           10 * time.Minute,
 			tolerableFailures: 3,
@@ -134,6 +136,9 @@ func (c config) validate() error {
 	}
 	if c.bufferTimeout < 0 {
 		errs = append(errs, fmt.Errorf("BufferTimeout: %v must not be negative", c.bufferTimeout))
+	}
+	if c.backend.open == nil {
+		errs = append(errs, errors.New("StateBackend: no backend (use MemoryBackend, BytesBackend or ParseBackend)"))
 	}
 	if err := c.checkpoint.validate(); err != nil {
 		errs = append(errs, err)

@@ -234,6 +234,7 @@ type keyedCore[K comparable, R any] struct {
 	keys        keyInfo[K]
 	keyGroups   state.KeyGroupRange
 	stateCfg    state.Config
+	openState   func(state.Config) (state.Backend, error)
 	subtask     int
 	parallelism int
 
@@ -259,6 +260,7 @@ func newKeyedCore[K comparable, R any](b *opBuild, keys keyInfo[K], user any, op
 			Subtask:        b.subtask,
 			Parallelism:    b.parallelism,
 		},
+		openState:   b.cfg.backend.open,
 		subtask:     b.subtask,
 		parallelism: b.parallelism,
 		restore:     b.restore,
@@ -280,7 +282,7 @@ func (o *keyedCore[K, R]) Snapshot(context.Context, int64) (runtime.OperatorStat
 func (o *keyedCore[K, R]) timerService() *timerService[K] { return o.timers }
 
 func (o *keyedCore[K, R]) Open() error {
-	b, err := state.NewMemory(o.stateCfg)
+	b, err := o.openState(o.stateCfg)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,200 @@
+package weir_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weirstream/weir"
+)
+
+// Every backend restores the others' checkpoints: a job that fails after
+// a checkpoint on one backend is restored on another, at another
+// parallelism, and ends with the counts of an uninterrupted run. The count
+// job keeps a value per key and an event-time timer per key that emits it.
+func TestBackendsRestoreEachOther(t *testing.T) {
+	const n = 3000
+	mem, byt := weir.MemoryBackend, weir.BytesBackend
+	for _, tc := range []struct {
+		from, to      weir.Backend
+		first, second int
+	}{
+		{byt, byt, 1, 1},
+		{byt, byt, 2, 3},
+		{mem, byt, 2, 1},
+		{byt, mem, 1, 2},
+	} {
+		t.Run(fmt.Sprintf("%v p%d to %v p%d", tc.from, tc.first, tc.to, tc.second), func(t *testing.T) {
+			dir := t.TempDir()
+			env, _ := countJob(dir, n, tc.first, 1000, weir.StateBackend(tc.from))
+			if err := env.Run(context.Background()); !errors.Is(err, errInjected) {
+				t.Fatalf("first run: %v, want the injected failure", err)
+			}
+			env, got := countJob(dir, n, tc.second, 0, weir.Restore("latest"), weir.StateBackend(tc.to))
+			if err := env.Run(context.Background()); err != nil {
+				t.Fatalf("restored run: %v", err)
+			}
+			if g := sorted(got.Values()); !slices.Equal(g, wantCounts(n)) {
+				t.Fatalf("counts after restore %v, want %v", g, wantCounts(n))
+			}
+		})
+	}
+}
+
+// bucketTimers keeps, per key, a list of the values seen and a map from
+// 100 ms bucket to count, and sets a timer at the end of each bucket (plus
+// one it deletes again); each firing emits the key, its time, its bucket's
+// count, how many values up to its time the list holds, and how many
+// earlier buckets are left in the map (none: each firing deletes its own).
+type bucketTimers struct {
+	seen    weir.ListState[int64, int64]
+	buckets weir.MapState[int64, int64, int64]
+}
+
+func (b *bucketTimers) Open(oc weir.KeyedOpenContext[int64]) error {
+	b.seen = weir.List[int64](oc, "seen")
+	b.buckets = weir.MapOf[int64, int64](oc, "buckets")
+	return nil
+}
+
+func (b *bucketTimers) Process(ctx weir.KeyedContext[int64], v int64, _ weir.Out[string]) error {
+	if err := b.seen.Add(ctx, v); err != nil {
+		return err
+	}
+	bucket := v / 100
+	c, _, err := b.buckets.Get(ctx, bucket)
+	if err != nil {
+		return err
+	}
+	if err := b.buckets.Put(ctx, bucket, c+1); err != nil {
+		return err
+	}
+	if err := ctx.Timers().RegisterEventTime(time.UnixMilli(bucket*100 + 99)); err != nil {
+		return err
+	}
+	if v%3 == 0 {
+		never := time.UnixMilli(v + 1_000_000_000)
+		if err := ctx.Timers().RegisterEventTime(never); err != nil {
+			return err
+		}
+		return ctx.Timers().DeleteEventTime(never)
+	}
+	return nil
+}
+
+func (b *bucketTimers) OnTimer(ctx weir.TimerContext[int64], out weir.Out[string]) error {
+	ms := ctx.Time().UnixMilli()
+	c, _, err := b.buckets.Get(ctx, ms/100)
+	if err != nil {
+		return err
+	}
+	if err := b.buckets.Delete(ctx, ms/100); err != nil {
+		return err
+	}
+	seen, err := b.seen.Get(ctx)
+	if err != nil {
+		return err
+	}
+	// What arrived after the watermark passed depends on timing; what
+	// arrived before does not.
+	upTo, earlier := 0, 0
+	for _, v := range seen {
+		if v <= ms {
+			upTo++
+		}
+	}
+	for bucket := range b.buckets.All(ctx) {
+		if bucket < ms/100 {
+			earlier++ // a bucket whose timer fired and deleted it: never
+		}
+	}
+	out.Emit(fmt.Sprintf("%d %d %d %d %d", ctx.Key(), ms, c, upTo, earlier))
+	return nil
+}
+
+// The bytes backend runs keyed state, timers and windows of every kind as
+// the memory backend does: the same job on each emits the same results,
+// and each key's timers fire in time order.
+func TestBytesBackendMatchesMemory(t *testing.T) {
+	const n = 4000
+	run := func(b weir.Backend, p int) (timers, windows []string) {
+		t.Helper()
+		env := weir.New(weir.Parallelism(p), weir.StateBackend(b))
+		src := weir.From(env, weir.Generator(weir.GeneratorSpec{Splits: 2, Count: n}, func(seq int64) int64 { return seq }),
+			weir.EventTime(func(v int64) time.Time { return time.UnixMilli(v) }, 0))
+		keyed := weir.KeyBy(src, func(v int64) int64 { return v % 13 })
+		tc := weir.Collect(weir.Process(keyed, &bucketTimers{}))
+		label := func(kind string) func(r weir.WindowResult[int64, int64]) string {
+			return func(r weir.WindowResult[int64, int64]) string { return fmt.Sprintf("%s %d %v %d", kind, r.Key, r.Window, r.Value) }
+		}
+		tumbling := weir.Map(weir.Aggregate(weir.Windowed(keyed, weir.TumblingEventTime(100*time.Millisecond)), countInts{}), label("tumbling"))
+		sliding := weir.Map(weir.Aggregate(weir.Windowed(keyed, weir.SlidingEventTime(300*time.Millisecond, 100*time.Millisecond)), countInts{}), label("sliding"))
+		gappy := src.Filter(func(v int64) bool { return v%500 < 250 })
+		sessions := weir.Map(weir.Aggregate(weir.Windowed(weir.KeyBy(gappy, func(v int64) int64 { return v % 5 }), weir.EventTimeSessions(50*time.Millisecond)), countInts{}), label("session"))
+		wc := weir.Collect(weir.Union(tumbling, sliding, sessions))
+		if err := env.Run(context.Background()); err != nil {
+			t.Fatalf("%v backend, parallelism %d: %v", b, p, err)
+		}
+		return tc.Values(), sorted(wc.Values())
+	}
+	memTimers, memWindows := run(weir.MemoryBackend, 1)
+	if len(memTimers) == 0 || len(memWindows) == 0 {
+		t.Fatal("the reference run emitted nothing")
+	}
+	for _, p := range []int{1, 3} {
+		gotTimers, gotWindows := run(weir.BytesBackend, p)
+		checkTimerOrder(t, gotTimers)
+		if !slices.Equal(sorted(gotTimers), sorted(memTimers)) {
+			t.Fatalf("parallelism %d: timer firings differ from the memory backend's:\n%v\n%v", p, firstDiff(sorted(gotTimers), sorted(memTimers)), len(gotTimers))
+		}
+		if !slices.Equal(gotWindows, memWindows) {
+			t.Fatalf("parallelism %d: windows differ from the memory backend's: %v", p, firstDiff(gotWindows, memWindows))
+		}
+	}
+}
+
+// checkTimerOrder checks that each key's timers fired in time order.
+func checkTimerOrder(t *testing.T, lines []string) {
+	t.Helper()
+	last := map[string]int64{}
+	for _, l := range lines {
+		f := strings.Fields(l)
+		ms, _ := strconv.ParseInt(f[1], 10, 64)
+		if prev, ok := last[f[0]]; ok && ms <= prev {
+			t.Fatalf("key %s: timer %d fired after %d", f[0], ms, prev)
+		}
+		last[f[0]] = ms
+	}
+}
+
+func firstDiff(a, b []string) string {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return fmt.Sprintf("at %d: %q vs %q", i, a[i], b[i])
+		}
+	}
+	return fmt.Sprintf("lengths %d vs %d", len(a), len(b))
+}
+
+// ParseBackend knows the backends by name, and a job refuses a zero one.
+func TestParseBackend(t *testing.T) {
+	for _, name := range []string{"memory", "bytes"} {
+		b, err := weir.ParseBackend(name)
+		if err != nil || b.String() != name {
+			t.Fatalf("ParseBackend(%q) = %v, %v", name, b, err)
+		}
+	}
+	if _, err := weir.ParseBackend("pebble"); err == nil || !strings.Contains(err.Error(), "pebble") {
+		t.Fatalf("ParseBackend(pebble) = %v; want an error naming it", err)
+	}
+	env := weir.New(weir.StateBackend(weir.Backend{}))
+	weir.Collect(weir.From(env, weir.Generator(weir.GeneratorSpec{Count: 1}, func(seq int64) int64 { return seq })))
+	if err := env.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "StateBackend") {
+		t.Fatalf("Run with a zero Backend = %v; want an error naming StateBackend", err)
+	}
+}
