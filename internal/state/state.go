@@ -125,7 +125,9 @@ type Backend interface {
 	Close() error
 }
 
-// Snapshot is a consistent image of a backend's state.
+// Snapshot is a consistent image of a backend's state. A snapshot that
+// holds a resource (a StoreBackend's Store view) also has a Release()
+// method, which whoever writes it may call once it no longer needs it.
 type Snapshot interface {
 	// WriteTo writes the snapshot in the state snapshot format. It may run on
 	// another goroutine while the task keeps changing state.

@@ -80,10 +80,11 @@ type StoreBackend struct {
 	// iterator); Snapshot and later table calls report it.
 	err error
 
-	nextID uint32
-	names  map[string]storeEntry
-	tables []*storeTable // keyed tables in creation order
-	lists  []*storeOpList
+	nextID   uint32
+	names    map[string]storeEntry
+	tables   []*storeTable // keyed tables in creation order
+	expiring []*storeTable // the tables with a TTL, in creation order
+	lists    []*storeOpList
 	// raw holds restored tables the operator has not created yet.
 	raw map[string]*rawTable
 	// sweep is where ExpireSome resumes: an index into tables and a key
@@ -237,12 +238,7 @@ func (b *StoreBackend) Restore(snapshots []io.Reader) error {
 // limit of Memory.ExpireSome.
 func (b *StoreBackend) ExpireSome(budget int) int {
 	groups := b.cfg.KeyGroups.Len()
-	var expiring []*storeTable
-	for _, t := range b.tables {
-		if t.meta.ttl > 0 {
-			expiring = append(expiring, t)
-		}
-	}
+	expiring := b.expiring
 	if b.closed || budget <= 0 || len(expiring) == 0 || groups == 0 {
 		return 0
 	}
@@ -278,7 +274,7 @@ func (b *StoreBackend) Close() error {
 		return nil
 	}
 	b.closed = true
-	b.names, b.tables, b.lists, b.raw, b.onSnapshot = nil, nil, nil, nil, nil
+	b.names, b.tables, b.expiring, b.lists, b.raw, b.onSnapshot = nil, nil, nil, nil, nil, nil
 	if err := b.store.Close(); err != nil {
 		return fmt.Errorf("state: close store: %w", err)
 	}
@@ -339,6 +335,9 @@ func (b *StoreBackend) register(name string, kind tableKind, ttl time.Duration, 
 	}
 	b.names[name] = storeEntry{table: t}
 	b.tables = append(b.tables, t)
+	if ttl > 0 {
+		b.expiring = append(b.expiring, t)
+	}
 	return t, nil
 }
 
