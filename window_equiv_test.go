@@ -33,7 +33,7 @@ const equivMaxPar = 4
 // context, as keyedCore has them.
 type harnessSubtask struct {
 	kgs     state.KeyGroupRange
-	backend *state.Memory
+	backend state.Backend
 	timers  *timerService[string]
 	ctx     keyedCtx[string]
 	counts  counters
@@ -48,6 +48,7 @@ func (s *harnessSubtask) timerService() *timerService[string] { return s.timers 
 // parallelism.
 type opHarness struct {
 	t     *testing.T
+	open  func(state.Config) (state.Backend, error)
 	newFn func() any
 	sides map[string]any
 	subs  []*harnessSubtask
@@ -64,10 +65,11 @@ type pusherFunc[T any] func(T) error
 
 func (f pusherFunc[T]) Push(v T) error { return f(v) }
 
-// newOpHarness starts p subtasks of the functions newFn returns; records
-// sent to the side output named late are formatted with late.
-func newOpHarness(t *testing.T, p int, newFn func() any, late func(equivRec) string) *opHarness {
-	h := &opHarness{t: t, newFn: newFn}
+// newOpHarness starts p subtasks of the functions newFn returns, keeping
+// their state in backend; records sent to the side output named late are
+// formatted with late.
+func newOpHarness(t *testing.T, backend Backend, p int, newFn func() any, late func(equivRec) string) *opHarness {
+	h := &opHarness{t: t, open: backend.open, newFn: newFn}
 	lateOut := &out[equivRec]{meta: &runtime.Meta{}, next: pusherFunc[equivRec](func(r equivRec) error {
 		h.out = append(h.out, late(r))
 		return nil
@@ -82,7 +84,7 @@ func (h *opHarness) start(p int, snaps [][]byte) {
 	h.subs = nil
 	for i := range p {
 		s := &harnessSubtask{kgs: keygroup.RangeFor(equivMaxPar, p, i), fn: h.newFn()}
-		b, err := state.NewMemory(state.Config{OperatorID: "op", KeyGroups: s.kgs, MaxParallelism: equivMaxPar, Subtask: i, Parallelism: p})
+		b, err := h.open(state.Config{OperatorID: "op", KeyGroups: s.kgs, MaxParallelism: equivMaxPar, Subtask: i, Parallelism: p})
 		if err != nil {
 			h.t.Fatal(err)
 		}
@@ -357,7 +359,12 @@ func lateLine(r equivRec) string { return fmt.Sprintf("late %s %d @%d", r.K, r.V
 // (and others after restarts) and returns what it emitted, late records
 // included, sorted. Nothing may be left in state at the end.
 func runWindowScript(t *testing.T, items []equivItem, newFn func() any) []string {
-	return runScript(t, items, newFn, windowState, func(fn any, c *keyedCtx[string], it equivItem, out strOut) error {
+	return runWindowScriptOn(t, MemoryBackend, items, newFn)
+}
+
+// runWindowScriptOn is runWindowScript with the state in backend.
+func runWindowScriptOn(t *testing.T, backend Backend, items []equivItem, newFn func() any) []string {
+	return runScript(t, backend, items, newFn, windowState, func(fn any, c *keyedCtx[string], it equivItem, out strOut) error {
 		return fn.(KeyedProcessFunction[string, equivRec, string]).Process(c, it.rec, out)
 	})
 }
@@ -366,9 +373,9 @@ func runWindowScript(t *testing.T, items []equivItem, newFn func() any) []string
 // (and others after restarts), handing each record to deliver, and returns
 // what it emitted, sorted. Nothing may be left in state (as stateLen
 // counts it) at the end.
-func runScript(t *testing.T, items []equivItem, newFn func() any, stateLen func(any) int,
+func runScript(t *testing.T, backend Backend, items []equivItem, newFn func() any, stateLen func(any) int,
 	deliver func(fn any, c *keyedCtx[string], it equivItem, out strOut) error) []string {
-	h := newOpHarness(t, 2, newFn, lateLine)
+	h := newOpHarness(t, backend, 2, newFn, lateLine)
 	defer h.closeAll()
 	for _, it := range items {
 		switch {
@@ -413,6 +420,33 @@ func TestWindowsMatchReference(t *testing.T) {
 					}
 					if len(want) == 0 {
 						t.Fatal("no results")
+					}
+				})
+			}
+		}
+	}
+}
+
+// The window operators keep their state and timers on the bytes backend
+// as on the memory backend: through the same scripts, restored at other
+// parallelisms on the way, they emit what the reference emits.
+func TestWindowsOnBytesBackendMatchReference(t *testing.T) {
+	assigners := map[string]WindowAssigner{
+		"tumbling":   TumblingEventTime(100 * time.Millisecond),
+		"sliding":    SlidingEventTime(100*time.Millisecond, 25*time.Millisecond),
+		"sliding-10": SlidingEventTime(100*time.Millisecond, 10*time.Millisecond),
+		"sessions":   EventTimeSessions(30 * time.Millisecond),
+	}
+	late := NewOutputTag[equivRec]("late")
+	for name, a := range assigners {
+		for _, lateness := range []int64{0, 40} {
+			for seed := range uint64(4) {
+				t.Run(fmt.Sprintf("%s/lateness=%d/seed=%d", name, lateness, seed), func(t *testing.T) {
+					items := randomScript(rand.New(rand.NewPCG(seed, 7)), 400, 30*int64(1-seed%2), 40)
+					want := runWindowScript(t, items, func() any { return &refWindow{a: a, lateness: lateness, late: late} })
+					got := runWindowScriptOn(t, BytesBackend, items, func() any { return newWindowFn(a, lateness, late) })
+					if !slices.Equal(got, want) {
+						t.Fatalf("window results on the bytes backend differ from the reference:\n%s", diffLines(got, want))
 					}
 				})
 			}
@@ -520,7 +554,7 @@ func joinStateLen(fn any) int {
 // its first input and of side 1 to its second, and returns the pairs it
 // emitted, sorted. Nothing may be left in state at the end.
 func runJoinScript(t *testing.T, items []equivItem, newFn func() any) []string {
-	return runScript(t, items, newFn, joinStateLen, func(fn any, c *keyedCtx[string], it equivItem, out strOut) error {
+	return runScript(t, MemoryBackend, items, newFn, joinStateLen, func(fn any, c *keyedCtx[string], it equivItem, out strOut) error {
 		j := fn.(KeyedCoProcessFunction[string, equivRec, equivRec, string])
 		if it.side == 0 {
 			return j.Process1(c, it.rec, out)
