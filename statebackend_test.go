@@ -130,7 +130,9 @@ func TestBytesBackendMatchesMemory(t *testing.T) {
 		keyed := weir.KeyBy(src, func(v int64) int64 { return v % 13 })
 		tc := weir.Collect(weir.Process(keyed, &bucketTimers{}))
 		label := func(kind string) func(r weir.WindowResult[int64, int64]) string {
-			return func(r weir.WindowResult[int64, int64]) string { return fmt.Sprintf("%s %d %v %d", kind, r.Key, r.Window, r.Value) }
+			return func(r weir.WindowResult[int64, int64]) string {
+				return fmt.Sprintf("%s %d %v %d", kind, r.Key, r.Window, r.Value)
+			}
 		}
 		tumbling := weir.Map(weir.Aggregate(weir.Windowed(keyed, weir.TumblingEventTime(100*time.Millisecond)), countInts{}), label("tumbling"))
 		sliding := weir.Map(weir.Aggregate(weir.Windowed(keyed, weir.SlidingEventTime(300*time.Millisecond, 100*time.Millisecond)), countInts{}), label("sliding"))
