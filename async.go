@@ -131,10 +131,10 @@ func AsyncMap[T, R any](s Stream[T], fn func(ctx context.Context, v T) (R, error
 				Subtask:        b.subtask,
 				Parallelism:    b.parallelism,
 			},
-			openState: b.cfg.backend.open,
-			done:      make(chan *asyncEntry[T, R], cfg.capacity),
+			done: make(chan *asyncEntry[T, R], cfg.capacity),
 		}
 		op.drainFn = op.drain
+		op.openState = b.cfg.backend.open
 		return op, op, nil
 	}
 	return Stream[R]{n}
@@ -170,15 +170,16 @@ type asyncEntry[T, R any] struct {
 // runtime.WatermarkHolder).
 type asyncOp[T, R any] struct {
 	opBase
-	fn        func(context.Context, T) (R, error)
-	cfg       asyncConfig
-	next      runtime.Pusher[R]
-	codec     asyncEntryCodec[T]
-	restore   *opRestore
-	stateCfg  state.Config
+	fn       func(context.Context, T) (R, error)
+	cfg      asyncConfig
+	next     runtime.Pusher[R]
+	codec    asyncEntryCodec[T]
+	restore  *opRestore
+	stateCfg state.Config
+	backend  state.Backend
+	list     state.OperatorList[asyncSaved[T]]
+	// openState opens the state backend the job chose.
 	openState func(state.Config) (state.Backend, error)
-	backend   state.Backend
-	list      state.OperatorList[asyncSaved[T]]
 
 	// life is the lifetime of the operator's requests: Push has no
 	// context, and the requests outlive any one call, so the operator
