@@ -185,11 +185,13 @@ type Namespaced[K, N comparable, V any] interface {
 	Slot(kg int, k K, n N) (p *V, created, fresh bool, err error)
 	// Has reports whether namespace n has an entry in key group kg.
 	Has(kg int, n N) bool
-	// Entries yields the entries of namespace n in key group kg, in the
-	// order their keys entered the namespace (after a restore: in the
-	// order of their encoded keys), except that Delete moves the last key
-	// into the deleted one's place. The table must not be written during
-	// the iteration.
+	// Entries yields the entries of namespace n in key group kg, in an
+	// order the backend defines and statetest.Capabilities declares: on
+	// Memory, the order their keys entered the namespace (after a restore:
+	// in the order of their encoded keys), except that Delete moves the
+	// last key into the deleted one's place; on a StoreBackend, the byte
+	// order of the encoded keys. The table must not be written during the
+	// iteration.
 	Entries(kg int, n N) iter.Seq2[K, V]
 	// Update calls fn with each entry of namespace n in key group kg, in
 	// the order of Entries, and a pointer through which fn may change the

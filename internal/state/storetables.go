@@ -453,7 +453,7 @@ func (a *storeNamespaced[K, N, V]) Update(kg int, n N, fn func(K, *V) error) err
 	for i := range es {
 		e := &es[i]
 		ferr := fn(e.k, &e.v)
-		a.val = a.vc.Append(a.val[:0], e.v)
+		a.val = a.vc.Append(a.stamp(), e.v)
 		if err := a.set(kg, e.key, a.val); err != nil {
 			return err
 		}
