@@ -20,6 +20,7 @@ import (
 
 func newDemoCommand() *cobra.Command {
 	o := demo.DefaultOptions()
+	rf := runFlags{dirFlag: "checkpoints", checkpointInterval: o.CheckpointInterval}
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the video-quality monitoring demo job",
@@ -65,7 +66,12 @@ at the end. 'weir checkpoints list DIR' shows them all.`,
   weir demo --duration 0 --checkpoints /tmp/weir-demo --restore latest --parallelism 4`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateDemoFlags(o, cmd.Flags().Changed); err != nil {
+			if err := rf.validate(cmd.Flags().Changed); err != nil {
+				return err
+			}
+			o.CheckpointDir, o.CheckpointInterval, o.Restore = rf.checkpointDir, rf.checkpointInterval, rf.restore
+			o.AllowNonRestoredState = rf.allowNonRestoredState
+			if err := validateDemoFlags(o); err != nil {
 				return err
 			}
 			o.Stop = stopOf(cmd.Context())
@@ -79,17 +85,14 @@ at the end. 'weir checkpoints list DIR' shows them all.`,
 	f.IntVar(&o.BlockSize, "block-size", o.BlockSize, "views per block (the count window) of each title")
 	f.BoolVar(&o.Blocks, "blocks", false, "print every block too, besides the alerts")
 	f.IntVar(&o.Parallelism, "parallelism", o.Parallelism, "parallel subtasks of each operator")
-	f.StringVar(&o.CheckpointDir, "checkpoints", o.CheckpointDir, "take checkpoints into this `directory` (created if missing)")
-	f.DurationVar(&o.CheckpointInterval, "checkpoint-interval", o.CheckpointInterval, "time between checkpoints; only with --checkpoints")
-	f.StringVar(&o.Restore, "restore", o.Restore, "start from `latest|path`: the newest checkpoint in --checkpoints, or a chk-/sp- directory or a directory holding them")
-	f.BoolVar(&o.AllowNonRestoredState, "allow-non-restored-state", o.AllowNonRestoredState, "with --restore, drop the state of operators the job no longer has instead of failing")
+	rf.register(f, "take checkpoints into this `directory` (created if missing)")
 	return cmd
 }
 
 // validateDemoFlags names the flag at fault; demo.Options.Validate checks the
-// same rules in the options' own terms. changed tells which flags were given,
-// for the flags that only make sense beside another.
-func validateDemoFlags(o demo.Options, changed func(flag string) bool) error {
+// same rules in the options' own terms. The checkpoint flags are checked by
+// runFlags.validate.
+func validateDemoFlags(o demo.Options) error {
 	switch {
 	case o.Duration < 0:
 		return fmt.Errorf("invalid --duration %v: must not be negative", o.Duration)
@@ -101,18 +104,6 @@ func validateDemoFlags(o demo.Options, changed func(flag string) bool) error {
 		return fmt.Errorf("invalid --block-size %d: must be positive", o.BlockSize)
 	case o.Parallelism <= 0:
 		return fmt.Errorf("invalid --parallelism %d: must be positive", o.Parallelism)
-	case changed("checkpoints") && o.CheckpointDir == "":
-		return errors.New("invalid --checkpoints: the directory must not be empty")
-	case changed("checkpoint-interval") && o.CheckpointDir == "":
-		return errors.New("--checkpoint-interval needs --checkpoints DIR")
-	case o.CheckpointDir != "" && o.CheckpointInterval <= 0:
-		return fmt.Errorf("invalid --checkpoint-interval %v: must be positive", o.CheckpointInterval)
-	case changed("restore") && o.Restore == "":
-		return errors.New("invalid --restore: want latest or a path")
-	case o.Restore == "latest" && o.CheckpointDir == "":
-		return errors.New("--restore latest needs --checkpoints DIR, the directory to take the newest checkpoint from")
-	case o.AllowNonRestoredState && o.Restore == "":
-		return errors.New("--allow-non-restored-state needs --restore")
 	}
 	return nil
 }

@@ -18,25 +18,24 @@ import (
 
 // runOptions are the flags of `weir nexmark run`.
 type runOptions struct {
-	query              string
-	events, seed, tps  int64
-	input              string
-	parallelism        int
-	splits             int
-	checkpointDir      string
-	checkpointInterval time.Duration
-	restore            string
-	out                string
-	sideInput          string
-	onError            string
-	deadLetters        string
-	appendOut          bool
-	duration           time.Duration
-	rate               float64
+	query             string
+	events, seed, tps int64
+	input             string
+	parallelism       int
+	splits            int
+	runFlags
+	out         string
+	sideInput   string
+	onError     string
+	deadLetters string
+	appendOut   bool
+	duration    time.Duration
+	rate        float64
 }
 
 func newNexmarkRunCommand() *cobra.Command {
-	o := runOptions{events: 10_000_000, tps: nexmark.DefaultTPS, parallelism: 1, checkpointInterval: 10 * time.Second, onError: "fail"}
+	o := runOptions{events: 10_000_000, tps: nexmark.DefaultTPS, parallelism: 1, onError: "fail",
+		runFlags: runFlags{dirFlag: "checkpoint-dir", checkpointInterval: 10 * time.Second}}
 	cmd := &cobra.Command{
 		Use:   "run --query qN",
 		Short: "Run a Nexmark query on generated events or an events file",
@@ -111,9 +110,7 @@ filtered, dead-lettered, skipped or late.`,
 	f.IntVar(&o.splits, "splits", 0, "generator splits (default 4, or --parallelism if larger); keep it across --restore")
 	f.StringVar(&o.input, "input", "", "read events from these JSON-lines `files` (a glob) instead of generating them")
 	f.IntVar(&o.parallelism, "parallelism", o.parallelism, "parallel subtasks of each operator")
-	f.StringVar(&o.checkpointDir, "checkpoint-dir", "", "take exactly-once checkpoints into this `directory`")
-	f.DurationVar(&o.checkpointInterval, "checkpoint-interval", o.checkpointInterval, "time between checkpoints; only with --checkpoint-dir")
-	f.StringVar(&o.restore, "restore", "", "start from `latest|path`: the newest checkpoint in --checkpoint-dir, or a chk-/sp- directory")
+	o.runFlags.register(f, "take exactly-once checkpoints into this `directory`")
 	f.StringVar(&o.out, "out", "", "write the result rows as JSON lines under this `directory` (exactly-once)")
 	f.StringVar(&o.sideInput, "side-input", "", "q13's side input, a `file` of key,value lines (default: a generated one)")
 	f.StringVar(&o.onError, "on-error", o.onError, "what a record that fails does: fail, dead-letter or skip")
@@ -158,16 +155,6 @@ func nexmarkRunConfig(o runOptions, changed func(string) bool) (job.Options, job
 		return jo, q, errors.New("--input reads events from files: --events, --tps, --seed, --rate and --splits are for generated events")
 	case changed("input") && o.input == "":
 		return jo, q, errors.New("invalid --input: the file name is empty")
-	case changed("checkpoint-dir") && o.checkpointDir == "":
-		return jo, q, errors.New("invalid --checkpoint-dir: the directory must not be empty")
-	case changed("checkpoint-interval") && o.checkpointDir == "":
-		return jo, q, errors.New("--checkpoint-interval needs --checkpoint-dir DIR")
-	case o.checkpointDir != "" && o.checkpointInterval <= 0:
-		return jo, q, fmt.Errorf("invalid --checkpoint-interval %v: must be positive", o.checkpointInterval)
-	case changed("restore") && o.restore == "":
-		return jo, q, errors.New("invalid --restore: want latest or a path")
-	case o.restore == "latest" && o.checkpointDir == "":
-		return jo, q, errors.New("--restore latest needs --checkpoint-dir DIR, the directory to take the newest checkpoint from")
 	case changed("out") && o.out == "":
 		return jo, q, errors.New("invalid --out: the directory must not be empty")
 	case o.sideInput != "" && q.Name != "q13":
@@ -179,6 +166,9 @@ func nexmarkRunConfig(o runOptions, changed func(string) bool) (job.Options, job
 	case o.appendOut && o.out == "" && o.deadLetters == "":
 		return jo, q, errors.New("--append needs --out DIR or --dead-letters DIR, the output to add to")
 	}
+	if err := o.runFlags.validate(changed); err != nil {
+		return jo, q, err
+	}
 	cfg := nexmark.DefaultConfig()
 	cfg.Events, cfg.Seed, cfg.TPS = o.events, o.seed, o.tps
 	if err := cfg.Validate(); err != nil {
@@ -187,7 +177,8 @@ func nexmarkRunConfig(o runOptions, changed func(string) bool) (job.Options, job
 	jo = job.Options{
 		Generator: cfg, Rate: o.rate, Splits: o.splits, Input: o.input, Parallelism: o.parallelism,
 		CheckpointDir: o.checkpointDir, CheckpointInterval: o.checkpointInterval, Restore: o.restore,
-		Out: o.out, Append: o.appendOut, SideInput: o.sideInput, OnError: policy, DeadLetters: o.deadLetters,
+		AllowNonRestoredState: o.allowNonRestoredState,
+		Out:                   o.out, Append: o.appendOut, SideInput: o.sideInput, OnError: policy, DeadLetters: o.deadLetters,
 	}
 	return jo, q, nil
 }

@@ -38,6 +38,10 @@ type Options struct {
 	CheckpointInterval time.Duration
 	// Restore is "latest" or a checkpoint's path.
 	Restore string
+	// AllowNonRestoredState lets Restore drop the state of operators the
+	// query does not have (a checkpoint of another query) instead of
+	// failing.
+	AllowNonRestoredState bool
 	// Stop, when closed, stops the job with a savepoint (with checkpoints)
 	// or cancels it.
 	Stop <-chan struct{}
@@ -109,6 +113,9 @@ func Run(ctx context.Context, q Query, o Options) (Result, error) {
 	}
 	if o.Restore != "" {
 		opts = append(opts, weir.Restore(o.Restore))
+	}
+	if o.AllowNonRestoredState {
+		opts = append(opts, weir.AllowNonRestoredState())
 	}
 	if o.Stop != nil && o.CheckpointDir != "" {
 		opts = append(opts, weir.StopOn(o.Stop))

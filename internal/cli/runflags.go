@@ -1,0 +1,53 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// runFlags are the flags every verb that runs a job shares: where it takes
+// checkpoints and what it restores from. Each verb registers them with
+// register and checks them with validate, so that they are spelled, and
+// their mistakes named, alike.
+type runFlags struct {
+	// dirFlag is the name of the checkpoint directory's flag, which the
+	// verbs spell differently ("checkpoints", "checkpoint-dir").
+	dirFlag string
+
+	checkpointDir         string
+	checkpointInterval    time.Duration
+	restore               string
+	allowNonRestoredState bool
+}
+
+// register adds the flags to f, with the current values as defaults.
+func (r *runFlags) register(f *pflag.FlagSet, dirUsage string) {
+	f.StringVar(&r.checkpointDir, r.dirFlag, r.checkpointDir, dirUsage)
+	f.DurationVar(&r.checkpointInterval, "checkpoint-interval", r.checkpointInterval, "time between checkpoints; only with --"+r.dirFlag)
+	f.StringVar(&r.restore, "restore", r.restore, "start from `latest|path`: the newest checkpoint in --"+r.dirFlag+", or a chk-/sp- directory or a directory holding them")
+	f.BoolVar(&r.allowNonRestoredState, "allow-non-restored-state", r.allowNonRestoredState, "with --restore, drop the state of operators the job no longer has instead of failing")
+}
+
+// validate names the flag at fault. changed tells which flags were given,
+// for the flags that only make sense beside another.
+func (r *runFlags) validate(changed func(flag string) bool) error {
+	dir := "--" + r.dirFlag
+	switch {
+	case changed(r.dirFlag) && r.checkpointDir == "":
+		return fmt.Errorf("invalid %s: the directory must not be empty", dir)
+	case changed("checkpoint-interval") && r.checkpointDir == "":
+		return fmt.Errorf("--checkpoint-interval needs %s DIR", dir)
+	case r.checkpointDir != "" && r.checkpointInterval <= 0:
+		return fmt.Errorf("invalid --checkpoint-interval %v: must be positive", r.checkpointInterval)
+	case changed("restore") && r.restore == "":
+		return errors.New("invalid --restore: want latest or a path")
+	case r.restore == "latest" && r.checkpointDir == "":
+		return fmt.Errorf("--restore latest needs %s DIR, the directory to take the newest checkpoint from", dir)
+	case r.allowNonRestoredState && r.restore == "":
+		return errors.New("--allow-non-restored-state needs --restore")
+	}
+	return nil
+}
