@@ -243,7 +243,7 @@ func (p *plan) matchRestored(rc *restoredCheckpoint) error {
 	}
 	if len(missing) > 0 && !p.cfg.checkpoint.allowNonRestored {
 		slices.Sort(missing)
-		return fmt.Errorf("restore: the checkpoint holds state of operators the job does not have: %v; give them their old IDs, or allow dropping their state (AllowNonRestoredState)", missing)
+		return fmt.Errorf("restore: the checkpoint holds state of operators the job does not have: %v; give them their old IDs, or allow dropping their state (the AllowNonRestoredState option; --allow-non-restored-state on the weir command line)", missing)
 	}
 	return nil
 }

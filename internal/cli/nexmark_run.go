@@ -64,7 +64,9 @@ hm=… partition directories.
 With --checkpoint-dir the job takes a checkpoint every --checkpoint-interval;
 Ctrl-C then stops it with a savepoint, and --restore latest carries on from
 the newest one (at any --parallelism; the generator's --splits must stay the
-same). A second Ctrl-C stops at once.
+same). A second Ctrl-C stops at once. A checkpoint of another query holds
+state this query has no operator for: --allow-non-restored-state drops it
+instead of failing.
 
 --out refuses a directory that holds the rows of an earlier run (a second
 run would add its files beside them) unless the run restores from a

@@ -260,3 +260,21 @@ func TestNexmarkRunDeadLetterKeepsBytes(t *testing.T) {
 		t.Fatalf("dead letter %s: want line 51 and the line's bytes in recordBase64", data)
 	}
 }
+
+// TestNexmarkRunAllowNonRestoredState: restoring q5's checkpoint into q7
+// fails naming the flag that allows it, and the flag makes it work.
+func TestNexmarkRunAllowNonRestoredState(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"nexmark", "run", "--events", "2000", "--checkpoint-dir", dir}
+	if _, stderr, err := execute(t, append(args, "--query", "q5")...); err != nil {
+		t.Fatalf("q5: %v\n%s", err, stderr)
+	}
+	q7 := append(args, "--query", "q7", "--restore", "latest")
+	_, _, err := execute(t, q7...)
+	if err == nil || !strings.Contains(err.Error(), "--allow-non-restored-state") {
+		t.Fatalf("q7 restoring q5's checkpoint: error %v, want one naming --allow-non-restored-state", err)
+	}
+	if _, stderr, err := execute(t, append(q7, "--allow-non-restored-state")...); err != nil {
+		t.Fatalf("q7 --allow-non-restored-state: %v\n%s", err, stderr)
+	}
+}
