@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,8 +34,10 @@ func (s GeneratorSpec) Validate() error {
 		return fmt.Errorf("generator: Splits %d must not be negative", s.Splits)
 	case s.Count < 0:
 		return fmt.Errorf("generator: Count %d must not be negative", s.Count)
-	case s.Rate < 0:
-		return fmt.Errorf("generator: Rate %v must not be negative", s.Rate)
+	case !(s.Rate >= 0) || math.IsInf(s.Rate, 1):
+		// An infinite rate would make every wait zero-length in theory and
+		// the due count overflow in practice: the source would never emit.
+		return fmt.Errorf("generator: Rate %v must be a finite number, not negative (0 is as fast as possible)", s.Rate)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -285,5 +286,23 @@ func TestSideOutputKeepsOperatorParallelism(t *testing.T) {
 	run(t, env)
 	if got := sorted(odds.Values()); !slices.Equal(got, []string{"1", "3", "5", "7", "9"}) {
 		t.Fatalf("side output %v", got)
+	}
+}
+
+// A generator rate that is not a finite number is refused before the job
+// runs: +Inf used to make the source wait forever at 0 records, and NaN
+// passed the "negative" check.
+func TestGeneratorRejectsRateThatIsNotFinite(t *testing.T) {
+	for _, rate := range []float64{math.Inf(1), math.NaN(), -1} {
+		env := weir.New()
+		weir.Collect(weir.From(env, weir.Generator(weir.GeneratorSpec{Count: 10, Rate: rate}, func(seq int64) int64 { return seq })))
+		// The deadline only bounds the failure of a build that accepts the
+		// rate; a correct one fails at once.
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		err := env.Run(ctx)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("Rate %v must be a finite number", rate)) {
+			t.Errorf("rate %v: Run = %v, want an error naming the rate", rate, err)
+		}
 	}
 }

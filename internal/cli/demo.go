@@ -96,8 +96,8 @@ func validateDemoFlags(o demo.Options) error {
 	switch {
 	case o.Duration < 0:
 		return fmt.Errorf("invalid --duration %v: must not be negative", o.Duration)
-	case o.Rate < 0:
-		return fmt.Errorf("invalid --rate %v: must not be negative", o.Rate)
+	case !validRate(o.Rate):
+		return fmt.Errorf("invalid --rate %v: want a finite number of views per second, not negative (0 generates them as fast as possible)", o.Rate)
 	case o.Views < 0:
 		return fmt.Errorf("invalid --views %d: must not be negative", o.Views)
 	case o.BlockSize <= 0:

@@ -66,6 +66,8 @@ func TestDemoRejectsBadFlags(t *testing.T) {
 		{[]string{"--block-size", "0"}, "--block-size"},
 		{[]string{"--parallelism", "-1"}, "--parallelism"},
 		{[]string{"--rate", "-5"}, "--rate"},
+		{[]string{"--rate", "Inf"}, "invalid --rate +Inf: want a finite number"},
+		{[]string{"--rate", "NaN"}, "invalid --rate NaN"},
 		{[]string{"--views", "-1"}, "--views"},
 		{[]string{"--duration", "-1s"}, "--duration"},
 		{[]string{"--duration", "soon"}, "--duration"},

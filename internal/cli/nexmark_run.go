@@ -149,8 +149,8 @@ func nexmarkRunConfig(o runOptions, changed func(string) bool) (job.Options, job
 		return jo, q, fmt.Errorf("invalid --parallelism %d: must be positive", o.parallelism)
 	case o.duration < 0:
 		return jo, q, fmt.Errorf("invalid --duration %v: must not be negative", o.duration)
-	case o.rate < 0:
-		return jo, q, fmt.Errorf("invalid --rate %v: must not be negative", o.rate)
+	case !validRate(o.rate):
+		return jo, q, fmt.Errorf("invalid --rate %v: want a finite number of events per second, not negative (0 is as fast as the job goes)", o.rate)
 	case o.splits < 0:
 		return jo, q, fmt.Errorf("invalid --splits %d: must be positive", o.splits)
 	case o.input != "" && (changed("events") || changed("tps") || changed("seed") || changed("splits") || changed("rate")):

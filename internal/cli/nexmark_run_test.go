@@ -32,6 +32,8 @@ func TestNexmarkRunFlags(t *testing.T) {
 		{[]string{"--query", "q0", "--side-input", "s.csv"}, "--side-input is q13's side input"},
 		{[]string{"--query", "q0", "--duration", "-1s"}, "invalid --duration -1s"},
 		{[]string{"--query", "q0", "--append"}, "--append needs --out DIR or --dead-letters DIR"},
+		{[]string{"--query", "q0", "--rate", "Inf"}, "invalid --rate +Inf: want a finite number"},
+		{[]string{"--query", "q0", "--rate", "NaN"}, "invalid --rate NaN"},
 	} {
 		_, _, err := execute(t, append([]string{"nexmark", "run"}, c.args...)...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

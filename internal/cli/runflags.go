@@ -3,10 +3,16 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/spf13/pflag"
 )
+
+// validRate reports whether r is a rate the run verbs accept: finite and
+// not negative. NaN passes a "< 0" check and +Inf makes a rate limiter wait
+// forever, so both are named here.
+func validRate(r float64) bool { return r >= 0 && !math.IsInf(r, 1) }
 
 // runFlags are the flags every verb that runs a job shares: where it takes
 // checkpoints and what it restores from. Each verb registers them with

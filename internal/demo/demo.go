@@ -114,8 +114,8 @@ func (o Options) Validate() error {
 	switch {
 	case o.Duration < 0:
 		return fmt.Errorf("duration %v must not be negative", o.Duration)
-	case o.Rate < 0:
-		return fmt.Errorf("rate %v must not be negative", o.Rate)
+	case !(o.Rate >= 0) || math.IsInf(o.Rate, 1):
+		return fmt.Errorf("rate %v must be a finite number, not negative (0 is as fast as possible)", o.Rate)
 	case o.Views < 0:
 		return fmt.Errorf("views %d must not be negative", o.Views)
 	case o.BlockSize <= 0:

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -94,6 +95,9 @@ func eventTime(e nexmark.Event) time.Time { return time.UnixMilli(e.DateTime()) 
 
 // fromGenerator adds the generator to e as the job's event source.
 func fromGenerator(e *weir.Env, cfg nexmark.Config, splits int, rate float64) (weir.Stream[nexmark.Event], error) {
+	if !(rate >= 0) || math.IsInf(rate, 1) {
+		return weir.Stream[nexmark.Event]{}, fmt.Errorf("nexmark generator: rate %v must be a finite number, not negative (0 is as fast as the job goes)", rate)
+	}
 	gen, err := nexmark.NewGenerator(cfg)
 	if err != nil {
 		return weir.Stream[nexmark.Event]{}, err
