@@ -207,7 +207,9 @@ func runNexmarkQuery(ctx context.Context, stdout, stderr io.Writer, q job.Query,
 			q.Name, p.Elapsed.Seconds(), p.Events, rate, p.Rows)
 	}
 	r, err := job.Run(ctx, q, jo)
-	if err != nil && !(errors.Is(err, context.Canceled) && r.Events > 0) {
+	// A second Ctrl-C cancels ctx: like the first, at any moment, it is
+	// how a run is meant to end, and the summary says how far it got.
+	if err != nil && !(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: %d events in %.2fs: %.0f events/s, %.0f events/s per core (%.2f CPU s), %d rows, %d checkpoints\n",

@@ -100,6 +100,8 @@ func (r Result) EventsPerSecond() float64 { return float64(r.Events) / r.Elapsed
 func (r Result) EventsPerCoreSecond() float64 { return float64(r.Events) / r.CPU.Seconds() }
 
 // Run runs q with o until its input ends, o.Stop is closed or ctx is done.
+// Closing o.Stop is a normal end (nil) at any moment; ctx's end gives
+// ctx.Err() with the Result of what ran.
 func Run(ctx context.Context, q Query, o Options) (Result, error) {
 	if o.Parallelism == 0 {
 		o.Parallelism = 1
@@ -117,6 +119,7 @@ func Run(ctx context.Context, q Query, o Options) (Result, error) {
 	if o.AllowNonRestoredState {
 		opts = append(opts, weir.AllowNonRestoredState())
 	}
+	parent := ctx
 	if o.Stop != nil && o.CheckpointDir != "" {
 		opts = append(opts, weir.StopOn(o.Stop))
 	} else if o.Stop != nil {
@@ -207,7 +210,11 @@ func Run(ctx context.Context, q Query, o Options) (Result, error) {
 		r.lines = c.out.lines()
 	}
 	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		return r, ctx.Err()
+		if parent.Err() == nil {
+			// Canceled by Stop, not by the caller: the end asked for.
+			return r, nil
+		}
+		return r, parent.Err()
 	}
 	return r, err
 }
