@@ -76,8 +76,8 @@ type Options struct {
 
 // Progress is where a running query is.
 type Progress struct {
-	Events      int64         // read by the sources
-	Rows        int64         // result rows written (counted)
+	Events      int64         // read by the sources, counted as they emit them
+	Rows        int64         // result rows written (counted), read before Events
 	Checkpoints int64         // checkpoints completed
 	Elapsed     time.Duration // since the job started
 }
@@ -155,11 +155,15 @@ func Run(ctx context.Context, q Query, o Options) (Result, error) {
 	env := weir.New(opts...)
 
 	c := &Context{Env: env, SideInput: o.SideInput, out: &output{dir: o.Out, collect: o.collect}}
+	// read counts the events the sources emit as they emit them, for the
+	// progress line; the operators' metrics are published only every
+	// quarter second, so rows counted at once would run ahead of them.
+	var read atomic.Int64
 	if o.Input != "" {
-		c.events = fromFiles(env, o.Input)
+		c.events = fromFiles(env, &read, o.Input)
 	} else {
 		var err error
-		if c.events, err = fromGenerator(env, o.Generator, o.Splits, o.Rate); err != nil {
+		if c.events, err = fromGenerator(env, o.Generator, o.Splits, o.Rate, &read); err != nil {
 			return Result{}, err
 		}
 	}
@@ -195,7 +199,10 @@ func Run(ctx context.Context, q Query, o Options) (Result, error) {
 			case <-done:
 				return
 			case <-t.C:
-				o.Progress(Progress{Events: sourceEvents(env.Metrics()), Rows: c.out.rows.Load(),
+				// Rows first: every row counted then comes from an event
+				// counted before it was emitted, so Events ≥ what made Rows.
+				rows := c.out.rows.Load()
+				o.Progress(Progress{Events: read.Load(), Rows: rows,
 					Checkpoints: completed.Load(), Elapsed: time.Since(start)})
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -23,6 +24,7 @@ type generatorSource struct {
 	gen    *nexmark.Generator
 	splits int
 	rate   float64 // events per wall-clock second over all splits; 0: no limit
+	read   *atomic.Int64
 }
 
 func (g *generatorSource) Splits(context.Context) ([]weir.Split, error) {
@@ -42,7 +44,7 @@ func (g *generatorSource) OpenSplit(_ context.Context, s weir.Split, pos []byte)
 	if err1 != nil || err2 != nil || n != g.splits || i < 0 || i >= n {
 		return nil, fmt.Errorf("nexmark generator: no split %q among %d splits (a restore must use the split count of the run it restores)", s.ID, g.splits)
 	}
-	r := &generatorReader{gen: g.gen, next: int64(i), stride: int64(n), end: g.gen.Config().Events}
+	r := &generatorReader{gen: g.gen, next: int64(i), stride: int64(n), end: g.gen.Config().Events, read: g.read}
 	if g.rate > 0 {
 		r.rate, r.start = g.rate/float64(n), time.Now()
 	}
@@ -63,6 +65,7 @@ type generatorReader struct {
 	rate         float64
 	start        time.Time
 	sent         int64
+	read         *atomic.Int64 // events emitted by every reader of the job
 }
 
 func (r *generatorReader) Poll(out weir.SourceOutput[nexmark.Event], max int) (weir.PollStatus, error) {
@@ -73,6 +76,16 @@ func (r *generatorReader) Poll(out weir.SourceOutput[nexmark.Event], max int) (w
 		}
 		max = int(min(int64(max), due))
 		r.sent += int64(max)
+	}
+	// Counted before they are emitted, so that no row the progress line
+	// counts comes from an event it does not: one add per poll, not per
+	// event, since the readers of all subtasks share the counter.
+	n := int64(max)
+	if r.end > 0 {
+		n = min(n, (r.end-r.next+r.stride-1)/r.stride)
+	}
+	if n > 0 {
+		r.read.Add(n)
 	}
 	for ; max > 0; max-- {
 		if r.end > 0 && r.next >= r.end {
@@ -94,7 +107,7 @@ func (r *generatorReader) Close() error     { return nil }
 func eventTime(e nexmark.Event) time.Time { return time.UnixMilli(e.DateTime()) }
 
 // fromGenerator adds the generator to e as the job's event source.
-func fromGenerator(e *weir.Env, cfg nexmark.Config, splits int, rate float64) (weir.Stream[nexmark.Event], error) {
+func fromGenerator(e *weir.Env, cfg nexmark.Config, splits int, rate float64, read *atomic.Int64) (weir.Stream[nexmark.Event], error) {
 	if !(rate >= 0) || math.IsInf(rate, 1) {
 		return weir.Stream[nexmark.Event]{}, fmt.Errorf("nexmark generator: rate %v must be a finite number, not negative (0 is as fast as the job goes)", rate)
 	}
@@ -102,7 +115,7 @@ func fromGenerator(e *weir.Env, cfg nexmark.Config, splits int, rate float64) (w
 	if err != nil {
 		return weir.Stream[nexmark.Event]{}, err
 	}
-	src := &generatorSource{gen: gen, splits: splits, rate: rate}
+	src := &generatorSource{gen: gen, splits: splits, rate: rate, read: read}
 	return weir.From(e, src, weir.EventTime(eventTime, WatermarkDelay)).Name("nexmark").ID("nexmark-generator"), nil
 }
 
@@ -129,6 +142,7 @@ func (l line) MarshalText() ([]byte, error) { return []byte(l.text), nil }
 // next operator to apply the job's error policy to.
 type fileSource struct {
 	lines *weir.LinesSource
+	read  *atomic.Int64
 }
 
 func (f *fileSource) Splits(ctx context.Context) ([]weir.Split, error) { return f.lines.Splits(ctx) }
@@ -142,12 +156,13 @@ func (f *fileSource) OpenSplit(ctx context.Context, s weir.Split, pos []byte) (w
 	if err != nil {
 		return nil, err
 	}
-	return &fileReader{SplitReader: r}, nil
+	return &fileReader{SplitReader: r, read: f.read}, nil
 }
 
 type fileReader struct {
 	weir.SplitReader[string]
-	out weir.SourceOutput[line]
+	out  weir.SourceOutput[line]
+	read *atomic.Int64 // lines emitted by every reader of the job
 }
 
 func (r *fileReader) Poll(out weir.SourceOutput[line], max int) (weir.PollStatus, error) {
@@ -157,6 +172,10 @@ func (r *fileReader) Poll(out weir.SourceOutput[line], max int) (weir.PollStatus
 
 // Emit decodes one line of the file.
 func (r *fileReader) Emit(text string, offset int64) {
+	// Counted before the emit, as the generator counts, and as the
+	// source's metrics do, blank lines too; decoding costs far more than
+	// the shared add.
+	r.read.Add(1)
 	l := line{text: text}
 	if strings.TrimSpace(text) == "" {
 		l.blank = true
@@ -189,8 +208,8 @@ func lineTime(l line) time.Time {
 // leaves) are skipped and counted as filtered by the operator "skip blank
 // lines", as JSON-lines readers do; lines that do not decode meet the job's
 // error policy in the operator "decode".
-func fromFiles(e *weir.Env, patterns ...string) weir.Stream[nexmark.Event] {
-	src := weir.From(e, &fileSource{lines: weir.Lines(patterns...)}, weir.EventTime(lineTime, WatermarkDelay)).
+func fromFiles(e *weir.Env, read *atomic.Int64, patterns ...string) weir.Stream[nexmark.Event] {
+	src := weir.From(e, &fileSource{lines: weir.Lines(patterns...), read: read}, weir.EventTime(lineTime, WatermarkDelay)).
 		Name("events").ID("nexmark-file")
 	src = src.Filter(func(l line) bool { return !l.blank }).Name("skip blank lines").ID("nexmark-blank-lines")
 	return weir.TryMap(src, func(l line) (nexmark.Event, error) {
