@@ -59,20 +59,16 @@ func (s *checkpointStore) lastID(ctx context.Context) (int64, error) {
 	if s == nil {
 		return 0, nil
 	}
+	// Inspect, not List: a damaged checkpoint, which makes List fail, must
+	// not keep a job that restores an explicitly chosen older one from
+	// starting, and its ID is taken all the same.
 	var last int64
-	infos, err := s.dir.List(ctx)
+	entries, err := s.dir.Inspect(ctx)
 	if err != nil {
 		return 0, err
 	}
-	for _, in := range infos {
-		last = max(last, in.Ref.ID)
-	}
-	inc, err := s.dir.Incomplete(ctx)
-	if err != nil {
-		return 0, err
-	}
-	for _, r := range inc {
-		last = max(last, r.ID)
+	for _, e := range entries {
+		last = max(last, e.Ref.ID)
 	}
 	return last, nil
 }
@@ -174,6 +170,17 @@ func (s *checkpointStore) Discard(ctx context.Context, id int64, savepoint bool)
 	return err
 }
 
+// fallbackHint explains, after an error that a damaged checkpoint causes
+// when the newest one is looked for, why Weir does not take an older one
+// and how to.
+func fallbackHint(err error) string {
+	if !errors.Is(err, checkpoint.ErrCorrupt) {
+		return ""
+	}
+	return "; Weir does not fall back to an older checkpoint by itself: output committed after it would be written again. " +
+		"Restore one by its path if that is what you want, or move the damaged one away"
+}
+
 func ref(id int64, savepoint bool) checkpoint.Ref {
 	if savepoint {
 		return checkpoint.Ref{Kind: checkpoint.KindSavepoint, ID: id}
@@ -185,7 +192,7 @@ func ref(id int64, savepoint bool) checkpoint.Ref {
 // "latest" in the job's checkpoint directory, or a path.
 func loadCheckpoint(ctx context.Context, from string, store *checkpointStore) (*restoredCheckpoint, func() error, error) {
 	var (
-		storage checkpoint.Storage
+		storage *checkpoint.Dir
 		info    checkpoint.Info
 		closer  = func() error { return nil }
 		err     error
@@ -193,16 +200,21 @@ func loadCheckpoint(ctx context.Context, from string, store *checkpointStore) (*
 	if from == "latest" {
 		storage = store.dir
 		if info, err = checkpoint.Latest(ctx, store.dir); err != nil {
-			return nil, nil, fmt.Errorf("restore latest from %s: %w", store.dir.Path(), err)
+			return nil, nil, fmt.Errorf("restore latest from %s: %w%s", store.dir.Path(), err, fallbackHint(err))
 		}
 	} else {
 		d, in, err := checkpoint.OpenPath(ctx, from)
 		if err != nil {
-			return nil, nil, fmt.Errorf("restore: %w", err)
+			return nil, nil, fmt.Errorf("restore: %w%s", err, fallbackHint(err))
 		}
 		storage, info, closer = d, in, d.Close
 	}
 	m, err := storage.ReadMetadata(ctx, info.Ref)
+	if err == nil {
+		// Before any task opens: a state file deleted by hand fails the
+		// restore here, naming it, not halfway through opening subtasks.
+		err = storage.Verify(ctx, info.Ref)
+	}
 	if err != nil {
 		closer()
 		return nil, nil, fmt.Errorf("restore %s: %w", info.Location, err)

@@ -437,3 +437,61 @@ func TestWindowsRestoreExactly(t *testing.T) {
 		})
 	}
 }
+
+// A damaged _metadata in the newest checkpoint fails a restore of
+// "latest", naming it, where it used to fall back silently to an older
+// checkpoint and so write again the output the newer one had committed;
+// the older one is restored only when named.
+func TestRestoreLatestRefusesDamagedNewest(t *testing.T) {
+	const n = 2000
+	dir := t.TempDir()
+	env, _ := countJob(dir, n, 1, 0)
+	if err := env.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := filepath.Glob(filepath.Join(dir, "chk-*", "_metadata"))
+	if len(all) < 2 {
+		t.Fatalf("the run left %d checkpoints, want at least 2", len(all))
+	}
+	newest, older := all[len(all)-1], filepath.Dir(all[len(all)-2])
+	data, err := os.ReadFile(newest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 1
+	if err := os.WriteFile(newest, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	env, got := countJob(dir, n, 1, 0, weir.Restore("latest"))
+	err = env.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), newest) || !strings.Contains(err.Error(), "does not fall back") {
+		t.Fatalf("restore latest with a damaged newest checkpoint: %v (emitted %d counts); want an error naming %s", err, len(got.Values()), newest)
+	}
+	env, _ = countJob(dir, n, 1, 0, weir.Restore(older))
+	if err := env.Run(context.Background()); err != nil {
+		t.Fatalf("restore of the older %s, named: %v", older, err)
+	}
+}
+
+// A checkpoint whose state file was deleted fails the restore naming the
+// file, before any task opens.
+func TestRestoreNamesMissingStateFile(t *testing.T) {
+	dir := t.TempDir()
+	env, _ := countJob(dir, 500, 1, 0)
+	if err := env.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := filepath.Glob(filepath.Join(dir, "chk-*", "count-*"))
+	if len(all) == 0 {
+		t.Fatal("no state file of operator count")
+	}
+	gone := all[len(all)-1]
+	if err := os.Remove(gone); err != nil {
+		t.Fatal(err)
+	}
+	env, _ = countJob(dir, 500, 1, 0, weir.Restore(filepath.Dir(gone)))
+	if err := env.Run(context.Background()); err == nil || !strings.Contains(err.Error(), gone+" is missing") {
+		t.Fatalf("restore without %s: %v; want an error naming it", gone, err)
+	}
+}

@@ -47,19 +47,20 @@ type Storage interface {
 
 	// ReadMetadata returns the metadata of a completed checkpoint. A
 	// checkpoint that does not exist gives an error wrapping ErrNotFound;
-	// one without valid metadata, an error wrapping ErrIncomplete.
+	// one without metadata, an error wrapping ErrIncomplete; one whose
+	// metadata is damaged, an error wrapping ErrCorrupt.
 	ReadMetadata(ctx context.Context, ref Ref) (*Metadata, error)
 
 	// List returns the completed checkpoints and savepoints, newest first
-	// (see Info for the order). Incomplete ones, including those whose
-	// metadata is torn, are left out. Metadata that is intact but cannot be
-	// used — a format version this build does not know, or contents that do
-	// not validate — makes List fail rather than hide a checkpoint that may
-	// be the newest.
+	// (see Info for the order). Incomplete ones are left out. Metadata that
+	// cannot be used — damaged (ErrCorrupt), a format version this build
+	// does not know, or contents that do not validate — makes List fail,
+	// naming it, rather than hide a checkpoint that may be the newest: its
+	// completion time cannot be read, so nothing can show it is older.
 	List(ctx context.Context) ([]Info, error)
 
 	// Incomplete returns the checkpoints and savepoints that have been
-	// started (they have a directory or files) but have no valid metadata,
+	// started (they have a directory or files) but have no metadata,
 	// ordered by kind and then ID. It exists so that Retain can clean up
 	// after crashes.
 	Incomplete(ctx context.Context) ([]Ref, error)
@@ -80,9 +81,15 @@ var (
 	// ErrNotFound reports a checkpoint or savepoint that does not exist, or
 	// that there is none to pick.
 	ErrNotFound = errors.New("not found")
-	// ErrIncomplete reports a checkpoint that was started but has no valid
-	// metadata, and so must not be used.
-	ErrIncomplete = errors.New("incomplete: no valid _metadata")
+	// ErrIncomplete reports a checkpoint that was started but has no
+	// _metadata yet (perhaps a _metadata.tmp), and so must not be used.
+	ErrIncomplete = errors.New("incomplete: no _metadata")
+	// ErrCorrupt reports a _metadata that fails its checksum. Complete
+	// makes _metadata appear only by renaming a file already written and
+	// synced, so no crash of the writer leaves one torn: it was damaged
+	// afterwards. Such a checkpoint is neither incomplete (it may be the
+	// newest, whose output sinks have committed) nor usable.
+	ErrCorrupt = errors.New("damaged after it was written")
 	// ErrExists reports an attempt to write what is already written: a
 	// state file created twice, a state file added to a completed
 	// checkpoint, or a checkpoint completed twice.
@@ -363,10 +370,13 @@ func StateFileName(operatorID string, subtask int) string {
 
 // sortRefs orders refs by kind, then ID, for a stable Incomplete listing.
 func sortRefs(refs []Ref) {
-	slices.SortFunc(refs, func(a, b Ref) int {
-		if c := cmp.Compare(a.Kind, b.Kind); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.ID, b.ID)
-	})
+	slices.SortFunc(refs, compareRefs)
+}
+
+// compareRefs orders refs by kind, then ID.
+func compareRefs(a, b Ref) int {
+	if c := cmp.Compare(a.Kind, b.Kind); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.ID, b.ID)
 }

@@ -398,8 +398,9 @@ func (d *Dir) ReadMetadata(ctx context.Context, ref Ref) (*Metadata, error) {
 
 // readMetadata reads and checks a checkpoint's metadata, and returns its
 // size in bytes too. Its errors wrap ErrNotFound for a missing checkpoint
-// and ErrIncomplete (with ErrChecksum for a torn file) for one that is not
-// complete; any other error means intact metadata that cannot be used.
+// and ErrIncomplete for one that is not complete; any other error means
+// metadata that cannot be used: damaged (ErrCorrupt, with ErrChecksum) or
+// intact but not for this build.
 // Its errors start with the path, for callers to prefix with what they
 // were doing.
 func (d *Dir) readMetadata(ref Ref) (*Metadata, int64, error) {
@@ -425,7 +426,7 @@ func (d *Dir) readMetadata(ref Ref) (*Metadata, int64, error) {
 	}
 	m, err := DecodeMetadata(data)
 	if errors.Is(err, ErrChecksum) {
-		return nil, 0, fmt.Errorf("%s: %w: %w", loc, ErrIncomplete, err)
+		return nil, 0, fmt.Errorf("%s: %w: %w", loc, ErrCorrupt, err)
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: %w", loc, err)
@@ -564,4 +565,138 @@ func (d *Dir) Delete(ctx context.Context, ref Ref) error {
 		return fmt.Errorf("checkpoint: delete %s: %w", loc, err)
 	}
 	return nil
+}
+
+// Verify checks that every state file the metadata of ref lists is in the
+// checkpoint, a regular file of the listed size — what Complete checked
+// before writing it, and what may have changed since (a file deleted or
+// truncated by hand). Its error names the first file at fault.
+func (d *Dir) Verify(ctx context.Context, ref Ref) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := ref.validate(); err != nil {
+		return err
+	}
+	m, _, err := d.readMetadata(ref)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	return d.verifyFiles(m)
+}
+
+// verifyFiles is Verify on metadata already read.
+func (d *Dir) verifyFiles(m *Metadata) error {
+	ref := m.Ref()
+	for _, op := range m.Operators {
+		for i, sf := range op.Subtasks {
+			fi, err := d.root.Stat(filepath.Join(ref.String(), sf.Name))
+			loc := d.location(ref, sf.Name)
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				return fmt.Errorf("checkpoint: %s is missing; the metadata lists it for operator %q subtask %d: %w", loc, op.ID, i, ErrMissingFile)
+			case err != nil:
+				return fmt.Errorf("checkpoint: %s: %w", loc, err)
+			case !fi.Mode().IsRegular():
+				return fmt.Errorf("checkpoint: %s is not a regular file: %w", loc, ErrMissingFile)
+			case fi.Size() != sf.Size:
+				return fmt.Errorf("checkpoint: %s has %d bytes, the metadata says %d: %w", loc, fi.Size(), sf.Size, ErrMissingFile)
+			}
+		}
+	}
+	return nil
+}
+
+// ErrMissingFile reports a state file a completed checkpoint's metadata
+// lists that is not there as written: missing, or of another size.
+var ErrMissingFile = errors.New("a state file of a completed checkpoint is not as written")
+
+// Status is what Inspect finds a checkpoint or savepoint directory to be.
+type Status uint8
+
+const (
+	// Complete: its metadata is valid and every state file it lists is
+	// there with its size.
+	Complete Status = iota + 1
+	// Incomplete: no _metadata yet; being written, abandoned, or left by a
+	// crash. No job restores from it.
+	Incomplete
+	// Broken: a _metadata was written, but it is damaged or unusable by
+	// this build, or a state file it lists is missing or of another size.
+	Broken
+)
+
+// String returns "complete", "incomplete" or "broken".
+func (s Status) String() string {
+	switch s {
+	case Complete:
+		return "complete"
+	case Incomplete:
+		return "incomplete"
+	case Broken:
+		return "broken"
+	}
+	return fmt.Sprintf("Status(%d)", uint8(s))
+}
+
+// Entry is one checkpoint or savepoint directory, as Inspect finds it.
+type Entry struct {
+	Ref    Ref
+	Status Status
+	// Info is set for a Complete entry, and for a Broken one whose metadata
+	// could be read (its state files are what is wrong).
+	Info Info
+	// Problem says why the entry is Incomplete or Broken.
+	Problem error
+}
+
+// Inspect returns every checkpoint and savepoint directory under the root
+// with what it is: the complete ones newest first (as List), then the
+// broken ones, then the incomplete ones, each by kind and ID. Unlike List
+// it does not fail on a broken one, and it checks that the state files
+// are there: it is for people looking at a directory, not for restoring.
+func (d *Dir) Inspect(ctx context.Context) ([]Entry, error) {
+	f, err := d.root.Open(".")
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: list %s: %w", d.path, err)
+	}
+	names, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: list %s: %w", d.path, err)
+	}
+	var complete, broken, incomplete []Entry
+	for _, e := range names {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		ref, perr := ParseRef(e.Name())
+		if perr != nil || !e.IsDir() {
+			continue
+		}
+		m, size, err := d.readMetadata(ref)
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, ErrIncomplete):
+			why := errors.New("no _metadata: being written, abandoned, or left by a crash")
+			if _, terr := d.root.Stat(filepath.Join(ref.String(), metadataTemp)); terr == nil {
+				why = errors.New("only " + metadataTemp + ": the metadata was being written")
+			}
+			incomplete = append(incomplete, Entry{Ref: ref, Status: Incomplete, Problem: why})
+		case err != nil:
+			broken = append(broken, Entry{Ref: ref, Status: Broken, Problem: fmt.Errorf("checkpoint: %w", err)})
+		default:
+			info := Info{Ref: ref, CompletedAt: m.CompletedAt, Size: m.StateSize() + size, Location: d.location(ref)}
+			if verr := d.verifyFiles(m); verr != nil {
+				broken = append(broken, Entry{Ref: ref, Status: Broken, Info: info, Problem: verr})
+			} else {
+				complete = append(complete, Entry{Ref: ref, Status: Complete, Info: info})
+			}
+		}
+	}
+	slices.SortFunc(complete, func(a, b Entry) int { return newerFirst(a.Info, b.Info) })
+	byRef := func(a, b Entry) int { return compareRefs(a.Ref, b.Ref) }
+	slices.SortFunc(broken, byRef)
+	slices.SortFunc(incomplete, byRef)
+	return slices.Concat(complete, broken, incomplete), nil
 }

@@ -56,11 +56,14 @@ func exists(path string) bool {
 	return err == nil
 }
 
-// TestTornMetadata damages the metadata of the newest checkpoint in every
-// way a crash or a bad disk could — cut at every byte, any one bit flipped,
-// bytes appended — and checks that each time it is incomplete: not listed,
-// not Latest, not readable, and listed by Incomplete for Retain to remove.
-func TestTornMetadata(t *testing.T) {
+// TestDamagedMetadata damages the metadata of the newest checkpoint in every
+// way a bad disk or a person could — cut at every byte, any one bit flipped,
+// bytes appended — and checks that each time it is neither used nor hidden:
+// _metadata appears only by a rename of a synced file, so no crash tears it,
+// and skipping it would restore from an older checkpoint whose output the
+// newer one's sinks have already committed. List and Latest fail naming
+// it, Retain deletes nothing, and Inspect shows it as broken.
+func TestDamagedMetadata(t *testing.T) {
 	d := newDir(t, t.TempDir())
 	h := harness(t, d)
 	h.Complete(chk(1), checkpointtest.T0, 1)
@@ -72,29 +75,32 @@ func TestTornMetadata(t *testing.T) {
 	check := func(what string, data []byte) {
 		t.Helper()
 		must(t, os.WriteFile(path, data, 0o644))
-		infos, err := d.List(t.Context())
-		if err != nil {
-			t.Fatalf("%s: List: %v", what, err)
+		if _, err := d.List(t.Context()); !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), path) {
+			t.Fatalf("%s: List: %v; want ErrCorrupt naming %s", what, err, path)
 		}
-		if got := checkpointtest.Refs(infos); !slices.Equal(got, []checkpoint.Ref{chk(1)}) {
-			t.Fatalf("%s: List = %v, want only chk 1", what, got)
+		if latest, err := checkpoint.Latest(t.Context(), d); !errors.Is(err, checkpoint.ErrCorrupt) {
+			t.Fatalf("%s: Latest = %v, %v; want ErrCorrupt", what, latest.Ref, err)
 		}
-		if latest, err := checkpoint.Latest(t.Context(), d); err != nil || latest.Ref != chk(1) {
-			t.Fatalf("%s: Latest = %v, %v; want chk 1", what, latest.Ref, err)
+		if _, err := d.ReadMetadata(t.Context(), chk(2)); !errors.Is(err, checkpoint.ErrCorrupt) || errors.Is(err, checkpoint.ErrIncomplete) {
+			t.Fatalf("%s: ReadMetadata: %v, want ErrCorrupt", what, err)
 		}
-		if _, err := d.ReadMetadata(t.Context(), chk(2)); !errors.Is(err, checkpoint.ErrIncomplete) {
-			t.Fatalf("%s: ReadMetadata: %v, want ErrIncomplete", what, err)
+		if err := checkpoint.Retain(t.Context(), d, 1); err == nil {
+			t.Fatalf("%s: Retain went ahead without knowing the newest checkpoint", what)
 		}
-		if got := h.Incomplete(); !slices.Equal(got, []checkpoint.Ref{chk(2)}) {
-			t.Fatalf("%s: Incomplete = %v, want chk 2", what, got)
+		es, err := d.Inspect(t.Context())
+		must(t, err)
+		if len(es) != 2 || es[0].Ref != chk(1) || es[0].Status != checkpoint.Complete ||
+			es[1].Ref != chk(2) || es[1].Status != checkpoint.Broken || !errors.Is(es[1].Problem, checkpoint.ErrCorrupt) {
+			t.Fatalf("%s: Inspect = %+v; want chk 1 complete, chk 2 broken", what, es)
 		}
 	}
-	for n := range len(good) {
+	// Every seventh cut and flip through the Dir (each check lists the
+	// directory four times); every bit of every byte through the decoder
+	// below.
+	for n := 0; n < len(good); n += 7 {
 		check("truncated to "+strconv.Itoa(n)+" bytes", good[:n])
 	}
-	for i := range good {
-		// One bit per byte, a different one each time, through the Dir;
-		// every bit of every byte through the decoder below.
+	for i := 3; i < len(good); i += 7 {
 		bad := slices.Clone(good)
 		bad[i] ^= 1 << (i % 8)
 		check("bit flipped at byte "+strconv.Itoa(i), bad)
@@ -643,4 +649,53 @@ func TestForeignEntriesIgnored(t *testing.T) {
 			t.Errorf("%s was removed", name)
 		}
 	}
+}
+
+// TestInspectChecksStateFiles: a completed checkpoint whose state file was
+// deleted or cut short is broken, naming the file, and an incomplete one
+// says whether its metadata was being written.
+func TestInspectChecksStateFiles(t *testing.T) {
+	d := newDir(t, t.TempDir())
+	h := harness(t, d)
+	h.Complete(chk(1), checkpointtest.T0, 1)
+	h.Complete(chk(2), checkpointtest.T0.Add(1), 2)
+	h.Complete(sp(3), checkpointtest.T0.Add(2), 2)
+	h.Write(chk(4), checkpointtest.T0.Add(3), 1)
+	must(t, os.WriteFile(filepath.Join(d.Path(), chk(4).String(), "_metadata.tmp"), []byte("{"), 0o644))
+	files := func(r checkpoint.Ref) []string {
+		m, err := d.ReadMetadata(t.Context(), r)
+		must(t, err)
+		return []string{filepath.Join(d.Path(), r.String(), m.Operators[0].Subtasks[0].Name),
+			filepath.Join(d.Path(), r.String(), m.Operators[0].Subtasks[1].Name)}
+	}
+	deleted, cut := files(chk(2))[1], files(sp(3))[0]
+	must(t, os.Remove(deleted))
+	must(t, os.Truncate(cut, 1))
+
+	es, err := d.Inspect(t.Context())
+	must(t, err)
+	want := []struct {
+		ref    checkpoint.Ref
+		status checkpoint.Status
+		says   string
+	}{
+		{chk(1), checkpoint.Complete, ""},
+		{chk(2), checkpoint.Broken, deleted + " is missing"},
+		{sp(3), checkpoint.Broken, cut + " has 1 bytes, the metadata says"},
+		{chk(4), checkpoint.Incomplete, "only _metadata.tmp"},
+	}
+	if len(es) != len(want) {
+		t.Fatalf("Inspect = %+v; want %d entries", es, len(want))
+	}
+	for i, w := range want {
+		e := es[i]
+		if e.Ref != w.ref || e.Status != w.status || (w.says == "") != (e.Problem == nil) ||
+			(e.Problem != nil && !strings.Contains(e.Problem.Error(), w.says)) {
+			t.Errorf("Inspect[%d] = %v %v %v; want %v %v saying %q", i, e.Ref, e.Status, e.Problem, w.ref, w.status, w.says)
+		}
+	}
+	if err := d.Verify(t.Context(), chk(2)); !errors.Is(err, checkpoint.ErrMissingFile) || !strings.Contains(err.Error(), deleted) {
+		t.Errorf("Verify(chk 2) = %v; want ErrMissingFile naming %s", err, deleted)
+	}
+	must(t, d.Verify(t.Context(), chk(1)))
 }

@@ -32,7 +32,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 var (
 	// ErrChecksum reports metadata whose checksum trailer is missing,
-	// malformed or does not match: the file was torn by a crash or damaged
+	// malformed or does not match: the file was damaged after it was written
 	// afterwards. Such a checkpoint is incomplete.
 	ErrChecksum = errors.New("checksum missing or wrong")
 	// ErrVersion reports intact metadata in a format version this build

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -46,13 +45,15 @@ func newCheckpointsListCommand() *cobra.Command {
 		Long: `List the completed checkpoints and savepoints in the checkpoint directory DIR,
 newest first, one per line: kind, ID, completion time (RFC 3339, UTC), size
 (state files and metadata) and location. A job restoring "latest" takes the
-first one. After them come the incomplete ones — abandoned, left by a crash,
-or still being written — with "incomplete" for a completion time; no job
-restores from those.
+first one. After them come the broken ones, with "broken" for a completion
+time and, below the table, what is wrong: a _metadata that is damaged or
+that this version of weir cannot read, or a state file it lists that is
+missing or of another size. A broken one is never restored from, and while
+one is there "latest" is an error rather than an older checkpoint. Last come
+the incomplete ones — abandoned, left by a crash, or still being written —
+with "incomplete" for a completion time; no job restores from those either.
 
-It fails when DIR does not exist or holds no checkpoint or savepoint at all,
-and when a checkpoint's metadata is intact but unreadable (written by a newer
-version of weir, say).`,
+It fails when DIR does not exist or holds no checkpoint or savepoint at all.`,
 		Example: `  weir checkpoints list /tmp/weir-demo`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
@@ -73,34 +74,42 @@ func listCheckpointDir(ctx context.Context, w io.Writer, dir string) error {
 		return err
 	}
 	defer d.Close()
-	// Incomplete first: a checkpoint that completes between the two scans
-	// then shows up in both, and is dropped from the incomplete ones below,
-	// rather than in neither.
-	incomplete, err := d.Incomplete(ctx)
+	entries, err := d.Inspect(ctx)
 	if err != nil {
 		return err
 	}
-	complete, err := d.List(ctx)
-	if err != nil {
-		return err
-	}
-	incomplete = slices.DeleteFunc(incomplete, func(r checkpoint.Ref) bool {
-		return slices.ContainsFunc(complete, func(in checkpoint.Info) bool { return in.Ref == r })
-	})
-	if len(complete) == 0 && len(incomplete) == 0 {
+	if len(entries) == 0 {
 		return fmt.Errorf("%s holds no checkpoint or savepoint (no chk-<id> or sp-<id> directory); is it a checkpoint directory?", dir)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "KIND\tID\tCOMPLETED\tSIZE\tLOCATION")
-	for _, in := range complete {
-		fmt.Fprintf(tw, "%v\t%d\t%s\t%s\t%s\n", in.Ref.Kind, in.Ref.ID,
-			in.CompletedAt.UTC().Format(time.RFC3339), humanSize(in.Size), in.Location)
-	}
-	for _, r := range incomplete {
+	var problems []string
+	for _, e := range entries {
 		// Dir's layout: <root>/chk-<id>, <root>/sp-<id>.
-		fmt.Fprintf(tw, "%v\t%d\tincomplete\t-\t%s\n", r.Kind, r.ID, filepath.Join(d.Path(), r.String()))
+		loc := filepath.Join(d.Path(), e.Ref.String())
+		switch e.Status {
+		case checkpoint.Complete:
+			fmt.Fprintf(tw, "%v\t%d\t%s\t%s\t%s\n", e.Ref.Kind, e.Ref.ID,
+				e.Info.CompletedAt.UTC().Format(time.RFC3339), humanSize(e.Info.Size), loc)
+		default:
+			fmt.Fprintf(tw, "%v\t%d\t%v\t-\t%s\n", e.Ref.Kind, e.Ref.ID, e.Status, loc)
+		}
+		if e.Status == checkpoint.Broken {
+			problems = append(problems, fmt.Sprintf("%v %d is broken: %v", e.Ref.Kind, e.Ref.ID, e.Problem))
+		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, p := range problems {
+		if _, err := fmt.Fprintln(w, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // openCheckpointDir opens an existing checkpoint directory, saying what is

@@ -15,7 +15,9 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // TestCheckpointsListGolden pins the table: completed ones newest first
-// (a savepoint among them), then the incomplete ones.
+// (a savepoint among them), then the broken ones — a state file deleted, a
+// damaged _metadata — with what is wrong below the table, then the
+// incomplete ones.
 func TestCheckpointsListGolden(t *testing.T) {
 	root := t.TempDir()
 	d, err := checkpoint.OpenDir(root)
@@ -31,6 +33,20 @@ func TestCheckpointsListGolden(t *testing.T) {
 	h.Complete(checkpoint.Ref{Kind: checkpoint.KindSavepoint, ID: 1}, t0.Add(2*time.Minute).In(time.FixedZone("CET", 3600)), 4)
 	h.Write(checkpoint.Ref{Kind: checkpoint.KindCheckpoint, ID: 3}, t0.Add(3*time.Minute), 1)
 	h.Write(checkpoint.Ref{Kind: checkpoint.KindSavepoint, ID: 2}, t0.Add(4*time.Minute), 1)
+	h.Complete(checkpoint.Ref{Kind: checkpoint.KindCheckpoint, ID: 5}, t0.Add(5*time.Minute), 2)
+	if err := os.Remove(filepath.Join(root, "chk-0000000000000000005", "op0-00000")); err != nil {
+		t.Fatal(err)
+	}
+	h.Complete(checkpoint.Ref{Kind: checkpoint.KindSavepoint, ID: 6}, t0.Add(6*time.Minute), 1)
+	meta := filepath.Join(root, "sp-0000000000000000006", "_metadata")
+	data, err := os.ReadFile(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[10] ^= 1
+	if err := os.WriteFile(meta, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	// Not ours: left out.
 	if err := os.WriteFile(filepath.Join(root, "notes.txt"), []byte("hi"), 0o644); err != nil {
 		t.Fatal(err)
