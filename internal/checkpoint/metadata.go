@@ -32,8 +32,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 var (
 	// ErrChecksum reports metadata whose checksum trailer is missing,
-	// malformed or does not match: the file was damaged after it was written
-	// afterwards. Such a checkpoint is incomplete.
+	// malformed or does not match: the file was damaged after it was
+	// written. Dir reports it wrapped in ErrCorrupt.
 	ErrChecksum = errors.New("checksum missing or wrong")
 	// ErrVersion reports intact metadata in a format version this build
 	// cannot read — typically one written by a newer Weir.
