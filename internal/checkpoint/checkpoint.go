@@ -260,9 +260,13 @@ func Latest(ctx context.Context, s Storage) (Info, error) {
 // of a completed one: such a checkpoint can no longer complete usefully,
 // since a newer one subsumes it, so it is either abandoned or left by a
 // crash. Incomplete checkpoints with higher IDs may still be in progress
-// and are kept. Savepoints, complete or not, are never touched: they belong
-// to the user. n must be at least 1, so a job always keeps a checkpoint to
-// restart from.
+// and are kept. Completed savepoints are never touched: they belong to the
+// user. An incomplete savepoint whose ID is below the highest ID of a
+// completed checkpoint or savepoint is deleted like an incomplete
+// checkpoint: checkpoints and savepoints share one sequence of IDs, so it
+// can no longer complete — it was abandoned (a job stopped at once while
+// taking it) or left by a crash, and no one can restore from it. n must be
+// at least 1, so a job always keeps a checkpoint to restart from.
 //
 // Retain deletes what it can and reports every failure; a checkpoint that
 // disappears while it runs is not a failure.
@@ -279,9 +283,10 @@ func Retain(ctx context.Context, s Storage, n int) error {
 		return err
 	}
 	var doomed []Ref
-	var newest int64
+	var newest, newestAny int64
 	kept := 0
 	for _, in := range infos {
+		newestAny = max(newestAny, in.Ref.ID)
 		if in.Ref.Kind != KindCheckpoint {
 			continue
 		}
@@ -293,7 +298,7 @@ func Retain(ctx context.Context, s Storage, n int) error {
 		doomed = append(doomed, in.Ref)
 	}
 	for _, r := range incomplete {
-		if r.Kind == KindCheckpoint && r.ID < newest {
+		if r.Kind == KindCheckpoint && r.ID < newest || r.Kind == KindSavepoint && r.ID < newestAny {
 			doomed = append(doomed, r)
 		}
 	}

@@ -139,3 +139,22 @@ func TestHumanSize(t *testing.T) {
 		}
 	}
 }
+
+// TestSummaryCountsSavepoints: a run stopped at once (a second Ctrl-C)
+// before its savepoint completed finds the savepoint of an earlier run in
+// the directory, and says so, where it used to say the directory keeps 0.
+func TestSummaryCountsSavepoints(t *testing.T) {
+	root := t.TempDir()
+	d, err := checkpoint.OpenDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	h := &checkpointtest.H{T: t, S: d, Ctx: t.Context()}
+	h.Complete(checkpoint.Ref{Kind: checkpoint.KindSavepoint, ID: 4}, checkpointtest.T0, 1)
+	h.Write(checkpoint.Ref{Kind: checkpoint.KindSavepoint, ID: 5}, checkpointtest.T0.Add(time.Minute), 1)
+	got := summarizeCheckpoints(t.Context(), root, 4)
+	if want := "no checkpoint completed in this run; " + root + " keeps 0 checkpoints and 1 savepoint"; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+}

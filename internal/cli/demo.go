@@ -211,7 +211,7 @@ func newestCheckpointID(ctx context.Context, dir string) int64 {
 	if _, err := os.Stat(dir); err != nil {
 		return 0
 	}
-	newest, _, err := completedCheckpoints(ctx, dir)
+	newest, _, _, err := completedCheckpoints(ctx, dir)
 	if err != nil {
 		return 0
 	}
@@ -222,42 +222,53 @@ func newestCheckpointID(ctx context.Context, dir string) int64 {
 // older checkpoints as new ones complete, so the directory tells which is
 // newest and how many it keeps, not how many this run took.
 func summarizeCheckpoints(ctx context.Context, dir string, before int64) string {
-	newest, kept, err := completedCheckpoints(ctx, dir)
+	newest, kept, savepoints, err := completedCheckpoints(ctx, dir)
 	switch {
 	case err != nil:
 		return fmt.Sprintf("cannot list the checkpoints: %v", err)
 	case newest.Ref.ID <= before:
-		return fmt.Sprintf("no checkpoint completed in this run; %s keeps %d", dir, kept)
+		return fmt.Sprintf("no checkpoint completed in this run; %s keeps %s and %s", dir,
+			plural(kept, "checkpoint"), plural(savepoints, "savepoint"))
 	case newest.Ref.Kind == checkpoint.KindSavepoint:
 		return fmt.Sprintf("stopped with savepoint %d at %s; resume with --restore latest (weir checkpoints list %s)",
 			newest.Ref.ID, newest.Location, dir)
 	}
-	return fmt.Sprintf("checkpoint %d completed last, at %s; %s keeps %d (weir checkpoints list %s)",
-		newest.Ref.ID, newest.CompletedAt.UTC().Format(time.RFC3339), dir, kept, dir)
+	return fmt.Sprintf("checkpoint %d completed last, at %s; %s keeps %s and %s (weir checkpoints list %s)",
+		newest.Ref.ID, newest.CompletedAt.UTC().Format(time.RFC3339), dir, plural(kept, "checkpoint"), plural(savepoints, "savepoint"), dir)
+}
+
+// plural formats a count of things: "1 savepoint", "0 checkpoints".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return strconv.Itoa(n) + " " + thing + "s"
 }
 
 // completedCheckpoints returns the completed checkpoint or savepoint with
 // the highest ID in dir (the zero Info when there is none) and how many
-// checkpoints there are.
-func completedCheckpoints(ctx context.Context, dir string) (newest checkpoint.Info, n int, err error) {
+// checkpoints and savepoints there are.
+func completedCheckpoints(ctx context.Context, dir string) (newest checkpoint.Info, checkpoints, savepoints int, err error) {
 	d, err := checkpoint.OpenDir(dir)
 	if err != nil {
-		return checkpoint.Info{}, 0, err
+		return checkpoint.Info{}, 0, 0, err
 	}
 	defer d.Close()
 	infos, err := d.List(ctx)
 	if err != nil {
-		return checkpoint.Info{}, 0, err
+		return checkpoint.Info{}, 0, 0, err
 	}
 	for _, in := range infos {
 		if in.Ref.Kind == checkpoint.KindCheckpoint {
-			n++
+			checkpoints++
+		} else {
+			savepoints++
 		}
 		if in.Ref.ID > newest.Ref.ID {
 			newest = in
 		}
 	}
-	return newest, n, nil
+	return newest, checkpoints, savepoints, nil
 }
 
 // lineCounter counts the blocks the demo prints: its sink writes each line

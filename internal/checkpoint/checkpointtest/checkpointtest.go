@@ -344,7 +344,8 @@ func testRetain(h *H) {
 	h.Complete(chk(6), at(6), 1)
 	h.Complete(chk(7), at(7), 1)
 	h.Write(chk(8), at(8), 1) // in progress: newer, must survive
-	h.Write(sp(9), at(9), 1)  // a savepoint in progress: never touched
+	h.Write(sp(9), at(9), 1)  // a savepoint in progress: kept
+	h.Write(sp(3), at(3), 1)  // a savepoint abandoned by a job stopped at once: deleted
 	h.Complete(sp(1), at(0), 1)
 
 	if err := checkpoint.Retain(h.Ctx, h.S, 2); err != nil {
