@@ -45,6 +45,10 @@ func openCheckpointStore(path string, p *plan) (*checkpointStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoints: %w", err)
 	}
+	if err := d.CheckWritable(); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("checkpoints: %w", err)
+	}
 	d.Failpoints = func(name string) error {
 		failpoint.Hit(name)
 		return nil

@@ -495,3 +495,27 @@ func TestRestoreNamesMissingStateFile(t *testing.T) {
 		t.Fatalf("restore without %s: %v; want an error naming it", gone, err)
 	}
 }
+
+// A checkpoint directory the job cannot write fails the job before it
+// reads a record, naming the directory, where it used to fail only once
+// more checkpoints had failed than are tolerated.
+func TestUnwritableCheckpointDirFailsAtStart(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(dir, 0o755)
+	if f, err := os.Create(filepath.Join(dir, "probe")); err == nil {
+		f.Close()
+		t.Skip("the permission bits do not stop this user from writing (root)")
+	}
+	var seen atomic.Int64
+	env, _ := countJobWith(dir, 1000, 1, func(int64) error { seen.Add(1); return nil })
+	err := env.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), dir+" is not writable") {
+		t.Fatalf("Run = %v; want an error saying %s is not writable", err, dir)
+	}
+	if n := seen.Load(); n != 0 {
+		t.Errorf("the job read %d records before failing", n)
+	}
+}

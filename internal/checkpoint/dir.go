@@ -700,3 +700,22 @@ func (d *Dir) Inspect(ctx context.Context) ([]Entry, error) {
 	slices.SortFunc(incomplete, byRef)
 	return slices.Concat(complete, broken, incomplete), nil
 }
+
+// CheckWritable creates and removes a file in the root, so that a job finds
+// a checkpoint directory it cannot write before it reads any record, not
+// when its checkpoints have failed as many times as it tolerates.
+func (d *Dir) CheckWritable() error {
+	name := fmt.Sprintf(".write-check-%d", os.Getpid())
+	f, err := d.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %s is not writable: %w", d.path, err)
+	}
+	err = f.Close()
+	if rerr := d.root.Remove(name); err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return fmt.Errorf("checkpoint: %s is not writable: %w", d.path, err)
+	}
+	return nil
+}
