@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/weirstream/weir/internal/runtime"
@@ -23,6 +25,7 @@ type checkpointConfig struct {
 	retain            int
 	restore           string
 	allowNonRestored  bool
+	params            map[string]string
 	stop              <-chan struct{}
 	onComplete        func(id int64, took time.Duration)
 }
@@ -127,6 +130,18 @@ func AllowNonRestoredState() Option {
 	return optionFunc(func(c *config) { c.checkpoint.allowNonRestored = true })
 }
 
+// InputParameters records with every checkpoint and savepoint the
+// parameters that decide what the job reads — a generator's seed, how many
+// records it makes — by name. A restore from a checkpoint that recorded one
+// of them with another value fails, naming the parameter and both values:
+// the positions it restores would point into other input. A parameter only
+// one side has is not compared, so a job may gain parameters, and
+// checkpoints taken without any restore as before. Leave out what does not
+// change the input, such as a rate limit.
+func InputParameters(params map[string]string) Option {
+	return optionFunc(func(c *config) { c.checkpoint.params = maps.Clone(params) })
+}
+
 func (c checkpointConfig) validate() error {
 	var errs []error
 	if c.interval < 0 {
@@ -156,6 +171,7 @@ type restoredCheckpoint struct {
 	id             int64
 	maxParallelism int
 	ops            map[string]*restoredOperator // by operator ID
+	params         map[string]string            // InputParameters when it was taken
 	open           func(file string) (io.ReadCloser, error)
 }
 
@@ -222,6 +238,16 @@ func (p *plan) matchRestored(rc *restoredCheckpoint) error {
 	if rc.maxParallelism != p.cfg.maxParallelism {
 		return fmt.Errorf("restore: the checkpoint has max parallelism %d, the job %d; key groups cannot change",
 			rc.maxParallelism, p.cfg.maxParallelism)
+	}
+	var differ []string
+	for _, k := range slices.Sorted(maps.Keys(rc.params)) {
+		if v, ok := p.cfg.checkpoint.params[k]; ok && v != rc.params[k] {
+			differ = append(differ, fmt.Sprintf("%s=%s, the job runs with %s=%s", k, rc.params[k], k, v))
+		}
+	}
+	if len(differ) > 0 {
+		return fmt.Errorf("restore: the checkpoint was taken with %s; its positions are in other input: restore with the values it was taken with, or start without restoring",
+			strings.Join(differ, "; with "))
 	}
 	ids := map[string]bool{}
 	for _, v := range p.vertices {

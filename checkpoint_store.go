@@ -35,7 +35,10 @@ type jobOperator struct {
 	Committables [][]byte             `json:"committables,omitempty"`
 }
 
-const jobOperatorsKey = "operators"
+const (
+	jobOperatorsKey  = "operators"
+	jobParametersKey = "parameters" // InputParameters, a JSON object
+)
 
 func openCheckpointStore(path string, p *plan) (*checkpointStore, error) {
 	if err := os.MkdirAll(path, 0o755); err != nil {
@@ -155,6 +158,11 @@ func (s *checkpointStore) Complete(ctx context.Context, c runtime.CompletedCheck
 		return err
 	}
 	m.Job = map[string][]byte{jobOperatorsKey: data}
+	if params := s.plan.cfg.checkpoint.params; len(params) > 0 {
+		if m.Job[jobParametersKey], err = json.Marshal(params); err != nil {
+			return err
+		}
+	}
 	if err := s.dir.Complete(ctx, m); err != nil {
 		return err
 	}
@@ -230,8 +238,16 @@ func loadCheckpoint(ctx context.Context, from string, store *checkpointStore) (*
 			return nil, nil, fmt.Errorf("restore %s: operators: %w", info.Location, err)
 		}
 	}
+	var params map[string]string
+	if data, ok := m.Job[jobParametersKey]; ok {
+		if err := json.Unmarshal(data, &params); err != nil {
+			closer()
+			return nil, nil, fmt.Errorf("restore %s: parameters: %w", info.Location, err)
+		}
+	}
 	ref := info.Ref
 	rc := &restoredCheckpoint{
+		params:         params,
 		id:             m.ID,
 		maxParallelism: m.MaxParallelism,
 		ops:            map[string]*restoredOperator{},

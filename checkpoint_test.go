@@ -519,3 +519,21 @@ func TestUnwritableCheckpointDirFailsAtStart(t *testing.T) {
 		t.Errorf("the job read %d records before failing", n)
 	}
 }
+
+// InputParameters are kept with each checkpoint: a restore with another
+// value of one fails naming both; one only a side has is not compared.
+func TestRestoreComparesInputParameters(t *testing.T) {
+	dir := t.TempDir()
+	env, _ := countJob(dir, 200, 1, 0, weir.InputParameters(map[string]string{"seed": "1"}))
+	if err := env.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	env, _ = countJob(dir, 200, 1, 0, weir.Restore("latest"), weir.InputParameters(map[string]string{"seed": "2"}))
+	if err := env.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "taken with seed=1, the job runs with seed=2") {
+		t.Fatalf("restore with seed 2: %v; want an error naming both values", err)
+	}
+	env, _ = countJob(dir, 200, 1, 0, weir.Restore("latest"), weir.InputParameters(map[string]string{"size": "9"}))
+	if err := env.Run(context.Background()); err != nil {
+		t.Fatalf("restore with a parameter the checkpoint lacks: %v", err)
+	}
+}

@@ -201,3 +201,17 @@ func listedCheckpoints(t *testing.T, dir string) []string {
 	}
 	return rows
 }
+
+// A demo restored with another --views would read other input from the
+// restored positions: it fails naming both values.
+func TestDemoRefusesRestoreWithOtherViews(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"demo", "--checkpoints", dir, "--rate", "0", "--duration", "0"}
+	if _, stderr, err := execute(t, append(args, "--views", "2000")...); err != nil {
+		t.Fatalf("first run: %v\n%s", err, stderr)
+	}
+	_, _, err := execute(t, append(args, "--views", "3000", "--restore", "latest")...)
+	if err == nil || !strings.Contains(err.Error(), "taken with views=2000, the job runs with views=3000") {
+		t.Fatalf("restore with --views 3000: %v; want an error naming both values", err)
+	}
+}

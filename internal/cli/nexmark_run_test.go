@@ -280,3 +280,21 @@ func TestNexmarkRunAllowNonRestoredState(t *testing.T) {
 		t.Fatalf("q7 --allow-non-restored-state: %v\n%s", err, stderr)
 	}
 }
+
+// TestNexmarkRunRefusesRestoreWithOtherInput: a restore with another --seed
+// (so other events) fails naming both values; it used to be accepted, and
+// the restored positions then pointed into another stream.
+func TestNexmarkRunRefusesRestoreWithOtherInput(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"nexmark", "run", "--query", "q1", "--events", "2000", "--checkpoint-dir", dir}
+	if _, stderr, err := execute(t, append(args, "--seed", "1")...); err != nil {
+		t.Fatalf("first run: %v\n%s", err, stderr)
+	}
+	_, _, err := execute(t, append(args, "--seed", "2", "--restore", "latest")...)
+	if err == nil || !strings.Contains(err.Error(), "taken with seed=1, the job runs with seed=2") {
+		t.Fatalf("restore with --seed 2: %v; want an error naming seed=1 and seed=2", err)
+	}
+	if _, stderr, err := execute(t, append(args, "--seed", "1", "--restore", "latest")...); err != nil {
+		t.Fatalf("restore with the same --seed: %v\n%s", err, stderr)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"io"
 	"maps"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -316,6 +317,9 @@ func (o Options) envOptions() []weir.Option {
 	if o.Restore != "" {
 		opts = append(opts, weir.Restore(o.Restore))
 	}
+	// The views are a function of their sequence number alone; how many
+	// there are is what a run decides.
+	opts = append(opts, weir.InputParameters(map[string]string{"views": strconv.FormatInt(o.Views, 10)}))
 	if o.AllowNonRestoredState {
 		opts = append(opts, weir.AllowNonRestoredState())
 	}

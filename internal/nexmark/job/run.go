@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -115,6 +116,15 @@ func Run(ctx context.Context, q Query, o Options) (Result, error) {
 	}
 	if o.Restore != "" {
 		opts = append(opts, weir.Restore(o.Restore))
+	}
+	if o.Input == "" {
+		// What decides the generated events; the rate and the split count
+		// do not (a changed split count fails by itself, naming a split).
+		g := o.Generator
+		opts = append(opts, weir.InputParameters(map[string]string{
+			"seed": strconv.FormatInt(g.Seed, 10), "events": strconv.FormatInt(g.Events, 10),
+			"tps": strconv.FormatInt(g.TPS, 10), "base-time": strconv.FormatInt(g.BaseTime, 10),
+		}))
 	}
 	if o.AllowNonRestoredState {
 		opts = append(opts, weir.AllowNonRestoredState())
