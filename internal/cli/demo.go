@@ -181,6 +181,8 @@ func resolveRestore(ctx context.Context, restore, dir, dirFlag string) (checkpoi
 		return checkpoint.Info{}, fmt.Errorf("--restore latest: %s %s does not exist", dirFlag, dir)
 	case errors.Is(err, checkpoint.ErrNotFound):
 		return checkpoint.Info{}, fmt.Errorf("--restore latest: no completed checkpoint or savepoint in %s %s", dirFlag, dir)
+	case errors.Is(err, checkpoint.ErrCorrupt):
+		return checkpoint.Info{}, fmt.Errorf("--restore latest: %w; weir does not fall back to an older checkpoint by itself, since the output committed after it would be written again: name one with --restore PATH (weir checkpoints list %s), or move the damaged one away", err, dir)
 	default:
 		return checkpoint.Info{}, fmt.Errorf("--restore latest: %w", err)
 	}

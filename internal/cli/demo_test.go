@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -213,5 +214,32 @@ func TestDemoRefusesRestoreWithOtherViews(t *testing.T) {
 	_, _, err := execute(t, append(args, "--views", "3000", "--restore", "latest")...)
 	if err == nil || !strings.Contains(err.Error(), "taken with views=2000, the job runs with views=3000") {
 		t.Fatalf("restore with --views 3000: %v; want an error naming both values", err)
+	}
+}
+
+// A damaged newest checkpoint makes --restore latest fail naming it and
+// the way to restore an older one, instead of restoring that one silently.
+func TestDemoRestoreLatestRefusesDamagedNewest(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"demo", "--checkpoints", dir, "--rate", "0", "--duration", "0", "--views", "2000"}
+	if _, stderr, err := execute(t, args...); err != nil {
+		t.Fatalf("first run: %v\n%s", err, stderr)
+	}
+	all, _ := filepath.Glob(filepath.Join(dir, "*", "_metadata"))
+	if len(all) == 0 {
+		t.Fatal("no checkpoint")
+	}
+	newest := all[len(all)-1]
+	data, err := os.ReadFile(newest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[5] ^= 1
+	if err := os.WriteFile(newest, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = execute(t, append(args, "--restore", "latest")...)
+	if err == nil || !strings.Contains(err.Error(), newest) || !strings.Contains(err.Error(), "--restore PATH") {
+		t.Fatalf("restore latest: %v; want an error naming %s and --restore PATH", err, newest)
 	}
 }
