@@ -705,7 +705,9 @@ func (d *Dir) Inspect(ctx context.Context) ([]Entry, error) {
 // a checkpoint directory it cannot write before it reads any record, not
 // when its checkpoints have failed as many times as it tolerates.
 func (d *Dir) CheckWritable() error {
-	name := fmt.Sprintf(".write-check-%d", os.Getpid())
+	// One fixed name, truncated if there: a process killed between the
+	// create and the remove leaves one file, never one per run.
+	const name = ".write-check"
 	f, err := d.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %s is not writable: %w", d.path, err)
