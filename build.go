@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/weirstream/weir/internal/keygroup"
 	"github.com/weirstream/weir/internal/runtime"
@@ -28,7 +29,9 @@ func (v *vertex) name() string {
 // plan is a validated job: node IDs and parallelism resolved, edges
 // partitioned and nodes chained into vertices.
 type plan struct {
-	env      *Env
+	env *Env
+	// attempt counts the restarts before the current run.
+	attempt  int
 	dead     *deadLetterOutput
 	cfg      config
 	vertices []*vertex
@@ -143,7 +146,8 @@ func (e *Env) Validate() error {
 }
 
 // Run runs the job until its bounded inputs end, an operator fails or ctx
-// is canceled. An Env runs once.
+// is canceled. With Restarts, a failure restores the latest checkpoint and
+// runs again, until a run ends or the restarts run out. An Env runs once.
 func (e *Env) Run(ctx context.Context) error {
 	if e.ran {
 		return errors.New("weir: the job has already run")
@@ -153,6 +157,7 @@ func (e *Env) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("invalid job: %w", err)
 	}
+	p.env = e
 	cp := p.cfg.checkpoint
 	var store *checkpointStore
 	if cp.dir != "" {
@@ -161,23 +166,112 @@ func (e *Env) Run(ctx context.Context) error {
 		}
 		defer store.close()
 	}
-	var rc *restoredCheckpoint
-	if cp.restore != "" {
-		var closeRestored func() error
-		if rc, closeRestored, err = loadCheckpoint(ctx, cp.restore, store); err != nil {
+	// Checkpoints above before are this Run's: what a restart goes back to.
+	before, err := store.lastID(ctx)
+	if err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	log := p.cfg.log()
+	start := time.Now()
+	log.Info("job starting", "operators", len(e.nodes), "parallelism", p.cfg.parallelism,
+		"checkpoint_dir", cp.dir, "checkpoint_interval", cp.interval, "restore", cp.restore)
+	err = e.runRestarting(ctx, p, store, before)
+	switch {
+	case err == nil:
+		log.Info("job finished", "duration", time.Since(start))
+	case ctx.Err() != nil:
+		log.Info("job canceled", "duration", time.Since(start), "error", err)
+	default:
+		log.Error("job failed", append([]any{"duration", time.Since(start)}, failureAttrs(err)...)...)
+	}
+	return err
+}
+
+// runRestarting runs the job, and again after each failure its restart
+// strategy allows.
+func (e *Env) runRestarting(ctx context.Context, p *plan, store *checkpointStore, before int64) error {
+	cp := p.cfg.checkpoint
+	log := p.cfg.log()
+	from := cp.restore
+	inARow := 0
+	for {
+		began := time.Now()
+		err := e.runOnce(ctx, p, store, from)
+		if err == nil {
+			return nil
+		}
+		stopping := false
+		if cp.stop != nil {
+			select {
+			case <-cp.stop:
+				stopping = true
+			default:
+			}
+		}
+		if p.cfg.restart == nil || stopping || !restartable(ctx, err) {
 			return err
+		}
+		rs := p.cfg.restart.withDefaults()
+		if time.Since(began) >= rs.ResetAfter {
+			inARow = 0
+		}
+		inARow++
+		log.Error("job run failed", failureAttrs(err)...)
+		if inARow > rs.MaxAttempts {
+			return fmt.Errorf("%w (%d restarts in a row): %w", ErrRestartsExhausted, rs.MaxAttempts, err)
+		}
+		next, perr := restartPoint(ctx, store, before, cp.restore)
+		if perr != nil {
+			return errors.Join(err, perr)
+		}
+		p.attempt++
+		r := Restart{Attempt: p.attempt, InARow: inARow, Cause: err, Backoff: rs.jittered(rs.backoff(inARow)),
+			From: next, Time: time.Now()}
+		e.stats.restart(r)
+		log.Warn("job restarting", "attempt", r.Attempt, "in_a_row", r.InARow, "max_attempts", rs.MaxAttempts,
+			"backoff", r.Backoff, "from", r.From, "cause", err)
+		if e.cfg.onRestart != nil {
+			e.cfg.onRestart(r)
+		}
+		if !wait(ctx, cp.stop, r.Backoff) {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%w (canceled while waiting to restart: %w)", err, context.Cause(ctx))
+			}
+			return fmt.Errorf("%w (stopped while waiting to restart)", err)
+		}
+		from = next
+	}
+}
+
+// runOnce runs the job once: restores from (if set), builds the tasks and
+// executes them.
+func (e *Env) runOnce(ctx context.Context, p *plan, store *checkpointStore, from string) error {
+	cp := p.cfg.checkpoint
+	log := p.cfg.log()
+	var rc *restoredCheckpoint
+	if from != "" {
+		var closeRestored func() error
+		var err error
+		if rc, closeRestored, err = loadCheckpoint(ctx, from, store); err != nil {
+			return permanent(err)
 		}
 		defer closeRestored()
 		if err := p.matchRestored(rc); err != nil {
-			return err
+			return permanent(err)
 		}
+		log.Info("restoring", "from", from, "checkpoint", rc.id)
 	}
 	if e.cfg.deadLetters != "" {
-		if p.dead, err = openDeadLetters(e.cfg.deadLetters, rc != nil, e.cfg.appendDeadLetters, cp.interval > 0); err != nil {
+		// Each run writes under an attempt of its own; a restart goes on
+		// from the output of the failed run, as a restore does.
+		var err error
+		if p.dead, err = openDeadLetters(e.cfg.deadLetters, rc != nil || p.attempt > 0, e.cfg.appendDeadLetters, cp.interval > 0); err != nil {
+			if p.attempt == 0 {
+				return permanent(err)
+			}
 			return err
 		}
 	}
-	p.env = e
 	e.running.Lock()
 	e.running.counters = nil
 	e.running.Unlock()
@@ -204,7 +298,7 @@ func (e *Env) Run(ctx context.Context) error {
 			MinPause:          cp.minPause,
 			TolerableFailures: cp.tolerableFailures,
 			FirstID:           first,
-			OnComplete:        cp.onComplete,
+			Report:            func(s runtime.CheckpointStats) { e.reportCheckpoint(log, s) },
 		}, store, tasks)
 	}
 	if coord != nil {
@@ -231,6 +325,7 @@ func (e *Env) Run(ctx context.Context) error {
 		defer wg.Wait()
 		defer close(done)
 	}
+	log.Info("job running", "tasks", len(tasks), "attempt", p.attempt)
 	return runtime.Execute(jobCtx, cancel, tasks, coord)
 }
 
@@ -268,7 +363,7 @@ func (p *plan) tasks(ctx context.Context, rc *restoredCheckpoint) ([]*runtime.Ta
 		}
 		per, err := assignRestoredSplits(restored, splits, origin, v.parallelism)
 		if err != nil {
-			return nil, fmt.Errorf("source %q: %w", head.displayName(), err)
+			return nil, permanent(fmt.Errorf("source %q: %w", head.displayName(), err))
 		}
 		assigned[head] = per
 	}
@@ -365,6 +460,7 @@ func (p *plan) buildChain(ctx context.Context, v *vertex, subtask int, t *runtim
 		n := v.nodes[idx]
 		byTag := map[string][]any{}
 		tagEdge := map[string]*edge{}
+		var outQueues []*runtime.Queue // what the operator's output waits on when backpressured
 		for _, e := range n.outputs {
 			var push any
 			if p.chained[e] {
@@ -380,6 +476,7 @@ func (p *plan) buildChain(ctx context.Context, v *vertex, subtask int, t *runtim
 					broadcast:      e.part == broadcast,
 				})
 				t.Outputs = append(t.Outputs, out)
+				outQueues = append(outQueues, queues[e][subtask]...)
 				push = pusher
 			}
 			byTag[e.tag] = append(byTag[e.tag], push)
@@ -401,10 +498,12 @@ func (p *plan) buildChain(ctx context.Context, v *vertex, subtask int, t *runtim
 			checkpoints: cfg.checkpoint.interval > 0,
 			dead:        dead,
 			node:        n.index,
+			attempt:     p.attempt,
 		}
 		if p.env != nil {
 			b.policy = p.env.policyOf(n)
 			b.counters = func(c *counters) {
+				c.outQueues = outQueues
 				p.env.running.Lock()
 				p.env.running.counters = append(p.env.running.counters, c)
 				p.env.running.Unlock()
@@ -426,7 +525,7 @@ func (p *plan) buildChain(ctx context.Context, v *vertex, subtask int, t *runtim
 		}
 		op, in, err := n.build(b)
 		if err != nil {
-			return fmt.Errorf("operator %q: %w", n.displayName(), err)
+			return permanent(fmt.Errorf("operator %q: %w", n.displayName(), err))
 		}
 		ops[idx], ids[idx] = op, n.id
 		inputOf[n] = in

@@ -202,13 +202,13 @@ func (r *opRestore) into(b state.Backend) error {
 	for _, f := range r.files {
 		rc, err := r.open(f)
 		if err != nil {
-			return fmt.Errorf("restore: %w", err)
+			return permanent(fmt.Errorf("restore: %w", err))
 		}
 		defer rc.Close()
 		readers = append(readers, rc)
 	}
 	if err := b.Restore(readers); err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return permanent(fmt.Errorf("restore: %w", err))
 	}
 	return nil
 }

@@ -88,21 +88,21 @@ func (s *checkpointStore) close() error {
 }
 
 // WriteState implements runtime.CheckpointStore.
-func (s *checkpointStore) WriteState(ctx context.Context, id int64, savepoint bool, st runtime.OperatorState) (string, error) {
+func (s *checkpointStore) WriteState(ctx context.Context, id int64, savepoint bool, st runtime.OperatorState) (string, int64, error) {
 	name := checkpoint.StateFileName(st.OperatorID, st.Subtask)
 	w, err := s.dir.Create(ctx, ref(id, savepoint), name)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	n, err := st.State.WriteTo(w)
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	s.sizes[name] = n
-	return name, nil
+	return name, n, nil
 }
 
 // Complete implements runtime.CheckpointStore.

@@ -3,6 +3,7 @@ package weir
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -27,6 +28,8 @@ type Env struct {
 		done     chan struct{}
 		counters []*counters
 	}
+	// stats are the job's checkpoints and restarts, across its runs.
+	stats jobStats
 }
 
 type config struct {
@@ -46,6 +49,9 @@ type config struct {
 	deadLetters       string
 	appendDeadLetters bool
 	backend           Backend
+	logger            *slog.Logger
+	restart           *RestartStrategy
+	onRestart         func(Restart)
 }
 
 // Option configures an Env.
@@ -142,6 +148,14 @@ func (c config) validate() error {
 	}
 	if err := c.checkpoint.validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.restart != nil {
+		if err := c.restart.validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if c.checkpoint.interval <= 0 {
+			errs = append(errs, errors.New("Restarts: restarting needs Checkpoints; without a checkpoint to go back to, a restart would read the input again and repeat output"))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -77,6 +77,17 @@ type OperatorMetrics struct {
 	Skipped      int64
 	// Late counts records a window received after its allowed lateness.
 	Late int64
+	// Watermark is the event time the operator has been told no earlier
+	// record will come: zero before the first watermark and after the end
+	// of input. WatermarkLag is how far it was behind the wall clock when
+	// read.
+	Watermark    time.Time
+	WatermarkLag time.Duration
+	// Backpressured is how long the operator's output waited for room in
+	// full queues to the next tasks: the time its task was held back by
+	// slower ones downstream. Only an output that crosses to another task
+	// can wait.
+	Backpressured time.Duration
 }
 
 // counters are an operator subtask's counts: plain fields its task goroutine
@@ -88,6 +99,12 @@ type counters struct {
 	name, id                               string
 	subtask                                int
 	node                                   int
+	// task and idx find the operator's watermark, outQueues its
+	// backpressure; both are read only when metrics are, so records cost
+	// nothing more for them.
+	task      *runtime.Task
+	idx       int
+	outQueues []*runtime.Queue
 }
 
 // Publish implements runtime.Publisher.
@@ -97,12 +114,22 @@ func (c *counters) Publish() {
 	}
 }
 
-func (c *counters) metrics() OperatorMetrics {
-	return OperatorMetrics{
+func (c *counters) metrics(now time.Time) OperatorMetrics {
+	m := OperatorMetrics{
 		Operator: c.name, ID: c.id, Subtask: c.subtask,
 		In: c.pub[0].Load(), Out: c.pub[1].Load(), Filtered: c.pub[2].Load(),
 		DeadLettered: c.pub[3].Load(), Skipped: c.pub[4].Load(), Late: c.pub[5].Load(),
 	}
+	if c.task != nil {
+		if wm := c.task.Watermark(c.idx); wm != runtime.MinWatermark && wm != runtime.MaxWatermark {
+			m.Watermark = time.UnixMilli(wm)
+			m.WatermarkLag = now.Sub(m.Watermark)
+		}
+	}
+	for _, q := range c.outQueues {
+		m.Backpressured += q.Blocked()
+	}
+	return m
 }
 
 // Metrics returns the counts of every operator subtask of the running (or
@@ -119,8 +146,9 @@ func (e *Env) Metrics() []OperatorMetrics {
 		return a.subtask - b.subtask
 	})
 	out := make([]OperatorMetrics, len(cs))
+	now := time.Now()
 	for i, c := range cs {
-		out[i] = c.metrics()
+		out[i] = c.metrics(now)
 	}
 	return out
 }

@@ -40,6 +40,8 @@ type opBuild struct {
 	// counters registers the operator subtask's counts with the job.
 	counters func(*counters)
 	node     int
+	// attempt counts the job's restarts before this run (SinkInfo.Attempt).
+	attempt int
 }
 
 // opBase carries what every operator has: its name, ID and place in the
@@ -55,7 +57,7 @@ type opBase struct {
 }
 
 func newOpBase(b *opBuild) opBase {
-	c := &counters{name: b.name, id: b.id, subtask: b.subtask, node: b.node}
+	c := &counters{name: b.name, id: b.id, subtask: b.subtask, node: b.node, task: b.task, idx: b.idx}
 	if b.counters != nil {
 		b.counters(c)
 	}

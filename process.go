@@ -300,7 +300,8 @@ func (o *keyedCore[K, R]) Open() error {
 			return err
 		}
 		if oc.err != nil {
-			return oc.err
+			// A state declared wrong fails every run alike.
+			return permanent(oc.err)
 		}
 	}
 	return nil

@@ -20,6 +20,10 @@ type SinkInfo struct {
 	OperatorID  string
 	Subtask     int
 	Parallelism int
+	// Attempt counts the restarts of the job in this process before this
+	// run (Restarts): 0 for its first run. A sink whose output names the
+	// run it came from tells runs apart by it.
+	Attempt int
 }
 
 // Sink is the connector interface for outputs.
@@ -95,7 +99,7 @@ func To[T any](s Stream[T], sink Sink[T]) Sinked {
 	n.fanout = fanoutOf[struct{}]
 	n.build = func(b *opBuild) (runtime.Operator, any, error) {
 		op := &sinkOp[T]{opBase: newOpBase(b), sink: sink, info: SinkInfo{
-			Name: b.name, OperatorID: b.id, Subtask: b.subtask, Parallelism: b.parallelism,
+			Name: b.name, OperatorID: b.id, Subtask: b.subtask, Parallelism: b.parallelism, Attempt: b.attempt,
 		}, checkpoints: b.checkpoints}
 		if b.restore != nil {
 			op.restored = b.restore.committables

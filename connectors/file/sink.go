@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/weirstream/weir"
 )
@@ -13,11 +14,17 @@ import (
 // visible exactly once, in step with checkpoints. Its writers implement
 // weir.SinkWriter, weir.TwoPhaseWriter and weir.EventTimeWriter.
 //
-// A Sink value is one attempt: make a new one with New for every run of a
-// job, restarts included.
+// A Sink value draws one attempt ID for each run of the job it is given to:
+// the first when it is made, another for each restart inside the process
+// (weir.SinkInfo.Attempt), so the files a failed run left hidden are told
+// from the new run's and removed. A job started again in a new process
+// makes a new Sink with New.
 type Sink[T any] struct {
 	cfg     Config[T]
 	attempt string
+
+	mu       sync.Mutex
+	restarts map[int]string // attempt IDs of the runs after restarts, by restart
 }
 
 var _ weir.Sink[int] = (*Sink[int])(nil)
@@ -34,6 +41,25 @@ func New[T any](cfg Config[T]) (*Sink[T], error) {
 // Attempt returns the sink's attempt ID, the part of its file names that
 // tells this run's files from those of earlier runs.
 func (s *Sink[T]) Attempt() string { return s.attempt }
+
+// attemptOf returns the attempt ID of the run after restart n (0: the
+// first run); every subtask of that run gets the same one.
+func (s *Sink[T]) attemptOf(n int) string {
+	if n == 0 {
+		return s.attempt
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.restarts == nil {
+		s.restarts = map[int]string{}
+	}
+	a, ok := s.restarts[n]
+	if !ok {
+		a = newAttempt()
+		s.restarts[n] = a
+	}
+	return a
+}
 
 // Open implements weir.Sink: it creates the base directory if needed and
 // returns the writer of one subtask, a *Writer[T].
@@ -60,7 +86,7 @@ func (s *Sink[T]) OpenWriter(info weir.SinkInfo) (*Writer[T], error) {
 	}
 	return &Writer[T]{
 		cfg:     &s.cfg,
-		attempt: s.attempt,
+		attempt: s.attemptOf(info.Attempt),
 		subtask: info.Subtask,
 		root:    root,
 		open:    map[string]*partFile{},

@@ -13,8 +13,9 @@ import (
 // CheckpointStore is where the coordinator writes checkpoints.
 type CheckpointStore interface {
 	// WriteState writes one operator subtask's state snapshot of checkpoint
-	// (or savepoint) id and returns the name of the file it wrote.
-	WriteState(ctx context.Context, id int64, savepoint bool, st OperatorState) (file string, err error)
+	// (or savepoint) id and returns the name of the file it wrote and its
+	// size in bytes.
+	WriteState(ctx context.Context, id int64, savepoint bool, st OperatorState) (file string, size int64, err error)
 	// Complete records checkpoint id with the states of every operator
 	// subtask; the checkpoint exists once Complete has returned.
 	Complete(ctx context.Context, c CompletedCheckpoint) error
@@ -57,9 +58,27 @@ type CheckpointConfig struct {
 	// FirstID is the ID of the first checkpoint (one more than the ID of
 	// the checkpoint the job restored from).
 	FirstID int64
-	// OnComplete, if set, is called on the coordinator's goroutine after
-	// each checkpoint completes, with the time from trigger to completion.
-	OnComplete func(id int64, took time.Duration)
+	// Report, if set, is called on the coordinator's goroutine after each
+	// checkpoint completes or fails.
+	Report func(CheckpointStats)
+}
+
+// CheckpointStats describe one checkpoint or savepoint that completed or
+// failed.
+type CheckpointStats struct {
+	ID        int64
+	Savepoint bool
+	// Duration is the time from the trigger to the completion (or the
+	// failure): the barriers' way through the job, the writes and the
+	// metadata.
+	Duration time.Duration
+	// Bytes is the size of the state files written.
+	Bytes int64
+	// Alignment is the longest time a task waited between the first and
+	// the last barrier on its inputs.
+	Alignment time.Duration
+	// Err is why the checkpoint failed; nil when it completed.
+	Err error
 }
 
 // Coordinator triggers checkpoints, collects the tasks' snapshots, writes
@@ -80,12 +99,13 @@ type Coordinator struct {
 }
 
 type coordEvent struct {
-	kind   uint8 // ack, decline, source ended, stop or savepoint
-	id     int64
-	task   int
-	states []OperatorState
-	err    error
-	reply  chan<- SavepointResult // for savepoint requests
+	kind      uint8 // ack, decline, source ended, stop or savepoint
+	id        int64
+	task      int
+	alignment time.Duration
+	states    []OperatorState
+	err       error
+	reply     chan<- SavepointResult // for savepoint requests
 }
 
 // SavepointResult is the outcome of a requested savepoint.
@@ -138,8 +158,8 @@ func (c *Coordinator) take() []coordEvent {
 }
 
 // Acknowledge implements Checkpointer.
-func (c *Coordinator) Acknowledge(id int64, task int, states []OperatorState) {
-	c.post(coordEvent{kind: evAck, id: id, task: task, states: states})
+func (c *Coordinator) Acknowledge(id int64, task int, alignment time.Duration, states []OperatorState) {
+	c.post(coordEvent{kind: evAck, id: id, task: task, alignment: alignment, states: states})
 }
 
 // Decline implements Checkpointer.
@@ -177,6 +197,13 @@ type pending struct {
 	savepoint bool
 	replies   []chan<- SavepointResult
 	acked     map[int][]OperatorState
+	alignment time.Duration // the longest of the acknowledging tasks'
+	bytes     int64         // state files written
+}
+
+func (p *pending) stats(err error) CheckpointStats {
+	return CheckpointStats{ID: p.id, Savepoint: p.savepoint, Duration: time.Since(p.started),
+		Bytes: p.bytes, Alignment: p.alignment, Err: err}
 }
 
 // done reports the outcome to those who asked for the savepoint.
@@ -213,6 +240,9 @@ func (c *Coordinator) Run(ctx context.Context) error {
 			lastErr = errors.Join(lastErr, err)
 		}
 		cur.done(reason)
+		if c.cfg.Report != nil {
+			c.cfg.Report(cur.stats(reason))
+		}
 		cur, lastEnd = nil, time.Now()
 		if failures > c.cfg.TolerableFailures {
 			return fmt.Errorf("%w (%d): %w", ErrTooManyCheckpointFailures, failures, lastErr)
@@ -262,6 +292,7 @@ func (c *Coordinator) Run(ctx context.Context) error {
 			case evAck:
 				if cur != nil && e.id == cur.id {
 					cur.acked[e.task] = e.states
+					cur.alignment = max(cur.alignment, e.alignment)
 				}
 			}
 		}
@@ -277,8 +308,8 @@ func (c *Coordinator) Run(ctx context.Context) error {
 			}
 			failures = 0
 			cur.done(nil)
-			if c.cfg.OnComplete != nil {
-				c.cfg.OnComplete(cur.id, time.Since(cur.started))
+			if c.cfg.Report != nil {
+				c.cfg.Report(cur.stats(nil))
 			}
 			last := cur.final || cur.stop
 			cur, lastEnd = nil, time.Now()
@@ -342,11 +373,12 @@ func (c *Coordinator) complete(ctx context.Context, p *pending) error {
 		for _, st := range p.acked[task] {
 			w := WrittenState{OperatorState: st}
 			if st.State != nil {
-				file, err := c.store.WriteState(ctx, p.id, p.savepoint, st)
+				file, size, err := c.store.WriteState(ctx, p.id, p.savepoint, st)
 				if err != nil {
 					return fmt.Errorf("checkpoint %d: operator %s subtask %d: %w", p.id, st.OperatorID, st.Subtask, err)
 				}
 				w.File = file
+				p.bytes += size
 				failpoint.Hit(failpoint.StateWritten)
 			}
 			w.State = nil

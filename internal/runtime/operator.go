@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/weirstream/weir/internal/state"
 )
@@ -139,8 +140,10 @@ type CheckpointListener interface {
 // Checkpointer receives what tasks snapshot. Its methods are called on task
 // goroutines and must not block.
 type Checkpointer interface {
-	// Acknowledge hands over the snapshots of one task for checkpoint id.
-	Acknowledge(id int64, task int, states []OperatorState)
+	// Acknowledge hands over the snapshots of one task for checkpoint id
+	// and how long the task waited for the barrier on all its inputs
+	// (alignment; zero for a source or a single input).
+	Acknowledge(id int64, task int, alignment time.Duration, states []OperatorState)
 	// Decline reports that a task could not snapshot for checkpoint id.
 	Decline(id int64, task int, err error)
 	// SourceEnded reports that the input of a source task has ended.

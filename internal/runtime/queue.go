@@ -3,6 +3,8 @@ package runtime
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // ErrCanceled is returned by a blocked Put when the job is canceled.
@@ -27,6 +29,10 @@ type Queue struct {
 	// debloat, when set, measures the consumer's rate to bound the size of
 	// the batches sent into the queue (SetInFlightTarget).
 	debloat *debloat
+	// blocked is the time Put has spent waiting for space, in
+	// nanoseconds: the backpressure the producer felt. It is measured only
+	// when a Put blocks, so a Put that finds room costs nothing more.
+	blocked atomic.Int64
 
 	mu struct {
 		sync.Mutex
@@ -50,6 +56,7 @@ func NewQueue(capacity int, wake chan<- struct{}, done <-chan struct{}) *Queue {
 // Put appends m, blocking while the queue is full. It returns ErrCanceled if
 // the job is canceled first.
 func (q *Queue) Put(m Message) error {
+	var since time.Time
 	for {
 		q.mu.Lock()
 		if q.capacity == 0 || q.mu.size < q.capacity {
@@ -62,12 +69,19 @@ func (q *Queue) Put(m Message) error {
 				default:
 				}
 			}
+			if !since.IsZero() {
+				q.blocked.Add(int64(time.Since(since)))
+			}
 			return nil
 		}
 		q.mu.Unlock()
+		if since.IsZero() {
+			since = time.Now()
+		}
 		select {
 		case <-q.space:
 		case <-q.done:
+			q.blocked.Add(int64(time.Since(since)))
 			return ErrCanceled
 		}
 	}
@@ -115,3 +129,7 @@ func (q *Queue) Len() int {
 	defer q.mu.Unlock()
 	return q.mu.size
 }
+
+// Blocked returns how long Put has waited for space in all: the time the
+// producer was backpressured by this channel. Any goroutine may call it.
+func (q *Queue) Blocked() time.Duration { return time.Duration(q.blocked.Load()) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 )
 
@@ -69,14 +70,19 @@ type Task struct {
 	// Origins resolves Origin.Split for errors.
 	Origins []OriginInfo
 
-	wm         int64   // the chain's input watermark: the minimum over its inputs or its source's
-	opWm       []int64 // the watermark each operator was last given
-	outWm      int64   // the last watermark sent downstream
+	wm   int64   // the chain's input watermark: the minimum over its inputs or its source's
+	opWm []int64 // the watermark each operator was last given
+	// opWmPub publishes opWm to other goroutines (metrics); it is stored
+	// when a watermark advances, never per record.
+	opWmPub    atomic.Pointer[[]atomic.Int64]
+	outWm      int64 // the last watermark sent downstream
 	holders    []WatermarkHolder
 	inIdle     bool // every open input (or split) is idle
 	outIdle    bool // the task has told its outputs it is idle
 	aligning   int64
-	rr         int // round-robin start over inputs
+	alignStart time.Time     // when the first barrier of the alignment arrived
+	alignment  time.Duration // how long the alignment of the barrier being triggered took
+	rr         int           // round-robin start over inputs
 	lastFlush  time.Time
 	lastHouse  time.Time
 	procTimers []ProcessingTimer
@@ -98,9 +104,12 @@ const housekeepInterval = 250 * time.Millisecond
 func (t *Task) Open() error {
 	t.wm, t.outWm = MinWatermark, MinWatermark
 	t.opWm = make([]int64, len(t.Ops))
+	pub := make([]atomic.Int64, len(t.Ops))
 	for i := range t.opWm {
 		t.opWm[i] = MinWatermark
+		pub[i].Store(MinWatermark)
 	}
+	t.opWmPub.Store(&pub)
 	for i := range t.Inputs {
 		t.Inputs[i].wm = MinWatermark
 	}
@@ -467,6 +476,7 @@ func (t *Task) propagate() error {
 	for i, op := range t.Ops {
 		if wm > t.opWm[i] {
 			t.opWm[i] = wm
+			(*t.opWmPub.Load())[i].Store(wm)
 			t.Meta.Op = i
 			if err := op.OnWatermark(wm); err != nil {
 				return t.wrap(i, err, true)
@@ -517,6 +527,7 @@ func (t *Task) barrier(ctx context.Context, in *Input, id int64) error {
 			other.blocked = false
 		}
 		t.aligning = id
+		t.alignStart = time.Now()
 	}
 	in.blocked = true
 	return t.maybeAligned(ctx)
@@ -539,6 +550,7 @@ func (t *Task) maybeAligned(ctx context.Context) error {
 	for _, in := range t.Inputs {
 		in.blocked = false
 	}
+	t.alignment = time.Since(t.alignStart)
 	return t.TriggerBarrier(ctx, id)
 }
 
@@ -555,6 +567,7 @@ func (t *Task) TriggerBarrier(ctx context.Context, id int64) error {
 			return t.wrap(i, err, false)
 		}
 	}
+	defer func() { t.alignment = 0 }()
 	if t.Checkpointer != nil {
 		states := make([]OperatorState, 0, len(t.stateful))
 		var failed error
@@ -571,7 +584,7 @@ func (t *Task) TriggerBarrier(ctx context.Context, id int64) error {
 		if failed != nil {
 			t.Checkpointer.Decline(id, t.Index, failed)
 		} else {
-			t.Checkpointer.Acknowledge(id, t.Index, states)
+			t.Checkpointer.Acknowledge(id, t.Index, t.alignment, states)
 		}
 	}
 	return t.broadcast(Message{Kind: Barrier, Value: id})
@@ -659,4 +672,14 @@ func (t *Task) RecordError(i int, err error) error {
 // operator.
 func (t *Task) TimerError(i int, err error) error {
 	return t.wrap(i, err, true)
+}
+
+// Watermark returns the watermark operator i of the chain was last given
+// (MinWatermark before the first); any goroutine may call it.
+func (t *Task) Watermark(i int) int64 {
+	pub := t.opWmPub.Load()
+	if pub == nil || i < 0 || i >= len(*pub) {
+		return MinWatermark
+	}
+	return (*pub)[i].Load()
 }

@@ -75,9 +75,9 @@ func put(t *testing.T, q *Queue, ms ...Message) {
 // checkpointerFunc records acknowledgements.
 type checkpointerFunc func(id int64)
 
-func (f checkpointerFunc) Acknowledge(id int64, _ int, _ []OperatorState) { f(id) }
-func (f checkpointerFunc) Decline(int64, int, error)                      {}
-func (f checkpointerFunc) SourceEnded(int)                                {}
+func (f checkpointerFunc) Acknowledge(id int64, _ int, _ time.Duration, _ []OperatorState) { f(id) }
+func (f checkpointerFunc) Decline(int64, int, error)                                       {}
+func (f checkpointerFunc) SourceEnded(int)                                                 {}
 
 func data(s string) Message    { return Message{Kind: Data, Batch: s} }
 func fin() Message             { return Message{Kind: Finished} }

@@ -1,0 +1,142 @@
+package weir
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/weirstream/weir/internal/runtime"
+)
+
+// Logger makes the job log what happens to it on l, as structured records:
+// the job's start and end, each checkpoint completed (id, duration, bytes,
+// alignment) or failed (why), the checkpoint it restores, each restart and
+// its cause, and the operator error that failed a run (operator, subtask,
+// the record's source, split and offset). Nothing is logged per record.
+// Without Logger a job logs nothing.
+func Logger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.logger = l }) }
+
+// logger returns the job's logger, one that discards when none was given.
+func (c config) log() *slog.Logger {
+	if c.logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.logger
+}
+
+// CheckpointMetrics describe one checkpoint or savepoint that completed or
+// failed.
+type CheckpointMetrics struct {
+	ID        int64
+	Savepoint bool
+	// Time is when it completed or failed.
+	Time time.Time
+	// Duration runs from the trigger to the completion or the failure.
+	Duration time.Duration
+	// Bytes is the size of the state files it wrote.
+	Bytes int64
+	// Alignment is the longest time one task waited between the first and
+	// the last barrier on its inputs, holding back the inputs that had
+	// delivered theirs.
+	Alignment time.Duration
+	// Err is why it failed; nil when it completed.
+	Err error
+}
+
+// JobMetrics are the figures of a whole job: what Metrics returns per
+// operator subtask, its checkpoints and its restarts. They are kept for the
+// whole Run, restarts included.
+type JobMetrics struct {
+	// Operators are the counts of every operator subtask of the current
+	// (or last) run; a restart starts them over.
+	Operators []OperatorMetrics
+	// CheckpointsCompleted and CheckpointsFailed count checkpoints and
+	// savepoints.
+	CheckpointsCompleted, CheckpointsFailed int64
+	// Checkpoints are the most recent ones, oldest first (at most
+	// RecentCheckpoints).
+	Checkpoints []CheckpointMetrics
+	// Restarts are the job's restarts, oldest first.
+	Restarts []Restart
+}
+
+// RecentCheckpoints is how many checkpoints JobMetrics keeps.
+const RecentCheckpoints = 64
+
+// jobStats are the figures of a job kept across its runs.
+type jobStats struct {
+	mu          sync.Mutex
+	completed   int64
+	failed      int64
+	checkpoints []CheckpointMetrics
+	restarts    []Restart
+}
+
+func (s *jobStats) checkpoint(m CheckpointMetrics) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m.Err == nil {
+		s.completed++
+	} else {
+		s.failed++
+	}
+	if len(s.checkpoints) == RecentCheckpoints {
+		s.checkpoints = append(s.checkpoints[:0], s.checkpoints[1:]...)
+	}
+	s.checkpoints = append(s.checkpoints, m)
+}
+
+func (s *jobStats) restart(r Restart) {
+	s.mu.Lock()
+	s.restarts = append(s.restarts, r)
+	s.mu.Unlock()
+}
+
+// JobMetrics returns the figures of the running (or finished) job.
+func (e *Env) JobMetrics() JobMetrics {
+	m := JobMetrics{Operators: e.Metrics()}
+	e.stats.mu.Lock()
+	defer e.stats.mu.Unlock()
+	m.CheckpointsCompleted, m.CheckpointsFailed = e.stats.completed, e.stats.failed
+	m.Checkpoints = append([]CheckpointMetrics(nil), e.stats.checkpoints...)
+	m.Restarts = append([]Restart(nil), e.stats.restarts...)
+	return m
+}
+
+// reportCheckpoint is the coordinator's report of a checkpoint: it is
+// logged, kept for JobMetrics and, once completed, handed to OnCheckpoint.
+func (e *Env) reportCheckpoint(log *slog.Logger, s runtime.CheckpointStats) {
+	m := CheckpointMetrics{ID: s.ID, Savepoint: s.Savepoint, Time: time.Now(), Duration: s.Duration,
+		Bytes: s.Bytes, Alignment: s.Alignment, Err: s.Err}
+	e.stats.checkpoint(m)
+	kind := "checkpoint"
+	if s.Savepoint {
+		kind = "savepoint"
+	}
+	if s.Err != nil {
+		log.Warn(kind+" failed", "id", s.ID, "duration", s.Duration, "error", s.Err)
+		return
+	}
+	log.Info(kind+" completed", "id", s.ID, "duration", s.Duration, "bytes", s.Bytes, "alignment", s.Alignment)
+	if f := e.cfg.checkpoint.onComplete; f != nil {
+		f(s.ID, s.Duration)
+	}
+}
+
+// failureAttrs are the attributes of a run's failure: the error and, when
+// an operator failed, which one and on what.
+func failureAttrs(err error) []any {
+	attrs := []any{"error", err}
+	var oe *runtime.OperatorError
+	if errors.As(err, &oe) {
+		attrs = append(attrs, "operator", oe.Operator, "operator_id", oe.OperatorID, "subtask", oe.Subtask)
+		if oe.Origin != nil {
+			attrs = append(attrs, "source", oe.Origin.Source, "split", oe.Origin.Split, "offset", oe.Origin.Offset)
+		}
+		if oe.Timer {
+			attrs = append(attrs, "timer", true)
+		}
+	}
+	return attrs
+}
