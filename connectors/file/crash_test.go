@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/weirstream/weir"
 )
 
 // run is one run of a job as the runtime drives it: a new Sink (so a new
@@ -272,4 +274,38 @@ func TestOnlySubtaskZeroCleansUp(t *testing.T) {
 	if h := hiddenFiles(t, dir); len(h) != 1 || !strings.HasSuffix(h[0], leftover) {
 		t.Errorf("hidden files after subtask 1's commit: %q", h)
 	}
+}
+
+// A job that restarts in its process runs again with the same Sink value:
+// each restart gets an attempt ID of its own, shared by its subtasks, so
+// the files the failed run left hidden are removed like those of an
+// earlier process.
+func TestRestartInProcessIsANewAttempt(t *testing.T) {
+	dir := t.TempDir()
+	s := newSink(t, Config[event]{Dir: dir})
+	open := func(subtask, attempt int) *Writer[event] {
+		w, err := s.OpenWriter(weir.SinkInfo{Name: "files", OperatorID: "op", Subtask: subtask, Parallelism: 2, Attempt: attempt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	failed := open(0, 0)
+	write(t, failed, 0, 10)
+	prepare(t, failed, 1) // its checkpoint never completes
+	closeWriter(t, failed)
+	if len(hiddenFiles(t, dir)) == 0 {
+		t.Fatal("the failed run left no pending file to clean up")
+	}
+	w0, w1 := open(0, 1), open(1, 1)
+	defer closeWriter(t, w0)
+	defer closeWriter(t, w1)
+	if w0.attempt == failed.attempt || w0.attempt != w1.attempt {
+		t.Fatalf("attempts: failed run %s, restarted subtasks %s and %s", failed.attempt, w0.attempt, w1.attempt)
+	}
+	write(t, w0, 10, 20)
+	commit(t, w0, prepare(t, w0, 2))
+	commit(t, w1, prepare(t, w1, 2))
+	equal(t, "hidden after the restarted run committed", hiddenFiles(t, dir), nil)
+	equal(t, "visible", visibleLines(t, dir), nums([2]int{10, 20}))
 }

@@ -3,7 +3,6 @@ package runtime
 import (
 	"errors"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -29,15 +28,17 @@ type Queue struct {
 	// debloat, when set, measures the consumer's rate to bound the size of
 	// the batches sent into the queue (SetInFlightTarget).
 	debloat *debloat
-	// blocked is the time Put has spent waiting for space, in
-	// nanoseconds: the backpressure the producer felt. It is measured only
-	// when a Put blocks, so a Put that finds room costs nothing more.
-	blocked atomic.Int64
 
 	mu struct {
 		sync.Mutex
 		ring       []Message
 		head, size int
+		// blocked is the time Puts have waited for space — the backpressure
+		// the producer felt — and waiting when the current wait began.
+		// They change only when a Put blocks, so a Put that finds room
+		// costs nothing more.
+		blocked time.Duration
+		waiting time.Time
 	}
 }
 
@@ -56,12 +57,15 @@ func NewQueue(capacity int, wake chan<- struct{}, done <-chan struct{}) *Queue {
 // Put appends m, blocking while the queue is full. It returns ErrCanceled if
 // the job is canceled first.
 func (q *Queue) Put(m Message) error {
-	var since time.Time
+	blocked := false
 	for {
 		q.mu.Lock()
 		if q.capacity == 0 || q.mu.size < q.capacity {
 			q.pushLocked(m)
 			wasEmpty := q.mu.size == 1
+			if blocked {
+				q.endWaitLocked()
+			}
 			q.mu.Unlock()
 			if wasEmpty {
 				select {
@@ -69,19 +73,19 @@ func (q *Queue) Put(m Message) error {
 				default:
 				}
 			}
-			if !since.IsZero() {
-				q.blocked.Add(int64(time.Since(since)))
-			}
 			return nil
 		}
-		q.mu.Unlock()
-		if since.IsZero() {
-			since = time.Now()
+		if !blocked {
+			blocked = true
+			q.mu.waiting = time.Now()
 		}
+		q.mu.Unlock()
 		select {
 		case <-q.space:
 		case <-q.done:
-			q.blocked.Add(int64(time.Since(since)))
+			q.mu.Lock()
+			q.endWaitLocked()
+			q.mu.Unlock()
 			return ErrCanceled
 		}
 	}
@@ -130,6 +134,20 @@ func (q *Queue) Len() int {
 	return q.mu.size
 }
 
-// Blocked returns how long Put has waited for space in all: the time the
-// producer was backpressured by this channel. Any goroutine may call it.
-func (q *Queue) Blocked() time.Duration { return time.Duration(q.blocked.Load()) }
+func (q *Queue) endWaitLocked() {
+	q.mu.blocked += time.Since(q.mu.waiting)
+	q.mu.waiting = time.Time{}
+}
+
+// Blocked returns how long Puts have waited for space in all, the wait
+// going on included: the time the producer was backpressured by this
+// channel. Any goroutine may call it.
+func (q *Queue) Blocked() time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	d := q.mu.blocked
+	if !q.mu.waiting.IsZero() {
+		d += time.Since(q.mu.waiting)
+	}
+	return d
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"testing/synctest"
@@ -197,4 +198,91 @@ func TestQueueBlocksWhenFullAndUnblocksOnCancel(t *testing.T) {
 			t.Fatalf("Len = %d", q.Len())
 		}
 	})
+}
+
+// Put adds the time it waits for space, and only that, to Blocked, which
+// counts a wait going on too.
+func TestQueueCountsTimeBlocked(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := NewQueue(1, make(chan struct{}, 1), nil)
+		put(t, q, data("1"))
+		if b := q.Blocked(); b != 0 {
+			t.Fatalf("Blocked = %v after a Put that found room", b)
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- q.Put(data("2")) }()
+		synctest.Wait()
+		time.Sleep(3 * time.Second)
+		if b := q.Blocked(); b != 3*time.Second {
+			t.Fatalf("Blocked = %v while the Put has waited 3s", b)
+		}
+		time.Sleep(time.Second)
+		q.Poll()
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		if b := q.Blocked(); b != 4*time.Second {
+			t.Fatalf("Blocked = %v, want the 4s the Put waited", b)
+		}
+	})
+}
+
+// alignments records the alignment each acknowledgement reports.
+type alignments map[int64]time.Duration
+
+func (a alignments) Acknowledge(id int64, _ int, d time.Duration, _ []OperatorState) { a[id] = d }
+func (a alignments) Decline(int64, int, error)                                       {}
+func (a alignments) SourceEnded(int)                                                 {}
+
+// A task reports how long it waited between the first and the last barrier
+// of a checkpoint on its inputs.
+func TestAlignmentTimeIsReported(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		task, _, _ := newTestTask(2, nil)
+		got := alignments{}
+		task.Checkpointer = got
+		if err := task.Open(); err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		if err := task.handle(ctx, task.Inputs[0], barrier(1)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second)
+		if err := task.handle(ctx, task.Inputs[1], barrier(1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := task.handle(ctx, task.Inputs[1], barrier(2)); err != nil {
+			t.Fatal(err)
+		}
+		if err := task.handle(ctx, task.Inputs[0], barrier(2)); err != nil {
+			t.Fatal(err)
+		}
+		if want := (alignments{1: 2 * time.Second, 2: 0}); !maps.Equal(got, want) {
+			t.Fatalf("alignments %v, want %v", got, want)
+		}
+	})
+}
+
+// The watermark each operator was last given is readable from another
+// goroutine, and only moves when the task's does.
+func TestOperatorWatermarkIsPublished(t *testing.T) {
+	task, _, _ := newTestTask(1, nil)
+	if got := task.Watermark(0); got != MinWatermark {
+		t.Fatalf("before Open: %d", got)
+	}
+	if err := task.Open(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, w := range []int64{10, 30, 20} {
+		if err := task.handle(ctx, task.Inputs[0], wm(w)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make(chan int64)
+	go func() { got <- task.Watermark(0) }()
+	if w := <-got; w != 30 {
+		t.Fatalf("Watermark(0) = %d, want 30", w)
+	}
 }
