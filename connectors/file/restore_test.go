@@ -57,3 +57,42 @@ func TestJobRestoredAfterFailureCommitsEveryRecordOnce(t *testing.T) {
 		})
 	}
 }
+
+// A job with the sink whose operator fails once, after a checkpoint,
+// restarts itself in its process (weir.Restarts) from the latest
+// checkpoint, at parallelism 1 and 2: the committed output is that of an
+// uninterrupted run, and no hidden file is left.
+func TestJobRestartingInProcessCommitsEveryRecordOnce(t *testing.T) {
+	const n = 3000
+	for _, p := range []int{1, 2} {
+		t.Run(fmt.Sprint(p), func(t *testing.T) {
+			out, chk := t.TempDir(), t.TempDir()
+			var restarts atomic.Int64
+			env := weir.New(weir.Parallelism(p), weir.Checkpoints(5*time.Millisecond, chk),
+				weir.Restarts(weir.RestartStrategy{InitialBackoff: time.Microsecond, MaxBackoff: time.Microsecond}),
+				weir.OnRestart(func(weir.Restart) { restarts.Add(1) }))
+			src := weir.From(env, weir.Generator(weir.GeneratorSpec{Splits: 3, Count: n, Rate: 20000}, func(seq int64) event {
+				return event{N: int(seq), User: "u" + strconv.Itoa(int(seq%3)), At: time.UnixMilli(seq * 60000)}
+			}), weir.EventTime(func(e event) time.Time { return e.At }, 0)).ID("numbers")
+			var seen atomic.Int64
+			var failed atomic.Bool
+			checked := weir.TryMap(src, func(e event) (event, error) {
+				m, _ := filepath.Glob(filepath.Join(chk, "chk-*", "_metadata"))
+				if seen.Add(1) > 1000 && len(m) > 0 && failed.CompareAndSwap(false, true) {
+					return e, errBoom
+				}
+				return e, nil
+			}).ID("fail-once")
+			weir.To(checked, newSink(t, Config[event]{Dir: out, RollSize: 200, EventTimeBuckets: "2006-01-02--15",
+				Partition: func(e event) string { return e.User }})).ID("files")
+			if err := env.Run(context.Background()); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if restarts.Load() != 1 {
+				t.Fatalf("%d restarts, want 1", restarts.Load())
+			}
+			equal(t, "visible", visibleLines(t, out), nums([2]int{0, n}))
+			equal(t, "hidden", hiddenFiles(t, out), nil)
+		})
+	}
+}
