@@ -21,6 +21,7 @@ import (
 func newDemoCommand() *cobra.Command {
 	o := demo.DefaultOptions()
 	rf := runFlags{dirFlag: "checkpoints", checkpointInterval: o.CheckpointInterval}
+	var jf *jobFlags
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the video-quality monitoring demo job",
@@ -50,7 +51,15 @@ processed. --restore starts from one:
 "latest" for the newest in DIR, or the path of a chk-<id> or sp-<id>
 directory, or of a directory holding them (meaning its newest). Whether the
 run restores, and from where, is printed first; the newest checkpoint in DIR
-at the end. 'weir checkpoints list DIR' shows them all.`,
+at the end. 'weir checkpoints list DIR' shows them all.
+
+With --checkpoints a job that fails restarts itself from its newest
+checkpoint, up to --restarts times in a row (0: never), waiting
+--restart-backoff before the first restart and 1.5 times longer before each
+next one, up to --restart-max-backoff. The job logs to standard error at
+--log-level (warn: restarts with their causes, failed checkpoints, the
+failure; info: also each checkpoint with its duration and bytes, and
+restores) as --log-format text or json.`,
 		Example: `  # Run for 10 seconds at 20000 views per second.
   weir demo
 
@@ -74,6 +83,10 @@ at the end. 'weir checkpoints list DIR' shows them all.`,
 			if err := validateDemoFlags(o); err != nil {
 				return err
 			}
+			var err error
+			if o.EnvOptions, err = jf.options(cmd.ErrOrStderr(), o.CheckpointDir, "--checkpoints", cmd.Flags().Changed); err != nil {
+				return err
+			}
 			o.Stop = stopOf(cmd.Context())
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
 		},
@@ -86,6 +99,7 @@ at the end. 'weir checkpoints list DIR' shows them all.`,
 	f.BoolVar(&o.Blocks, "blocks", false, "print every block too, besides the alerts")
 	f.IntVar(&o.Parallelism, "parallelism", o.Parallelism, "parallel subtasks of each operator")
 	rf.register(f, "take checkpoints into this `directory` (created if missing)")
+	jf = addJobFlags(f)
 	return cmd
 }
 

@@ -36,6 +36,7 @@ type runOptions struct {
 func newNexmarkRunCommand() *cobra.Command {
 	o := runOptions{events: 10_000_000, tps: nexmark.DefaultTPS, parallelism: 1, onError: "fail",
 		runFlags: runFlags{dirFlag: "checkpoint-dir", checkpointInterval: 10 * time.Second}}
+	var jf *jobFlags
 	cmd := &cobra.Command{
 		Use:   "run --query qN",
 		Short: "Run a Nexmark query on generated events or an events file",
@@ -79,7 +80,15 @@ row that cannot be computed): fail the job (the default), write it to the
 --dead-letters directory with the error and where it came from (exactly
 once, like the rows: see docs/dead-letters.md), or skip it. The summary at
 the end counts, per operator, what came in and went out, and what was
-filtered, dead-lettered, skipped or late.`,
+filtered, dead-lettered, skipped or late.
+
+With --checkpoint-dir a job that fails restarts itself from its newest
+checkpoint, up to --restarts times in a row (0: never), waiting
+--restart-backoff before the first restart and 1.5 times longer before each
+next one, up to --restart-max-backoff. The job logs to standard error at
+--log-level (warn: restarts with their causes, failed checkpoints, the
+failure; info: also each checkpoint with its duration and bytes, and
+restores) as --log-format text or json.`,
 		Example: `  # q5 on 10 million generated events, at parallelism 2.
   weir nexmark run --query q5 --parallelism 2
 
@@ -97,6 +106,9 @@ filtered, dead-lettered, skipped or late.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			jo, q, err := nexmarkRunConfig(o, cmd.Flags().Changed)
 			if err != nil {
+				return err
+			}
+			if jo.EnvOptions, err = jf.options(cmd.ErrOrStderr(), jo.CheckpointDir, "--checkpoint-dir", cmd.Flags().Changed); err != nil {
 				return err
 			}
 			jo.Stop = stopAfter(cmd.Context(), stopOf(cmd.Context()), o.duration)
@@ -119,6 +131,7 @@ filtered, dead-lettered, skipped or late.`,
 	f.StringVar(&o.deadLetters, "dead-letters", "", "the dead-letter `directory` for --on-error dead-letter (part files of JSON lines)")
 	f.BoolVar(&o.appendOut, "append", false, "add to the output of earlier runs in --out and --dead-letters instead of refusing a directory that holds it")
 	f.DurationVar(&o.duration, "duration", 0, "stop after this long, as Ctrl-C does (with a savepoint under --checkpoint-dir); 0 runs until the events end")
+	jf = addJobFlags(f)
 	return cmd
 }
 

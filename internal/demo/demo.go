@@ -102,6 +102,8 @@ type Options struct {
 	// Metrics, when set, is given the job's counts when it has ended
 	// (weir.Env.Metrics), for a summary.
 	Metrics func([]weir.OperatorMetrics)
+	// EnvOptions are further options of the job (restarts, logging).
+	EnvOptions []weir.Option
 }
 
 // DefaultOptions returns the options `weir demo` runs with.
@@ -323,7 +325,7 @@ func (o Options) envOptions() []weir.Option {
 	if o.AllowNonRestoredState {
 		opts = append(opts, weir.AllowNonRestoredState())
 	}
-	return opts
+	return append(opts, o.EnvOptions...)
 }
 
 // blockState is a title's open block.

@@ -69,6 +69,9 @@ type Options struct {
 	Progress      func(Progress)
 	ProgressEvery time.Duration
 
+	// EnvOptions are further options of the job (restarts, logging).
+	EnvOptions []weir.Option
+
 	// collect keeps the rows in memory (tests).
 	collect bool
 	// extra are options for the Env beyond the ones above (tests).
@@ -161,6 +164,7 @@ func Run(ctx context.Context, q Query, o Options) (Result, error) {
 	}
 	var completed atomic.Int64
 	opts = append(opts, weir.OnCheckpoint(func(int64, time.Duration) { completed.Add(1) }))
+	opts = append(opts, o.EnvOptions...)
 	opts = append(opts, o.extra...)
 	env := weir.New(opts...)
 

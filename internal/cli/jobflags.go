@@ -1,0 +1,71 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/weirstream/weir"
+)
+
+// jobFlags are the flags the run verbs share: how a failing job restarts
+// and how it logs.
+type jobFlags struct {
+	restarts          int
+	restartBackoff    time.Duration
+	restartMaxBackoff time.Duration
+	logLevel          string
+	logFormat         string
+}
+
+func addJobFlags(f *pflag.FlagSet) *jobFlags {
+	j := &jobFlags{restarts: 10, restartBackoff: time.Second, restartMaxBackoff: time.Minute, logLevel: "warn", logFormat: "text"}
+	f.IntVar(&j.restarts, "restarts", j.restarts, "with checkpoints, restart a failing job from its latest checkpoint up to this many times in a row; 0 never")
+	f.DurationVar(&j.restartBackoff, "restart-backoff", j.restartBackoff, "wait before the first restart; it grows 1.5× with each restart in a row")
+	f.DurationVar(&j.restartMaxBackoff, "restart-max-backoff", j.restartMaxBackoff, "the longest wait before a restart")
+	f.StringVar(&j.logLevel, "log-level", j.logLevel, "log the job's events at this level and above to standard error: debug, info (checkpoints, restores), warn (restarts, failed checkpoints) or error")
+	f.StringVar(&j.logFormat, "log-format", j.logFormat, "log as text or json")
+	return j
+}
+
+// options checks the flags, naming the one at fault, and returns the job's
+// options: the restart strategy when the job takes checkpoints into
+// checkpointDir (given by the flag dirFlag), and the logger writing to
+// stderr.
+func (j *jobFlags) options(stderr io.Writer, checkpointDir, dirFlag string, changed func(string) bool) ([]weir.Option, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(j.logLevel)); err != nil {
+		return nil, fmt.Errorf("invalid --log-level %q: want debug, info, warn or error", j.logLevel)
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	switch j.logFormat {
+	case "text":
+		h = slog.NewTextHandler(stderr, hopts)
+	case "json":
+		h = slog.NewJSONHandler(stderr, hopts)
+	default:
+		return nil, fmt.Errorf("invalid --log-format %q: want text or json", j.logFormat)
+	}
+	opts := []weir.Option{weir.Logger(slog.New(h))}
+	restartFlag := changed("restarts") || changed("restart-backoff") || changed("restart-max-backoff")
+	switch {
+	case j.restarts < 0:
+		return nil, fmt.Errorf("invalid --restarts %d: must not be negative", j.restarts)
+	case j.restartBackoff <= 0:
+		return nil, fmt.Errorf("invalid --restart-backoff %v: must be positive", j.restartBackoff)
+	case j.restartMaxBackoff < j.restartBackoff:
+		return nil, fmt.Errorf("invalid --restart-max-backoff %v: must not be below --restart-backoff %v", j.restartMaxBackoff, j.restartBackoff)
+	case checkpointDir == "" && restartFlag && j.restarts > 0:
+		return nil, errors.New("--restarts needs " + dirFlag + " DIR: a restart goes back to the latest checkpoint; without one it would read the input again and repeat output")
+	case checkpointDir == "" || j.restarts == 0:
+		return opts, nil
+	}
+	return append(opts, weir.Restarts(weir.RestartStrategy{
+		MaxAttempts: j.restarts, InitialBackoff: j.restartBackoff, MaxBackoff: j.restartMaxBackoff,
+	})), nil
+}

@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// logRecords returns the JSON log records among the lines of stderr.
+func logRecords(t *testing.T, stderr string) []map[string]any {
+	t.Helper()
+	var recs []map[string]any
+	for _, l := range strings.Split(stderr, "\n") {
+		if !strings.HasPrefix(l, "{") {
+			continue
+		}
+		var r map[string]any
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+func countMsg(recs []map[string]any, msg string) int {
+	n := 0
+	for _, r := range recs {
+		if r["msg"] == msg {
+			n++
+		}
+	}
+	return n
+}
+
+// The run verbs log the job's events to standard error, in JSON with
+// --log-format json, at the level --log-level sets; the rows and the
+// summary stay alone on standard output.
+func TestRunVerbsLog(t *testing.T) {
+	dir := t.TempDir()
+	stdout, stderr, err := execute(t, "nexmark", "run", "--query", "q5", "--events", "20000",
+		"--checkpoint-dir", filepath.Join(dir, "chk"), "--checkpoint-interval", "20ms", "--log-level", "info", "--log-format", "json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	recs := logRecords(t, stderr)
+	for _, msg := range []string{"job starting", "checkpoint completed", "job finished"} {
+		if countMsg(recs, msg) == 0 {
+			t.Errorf("no %q in the log:\n%s", msg, stderr)
+		}
+	}
+	if strings.Contains(stdout, `"msg"`) || !strings.HasPrefix(stdout, "q5: 20000 events") {
+		t.Errorf("stdout %q: want the summary alone", stdout)
+	}
+	_, stderr, err = execute(t, "demo", "--views", "2000", "--rate", "0", "--duration", "0", "--parallelism", "1")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if strings.Contains(stderr, "level=INFO") {
+		t.Errorf("the default level logs info records:\n%s", stderr)
+	}
+}
+
+// With checkpoints a failing job restarts itself by default, reports each
+// restart with its cause, and fails once the restarts in a row run out;
+// --restarts 0 turns it off.
+func TestRunVerbsRestartByDefault(t *testing.T) {
+	dir := t.TempDir()
+	events, _, err := execute(t, "nexmark", "generate", "--events", "200", "--tps", "1000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(dir, "events.jsonl")
+	if err := os.WriteFile(in, []byte(events+"{\"bid\": oops}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"nexmark", "run", "--query", "q0", "--input", in, "--checkpoint-dir", filepath.Join(dir, "chk"),
+		"--restart-backoff", "1ms", "--restart-max-backoff", "1ms", "--log-format", "json"}
+	_, stderr, err := execute(t, args...)
+	if err == nil || !strings.Contains(err.Error(), "10 restarts in a row") || !strings.Contains(err.Error(), "offset 201") {
+		t.Fatalf("error %v: want the bad line's after 10 restarts\n%s", err, stderr)
+	}
+	recs := logRecords(t, stderr)
+	if n := countMsg(recs, "job restarting"); n != 10 {
+		t.Fatalf("%d restarts logged, want 10:\n%s", n, stderr)
+	}
+	for _, r := range recs {
+		if r["msg"] == "job restarting" && !strings.Contains(r["cause"].(string), "offset 201") {
+			t.Fatalf("restart logged without its cause: %v", r)
+		}
+	}
+	_, stderr, err = execute(t, append(args, "--restarts", "0")...)
+	if err == nil || strings.Contains(err.Error(), "restarts in a row") || countMsg(logRecords(t, stderr), "job restarting") != 0 {
+		t.Fatalf("--restarts 0: error %v\n%s", err, stderr)
+	}
+}
+
+func TestJobFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--log-format", "xml"}, `invalid --log-format "xml"`},
+		{[]string{"--log-level", "loud"}, `invalid --log-level "loud"`},
+		{[]string{"--restarts", "-1"}, "invalid --restarts -1"},
+		{[]string{"--restarts", "3"}, "--restarts needs --checkpoints DIR"},
+		{[]string{"--restart-backoff", "2s", "--restart-max-backoff", "1s"}, "invalid --restart-max-backoff 1s"},
+	} {
+		_, _, err := execute(t, append([]string{"demo", "--views", "10", "--duration", "0"}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
