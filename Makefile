@@ -50,8 +50,8 @@ bench-nexmark: ## run every Nexmark query (p1, p2, checkpoints) beside the refer
 	cd bench/nexmark-benthos && $(GO) build -o ../../bin/nexmark-benthos .
 	$(GO) run ./bench/nexmark -benthos bin/nexmark-benthos -doc docs/benchmarks.md
 
-soak: ## run the long exactly-once crash harness (200+ kills, 200k events)
-	$(GO) test -count=1 -timeout 2h -run TestExactlyOnceUnderKill -v ./internal/robustness/ -soak
+soak: ## run the long exactly-once crash harness (200+ kills, 100 in-process restarts, 200k events)
+	$(GO) test -count=1 -timeout 2h -run 'TestExactlyOnceUnder(Kill|Restarts)' -v ./internal/robustness/ -soak
 
 demo: ## run the demo job for 10 seconds (go run ./cmd/weir demo)
 	$(GO) run ./cmd/weir demo

@@ -81,6 +81,12 @@ type JobConfig struct {
 	// Pause slows the job down by sleeping a millisecond every Pause
 	// records (zero: never), so that a harness has time to kill it.
 	Pause int
+	// Fail, when set, is called for every parsed line with the number of
+	// lines parsed so far in this process; an error it returns (or a panic)
+	// fails the job, which a restart strategy in Options may restart.
+	Fail func(parsed int64) error
+	// Options are further options of the job.
+	Options []weir.Option
 }
 
 // BuildJob describes the job: per-key tumbling event-time window counts and
@@ -96,7 +102,7 @@ func BuildJob(c JobConfig) (*weir.Env, error) {
 	if c.Restore {
 		opts = append(opts, weir.Restore("latest"))
 	}
-	env := weir.New(opts...)
+	env := weir.New(append(opts, c.Options...)...)
 	lines := weir.From(env, weir.Lines(c.Input),
 		weir.EventTime(lineTime, 2*Disorder*time.Millisecond)).ID("input")
 	var n atomic.Int64
@@ -105,8 +111,14 @@ func BuildJob(c JobConfig) (*weir.Env, error) {
 		if err := json.Unmarshal([]byte(s), &e); err != nil {
 			return e, err
 		}
-		if c.Pause > 0 && n.Add(1)%int64(c.Pause) == 0 {
+		parsed := n.Add(1)
+		if c.Pause > 0 && parsed%int64(c.Pause) == 0 {
 			time.Sleep(time.Millisecond)
+		}
+		if c.Fail != nil {
+			if err := c.Fail(parsed); err != nil {
+				return e, err
+			}
 		}
 		return e, nil
 	}).ID("parse").OnError(weir.DeadLetter)
