@@ -279,6 +279,11 @@ func (e *Env) runOnce(ctx context.Context, p *plan, store *checkpointStore, from
 	tasks, err := p.tasks(jobCtx, rc)
 	if err != nil {
 		cancel()
+		if p.attempt == 0 {
+			// The job never ran (a source lists no splits, say): a restart
+			// would find the job as it is.
+			return permanent(err)
+		}
 		return err
 	}
 	var coord *runtime.Coordinator

@@ -50,8 +50,9 @@ type RestartStrategy struct {
 // Only failures a restart can fix are retried: an operator's error or
 // panic, a source or sink that failed while reading or writing, too many
 // failed checkpoints. A job that cannot be built or restored (an invalid
-// graph, a state declared wrong, a checkpoint that does not match the job
-// or cannot be read) fails at once, and so does a job whose context was
+// graph, a source that lists no splits when the job starts, a state
+// declared wrong, a checkpoint that does not match the job or cannot be
+// read) fails at once, and so does a job whose context was
 // canceled or that was stopping (StopOn).
 //
 // Without Restarts a job does not restart: Run returns its first failure.

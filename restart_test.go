@@ -290,3 +290,17 @@ func TestOperationalMetrics(t *testing.T) {
 		t.Errorf("last checkpoint %+v, want bytes and a duration", last)
 	}
 }
+
+// A job that never ran — its source lists no splits when it starts — is
+// not restarted.
+func TestNoRestartOfAJobThatNeverRan(t *testing.T) {
+	var rs restarts
+	env := weir.New(weir.Checkpoints(time.Hour, t.TempDir()), weir.Restarts(quick), weir.OnRestart(rs.add))
+	weir.Collect(weir.From(env, weir.Lines(t.TempDir()+"/none-*.txt")))
+	if err := env.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "no file matches") {
+		t.Fatalf("Run = %v, want no file matching", err)
+	}
+	if len(rs.rs) != 0 {
+		t.Fatalf("restarted %d times", len(rs.rs))
+	}
+}
