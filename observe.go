@@ -57,12 +57,19 @@ type JobMetrics struct {
 	// Checkpoints are the most recent ones, oldest first (at most
 	// RecentCheckpoints).
 	Checkpoints []CheckpointMetrics
-	// Restarts are the job's restarts, oldest first.
-	Restarts []Restart
+	// RestartsTotal counts the job's restarts; Restarts are the most
+	// recent, oldest first (at most RecentRestarts).
+	RestartsTotal int64
+	Restarts      []Restart
 }
 
-// RecentCheckpoints is how many checkpoints JobMetrics keeps.
-const RecentCheckpoints = 64
+// RecentCheckpoints and RecentRestarts are how many checkpoints and
+// restarts JobMetrics keeps, so that a job running for months keeps a
+// bounded history.
+const (
+	RecentCheckpoints = 64
+	RecentRestarts    = 64
+)
 
 // jobStats are the figures of a job kept across its runs.
 type jobStats struct {
@@ -70,6 +77,7 @@ type jobStats struct {
 	completed   int64
 	failed      int64
 	checkpoints []CheckpointMetrics
+	restarted   int64
 	restarts    []Restart
 }
 
@@ -89,8 +97,12 @@ func (s *jobStats) checkpoint(m CheckpointMetrics) {
 
 func (s *jobStats) restart(r Restart) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.restarted++
+	if len(s.restarts) == RecentRestarts {
+		s.restarts = append(s.restarts[:0], s.restarts[1:]...)
+	}
 	s.restarts = append(s.restarts, r)
-	s.mu.Unlock()
 }
 
 // JobMetrics returns the figures of the running (or finished) job.
@@ -100,6 +112,7 @@ func (e *Env) JobMetrics() JobMetrics {
 	defer e.stats.mu.Unlock()
 	m.CheckpointsCompleted, m.CheckpointsFailed = e.stats.completed, e.stats.failed
 	m.Checkpoints = append([]CheckpointMetrics(nil), e.stats.checkpoints...)
+	m.RestartsTotal = e.stats.restarted
 	m.Restarts = append([]Restart(nil), e.stats.restarts...)
 	return m
 }

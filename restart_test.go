@@ -67,7 +67,7 @@ func TestRestartFromLatestCheckpointIsExactlyOnce(t *testing.T) {
 			if r.Attempt != 1 || r.InARow != 1 || !errors.Is(r.Cause, errInjected) || !strings.Contains(r.From, "chk-") {
 				t.Fatalf("restart %+v, want attempt 1 caused by the injected failure, from a checkpoint", r)
 			}
-			if m := env.JobMetrics(); len(m.Restarts) != 1 || m.CheckpointsCompleted == 0 {
+			if m := env.JobMetrics(); len(m.Restarts) != 1 || m.RestartsTotal != 1 || m.CheckpointsCompleted == 0 {
 				t.Fatalf("JobMetrics: %d restarts, %d checkpoints completed", len(m.Restarts), m.CheckpointsCompleted)
 			}
 		})
