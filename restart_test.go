@@ -304,3 +304,22 @@ func TestNoRestartOfAJobThatNeverRan(t *testing.T) {
 		t.Fatalf("restarted %d times", len(rs.rs))
 	}
 }
+
+// Canceling the job while it waits to restart ends it at once, with the
+// failure and the cancellation; closing StopOn does the same.
+func TestStopWhileWaitingToRestart(t *testing.T) {
+	slow := weir.RestartStrategy{InitialBackoff: time.Hour, MaxBackoff: time.Hour}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env, _ := countJobWith(t.TempDir(), 1000, 1, func(int64) error { return errInjected },
+		weir.Restarts(slow), weir.OnRestart(func(weir.Restart) { cancel() }))
+	if err := env.Run(ctx); !errors.Is(err, errInjected) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want the failure and the cancellation", err)
+	}
+	stop := make(chan struct{})
+	env, _ = countJobWith(t.TempDir(), 1000, 1, func(int64) error { return errInjected },
+		weir.Restarts(slow), weir.StopOn(stop), weir.OnRestart(func(weir.Restart) { close(stop) }))
+	if err := env.Run(context.Background()); !errors.Is(err, errInjected) || !strings.Contains(err.Error(), "stopped while waiting to restart") {
+		t.Fatalf("Run = %v, want the failure, stopped", err)
+	}
+}
