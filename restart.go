@@ -53,7 +53,9 @@ type RestartStrategy struct {
 // graph, a source that lists no splits when the job starts, a state
 // declared wrong, a checkpoint that does not match the job or cannot be
 // read) fails at once, and so does a job whose context was
-// canceled or that was stopping (StopOn).
+// canceled or that was stopping (StopOn). Canceling the context or closing
+// StopOn's channel while the job waits to restart ends it then, with the
+// failure.
 //
 // Without Restarts a job does not restart: Run returns its first failure.
 func Restarts(s RestartStrategy) Option {
