@@ -83,12 +83,13 @@ restores) as --log-format text or json.`,
 			if err := validateDemoFlags(o); err != nil {
 				return err
 			}
+			stderr := &lockedWriter{w: cmd.ErrOrStderr()}
 			var err error
-			if o.EnvOptions, err = jf.options(cmd.ErrOrStderr(), o.CheckpointDir, "--checkpoints", cmd.Flags().Changed); err != nil {
+			if o.EnvOptions, err = jf.options(stderr, o.CheckpointDir, "--checkpoints", cmd.Flags().Changed); err != nil {
 				return err
 			}
 			o.Stop = stopOf(cmd.Context())
-			return runDemo(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), stderr, o)
 		},
 	}
 	f := cmd.Flags()

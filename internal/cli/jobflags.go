@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -30,6 +31,19 @@ func addJobFlags(f *pflag.FlagSet) *jobFlags {
 	f.StringVar(&j.logLevel, "log-level", j.logLevel, "log the job's events at this level and above to standard error: debug, info (checkpoints, restores), warn (restarts, failed checkpoints) or error")
 	f.StringVar(&j.logFormat, "log-format", j.logFormat, "log as text or json")
 	return j
+}
+
+// lockedWriter serializes writes: the job's log records come from its
+// goroutines while the verb writes its own lines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // options checks the flags, naming the one at fault, and returns the job's

@@ -108,11 +108,12 @@ restores) as --log-format text or json.`,
 			if err != nil {
 				return err
 			}
-			if jo.EnvOptions, err = jf.options(cmd.ErrOrStderr(), jo.CheckpointDir, "--checkpoint-dir", cmd.Flags().Changed); err != nil {
+			stderr := &lockedWriter{w: cmd.ErrOrStderr()}
+			if jo.EnvOptions, err = jf.options(stderr, jo.CheckpointDir, "--checkpoint-dir", cmd.Flags().Changed); err != nil {
 				return err
 			}
 			jo.Stop = stopAfter(cmd.Context(), stopOf(cmd.Context()), o.duration)
-			return runNexmarkQuery(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), q, jo, o)
+			return runNexmarkQuery(cmd.Context(), cmd.OutOrStdout(), stderr, q, jo, o)
 		},
 	}
 	f := cmd.Flags()
