@@ -81,9 +81,10 @@ type JobConfig struct {
 	// Pause slows the job down by sleeping a millisecond every Pause
 	// records (zero: never), so that a harness has time to kill it.
 	Pause int
-	// Fail, when set, is called for every parsed line with the number of
-	// lines parsed so far in this process; an error it returns (or a panic)
-	// fails the job, which a restart strategy in Options may restart.
+	// Fail, when set, is called for every parsed record with the number of
+	// records parsed so far in this process; an error it returns (or a
+	// panic) fails the job, which a restart strategy in Options may
+	// restart.
 	Fail func(parsed int64) error
 	// Options are further options of the job.
 	Options []weir.Option
@@ -115,13 +116,14 @@ func BuildJob(c JobConfig) (*weir.Env, error) {
 		if c.Pause > 0 && parsed%int64(c.Pause) == 0 {
 			time.Sleep(time.Millisecond)
 		}
-		if c.Fail != nil {
-			if err := c.Fail(parsed); err != nil {
-				return e, err
-			}
-		}
 		return e, nil
 	}).ID("parse").OnError(weir.DeadLetter)
+	if c.Fail != nil {
+		// An operator of its own, whose errors fail the job instead of
+		// being dead-lettered like the parse's.
+		var seen atomic.Int64
+		records = weir.TryMap(records, func(e Event) (Event, error) { return e, c.Fail(seen.Add(1)) }).ID("fail")
+	}
 	events := records.Filter(func(e Event) bool { return e.Rule == nil })
 	rules := records.Filter(func(e Event) bool { return e.Rule != nil })
 	key := func(e Event) string { return e.Key }

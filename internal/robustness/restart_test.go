@@ -33,11 +33,11 @@ func TestExactlyOnceUnderRestarts(t *testing.T) {
 		t.Skip("the crash harness runs a long job")
 	}
 	dir := t.TempDir()
-	input, output := filepath.Join(dir, "input"), filepath.Join(dir, "output")
+	input, output, deadDir := filepath.Join(dir, "input"), filepath.Join(dir, "output"), filepath.Join(dir, "dead-letters")
 	if err := os.MkdirAll(input, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	in, err := Generate(input, 4, events, 7)
+	in, bad, err := Generate(input, 4, events, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestExactlyOnceUnderRestarts(t *testing.T) {
 		return fmt.Errorf("%w %d", errInjected, next)
 	}
 	env, err := BuildJob(JobConfig{
-		Input: filepath.Join(input, "*.jsonl"), Output: output, Checkpoints: filepath.Join(dir, "checkpoints"),
+		Input: filepath.Join(input, "*.jsonl"), Output: output, DeadLetters: deadDir, Checkpoints: filepath.Join(dir, "checkpoints"),
 		Interval: 30 * time.Millisecond, Parallelism: 2, Pause: 16, Fail: fail,
 		Options: []weir.Option{
 			weir.Restarts(weir.RestartStrategy{MaxAttempts: failures, InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}),
@@ -117,17 +117,26 @@ func TestExactlyOnceUnderRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	lost, extra := Diff(want, got)
-	t.Logf("%d output records expected, %d committed; %d restarts (%d failures planned), %d of them from a checkpoint; %d checkpoints completed; lost %d, duplicated or wrong %d",
-		len(want), len(got), len(restarts), failures, fromCheckpoint, env.JobMetrics().CheckpointsCompleted, len(lost), len(extra))
+	dead, err := DeadLetterRecords(deadDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d output records expected, %d committed; %d dead letters; %d restarts (%d failures planned), %d of them from a checkpoint; %d checkpoints completed; lost %d, duplicated or wrong %d",
+		len(want), len(got), len(dead), len(restarts), failures, fromCheckpoint, env.JobMetrics().CheckpointsCompleted, len(lost), len(extra))
 	if len(lost) > 0 || len(extra) > 0 {
 		t.Fatalf("not exactly once: lost %d (first %v), duplicated or wrong %d (first %v)",
 			len(lost), lost[:min(3, len(lost))], len(extra), extra[:min(3, len(extra))])
 	}
+	if deadLost, deadExtra := Diff(bad, dead); len(deadLost) > 0 || len(deadExtra) > 0 {
+		t.Fatalf("dead letters not exactly once: lost %d, duplicated or wrong %d", len(deadLost), len(deadExtra))
+	}
 	if fromCheckpoint == 0 {
 		t.Errorf("no restart went back to a checkpoint; slow the job down")
 	}
-	if hidden := hiddenFiles(t, output); len(hidden) > 0 {
-		t.Fatalf("hidden part files left after the job completed: %v", hidden)
+	for _, d := range []string{output, deadDir} {
+		if hidden := hiddenFiles(t, d); len(hidden) > 0 {
+			t.Fatalf("hidden part files left after the job completed: %v", hidden)
+		}
 	}
 	if !slices.ContainsFunc(restarts, func(r weir.Restart) bool { return errors.Is(r.Cause, errInjected) }) {
 		t.Errorf("no restart caused by an injected error: %v", restarts)
