@@ -79,7 +79,7 @@ func TestRunVerbsRestartByDefault(t *testing.T) {
 	args := []string{"nexmark", "run", "--query", "q0", "--input", in, "--checkpoint-dir", filepath.Join(dir, "chk"),
 		"--restart-backoff", "1ms", "--restart-max-backoff", "1ms", "--log-format", "json"}
 	_, stderr, err := execute(t, args...)
-	if err == nil || !strings.Contains(err.Error(), "10 restarts in a row") || !strings.Contains(err.Error(), "offset 201") {
+	if err == nil || !strings.Contains(err.Error(), "10 restarts in a row") || !strings.Contains(err.Error(), "line 201") {
 		t.Fatalf("error %v: want the bad line's after 10 restarts\n%s", err, stderr)
 	}
 	recs := logRecords(t, stderr)
@@ -87,7 +87,7 @@ func TestRunVerbsRestartByDefault(t *testing.T) {
 		t.Fatalf("%d restarts logged, want 10:\n%s", n, stderr)
 	}
 	for _, r := range recs {
-		if r["msg"] == "job restarting" && !strings.Contains(r["cause"].(string), "offset 201") {
+		if r["msg"] == "job restarting" && !strings.Contains(r["cause"].(string), "line 201") {
 			t.Fatalf("restart logged without its cause: %v", r)
 		}
 	}
