@@ -209,7 +209,7 @@ type asyncMark struct {
 	before uint64
 }
 
-func (o *asyncOp[T, R]) Open() error {
+func (o *asyncOp[T, R]) Open(context.Context) error {
 	o.life, o.cancel = context.WithCancel(o.job)
 	o.held = runtime.MinWatermark
 	b, err := o.openState(o.stateCfg)

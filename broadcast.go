@@ -130,8 +130,8 @@ type broadcastOp[K comparable, T, B, S, R any] struct {
 	list  state.OperatorList[broadcastEntry[S]]
 }
 
-func (o *broadcastOp[K, T, B, S, R]) Open() error {
-	if err := o.keyedCore.Open(); err != nil {
+func (o *broadcastOp[K, T, B, S, R]) Open(ctx context.Context) error {
+	if err := o.keyedCore.Open(ctx); err != nil {
 		return err
 	}
 	ec := broadcastEntryCodec[S]{o.codec}

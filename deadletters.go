@@ -257,7 +257,7 @@ func (w *deadLetterWriter) OnWatermark(_ int64) error { return nil }
 
 // Open commits the files the restored checkpoint prepared: the crashed run
 // may have stopped before it committed them, and committing is idempotent.
-func (w *deadLetterWriter) Open() error {
+func (w *deadLetterWriter) Open(context.Context) error {
 	if len(w.restored) == 0 {
 		return nil
 	}

@@ -72,7 +72,7 @@ func (o *opBase) fail(err error) error { return o.task.RecordError(o.idx, err) }
 func (o *opBase) Publish() { o.c.Publish() }
 
 func (o *opBase) Name() string            { return o.name }
-func (o *opBase) Open() error             { return nil }
+func (o *opBase) Open(context.Context) error { return nil }
 func (o *opBase) OnWatermark(int64) error { return nil }
 func (o *opBase) EndInput() error         { return nil }
 func (o *opBase) Close() error            { return nil }

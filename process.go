@@ -281,7 +281,7 @@ func (o *keyedCore[K, R]) Snapshot(context.Context, int64) (runtime.OperatorStat
 
 func (o *keyedCore[K, R]) timerService() *timerService[K] { return o.timers }
 
-func (o *keyedCore[K, R]) Open() error {
+func (o *keyedCore[K, R]) Open(context.Context) error {
 	b, err := o.openState(o.stateCfg)
 	if err != nil {
 		return err

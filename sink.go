@@ -131,8 +131,7 @@ type prepared struct {
 	committable []byte
 }
 
-func (o *sinkOp[T]) Open() error {
-	ctx := context.Background()
+func (o *sinkOp[T]) Open(ctx context.Context) error {
 	w, err := o.sink.Open(ctx, o.info)
 	if err != nil {
 		return err

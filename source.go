@@ -269,8 +269,7 @@ type sourceOp[T any] struct {
 	bounded     bool
 }
 
-func (o *sourceOp[T]) Open() error {
-	ctx := context.Background()
+func (o *sourceOp[T]) Open(ctx context.Context) error {
 	now := time.Now()
 	for _, s := range o.splits {
 		r := &splitRun[T]{

@@ -1,6 +1,8 @@
 package weir
 
 import (
+	"context"
+
 	"github.com/weirstream/weir/internal/runtime"
 )
 
@@ -117,7 +119,7 @@ type combineOp[K comparable, T, ACC any] struct {
 	starts   timerQueue[K]
 }
 
-func (o *combineOp[K, T, ACC]) Open() error {
+func (o *combineOp[K, T, ACC]) Open(context.Context) error {
 	o.wm = runtime.MinWatermark
 	o.index = map[K]int32{}
 	o.starts = newTimerQueue[K]()

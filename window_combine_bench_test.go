@@ -1,6 +1,7 @@
 package weir
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ func BenchmarkCombinerPush(b *testing.B) {
 		add:      func(_ event, n int64) int64 { return n + 1 },
 		next:     runtime.Discard[partial[int64, event, int64]]{},
 	}
-	if err := op.Open(); err != nil {
+	if err := op.Open(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	for i := range int64(b.N) {

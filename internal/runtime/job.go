@@ -14,14 +14,8 @@ import (
 // goroutine it starts has returned when it returns.
 func Execute(ctx context.Context, cancel context.CancelFunc, tasks []*Task, coord *Coordinator) error {
 	defer cancel()
-	for i, t := range tasks {
-		if err := t.Open(); err != nil {
-			errs := []error{err}
-			for _, o := range tasks[:i+1] {
-				errs = append(errs, o.Close())
-			}
-			return errors.Join(errs...)
-		}
+	if err := openAll(ctx, cancel, tasks); err != nil {
+		return err
 	}
 	var (
 		wg       sync.WaitGroup
@@ -72,4 +66,45 @@ func Execute(ctx context.Context, cancel context.CancelFunc, tasks []*Task, coor
 
 func isCancellation(err error) bool {
 	return errors.Is(err, ErrCanceled) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// openAll opens the tasks in parallel — opening connects to external
+// systems, restores state and commits restored output, and one slow
+// subtask should not make the others wait — and returns once every Open
+// has returned, so that no record flows before every task is ready. The
+// first failure cancels the others' context; then every task is closed
+// (Close closes only what Open opened) and the failures are returned, the
+// first one first.
+func openAll(ctx context.Context, cancel context.CancelFunc, tasks []*Task) error {
+	errs := make([]error, len(tasks))
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first = -1
+	)
+	for i, t := range tasks {
+		wg.Go(func() {
+			if errs[i] = t.Open(ctx); errs[i] == nil {
+				return
+			}
+			mu.Lock()
+			if first < 0 || (isCancellation(errs[first]) && !isCancellation(errs[i])) {
+				first = i
+			}
+			mu.Unlock()
+			cancel()
+		})
+	}
+	wg.Wait()
+	if first < 0 {
+		return nil
+	}
+	out := []error{errs[first]}
+	for i, t := range tasks {
+		if i != first && errs[i] != nil && !isCancellation(errs[i]) {
+			out = append(out, errs[i])
+		}
+		out = append(out, t.Close())
+	}
+	return errors.Join(out...)
 }

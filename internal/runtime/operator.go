@@ -42,8 +42,10 @@ func (Discard[T]) Push(T) error { return nil }
 type Operator interface {
 	// Name is the operator's name as users see it in errors.
 	Name() string
-	// Open prepares the operator; it runs before any task starts.
-	Open() error
+	// Open prepares the operator; it runs before any task starts, on a
+	// goroutine of its own per task, so the tasks of a job open in
+	// parallel. ctx is the job's: canceled when the job stops or fails.
+	Open(ctx context.Context) error
 	// OnWatermark is called in chain order when the task's watermark
 	// advances: the operator fires its event-time timers up to wm.
 	OnWatermark(wm int64) error

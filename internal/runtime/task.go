@@ -99,9 +99,9 @@ type Task struct {
 // housekeepInterval is how often operators get to clean up expired state.
 const housekeepInterval = 250 * time.Millisecond
 
-// Open opens the chain's operators in order. On failure it closes those it
-// opened.
-func (t *Task) Open() error {
+// Open opens the chain's operators in order with the job's context. On
+// failure the caller closes the task, which closes those it opened.
+func (t *Task) Open(ctx context.Context) error {
 	t.wm, t.outWm = MinWatermark, MinWatermark
 	t.opWm = make([]int64, len(t.Ops))
 	pub := make([]atomic.Int64, len(t.Ops))
@@ -115,7 +115,7 @@ func (t *Task) Open() error {
 	}
 	for i, op := range t.Ops {
 		t.Meta.Op = i
-		if err := op.Open(); err != nil {
+		if err := op.Open(ctx); err != nil {
 			return t.opError(i, err, false)
 		}
 		t.opened = i + 1

@@ -31,7 +31,7 @@ func (r *recorder) Broadcast(m Message) error {
 	return nil
 }
 func (r *recorder) Name() string { return "recorder" }
-func (r *recorder) Open() error  { return nil }
+func (r *recorder) Open(context.Context) error { return nil }
 func (r *recorder) OnWatermark(wm int64) error {
 	r.events = append(r.events, fmt.Sprintf("op watermark %d", wm))
 	return nil
@@ -88,7 +88,7 @@ func end() Message             { return Message{Kind: EndOfInput} }
 func idle() Message            { return Message{Kind: Idle} }
 func runTask(t *testing.T, task *Task) {
 	t.Helper()
-	if err := task.Open(); err != nil {
+	if err := task.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	task.finalDone = true
@@ -132,7 +132,7 @@ func TestBarrierAlignmentBlocksOnlyAlignedChannels(t *testing.T) {
 // goes idle; when all inputs have ended it is the final watermark.
 func TestWatermarkIsMinimumOverActiveInputs(t *testing.T) {
 	task, _, rec := newTestTask(3, nil)
-	if err := task.Open(); err != nil {
+	if err := task.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	in := task.Inputs
