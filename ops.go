@@ -71,12 +71,12 @@ func (o *opBase) fail(err error) error { return o.task.RecordError(o.idx, err) }
 // Publish implements runtime.Publisher.
 func (o *opBase) Publish() { o.c.Publish() }
 
-func (o *opBase) Name() string            { return o.name }
+func (o *opBase) Name() string               { return o.name }
 func (o *opBase) Open(context.Context) error { return nil }
-func (o *opBase) OnWatermark(int64) error { return nil }
-func (o *opBase) EndInput() error         { return nil }
-func (o *opBase) Close() error            { return nil }
-func (o *opBase) enter()                  { o.meta.Op = o.idx }
+func (o *opBase) OnWatermark(int64) error    { return nil }
+func (o *opBase) EndInput() error            { return nil }
+func (o *opBase) Close() error               { return nil }
+func (o *opBase) enter()                     { o.meta.Op = o.idx }
 
 // oneInput makes a node fed by s through a forward edge (chained when the
 // parallelism allows).

@@ -30,7 +30,7 @@ func (r *recorder) Broadcast(m Message) error {
 	}
 	return nil
 }
-func (r *recorder) Name() string { return "recorder" }
+func (r *recorder) Name() string               { return "recorder" }
 func (r *recorder) Open(context.Context) error { return nil }
 func (r *recorder) OnWatermark(wm int64) error {
 	r.events = append(r.events, fmt.Sprintf("op watermark %d", wm))
