@@ -386,7 +386,6 @@ func (p *plan) tasks(ctx context.Context, rc *restoredCheckpoint) ([]*runtime.Ta
 				Wake:          make(chan struct{}, 1),
 				Mailbox:       make(chan func(context.Context) error, 16),
 				BufferTimeout: cfg.bufferTimeout,
-				PollInterval:  cfg.pollInterval,
 				Origins:       origins,
 			}
 			byVertex[v] = append(byVertex[v], t)

@@ -3,6 +3,7 @@ package weir
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/weirstream/weir/internal/runtime"
@@ -37,7 +38,9 @@ type PollStatus uint8
 const (
 	// More means the reader may have more records right away.
 	More PollStatus = iota
-	// Wait means nothing is available now; the runtime polls again soon.
+	// Wait means nothing is available now. The runtime polls again soon
+	// (every few milliseconds) or, for a reader that implements
+	// WakingReader, once the reader has called its wake function.
 	Wait
 	// End means the split is exhausted.
 	End
@@ -55,6 +58,20 @@ type SplitReader[T any] interface {
 	Position() []byte
 	// Close releases the reader.
 	Close() error
+}
+
+// WakingReader is implemented by split readers that know when data arrives
+// — a fetch goroutine got a response, a watcher saw a file grow — so that
+// a waiting split costs nothing instead of a poll every few milliseconds.
+//
+// SetWake is called once, on the task goroutine, before the first Poll.
+// wake may be called from any goroutine, any number of times, and never
+// blocks. After Poll returns Wait the split is polled again only once wake
+// has been called after that Poll began; so a reader that fetches on a
+// goroutine of its own calls wake after handing over each response, and a
+// wake-up that comes while Poll runs is never lost.
+type WakingReader interface {
+	SetWake(wake func())
 }
 
 // SourceOutput receives what a split reader reads.
@@ -150,15 +167,16 @@ func From[T any](e *Env, src Source[T], opts ...SourceOption) Stream[T] {
 	}
 	n.build = func(b *opBuild) (runtime.Operator, any, error) {
 		op := &sourceOp[T]{
-			opBase:      newOpBase(b),
-			src:         src,
-			splits:      b.splits,
-			next:        b.main.(runtime.Pusher[T]),
-			assign:      assign,
-			bound:       cfg.bound.Milliseconds(),
-			idleTimeout: cfg.idleTimeout,
-			batchSize:   b.cfg.batchSize,
-			bounded:     src.Bounded(),
+			opBase:       newOpBase(b),
+			src:          src,
+			splits:       b.splits,
+			next:         b.main.(runtime.Pusher[T]),
+			assign:       assign,
+			bound:        cfg.bound.Milliseconds(),
+			idleTimeout:  cfg.idleTimeout,
+			pollInterval: b.cfg.pollInterval,
+			batchSize:    b.cfg.batchSize,
+			bounded:      src.Bounded(),
 		}
 		return op, nil, nil
 	}
@@ -181,10 +199,20 @@ type splitRun[T any] struct {
 	lastActive time.Time
 	emitted    int
 	err        error
+	// waking is set for a WakingReader; waiting when its last Poll
+	// returned Wait, so that it is polled again only after woken is set.
+	waking, waiting bool
+	woken           atomic.Bool
 	// Every record writes the split's fields, and the splits of all source
 	// subtasks are made one after the other: the padding on both sides
 	// keeps them off other splits' cache lines.
 	_ [64]byte
+}
+
+// wake is the function a WakingReader calls when it has data.
+func (r *splitRun[T]) wake() {
+	r.woken.Store(true)
+	r.op.task.Notify()
 }
 
 func (r *splitRun[T]) Emit(v T, offset int64) { r.EmitAt(v, time.Time{}, offset) }
@@ -265,8 +293,13 @@ type sourceOp[T any] struct {
 	assign      func(T) time.Time
 	bound       int64
 	idleTimeout time.Duration
-	batchSize   int
-	bounded     bool
+	// pollInterval is how soon a split that returned Wait and cannot wake
+	// the task is polled again.
+	pollInterval time.Duration
+	batchSize    int
+	bounded      bool
+	// polling is set when some unfinished split cannot wake the task.
+	polling bool
 }
 
 func (o *sourceOp[T]) Open(ctx context.Context) error {
@@ -291,6 +324,10 @@ func (o *sourceOp[T]) Open(ctx context.Context) error {
 			return fmt.Errorf("open split %q: %w", s.split.ID, err)
 		}
 		r.reader = rd
+		if w, ok := rd.(WakingReader); ok {
+			r.waking = true
+			w.SetWake(r.wake)
+		}
 	}
 	return nil
 }
@@ -313,12 +350,24 @@ func (o *sourceOp[T]) Snapshot(context.Context, int64) (runtime.OperatorState, e
 // Poll implements runtime.Source.
 func (o *sourceOp[T]) Poll(now time.Time) (progressed, ended bool, err error) {
 	ended = o.bounded
+	o.polling = false
 	for _, r := range o.runs {
 		if r.ended {
 			continue
 		}
+		if r.waking {
+			// Cleared before Poll, so that a wake-up during Poll leads to
+			// another one.
+			if woken := r.woken.Swap(false); r.waiting && !woken {
+				ended = false
+				continue
+			}
+		} else {
+			o.polling = true
+		}
 		r.emitted = 0
 		st, err := r.reader.Poll(r, o.batchSize)
+		r.waiting = st == Wait
 		if r.err != nil {
 			return false, false, r.err
 		}
@@ -342,6 +391,27 @@ func (o *sourceOp[T]) Poll(now time.Time) (progressed, ended bool, err error) {
 		ended = false
 	}
 	return progressed, ended, nil
+}
+
+// NextPoll implements runtime.Source: a split that cannot wake the task
+// is polled every poll interval, and an active split is looked at again
+// when its idle timeout runs out; splits that wake the task need nothing.
+func (o *sourceOp[T]) NextPoll(now time.Time) time.Time {
+	var next time.Time
+	if o.polling {
+		next = now.Add(o.pollInterval)
+	}
+	if o.idleTimeout > 0 {
+		for _, r := range o.runs {
+			if r.ended || r.idle {
+				continue
+			}
+			if at := r.lastActive.Add(o.idleTimeout); at.After(now) && (next.IsZero() || at.Before(next)) {
+				next = at
+			}
+		}
+	}
+	return next
 }
 
 // Watermark implements runtime.Source.

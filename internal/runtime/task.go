@@ -33,6 +33,11 @@ type Source interface {
 	// Watermark returns the subtask's watermark — the minimum over its
 	// active splits — and whether every unfinished split is idle.
 	Watermark(now time.Time) (wm int64, idle bool)
+	// NextPoll returns when the task must poll again if nothing wakes it
+	// first (a split that cannot wake its task, an idle timeout running
+	// out), or the zero Time when only a wake-up (Task.Notify) calls for
+	// another poll.
+	NextPoll(now time.Time) time.Time
 	// Close closes the split readers.
 	Close() error
 }
@@ -66,7 +71,6 @@ type Task struct {
 	Checkpointer Checkpointer
 
 	BufferTimeout time.Duration
-	PollInterval  time.Duration
 	// Origins resolves Origin.Split for errors.
 	Origins []OriginInfo
 
@@ -267,8 +271,10 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		if next != MaxWatermark {
 			wait = time.Duration(next-now.UnixMilli()) * time.Millisecond
 		}
-		if t.Source != nil && !t.ended && wait > t.PollInterval {
-			wait = t.PollInterval
+		if t.Source != nil && !t.ended {
+			if np := t.Source.NextPoll(now); !np.IsZero() {
+				wait = min(wait, max(np.Sub(now), time.Millisecond))
+			}
 		}
 		if (len(t.house) > 0 || len(t.pubs) > 0) && wait > housekeepInterval {
 			wait = housekeepInterval
@@ -296,6 +302,16 @@ func (t *Task) Run(ctx context.Context) (err error) {
 			}
 		}
 		now = time.Now()
+	}
+}
+
+// Notify wakes the task if it is waiting, so that it polls its source
+// again. It may be called from any goroutine and never blocks; wake-ups
+// that arrive while the task is running coalesce into one more round.
+func (t *Task) Notify() {
+	select {
+	case t.Wake <- struct{}{}:
+	default:
 	}
 }
 

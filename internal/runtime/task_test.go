@@ -47,7 +47,7 @@ func newTestTask(n int, done <-chan struct{}) (*Task, []*Queue, *recorder) {
 		Name: "test", Parallelism: 1, Meta: &Meta{},
 		Ops: []Operator{rec}, OpIDs: []string{"rec"}, Outputs: []Output{rec},
 		Wake: make(chan struct{}, 1), Mailbox: make(chan func(context.Context) error, 1),
-		BufferTimeout: time.Millisecond, PollInterval: time.Millisecond,
+		BufferTimeout: time.Millisecond,
 	}
 	var qs []*Queue
 	for range n {
