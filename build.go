@@ -514,6 +514,7 @@ func (p *plan) buildChain(ctx context.Context, v *vertex, subtask int, t *runtim
 			}
 		}
 		if rc != nil {
+			b.restoredID = rc.id
 			if op := rc.ops[n.id]; op != nil {
 				b.restore = op.share(rc.open, subtask, n.parallelism)
 			}

@@ -179,6 +179,7 @@ type restoredCheckpoint struct {
 // subtask.
 type restoredOperator struct {
 	name         string
+	parallelism  int      // 0 when the checkpoint does not say
 	files        []string // state files of the old subtasks; "" for none
 	splits       []runtime.SplitState
 	committables [][]byte
@@ -191,6 +192,8 @@ type opRestore struct {
 	files        []string
 	open         func(file string) (io.ReadCloser, error)
 	committables [][]byte
+	// parallelism is the operator's in the checkpoint, 0 when unknown.
+	parallelism int
 }
 
 // into restores the operator subtask's backend.
@@ -217,7 +220,7 @@ func (r *opRestore) into(b state.Backend) error {
 // all state files (backends pick their key groups) and the committables
 // dealt round robin.
 func (op *restoredOperator) share(open func(string) (io.ReadCloser, error), i, p int) *opRestore {
-	r := &opRestore{open: open}
+	r := &opRestore{open: open, parallelism: op.parallelism}
 	for _, f := range op.files {
 		if f != "" {
 			r.files = append(r.files, f)

@@ -256,12 +256,12 @@ func loadCheckpoint(ctx context.Context, from string, store *checkpointStore) (*
 		},
 	}
 	for id, op := range ops {
-		rc.ops[id] = &restoredOperator{name: op.Name, splits: op.Splits, committables: op.Committables}
+		rc.ops[id] = &restoredOperator{name: op.Name, parallelism: op.Parallelism, splits: op.Splits, committables: op.Committables}
 	}
 	for _, op := range m.Operators {
 		r := rc.ops[op.ID]
 		if r == nil {
-			r = &restoredOperator{name: op.Name}
+			r = &restoredOperator{name: op.Name, parallelism: op.Parallelism}
 			rc.ops[op.ID] = r
 		}
 		for _, f := range op.Subtasks {

@@ -52,6 +52,7 @@ type config struct {
 	logger            *slog.Logger
 	restart           *RestartStrategy
 	onRestart         func(Restart)
+	commitRetry       retryPolicy
 }
 
 // Option configures an Env.
@@ -111,6 +112,7 @@ func New(opts ...Option) *Env {
 		pollInterval:   5 * time.Millisecond,
 		chaining:       true,
 		backend:        MemoryBackend,
+		commitRetry:    defaultRetry,
 		checkpoint: checkpointConfig{
 			timeout:           10 * time.Minute,
 			tolerableFailures: 3,
@@ -145,6 +147,9 @@ func (c config) validate() error {
 	}
 	if c.backend.open == nil {
 		errs = append(errs, errors.New("StateBackend: no backend (use MemoryBackend, BytesBackend or ParseBackend)"))
+	}
+	if err := c.commitRetry.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := c.checkpoint.validate(); err != nil {
 		errs = append(errs, err)

@@ -29,8 +29,10 @@ type opBuild struct {
 	// splits are the source splits assigned to this subtask.
 	splits []assignedSplit
 	// restore is the operator subtask's share of the checkpoint the job
-	// restores from; nil when it starts empty.
-	restore *opRestore
+	// restores from; nil when it starts empty. restoredID is that
+	// checkpoint's ID, 0 without one.
+	restore    *opRestore
+	restoredID int64
 	// checkpoints tells whether the job takes checkpoints.
 	checkpoints bool
 	// policy is the operator's error policy and dead its dead-letter

@@ -24,6 +24,20 @@ type SinkInfo struct {
 	// run (Restarts): 0 for its first run. A sink whose output names the
 	// run it came from tells runs apart by it.
 	Attempt int
+	// RestoredCheckpointID is the ID of the checkpoint or savepoint the job
+	// restored from, 0 on a fresh start. Every checkpoint the job takes has
+	// a higher ID, and the runs between that checkpoint and this one may
+	// have left output staged but never committed: a transactional sink
+	// (transaction IDs made of a prefix, the subtask and the checkpoint ID)
+	// aborts those of its subtask with IDs above RestoredCheckpointID
+	// before it writes.
+	RestoredCheckpointID int64
+	// PreviousParallelism is the sink's parallelism in the restored
+	// checkpoint, 0 on a fresh start or when the checkpoint holds nothing
+	// of the sink. When it is above Parallelism, subtasks Parallelism to
+	// PreviousParallelism-1 no longer exist and nobody would abort what
+	// they left; by convention subtask 0 does.
+	PreviousParallelism int
 }
 
 // Sink is the connector interface for outputs.
@@ -57,8 +71,8 @@ type TwoPhaseWriter interface {
 	// describing it, which the checkpoint stores.
 	Prepare(checkpointID int64) ([]byte, error)
 	// Commit makes staged output visible once its checkpoint has completed.
-	// It is also called with the committables of a restored checkpoint, so
-	// it must be idempotent.
+	// It is also called with the committables of a restored checkpoint, and
+	// again after it failed (CommitRetries), so it must be idempotent.
 	Commit(ctx context.Context, committables [][]byte) error
 }
 
@@ -100,9 +114,11 @@ func To[T any](s Stream[T], sink Sink[T]) Sinked {
 	n.build = func(b *opBuild) (runtime.Operator, any, error) {
 		op := &sinkOp[T]{opBase: newOpBase(b), sink: sink, info: SinkInfo{
 			Name: b.name, OperatorID: b.id, Subtask: b.subtask, Parallelism: b.parallelism, Attempt: b.attempt,
-		}, checkpoints: b.checkpoints}
+			RestoredCheckpointID: b.restoredID,
+		}, checkpoints: b.checkpoints, retry: b.cfg.commitRetry}
 		if b.restore != nil {
 			op.restored = b.restore.committables
+			op.info.PreviousParallelism = b.restore.parallelism
 		}
 		return op, op, nil
 	}
@@ -123,6 +139,7 @@ type sinkOp[T any] struct {
 	checkpoints bool
 	restored    [][]byte
 	pending     []prepared
+	retry       retryPolicy
 }
 
 // prepared is what a two-phase writer prepared for one checkpoint.
@@ -145,8 +162,10 @@ func (o *sinkOp[T]) Open(ctx context.Context) error {
 		}
 		// Output prepared for the restored checkpoint may not have been
 		// committed before the job stopped; committing is idempotent.
-		if err := o.tp.Commit(ctx, o.restored); err != nil {
-			return fmt.Errorf("commit restored output: %w", err)
+		if err := o.retry.do(ctx, "commit restored output", func(ctx context.Context) error {
+			return o.tp.Commit(ctx, o.restored)
+		}); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -188,7 +207,9 @@ func (o *sinkOp[T]) CheckpointComplete(ctx context.Context, id int64) error {
 		cs[i] = p.committable
 	}
 	failpoint.Hit(failpoint.SinkCommitting)
-	if err := o.tp.Commit(ctx, cs); err != nil {
+	if err := o.retry.do(ctx, fmt.Sprintf("commit checkpoint %d", id), func(ctx context.Context) error {
+		return o.tp.Commit(ctx, cs)
+	}); err != nil {
 		return err
 	}
 	o.pending = o.pending[n:]
@@ -230,7 +251,9 @@ func (o *sinkOp[T]) EndInput() error {
 	if err != nil {
 		return err
 	}
-	return o.tp.Commit(context.Background(), [][]byte{c})
+	return o.retry.do(context.Background(), "commit at end of input", func(ctx context.Context) error {
+		return o.tp.Commit(ctx, [][]byte{c})
+	})
 }
 
 func (o *sinkOp[T]) Close() error {

@@ -74,6 +74,23 @@ type WakingReader interface {
 	SetWake(wake func())
 }
 
+// CheckpointListener is implemented by split readers that act when a
+// checkpoint completes, such as a Kafka reader committing its consumer
+// group's offsets so that lag can be watched from outside. The job's
+// exactly-once guarantee never depends on it: a restore starts from the
+// positions in the checkpoint.
+//
+// CheckpointComplete is called on the task goroutine after checkpoint id
+// has completed, with the position the checkpoint holds for the split
+// (what Position returned at its barrier). It is not called for
+// checkpoints that did not complete, nor for a split that has ended, and
+// when a later checkpoint completes first only the later one is reported.
+// A failed call is retried like a sink's commit (CommitRetries), so it
+// must be idempotent; when the retries run out the job fails.
+type CheckpointListener interface {
+	CheckpointComplete(ctx context.Context, id int64, position []byte) error
+}
+
 // SourceOutput receives what a split reader reads.
 type SourceOutput[T any] interface {
 	// Emit passes a record and its offset within the split (a line number,
@@ -176,6 +193,7 @@ func From[T any](e *Env, src Source[T], opts ...SourceOption) Stream[T] {
 			idleTimeout:  cfg.idleTimeout,
 			pollInterval: b.cfg.pollInterval,
 			batchSize:    b.cfg.batchSize,
+			retry:        b.cfg.commitRetry,
 			bounded:      src.Bounded(),
 		}
 		return op, nil, nil
@@ -300,6 +318,17 @@ type sourceOp[T any] struct {
 	bounded      bool
 	// polling is set when some unfinished split cannot wake the task.
 	polling bool
+	// snapped are the positions of the checkpoints taken and not yet
+	// completed, for readers that are told when one completes.
+	snapped   []snappedPositions
+	listeners bool
+	retry     retryPolicy
+}
+
+// snappedPositions are the positions of o.runs[:len(pos)] at checkpoint id.
+type snappedPositions struct {
+	id  int64
+	pos [][]byte
 }
 
 func (o *sourceOp[T]) Open(ctx context.Context) error {
@@ -328,6 +357,9 @@ func (o *sourceOp[T]) Open(ctx context.Context) error {
 			r.waking = true
 			w.SetWake(r.wake)
 		}
+		if _, ok := rd.(CheckpointListener); ok {
+			o.listeners = true
+		}
 	}
 	return nil
 }
@@ -335,7 +367,7 @@ func (o *sourceOp[T]) Open(ctx context.Context) error {
 // Snapshot implements runtime.Stateful: each split's position and
 // watermark, ended splits included so that a restored job never reads them
 // again.
-func (o *sourceOp[T]) Snapshot(context.Context, int64) (runtime.OperatorState, error) {
+func (o *sourceOp[T]) Snapshot(_ context.Context, id int64) (runtime.OperatorState, error) {
 	st := runtime.OperatorState{Splits: make([]runtime.SplitState, len(o.runs))}
 	for i, r := range o.runs {
 		pos := r.position
@@ -344,7 +376,43 @@ func (o *sourceOp[T]) Snapshot(context.Context, int64) (runtime.OperatorState, e
 		}
 		st.Splits[i] = runtime.SplitState{Split: r.split.ID, Position: pos, Watermark: r.watermark(), Ended: r.ended}
 	}
+	if o.listeners {
+		sp := snappedPositions{id: id, pos: make([][]byte, len(st.Splits))}
+		for i, s := range st.Splits {
+			sp.pos[i] = s.Position
+		}
+		o.snapped = append(o.snapped, sp)
+	}
 	return st, nil
+}
+
+// CheckpointComplete implements runtime.CheckpointListener: readers that
+// listen learn the position checkpoint id holds for their split.
+// Positions of earlier checkpoints that never completed are dropped.
+func (o *sourceOp[T]) CheckpointComplete(ctx context.Context, id int64) error {
+	n := 0
+	for n < len(o.snapped) && o.snapped[n].id <= id {
+		n++
+	}
+	if n == 0 || o.snapped[n-1].id != id {
+		o.snapped = o.snapped[n:]
+		return nil
+	}
+	sp := o.snapped[n-1]
+	o.snapped = o.snapped[n:]
+	for i, pos := range sp.pos {
+		r := o.runs[i]
+		l, ok := r.reader.(CheckpointListener)
+		if !ok || r.ended {
+			continue
+		}
+		what := fmt.Sprintf("split %q: checkpoint %d complete", r.split.ID, id)
+		if err := o.retry.do(ctx, what, func(ctx context.Context) error { return l.CheckpointComplete(ctx, id, pos) }); err != nil {
+			o.meta.Origin = runtime.Origin{}
+			return o.fail(err)
+		}
+	}
+	return nil
 }
 
 // Poll implements runtime.Source.

@@ -3,7 +3,11 @@ package weir_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -246,5 +250,229 @@ func TestWakingReaderIsNotPolledWhileIdle(t *testing.T) {
 				t.Fatalf("Run = %v", err)
 			}
 		})
+	}
+}
+
+// listeningSource is one unbounded split that emits 0…n-1 and then waits;
+// its reader records the checkpoints it is told about.
+type listeningSource struct {
+	n        int64
+	mu       sync.Mutex
+	notified []string // "id@position"
+}
+
+func (s *listeningSource) Splits(context.Context) ([]weir.Split, error) {
+	return []weir.Split{{ID: "0"}}, nil
+}
+func (s *listeningSource) Bounded() bool { return false }
+func (s *listeningSource) OpenSplit(_ context.Context, _ weir.Split, pos []byte) (weir.SplitReader[int64], error) {
+	r := &listeningReader{s: s}
+	if pos != nil {
+		next, err := strconv.ParseInt(string(pos), 10, 64)
+		if err != nil {
+			return nil, err
+		}
+		r.next = next
+	}
+	return r, nil
+}
+
+type listeningReader struct {
+	s    *listeningSource
+	next int64
+}
+
+func (r *listeningReader) Poll(out weir.SourceOutput[int64], max int) (weir.PollStatus, error) {
+	for ; max > 0 && r.next < r.s.n; max-- {
+		out.Emit(r.next, r.next)
+		r.next++
+	}
+	return weir.Wait, nil
+}
+func (r *listeningReader) Position() []byte { return strconv.AppendInt(nil, r.next, 10) }
+func (r *listeningReader) Close() error     { return nil }
+func (r *listeningReader) SetWake(func())   {}
+
+func (r *listeningReader) CheckpointComplete(_ context.Context, id int64, pos []byte) error {
+	r.s.mu.Lock()
+	r.s.notified = append(r.s.notified, fmt.Sprintf("%d@%s", id, pos))
+	r.s.mu.Unlock()
+	return nil
+}
+
+// A reader that implements CheckpointListener is told of completed
+// checkpoints, with the position each holds for its split, up to the
+// savepoint the job stops with.
+func TestReaderToldOfCompletedCheckpoints(t *testing.T) {
+	src := &listeningSource{n: 100}
+	stop := make(chan struct{})
+	var (
+		mu        sync.Mutex
+		completed []int64
+	)
+	env := weir.New(weir.Checkpoints(time.Millisecond, t.TempDir()), weir.StopOn(stop),
+		weir.OnCheckpoint(func(id int64, _ time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			if completed = append(completed, id); len(completed) == 3 {
+				close(stop)
+			}
+		}))
+	weir.To(weir.From(env, weir.Source[int64](src)), weir.Sink[int64](sinkFunc[int64](func(int64) {})))
+	run(t, env)
+	if len(src.notified) == 0 {
+		t.Fatal("the reader was told of no checkpoint")
+	}
+	ids := map[string]bool{}
+	for _, id := range completed {
+		ids[fmt.Sprint(id)] = true
+	}
+	for _, n := range src.notified {
+		if id, _, _ := strings.Cut(n, "@"); !ids[id] {
+			t.Errorf("told of checkpoint %s, which did not complete (completed: %v)", n, completed)
+		}
+	}
+	// The savepoint is the last checkpoint; every record was read before it.
+	if last, want := src.notified[len(src.notified)-1], fmt.Sprintf("%d@100", completed[len(completed)-1]); last != want {
+		t.Errorf("last notification %s, want %s (all: %v)", last, want, src.notified)
+	}
+}
+
+// flakyCommitSink is a two-phase sink whose Commit fails the first fail
+// times; it counts the records committed.
+type flakyCommitSink struct {
+	fail      int
+	commits   atomic.Int64
+	committed atomic.Int64
+}
+
+func (s *flakyCommitSink) Open(context.Context, weir.SinkInfo) (weir.SinkWriter[int64], error) {
+	return &flakyCommitWriter{s: s}, nil
+}
+
+type flakyCommitWriter struct {
+	s       *flakyCommitSink
+	pending int64
+	done    map[string]bool // committables committed, for idempotence
+}
+
+func (w *flakyCommitWriter) Write(int64) error { w.pending++; return nil }
+func (w *flakyCommitWriter) Close() error      { return nil }
+
+func (w *flakyCommitWriter) Prepare(id int64) ([]byte, error) {
+	c := fmt.Sprintf("%d:%d", id, w.pending)
+	w.pending = 0
+	return []byte(c), nil
+}
+
+func (w *flakyCommitWriter) Commit(_ context.Context, cs [][]byte) error {
+	if w.s.commits.Add(1) <= int64(w.s.fail) {
+		return errInjected
+	}
+	if w.done == nil {
+		w.done = map[string]bool{}
+	}
+	for _, c := range cs {
+		if w.done[string(c)] {
+			continue
+		}
+		w.done[string(c)] = true
+		_, n, _ := strings.Cut(string(c), ":")
+		v, _ := strconv.ParseInt(n, 10, 64)
+		w.s.committed.Add(v)
+	}
+	return nil
+}
+
+// A failed commit is retried with backoff before the job fails: two
+// failures within five attempts lose nothing and fail nothing; failures
+// that outlast the attempts fail the job, saying how often it tried.
+func TestCommitRetriedBeforeJobFails(t *testing.T) {
+	const n = 2000
+	for _, tc := range []struct {
+		name        string
+		fail        int
+		checkpoints bool
+		ok          bool
+	}{
+		{"checkpoints, 2 failures", 2, true, true},
+		{"end of input, 2 failures", 2, false, true},
+		{"checkpoints, every commit fails", 1 << 30, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sink := &flakyCommitSink{fail: tc.fail}
+			opts := []weir.Option{weir.CommitRetries(5, time.Millisecond)}
+			if tc.checkpoints {
+				opts = append(opts, weir.Checkpoints(time.Hour, t.TempDir()))
+			}
+			env := weir.New(opts...)
+			src := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: n}, func(seq int64) int64 { return seq }))
+			weir.To(src, weir.Sink[int64](sink))
+			err := env.Run(context.Background())
+			if tc.ok {
+				if err != nil || sink.committed.Load() != n {
+					t.Fatalf("Run = %v, %d committed; want nil and %d", err, sink.committed.Load(), n)
+				}
+				return
+			}
+			if !errors.Is(err, errInjected) || !strings.Contains(err.Error(), "failed 5 times") {
+				t.Fatalf("Run = %v, want the injected failure after 5 attempts", err)
+			}
+			if c := sink.commits.Load(); c != 5 {
+				t.Fatalf("%d commit calls, want 5", c)
+			}
+		})
+	}
+}
+
+// infoSink records the SinkInfo of every subtask it opens.
+type infoSink struct {
+	mu    sync.Mutex
+	infos []weir.SinkInfo
+}
+
+func (s *infoSink) Open(_ context.Context, info weir.SinkInfo) (weir.SinkWriter[int64], error) {
+	s.mu.Lock()
+	s.infos = append(s.infos, info)
+	s.mu.Unlock()
+	return &flakyCommitWriter{s: &flakyCommitSink{}}, nil
+}
+
+// A sink learns the checkpoint the job restored from and its parallelism
+// there, so that it can abort what earlier runs and vanished subtasks left.
+func TestSinkLearnsRestoredCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	build := func(p int, stop chan struct{}, onCheckpoint func(int64), opts ...weir.Option) (*weir.Env, *infoSink) {
+		env := weir.New(append([]weir.Option{weir.Checkpoints(time.Millisecond, dir), weir.StopOn(stop),
+			weir.OnCheckpoint(func(id int64, _ time.Duration) { onCheckpoint(id) })}, opts...)...)
+		src := weir.From(env, weir.Generator(weir.GeneratorSpec{Rate: 1000}, func(seq int64) int64 { return seq })).ID("numbers")
+		sink := &infoSink{}
+		weir.To(src, weir.Sink[int64](sink)).ID("sink").Parallelism(p)
+		return env, sink
+	}
+	stop := make(chan struct{})
+	var last int64
+	env, first := build(3, stop, func(id int64) {
+		if last = id; id == 2 {
+			close(stop)
+		}
+	})
+	run(t, env)
+	for _, info := range first.infos {
+		if info.RestoredCheckpointID != 0 || info.PreviousParallelism != 0 {
+			t.Fatalf("fresh start: %+v, want no restored checkpoint", info)
+		}
+	}
+	stop = make(chan struct{})
+	close(stop)
+	env, second := build(2, stop, func(int64) {}, weir.Restore("latest"))
+	run(t, env)
+	if len(second.infos) != 2 {
+		t.Fatalf("%d subtasks opened, want 2", len(second.infos))
+	}
+	for _, info := range second.infos {
+		if info.RestoredCheckpointID != last || info.PreviousParallelism != 3 || info.Parallelism != 2 {
+			t.Fatalf("restored: %+v, want checkpoint %d, previous parallelism 3, parallelism 2", info, last)
+		}
 	}
 }
