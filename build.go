@@ -340,6 +340,7 @@ func (p *plan) tasks(ctx context.Context, rc *restoredCheckpoint) ([]*runtime.Ta
 	cfg := p.cfg
 	var origins []runtime.OriginInfo
 	assigned := map[*node][][]assignedSplit{}
+	hubs := map[*vertex]*splitHub{}
 	for _, v := range p.vertices {
 		head := v.nodes[0]
 		if head.source == nil {
@@ -371,8 +372,23 @@ func (p *plan) tasks(ctx context.Context, rc *restoredCheckpoint) ([]*runtime.Ta
 			return nil, permanent(fmt.Errorf("source %q: %w", head.displayName(), err))
 		}
 		assigned[head] = per
+		if hub := head.source.hub(head.displayName(), v.parallelism); hub != nil {
+			for _, sub := range per {
+				for _, a := range sub {
+					hub.known = append(hub.known, a.split.ID)
+				}
+			}
+			if restored != nil && restored.enumerator != nil {
+				hub.restored = restored.enumerator.State
+			}
+			if n, ok := head.source.(interface{ offsetName() string }); ok {
+				hub.unit = n.offsetName()
+			}
+			hubs[v] = hub
+		}
 	}
 
+	table := runtime.NewOriginTable(origins)
 	byVertex := map[*vertex][]*runtime.Task{}
 	var all []*runtime.Task
 	for _, v := range p.vertices {
@@ -386,10 +402,13 @@ func (p *plan) tasks(ctx context.Context, rc *restoredCheckpoint) ([]*runtime.Ta
 				Wake:          make(chan struct{}, 1),
 				Mailbox:       make(chan func(context.Context) error, 16),
 				BufferTimeout: cfg.bufferTimeout,
-				Origins:       origins,
+				Origins:       table,
 			}
 			byVertex[v] = append(byVertex[v], t)
 			all = append(all, t)
+		}
+		if hub := hubs[v]; hub != nil {
+			hub.tasks, hub.origins = byVertex[v], table
 		}
 	}
 
@@ -433,7 +452,7 @@ func (p *plan) tasks(ctx context.Context, rc *restoredCheckpoint) ([]*runtime.Ta
 	}
 	for _, v := range p.vertices {
 		for i, t := range byVertex[v] {
-			if err := p.buildChain(ctx, v, i, t, queues, pools, assigned, rc); err != nil {
+			if err := p.buildChain(ctx, v, i, t, queues, pools, assigned, hubs, rc); err != nil {
 				return nil, err
 			}
 		}
@@ -442,7 +461,7 @@ func (p *plan) tasks(ctx context.Context, rc *restoredCheckpoint) ([]*runtime.Ta
 }
 
 func (p *plan) buildChain(ctx context.Context, v *vertex, subtask int, t *runtime.Task, queues map[*edge][][]*runtime.Queue,
-	pools map[*edge]*sync.Pool, assigned map[*node][][]assignedSplit, rc *restoredCheckpoint,
+	pools map[*edge]*sync.Pool, assigned map[*node][][]assignedSplit, hubs map[*vertex]*splitHub, rc *restoredCheckpoint,
 ) error {
 	cfg := p.cfg
 	// Every task has a dead-letter writer of its own, the last operator
@@ -527,6 +546,7 @@ func (p *plan) buildChain(ctx context.Context, v *vertex, subtask int, t *runtim
 		}
 		if n.source != nil {
 			b.splits = assigned[n][subtask]
+			b.hub = hubs[v]
 		}
 		op, in, err := n.build(b)
 		if err != nil {

@@ -183,6 +183,7 @@ type restoredOperator struct {
 	files        []string // state files of the old subtasks; "" for none
 	splits       []runtime.SplitState
 	committables [][]byte
+	enumerator   *runtime.EnumeratorState
 }
 
 // opRestore is one new operator subtask's share of a restored checkpoint.
@@ -297,19 +298,38 @@ func assignRestoredSplits(op *restoredOperator, splits []Split, origin func(Spli
 			known[st.Split] = true
 			s, ok := byID[st.Split]
 			if !ok {
-				if !st.Ended {
+				if !st.Ended && op.enumerator == nil {
 					return nil, fmt.Errorf("restore: split %q is in the checkpoint, unfinished, but the source no longer lists it", st.Split)
 				}
 				// A finished split the source no longer lists (a file
-				// deleted after it was read) is kept as finished.
+				// deleted after it was read) is kept as finished; so is
+				// any split a split enumerator found, which the source's
+				// initial listing need not name.
 				s = Split{ID: st.Split}
 			}
 			deal(assignedSplit{split: s, origin: origin(s), position: st.Position, restored: true,
 				watermark: st.Watermark, ended: st.Ended})
 		}
 	}
+	if op != nil && op.enumerator != nil {
+		// Splits the enumerator had found that no reader's state holds
+		// were not being read yet at the barrier: they start from the
+		// beginning.
+		for _, id := range op.enumerator.Splits {
+			if known[id] {
+				continue
+			}
+			known[id] = true
+			s, ok := byID[id]
+			if !ok {
+				s = Split{ID: id}
+			}
+			deal(assignedSplit{split: s, origin: origin(s)})
+		}
+	}
 	for _, s := range splits {
 		if !known[s.ID] {
+			known[s.ID] = true
 			deal(assignedSplit{split: s, origin: origin(s)})
 		}
 	}

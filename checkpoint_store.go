@@ -33,6 +33,8 @@ type jobOperator struct {
 	Parallelism  int                  `json:"parallelism"`
 	Splits       []runtime.SplitState `json:"splits,omitempty"`
 	Committables [][]byte             `json:"committables,omitempty"`
+	// Enumerator is a discovering source's split enumerator.
+	Enumerator *runtime.EnumeratorState `json:"enumerator,omitempty"`
 }
 
 const (
@@ -141,6 +143,9 @@ func (s *checkpointStore) Complete(ctx context.Context, c runtime.CompletedCheck
 		}
 		op.Splits = append(op.Splits, w.Splits...)
 		op.Committables = append(op.Committables, w.Committables...)
+		if w.Enumerator != nil {
+			op.Enumerator = w.Enumerator
+		}
 		if w.File != "" {
 			if files[w.OperatorID] == nil {
 				files[w.OperatorID] = make([]checkpoint.StateFile, op.Parallelism)
@@ -256,7 +261,8 @@ func loadCheckpoint(ctx context.Context, from string, store *checkpointStore) (*
 		},
 	}
 	for id, op := range ops {
-		rc.ops[id] = &restoredOperator{name: op.Name, parallelism: op.Parallelism, splits: op.Splits, committables: op.Committables}
+		rc.ops[id] = &restoredOperator{name: op.Name, parallelism: op.Parallelism, splits: op.Splits,
+			committables: op.Committables, enumerator: op.Enumerator}
 	}
 	for _, op := range m.Operators {
 		r := rc.ops[op.ID]

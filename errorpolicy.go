@@ -165,9 +165,8 @@ func (o *opBase) handle(err error, v any) error {
 	case DeadLetter:
 		l := deadLetter{Time: time.Now().UTC(), Operator: o.name, OperatorID: o.id, Subtask: o.task.Subtask,
 			Error: err.Error(), Record: v}
-		if org := o.meta.Origin; org.Known() && int(org.Split) <= len(o.task.Origins) {
-			info := o.task.Origins[org.Split-1]
-			off := org.Offset
+		if info, ok := o.task.Origins.Lookup(o.meta.Origin); ok {
+			off := o.meta.Origin.Offset
 			l.Source, l.Split = info.Source, info.Split
 			if info.Unit == lineUnit {
 				l.Line = &off

@@ -26,8 +26,10 @@ type opBuild struct {
 	keyGroups   state.KeyGroupRange
 	main        any            // runtime.Pusher of the main output
 	sides       map[string]any // runtime.Pusher per side-output tag
-	// splits are the source splits assigned to this subtask.
+	// splits are the source splits assigned to this subtask, and hub what
+	// hands it those discovered later (nil without discovery).
 	splits []assignedSplit
+	hub    *splitHub
 	// restore is the operator subtask's share of the checkpoint the job
 	// restores from; nil when it starts empty. restoredID is that
 	// checkpoint's ID, 0 without one.

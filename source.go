@@ -114,6 +114,7 @@ type sourceConfig struct {
 	assigner    any // func(T) time.Time
 	bound       time.Duration
 	idleTimeout time.Duration
+	discovery   time.Duration
 }
 
 type sourceOptionFunc func(*sourceConfig)
@@ -136,13 +137,24 @@ func IdleTimeout(d time.Duration) SourceOption {
 }
 
 // sourceNode is what the job builder needs of a source before the types are
-// erased: its splits.
+// erased: its splits and, for an unbounded source that discovers splits
+// while it runs, a hub for its subtasks (nil otherwise).
 type sourceNode interface {
 	splits(ctx context.Context) ([]Split, bool, error)
+	hub(name string, p int) *splitHub
 }
 
 type sourceSpec[T any] struct {
-	src Source[T]
+	src       Source[T]
+	discovery time.Duration
+}
+
+func (s sourceSpec[T]) hub(name string, p int) *splitHub {
+	d, ok := s.src.(SplitDiscoverer)
+	if !ok || s.src.Bounded() {
+		return nil
+	}
+	return newSplitHub(name, d, s.discovery, p)
 }
 
 func (s sourceSpec[T]) splits(ctx context.Context) ([]Split, bool, error) {
@@ -165,7 +177,6 @@ type assignedSplit struct {
 // From adds a source to the job.
 func From[T any](e *Env, src Source[T], opts ...SourceOption) Stream[T] {
 	n := e.addNode("source")
-	n.source = sourceSpec[T]{src: src}
 	n.fanout = fanoutOf[T]
 	var cfg sourceConfig
 	for _, o := range opts {
@@ -179,9 +190,14 @@ func From[T any](e *Env, src Source[T], opts ...SourceOption) Stream[T] {
 		}
 		assign = a
 	}
-	if cfg.bound < 0 || cfg.idleTimeout < 0 {
-		e.fail(fmt.Errorf("source: EventTime bound %v and IdleTimeout %v must not be negative", cfg.bound, cfg.idleTimeout))
+	if cfg.bound < 0 || cfg.idleTimeout < 0 || cfg.discovery < 0 {
+		e.fail(fmt.Errorf("source: EventTime bound %v, IdleTimeout %v and DiscoveryInterval %v must not be negative",
+			cfg.bound, cfg.idleTimeout, cfg.discovery))
 	}
+	if cfg.discovery == 0 {
+		cfg.discovery = defaultDiscoveryInterval
+	}
+	n.source = sourceSpec[T]{src: src, discovery: cfg.discovery}
 	n.build = func(b *opBuild) (runtime.Operator, any, error) {
 		op := &sourceOp[T]{
 			opBase:       newOpBase(b),
@@ -195,6 +211,8 @@ func From[T any](e *Env, src Source[T], opts ...SourceOption) Stream[T] {
 			batchSize:    b.cfg.batchSize,
 			retry:        b.cfg.commitRetry,
 			bounded:      src.Bounded(),
+			hub:          b.hub,
+			subtask:      b.subtask,
 		}
 		return op, nil, nil
 	}
@@ -323,6 +341,11 @@ type sourceOp[T any] struct {
 	snapped   []snappedPositions
 	listeners bool
 	retry     retryPolicy
+	// hub hands discovered splits to the subtasks of a source with a
+	// split enumerator; subtask 0 runs the enumerator.
+	hub     *splitHub
+	subtask int
+	enum    *enumeratorRun
 }
 
 // snappedPositions are the positions of o.runs[:len(pos)] at checkpoint id.
@@ -334,6 +357,19 @@ type snappedPositions struct {
 func (o *sourceOp[T]) Open(ctx context.Context) error {
 	now := time.Now()
 	for _, s := range o.splits {
+		if err := o.addSplit(ctx, s, now); err != nil {
+			return err
+		}
+	}
+	if o.hub != nil && o.subtask == 0 {
+		return o.openEnumerator(ctx, now)
+	}
+	return nil
+}
+
+// addSplit starts reading a split assigned to the subtask.
+func (o *sourceOp[T]) addSplit(ctx context.Context, s assignedSplit, now time.Time) error {
+	{
 		r := &splitRun[T]{
 			op: o, split: s.split, origin: s.origin, position: s.position,
 			maxTs: runtime.MinWatermark, declared: runtime.MinWatermark, lastActive: now,
@@ -346,7 +382,7 @@ func (o *sourceOp[T]) Open(ctx context.Context) error {
 		o.runs = append(o.runs, r)
 		if s.ended {
 			r.ended = true
-			continue
+			return nil
 		}
 		rd, err := o.src.OpenSplit(ctx, s.split, s.position)
 		if err != nil {
@@ -375,6 +411,13 @@ func (o *sourceOp[T]) Snapshot(_ context.Context, id int64) (runtime.OperatorSta
 			pos = r.reader.Position()
 		}
 		st.Splits[i] = runtime.SplitState{Split: r.split.ID, Position: pos, Watermark: r.watermark(), Ended: r.ended}
+	}
+	if o.enum != nil {
+		es, err := o.enum.snapshot()
+		if err != nil {
+			return runtime.OperatorState{}, err
+		}
+		st.Enumerator = es
 	}
 	if o.listeners {
 		sp := snappedPositions{id: id, pos: make([][]byte, len(st.Splits))}
@@ -416,7 +459,19 @@ func (o *sourceOp[T]) CheckpointComplete(ctx context.Context, id int64) error {
 }
 
 // Poll implements runtime.Source.
-func (o *sourceOp[T]) Poll(now time.Time) (progressed, ended bool, err error) {
+func (o *sourceOp[T]) Poll(ctx context.Context, now time.Time) (progressed, ended bool, err error) {
+	if o.hub != nil {
+		if err := o.discover(ctx, now); err != nil {
+			o.meta.Origin = runtime.Origin{}
+			return false, false, o.fail(err)
+		}
+		for _, s := range o.hub.take(o.subtask) {
+			if err := o.addSplit(ctx, s, now); err != nil {
+				o.meta.Origin = runtime.Origin{}
+				return false, false, o.fail(err)
+			}
+		}
+	}
 	ended = o.bounded
 	o.polling = false
 	for _, r := range o.runs {
@@ -469,6 +524,9 @@ func (o *sourceOp[T]) NextPoll(now time.Time) time.Time {
 	if o.polling {
 		next = now.Add(o.pollInterval)
 	}
+	if o.enum != nil && (next.IsZero() || o.enum.next.Before(next)) {
+		next = o.enum.next
+	}
 	if o.idleTimeout > 0 {
 		for _, r := range o.runs {
 			if r.ended || r.idle {
@@ -500,6 +558,10 @@ func (o *sourceOp[T]) Watermark(now time.Time) (int64, bool) {
 
 func (o *sourceOp[T]) Close() error {
 	var first error
+	if o.enum != nil {
+		first = o.enum.e.Close()
+		o.enum = nil
+	}
 	for _, r := range o.runs {
 		if r.reader != nil && !r.ended {
 			r.ended = true

@@ -61,7 +61,7 @@ func TestSourceNextPoll(t *testing.T) {
 			for _, r := range op.runs {
 				r.lastActive = now
 			}
-			if _, _, err := op.Poll(now); err != nil {
+			if _, _, err := op.Poll(context.Background(), now); err != nil {
 				t.Fatal(err)
 			}
 			got := op.NextPoll(now)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -474,5 +475,113 @@ func TestSinkLearnsRestoredCheckpoint(t *testing.T) {
 		if info.RestoredCheckpointID != last || info.PreviousParallelism != 3 || info.Parallelism != 2 {
 			t.Fatalf("restored: %+v, want checkpoint %d, previous parallelism 3, parallelism 2", info, last)
 		}
+	}
+}
+
+// discoveringSource starts with the splits in initial and discovers those
+// in available; each split emits "<id>-0", "<id>-1", "<id>-2" and waits.
+type discoveringSource struct {
+	initial   []string
+	mu        sync.Mutex
+	available []string
+	restored  []byte // the state its enumerator was opened with
+}
+
+func (s *discoveringSource) Splits(context.Context) ([]weir.Split, error) {
+	out := make([]weir.Split, len(s.initial))
+	for i, id := range s.initial {
+		out[i] = weir.Split{ID: id}
+	}
+	return out, nil
+}
+func (s *discoveringSource) Bounded() bool { return false }
+func (s *discoveringSource) OpenSplit(_ context.Context, sp weir.Split, pos []byte) (weir.SplitReader[string], error) {
+	r := &threeReader{id: sp.ID}
+	if pos != nil {
+		r.next, _ = strconv.Atoi(string(pos))
+	}
+	return r, nil
+}
+
+func (s *discoveringSource) Enumerator(_ context.Context, state []byte) (weir.SplitEnumerator, error) {
+	s.mu.Lock()
+	s.restored = state
+	s.mu.Unlock()
+	return &listEnumerator{s: s}, nil
+}
+
+type listEnumerator struct {
+	s    *discoveringSource
+	seen []string
+}
+
+func (e *listEnumerator) Discover(context.Context) ([]weir.Split, error) {
+	e.s.mu.Lock()
+	defer e.s.mu.Unlock()
+	var out []weir.Split
+	for _, id := range e.s.available {
+		out = append(out, weir.Split{ID: id})
+		if !slices.Contains(e.seen, id) {
+			e.seen = append(e.seen, id)
+		}
+	}
+	return out, nil
+}
+func (e *listEnumerator) State() ([]byte, error) { return []byte(strings.Join(e.seen, ",")), nil }
+func (e *listEnumerator) Close() error           { return nil }
+
+type threeReader struct {
+	id   string
+	next int
+}
+
+func (r *threeReader) Poll(out weir.SourceOutput[string], _ int) (weir.PollStatus, error) {
+	for ; r.next < 3; r.next++ {
+		out.Emit(fmt.Sprintf("%s-%d", r.id, r.next), int64(r.next))
+	}
+	return weir.Wait, nil
+}
+func (r *threeReader) Position() []byte { return strconv.AppendInt(nil, int64(r.next), 10) }
+func (r *threeReader) Close() error     { return nil }
+func (r *threeReader) SetWake(func())   {}
+
+// A source discovers splits while the job runs and reads each once; its
+// enumerator's state and the discovered splits' positions are in the
+// savepoint, so a restore at another parallelism reads only what is new.
+func TestSplitDiscovery(t *testing.T) {
+	dir := t.TempDir()
+	runUntil := func(src *discoveringSource, p int, want int, opts ...weir.Option) []string {
+		t.Helper()
+		stop := make(chan struct{})
+		var (
+			mu  sync.Mutex
+			got []string
+		)
+		env := weir.New(append([]weir.Option{weir.Parallelism(p), weir.Checkpoints(time.Hour, dir), weir.StopOn(stop)}, opts...)...)
+		s := weir.From(env, weir.Source[string](src), weir.DiscoveryInterval(time.Millisecond)).ID("files")
+		weir.To(s, weir.Sink[string](sinkFunc[string](func(v string) {
+			mu.Lock()
+			defer mu.Unlock()
+			if got = append(got, v); len(got) == want {
+				close(stop)
+			}
+		}))).Parallelism(1)
+		run(t, env)
+		slices.Sort(got)
+		return got
+	}
+	first := &discoveringSource{initial: []string{"a"}, available: []string{"a", "b", "c"}}
+	got := runUntil(first, 2, 9)
+	want := []string{"a-0", "a-1", "a-2", "b-0", "b-1", "b-2", "c-0", "c-1", "c-2"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("first run read %v, want %v", got, want)
+	}
+	second := &discoveringSource{initial: []string{"a"}, available: []string{"a", "b", "c", "d"}}
+	got = runUntil(second, 3, 3, weir.Restore("latest"))
+	if want := []string{"d-0", "d-1", "d-2"}; !slices.Equal(got, want) {
+		t.Fatalf("restored run read %v, want only the new split's %v", got, want)
+	}
+	if string(second.restored) != "a,b,c" {
+		t.Fatalf("the restored enumerator got state %q, want %q", second.restored, "a,b,c")
 	}
 }

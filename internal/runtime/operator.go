@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/weirstream/weir/internal/state"
@@ -89,6 +90,19 @@ type OperatorState struct {
 	Splits []SplitState
 	// Committables are what a two-phase sink prepared at the barrier.
 	Committables [][]byte
+	// Enumerator is the state of a source's split enumerator, kept by the
+	// source's subtask 0.
+	Enumerator *EnumeratorState
+}
+
+// EnumeratorState is a split enumerator's part of a checkpoint.
+type EnumeratorState struct {
+	// State is what the enumerator returned for itself.
+	State []byte `json:"state,omitempty"`
+	// Splits are the IDs of every split the job knew at the barrier,
+	// handed to a reader or not yet: a restore reads from the beginning
+	// those no reader's state holds.
+	Splits []string `json:"splits,omitempty"`
 }
 
 // SplitState is where a source split stands in a checkpoint.
@@ -169,6 +183,41 @@ type OriginInfo struct {
 	// Unit names the split's offsets in messages: "line" for a source of
 	// lines, "offset" when empty.
 	Unit string
+}
+
+// OriginTable names the job's source splits for errors. Sources add the
+// splits they discover while the job runs, so it is safe for concurrent
+// use; its lock is a leaf.
+type OriginTable struct {
+	mu    sync.RWMutex
+	infos []OriginInfo
+}
+
+// NewOriginTable returns a table holding infos, the first one at index 1.
+func NewOriginTable(infos []OriginInfo) *OriginTable {
+	return &OriginTable{infos: infos}
+}
+
+// Add names one more split and returns its index.
+func (t *OriginTable) Add(info OriginInfo) int32 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.infos = append(t.infos, info)
+	return int32(len(t.infos))
+}
+
+// Lookup returns the split an origin names, if the table has it. A nil
+// table has none.
+func (t *OriginTable) Lookup(o Origin) (OriginInfo, bool) {
+	if t == nil || !o.Known() {
+		return OriginInfo{}, false
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if int(o.Split) > len(t.infos) {
+		return OriginInfo{}, false
+	}
+	return t.infos[o.Split-1], true
 }
 
 // RecordOrigin is a resolved Origin.

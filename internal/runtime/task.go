@@ -28,8 +28,8 @@ type Input struct {
 type Source interface {
 	// Poll reads from the splits once and pushes what it read into the
 	// chain. It reports whether it pushed anything and whether every split
-	// has ended.
-	Poll(now time.Time) (progressed, ended bool, err error)
+	// has ended. ctx is the job's.
+	Poll(ctx context.Context, now time.Time) (progressed, ended bool, err error)
 	// Watermark returns the subtask's watermark — the minimum over its
 	// active splits — and whether every unfinished split is idle.
 	Watermark(now time.Time) (wm int64, idle bool)
@@ -72,7 +72,7 @@ type Task struct {
 
 	BufferTimeout time.Duration
 	// Origins resolves Origin.Split for errors.
-	Origins []OriginInfo
+	Origins *OriginTable
 
 	wm   int64   // the chain's input watermark: the minimum over its inputs or its source's
 	opWm []int64 // the watermark each operator was last given
@@ -196,7 +196,7 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		}
 		progressed := false
 		if t.Source != nil && !t.ended {
-			p, ended, err := t.Source.Poll(now)
+			p, ended, err := t.Source.Poll(ctx, now)
 			if err != nil {
 				return err
 			}
@@ -670,9 +670,8 @@ func (t *Task) opError(i int, err error, timer bool) error {
 	} else {
 		oe.Operator = t.Name
 	}
-	if o := t.Meta.Origin; o.Known() && int(o.Split) <= len(t.Origins) {
-		info := t.Origins[o.Split-1]
-		oe.Origin = &RecordOrigin{Source: info.Source, Split: info.Split, Offset: o.Offset, Unit: info.Unit}
+	if info, ok := t.Origins.Lookup(t.Meta.Origin); ok {
+		oe.Origin = &RecordOrigin{Source: info.Source, Split: info.Split, Offset: t.Meta.Origin.Offset, Unit: info.Unit}
 	}
 	return oe
 }
