@@ -8,8 +8,9 @@ import (
 	"github.com/weirstream/weir/internal/runtime"
 )
 
-// quietReader has no data; it wakes its task when waking is set.
-type quietReader struct{ waking bool }
+// quietReader has no data and cannot wake its task; quietWakingReader
+// can.
+type quietReader struct{}
 
 func (quietReader) Poll(SourceOutput[int], int) (PollStatus, error) { return Wait, nil }
 func (quietReader) Position() []byte                                { return nil }
@@ -19,7 +20,7 @@ type quietWakingReader struct{ quietReader }
 
 func (quietWakingReader) SetWake(func()) {}
 
-type quietSource struct{ waking []bool }
+type quietSource struct{}
 
 func (s quietSource) Splits(context.Context) ([]Split, error) { return nil, nil }
 func (s quietSource) Bounded() bool                           { return false }
