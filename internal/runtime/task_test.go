@@ -241,7 +241,7 @@ func TestAlignmentTimeIsReported(t *testing.T) {
 		task, _, _ := newTestTask(2, nil)
 		got := alignments{}
 		task.Checkpointer = got
-		if err := task.Open(); err != nil {
+		if err := task.Open(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		ctx := context.Background()
@@ -271,7 +271,7 @@ func TestOperatorWatermarkIsPublished(t *testing.T) {
 	if got := task.Watermark(0); got != MinWatermark {
 		t.Fatalf("before Open: %d", got)
 	}
-	if err := task.Open(); err != nil {
+	if err := task.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
