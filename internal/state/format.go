@@ -733,6 +733,24 @@ func decodeField[T any](rr *recordReader, rec record, what string, c codec.Codec
 	return v, nil
 }
 
+// readSnapshots reads the snapshots of a restore, one per old subtask in
+// old subtask order, verifying each checksum, and merges the key groups in
+// cfg's range, so that a backend keeps nothing unless all of them are whole.
+func readSnapshots(snapshots []io.Reader, cfg Config) (map[string]*rawTable, error) {
+	ps := make([]*parsedSnapshot, len(snapshots))
+	for i, r := range snapshots {
+		if r == nil {
+			return nil, fmt.Errorf("state: restore: snapshot %d is nil", i)
+		}
+		p, err := readSnapshot(r, i, cfg)
+		if err != nil {
+			return nil, err
+		}
+		ps[i] = p
+	}
+	return mergeSnapshots(ps, cfg)
+}
+
 // mergeSnapshots combines verified snapshots of the old subtasks into the
 // raw tables of the restoring subtask: keyed sections are already limited
 // to its key groups, and operator lists are redistributed here.

@@ -214,18 +214,7 @@ func (b *StoreBackend) Restore(snapshots []io.Reader) error {
 	case b.restored:
 		return errors.New("state: Restore called twice")
 	}
-	ps := make([]*parsedSnapshot, len(snapshots))
-	for i, r := range snapshots {
-		if r == nil {
-			return fmt.Errorf("state: restore: snapshot %d is nil", i)
-		}
-		p, err := readSnapshot(r, i, b.cfg)
-		if err != nil {
-			return err
-		}
-		ps[i] = p
-	}
-	raw, err := mergeSnapshots(ps, b.cfg)
+	raw, err := readSnapshots(snapshots, b.cfg)
 	if err != nil {
 		return err
 	}
