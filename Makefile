@@ -22,7 +22,7 @@ build: ## build the weir binary into bin/weir
 test: deps ## install what the tests need, then run every test with the race detector
 	$(GO) test -race -shuffle=on -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -run 'TestBackpressure' .
-	$(GO) test -count=1 ./internal/nexmark/queries/...
+	$(GO) test -count=1 ./internal/app/nexmark/queries/...
 
 # The race detector needs cgo, so a C compiler; a fresh Debian has none.
 deps: ## install what the tests need when it is missing (Go modules, a C compiler)
@@ -51,7 +51,7 @@ bench-nexmark: ## run every Nexmark query (p1, p2, checkpoints) beside the refer
 	$(GO) run ./bench/nexmark -benthos bin/nexmark-benthos -doc docs/benchmarks.md
 
 soak: ## run the long exactly-once crash harness (200+ kills, 100 in-process restarts, 200k events)
-	$(GO) test -count=1 -timeout 2h -run 'TestExactlyOnceUnder(Kill|Restarts)' -v ./internal/robustness/ -soak
+	$(GO) test -count=1 -timeout 2h -run 'TestExactlyOnceUnder(Kill|Restarts)' -v ./internal/app/robustness/ -soak
 
 demo: ## run the demo job for 10 seconds (go run ./cmd/weir demo)
 	$(GO) run ./cmd/weir demo

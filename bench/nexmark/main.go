@@ -5,7 +5,7 @@
 //   - every query on the in-process generator at parallelism 1 and 2 with
 //     exactly-once checkpoints, each run lasting until at least five
 //     checkpoints have completed;
-//   - the plain-Go reference loop of each query (internal/nexmark/reference)
+//   - the plain-Go reference loop of each query (internal/app/nexmark/reference)
 //     on the same events, held in memory;
 //   - on one JSON-lines events file, Weir reading it against Redpanda's
 //     Benthos (bench/nexmark-benthos) on the stateless queries Benthos can
@@ -31,10 +31,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/weirstream/weir/internal/nexmark"
-	"github.com/weirstream/weir/internal/nexmark/job"
-	"github.com/weirstream/weir/internal/nexmark/queries"
-	"github.com/weirstream/weir/internal/nexmark/reference"
+	"github.com/weirstream/weir/internal/app/nexmark"
+	"github.com/weirstream/weir/internal/app/nexmark/job"
+	"github.com/weirstream/weir/internal/app/nexmark/queries"
+	"github.com/weirstream/weir/internal/app/nexmark/reference"
 )
 
 // flinkV2PerCore is Flink 2.x's published events/s per core for each query

@@ -1,5 +1,5 @@
 // Command weir is the command-line interface of Weir, a stateful stream
-// processor. The commands themselves live in package internal/cli.
+// processor. The commands themselves live in package internal/app/cli.
 package main
 
 import (
@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/weirstream/weir/internal/cli"
+	"github.com/weirstream/weir/internal/app/cli"
 )
 
 // main stops a running job gracefully on the first SIGINT or SIGTERM (with

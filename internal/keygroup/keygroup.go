@@ -12,7 +12,6 @@ import (
 	"fmt"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/weirstream/weir/internal/state"
 )
 
 // DefaultMaxParallelism is the number of key groups a job gets unless it
@@ -31,9 +30,23 @@ func Of(encodedKey []byte, maxParallelism int) int {
 	return int(h % m)
 }
 
+// Range is the half-open range [Start, End) of key groups owned by one
+// operator subtask.
+type Range struct {
+	Start, End int
+}
+
+// Contains reports whether kg is in the range.
+func (r Range) Contains(kg int) bool { return kg >= r.Start && kg < r.End }
+
+// Len returns the number of key groups in the range.
+func (r Range) Len() int { return r.End - r.Start }
+
+func (r Range) String() string { return fmt.Sprintf("[%d,%d)", r.Start, r.End) }
+
 // RangeFor returns the key groups owned by subtask i of parallelism p.
-func RangeFor(maxParallelism, p, i int) state.KeyGroupRange {
-	return state.KeyGroupRange{
+func RangeFor(maxParallelism, p, i int) Range {
+	return Range{
 		Start: (i*maxParallelism + p - 1) / p,
 		End:   ((i+1)*maxParallelism + p - 1) / p,
 	}

@@ -26,21 +26,12 @@ import (
 	"time"
 
 	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/internal/keygroup"
 )
 
 // KeyGroupRange is the half-open range [Start, End) of key groups owned by
 // one operator subtask.
-type KeyGroupRange struct {
-	Start, End int
-}
-
-// Contains reports whether kg is in the range.
-func (r KeyGroupRange) Contains(kg int) bool { return kg >= r.Start && kg < r.End }
-
-// Len returns the number of key groups in the range.
-func (r KeyGroupRange) Len() int { return r.End - r.Start }
-
-func (r KeyGroupRange) String() string { return fmt.Sprintf("[%d,%d)", r.Start, r.End) }
+type KeyGroupRange = keygroup.Range
 
 // Redistribution says how a non-keyed operator state list is divided when a
 // job is restored at a different parallelism.
