@@ -182,7 +182,7 @@ func (e *Env) Run(ctx context.Context) error {
 	case ctx.Err() != nil:
 		log.Info("job canceled", "duration", time.Since(start), "error", err)
 	default:
-		log.Error("job failed", append([]any{"duration", time.Since(start)}, failureAttrs(err)...)...)
+		log.Error(LogJobFailed, append([]any{"duration", time.Since(start)}, failureAttrs(err)...)...)
 	}
 	return err
 }

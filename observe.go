@@ -9,6 +9,11 @@ import (
 	"github.com/weirstream/weir/internal/runtime"
 )
 
+// LogJobFailed is the message of the error record a job logs when Run
+// returns its failure; a program that prints that error itself can leave
+// the record out.
+const LogJobFailed = "job failed"
+
 // Logger makes the job log what happens to it on l, as structured records:
 // the job's start and end, each checkpoint completed (id, duration, bytes,
 // alignment) or failed (why), the checkpoint it restores, each restart and

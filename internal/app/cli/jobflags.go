@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -46,6 +47,26 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
+// withoutFailure leaves out the job's "job failed" record, whose error the
+// command prints as its last line. JSON logs keep it: a log collector
+// reads them, not a person.
+type withoutFailure struct{ slog.Handler }
+
+func (h withoutFailure) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelError && r.Message == weir.LogJobFailed {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h withoutFailure) WithAttrs(as []slog.Attr) slog.Handler {
+	return withoutFailure{h.Handler.WithAttrs(as)}
+}
+
+func (h withoutFailure) WithGroup(name string) slog.Handler {
+	return withoutFailure{h.Handler.WithGroup(name)}
+}
+
 // options checks the flags, naming the one at fault, and returns the job's
 // options: the restart strategy when the job takes checkpoints into
 // checkpointDir (given by the flag dirFlag), and the logger writing to
@@ -59,7 +80,9 @@ func (j *jobFlags) options(stderr io.Writer, checkpointDir, dirFlag string, chan
 	var h slog.Handler
 	switch j.logFormat {
 	case "text":
-		h = slog.NewTextHandler(stderr, hopts)
+		// The verb's last line says why the job failed; a text record of
+		// the same failure would only repeat it.
+		h = withoutFailure{slog.NewTextHandler(stderr, hopts)}
 	case "json":
 		h = slog.NewJSONHandler(stderr, hopts)
 	default:

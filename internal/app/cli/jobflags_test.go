@@ -114,3 +114,24 @@ func TestJobFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// A failed job's error is the verb's last line; the text log does not
+// repeat it, the JSON log keeps it for a collector.
+func TestRunVerbsPrintFailureOnce(t *testing.T) {
+	in := filepath.Join(t.TempDir(), "events.jsonl")
+	if err := os.WriteFile(in, []byte("{\"bid\": oops}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"nexmark", "run", "--query", "q0", "--input", in}
+	_, stderr, err := execute(t, args...)
+	if err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Fatalf("error %v: want line 1's", err)
+	}
+	if strings.Contains(stderr, "line 1") {
+		t.Errorf("the text log repeats the failure:\n%s", stderr)
+	}
+	_, stderr, _ = execute(t, append(args, "--log-format", "json")...)
+	if n := countMsg(logRecords(t, stderr), "job failed"); n != 1 {
+		t.Errorf("%d %q records in the JSON log, want 1:\n%s", n, "job failed", stderr)
+	}
+}

@@ -87,8 +87,9 @@ checkpoint, up to --restarts times in a row (0: never), waiting
 --restart-backoff before the first restart and 1.5 times longer before each
 next one, up to --restart-max-backoff. The job logs to standard error at
 --log-level (warn: restarts with their causes, failed checkpoints, the
-failure; info: also each checkpoint with its duration and bytes, and
-restores) as --log-format text or json.`,
+failure — which text logs leave to the last line, "weir: …"; info: also
+each checkpoint with its duration and bytes, and restores) as --log-format
+text or json.`,
 		Example: `  # q5 on 10 million generated events, at parallelism 2.
   weir nexmark run --query q5 --parallelism 2
 
