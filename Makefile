@@ -8,7 +8,7 @@ BENCH_PKGS ?= ./bench/...
 BENCH_COUNT ?= 5
 
 .DEFAULT_GOAL := help
-.PHONY: help build test deps lint bench bench-nexmark soak demo tidy-check clean
+.PHONY: help build test deps lint bench bench-state bench-nexmark soak demo tidy-check clean
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  %-11s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -45,6 +45,12 @@ lint: ## check formatting (gofmt), go vet and staticcheck
 
 bench: ## run the benchmarks beside their hand-written ceilings (BENCH_PKGS, BENCH_COUNT)
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) $(BENCH_PKGS)
+
+# One run takes a few minutes and about 6 GiB of memory; SCALE_FLAGS adds
+# flags (-scale.keys 500000 for a quick look, -scale.dir DIR for another
+# disk).
+bench-state: ## measure checkpoints and restores of 10 M keys of state (p1 → p2 → p1) beside their goals (SCALE_FLAGS)
+	$(GO) test -count=1 -timeout 60m -run '^TestStateScale$$' -v ./bench/ -scale $(SCALE_FLAGS)
 
 bench-nexmark: ## run every Nexmark query (p1, p2, checkpoints) beside the reference loop, Flink's figures and Benthos; writes docs/benchmarks.md
 	cd bench/nexmark-benthos && $(GO) build -o ../../bin/nexmark-benthos .

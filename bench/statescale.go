@@ -28,7 +28,7 @@ import (
 type StateScaleConfig struct {
 	// Keys is the number of distinct keys (default 10 000 000).
 	Keys int64
-	// ValueSize is the length of each key's payload string (default 88:
+	// ValueSize is the length of each key's payload string (default 72:
 	// with the key, the counters and the snapshot's framing, an entry
 	// encodes to about 100 bytes).
 	ValueSize int
@@ -62,7 +62,7 @@ func (c StateScaleConfig) withDefaults() StateScaleConfig {
 		c.Keys = 10_000_000
 	}
 	if c.ValueSize == 0 {
-		c.ValueSize = 88
+		c.ValueSize = 72
 	}
 	if c.Load == 0 {
 		c.Load = 0.5
@@ -783,7 +783,7 @@ func (r StateScaleReport) Goals() []ScaleGoal {
 	var out []ScaleGoal
 	for _, x := range r.Restores {
 		out = append(out, ScaleGoal{
-			Goal:   fmt.Sprintf("restore ≤ %v", RestoreGoal),
+			Goal:   fmt.Sprintf("restore ≤ %.0f s", RestoreGoal.Seconds()),
 			Run:    fmt.Sprintf("p%d → p%d", x.From, x.To),
 			Figure: seconds(x.Took),
 			Met:    x.Took <= RestoreGoal,
@@ -873,7 +873,8 @@ func rates(v []float64) string {
 // goals.
 func (r StateScaleReport) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d keys, payload %d B; every key created in %s.\n\n", r.Keys, r.ValueSize, seconds(r.Fill))
+	fmt.Fprintf(&b, "%d keys, payload %d B; every key created in %s (%s, GOMAXPROCS %d).\n\n",
+		r.Keys, r.ValueSize, seconds(r.Fill), runtime.Version(), runtime.GOMAXPROCS(0))
 	b.WriteString("| | " + strings.Join(mapRuns(r.Checkpoints, func(c CheckpointFigures) string { return fmt.Sprintf("checkpoint at p%d", c.Parallelism) }), " | ") + " |\n")
 	b.WriteString("|---" + strings.Repeat("|---", len(r.Checkpoints)) + "|\n")
 	row := func(name string, f func(c CheckpointFigures) string) {

@@ -13,7 +13,7 @@ import (
 var (
 	scaleRun     = flag.Bool("scale", false, "run TestStateScale, the measurement of checkpoints and restores of a large keyed state")
 	scaleKeys    = flag.Int64("scale.keys", 10_000_000, "keys of TestStateScale's state")
-	scaleSize    = flag.Int("scale.value", 88, "bytes of each key's payload in TestStateScale (88: about 100 B per key encoded)")
+	scaleSize    = flag.Int("scale.value", 72, "bytes of each key's payload in TestStateScale (72: about 100 B per key encoded)")
 	scaleDir     = flag.String("scale.dir", "", "directory for TestStateScale's checkpoints and dd's file (default: a temporary directory)")
 	scaleLoad    = flag.Float64("scale.load", 0.5, "share of the maximum rate TestStateScale runs at while it checkpoints")
 	scaleProbe   = flag.Duration("scale.probe", 5*time.Second, "how long TestStateScale measures the maximum rate")
