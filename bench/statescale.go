@@ -155,7 +155,11 @@ type StateScaleReport struct {
 	Keys      int64
 	ValueSize int
 	// Fill is how long the first job took to create every key's state.
-	Fill        time.Duration
+	Fill time.Duration
+	// Load is the system's load average over 1 minute at the start and at
+	// the end (from /proc/loadavg; zero where there is none): the machine
+	// may be shared.
+	Load        [2]float64
 	Checkpoints []CheckpointFigures
 	Restores    []RestoreFigures
 }
@@ -179,7 +183,7 @@ func StateScale(cfg StateScaleConfig) (StateScaleReport, error) {
 	if _, err := readRSS(); err != nil {
 		return StateScaleReport{}, fmt.Errorf("state scale: the resident set size: %w", err)
 	}
-	rep := StateScaleReport{Keys: cfg.Keys, ValueSize: cfg.ValueSize}
+	rep := StateScaleReport{Keys: cfg.Keys, ValueSize: cfg.ValueSize, Load: [2]float64{loadAvg()}}
 	src := &scaleSource{splits: 2}
 	rss := newRSSSampler(cfg.Sample)
 	defer rss.stop()
@@ -238,6 +242,7 @@ func StateScale(cfg StateScaleConfig) (StateScaleReport, error) {
 			return rep, err
 		}
 	}
+	rep.Load[1] = loadAvg()
 	return rep, nil
 }
 
@@ -732,6 +737,20 @@ func parseVmRSS(status []byte) (int64, error) {
 	return 0, errors.New("no VmRSS line in /proc/self/status")
 }
 
+// loadAvg returns the load average over 1 minute, 0 where it is unknown.
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	l, _ := strconv.ParseFloat(f[0], 64)
+	return l
+}
+
 func medianInt(v []int64) int64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
@@ -873,8 +892,8 @@ func rates(v []float64) string {
 // goals.
 func (r StateScaleReport) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d keys, payload %d B; every key created in %s (%s, GOMAXPROCS %d).\n\n",
-		r.Keys, r.ValueSize, seconds(r.Fill), runtime.Version(), runtime.GOMAXPROCS(0))
+	fmt.Fprintf(&b, "%d keys, payload %d B; every key created in %s (%s, GOMAXPROCS %d, load average %.1f at the start, %.1f at the end).\n\n",
+		r.Keys, r.ValueSize, seconds(r.Fill), runtime.Version(), runtime.GOMAXPROCS(0), r.Load[0], r.Load[1])
 	b.WriteString("| | " + strings.Join(mapRuns(r.Checkpoints, func(c CheckpointFigures) string { return fmt.Sprintf("checkpoint at p%d", c.Parallelism) }), " | ") + " |\n")
 	b.WriteString("|---" + strings.Repeat("|---", len(r.Checkpoints)) + "|\n")
 	row := func(name string, f func(c CheckpointFigures) string) {
