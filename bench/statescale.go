@@ -42,7 +42,7 @@ type StateScaleConfig struct {
 	// lasts (default 5 s).
 	Probe time.Duration
 	// Settle is how long the job runs at its reduced rate before the
-	// measurement windows start (default 3 s).
+	// measurement windows start (default 5 s).
 	Settle time.Duration
 	// Bucket is the width of a throughput bucket (default 1 s), Window the
 	// number of buckets measured before a checkpoint and after it
@@ -71,7 +71,7 @@ func (c StateScaleConfig) withDefaults() StateScaleConfig {
 		c.Probe = 5 * time.Second
 	}
 	if c.Settle == 0 {
-		c.Settle = 3 * time.Second
+		c.Settle = 5 * time.Second
 	}
 	if c.Bucket == 0 {
 		c.Bucket = time.Second
@@ -377,7 +377,10 @@ func (j *scaleJob) waitRestored() (RestoreFigures, error) {
 // cfg.Load of it and measures a savepoint taken at that rate.
 func (j *scaleJob) measureCheckpoint(cfg StateScaleConfig, src *scaleSource, rss *rssSampler) (CheckpointFigures, error) {
 	f := CheckpointFigures{Parallelism: j.p}
+	// What creating or restoring the state left to collect would slow the
+	// probe down.
 	src.setRate(0)
+	freeHeap()
 	n0, t0 := j.records(), time.Now()
 	if err := j.sleep(cfg.Probe); err != nil {
 		return f, err
@@ -385,7 +388,11 @@ func (j *scaleJob) measureCheckpoint(cfg StateScaleConfig, src *scaleSource, rss
 	f.MaxRate = float64(j.records()-n0) / time.Since(t0).Seconds()
 	f.Rate = f.MaxRate * cfg.Load
 	src.setRate(f.Rate)
+	// The steady state's resident set is what is live. Collecting a large
+	// heap slows the job down, and the source would then catch up at full
+	// speed: it starts its rate over afterwards.
 	freeHeap()
+	src.setRate(f.Rate)
 	cfg.Logf("p%d: maximum %.0f records/s; running at %.0f", j.p, f.MaxRate, f.Rate)
 	if err := j.sleep(cfg.Settle); err != nil {
 		return f, err
@@ -544,7 +551,9 @@ func scalePayload(key int64, size int) string {
 
 // scaleSource is an unbounded generator of sequence numbers over a fixed
 // number of splits (so a restore at another parallelism reads the same
-// ones) whose rate can change while it runs.
+// ones) whose rate can change while it runs. Like a source with a backlog,
+// a split that fell behind its rate catches up as fast as the job takes
+// records.
 type scaleSource struct {
 	splits int
 	// rate is the records per second over all splits (float64 bits; 0 is
@@ -786,8 +795,9 @@ const (
 	// ExtraMemoryGoal bounds the resident set size a checkpoint adds at
 	// its peak over the steady state, as a share of the state's bytes.
 	ExtraMemoryGoal = 0.25
-	// DipGoal bounds how far below the rate before a checkpoint any bucket
-	// from its trigger to Window buckets after it completed may fall.
+	// DipGoal bounds how far below the rate before a checkpoint (the
+	// median of the buckets before) any bucket from its trigger to Window
+	// buckets after it completed may fall.
 	DipGoal = 0.10
 )
 
@@ -825,7 +835,7 @@ func (r StateScaleReport) Goals() []ScaleGoal {
 				float64(extra)/float64(c.Bytes)*100, mib(c.Bytes)),
 			Met: float64(extra) <= ExtraMemoryGoal*float64(c.Bytes),
 		})
-		before := mean(c.Before)
+		before := medianFloat(c.Before)
 		low, at := lowest(c.During, c.After)
 		out = append(out, ScaleGoal{
 			Goal:   fmt.Sprintf("no bucket > %.0f %% below the rate before", DipGoal*100),
@@ -854,12 +864,18 @@ func lowest(during, after []float64) (float64, string) {
 	return low, at
 }
 
-func mean(v []float64) float64 {
-	var s float64
-	for _, x := range v {
-		s += x
+// medianFloat is the median of v: the rate before a checkpoint, which a
+// stall of the machine and the catching up after it do not move.
+func medianFloat(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
 	}
-	return s / float64(len(v))
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 0 {
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return s[len(s)/2]
 }
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
@@ -911,7 +927,9 @@ func (r StateScaleReport) String() string {
 	row("Go heap steady (median, max) → peak", func(c CheckpointFigures) string {
 		return fmt.Sprintf("%s, %s → %s", mib(c.HeapSteady), mib(c.HeapSteadyMax), mib(c.HeapPeak))
 	})
-	row("rate before (mean of buckets)", func(c CheckpointFigures) string { return rate(mean(c.Before)) })
+	row("rate before (median bucket; share of the rate set)", func(c CheckpointFigures) string {
+		return fmt.Sprintf("%s (%.0f %%)", rate(medianFloat(c.Before)), medianFloat(c.Before)/c.Rate*100)
+	})
 	row("buckets before (k/s)", func(c CheckpointFigures) string { return rates(c.Before) })
 	row("buckets during (k/s)", func(c CheckpointFigures) string { return rates(c.During) })
 	row("buckets after (k/s)", func(c CheckpointFigures) string { return rates(c.After) })
