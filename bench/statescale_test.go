@@ -49,8 +49,8 @@ func TestStateScale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("go test -count=1 -timeout 60m -run '^TestStateScale$' -v ./bench -scale %s\n\n%s",
-		strings.Join(setFlags("scale."), " "), rep)
+	t.Logf("%s\n\n%s", strings.Join(append([]string{"go test -count=1 -timeout 60m -run '^TestStateScale$' -v ./bench -scale"},
+		setFlags("scale.")...), " "), rep)
 }
 
 // setFlags returns the flags with the prefix that were set on the command
@@ -119,6 +119,9 @@ func TestStateScaleGoals(t *testing.T) {
 		{"too much memory", func(r *StateScaleReport) { r.Checkpoints[0].RSSPeak++ }, "extra peak RSS"},
 		{"a dip during", func(r *StateScaleReport) { r.Checkpoints[0].During[1] = 89.9 }, "no bucket"},
 		{"a dip after", func(r *StateScaleReport) { r.Checkpoints[0].After[1] = 89.9 }, "no bucket"},
+		{"a burst before does not raise the bar", func(r *StateScaleReport) {
+			r.Checkpoints[0].Before = []float64{100, 300, 100}
+		}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
