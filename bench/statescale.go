@@ -386,6 +386,9 @@ func (j *scaleJob) measureCheckpoint(cfg StateScaleConfig, src *scaleSource, rss
 		return f, err
 	}
 	f.MaxRate = float64(j.records()-n0) / time.Since(t0).Seconds()
+	if f.MaxRate == 0 {
+		return f, fmt.Errorf("p%d: no record processed in the %v that measure the maximum rate", j.p, cfg.Probe)
+	}
 	f.Rate = f.MaxRate * cfg.Load
 	src.setRate(f.Rate)
 	// The steady state's resident set is what is live. Collecting a large
