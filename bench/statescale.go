@@ -154,6 +154,7 @@ type RestoreFigures struct {
 type StateScaleReport struct {
 	Keys      int64
 	ValueSize int
+	Backend   string
 	// Fill is how long the first job took to create every key's state.
 	Fill time.Duration
 	// Load is the system's load average over 1 minute at the start and at
@@ -183,7 +184,10 @@ func StateScale(cfg StateScaleConfig) (StateScaleReport, error) {
 	if _, err := readRSS(); err != nil {
 		return StateScaleReport{}, fmt.Errorf("state scale: the resident set size: %w", err)
 	}
-	rep := StateScaleReport{Keys: cfg.Keys, ValueSize: cfg.ValueSize, Load: [2]float64{loadAvg()}}
+	rep := StateScaleReport{Keys: cfg.Keys, ValueSize: cfg.ValueSize, Backend: cfg.Backend.String(), Load: [2]float64{loadAvg()}}
+	if rep.Backend == "" {
+		rep.Backend = weir.MemoryBackend.String()
+	}
 	src := &scaleSource{splits: 2}
 	rss := newRSSSampler(cfg.Sample)
 	defer rss.stop()
@@ -911,8 +915,8 @@ func rates(v []float64) string {
 // goals.
 func (r StateScaleReport) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d keys, payload %d B; every key created in %s (%s, GOMAXPROCS %d, load average %.1f at the start, %.1f at the end).\n\n",
-		r.Keys, r.ValueSize, seconds(r.Fill), runtime.Version(), runtime.GOMAXPROCS(0), r.Load[0], r.Load[1])
+	fmt.Fprintf(&b, "%d keys, payload %d B, %s backend; every key created in %s (%s, GOMAXPROCS %d, load average %.1f at the start, %.1f at the end).\n\n",
+		r.Keys, r.ValueSize, r.Backend, seconds(r.Fill), runtime.Version(), runtime.GOMAXPROCS(0), r.Load[0], r.Load[1])
 	b.WriteString("| | " + strings.Join(mapRuns(r.Checkpoints, func(c CheckpointFigures) string { return fmt.Sprintf("checkpoint at p%d", c.Parallelism) }), " | ") + " |\n")
 	b.WriteString("|---" + strings.Repeat("|---", len(r.Checkpoints)) + "|\n")
 	row := func(name string, f func(c CheckpointFigures) string) {
