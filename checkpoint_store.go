@@ -18,12 +18,14 @@ import (
 // which also carries the source positions and the sinks' committables under
 // the "operators" key of its job data.
 //
-// The coordinator calls it from one goroutine only.
+// It keeps nothing of its own between calls (the state files' sizes come
+// back in the completed checkpoint), and Dir is safe for concurrent use, so
+// the coordinator's writers call WriteState concurrently, for different
+// subtasks.
 type checkpointStore struct {
 	dir    *checkpoint.Dir
 	plan   *plan
 	retain int
-	sizes  map[string]int64 // state files of the checkpoint being written
 }
 
 // jobOperators is the job data of a checkpoint: what operators keep outside
@@ -58,7 +60,7 @@ func openCheckpointStore(path string, p *plan) (*checkpointStore, error) {
 		failpoint.Hit(name)
 		return nil
 	}
-	return &checkpointStore{dir: d, plan: p, retain: p.cfg.checkpoint.retain, sizes: map[string]int64{}}, nil
+	return &checkpointStore{dir: d, plan: p, retain: p.cfg.checkpoint.retain}, nil
 }
 
 // lastID returns the highest checkpoint or savepoint ID in the directory,
@@ -89,27 +91,44 @@ func (s *checkpointStore) close() error {
 	return s.dir.Close()
 }
 
-// WriteState implements runtime.CheckpointStore.
+// WriteState implements runtime.CheckpointStore. A canceled ctx stops the
+// write at the snapshot's next piece.
 func (s *checkpointStore) WriteState(ctx context.Context, id int64, savepoint bool, st runtime.OperatorState) (string, int64, error) {
 	name := checkpoint.StateFileName(st.OperatorID, st.Subtask)
 	w, err := s.dir.Create(ctx, ref(id, savepoint), name)
 	if err != nil {
 		return "", 0, err
 	}
-	n, err := st.State.WriteTo(w)
+	n, err := st.State.WriteTo(&canceledWriter{w: w, done: ctx.Done(), err: ctx.Err})
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return "", 0, err
 	}
-	s.sizes[name] = n
 	return name, n, nil
+}
+
+// canceledWriter fails writes once its context is canceled. A snapshot is
+// written in small pieces, so it checks a channel, not ctx.Err, which
+// takes a lock.
+type canceledWriter struct {
+	w    io.Writer
+	done <-chan struct{}
+	err  func() error // the context's Err
+}
+
+func (c *canceledWriter) Write(p []byte) (int, error) {
+	select {
+	case <-c.done:
+		return 0, c.err()
+	default:
+	}
+	return c.w.Write(p)
 }
 
 // Complete implements runtime.CheckpointStore.
 func (s *checkpointStore) Complete(ctx context.Context, c runtime.CompletedCheckpoint) error {
-	defer clear(s.sizes)
 	kind := checkpoint.KindCheckpoint
 	if c.Savepoint {
 		kind = checkpoint.KindSavepoint
@@ -150,7 +169,7 @@ func (s *checkpointStore) Complete(ctx context.Context, c runtime.CompletedCheck
 			if files[w.OperatorID] == nil {
 				files[w.OperatorID] = make([]checkpoint.StateFile, op.Parallelism)
 			}
-			files[w.OperatorID][w.Subtask] = checkpoint.StateFile{Name: w.File, Size: s.sizes[w.File]}
+			files[w.OperatorID][w.Subtask] = checkpoint.StateFile{Name: w.File, Size: w.Size}
 		}
 	}
 	for _, id := range order {
@@ -179,7 +198,6 @@ func (s *checkpointStore) Complete(ctx context.Context, c runtime.CompletedCheck
 
 // Discard implements runtime.CheckpointStore.
 func (s *checkpointStore) Discard(ctx context.Context, id int64, savepoint bool) error {
-	clear(s.sizes)
 	err := s.dir.Delete(ctx, ref(id, savepoint))
 	if errors.Is(err, checkpoint.ErrNotFound) {
 		return nil

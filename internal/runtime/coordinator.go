@@ -1,20 +1,33 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	goruntime "runtime"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/weirstream/weir/internal/failpoint"
+	"github.com/weirstream/weir/internal/state"
 )
 
 // CheckpointStore is where the coordinator writes checkpoints.
+//
+// WriteState is called from several writer goroutines at once, for
+// different operator subtasks of one checkpoint; Complete and Discard are
+// called from the coordinator's goroutine only, never while a WriteState of
+// their checkpoint is running.
 type CheckpointStore interface {
 	// WriteState writes one operator subtask's state snapshot of checkpoint
 	// (or savepoint) id and returns the name of the file it wrote and its
-	// size in bytes.
+	// size in bytes. It must return soon after ctx is canceled (the
+	// checkpoint failed or timed out, or the job stops): the coordinator
+	// waits for it before it discards the checkpoint. It does not release
+	// the snapshot; the coordinator does.
 	WriteState(ctx context.Context, id int64, savepoint bool, st OperatorState) (file string, size int64, err error)
 	// Complete records checkpoint id with the states of every operator
 	// subtask; the checkpoint exists once Complete has returned.
@@ -37,9 +50,10 @@ type CompletedCheckpoint struct {
 // WrittenState is an operator subtask's part of a completed checkpoint.
 type WrittenState struct {
 	OperatorState
-	// File is where the State snapshot was written; empty when the
-	// operator has no backend.
+	// File is where the State snapshot was written and Size its length in
+	// bytes; empty when the operator has no backend.
 	File string
+	Size int64
 }
 
 // CheckpointConfig configures the coordinator.
@@ -47,7 +61,8 @@ type CheckpointConfig struct {
 	// Interval between the start of one checkpoint and the trigger of the
 	// next.
 	Interval time.Duration
-	// Timeout fails a checkpoint that has not completed in time.
+	// Timeout fails a checkpoint that has not completed in time: every
+	// task acknowledged and every state file written.
 	Timeout time.Duration
 	// MinPause is the least time between the end of one checkpoint and the
 	// start of the next.
@@ -58,9 +73,22 @@ type CheckpointConfig struct {
 	// FirstID is the ID of the first checkpoint (one more than the ID of
 	// the checkpoint the job restored from).
 	FirstID int64
+	// Writers bounds how many state files are written at once; zero means
+	// DefaultCheckpointWriters.
+	Writers int
 	// Report, if set, is called on the coordinator's goroutine after each
 	// checkpoint completes or fails.
 	Report func(CheckpointStats)
+}
+
+// DefaultCheckpointWriters returns the number of state files the
+// coordinator writes at once unless configured otherwise: GOMAXPROCS, at
+// least 2 and at most 4. Writing a snapshot is encoding (CPU, taken from
+// the tasks, which keep running) and then waiting for the disk (fsync); two
+// writers let one encode while the other waits even on one core, and more
+// than four seldom helps a single disk while it takes cores from the job.
+func DefaultCheckpointWriters() int {
+	return min(4, max(2, goruntime.GOMAXPROCS(0)))
 }
 
 // CheckpointStats describe one checkpoint or savepoint that completed or
@@ -82,9 +110,16 @@ type CheckpointStats struct {
 }
 
 // Coordinator triggers checkpoints, collects the tasks' snapshots, writes
-// them and completes checkpoints, at most one at a time. When every source
-// has ended it takes a final checkpoint; its completion lets the tasks
-// finish.
+// them and completes checkpoints, at most one at a time. Each task's state
+// snapshots are written as soon as the task acknowledges, by up to
+// CheckpointConfig.Writers writer goroutines that Run starts and waits for;
+// a checkpoint completes once every task has acknowledged and every write
+// has finished. When every source has ended it takes a final checkpoint;
+// its completion lets the tasks finish.
+//
+// Every snapshot handed to Acknowledge that has a Release method is
+// released exactly once: after it was written, or when its checkpoint
+// failed, or when Run returns — also when it arrives after that.
 type Coordinator struct {
 	cfg     CheckpointConfig
 	store   CheckpointStore
@@ -95,6 +130,9 @@ type Coordinator struct {
 	mu   struct {
 		sync.Mutex
 		events []coordEvent
+		// closed is set when Run returns: later events are dropped, their
+		// snapshots released.
+		closed bool
 	}
 }
 
@@ -106,6 +144,11 @@ type coordEvent struct {
 	states    []OperatorState
 	err       error
 	reply     chan<- SavepointResult // for savepoint requests
+	// A written state: states[index] of the task's acknowledgement went
+	// to file, of size bytes (or failed with err).
+	index int
+	file  string
+	size  int64
 }
 
 // SavepointResult is the outcome of a requested savepoint.
@@ -120,6 +163,7 @@ const (
 	evSourceEnded
 	evStop
 	evSavepoint
+	evWritten
 )
 
 // NewCoordinator returns a coordinator for the tasks; it sets itself as
@@ -127,6 +171,9 @@ const (
 func NewCoordinator(cfg CheckpointConfig, store CheckpointStore, tasks []*Task) *Coordinator {
 	if cfg.FirstID <= 0 {
 		cfg.FirstID = 1
+	}
+	if cfg.Writers <= 0 {
+		cfg.Writers = DefaultCheckpointWriters()
 	}
 	c := &Coordinator{cfg: cfg, store: store, tasks: tasks, wake: make(chan struct{}, 1)}
 	for i, t := range tasks {
@@ -141,6 +188,11 @@ func NewCoordinator(cfg CheckpointConfig, store CheckpointStore, tasks []*Task) 
 
 func (c *Coordinator) post(e coordEvent) {
 	c.mu.Lock()
+	if c.mu.closed {
+		c.mu.Unlock()
+		releaseStates(e.states)
+		return
+	}
 	c.mu.events = append(c.mu.events, e)
 	c.mu.Unlock()
 	select {
@@ -196,9 +248,31 @@ type pending struct {
 	stop      bool // a stop-with-savepoint: the job ends with it
 	savepoint bool
 	replies   []chan<- SavepointResult
-	acked     map[int][]OperatorState
+	// ctx is the context of the checkpoint's writes; cancel stops them
+	// when the checkpoint fails or the job stops.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// acked holds, for each task that acknowledged, its states in its
+	// order, without their snapshots; File and Size are filled in as the
+	// writes finish.
+	acked map[int][]WrittenState
+	// queued are the acknowledged snapshots no writer has taken yet, in
+	// the order they arrived; writing are those being written. A snapshot
+	// is released by the writer that took it, or by release if none did.
+	queued    []stateWrite
+	writing   map[stateKey]bool
 	alignment time.Duration // the longest of the acknowledging tasks'
 	bytes     int64         // state files written
+}
+
+// stateKey names an acknowledged state: states[index] of task's
+// acknowledgement.
+type stateKey struct{ task, index int }
+
+// stateWrite is a snapshot to write.
+type stateWrite struct {
+	stateKey
+	st OperatorState
 }
 
 func (p *pending) stats(err error) CheckpointStats {
@@ -213,12 +287,42 @@ func (p *pending) done(err error) {
 	}
 }
 
+// releaseQueued releases the snapshots no writer took.
+func (p *pending) releaseQueued() {
+	for _, w := range p.queued {
+		release(w.st.State)
+	}
+	p.queued = nil
+}
+
+// name names an acknowledged state for errors.
+func (p *pending) name(k stateKey) string {
+	w := p.acked[k.task][k.index]
+	return fmt.Sprintf("operator %s subtask %d", w.OperatorID, w.Subtask)
+}
+
+// release releases a snapshot that holds a resource (see state.Snapshot).
+func release(s state.Snapshot) {
+	if r, ok := s.(interface{ Release() }); ok {
+		r.Release()
+	}
+}
+
+func releaseStates(states []OperatorState) {
+	for _, st := range states {
+		if st.State != nil {
+			release(st.State)
+		}
+	}
+}
+
 // ErrTooManyCheckpointFailures fails a job whose checkpoints keep failing.
 var ErrTooManyCheckpointFailures = errors.New("too many checkpoint failures in a row")
 
 // Run drives checkpoints until the final one has completed (it returns nil
 // then), the job is canceled, or more checkpoints fail in a row than are
-// tolerated.
+// tolerated. It is called once. Every writer goroutine it starts has
+// returned when it returns.
 func (c *Coordinator) Run(ctx context.Context) error {
 	var (
 		next      = c.cfg.FirstID
@@ -230,10 +334,32 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		lastErr   error
 		stopping  bool
 		requested []chan<- SavepointResult // savepoints asked for, not started
+		writers   sync.WaitGroup           // the writer goroutines, all writing cur
+		evs       []coordEvent             // taken and not handled yet
 	)
 	timer := time.NewTimer(c.cfg.Interval)
 	defer timer.Stop()
+	defer func() {
+		if cur != nil {
+			cur.cancel()
+			cur.releaseQueued()
+		}
+		writers.Wait()
+		c.mu.Lock()
+		c.mu.closed = true
+		evs = append(evs, c.mu.events...)
+		c.mu.events = nil
+		c.mu.Unlock()
+		for _, e := range evs {
+			releaseStates(e.states)
+		}
+	}()
 	fail := func(reason error) error {
+		// No file may be written into the checkpoint once it is
+		// discarded: stop the writes and wait for them first.
+		cur.cancel()
+		cur.releaseQueued()
+		writers.Wait()
 		failures++
 		lastErr = reason
 		if err := c.store.Discard(ctx, cur.id, cur.savepoint); err != nil {
@@ -259,8 +385,10 @@ func (c *Coordinator) Run(ctx context.Context) error {
 			}
 			stop := stopping && !allEnded
 			if allEnded || stop || len(requested) > 0 || !now.Before(due) {
-				cur = &pending{id: next, started: now, final: allEnded, stop: stop, acked: map[int][]OperatorState{},
+				cur = &pending{id: next, started: now, final: allEnded, stop: stop,
+					acked: map[int][]WrittenState{}, writing: map[stateKey]bool{},
 					savepoint: stop || len(requested) > 0, replies: requested}
+				cur.ctx, cur.cancel = context.WithCancel(ctx)
 				requested = nil
 				next++
 				lastStart = now
@@ -270,12 +398,15 @@ func (c *Coordinator) Run(ctx context.Context) error {
 			}
 		}
 		if cur != nil && c.cfg.Timeout > 0 && now.Sub(cur.started) >= c.cfg.Timeout {
-			if err := fail(fmt.Errorf("checkpoint %d timed out after %v", cur.id, c.cfg.Timeout)); err != nil {
+			if err := fail(c.timedOut(cur)); err != nil {
 				return err
 			}
 			continue
 		}
-		for _, e := range c.take() {
+		evs = c.take()
+		for len(evs) > 0 {
+			e := evs[0]
+			evs = evs[1:]
 			switch e.kind {
 			case evSourceEnded:
 				ended[e.task] = true
@@ -290,13 +421,42 @@ func (c *Coordinator) Run(ctx context.Context) error {
 					}
 				}
 			case evAck:
-				if cur != nil && e.id == cur.id {
-					cur.acked[e.task] = e.states
-					cur.alignment = max(cur.alignment, e.alignment)
+				c.acknowledged(cur, e)
+			case evWritten:
+				if cur == nil || e.id != cur.id {
+					continue // of a checkpoint that failed; the writer released the snapshot
 				}
+				k := stateKey{e.task, e.index}
+				delete(cur.writing, k)
+				if e.err != nil {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					if err := fail(fmt.Errorf("checkpoint %d: %s: %w", cur.id, cur.name(k), e.err)); err != nil {
+						return err
+					}
+					continue
+				}
+				w := &cur.acked[e.task][e.index]
+				w.File, w.Size = e.file, e.size
+				cur.bytes += e.size
 			}
 		}
-		if cur != nil && len(cur.acked) == len(c.tasks) {
+		for cur != nil && len(cur.queued) > 0 && len(cur.writing) < c.cfg.Writers {
+			w := cur.queued[0]
+			cur.queued = cur.queued[1:]
+			cur.writing[w.stateKey] = true
+			wctx, id, savepoint := cur.ctx, cur.id, cur.savepoint
+			writers.Go(func() {
+				file, size, err := c.store.WriteState(wctx, id, savepoint, w.st)
+				if err == nil {
+					failpoint.Hit(failpoint.StateWritten)
+				}
+				release(w.st.State)
+				c.post(coordEvent{kind: evWritten, id: id, task: w.task, index: w.index, file: file, size: size, err: err})
+			})
+		}
+		if cur != nil && len(cur.acked) == len(c.tasks) && len(cur.queued) == 0 && len(cur.writing) == 0 {
 			if err := c.complete(ctx, cur); err != nil {
 				if errors.Is(err, context.Canceled) {
 					return err
@@ -306,6 +466,7 @@ func (c *Coordinator) Run(ctx context.Context) error {
 				}
 				continue
 			}
+			cur.cancel()
 			failures = 0
 			cur.done(nil)
 			if c.cfg.Report != nil {
@@ -348,6 +509,71 @@ func (c *Coordinator) Run(ctx context.Context) error {
 	}
 }
 
+// acknowledged takes a task's acknowledgement: for the checkpoint in
+// flight its snapshots join the queue of writes; those of any other
+// (one that failed, or a second acknowledgement) are released.
+func (c *Coordinator) acknowledged(cur *pending, e coordEvent) {
+	if cur == nil || e.id != cur.id {
+		releaseStates(e.states)
+		return
+	}
+	if _, dup := cur.acked[e.task]; dup {
+		releaseStates(e.states)
+		return
+	}
+	ws := make([]WrittenState, len(e.states))
+	for i, st := range e.states {
+		if st.State != nil {
+			cur.queued = append(cur.queued, stateWrite{stateKey{e.task, i}, st})
+		}
+		st.State = nil
+		ws[i] = WrittenState{OperatorState: st}
+	}
+	cur.acked[e.task] = ws
+	cur.alignment = max(cur.alignment, e.alignment)
+}
+
+// timedOut is the failure of a checkpoint that timed out: it names what
+// the checkpoint was still waiting for.
+func (c *Coordinator) timedOut(p *pending) error {
+	const most = 8 // names listed; the rest are counted
+	list := func(names []string) string {
+		if len(names) > most {
+			return fmt.Sprintf("%s and %d more", strings.Join(names[:most], ", "), len(names)-most)
+		}
+		return strings.Join(names, ", ")
+	}
+	var what []string
+	if len(p.writing) > 0 {
+		keys := make([]stateKey, 0, len(p.writing))
+		for k := range p.writing {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, func(a, b stateKey) int {
+			return cmp.Or(cmp.Compare(a.task, b.task), cmp.Compare(a.index, b.index))
+		})
+		names := make([]string, len(keys))
+		for i, k := range keys {
+			names[i] = p.name(k)
+		}
+		s := "writing the state of " + list(names)
+		if n := len(p.queued); n > 0 {
+			s += fmt.Sprintf(" (%d more waiting for a writer)", n)
+		}
+		what = append(what, s)
+	}
+	var missing []string
+	for i, t := range c.tasks {
+		if _, ok := p.acked[i]; !ok {
+			missing = append(missing, fmt.Sprintf("%s subtask %d", t.Name, t.Subtask))
+		}
+	}
+	if len(missing) > 0 {
+		what = append(what, fmt.Sprintf("waiting for %d of %d tasks to acknowledge: %s", len(missing), len(c.tasks), list(missing)))
+	}
+	return fmt.Errorf("checkpoint %d timed out after %v, still %s", p.id, c.cfg.Timeout, strings.Join(what, "; "))
+}
+
 // trigger asks every source task to inject the barrier of checkpoint id,
 // and with stop to stop reading after it.
 func (c *Coordinator) trigger(ctx context.Context, id int64, stop bool) error {
@@ -365,25 +591,12 @@ func (c *Coordinator) trigger(ctx context.Context, id int64, stop bool) error {
 	return nil
 }
 
-// complete writes the acknowledged snapshots, records the checkpoint and
-// tells every task.
+// complete records a checkpoint whose states are all written and tells
+// every task.
 func (c *Coordinator) complete(ctx context.Context, p *pending) error {
 	var written []WrittenState
 	for task := range c.tasks {
-		for _, st := range p.acked[task] {
-			w := WrittenState{OperatorState: st}
-			if st.State != nil {
-				file, size, err := c.store.WriteState(ctx, p.id, p.savepoint, st)
-				if err != nil {
-					return fmt.Errorf("checkpoint %d: operator %s subtask %d: %w", p.id, st.OperatorID, st.Subtask, err)
-				}
-				w.File = file
-				p.bytes += size
-				failpoint.Hit(failpoint.StateWritten)
-			}
-			w.State = nil
-			written = append(written, w)
-		}
+		written = append(written, p.acked[task]...)
 	}
 	if err := c.store.Complete(ctx, CompletedCheckpoint{ID: p.id, Time: time.Now(), Savepoint: p.savepoint, States: written}); err != nil {
 		return fmt.Errorf("checkpoint %d: %w", p.id, err)
