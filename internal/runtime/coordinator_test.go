@@ -32,7 +32,8 @@ func (s *countedSnapshot) Release() { s.released.Add(1) }
 
 // coordStore is a CheckpointStore that records what the coordinator asks
 // of it and what it must never see: a write into a checkpoint already
-// discarded, or a Discard while a write runs.
+// discarded, a Discard or Complete while a write runs, a completed
+// checkpoint without a state file.
 type coordStore struct {
 	// write, when set, runs before each write; an error fails it.
 	write func(ctx context.Context, id int64, st OperatorState) error
@@ -78,6 +79,14 @@ func (s *coordStore) WriteState(ctx context.Context, id int64, _ bool, st Operat
 func (s *coordStore) Complete(_ context.Context, c CompletedCheckpoint) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.running > 0 {
+		s.problems = append(s.problems, fmt.Sprintf("checkpoint %d completed while %d writes run", c.ID, s.running))
+	}
+	for _, w := range c.States {
+		if w.OperatorID != "c" && w.File == "" {
+			s.problems = append(s.problems, fmt.Sprintf("checkpoint %d completed without the file of %s/%d", c.ID, w.OperatorID, w.Subtask))
+		}
+	}
 	s.completed = append(s.completed, c)
 	return nil
 }
