@@ -1,0 +1,130 @@
+package weir
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/weirstream/weir/internal/checkpoint"
+	"github.com/weirstream/weir/internal/runtime"
+)
+
+// pieceSnapshot writes size bytes in pieces of 100, calling each before the
+// piece numbered at.
+type pieceSnapshot struct {
+	size int
+	at   int
+	each func()
+}
+
+func (s *pieceSnapshot) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	piece := make([]byte, 100)
+	for i := 0; n < int64(s.size); i++ {
+		if i == s.at && s.each != nil {
+			s.each()
+		}
+		m, err := w.Write(piece[:min(len(piece), s.size-int(n))])
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// storeForTest opens a checkpoint store for a job with an operator
+// of parallelism p and returns it with that operator's ID.
+func storeForTest(t *testing.T, p int) (*checkpointStore, string) {
+	t.Helper()
+	env := New(Parallelism(p), Checkpoints(time.Hour, t.TempDir()))
+	src := From(env, Generator(GeneratorSpec{Count: 3}, func(seq int64) int64 { return seq }))
+	Collect(Map(src, func(v int64) int64 { return v }).Name("wide").Parallelism(p))
+	pl, err := env.validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for _, v := range pl.vertices {
+		for _, n := range v.nodes {
+			if n.name == "wide" {
+				id = n.id
+			}
+		}
+	}
+	if id == "" {
+		t.Fatal("no operator named wide")
+	}
+	s, err := openCheckpointStore(pl.cfg.checkpoint.dir, pl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.close() })
+	return s, id
+}
+
+// The coordinator's writers call WriteState at once for many subtasks: each
+// file is complete, and the metadata lists each with its size.
+func TestCheckpointStoreConcurrentWrites(t *testing.T) {
+	const p = 16
+	s, op := storeForTest(t, p)
+	ctx := context.Background()
+	states := make([]runtime.WrittenState, p)
+	var wg sync.WaitGroup
+	errs := make([]error, p)
+	for i := range p {
+		wg.Go(func() {
+			st := runtime.OperatorState{OperatorID: op, Subtask: i, State: &pieceSnapshot{size: 1000 + 37*i, at: -1}}
+			file, size, err := s.WriteState(ctx, 1, false, st)
+			st.State = nil
+			states[i], errs[i] = runtime.WrittenState{OperatorState: st, File: file, Size: size}, err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(ctx, runtime.CompletedCheckpoint{ID: 1, Time: time.Now(), States: states}); err != nil {
+		t.Fatal(err)
+	}
+	ref := checkpoint.Ref{Kind: checkpoint.KindCheckpoint, ID: 1}
+	m, err := s.dir.ReadMetadata(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.dir.Verify(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Operators) != 1 || len(m.Operators[0].Subtasks) != p {
+		t.Fatalf("metadata lists %+v, want one operator with %d subtasks", m.Operators, p)
+	}
+	for i, f := range m.Operators[0].Subtasks {
+		if want := int64(1000 + 37*i); f.Size != want {
+			t.Errorf("subtask %d: %s listed with %d bytes, want %d", i, f.Name, f.Size, want)
+		}
+	}
+}
+
+// A write whose context is canceled stops at the snapshot's next piece
+// instead of writing the rest.
+func TestCheckpointStoreWriteStopsWhenCanceled(t *testing.T) {
+	s, op := storeForTest(t, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	snap := &pieceSnapshot{size: 1 << 20, at: 3, each: cancel}
+	_, _, err := s.WriteState(ctx, 1, false, runtime.OperatorState{OperatorID: op, State: snap})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("WriteState returned %v, want context.Canceled", err)
+	}
+	r, err := s.dir.Open(context.Background(), checkpoint.Ref{Kind: checkpoint.KindCheckpoint, ID: 1}, checkpoint.StateFileName(op, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	n, _ := io.Copy(io.Discard, r)
+	if n != 300 {
+		t.Errorf("the canceled write left %d bytes, want the 300 before the cancel", n)
+	}
+}
