@@ -631,3 +631,6 @@ func TestCoordinatorCancelWaitsForWriters(t *testing.T) {
 		h.stop()
 	})
 }
+
+// setWriters sets the size of the writer pool for the benchmark.
+func setWriters(cfg *CheckpointConfig, n int) { cfg.Writers = n }
