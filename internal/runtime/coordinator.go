@@ -248,9 +248,8 @@ type pending struct {
 	stop      bool // a stop-with-savepoint: the job ends with it
 	savepoint bool
 	replies   []chan<- SavepointResult
-	// ctx is the context of the checkpoint's writes; cancel stops them
-	// when the checkpoint fails or the job stops.
-	ctx    context.Context
+	// cancel cancels the context of the checkpoint's writes: it stops
+	// them when the checkpoint fails or the job stops.
 	cancel context.CancelFunc
 	// acked holds, for each task that acknowledged, its states in its
 	// order, without their snapshots; File and Size are filled in as the
@@ -258,7 +257,7 @@ type pending struct {
 	acked map[int][]WrittenState
 	// queued are the acknowledged snapshots no writer has taken yet, in
 	// the order they arrived; writing are those being written. A snapshot
-	// is released by the writer that took it, or by release if none did.
+	// is released by the writer that took it, or by releaseQueued if none did.
 	queued    []stateWrite
 	writing   map[stateKey]bool
 	alignment time.Duration // the longest of the acknowledging tasks'
@@ -335,6 +334,7 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		stopping  bool
 		requested []chan<- SavepointResult // savepoints asked for, not started
 		writers   sync.WaitGroup           // the writer goroutines, all writing cur
+		writeCtx  context.Context          // the context of cur's writes
 		evs       []coordEvent             // taken and not handled yet
 	)
 	timer := time.NewTimer(c.cfg.Interval)
@@ -388,7 +388,7 @@ func (c *Coordinator) Run(ctx context.Context) error {
 				cur = &pending{id: next, started: now, final: allEnded, stop: stop,
 					acked: map[int][]WrittenState{}, writing: map[stateKey]bool{},
 					savepoint: stop || len(requested) > 0, replies: requested}
-				cur.ctx, cur.cancel = context.WithCancel(ctx)
+				writeCtx, cur.cancel = context.WithCancel(ctx)
 				requested = nil
 				next++
 				lastStart = now
@@ -446,7 +446,7 @@ func (c *Coordinator) Run(ctx context.Context) error {
 			w := cur.queued[0]
 			cur.queued = cur.queued[1:]
 			cur.writing[w.stateKey] = true
-			wctx, id, savepoint := cur.ctx, cur.id, cur.savepoint
+			wctx, id, savepoint := writeCtx, cur.id, cur.savepoint
 			writers.Go(func() {
 				file, size, err := c.store.WriteState(wctx, id, savepoint, w.st)
 				if err == nil {
