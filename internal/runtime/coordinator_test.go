@@ -37,6 +37,8 @@ func (s *countedSnapshot) Release() { s.released.Add(1) }
 type coordStore struct {
 	// write, when set, runs before each write; an error fails it.
 	write func(ctx context.Context, id int64, st OperatorState) error
+	// complete, when set, fails Complete with what it returns.
+	complete func(id int64) error
 
 	mu         sync.Mutex
 	running    int
@@ -85,6 +87,11 @@ func (s *coordStore) Complete(_ context.Context, c CompletedCheckpoint) error {
 	for _, w := range c.States {
 		if w.OperatorID != "c" && w.File == "" {
 			s.problems = append(s.problems, fmt.Sprintf("checkpoint %d completed without the file of %s/%d", c.ID, w.OperatorID, w.Subtask))
+		}
+	}
+	if s.complete != nil {
+		if err := s.complete(c.ID); err != nil {
+			return err
 		}
 	}
 	s.completed = append(s.completed, c)
@@ -634,3 +641,39 @@ func TestCoordinatorCancelWaitsForWriters(t *testing.T) {
 
 // setWriters sets the size of the writer pool for the benchmark.
 func setWriters(cfg *CheckpointConfig, n int) { cfg.Writers = n }
+
+// A checkpoint whose metadata cannot be written fails after its writes and
+// is discarded; the tasks are not told it completed.
+func TestCoordinatorCompleteFailureDiscards(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newCoordHarness(t, 2, CheckpointConfig{Interval: time.Minute, TolerableFailures: 1})
+		readOnly := errors.New("read-only file system")
+		h.store.complete = func(id int64) error {
+			if id == 1 {
+				return readOnly
+			}
+			return nil
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		h.start(ctx)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		r := h.reports()
+		if len(r) != 1 || !errors.Is(r[0].Err, readOnly) || !strings.HasPrefix(r[0].Err.Error(), "checkpoint 1: ") {
+			t.Fatalf("reports %+v, want checkpoint 1 failed by its metadata", r)
+		}
+		v := h.store.view()
+		if len(v.written) != 4 || !slices.Equal(v.discarded, []int64{1}) {
+			t.Errorf("written %q, discarded %v; want the 4 states written, then checkpoint 1 discarded", v.written, v.discarded)
+		}
+		h.mu.Lock()
+		completes := len(h.completes)
+		h.mu.Unlock()
+		if completes != 0 {
+			t.Errorf("tasks told of %d completions, want none", completes)
+		}
+		cancel()
+		synctest.Wait()
+		h.stop()
+	})
+}
