@@ -418,6 +418,7 @@ func (p *plan) tasks(ctx context.Context, rc *restoredCheckpoint) ([]*runtime.Ta
 	if cfg.unboundedQueues {
 		capacity = 0
 	}
+	inFlight := cfg.inFlight()
 	queues := map[*edge][][]*runtime.Queue{}
 	pools := map[*edge]*sync.Pool{}
 	for _, v := range p.vertices {
@@ -431,14 +432,14 @@ func (p *plan) tasks(ctx context.Context, rc *restoredCheckpoint) ([]*runtime.Ta
 				for i := range qs {
 					if e.part == forward {
 						q := runtime.NewQueue(capacity, to[i].Wake, ctx.Done())
-						q.SetInFlightTarget(cfg.inFlightTarget)
+						q.SetInFlightTarget(inFlight)
 						qs[i] = []*runtime.Queue{q}
 						continue
 					}
 					qs[i] = make([]*runtime.Queue, len(to))
 					for j := range to {
 						qs[i][j] = runtime.NewQueue(capacity, to[j].Wake, ctx.Done())
-						qs[i][j].SetInFlightTarget(cfg.inFlightTarget)
+						qs[i][j].SetInFlightTarget(inFlight)
 					}
 				}
 				queues[e] = qs

@@ -38,6 +38,7 @@ type config struct {
 	batchSize      int
 	queueCapacity  int
 	inFlightTarget time.Duration
+	inFlightSet    bool // InFlightTarget was given; otherwise the default applies
 	bufferTimeout  time.Duration
 	pollInterval   time.Duration
 	chaining       bool
@@ -79,16 +80,39 @@ func BatchSize(n int) Option { return optionFunc(func(c *config) { c.batchSize =
 // holds before the sender blocks (default 8).
 func QueueCapacity(n int) Option { return optionFunc(func(c *config) { c.queueCapacity = n }) }
 
+// DefaultInFlightTarget is the in-flight target of a job that takes
+// checkpoints or savepoints and sets no InFlightTarget of its own: the
+// target Flink's buffer debloating aims at.
+const DefaultInFlightTarget = time.Second
+
 // InFlightTarget bounds each channel between two subtasks to about d of
-// what its consumer reads, re-measured as the job runs: at least one batch,
-// at most QueueCapacity. A checkpoint barrier waits behind every record
-// queued before it, so behind a slow operator or sink a fixed bound of
-// QueueCapacity full batches makes aligned checkpoints slow (a 1 ms per
-// record sink holds them for seconds); this bound keeps the wait near d per
-// exchange while a fast job keeps its full queues. Zero (the default) keeps
-// the fixed bound. Flink's buffer debloating aims at 1 s.
+// what its consumer reads, re-measured every 200 ms as the job runs: the
+// writer sends its batches once they hold the consumer's rate × d ÷
+// QueueCapacity records, at least one and at most BatchSize. A checkpoint
+// barrier waits behind every record queued before it, so behind a slow
+// operator or sink a fixed bound of QueueCapacity full batches makes
+// aligned checkpoints slow (a 1 ms per record sink holds them for
+// seconds); this bound keeps the wait near d per exchange, while a fast
+// consumer's limit stays above BatchSize and its batches stay full.
+//
+// A job with a checkpoint directory (Checkpoints) gets
+// DefaultInFlightTarget unless it sets its own; a job without one keeps the
+// fixed bound. InFlightTarget(0) turns the bound off.
 func InFlightTarget(d time.Duration) Option {
-	return optionFunc(func(c *config) { c.inFlightTarget = d })
+	return optionFunc(func(c *config) { c.inFlightTarget, c.inFlightSet = d, true })
+}
+
+// inFlight is the in-flight target the job's channels get: the one set
+// with InFlightTarget, else DefaultInFlightTarget when barriers flow
+// (checkpoints or savepoints), else none.
+func (c config) inFlight() time.Duration {
+	switch {
+	case c.inFlightSet:
+		return c.inFlightTarget
+	case c.checkpoint.dir != "":
+		return DefaultInFlightTarget
+	}
+	return 0
 }
 
 // BufferTimeout sets how long a partially filled batch may wait while its

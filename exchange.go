@@ -34,9 +34,18 @@ type exchangeWriter[T any] struct {
 	// debloat: the queues limit batches to what their consumers read in
 	// the job's InFlightTarget.
 	debloat bool
+	// limits is the number of records at which each channel's open batch
+	// is sent: size, or less when the queue asks for less. It is read
+	// from the queue when a batch is started, so a record costs no more
+	// than a comparison.
+	limits []int
 }
 
 func newExchangeWriter[T any](w *writerBuild, route func(T) (int, int32)) *exchangeWriter[T] {
+	limits := make([]int, len(w.queues))
+	for i := range limits {
+		limits[i] = w.batchSize
+	}
 	return &exchangeWriter[T]{
 		queues:  w.queues,
 		batches: make([]*runtime.Batch[T], len(w.queues)),
@@ -46,6 +55,7 @@ func newExchangeWriter[T any](w *writerBuild, route func(T) (int, int32)) *excha
 		size:    w.batchSize,
 		pool:    w.pool,
 		debloat: len(w.queues) > 0 && w.queues[0].Debloats(),
+		limits:  limits,
 	}
 }
 
@@ -76,16 +86,20 @@ func (w *exchangeWriter[T]) Push(v T) error {
 	return w.append(i, v, kg)
 }
 
-// append adds v to the batch of channel i and sends the batch when full.
+// append adds v to the batch of channel i and sends the batch when it
+// holds the channel's limit.
 func (w *exchangeWriter[T]) append(i int, v T, kg int32) error {
 	b := w.batches[i]
 	if b == nil {
 		b = w.pool.Get().(*runtime.Batch[T])
 		w.batches[i] = b
+		if w.debloat {
+			w.limits[i] = int(min(int64(w.size), w.queues[i].BatchLimit()))
+		}
 	}
 	m := w.meta
 	b.Recs = append(b.Recs, runtime.Rec[T]{V: v, Ts: m.Ts, Offset: m.Origin.Offset, Split: m.Origin.Split, KG: kg})
-	if len(b.Recs) >= w.size || w.debloat && int64(len(b.Recs)) >= w.queues[i].BatchLimit() {
+	if len(b.Recs) >= w.limits[i] {
 		return w.send(i)
 	}
 	return nil

@@ -166,9 +166,10 @@ func (c *counter) OnTimer(ctx weir.TimerContext[int64], out weir.Out[Event]) err
 }
 
 // KeyedCount runs a generator with parallelism p, keys its events across an
-// exchange and counts them per key in keyed state, over n records.
-func KeyedCount(n int64, p int) (Result, Totals, error) {
-	env := weir.New(weir.Parallelism(p))
+// exchange and counts them per key in keyed state, over n records. opts
+// are added to the job's.
+func KeyedCount(n int64, p int, opts ...weir.Option) (Result, Totals, error) {
+	env := weir.New(append([]weir.Option{weir.Parallelism(p)}, opts...)...)
 	src := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: n, Splits: p}, Gen))
 	counts := weir.Process(weir.KeyBy(src, keyOf), &counter{})
 	sink := newTotalSink()

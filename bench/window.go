@@ -21,9 +21,9 @@ func (count) Merge(a, b int64) int64       { return a + b }
 func eventTime(e Event) time.Time { return time.UnixMilli(e.Value / 100) }
 
 // TumblingWindowCount counts each key's events in tumbling 1 s event-time
-// windows at parallelism p, over n events.
-func TumblingWindowCount(n int64, p int) (Result, Totals, error) {
-	return windowCount(n, p, weir.TumblingEventTime(time.Second))
+// windows at parallelism p, over n events. opts are added to the job's.
+func TumblingWindowCount(n int64, p int, opts ...weir.Option) (Result, Totals, error) {
+	return windowCount(n, p, weir.TumblingEventTime(time.Second), opts...)
 }
 
 // Sliding windows of the sliding benchmark: a record is in size/slide = 4
@@ -40,9 +40,9 @@ func SlidingWindowCount(n int64, p int) (Result, Totals, error) {
 }
 
 // windowCount counts each key's events in the windows a gives, at
-// parallelism p, over n events.
-func windowCount(n int64, p int, a weir.WindowAssigner) (Result, Totals, error) {
-	env := weir.New(weir.Parallelism(p))
+// parallelism p, over n events. opts are added to the job's.
+func windowCount(n int64, p int, a weir.WindowAssigner, opts ...weir.Option) (Result, Totals, error) {
+	env := weir.New(append([]weir.Option{weir.Parallelism(p)}, opts...)...)
 	src := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: n, Splits: p}, Gen), weir.EventTime(eventTime, 0))
 	ws := weir.Windowed(weir.KeyBy(src, keyOf), a)
 	counts := weir.Map(weir.Aggregate(ws, count{}), func(r weir.WindowResult[int64, int64]) Event {

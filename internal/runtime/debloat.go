@@ -48,6 +48,15 @@ func (q *Queue) setInFlightTarget(target time.Duration, now func() time.Time) {
 	q.debloat.batchLimit.Store(math.MaxInt64)
 }
 
+// InFlightTarget returns the target q was given with SetInFlightTarget, or
+// zero when q does not debloat.
+func (q *Queue) InFlightTarget() time.Duration {
+	if q.debloat == nil {
+		return 0
+	}
+	return q.debloat.target
+}
+
 // Debloats reports whether q limits the batches sent into it.
 func (q *Queue) Debloats() bool { return q.debloat != nil }
 
