@@ -23,15 +23,17 @@ var (
 // sits two full exchanges behind a 100 000 records/s source, once per
 // iteration and per queue configuration, interleaved, and reports each
 // configuration's checkpoint durations (min, median, max) and the sink's
-// rate. Use -benchtime 1x; each run lasts -bp.duration.
+// rate: the defaults (DefaultInFlightTarget, as the job takes checkpoints),
+// the fixed bound of QueueCapacity full batches (InFlightTarget(0)), and a
+// smaller fixed bound. Use -benchtime 1x; each run lasts -bp.duration.
 func BenchmarkCheckpointUnderBackpressure(b *testing.B) {
 	configs := []struct {
 		name string
 		opts []weir.Option
 	}{
 		{"default", nil},
-		{"inflight-1s", []weir.Option{weir.InFlightTarget(time.Second)}},
-		{"queue2-batch64", []weir.Option{weir.QueueCapacity(2), weir.BatchSize(64)}},
+		{"inflight-off", []weir.Option{weir.InFlightTarget(0)}},
+		{"queue2-batch64", []weir.Option{weir.QueueCapacity(2), weir.BatchSize(64), weir.InFlightTarget(0)}},
 	}
 	took := make([][]time.Duration, len(configs))
 	written := make([]int64, len(configs))

@@ -63,6 +63,9 @@ func (q *Queue) Put(m Message) error {
 		if q.capacity == 0 || q.mu.size < q.capacity {
 			q.pushLocked(m)
 			wasEmpty := q.mu.size == 1
+			if wasEmpty && q.debloat != nil {
+				q.debloat.filledLocked()
+			}
 			if blocked {
 				q.endWaitLocked()
 			}
@@ -113,7 +116,7 @@ func (q *Queue) Poll() (Message, bool) {
 	q.mu.ring[q.mu.head] = Message{}
 	q.mu.head = (q.mu.head + 1) % len(q.mu.ring)
 	if q.debloat != nil {
-		q.debloat.polledLocked(q, m)
+		q.debloat.polledLocked(q, m, q.mu.size == 1)
 	}
 	wasFull := q.capacity > 0 && q.mu.size == q.capacity
 	q.mu.size--
