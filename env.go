@@ -87,13 +87,15 @@ const DefaultInFlightTarget = time.Second
 
 // InFlightTarget bounds each channel between two subtasks to about d of
 // what its consumer reads, re-measured every 200 ms as the job runs: the
-// writer sends its batches once they hold the consumer's rate × d ÷
-// QueueCapacity records, at least one and at most BatchSize. A checkpoint
-// barrier waits behind every record queued before it, so behind a slow
-// operator or sink a fixed bound of QueueCapacity full batches makes
-// aligned checkpoints slow (a 1 ms per record sink holds them for
-// seconds); this bound keeps the wait near d per exchange, while a fast
-// consumer's limit stays above BatchSize and its batches stay full.
+// writer sends its batches once they hold rate × d ÷ QueueCapacity
+// records, at least one and at most BatchSize, where rate is what the
+// consumer reads while the channel holds records (time spent waiting for
+// input does not count, so a consumer that keeps up keeps full batches).
+// A checkpoint barrier waits behind every record queued before it, so
+// behind a slow operator or sink a fixed bound of QueueCapacity full
+// batches makes aligned checkpoints slow (a 1 ms per record sink holds them
+// for 5–12 s at the default sizes); this bound keeps the wait near d per
+// exchange.
 //
 // A job with a checkpoint directory (Checkpoints) gets
 // DefaultInFlightTarget unless it sets its own; a job without one keeps the

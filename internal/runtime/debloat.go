@@ -44,9 +44,8 @@ func (b *Batch[T]) Len() int { return len(b.Recs) }
 // SetInFlightTarget makes q ask its producer for batches small enough that
 // a full queue holds about what its consumer reads in target, re-measured
 // every 200 ms from the records the consumer polls while q holds messages
-// (BatchLimit). It must be
-// called before the queue is used; a zero target or an unbounded queue
-// keeps the producer's batch size.
+// (BatchLimit). It must be called before the queue is used; a zero target
+// or an unbounded queue keeps the producer's batch size.
 func (q *Queue) SetInFlightTarget(target time.Duration) { q.setInFlightTarget(target, time.Now) }
 
 func (q *Queue) setInFlightTarget(target time.Duration, now func() time.Time) {
