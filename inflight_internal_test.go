@@ -97,3 +97,22 @@ func TestInFlightTargetDefault(t *testing.T) {
 		})
 	}
 }
+
+// A limit above the batch size leaves batches full, not larger: a
+// debloating queue that has measured nothing yet still gets batches of
+// BatchSize.
+func TestExchangeWriterBatchSizeCapsLimit(t *testing.T) {
+	q := runtime.NewQueue(8, make(chan struct{}, 1), make(chan struct{}))
+	q.SetInFlightTarget(time.Second)
+	w := newExchangeWriter[int](&writerBuild{
+		queues: []*runtime.Queue{q}, meta: &runtime.Meta{}, batchSize: 4, pool: newBatchPool[int](4),
+	}, nil)
+	for v := range 9 {
+		if err := w.Push(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := q.Len(); n != 2 {
+		t.Fatalf("%d batches sent after 9 records with a batch size of 4, want 2", n)
+	}
+}
