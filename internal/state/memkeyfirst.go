@@ -18,8 +18,9 @@ const kfInline = 4
 
 // kfEntry is a key's values in a key-first table, one per namespace — the
 // first kfInline in the entry itself, so that reading them follows no
-// further pointer — with the epoch it was made in: one from an older epoch
-// may be held by a snapshot and is copied before it is written.
+// further pointer — with the epoch it was last written in place in: one
+// that a snapshot may read (see Memory.holds) is copied before it is
+// written.
 type kfEntry[N comparable, V any] struct {
 	epoch  uint64
 	n      int
@@ -146,7 +147,7 @@ func (t *memKeyFirst[K, N, V]) entry(i int, k K) *kfEntry[N, V] {
 	if x.hasLast && x.last == k {
 		return x.lastE
 	}
-	e := t.groups[i].m[k]
+	e, _ := t.get(i, k)
 	if e != nil {
 		x.last, x.lastE, x.hasLast = k, e, true
 	}
@@ -157,10 +158,11 @@ func (t *memKeyFirst[K, N, V]) entry(i int, k K) *kfEntry[N, V] {
 // the current epoch, creating it when there is none.
 func (t *memKeyFirst[K, N, V]) writableEntry(i int, k K) *kfEntry[N, V] {
 	e := t.entry(i, k)
-	if e != nil && e.epoch == t.b.epoch {
+	if e != nil && t.ownedInPlace(e.epoch) {
+		e.epoch = t.b.epoch
 		return e
 	}
-	m := t.own(i)
+	m := t.writableAt(i)
 	switch {
 	case e != nil:
 		e = e.clone(t.b.epoch)
@@ -184,12 +186,12 @@ func (t *memKeyFirst[K, N, V]) removeSlot(i int, k K, e *kfEntry[N, V], j int) {
 	if e.n > 0 {
 		return
 	}
-	delete(t.groups[i].m, k) // writableEntry made the map writable
+	t.remove(i, k)
 	if x := &t.idx[i]; x.hasLast && x.last == k {
 		x.lastE, x.hasLast = nil, false
 	}
 	if len(t.free) < maxFreeEntries {
-		t.free = append(t.free, e) // made in this epoch, so no snapshot holds it
+		t.free = append(t.free, e) // writableEntry made it, so no snapshot reads it
 	}
 }
 
@@ -370,10 +372,11 @@ func (t *memKeyFirst[K, N, V]) Keys(n N) iter.Seq[K] {
 
 func (t *memKeyFirst[K, N, V]) Len() int {
 	n := 0
-	for _, g := range t.groups {
-		for _, e := range g.m {
+	for i := range t.groups {
+		t.groups[i].each(func(_ K, e *kfEntry[N, V]) bool {
 			n += e.n
-		}
+			return true
+		})
 	}
 	return n
 }

@@ -10,8 +10,8 @@ import (
 // nsEntries is one namespace of one key group of a namespaced table: its
 // keys in the order they entered, their values at the same positions, and
 // an index from key to position. Like the key-group maps, it carries the
-// epoch it was made in; one from an older epoch may be held by a snapshot
-// and is copied before it is written. The copy shares keys, which is only
+// epoch it was last written in place in; one that a snapshot may read (see
+// Memory.holds) is copied before it is written. The copy shares keys, which is only
 // ever appended to (an element below a captured length is never written
 // again), and copies idx and vals, which are written in place.
 type nsEntries[K comparable, V any] struct {
@@ -95,7 +95,7 @@ func (t *memNamespaced[K, N, V]) lookup(i int, n N) *nsEntries[K, V] {
 	if e := c.get(n); e != nil {
 		return e
 	}
-	e := t.groups[i].m[n]
+	e, _ := t.get(i, n)
 	if e != nil {
 		c.set(n, e)
 	}
@@ -107,10 +107,11 @@ func (t *memNamespaced[K, N, V]) lookup(i int, n N) *nsEntries[K, V] {
 // (fresh).
 func (t *memNamespaced[K, N, V]) writableNS(i int, n N) (e *nsEntries[K, V], fresh bool) {
 	e = t.lookup(i, n)
-	if e != nil && e.epoch == t.b.epoch {
+	if e != nil && t.ownedInPlace(e.epoch) {
+		e.epoch = t.b.epoch
 		return e, false
 	}
-	m := t.own(i)
+	m := t.writableAt(i)
 	switch {
 	case e != nil:
 		e = &nsEntries[K, V]{epoch: t.b.epoch, idx: maps.Clone(e.idx), keys: e.keys, vals: slices.Clone(e.vals), shared: true}
@@ -282,9 +283,9 @@ func (t *memNamespaced[K, N, V]) Drop(kg int, n N) error {
 	if e == nil {
 		return nil
 	}
-	delete(t.own(i), n)
+	t.remove(i, n)
 	t.last[i].set(n, nil)
-	if e.epoch == t.b.epoch {
+	if t.ownedInPlace(e.epoch) {
 		// No snapshot holds e: empty it for the next namespace. Its keys
 		// array is kept only when no older copy shares it.
 		clear(e.idx)
@@ -304,7 +305,7 @@ func (t *memNamespaced[K, N, V]) Drop(kg int, n N) error {
 func (t *memNamespaced[K, N, V]) Keys(n N) iter.Seq[K] {
 	return func(yield func(K) bool) {
 		for i := range t.groups {
-			e := t.groups[i].m[n]
+			e, _ := t.get(i, n)
 			if e == nil {
 				continue
 			}
@@ -319,10 +320,11 @@ func (t *memNamespaced[K, N, V]) Keys(n N) iter.Seq[K] {
 
 func (t *memNamespaced[K, N, V]) Len() int {
 	n := 0
-	for _, g := range t.groups {
-		for _, e := range g.m {
+	for i := range t.groups {
+		t.groups[i].each(func(_ N, e *nsEntries[K, V]) bool {
 			n += len(e.keys)
-		}
+			return true
+		})
 	}
 	return n
 }

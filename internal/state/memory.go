@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,16 +17,30 @@ import (
 // map per key group, so reads and writes cost about as much as a map
 // operation and nothing is encoded until a snapshot is written out.
 //
-// Snapshots are copy-on-write at key-group granularity. Every key-group map
-// carries the epoch it was created in; Snapshot captures references to the
-// current maps and starts a new epoch, and the first write to a key group
-// after that clones its map (a shallow clone) and writes to the clone, so
-// the captured maps never change again and can be encoded on another
-// goroutine without locks. The nested maps of map tables carry epochs of
-// their own and are cloned the same way, one (key, namespace) at a time.
-// Lists are slices whose elements below their length are never written
-// again: Add may append past the end of a slice a snapshot holds, which the
-// snapshot never reads, and Update builds a new slice.
+// Snapshots are copy-on-write per entry. Every key-group map carries the
+// epoch it was last written in place; Snapshot captures references to the
+// current maps, records its epoch as held and starts a new epoch. A map, or
+// a nested entry, whose epoch is no newer than that of a snapshot not yet
+// released may be read by that snapshot and is never written. Writes to
+// such a key group go to a small overlay of its own (the entries written,
+// and tombstones for the keys deleted), which reads consult before the
+// captured map; once every snapshot that may read the map is released, the
+// next write to the key group folds the overlay into the map in place. So
+// the work a snapshot adds is proportional to what is written while it is
+// held, never to the size of a key group. The nested maps of map tables and
+// the entries of namespaced, key-first and split-key tables carry epochs of
+// their own and are copied, one entry at a time, before their first write
+// while a snapshot may read them. Lists are slices whose elements below
+// their length are never written again: Add may append past the end of a
+// slice a snapshot holds, which the snapshot never reads, and Update builds
+// a new slice.
+//
+// A snapshot taken while an older one is still held folds each overlay into
+// a copy of its key group's map (the old snapshot keeps the original), a
+// cost proportional to the key groups written since the older snapshot.
+// The runtime writes one checkpoint at a time and releases each snapshot
+// once written, so this is rare; a snapshot that is never released costs
+// only that, and is released when it becomes garbage.
 //
 // Values put into a table are held as they are, not copied: a value that
 // refers to memory (a pointer, slice or map) must not be changed after it is
@@ -33,9 +50,10 @@ import (
 type Memory struct {
 	cfg   Config
 	clock func() time.Time
-	// epoch is the current snapshot epoch: a map whose epoch is older may
-	// be held by a snapshot and is cloned before it is written.
+	// epoch is the current snapshot epoch: a map or entry whose epoch is
+	// older may be held by a snapshot (see holds) and is not written.
 	epoch    uint64
+	held     heldEpochs
 	closed   bool
 	restored bool
 	names    map[string]memTable
@@ -110,6 +128,10 @@ func (b *Memory) Snapshot() (Snapshot, error) {
 		s.tables = append(s.tables, t)
 	}
 	slices.SortFunc(s.tables, func(a, b frozenTable) int { return cmp.Compare(a.header().name, b.header().name) })
+	s.hold = b.held.add(b.epoch)
+	// A snapshot dropped without Release stops holding its epoch when it
+	// becomes garbage; the cleanup refers to the hold, not to s.
+	runtime.AddCleanup(s, (*heldEpoch).release, s.hold)
 	b.epoch++
 	return s, nil
 }
@@ -118,10 +140,71 @@ type memSnapshot struct {
 	hdr    snapHeader
 	now    int64
 	tables []frozenTable
+	hold   *heldEpoch
 }
 
+// WriteTo writes the snapshot; it may be called again, also after Release,
+// but a snapshot written after Release may show writes made since it was
+// taken.
 func (s *memSnapshot) WriteTo(w io.Writer) (int64, error) {
 	return writeSnapshot(w, s.hdr, s.tables, s.now)
+}
+
+// Release tells the backend that the snapshot will not be written again,
+// so the task may write the maps it captured in place. It may be called
+// from any goroutine, more than once.
+func (s *memSnapshot) Release() { s.hold.release() }
+
+// heldEpochs records the epochs of the snapshots not yet released. The
+// task's goroutine adds to it; Release, on whichever goroutine writes the
+// snapshot, removes from it.
+type heldEpochs struct {
+	// newest is the newest epoch held, 0 when none: what the task reads on
+	// its write path, without the lock.
+	newest atomic.Uint64
+	mu     struct {
+		sync.Mutex
+		epochs []uint64 // in increasing order
+	}
+}
+
+// heldEpoch is one snapshot's hold on its epoch.
+type heldEpoch struct {
+	set   *heldEpochs
+	epoch uint64
+	done  atomic.Bool
+}
+
+func (h *heldEpochs) add(epoch uint64) *heldEpoch {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.mu.epochs = append(h.mu.epochs, epoch)
+	h.newest.Store(epoch)
+	return &heldEpoch{set: h, epoch: epoch}
+}
+
+func (e *heldEpoch) release() {
+	if e.done.Swap(true) {
+		return
+	}
+	h := e.set
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if i := slices.Index(h.mu.epochs, e.epoch); i >= 0 {
+		h.mu.epochs = slices.Delete(h.mu.epochs, i, i+1)
+	}
+	var newest uint64
+	if n := len(h.mu.epochs); n > 0 {
+		newest = h.mu.epochs[n-1]
+	}
+	h.newest.Store(newest)
+}
+
+// holds reports whether a snapshot not yet released may read a map or
+// entry last written in place in epoch: one taken in that epoch or later.
+// Epoch 0 marks what was never captured.
+func (b *Memory) holds(epoch uint64) bool {
+	return epoch != 0 && epoch <= b.held.newest.Load()
 }
 
 // OnSnapshot implements Backend.

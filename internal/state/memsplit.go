@@ -16,11 +16,11 @@ type splitRow[S, N comparable, V any] struct {
 
 // splitRows is the entries of one map key of a split-key table, held in
 // the map by value: the first inline, so that a key with one entry costs
-// no allocation, the others in more. more may be shared with a snapshot
-// unless it was made in the current epoch, and is copied before it is
-// written.
+// no allocation, the others in more. A snapshot may read more (see
+// Memory.holds) unless it was last written in place in the current epoch,
+// and then more is copied before it is written.
 type splitRows[S, N comparable, V any] struct {
-	epoch uint64 // the epoch more was made in
+	epoch uint64 // the epoch more was last written in place in
 	n     int
 	one   splitRow[S, N, V]
 	more  []splitRow[S, N, V]
@@ -44,19 +44,22 @@ func (rs *splitRows[S, N, V]) find(s S, n N) int {
 	return -1
 }
 
-// ownMore makes more writable in epoch.
-func (rs *splitRows[S, N, V]) ownMore(epoch uint64) {
-	if rs.epoch != epoch {
-		rs.more, rs.epoch = slices.Clone(rs.more), epoch
+// ownMore makes more writable in b's current epoch.
+func (rs *splitRows[S, N, V]) ownMore(b *Memory) {
+	if rs.epoch != b.epoch {
+		if b.holds(rs.epoch) {
+			rs.more = slices.Clone(rs.more)
+		}
+		rs.epoch = b.epoch
 	}
 }
 
 // add appends r.
-func (rs *splitRows[S, N, V]) add(r splitRow[S, N, V], epoch uint64) {
+func (rs *splitRows[S, N, V]) add(r splitRow[S, N, V], b *Memory) {
 	if rs.n == 0 {
 		rs.one = r
 	} else {
-		rs.ownMore(epoch)
+		rs.ownMore(b)
 		rs.more = append(rs.more, r)
 	}
 	rs.n++
@@ -78,7 +81,7 @@ func (t *memSplitValue[LK, K, S, N, V]) Get(kg int, lk LK, n N) (V, bool, error)
 		return zero, false, t.kgError(kg)
 	}
 	k, s := t.split(lk)
-	rs := t.groups[i].m[k]
+	rs, _ := t.get(i, k)
 	if j := rs.find(s, n); j >= 0 {
 		return rs.at(j).v, true, nil
 	}
@@ -86,19 +89,19 @@ func (t *memSplitValue[LK, K, S, N, V]) Get(kg int, lk LK, n N) (V, bool, error)
 }
 
 func (t *memSplitValue[LK, K, S, N, V]) Put(kg int, lk LK, n N, v V) error {
-	m, err := t.writable(kg)
+	i, m, err := t.writable(kg)
 	if err != nil {
 		return err
 	}
 	k, s := t.split(lk)
-	rs := m[k]
+	rs, _ := t.get(i, k)
 	if j := rs.find(s, n); j == 0 {
 		rs.one.v = v
 	} else if j > 0 {
-		rs.ownMore(t.b.epoch)
+		rs.ownMore(t.b)
 		rs.more[j-1].v = v
 	} else {
-		rs.add(splitRow[S, N, V]{s: s, n: n, v: v}, t.b.epoch)
+		rs.add(splitRow[S, N, V]{s: s, n: n, v: v}, t.b)
 	}
 	m[k] = rs
 	return nil
@@ -111,17 +114,17 @@ func (t *memSplitValue[LK, K, S, N, V]) Delete(kg int, lk LK, n N) error {
 		return t.kgError(kg)
 	}
 	k, s := t.split(lk)
-	rs, ok := t.groups[i].m[k]
+	rs, ok := t.get(i, k)
 	j := rs.find(s, n)
 	if !ok || j < 0 {
 		return nil
 	}
-	m := t.own(i)
 	if rs.n == 1 {
-		delete(m, k)
+		t.remove(i, k)
 		return nil
 	}
-	rs.ownMore(t.b.epoch)
+	m := t.writableAt(i)
+	rs.ownMore(t.b)
 	last := len(rs.more) - 1
 	*rs.at(j) = rs.more[last]
 	rs.more[last] = splitRow[S, N, V]{}
@@ -134,12 +137,15 @@ func (t *memSplitValue[LK, K, S, N, V]) Delete(kg int, lk LK, n N) error {
 func (t *memSplitValue[LK, K, S, N, V]) Keys(n N) iter.Seq[LK] {
 	return func(yield func(LK) bool) {
 		for i := range t.groups {
-			for k, rs := range t.groups[i].m {
+			if !t.groups[i].each(func(k K, rs splitRows[S, N, V]) bool {
 				for j := range rs.n {
 					if r := rs.at(j); r.n == n && !yield(t.join(k, r.s)) {
-						return
+						return false
 					}
 				}
+				return true
+			}) {
+				return
 			}
 		}
 	}
@@ -147,10 +153,11 @@ func (t *memSplitValue[LK, K, S, N, V]) Keys(n N) iter.Seq[LK] {
 
 func (t *memSplitValue[LK, K, S, N, V]) Len() int {
 	n := 0
-	for _, g := range t.groups {
-		for _, rs := range g.m {
+	for i := range t.groups {
+		t.groups[i].each(func(_ K, rs splitRows[S, N, V]) bool {
 			n += rs.n
-		}
+			return true
+		})
 	}
 	return n
 }
@@ -168,10 +175,10 @@ func (t *memSplitValue[LK, K, S, N, V]) load(raw *rawTable) error {
 		k, s := t.split(key.k)
 		rs := m[k]
 		if j := rs.find(s, key.n); j >= 0 {
-			rs.ownMore(t.b.epoch)
+			rs.ownMore(t.b)
 			rs.at(j).v = v
 		} else {
-			rs.add(splitRow[S, N, V]{s: s, n: key.n, v: v}, t.b.epoch)
+			rs.add(splitRow[S, N, V]{s: s, n: key.n, v: v}, t.b)
 		}
 		m[k] = rs
 		return nil

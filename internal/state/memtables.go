@@ -18,13 +18,107 @@ type ck[K, N comparable] struct {
 	k K
 }
 
-// group is one key group of a table: its map and the epoch the map was
-// made in. A map from an older epoch may be held by a snapshot and is never
-// written again. MK is the map's key: ck[K, N] in general, K alone for a
-// table whose namespace is struct{}.
+// group is one key group of a table. m is its map and epoch the epoch m
+// was last written in place in; while a snapshot may read m (see
+// Memory.holds), m is not written and writes go to the overlay instead: ov
+// holds the entries written since, dead the keys of m deleted since (a key
+// in ov is live whether or not it is in dead). ov is nil when there is no
+// overlay; then dead is nil too. MK is the map's key: ck[K, N] in general, K
+// alone for a table whose namespace is struct{}.
+//
+// Invariants: epoch equals the backend's epoch only when ov is nil; while ov
+// is not nil, m does not change and dead is a subset of m's keys.
 type group[MK comparable, E any] struct {
 	epoch uint64
 	m     map[MK]E
+	ov    map[MK]E
+	dead  map[MK]struct{}
+}
+
+// getOverlay looks key up through the overlay, which must not be nil.
+func (g *group[MK, E]) getOverlay(key MK) (E, bool) {
+	if e, ok := g.ov[key]; ok {
+		return e, true
+	}
+	if _, ok := g.dead[key]; ok {
+		var zero E
+		return zero, false
+	}
+	e, ok := g.m[key]
+	return e, ok
+}
+
+// deleteOverlay deletes key, which must be live, through the overlay.
+func (g *group[MK, E]) deleteOverlay(key MK) {
+	if g.ov == nil {
+		g.ov = make(map[MK]E)
+	}
+	delete(g.ov, key)
+	if _, ok := g.m[key]; ok {
+		if g.dead == nil {
+			g.dead = make(map[MK]struct{})
+		}
+		g.dead[key] = struct{}{}
+	}
+}
+
+// foldInto applies the overlay to m.
+func (g *group[MK, E]) foldInto(m map[MK]E) {
+	for key := range g.dead {
+		delete(m, key)
+	}
+	for key, e := range g.ov {
+		m[key] = e
+	}
+}
+
+// each yields the live entries of the key group, the overlay's first. It
+// may write to the overlay's existing keys, delete, and add tombstones
+// while it runs, as the expiry sweeps do; no key is yielded twice.
+func (g *group[MK, E]) each(yield func(MK, E) bool) bool {
+	if g.ov == nil {
+		for key, e := range g.m {
+			if !yield(key, e) {
+				return false
+			}
+		}
+		return true
+	}
+	for key, e := range g.ov {
+		if !yield(key, e) {
+			return false
+		}
+	}
+	for key, e := range g.m {
+		if _, ok := g.ov[key]; ok {
+			continue
+		}
+		if _, ok := g.dead[key]; ok {
+			continue
+		}
+		if !yield(key, e) {
+			return false
+		}
+	}
+	return true
+}
+
+// count returns the number of live entries, in time proportional to the
+// overlay.
+func (g *group[MK, E]) count() int {
+	n := len(g.m)
+	if g.ov == nil {
+		return n
+	}
+	n += len(g.ov) - len(g.dead)
+	for key := range g.ov {
+		if _, ok := g.m[key]; ok {
+			if _, ok := g.dead[key]; !ok {
+				n--
+			}
+		}
+	}
+	return n
 }
 
 // stamped is a value with its last-write time (Unix nanoseconds, 0 when the
@@ -41,6 +135,9 @@ type keyed[MK comparable, E any] struct {
 	start  int
 	ttl    int64
 	groups []group[MK, E]
+	// sweeping is set while an expiry sweep ranges over a key group, so
+	// that its writes leave the overlay it ranges over unfolded.
+	sweeping bool
 }
 
 func newKeyed[MK comparable, E any](b *Memory, name string, ttl time.Duration) keyed[MK, E] {
@@ -60,31 +157,95 @@ func (t *keyed[MK, E]) kgError(kg int) error {
 	return fmt.Errorf("state: table %q: key group %d outside the backend's range %s", t.name, kg, t.b.cfg.KeyGroups)
 }
 
-// own makes the map of the key group at offset i writable in the current
-// epoch and returns it.
-func (t *keyed[MK, E]) own(i int) map[MK]E {
+// settle makes the map of the key group at offset i writable in place in
+// the current epoch, folding its overlay into it, unless a snapshot may
+// still read it (or an expiry sweep is ranging over the overlay); it
+// reports whether it did. Folding costs what the overlay holds.
+func (t *keyed[MK, E]) settle(i int) bool {
 	g := &t.groups[i]
-	if g.epoch != t.b.epoch {
-		if g.m == nil {
-			g.m = make(map[MK]E)
-		} else {
-			g.m = maps.Clone(g.m)
-		}
-		g.epoch = t.b.epoch
+	switch {
+	case g.epoch == t.b.epoch:
+		return true
+	case g.m == nil:
+		g.m = make(map[MK]E)
+	case t.b.holds(g.epoch), g.ov != nil && t.sweeping:
+		return false
+	case g.ov != nil:
+		g.foldInto(g.m)
+		g.ov, g.dead = nil, nil
 	}
-	return g.m
+	g.epoch = t.b.epoch
+	return true
 }
 
-// writable returns the map to write for key group kg.
-func (t *keyed[MK, E]) writable(kg int) (map[MK]E, error) {
+// writableAt returns the map that writes to the key group at offset i go
+// to: the key group's map, or its overlay while a snapshot may read the
+// map. Setting a key in either makes it live; a read-modify-write must
+// read through get, and a delete must go through remove.
+func (t *keyed[MK, E]) writableAt(i int) map[MK]E {
+	g := &t.groups[i]
+	if g.epoch == t.b.epoch || t.settle(i) {
+		return g.m
+	}
+	if g.ov == nil {
+		g.ov = make(map[MK]E)
+	}
+	return g.ov
+}
+
+// writable returns the offset of key group kg and the map that writes to it
+// go to (see writableAt). Its fast path is the epoch check alone.
+func (t *keyed[MK, E]) writable(kg int) (int, map[MK]E, error) {
 	i := kg - t.start
 	if uint(i) >= uint(len(t.groups)) {
-		return nil, t.kgError(kg)
+		return 0, nil, t.kgError(kg)
 	}
 	if g := &t.groups[i]; g.epoch == t.b.epoch {
-		return g.m, nil
+		return i, g.m, nil
 	}
-	return t.own(i), nil
+	return i, t.writableAt(i), nil
+}
+
+// own makes the map of the key group at offset i writable in the current
+// epoch whatever holds it, and returns it: when a snapshot may still read
+// the map, it writes a copy with the overlay folded in. Restore (whose key
+// groups are new) and Snapshot (for key groups an older snapshot still
+// holds) use it.
+func (t *keyed[MK, E]) own(i int) map[MK]E {
+	if t.settle(i) {
+		return t.groups[i].m
+	}
+	g := &t.groups[i]
+	m := make(map[MK]E, len(g.m)+len(g.ov))
+	maps.Copy(m, g.m)
+	g.foldInto(m)
+	g.m, g.ov, g.dead, g.epoch = m, nil, nil, t.b.epoch
+	return m
+}
+
+// get returns the entry of key in the key group at offset i.
+func (t *keyed[MK, E]) get(i int, key MK) (E, bool) {
+	g := &t.groups[i]
+	if g.ov != nil {
+		return g.getOverlay(key)
+	}
+	e, ok := g.m[key]
+	return e, ok
+}
+
+// remove deletes key, which must be live, from the key group at offset i.
+func (t *keyed[MK, E]) remove(i int, key MK) {
+	if t.settle(i) {
+		delete(t.groups[i].m, key)
+		return
+	}
+	t.groups[i].deleteOverlay(key)
+}
+
+// ownedInPlace reports whether an entry last written in place in epoch may
+// be written in place now: no snapshot may read it.
+func (t *keyed[MK, E]) ownedInPlace(epoch uint64) bool {
+	return epoch == t.b.epoch || !t.b.holds(epoch)
 }
 
 func (t *keyed[MK, E]) expired(at, now int64) bool { return t.ttl > 0 && now-at >= t.ttl }
@@ -110,20 +271,49 @@ func (t *keyed[MK, E]) delete(kg int, key MK) error {
 	if uint(i) >= uint(len(t.groups)) {
 		return t.kgError(kg)
 	}
-	if _, ok := t.groups[i].m[key]; ok {
-		delete(t.own(i), key)
+	if g := &t.groups[i]; g.epoch == t.b.epoch {
+		delete(g.m, key)
+		return nil
+	}
+	if _, ok := t.get(i, key); ok {
+		t.remove(i, key)
 	}
 	return nil
 }
 
+// dropExpired deletes an entry a read found expired, when that costs no
+// more than a map delete; otherwise the expiry sweep removes it later. A
+// read never folds an overlay, so that reads during an iteration leave
+// what it ranges over alone.
+func (t *keyed[MK, E]) dropExpired(i int, key MK) {
+	if g := &t.groups[i]; g.epoch == t.b.epoch {
+		delete(g.m, key)
+	}
+}
+
 func (t *keyed[MK, E]) release() { t.groups = nil }
 
+// frozenGroups returns the maps a snapshot captures, first folding every
+// overlay into its map: in place when no older snapshot may read the map,
+// into a copy otherwise.
 func (t *keyed[MK, E]) frozenGroups() []map[MK]E {
 	gs := make([]map[MK]E, len(t.groups))
 	for i := range t.groups {
+		if t.groups[i].ov != nil {
+			t.own(i)
+		}
 		gs[i] = t.groups[i].m
 	}
 	return gs
+}
+
+// size counts the entries of all key groups.
+func (t *keyed[MK, E]) size() int {
+	n := 0
+	for i := range t.groups {
+		n += t.groups[i].count()
+	}
+	return n
 }
 
 // keysOf yields the keys of namespace n whose entry live reports as live;
@@ -132,10 +322,11 @@ func keysOf[MK comparable, E any, K, N comparable](t *keyed[MK, E], n N, split f
 	return func(yield func(K) bool) {
 		now := t.nowIfTTL()
 		for i := range t.groups {
-			for key, e := range t.groups[i].m {
-				if k, kn := split(key); kn == n && live(e, now) && !yield(k) {
-					return
-				}
+			if !t.groups[i].each(func(key MK, e E) bool {
+				k, kn := split(key)
+				return kn != n || !live(e, now) || yield(k)
+			}) {
+				return
 			}
 		}
 	}
@@ -146,23 +337,22 @@ func splitCK[K, N comparable](key ck[K, N]) (K, N) { return key.k, key.n }
 // expireFlat removes expired entries of a value or list table from the key
 // group at offset i.
 func expireFlat[MK comparable, E any](t *keyed[MK, E], i int, now int64, budget int, at func(E) int64) (removed, examined int, done bool) {
-	src := t.groups[i].m
-	var dst map[MK]E
-	for key, e := range src {
+	t.sweeping = true
+	defer func() { t.sweeping = false }()
+	g := &t.groups[i]
+	done = g.each(func(key MK, e E) bool {
 		examined++
 		if !t.expired(at(e), now) {
-			continue
+			return true
 		}
 		if removed == budget {
-			return removed, examined, false
+			return false
 		}
-		if dst == nil {
-			dst = t.own(i) // src stays as it was if this clones
-		}
-		delete(dst, key)
+		t.remove(i, key) // deletes from what each ranges over, or adds a tombstone
 		removed++
-	}
-	return removed, examined, true
+		return true
+	})
+	return removed, examined, done
 }
 
 // loadSections fills a table from restored sections, one entry at a time,
@@ -297,12 +487,17 @@ func (t *memValue[K, N, V]) Get(kg int, k K, n N) (V, bool, error) {
 		var zero V
 		return zero, false, t.kgError(kg)
 	}
-	v, ok := t.groups[i].m[ck[K, N]{n, k}]
+	g := &t.groups[i]
+	if g.ov != nil {
+		v, ok := g.getOverlay(ck[K, N]{n, k})
+		return v, ok, nil
+	}
+	v, ok := g.m[ck[K, N]{n, k}]
 	return v, ok, nil
 }
 
 func (t *memValue[K, N, V]) Put(kg int, k K, n N, v V) error {
-	m, err := t.writable(kg)
+	_, m, err := t.writable(kg)
 	if err != nil {
 		return err
 	}
@@ -316,13 +511,7 @@ func (t *memValue[K, N, V]) Keys(n N) iter.Seq[K] {
 	return keysOf(&t.keyed, n, splitCK[K, N], func(V, int64) bool { return true })
 }
 
-func (t *memValue[K, N, V]) Len() int {
-	n := 0
-	for _, g := range t.groups {
-		n += len(g.m)
-	}
-	return n
-}
+func (t *memValue[K, N, V]) Len() int { return t.size() }
 
 func (t *memValue[K, N, V]) expireGroup(int, int64, int) (int, int, bool) { return 0, 0, true }
 
@@ -355,9 +544,9 @@ func (t *memValueTTL[K, N, V]) Get(kg int, k K, n N) (V, bool, error) {
 		var zero V
 		return zero, false, t.kgError(kg)
 	}
-	e, ok := t.groups[i].m[ck[K, N]{n, k}]
+	e, ok := t.get(i, ck[K, N]{n, k})
 	if ok && t.expired(e.at, t.b.now()) {
-		delete(t.own(i), ck[K, N]{n, k})
+		t.dropExpired(i, ck[K, N]{n, k})
 		ok = false
 	}
 	if !ok {
@@ -368,7 +557,7 @@ func (t *memValueTTL[K, N, V]) Get(kg int, k K, n N) (V, bool, error) {
 }
 
 func (t *memValueTTL[K, N, V]) Put(kg int, k K, n N, v V) error {
-	m, err := t.writable(kg)
+	_, m, err := t.writable(kg)
 	if err != nil {
 		return err
 	}
@@ -385,12 +574,13 @@ func (t *memValueTTL[K, N, V]) Keys(n N) iter.Seq[K] {
 func (t *memValueTTL[K, N, V]) Len() int {
 	n := 0
 	now := t.b.now()
-	for _, g := range t.groups {
-		for _, e := range g.m {
+	for i := range t.groups {
+		t.groups[i].each(func(_ ck[K, N], e stamped[V]) bool {
 			if !t.expired(e.at, now) {
 				n++
 			}
-		}
+			return true
+		})
 	}
 	return n
 }
@@ -467,12 +657,17 @@ func (t *memUnitValue[K, V]) Get(kg int, k K, _ struct{}) (V, bool, error) {
 		var zero V
 		return zero, false, t.kgError(kg)
 	}
-	v, ok := t.groups[i].m[k]
+	g := &t.groups[i]
+	if g.ov != nil {
+		v, ok := g.getOverlay(k)
+		return v, ok, nil
+	}
+	v, ok := g.m[k]
 	return v, ok, nil
 }
 
 func (t *memUnitValue[K, V]) Put(kg int, k K, _ struct{}, v V) error {
-	m, err := t.writable(kg)
+	_, m, err := t.writable(kg)
 	if err != nil {
 		return err
 	}
@@ -486,13 +681,7 @@ func (t *memUnitValue[K, V]) Keys(n struct{}) iter.Seq[K] {
 	return keysOf(&t.keyed, n, unitKey[K], func(V, int64) bool { return true })
 }
 
-func (t *memUnitValue[K, V]) Len() int {
-	n := 0
-	for _, g := range t.groups {
-		n += len(g.m)
-	}
-	return n
-}
+func (t *memUnitValue[K, V]) Len() int { return t.size() }
 
 func (t *memUnitValue[K, V]) expireGroup(int, int64, int) (int, int, bool) { return 0, 0, true }
 
@@ -527,12 +716,12 @@ func (t *memList[K, N, V]) Get(kg int, k K, n N) ([]V, error) {
 	if uint(i) >= uint(len(t.groups)) {
 		return nil, t.kgError(kg)
 	}
-	e, ok := t.groups[i].m[ck[K, N]{n, k}]
+	e, ok := t.get(i, ck[K, N]{n, k})
 	if !ok {
 		return nil, nil
 	}
 	if t.ttl > 0 && t.expired(e.at, t.b.now()) {
-		delete(t.own(i), ck[K, N]{n, k})
+		t.dropExpired(i, ck[K, N]{n, k})
 		return nil, nil
 	}
 	return e.v[:len(e.v):len(e.v)], nil
@@ -547,12 +736,12 @@ func (t *memList[K, N, V]) Add(kg int, k K, n N, v V) error {
 
 // Append is Add, returning the list's new length.
 func (t *memList[K, N, V]) Append(kg int, k K, n N, v V) (int, error) {
-	m, err := t.writable(kg)
+	i, m, err := t.writable(kg)
 	if err != nil {
 		return 0, err
 	}
 	key := ck[K, N]{n, k}
-	e := m[key]
+	e, _ := t.get(i, key)
 	at := t.stamp()
 	if t.ttl > 0 && len(e.v) > 0 && t.expired(e.at, at) {
 		e.v = nil
@@ -569,7 +758,7 @@ func (t *memList[K, N, V]) Update(kg int, k K, n N, vs []V) error {
 	if len(vs) == 0 {
 		return t.delete(kg, ck[K, N]{n, k})
 	}
-	m, err := t.writable(kg)
+	_, m, err := t.writable(kg)
 	if err != nil {
 		return err
 	}
@@ -587,16 +776,17 @@ func (t *memList[K, N, V]) Keys(n N) iter.Seq[K] {
 func (t *memList[K, N, V]) Len() int {
 	n := 0
 	now := t.nowIfTTL()
-	for _, g := range t.groups {
+	for i := range t.groups {
 		if t.ttl == 0 {
-			n += len(g.m)
+			n += t.groups[i].count()
 			continue
 		}
-		for _, e := range g.m {
+		t.groups[i].each(func(_ ck[K, N], e stamped[[]V]) bool {
 			if !t.expired(e.at, now) {
 				n++
 			}
-		}
+			return true
+		})
 	}
 	return n
 }
@@ -692,8 +882,8 @@ func (f *frozenList[K, N, V]) writeBody(w *snapWriter, now int64) error {
 // --- map tables ---
 
 // nested is the user-key map of one (key, namespace) of a map table, with
-// the epoch it was made in: like key-group maps, a nested map from an older
-// epoch may be held by a snapshot and is cloned before it is written.
+// the epoch it was last written in place in: like key-group maps, a nested
+// map that a snapshot may read is copied before it is written.
 type nested[UK comparable, UV any] struct {
 	epoch uint64
 	m     map[UK]stamped[UV]
@@ -704,14 +894,16 @@ type memMap[K, N, UK comparable, UV any] struct {
 	d MapDesc[K, N, UK, UV]
 }
 
-// ownNested makes the user-key map of key writable in the current epoch, in
-// a key-group map m that already is.
-func (t *memMap[K, N, UK, UV]) ownNested(m map[ck[K, N]]nested[UK, UV], key ck[K, N]) map[UK]stamped[UV] {
-	e := m[key]
+// ownNested makes the user-key map of key, in the key group at offset i,
+// writable in the current epoch; m is what writableAt returned for the key
+// group.
+func (t *memMap[K, N, UK, UV]) ownNested(i int, m map[ck[K, N]]nested[UK, UV], key ck[K, N]) map[UK]stamped[UV] {
+	e, _ := t.get(i, key)
 	if e.epoch != t.b.epoch {
-		if e.m == nil {
+		switch {
+		case e.m == nil:
 			e.m = make(map[UK]stamped[UV])
-		} else {
+		case t.b.holds(e.epoch):
 			e.m = maps.Clone(e.m)
 		}
 		e.epoch = t.b.epoch
@@ -723,11 +915,10 @@ func (t *memMap[K, N, UK, UV]) ownNested(m map[ck[K, N]]nested[UK, UV], key ck[K
 // removeUser deletes one user key, and the (key, namespace) with it when it
 // was the last.
 func (t *memMap[K, N, UK, UV]) removeUser(i int, key ck[K, N], uk UK) {
-	m := t.own(i)
-	um := t.ownNested(m, key)
+	um := t.ownNested(i, t.writableAt(i), key)
 	delete(um, uk)
 	if len(um) == 0 {
-		delete(m, key)
+		t.remove(i, key)
 	}
 }
 
@@ -738,23 +929,28 @@ func (t *memMap[K, N, UK, UV]) Get(kg int, k K, n N, uk UK) (UV, bool, error) {
 		return zero, false, t.kgError(kg)
 	}
 	key := ck[K, N]{n, k}
-	e, ok := t.groups[i].m[key].m[uk]
+	e, _ := t.get(i, key)
+	u, ok := e.m[uk]
 	if !ok {
 		return zero, false, nil
 	}
-	if t.ttl > 0 && t.expired(e.at, t.b.now()) {
-		t.removeUser(i, key, uk)
+	if t.ttl > 0 && t.expired(u.at, t.b.now()) {
+		// Removed here only when that writes nothing a snapshot holds;
+		// otherwise by the expiry sweep.
+		if t.groups[i].epoch == t.b.epoch && t.ownedInPlace(e.epoch) {
+			t.removeUser(i, key, uk)
+		}
 		return zero, false, nil
 	}
-	return e.v, true, nil
+	return u.v, true, nil
 }
 
 func (t *memMap[K, N, UK, UV]) Put(kg int, k K, n N, uk UK, v UV) error {
-	m, err := t.writable(kg)
+	i, m, err := t.writable(kg)
 	if err != nil {
 		return err
 	}
-	t.ownNested(m, ck[K, N]{n, k})[uk] = stamped[UV]{v, t.stamp()}
+	t.ownNested(i, m, ck[K, N]{n, k})[uk] = stamped[UV]{v, t.stamp()}
 	return nil
 }
 
@@ -764,13 +960,14 @@ func (t *memMap[K, N, UK, UV]) Delete(kg int, k K, n N, uk UK) error {
 		return t.kgError(kg)
 	}
 	key := ck[K, N]{n, k}
-	if _, ok := t.groups[i].m[key].m[uk]; ok {
+	e, _ := t.get(i, key)
+	if _, ok := e.m[uk]; ok {
 		t.removeUser(i, key, uk)
 	}
 	return nil
 }
 
-// Clear drops the reference to the user-key map; it needs no clone, as the
+// Clear drops the reference to the user-key map; it needs no copy, as the
 // map itself is not written.
 func (t *memMap[K, N, UK, UV]) Clear(kg int, k K, n N) error { return t.delete(kg, ck[K, N]{n, k}) }
 
@@ -783,8 +980,9 @@ func (t *memMap[K, N, UK, UV]) All(kg int, k K, n N) iter.Seq2[UK, UV] {
 			return
 		}
 		now := t.nowIfTTL()
-		for uk, e := range t.groups[i].m[ck[K, N]{n, k}].m {
-			if !t.expired(e.at, now) && !yield(uk, e.v) {
+		e, _ := t.get(i, ck[K, N]{n, k})
+		for uk, u := range e.m {
+			if !t.expired(u.at, now) && !yield(uk, u.v) {
 				return
 			}
 		}
@@ -809,44 +1007,47 @@ func (t *memMap[K, N, UK, UV]) Keys(n N) iter.Seq[K] {
 func (t *memMap[K, N, UK, UV]) Len() int {
 	n := 0
 	now := t.nowIfTTL()
-	for _, g := range t.groups {
-		for _, e := range g.m {
+	for i := range t.groups {
+		t.groups[i].each(func(_ ck[K, N], e nested[UK, UV]) bool {
 			if t.ttl == 0 {
 				n += len(e.m)
-				continue
+				return true
 			}
 			for _, u := range e.m {
 				if !t.expired(u.at, now) {
 					n++
 				}
 			}
-		}
+			return true
+		})
 	}
 	return n
 }
 
 func (t *memMap[K, N, UK, UV]) expireGroup(i int, now int64, budget int) (removed, examined int, done bool) {
-	src := t.groups[i].m
-	for key, e := range src {
+	t.sweeping = true
+	defer func() { t.sweeping = false }()
+	done = t.groups[i].each(func(key ck[K, N], e nested[UK, UV]) bool {
 		for uk, u := range e.m {
 			examined++
 			if !t.expired(u.at, now) {
 				continue
 			}
 			if removed == budget {
-				return removed, examined, false
+				return false
 			}
-			// The maps being ranged over stay as they were if this clones
-			// them, and deleting from them in place is allowed if not.
+			// The user-key map being ranged over stays as it was if this
+			// copies it, and deleting from it in place is allowed if not.
 			t.removeUser(i, key, uk)
 			removed++
 		}
-	}
-	return removed, examined, true
+		return true
+	})
+	return removed, examined, done
 }
 
 func (t *memMap[K, N, UK, UV]) load(raw *rawTable) error {
-	return loadSections(&t.keyed, raw, func(m map[ck[K, N]]nested[UK, UV], rr *recordReader, rec record, at int64) error {
+	return loadSectionsAt(&t.keyed, raw, func(i int, m map[ck[K, N]]nested[UK, UV], rr *recordReader, rec record, at int64) error {
 		key, err := decodeKey(rr, rec, t.d.Key, t.d.Namespace)
 		if err != nil {
 			return err
@@ -859,7 +1060,7 @@ func (t *memMap[K, N, UK, UV]) load(raw *rawTable) error {
 		if err != nil {
 			return err
 		}
-		t.ownNested(m, key)[uk] = stamped[UV]{v, at}
+		t.ownNested(i, m, key)[uk] = stamped[UV]{v, at}
 		return nil
 	})
 }
