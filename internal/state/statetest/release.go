@@ -33,6 +33,48 @@ func (f fixture) clone() fixture {
 	return out
 }
 
+// checkGets reads every key of ks and the new keys of rounds up to 20
+// through Get, so that an entry deleted while a snapshot is held is seen
+// to be gone, not only left out of Keys.
+func (h *harness) checkGets(tb tables, f fixture, ks []string) {
+	h.t.Helper()
+	all := slices.Clone(ks)
+	for round := range 20 {
+		for j := range 5 {
+			all = append(all, fmt.Sprintf("new-%d-%d", round, j))
+		}
+	}
+	for _, ns := range namespaces {
+		for _, k := range all {
+			kg := kgOf(k)
+			want, ok := f.values[ns][k]
+			h.wantGet(tb.v, k, ns, want, ok)
+			l, err := tb.l.Get(kg, k, ns)
+			h.must(err)
+			h.wantEqual(fmt.Sprintf("list Get(%q, %q)", k, ns), l, f.lists[ns][k])
+			um := maps.Collect(tb.m.All(kg, k, ns))
+			if len(um) == 0 {
+				um = nil
+			}
+			h.wantEqual(fmt.Sprintf("map All(%q, %q)", k, ns), um, f.maps[ns][k])
+			for uk, want := range f.maps[ns][k] {
+				got, ok, err := tb.m.Get(kg, k, ns, uk)
+				if err != nil || !ok || got != want {
+					h.t.Fatalf("map Get(%q, %q, %q) = %d, %v, %v; want %d", k, ns, uk, got, ok, err, want)
+				}
+			}
+			if _, ok, _ := tb.m.Get(kg, k, ns, "u0"); ok != hasKey(f.maps[ns][k], "u0") {
+				h.t.Fatalf("map Get(%q, %q, u0) found = %v", k, ns, ok)
+			}
+		}
+	}
+}
+
+func hasKey[V any](m map[string]V, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
 // mutate writes over much of the fixture's state in round — puts,
 // deletes, appends past what a snapshot holds, replaced lists, nested-map
 // writes, deletes and clears, new keys — and returns what the tables then
@@ -116,6 +158,7 @@ func testSnapshotRelease(h *harness) {
 	h.must(err)
 	f1 := h.mutate(tb, f0, ks, 1)
 	h.checkTables(tb, f1) // reads see the writes made since the snapshot
+	h.checkGets(tb, f1, ks)
 	// The first half of tv expires; the sweep removes it while s1 holds it.
 	h.clock.Advance(ttl / 2)
 	h.wantEqual("tv after expiry", h.dumpValue(tv, ""), laterTTL)
@@ -131,6 +174,7 @@ func testSnapshotRelease(h *harness) {
 	h.must(err)
 	f2 := h.mutate(tb, f1, ks, 2)
 	h.checkTables(tb, f2)
+	h.checkGets(tb, f2, ks)
 
 	checkSnap := func(what string, snap []byte, f fixture, ttlWant map[string]int64) {
 		h.t.Helper()
@@ -149,6 +193,7 @@ func testSnapshotRelease(h *harness) {
 	release(s1)
 	f3 := h.mutate(tb, f2, ks, 3)
 	h.checkTables(tb, f3)
+	h.checkGets(tb, f3, ks)
 	release(s2)
 	f4 := h.mutate(tb, f3, ks, 4)
 	h.checkTables(tb, f4)
@@ -159,6 +204,7 @@ func testSnapshotRelease(h *harness) {
 	release(s3)
 	f6 := h.mutate(tb, f5, ks, 6)
 	h.checkTables(tb, f6)
+	h.checkGets(tb, f6, ks)
 	checkSnap("third snapshot", third, f4, laterTTL)
 	checkSnap("a snapshot after all were released", h.snapshot(b), f6, laterTTL)
 }
