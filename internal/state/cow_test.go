@@ -1,17 +1,33 @@
 package state
 
 import (
+	"fmt"
 	"reflect"
+	"runtime"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/weirstream/weir/codec"
 )
 
 func identity(m any) uintptr { return reflect.ValueOf(m).Pointer() }
 
+func release(t *testing.T, s Snapshot) {
+	t.Helper()
+	r, ok := s.(interface{ Release() })
+	if !ok {
+		t.Fatal("a memory snapshot has no Release")
+	}
+	r.Release()
+}
+
 // The suite checks that snapshots are isolated; this checks that the
-// isolation costs what the design says: only the key groups and nested
-// maps written after a snapshot are cloned, once each.
+// isolation costs what the design says: a write while a snapshot is held
+// copies no key group, only the nested map it writes to; after Release the
+// next write folds the key group's overlay into its map in place; and only
+// a snapshot taken while an older one is held copies the key groups
+// written since.
 func TestCopyOnWriteGranularity(t *testing.T) {
 	b, err := NewMemory(Config{KeyGroups: KeyGroupRange{Start: 0, End: 4}, MaxParallelism: 4, Parallelism: 1})
 	if err != nil {
@@ -21,11 +37,15 @@ func TestCopyOnWriteGranularity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	put := func(kg int, k, uk, v string) {
+		t.Helper()
+		if err := m.Put(kg, k, "", uk, v); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for kg := range 4 {
 		for _, k := range []string{"a", "b"} {
-			if err := m.Put(kg, k, "", "u", "v"); err != nil {
-				t.Fatal(err)
-			}
+			put(kg, k, "u", "v")
 		}
 	}
 	mt := m.(*memMap[string, string, string, string])
@@ -35,37 +55,315 @@ func TestCopyOnWriteGranularity(t *testing.T) {
 		}
 		return ids
 	}
-	nestedOf := func(kg int, k string) uintptr { return identity(mt.groups[kg].m[ck[string, string]{"", k}].m) }
+	overlays := func() (ns []int) {
+		for _, g := range mt.groups {
+			ns = append(ns, len(g.ov)+len(g.dead))
+		}
+		return ns
+	}
+	key := func(k string) ck[string, string] { return ck[string, string]{"", k} }
+	baseNested := func(kg int, k string) uintptr { return identity(mt.groups[kg].m[key(k)].m) }
+	liveNested := func(kg int, k string) uintptr {
+		e, _ := mt.get(kg, key(k))
+		return identity(e.m)
+	}
 
 	before := groups()
-	beforeA, beforeB := nestedOf(2, "a"), nestedOf(2, "b")
-	if _, err := b.Snapshot(); err != nil {
+	beforeA, beforeB := baseNested(2, "a"), baseNested(2, "b")
+	s, err := b.Snapshot()
+	if err != nil {
 		t.Fatal(err)
 	}
 	if got := groups(); !reflect.DeepEqual(got, before) {
-		t.Fatal("Snapshot itself cloned key groups")
+		t.Fatal("Snapshot itself copied key groups")
 	}
-	if err := m.Put(2, "a", "", "u", "w"); err != nil {
+	put(2, "a", "u", "w")
+	if got := groups(); !reflect.DeepEqual(got, before) {
+		t.Error("a write while a snapshot is held copied a key group")
+	}
+	if got, want := overlays(), []int{0, 0, 1, 0}; !reflect.DeepEqual(got, want) {
+		t.Errorf("overlay sizes after one write to key group 2 = %v; want %v", got, want)
+	}
+	if baseNested(2, "a") != beforeA || baseNested(2, "b") != beforeB {
+		t.Error("the snapshot's nested maps changed")
+	}
+	if liveNested(2, "a") == beforeA || liveNested(2, "b") != beforeB {
+		t.Error("only the nested map written to should be copied")
+	}
+	// A second write in the same epoch copies nothing more.
+	nestedA := liveNested(2, "a")
+	put(2, "a", "u2", "x")
+	put(2, "c", "u", "x")
+	if liveNested(2, "a") != nestedA {
+		t.Error("a second write after the same snapshot copied the nested map again")
+	}
+	if got, want := overlays(), []int{0, 0, 2, 0}; !reflect.DeepEqual(got, want) {
+		t.Errorf("overlay sizes = %v; want %v", got, want)
+	}
+
+	// After Release, the next write folds the overlay into the key group's
+	// own map, in place, and writes nested maps in place.
+	release(t, s)
+	release(t, s)
+	put(2, "b", "u", "y")
+	if got := groups(); !reflect.DeepEqual(got, before) {
+		t.Error("folding the overlay after Release copied a key group")
+	}
+	if got, want := overlays(), []int{0, 0, 0, 0}; !reflect.DeepEqual(got, want) {
+		t.Errorf("overlay sizes after Release and a write = %v; want %v", got, want)
+	}
+	if baseNested(2, "a") != nestedA || baseNested(2, "b") != beforeB {
+		t.Error("folding moved other nested maps than the overlay's, or copied the one written after Release")
+	}
+	if v, _, _ := m.Get(2, "a", "", "u2"); v != "x" {
+		t.Errorf("after the fold, a/u2 = %q; want x", v)
+	}
+
+	// A snapshot taken while an older one is held copies the key groups
+	// written since (and only those), so the older one keeps its maps.
+	s2, err := b.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(1, "a", "u", "z")
+	if got, want := overlays(), []int{0, 1, 0, 0}; !reflect.DeepEqual(got, want) {
+		t.Errorf("overlay sizes = %v; want %v", got, want)
+	}
+	s3, err := b.Snapshot()
+	if err != nil {
 		t.Fatal(err)
 	}
 	after := groups()
 	for kg := range 4 {
-		if cloned := after[kg] != before[kg]; cloned != (kg == 2) {
-			t.Errorf("key group %d cloned = %v after a write to key group 2", kg, cloned)
+		if copied := after[kg] != before[kg]; copied != (kg == 1) {
+			t.Errorf("key group %d copied = %v by a snapshot taken while an older one is held", kg, copied)
 		}
 	}
-	if nestedOf(2, "a") == beforeA || nestedOf(2, "b") != beforeB {
-		t.Error("only the nested map written to should be cloned")
+	if got, want := overlays(), []int{0, 0, 0, 0}; !reflect.DeepEqual(got, want) {
+		t.Errorf("overlay sizes after the second snapshot = %v; want %v", got, want)
 	}
-	// A second write in the same epoch clones nothing more.
-	nestedA := nestedOf(2, "a")
-	if err := m.Put(2, "a", "", "u2", "x"); err != nil {
+	release(t, s2)
+	release(t, s3)
+}
+
+// entries is the size of the key group the per-entry tests write to: large
+// enough that copying it would allocate megabytes.
+const entries = 100_000
+
+// perEntryBudget is what one write after a snapshot may allocate: an
+// overlay map and the entry, never a copy of the key group.
+const perEntryBudget = 64 << 10
+
+func allocatedBy(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// watch gives a test the identity of key group 0's map and the size of its
+// overlay, whatever the table's types.
+func watch[MK comparable, E any](k *keyed[MK, E]) (base func() uintptr, overlay func() int) {
+	return func() uintptr { return identity(k.groups[0].m) },
+		func() int { return len(k.groups[0].ov) + len(k.groups[0].dead) }
+}
+
+// TestWriteAfterSnapshotIsPerEntry checks, for every keyed table type,
+// that a write after a snapshot costs what the write needs, not a copy of
+// its key group, and that Release lets the next write fold the overlay
+// away.
+func TestWriteAfterSnapshotIsPerEntry(t *testing.T) {
+	str, i64 := codec.String(), codec.Int64()
+	key := func(i int) string { return fmt.Sprint("key-", i) }
+	cases := []struct {
+		name string
+		// fill creates a table holding entries entries in key group 0 and
+		// returns a function that writes entry i.
+		fill func(t *testing.T, b *Memory) (write func(i int) error, base func() uintptr, overlay func() int)
+	}{
+		{"value", func(t *testing.T, b *Memory) (func(int) error, func() uintptr, func() int) {
+			v, err := NewValue(b, TableDesc[string, string, int64]{Name: "t", Key: str, Namespace: str, Value: i64})
+			if err != nil {
+				t.Fatal(err)
+			}
+			base, overlay := watch(&v.(*memValue[string, string, int64]).keyed)
+			return func(i int) error { return v.Put(0, key(i), "", int64(i)) }, base, overlay
+		}},
+		{"unit value", func(t *testing.T, b *Memory) (func(int) error, func() uintptr, func() int) {
+			v, err := NewValue(b, TableDesc[string, struct{}, int64]{Name: "t", Key: str, Namespace: codec.MustFor[struct{}](), Value: i64})
+			if err != nil {
+				t.Fatal(err)
+			}
+			base, overlay := watch(&v.(*memUnitValue[string, int64]).keyed)
+			return func(i int) error { return v.Put(0, key(i), struct{}{}, int64(i)) }, base, overlay
+		}},
+		{"value with TTL", func(t *testing.T, b *Memory) (func(int) error, func() uintptr, func() int) {
+			v, err := NewValue(b, TableDesc[string, string, int64]{Name: "t", Key: str, Namespace: str, Value: i64, TTL: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			base, overlay := watch(&v.(*memValueTTL[string, string, int64]).keyed)
+			return func(i int) error { return v.Put(0, key(i), "", int64(i)) }, base, overlay
+		}},
+		{"list", func(t *testing.T, b *Memory) (func(int) error, func() uintptr, func() int) {
+			l, err := NewList(b, TableDesc[string, string, int64]{Name: "t", Key: str, Namespace: str, Value: i64})
+			if err != nil {
+				t.Fatal(err)
+			}
+			base, overlay := watch(&l.(*memList[string, string, int64]).keyed)
+			return func(i int) error { return l.Add(0, key(i), "", int64(i)) }, base, overlay
+		}},
+		{"map", func(t *testing.T, b *Memory) (func(int) error, func() uintptr, func() int) {
+			m, err := NewMap(b, MapDesc[string, string, string, int64]{Name: "t", Key: str, Namespace: str, UserKey: str, Value: i64})
+			if err != nil {
+				t.Fatal(err)
+			}
+			base, overlay := watch(&m.(*memMap[string, string, string, int64]).keyed)
+			return func(i int) error { return m.Put(0, key(i), "", "u", int64(i)) }, base, overlay
+		}},
+		{"namespaced, one namespace per entry", func(t *testing.T, b *Memory) (func(int) error, func() uintptr, func() int) {
+			n, err := NewNamespaced(b, TableDesc[string, string, int64]{Name: "t", Key: str, Namespace: str, Value: i64})
+			if err != nil {
+				t.Fatal(err)
+			}
+			base, overlay := watch(&n.(*memNamespaced[string, string, int64]).keyed)
+			return func(i int) error { return n.Put(0, "k", key(i), int64(i)) }, base, overlay
+		}},
+		{"key-first", func(t *testing.T, b *Memory) (func(int) error, func() uintptr, func() int) {
+			n, err := NewKeyFirst(b, TableDesc[string, string, int64]{Name: "t", Key: str, Namespace: str, Value: i64})
+			if err != nil {
+				t.Fatal(err)
+			}
+			base, overlay := watch(&n.(*memKeyFirst[string, string, int64]).keyed)
+			return func(i int) error { return n.Put(0, key(i), "w", int64(i)) }, base, overlay
+		}},
+		{"split-key", func(t *testing.T, b *Memory) (func(int) error, func() uintptr, func() int) {
+			type tk struct {
+				K string
+				T int64
+			}
+			v, err := NewSplitValue(b, TableDesc[tk, string, int64]{Name: "t", Key: codec.MustFor[tk](), Namespace: str, Value: i64},
+				func(k tk) (string, int64) { return k.K, k.T }, func(k string, ts int64) tk { return tk{k, ts} })
+			if err != nil {
+				t.Fatal(err)
+			}
+			base, overlay := watch(&v.(*memSplitValue[tk, string, int64, string, int64]).keyed)
+			return func(i int) error { return v.Put(0, tk{key(i), 1}, "", int64(i)) }, base, overlay
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b, err := NewMemory(Config{KeyGroups: KeyGroupRange{Start: 0, End: 1}, MaxParallelism: 1, Parallelism: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			write, base, overlay := c.fill(t, b)
+			for i := range entries {
+				if err := write(i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			m := base()
+			s, err := b.Snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var werr error
+			if n := allocatedBy(func() { werr = write(7) }); n > perEntryBudget {
+				t.Errorf("the first write after a snapshot allocated %d bytes; want at most %d", n, perEntryBudget)
+			}
+			if werr != nil {
+				t.Fatal(werr)
+			}
+			if n := allocatedBy(func() { werr = write(entries + 1) }); n > perEntryBudget {
+				t.Errorf("a new entry after a snapshot allocated %d bytes; want at most %d", n, perEntryBudget)
+			}
+			if werr != nil {
+				t.Fatal(werr)
+			}
+			if base() != m {
+				t.Error("a write while a snapshot is held copied the key group")
+			}
+			if got := overlay(); got != 2 {
+				t.Errorf("overlay holds %d entries after two writes; want 2", got)
+			}
+			release(t, s)
+			if n := allocatedBy(func() { werr = write(8) }); n > perEntryBudget {
+				t.Errorf("the first write after Release allocated %d bytes; want at most %d", n, perEntryBudget)
+			}
+			if werr != nil {
+				t.Fatal(werr)
+			}
+			if base() != m || overlay() != 0 {
+				t.Errorf("after Release and a write: key group copied = %v, overlay = %d; want false, 0", base() != m, overlay())
+			}
+		})
+	}
+}
+
+// TestReleaseFromAnotherGoroutine releases snapshots on other goroutines
+// while the task writes, as the runtime does; the race detector checks the
+// hand-over, and the backend ends up holding no epoch.
+func TestReleaseFromAnotherGoroutine(t *testing.T) {
+	b, err := NewMemory(Config{KeyGroups: KeyGroupRange{Start: 0, End: 8}, MaxParallelism: 8, Parallelism: 1})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Put(2, "c", "", "u", "x"); err != nil {
+	v, err := NewValue(b, TableDesc[int64, string, int64]{Name: "v", Key: codec.Int64(), Namespace: codec.String(), Value: codec.Int64()})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got := groups(); !reflect.DeepEqual(got, after) || nestedOf(2, "a") != nestedA {
-		t.Error("a second write after the same snapshot cloned again")
+	var wg sync.WaitGroup
+	for round := range 20 {
+		s, err := b.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			if _, err := s.WriteTo(discard{}); err != nil {
+				t.Error(err)
+			}
+			release(t, s)
+		})
+		for i := range int64(500) {
+			if err := v.Put(int(i%8), i, "", i+int64(round)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	wg.Wait()
+	if n := b.held.newest.Load(); n != 0 {
+		t.Errorf("after every snapshot was released, epoch %d is still held", n)
+	}
+	if got := v.Len(); got != 500 {
+		t.Errorf("Len = %d; want 500", got)
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestUnreleasedSnapshotReleasedWhenGarbage: a snapshot dropped without
+// Release stops holding its epoch once collected.
+func TestUnreleasedSnapshotReleasedWhenGarbage(t *testing.T) {
+	b, err := NewMemory(Config{KeyGroups: KeyGroupRange{Start: 0, End: 1}, MaxParallelism: 1, Parallelism: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	if b.held.newest.Load() == 0 {
+		t.Fatal("a snapshot just taken holds no epoch")
+	}
+	// Cleanups run on a goroutine of the runtime after a collection.
+	for i := 0; i < 1000 && b.held.newest.Load() != 0; i++ {
+		runtime.GC()
+		runtime.Gosched()
+	}
+	if n := b.held.newest.Load(); n != 0 {
+		t.Errorf("a dropped snapshot still holds epoch %d after collections", n)
 	}
 }

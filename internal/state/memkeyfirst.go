@@ -158,8 +158,12 @@ func (t *memKeyFirst[K, N, V]) entry(i int, k K) *kfEntry[N, V] {
 // the current epoch, creating it when there is none.
 func (t *memKeyFirst[K, N, V]) writableEntry(i int, k K) *kfEntry[N, V] {
 	e := t.entry(i, k)
-	if e != nil && t.ownedInPlace(e.epoch) {
+	if e != nil && e.epoch == t.b.epoch {
+		return e
+	}
+	if e != nil && !t.b.holds(e.epoch) {
 		e.epoch = t.b.epoch
+		t.tidy(i)
 		return e
 	}
 	m := t.writableAt(i)

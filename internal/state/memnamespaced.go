@@ -107,8 +107,12 @@ func (t *memNamespaced[K, N, V]) lookup(i int, n N) *nsEntries[K, V] {
 // (fresh).
 func (t *memNamespaced[K, N, V]) writableNS(i int, n N) (e *nsEntries[K, V], fresh bool) {
 	e = t.lookup(i, n)
-	if e != nil && t.ownedInPlace(e.epoch) {
+	if e != nil && e.epoch == t.b.epoch {
+		return e, false
+	}
+	if e != nil && !t.b.holds(e.epoch) {
 		e.epoch = t.b.epoch
+		t.tidy(i)
 		return e, false
 	}
 	m := t.writableAt(i)

@@ -242,6 +242,16 @@ func (t *keyed[MK, E]) remove(i int, key MK) {
 	t.groups[i].deleteOverlay(key)
 }
 
+// tidy folds the overlay of the key group at offset i once no snapshot
+// may read its map; tables that write entries in place without writing the
+// key group's map call it on that path, so that an overlay does not
+// outlive the snapshots that needed it.
+func (t *keyed[MK, E]) tidy(i int) {
+	if t.groups[i].ov != nil {
+		t.settle(i)
+	}
+}
+
 // ownedInPlace reports whether an entry last written in place in epoch may
 // be written in place now: no snapshot may read it.
 func (t *keyed[MK, E]) ownedInPlace(epoch uint64) bool {
