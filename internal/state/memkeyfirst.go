@@ -147,7 +147,11 @@ func (t *memKeyFirst[K, N, V]) entry(i int, k K) *kfEntry[N, V] {
 	if x.hasLast && x.last == k {
 		return x.lastE
 	}
-	e, _ := t.get(i, k)
+	g := &t.groups[i]
+	e := g.m[k]
+	if g.ov != nil {
+		e, _ = g.getOverlay(k)
+	}
 	if e != nil {
 		x.last, x.lastE, x.hasLast = k, e, true
 	}

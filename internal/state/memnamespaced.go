@@ -95,7 +95,11 @@ func (t *memNamespaced[K, N, V]) lookup(i int, n N) *nsEntries[K, V] {
 	if e := c.get(n); e != nil {
 		return e
 	}
-	e, _ := t.get(i, n)
+	g := &t.groups[i]
+	e := g.m[n]
+	if g.ov != nil {
+		e, _ = g.getOverlay(n)
+	}
 	if e != nil {
 		c.set(n, e)
 	}
@@ -309,7 +313,11 @@ func (t *memNamespaced[K, N, V]) Drop(kg int, n N) error {
 func (t *memNamespaced[K, N, V]) Keys(n N) iter.Seq[K] {
 	return func(yield func(K) bool) {
 		for i := range t.groups {
-			e, _ := t.get(i, n)
+			g := &t.groups[i]
+			e := g.m[n]
+			if g.ov != nil {
+				e, _ = g.getOverlay(n)
+			}
 			if e == nil {
 				continue
 			}

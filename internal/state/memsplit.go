@@ -81,7 +81,11 @@ func (t *memSplitValue[LK, K, S, N, V]) Get(kg int, lk LK, n N) (V, bool, error)
 		return zero, false, t.kgError(kg)
 	}
 	k, s := t.split(lk)
-	rs, _ := t.get(i, k)
+	g := &t.groups[i]
+	rs := g.m[k]
+	if g.ov != nil {
+		rs, _ = g.getOverlay(k)
+	}
 	if j := rs.find(s, n); j >= 0 {
 		return rs.at(j).v, true, nil
 	}
@@ -94,7 +98,11 @@ func (t *memSplitValue[LK, K, S, N, V]) Put(kg int, lk LK, n N, v V) error {
 		return err
 	}
 	k, s := t.split(lk)
-	rs, _ := t.get(i, k)
+	g := &t.groups[i]
+	rs := g.m[k]
+	if g.ov != nil {
+		rs, _ = g.getOverlay(k)
+	}
 	if j := rs.find(s, n); j == 0 {
 		rs.one.v = v
 	} else if j > 0 {
@@ -114,7 +122,11 @@ func (t *memSplitValue[LK, K, S, N, V]) Delete(kg int, lk LK, n N) error {
 		return t.kgError(kg)
 	}
 	k, s := t.split(lk)
-	rs, ok := t.get(i, k)
+	g := &t.groups[i]
+	rs, ok := g.m[k]
+	if g.ov != nil {
+		rs, ok = g.getOverlay(k)
+	}
 	j := rs.find(s, n)
 	if !ok || j < 0 {
 		return nil

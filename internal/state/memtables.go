@@ -554,7 +554,11 @@ func (t *memValueTTL[K, N, V]) Get(kg int, k K, n N) (V, bool, error) {
 		var zero V
 		return zero, false, t.kgError(kg)
 	}
-	e, ok := t.get(i, ck[K, N]{n, k})
+	g := &t.groups[i]
+	e, ok := g.m[ck[K, N]{n, k}]
+	if g.ov != nil {
+		e, ok = g.getOverlay(ck[K, N]{n, k})
+	}
 	if ok && t.expired(e.at, t.b.now()) {
 		t.dropExpired(i, ck[K, N]{n, k})
 		ok = false
@@ -726,7 +730,11 @@ func (t *memList[K, N, V]) Get(kg int, k K, n N) ([]V, error) {
 	if uint(i) >= uint(len(t.groups)) {
 		return nil, t.kgError(kg)
 	}
-	e, ok := t.get(i, ck[K, N]{n, k})
+	g := &t.groups[i]
+	e, ok := g.m[ck[K, N]{n, k}]
+	if g.ov != nil {
+		e, ok = g.getOverlay(ck[K, N]{n, k})
+	}
 	if !ok {
 		return nil, nil
 	}
@@ -751,7 +759,11 @@ func (t *memList[K, N, V]) Append(kg int, k K, n N, v V) (int, error) {
 		return 0, err
 	}
 	key := ck[K, N]{n, k}
-	e, _ := t.get(i, key)
+	g := &t.groups[i]
+	e := g.m[key]
+	if g.ov != nil {
+		e, _ = g.getOverlay(key)
+	}
 	at := t.stamp()
 	if t.ttl > 0 && len(e.v) > 0 && t.expired(e.at, at) {
 		e.v = nil
@@ -908,7 +920,11 @@ type memMap[K, N, UK comparable, UV any] struct {
 // writable in the current epoch; m is what writableAt returned for the key
 // group.
 func (t *memMap[K, N, UK, UV]) ownNested(i int, m map[ck[K, N]]nested[UK, UV], key ck[K, N]) map[UK]stamped[UV] {
-	e, _ := t.get(i, key)
+	g := &t.groups[i]
+	e := g.m[key]
+	if g.ov != nil {
+		e, _ = g.getOverlay(key)
+	}
 	if e.epoch != t.b.epoch {
 		switch {
 		case e.m == nil:
@@ -939,7 +955,11 @@ func (t *memMap[K, N, UK, UV]) Get(kg int, k K, n N, uk UK) (UV, bool, error) {
 		return zero, false, t.kgError(kg)
 	}
 	key := ck[K, N]{n, k}
-	e, _ := t.get(i, key)
+	g := &t.groups[i]
+	e := g.m[key]
+	if g.ov != nil {
+		e, _ = g.getOverlay(key)
+	}
 	u, ok := e.m[uk]
 	if !ok {
 		return zero, false, nil
@@ -970,7 +990,11 @@ func (t *memMap[K, N, UK, UV]) Delete(kg int, k K, n N, uk UK) error {
 		return t.kgError(kg)
 	}
 	key := ck[K, N]{n, k}
-	e, _ := t.get(i, key)
+	g := &t.groups[i]
+	e := g.m[key]
+	if g.ov != nil {
+		e, _ = g.getOverlay(key)
+	}
 	if _, ok := e.m[uk]; ok {
 		t.removeUser(i, key, uk)
 	}
@@ -990,7 +1014,11 @@ func (t *memMap[K, N, UK, UV]) All(kg int, k K, n N) iter.Seq2[UK, UV] {
 			return
 		}
 		now := t.nowIfTTL()
-		e, _ := t.get(i, ck[K, N]{n, k})
+		g := &t.groups[i]
+		e := g.m[ck[K, N]{n, k}]
+		if g.ov != nil {
+			e, _ = g.getOverlay(ck[K, N]{n, k})
+		}
 		for uk, u := range e.m {
 			if !t.expired(u.at, now) && !yield(uk, u.v) {
 				return

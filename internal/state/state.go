@@ -117,8 +117,14 @@ type Backend interface {
 }
 
 // Snapshot is a consistent image of a backend's state. A snapshot that
-// holds a resource (a StoreBackend's Store view) also has a Release()
-// method, which whoever writes it may call once it no longer needs it.
+// holds a resource also has a Release() method, which whoever writes it
+// should call once it will not write it again; Release may be called from
+// any goroutine, more than once. A StoreBackend's snapshot frees its Store
+// view. A Memory snapshot lets the task write in place again what the
+// snapshot captured: until then, writes to it go to per-key-group overlays
+// that reads consult first, and a snapshot taken meanwhile copies the key
+// groups written since. A snapshot that is never released costs that
+// memory and time (until it is garbage collected), never correctness.
 type Snapshot interface {
 	// WriteTo writes the snapshot in the state snapshot format. It may run on
 	// another goroutine while the task keeps changing state.
