@@ -230,6 +230,30 @@ func TestWriteAfterSnapshotIsPerEntry(t *testing.T) {
 			base, overlay := watch(&n.(*memNamespaced[string, string, int64]).keyed)
 			return func(i int) error { return n.Put(0, "k", key(i), int64(i)) }, base, overlay
 		}},
+		{"namespaced, one namespace", func(t *testing.T, b *Memory) (func(int) error, func() uintptr, func() int) {
+			n, err := NewNamespaced(b, TableDesc[string, string, int64]{Name: "t", Key: str, Namespace: str, Value: i64})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mt := n.(*memNamespaced[string, string, int64])
+			entries := func() *nsEntries[string, int64] { return mt.lookup(0, "w") }
+			// The namespace's index stands for the namespace: a copy of
+			// the namespace would make a new one.
+			base := func() uintptr { return identity(entries().idx) }
+			overlay := func() int {
+				if ov := entries().ov; ov != nil {
+					return len(ov.added) + len(ov.vals)
+				}
+				return 0
+			}
+			return func(i int) error {
+				p, _, _, err := n.Slot(0, key(i), "w")
+				if err == nil {
+					*p += int64(i)
+				}
+				return err
+			}, base, overlay
+		}},
 		{"key-first", func(t *testing.T, b *Memory) (func(int) error, func() uintptr, func() int) {
 			n, err := NewKeyFirst(b, TableDesc[string, string, int64]{Name: "t", Key: str, Namespace: str, Value: i64})
 			if err != nil {

@@ -11,15 +11,106 @@ import (
 // keys in the order they entered, their values at the same positions, and
 // an index from key to position. Like the key-group maps, it carries the
 // epoch it was last written in place in; one that a snapshot may read (see
-// Memory.holds) is copied before it is written. The copy shares keys, which is only
-// ever appended to (an element below a captured length is never written
-// again), and copies idx and vals, which are written in place.
+// Memory.holds) is not written. The first write to it makes a new one that
+// shares its keys, index and values, and writes to an overlay (ov) instead
+// of the shared index and values below their captured length: so a write
+// while a snapshot is held costs what it writes, not a copy of the
+// namespace. keys is only ever appended to (an element below a captured
+// length is never written again), and so are vals past that length.
 type nsEntries[K comparable, V any] struct {
 	epoch  uint64
 	idx    map[K]int
 	keys   []K
 	vals   []V
 	shared bool // keys shares its array with an older copy
+	// ov is not nil while idx and vals are shared with an older copy that
+	// a snapshot may read.
+	ov *nsOverlay[K, V]
+}
+
+// nsOverlay is what a namespace's entries hold instead of writing the index
+// and values they share with an older copy.
+type nsOverlay[K comparable, V any] struct {
+	// epoch is the epoch the shared index and values were last written in
+	// place in: while a snapshot may read that epoch, they are not written.
+	epoch uint64
+	// frozen is how many values are shared: vals[:frozen].
+	frozen int
+	added  map[K]int // the positions of keys added since (at frozen or later)
+	vals   map[int]*V
+}
+
+// find returns the position of k, or false.
+func (e *nsEntries[K, V]) find(k K) (int, bool) {
+	j, ok := e.idx[k]
+	if !ok && e.ov != nil {
+		j, ok = e.ov.added[k]
+	}
+	return j, ok
+}
+
+// value returns the value at position j.
+func (e *nsEntries[K, V]) value(j int) V {
+	if e.ov != nil && j < e.ov.frozen {
+		if p := e.ov.vals[j]; p != nil {
+			return *p
+		}
+	}
+	return e.vals[j]
+}
+
+// slot returns a pointer through which the value at position j may be
+// written.
+func (e *nsEntries[K, V]) slot(j int) *V {
+	if e.ov != nil && j < e.ov.frozen {
+		p := e.ov.vals[j]
+		if p == nil {
+			p = new(V)
+			*p = e.vals[j]
+			e.ov.vals[j] = p
+		}
+		return p
+	}
+	return &e.vals[j]
+}
+
+// fold writes the overlay into the index and values, which no snapshot may
+// read any more.
+func (e *nsEntries[K, V]) fold() {
+	for k, j := range e.ov.added {
+		e.idx[k] = j
+	}
+	for j, p := range e.ov.vals {
+		e.vals[j] = *p
+	}
+	e.ov = nil
+}
+
+// materialize gives e an index and values of its own with the overlay
+// applied, for writes the overlay does not serve (deleting a key, writing
+// every value) while a snapshot may still read the shared ones.
+func (e *nsEntries[K, V]) materialize() {
+	idx := make(map[K]int, len(e.idx)+len(e.ov.added))
+	maps.Copy(idx, e.idx)
+	maps.Copy(idx, e.ov.added)
+	vals := slices.Clone(e.vals)
+	for j, p := range e.ov.vals {
+		vals[j] = *p
+	}
+	e.idx, e.vals, e.ov = idx, vals, nil
+}
+
+// own makes e's index and values its own (see materialize), folding the
+// overlay in place when no snapshot may read them.
+func (e *nsEntries[K, V]) own(b *Memory) {
+	if e.ov == nil {
+		return
+	}
+	if b.holds(e.ov.epoch) {
+		e.materialize()
+	} else {
+		e.fold()
+	}
 }
 
 // nsCacheWays is how many namespaces each key group remembers: enough for
@@ -77,6 +168,9 @@ type memNamespaced[K, N comparable, V any] struct {
 	d     TableDesc[K, N, V]
 	last  []nsCache[N, nsEntries[K, V]] // per key group offset
 	spare []*nsEntries[K, V]            // per key group offset, or nil
+	// overlaid is the entries given an overlay since the last snapshot,
+	// which the next snapshot folds or materializes.
+	overlaid []*nsEntries[K, V]
 }
 
 func newMemNamespaced[K, N comparable, V any](b *Memory, d TableDesc[K, N, V]) *memNamespaced[K, N, V] {
@@ -112,17 +206,27 @@ func (t *memNamespaced[K, N, V]) lookup(i int, n N) *nsEntries[K, V] {
 func (t *memNamespaced[K, N, V]) writableNS(i int, n N) (e *nsEntries[K, V], fresh bool) {
 	e = t.lookup(i, n)
 	if e != nil && e.epoch == t.b.epoch {
+		if e.ov != nil && !t.b.holds(e.ov.epoch) {
+			e.fold()
+			t.tidy(i)
+		}
 		return e, false
 	}
 	if e != nil && !t.b.holds(e.epoch) {
 		e.epoch = t.b.epoch
+		if e.ov != nil && !t.b.holds(e.ov.epoch) {
+			e.fold()
+		}
 		t.tidy(i)
 		return e, false
 	}
 	m := t.writableAt(i)
 	switch {
 	case e != nil:
-		e = &nsEntries[K, V]{epoch: t.b.epoch, idx: maps.Clone(e.idx), keys: e.keys, vals: slices.Clone(e.vals), shared: true}
+		// A snapshot took e after its last write, so e has no overlay.
+		e = &nsEntries[K, V]{epoch: t.b.epoch, idx: e.idx, keys: e.keys, vals: e.vals, shared: true,
+			ov: &nsOverlay[K, V]{epoch: e.epoch, frozen: len(e.vals), added: make(map[K]int), vals: make(map[int]*V)}}
+		t.overlaid = append(t.overlaid, e)
 	case t.spare[i] != nil:
 		e, t.spare[i] = t.spare[i], nil
 		e.epoch, fresh = t.b.epoch, true
@@ -148,8 +252,14 @@ func (t *memNamespaced[K, N, V]) Get(kg int, k K, n N) (V, bool, error) {
 		return zero, false, nil
 	}
 	j, ok := e.idx[k]
+	if !ok && e.ov != nil {
+		j, ok = e.ov.added[k]
+	}
 	if !ok {
 		return zero, false, nil
+	}
+	if e.ov != nil {
+		return e.value(j), true, nil
 	}
 	return e.vals[j], true, nil
 }
@@ -161,12 +271,22 @@ func (t *memNamespaced[K, N, V]) Slot(kg int, k K, n N) (*V, bool, bool, error) 
 	}
 	e, fresh := t.writableNS(i, n)
 	j, ok := e.idx[k]
+	if !ok && e.ov != nil {
+		j, ok = e.ov.added[k]
+	}
 	if !ok {
 		j = len(e.keys)
-		e.idx[k] = j
+		if e.ov != nil {
+			e.ov.added[k] = j
+		} else {
+			e.idx[k] = j
+		}
 		e.keys = append(e.keys, k)
 		var zero V
 		e.vals = append(e.vals, zero)
+	}
+	if e.ov != nil {
+		return e.slot(j), !ok, fresh, nil
 	}
 	return &e.vals[j], !ok, fresh, nil
 }
@@ -192,13 +312,14 @@ func (t *memNamespaced[K, N, V]) Delete(kg int, k K, n N) error {
 	if e == nil {
 		return nil
 	}
-	if _, ok := e.idx[k]; !ok {
+	if _, ok := e.find(k); !ok {
 		return nil
 	}
 	if len(e.keys) == 1 {
 		return t.Drop(kg, n)
 	}
 	e, _ = t.writableNS(i, n)
+	e.own(t.b)
 	if e.shared {
 		// The keys below its length may be a snapshot's: write a copy.
 		e.keys, e.shared = slices.Clone(e.keys), false
@@ -235,7 +356,7 @@ func (t *memNamespaced[K, N, V]) Entries(kg int, n N) iter.Seq2[K, V] {
 			return
 		}
 		for j, k := range e.keys {
-			if !yield(k, e.vals[j]) {
+			if !yield(k, e.value(j)) {
 				return
 			}
 		}
@@ -251,6 +372,7 @@ func (t *memNamespaced[K, N, V]) Update(kg int, n N, fn func(K, *V) error) error
 		return nil
 	}
 	e, _ := t.writableNS(i, n)
+	e.own(t.b) // fn may write every value
 	for j, k := range e.keys {
 		if err := fn(k, &e.vals[j]); err != nil {
 			return err
@@ -269,7 +391,7 @@ func (t *memNamespaced[K, N, V]) Drain(kg int, n N, fn func(K, V) error) error {
 		return nil
 	}
 	for j, k := range e.keys {
-		if err := fn(k, e.vals[j]); err != nil {
+		if err := fn(k, e.value(j)); err != nil {
 			// Keep the entries fn was not called with.
 			for _, done := range slices.Clone(e.keys[:j+1]) {
 				if err := t.Delete(kg, done, n); err != nil {
@@ -293,6 +415,12 @@ func (t *memNamespaced[K, N, V]) Drop(kg int, n N) error {
 	}
 	t.remove(i, n)
 	t.last[i].set(n, nil)
+	if e.ov != nil {
+		// Made since the last snapshot, which no snapshot holds, but its
+		// index and values are shared with one a snapshot may hold.
+		e.ov = nil
+		return nil
+	}
 	if t.ownedInPlace(e.epoch) {
 		// No snapshot holds e: empty it for the next namespace. Its keys
 		// array is kept only when no older copy shares it.
@@ -345,7 +473,7 @@ func (t *memNamespaced[K, N, V]) expireGroup(int, int64, int) (int, int, bool) {
 
 func (t *memNamespaced[K, N, V]) release() {
 	t.keyed.release()
-	t.last, t.spare = nil, nil
+	t.last, t.spare, t.overlaid = nil, nil, nil
 }
 
 func (t *memNamespaced[K, N, V]) load(raw *rawTable) error {
@@ -370,7 +498,14 @@ func (t *memNamespaced[K, N, V]) load(raw *rawTable) error {
 	})
 }
 
+// freeze first gives every entry with an overlay its index and values
+// back, so that the snapshot reads plain entries.
 func (t *memNamespaced[K, N, V]) freeze() frozenTable {
+	for _, e := range t.overlaid {
+		e.own(t.b)
+	}
+	clear(t.overlaid)
+	t.overlaid = t.overlaid[:0]
 	return &frozenNamespaced[K, N, V]{d: t.d, start: t.start, groups: t.frozenGroups()}
 }
 
