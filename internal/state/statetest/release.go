@@ -265,8 +265,9 @@ func testSnapshotReleaseConcurrent(h *harness) {
 	}
 }
 
-// testNamespacedRelease: a namespaced table's slots, deletes, drops and
-// drains while a snapshot is held, then after it is released.
+// testNamespacedRelease: a namespaced table's slots, new keys, deletes,
+// drops and drains while a snapshot is held, while two are, and after they
+// are released; each snapshot holds the state when it was taken.
 func testNamespacedRelease(h *harness) {
 	b := h.backend(0, 1)
 	t := h.namespaced(b, "w")
@@ -287,6 +288,13 @@ func testNamespacedRelease(h *harness) {
 				}
 				got[k+"/"+ns] = x
 			}
+			for i := range t.Len() + 1 {
+				for k, v := range t.Entries(i%maxPar, ns) {
+					if got[k+"/"+ns] != v {
+						h.t.Fatalf("Entries(%d, %q) yielded %s = %d; Get gave %d", i%maxPar, ns, k, v, got[k+"/"+ns])
+					}
+				}
+			}
 		}
 		return got
 	}
@@ -303,6 +311,10 @@ func testNamespacedRelease(h *harness) {
 			case 1:
 				h.must(t.Delete(kg, k, "n1"))
 				delete(want, k+"/n1")
+			case 2:
+				nk := fmt.Sprintf("%s-r%d", k, round)
+				h.must(t.Put(kg, nk, "n1", int64(round)))
+				want[nk+"/n1"] = int64(round)
 			}
 			h.must(t.Put(kg, k, "n3", int64(round)))
 			want[k+"/n3"] = int64(round)
@@ -318,17 +330,22 @@ func testNamespacedRelease(h *harness) {
 		}
 		return want
 	}
-	s, err := b.Snapshot()
+	s1, err := b.Snapshot()
 	h.must(err)
 	w1 := change(1, want)
 	h.wantEqual("namespaced table while a snapshot is held", dump(t), w1)
-	snap := h.write(s)
-	release(s)
+	s2, err := b.Snapshot() // before s1 is released
+	h.must(err)
 	w2 := change(2, w1)
-	h.wantEqual("namespaced table after release", dump(t), w2)
-	h.wantEqual("namespaced Len after release", t.Len(), len(w2))
-	h.wantEqual("snapshot written before release", dump(h.namespaced(h.restored(0, 1, snap), "w")), want)
-	h.wantEqual("snapshot after release", dump(h.namespaced(h.restored(0, 1, h.snapshot(b)), "w")), w2)
+	h.wantEqual("namespaced table while two snapshots are held", dump(t), w2)
+	h.wantEqual("first snapshot", dump(h.namespaced(h.restored(0, 1, h.write(s1)), "w")), want)
+	h.wantEqual("second snapshot, taken while the first was held", dump(h.namespaced(h.restored(0, 1, h.write(s2)), "w")), w1)
+	release(s1)
+	release(s2)
+	w3 := change(3, w2)
+	h.wantEqual("namespaced table after release", dump(t), w3)
+	h.wantEqual("namespaced Len after release", t.Len(), len(w3))
+	h.wantEqual("snapshot after release", dump(h.namespaced(h.restored(0, 1, h.snapshot(b)), "w")), w3)
 }
 
 // testSplitValueRelease: a split-key table (the timers' table) written
