@@ -313,7 +313,7 @@ func testNamespacedRelease(h *harness) {
 				delete(want, k+"/n1")
 			case 2:
 				nk := fmt.Sprintf("%s-r%d", k, round)
-				h.must(t.Put(kg, nk, "n1", int64(round)))
+				h.must(t.Put(kgOf(nk), nk, "n1", int64(round)))
 				want[nk+"/n1"] = int64(round)
 			}
 			h.must(t.Put(kg, k, "n3", int64(round)))
