@@ -321,11 +321,20 @@ func testNamespacedRelease(h *harness) {
 		}
 		for i, k := range ks {
 			if i%5 == round%5 {
+				// Write the namespace, drain it, and start it again, which
+				// may reuse what the drained one used.
 				kg := kgOf(k)
+				if _, ok := want[k+"/n2"]; ok {
+					p, _, _, err := t.Slot(kg, k, "n2")
+					h.must(err)
+					*p++
+				}
 				h.must(t.Drain(kg, "n2", func(dk string, _ int64) error {
 					delete(want, dk+"/n2")
 					return nil
 				}))
+				h.must(t.Put(kg, k, "n2", int64(-round-1)))
+				want[k+"/n2"] = int64(-round - 1)
 			}
 		}
 		return want
