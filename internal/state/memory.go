@@ -28,9 +28,10 @@ import (
 // next write to the key group folds the overlay into the map in place. So
 // the work a snapshot adds is proportional to what is written while it is
 // held, never to the size of a key group. The nested maps of map tables and
-// the entries of namespaced, key-first and split-key tables carry epochs of
-// their own and are copied, one entry at a time, before their first write
-// while a snapshot may read them. Lists are slices whose elements below
+// the entries of key-first and split-key tables carry epochs of their own
+// and are copied, one entry at a time, before their first write while a
+// snapshot may read them; a namespace of a namespaced table gets an overlay
+// of its own instead (see nsEntries). Lists are slices whose elements below
 // their length are never written again: Add may append past the end of a
 // slice a snapshot holds, which the snapshot never reads, and Update builds
 // a new slice.
