@@ -235,11 +235,12 @@ func (t *keyed[MK, E]) get(i int, key MK) (E, bool) {
 
 // remove deletes key, which must be live, from the key group at offset i.
 func (t *keyed[MK, E]) remove(i int, key MK) {
-	if t.settle(i) {
-		delete(t.groups[i].m, key)
+	g := &t.groups[i]
+	if g.epoch == t.b.epoch || t.settle(i) {
+		delete(g.m, key)
 		return
 	}
-	t.groups[i].deleteOverlay(key)
+	g.deleteOverlay(key)
 }
 
 // tidy folds the overlay of the key group at offset i once no snapshot
