@@ -300,26 +300,42 @@ func BenchmarkMemoryValuePutGetTTL(b *testing.B) {
 }
 
 // BenchmarkMemorySnapshotCOW measures the steady state with a checkpoint
-// every 10,000 writes: Snapshot itself plus the key-group clones the next
-// writes pay for.
+// every 10,000 writes to 64 Ki keys: Snapshot itself plus what the writes
+// pay for it. "released": each snapshot is released after 5,000 writes, as
+// its writer does once it is written out; "held": never released, so each
+// is held until it is garbage.
 func BenchmarkMemorySnapshotCOW(b *testing.B) {
-	be := newMemory(b, config(state.KeyGroupRange{Start: 0, End: 8}, 0, 1))
-	v, err := state.NewValue(be, state.TableDesc[string, struct{}, int64]{Name: "v", Key: codec.String(), Namespace: codec.Unit(), Value: codec.Int64()})
-	must(b, err)
-	keys, kgs := benchKeys(1 << 16)
-	for j := range keys {
-		must(b, v.Put(kgs[j], keys[j], struct{}{}, 0))
-	}
-	for i := 0; b.Loop(); i++ {
-		if i%10000 == 0 {
-			if _, err := be.Snapshot(); err != nil {
-				b.Fatal(err)
+	for _, c := range []struct {
+		name         string
+		releaseAfter int
+	}{{"released", 5000}, {"held", -1}} {
+		b.Run(c.name, func(b *testing.B) {
+			be := newMemory(b, config(state.KeyGroupRange{Start: 0, End: 8}, 0, 1))
+			v, err := state.NewValue(be, state.TableDesc[string, struct{}, int64]{Name: "v", Key: codec.String(), Namespace: codec.Unit(), Value: codec.Int64()})
+			must(b, err)
+			keys, kgs := benchKeys(1 << 16)
+			for j := range keys {
+				must(b, v.Put(kgs[j], keys[j], struct{}{}, 0))
 			}
-		}
-		j := i & (len(keys) - 1)
-		if err := v.Put(kgs[j], keys[j], struct{}{}, int64(i)); err != nil {
-			b.Fatal(err)
-		}
+			b.ReportAllocs()
+			var s state.Snapshot
+			for i := 0; b.Loop(); i++ {
+				if i%10000 == 0 {
+					if s, err = be.Snapshot(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if i%10000 == c.releaseAfter {
+					if r, ok := s.(interface{ Release() }); ok {
+						r.Release()
+					}
+				}
+				j := i & (len(keys) - 1)
+				if err := v.Put(kgs[j], keys[j], struct{}{}, int64(i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
