@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -197,24 +198,50 @@ type opRestore struct {
 	parallelism int
 }
 
-// into restores the operator subtask's backend.
+// into restores the operator subtask's backend. The backend reads of each
+// state file only the parts it keeps.
 func (r *opRestore) into(b state.Backend) error {
 	if r == nil || len(r.files) == 0 {
 		return nil
 	}
-	var readers []io.Reader
+	var files []state.SnapshotFile
 	for _, f := range r.files {
 		rc, err := r.open(f)
 		if err != nil {
 			return permanent(fmt.Errorf("restore: %w", err))
 		}
 		defer rc.Close()
-		readers = append(readers, rc)
+		sf, err := snapshotFile(f, rc)
+		if err != nil {
+			return permanent(fmt.Errorf("restore: %s: %w", f, err))
+		}
+		files = append(files, sf)
 	}
-	if err := b.Restore(readers); err != nil {
+	if err := b.Restore(files); err != nil {
 		return permanent(fmt.Errorf("restore: %w", err))
 	}
 	return nil
+}
+
+// snapshotFile gives a backend random access to an opened state file: a
+// file (io.ReaderAt with Stat) is read in place; anything else is read
+// into memory first.
+func snapshotFile(name string, rc io.Reader) (state.SnapshotFile, error) {
+	if f, ok := rc.(interface {
+		io.ReaderAt
+		Stat() (fs.FileInfo, error)
+	}); ok {
+		fi, err := f.Stat()
+		if err != nil {
+			return state.SnapshotFile{}, err
+		}
+		return state.SnapshotFile{Name: name, R: f, Size: fi.Size()}, nil
+	}
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return state.SnapshotFile{}, err
+	}
+	return state.BytesSnapshot(name, b), nil
 }
 
 // share returns the part of op's restored state that subtask i of p gets:

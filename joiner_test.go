@@ -3,7 +3,6 @@ package weir
 import (
 	"context"
 	"fmt"
-	"io"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -144,14 +143,18 @@ func liveJoinerState(t *testing.T, dir string) int {
 	if !ok {
 		t.Fatalf("no state of the joiner in %s", filepath.Base(info.Location))
 	}
-	var readers []io.Reader
+	var readers []state.SnapshotFile
 	for _, f := range op.Subtasks {
 		rc, err := d.Open(ctx, info.Ref, f.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer rc.Close()
-		readers = append(readers, rc)
+		sf, err := snapshotFile(f.Name, rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readers = append(readers, sf)
 	}
 	b, err := state.NewMemory(state.Config{OperatorID: "joiner", KeyGroups: state.KeyGroupRange{Start: 0, End: m.MaxParallelism},
 		MaxParallelism: m.MaxParallelism, Parallelism: 1})

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -89,9 +88,9 @@ func (h *opHarness) start(p int, snaps [][]byte) {
 			h.t.Fatal(err)
 		}
 		if snaps != nil {
-			var rs []io.Reader
-			for _, sn := range snaps {
-				rs = append(rs, bytes.NewReader(sn))
+			var rs []state.SnapshotFile
+			for j, sn := range snaps {
+				rs = append(rs, state.BytesSnapshot(fmt.Sprintf("snapshot %d", j), sn))
 			}
 			if err := b.Restore(rs); err != nil {
 				h.t.Fatal(err)

@@ -3,7 +3,6 @@ package state_test
 import (
 	"bytes"
 	"fmt"
-	"io"
 
 	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/internal/keygroup"
@@ -37,7 +36,7 @@ func ExampleNewMemory() {
 
 	// After a failure: restore first, then create the tables again.
 	b2, _ := state.NewMemory(cfg)
-	if err := b2.Restore([]io.Reader{&buf}); err != nil {
+	if err := b2.Restore([]state.SnapshotFile{state.BytesSnapshot("snapshot", buf.Bytes())}); err != nil {
 		fmt.Println(err)
 		return
 	}

@@ -15,10 +15,10 @@ import (
 	"github.com/weirstream/weir/codec"
 )
 
-// The snapshot format, version 1. FORMAT.md beside this file is the
+// The snapshot format, version 2. FORMAT.md beside this file is the
 // specification; this comment is the summary a reader of the code needs.
 //
-//	snapshot := header tableCount:uvarint table* crc32c:uint32le
+//	snapshot := header tableCount:uvarint table* crc32c:uint32le index footer
 //	header   := "WEIRSNAP" version:uvarint operatorID:bytes
 //	            maxParallelism:uvarint subtask:uvarint parallelism:uvarint
 //	            keyGroupStart:uvarint keyGroupEnd:uvarint
@@ -28,19 +28,32 @@ import (
 //	entry    := key:bytes namespace:bytes [userKey:bytes] value:bytes [lastWrite:int64le]
 //	operatorList := redistribution:byte entryCount:uvarint (entry:bytes)*
 //	bytes    := len:uvarint byte*
+//	index    := headLength:uvarint headCRC:uint32le tableCount:uvarint tableIndex*
+//	tableIndex := name:bytes kind:byte (ttlNanos:uvarint sectionCount:uvarint
+//	              (keyGroup:uvarint entryCount:uvarint offset:uvarint length:uvarint crc32c:uint32le)*
+//	            | redistribution:byte offset:uvarint length:uvarint crc32c:uint32le)
+//	footer   := indexOffset:uint64le indexCRC:uint32le "WEIRSIDX"
 //
 // A list table's value is elementCount:uvarint (element:bytes)*. Tables
 // come in name order, sections in key-group order, and the entries of a
 // section in the byte order of their key part (key, namespace, user key as
-// written), so equal state always gives equal bytes.
+// written), so equal state always gives equal bytes. Everything up to the
+// index is version 1 with another version number.
 //
 // Nothing in it depends on how a backend stores state, so an on-disk backend
-// can write the same bytes for savepoints, and the state of any key-group
-// range can be read alone by skipping the sections outside it.
+// can write the same bytes for savepoints. The index locates and checksums
+// the head (header and table count), every key-group section and every
+// operator list, so a restore reads the footer, the index and the head,
+// then only the sections of its key groups, each verified on its own.
 
 const (
-	formatMagic   = "WEIRSNAP"
-	formatVersion = 1
+	formatMagic = "WEIRSNAP"
+	// formatVersion is the version writers write; readers read every
+	// version from 1 to it.
+	formatVersion = 2
+	footerMagic   = "WEIRSIDX"
+	// footerLen is indexOffset, indexCRC and footerMagic.
+	footerLen = 8 + 4 + len(footerMagic)
 
 	// maxNameLen bounds table and operator names so a corrupt length cannot
 	// make the reader allocate gigabytes before it notices.
@@ -62,6 +75,8 @@ var ErrChecksum = errors.New("checksum mismatch")
 type FormatError struct {
 	// Snapshot is the index of the snapshot in the slice given to Restore.
 	Snapshot int
+	// File is the snapshot's SnapshotFile.Name, or "".
+	File string
 	// Offset is the byte offset in that snapshot where the problem was found.
 	Offset int64
 	// Table is the table being read, or "" outside any table.
@@ -77,6 +92,9 @@ type FormatError struct {
 func (e *FormatError) Error() string {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "state: snapshot %d", e.Snapshot)
+	if e.File != "" {
+		fmt.Fprintf(&b, " (%s)", e.File)
+	}
 	if e.Table != "" {
 		fmt.Fprintf(&b, ": table %q", e.Table)
 	}
@@ -155,10 +173,12 @@ type frozenTable interface {
 }
 
 // writeSnapshot writes a whole snapshot: the header, the tables in the
-// given order, and the checksum.
+// given order, the checksum of all that, and the index and footer that let
+// a reader read only the parts it needs.
 func writeSnapshot(dst io.Writer, h snapHeader, tables []frozenTable, now int64) (int64, error) {
 	cw := &countingWriter{w: dst}
 	w := &snapWriter{bw: bufio.NewWriterSize(cw, 64<<10)}
+	w.beginPart()
 	w.raw([]byte(formatMagic))
 	w.uvarint(formatVersion)
 	w.bytes([]byte(h.operatorID))
@@ -168,12 +188,22 @@ func writeSnapshot(dst io.Writer, h snapHeader, tables []frozenTable, now int64)
 	w.uvarint(uint64(h.keyGroups.Start))
 	w.uvarint(uint64(h.keyGroups.End))
 	w.uvarint(uint64(len(tables)))
+	head := w.endPart()
+	w.index = make([]tableIndex, 0, len(tables))
 	for _, t := range tables {
 		th := t.header()
 		w.bytes([]byte(th.name))
 		w.raw([]byte{byte(th.kind)})
+		w.index = append(w.index, tableIndex{tableHeader: th})
+		keyed := th.kind.keyed()
+		if !keyed {
+			w.beginPart()
+		}
 		if err := t.writeBody(w, now); err != nil {
 			return cw.n, fmt.Errorf("state: write snapshot: table %q: %w", th.name, err)
+		}
+		if !keyed {
+			w.index[len(w.index)-1].body = w.endPart()
 		}
 		if w.err != nil {
 			return cw.n, fmt.Errorf("state: write snapshot: table %q: %w", th.name, w.err)
@@ -181,9 +211,15 @@ func writeSnapshot(dst io.Writer, h snapHeader, tables []frozenTable, now int64)
 	}
 	var sum [4]byte
 	binary.LittleEndian.PutUint32(sum[:], w.crc)
-	if _, err := w.bw.Write(sum[:]); err != nil && w.err == nil {
-		w.err = err
-	}
+	w.raw(sum[:])
+	indexOff := w.off
+	idx := appendIndex(nil, head, w.index)
+	w.raw(idx)
+	var foot [footerLen]byte
+	binary.LittleEndian.PutUint64(foot[0:], uint64(indexOff))
+	binary.LittleEndian.PutUint32(foot[8:], crc32.Checksum(idx, castagnoli))
+	copy(foot[12:], footerMagic)
+	w.raw(foot[:])
 	if err := w.bw.Flush(); err != nil && w.err == nil {
 		w.err = err
 	}
@@ -204,14 +240,74 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// snapWriter checksums everything it writes; its first error sticks, so
-// callers check it once per section rather than per field.
+// span is a checksummed byte range of a snapshot, as the index records it.
+type span struct {
+	off, length int64
+	crc         uint32
+}
+
+// sectionIndex is the index entry of one key-group section: data is the
+// range of its entries, after the section's own key group, count and
+// length.
+type sectionIndex struct {
+	kg, count int
+	data      span
+}
+
+// tableIndex is the index entry of one table.
+type tableIndex struct {
+	tableHeader
+	sections []sectionIndex // keyed tables
+	body     span           // operator lists: redistribution, count, entries
+}
+
+// appendIndex encodes the index of a snapshot whose head (header and table
+// count) is head.
+func appendIndex(b []byte, head span, tables []tableIndex) []byte {
+	appendSpan := func(b []byte, s span) []byte {
+		b = binary.AppendUvarint(b, uint64(s.off))
+		b = binary.AppendUvarint(b, uint64(s.length))
+		return binary.LittleEndian.AppendUint32(b, s.crc)
+	}
+	b = binary.AppendUvarint(b, uint64(head.length))
+	b = binary.LittleEndian.AppendUint32(b, head.crc)
+	b = binary.AppendUvarint(b, uint64(len(tables)))
+	for _, t := range tables {
+		b = binary.AppendUvarint(b, uint64(len(t.name)))
+		b = append(b, t.name...)
+		b = append(b, byte(t.kind))
+		if !t.kind.keyed() {
+			b = append(b, byte(t.mode))
+			b = appendSpan(b, t.body)
+			continue
+		}
+		b = binary.AppendUvarint(b, uint64(max(t.ttl, 0)))
+		b = binary.AppendUvarint(b, uint64(len(t.sections)))
+		for _, s := range t.sections {
+			b = binary.AppendUvarint(b, uint64(s.kg))
+			b = binary.AppendUvarint(b, uint64(s.count))
+			b = appendSpan(b, s.data)
+		}
+	}
+	return b
+}
+
+// snapWriter checksums everything it writes, and separately each part the
+// index locates; its first error sticks, so callers check it once per
+// section rather than per field.
 type snapWriter struct {
 	bw  *bufio.Writer
 	crc uint32
 	err error
 	num [binary.MaxVarintLen64]byte
 	sec sectionBuf
+	// off is the number of bytes written so far.
+	off int64
+	// part is the checksummed range being written, while inPart.
+	part   span
+	inPart bool
+	// index collects the index entries of the tables written so far.
+	index []tableIndex
 }
 
 func (w *snapWriter) raw(p []byte) {
@@ -219,7 +315,23 @@ func (w *snapWriter) raw(p []byte) {
 		return
 	}
 	w.crc = crc32.Update(w.crc, castagnoli, p)
+	if w.inPart {
+		w.part.crc = crc32.Update(w.part.crc, castagnoli, p)
+	}
 	_, w.err = w.bw.Write(p)
+	w.off += int64(len(p))
+}
+
+// beginPart starts a range that the index checksums on its own.
+func (w *snapWriter) beginPart() {
+	w.part, w.inPart = span{off: w.off}, true
+}
+
+// endPart ends the range beginPart started and returns it.
+func (w *snapWriter) endPart() span {
+	w.inPart = false
+	w.part.length = w.off - w.part.off
+	return w.part
 }
 
 func (w *snapWriter) uvarint(v uint64) {
@@ -235,6 +347,11 @@ func (w *snapWriter) bytes(p []byte) {
 func (w *snapWriter) keyedHeader(ttl time.Duration, sections int) {
 	w.uvarint(uint64(max(ttl, 0)))
 	w.uvarint(uint64(sections))
+	if len(w.index) > 0 {
+		t := &w.index[len(w.index)-1]
+		t.ttl = max(ttl, 0)
+		t.sections = make([]sectionIndex, 0, sections)
+	}
 }
 
 // section writes the entries collected in w.sec as the section of key group
@@ -245,21 +362,35 @@ func (w *snapWriter) section(kg int) error {
 	slices.SortFunc(s.recs, func(a, b recSpan) int {
 		return bytes.Compare(s.buf[a.start:a.keyEnd], s.buf[b.start:b.keyEnd])
 	})
-	w.uvarint(uint64(kg))
-	w.uvarint(uint64(len(s.recs)))
-	w.uvarint(uint64(len(s.buf)))
+	// The sorted entries are gathered into one buffer, so the section is
+	// checksummed and written in one call each rather than one per entry.
+	s.out = s.out[:0]
 	for _, r := range s.recs {
-		w.raw(s.buf[r.start:r.end])
+		s.out = append(s.out, s.buf[r.start:r.end]...)
 	}
+	w.sectionData(kg, len(s.recs), s.out)
 	return w.err
 }
 
 // rawSection writes a section exactly as it was read.
 func (w *snapWriter) rawSection(s rawSection) error {
-	w.uvarint(uint64(s.kg))
-	w.uvarint(uint64(s.count))
-	w.bytes(s.data)
+	w.sectionData(s.kg, s.count, s.data)
 	return w.err
+}
+
+// sectionData writes a section of count entries and records it in the
+// index.
+func (w *snapWriter) sectionData(kg, count int, data []byte) {
+	w.uvarint(uint64(kg))
+	w.uvarint(uint64(count))
+	w.uvarint(uint64(len(data)))
+	w.beginPart()
+	w.raw(data)
+	d := w.endPart()
+	if len(w.index) > 0 {
+		t := &w.index[len(w.index)-1]
+		t.sections = append(t.sections, sectionIndex{kg: kg, count: count, data: d})
+	}
 }
 
 // sectionBuf collects the encoded entries of one key-group section so they
@@ -268,6 +399,7 @@ type sectionBuf struct {
 	buf  []byte
 	recs []recSpan
 	tmp  []byte
+	out  []byte // the entries in order, as written
 }
 
 // recSpan locates one entry in sectionBuf.buf; [start,keyEnd) holds the
@@ -306,8 +438,10 @@ type rawSection struct {
 	kg    int
 	count int
 	data  []byte
-	// snap and off locate data in the snapshot it came from, for errors.
+	// snap, file and off locate data in the snapshot it came from, for
+	// errors.
 	snap int
+	file string
 	off  int64
 }
 
@@ -358,12 +492,13 @@ type snapReader struct {
 	crc   uint32
 	off   int64
 	snap  int
+	file  string
 	table string
 	kg    int
 }
 
 func (r *snapReader) fail(off int64, format string, args ...any) error {
-	return &FormatError{Snapshot: r.snap, Offset: off, Table: r.table, KeyGroup: r.kg, Err: fmt.Errorf(format, args...)}
+	return &FormatError{Snapshot: r.snap, File: r.file, Offset: off, Table: r.table, KeyGroup: r.kg, Err: fmt.Errorf(format, args...)}
 }
 
 func (r *snapReader) wrap(off int64, what string, err error) error {
@@ -371,7 +506,7 @@ func (r *snapReader) wrap(off int64, what string, err error) error {
 		// The usual way a snapshot gets torn; say so plainly.
 		err = fmt.Errorf("snapshot truncated: %w", io.ErrUnexpectedEOF)
 	}
-	return &FormatError{Snapshot: r.snap, Offset: off, Table: r.table, KeyGroup: r.kg, Err: fmt.Errorf("%s: %w", what, err)}
+	return &FormatError{Snapshot: r.snap, File: r.file, Offset: off, Table: r.table, KeyGroup: r.kg, Err: fmt.Errorf("%s: %w", what, err)}
 }
 
 // ReadByte lets binary.ReadUvarint read through the checksum.
@@ -451,70 +586,82 @@ func (r *snapReader) bytes(what string, limit int) ([]byte, error) {
 	return r.full(what, n)
 }
 
-// readSnapshot reads and verifies one snapshot, keeping the key-group
-// sections inside own. It returns nothing unless the checksum matches, so a
-// torn file never half-restores.
-func readSnapshot(src io.Reader, snap int, cfg Config) (*parsedSnapshot, error) {
-	r := &snapReader{br: bufio.NewReaderSize(src, 64<<10), snap: snap, kg: -1}
+// readHeader reads the header and the table count, through the version,
+// which must be one of versions.
+func (r *snapReader) readHeader(cfg Config, versions ...uint64) (snapHeader, int, error) {
+	var h snapHeader
 	magic, err := r.full("magic", len(formatMagic))
 	if err != nil {
-		return nil, err
+		return h, 0, err
 	}
 	if string(magic) != formatMagic {
-		return nil, r.fail(0, "not a Weir state snapshot (magic %q)", magic)
+		return h, 0, r.fail(0, "not a Weir state snapshot (magic %q)", magic)
 	}
 	off := r.off
 	version, err := r.uvarint("format version")
 	if err != nil {
-		return nil, err
+		return h, 0, err
 	}
-	if version != formatVersion {
-		return nil, r.fail(off, "format version %d not supported (this build reads version %d)", version, formatVersion)
+	if !slices.Contains(versions, version) {
+		return h, 0, r.fail(off, "format version %d not supported (this build reads versions 1 to %d)", version, formatVersion)
 	}
-	p := &parsedSnapshot{}
-	h := &p.hdr
 	op, err := r.bytes("operator ID", maxNameLen)
 	if err != nil {
-		return nil, err
+		return h, 0, err
 	}
 	h.operatorID = string(op)
 	off = r.off
 	if h.maxParallelism, err = r.int("max parallelism", math.MaxInt32); err != nil {
-		return nil, err
+		return h, 0, err
 	}
 	if h.maxParallelism != cfg.MaxParallelism {
-		return nil, r.fail(off, "max parallelism %d, but the backend has %d: key groups would not match", h.maxParallelism, cfg.MaxParallelism)
+		return h, 0, r.fail(off, "max parallelism %d, but the backend has %d: key groups would not match", h.maxParallelism, cfg.MaxParallelism)
 	}
 	if h.operatorID != cfg.OperatorID {
-		return nil, r.fail(off, "written by operator %q, restoring operator %q", h.operatorID, cfg.OperatorID)
+		return h, 0, r.fail(off, "written by operator %q, restoring operator %q", h.operatorID, cfg.OperatorID)
 	}
 	off = r.off
 	if h.subtask, err = r.int("subtask", h.maxParallelism); err != nil {
-		return nil, err
+		return h, 0, err
 	}
 	if h.parallelism, err = r.int("parallelism", h.maxParallelism); err != nil {
-		return nil, err
+		return h, 0, err
 	}
 	if h.subtask >= h.parallelism {
-		return nil, r.fail(off, "subtask %d of parallelism %d", h.subtask, h.parallelism)
+		return h, 0, r.fail(off, "subtask %d of parallelism %d", h.subtask, h.parallelism)
 	}
 	off = r.off
 	if h.keyGroups.Start, err = r.int("key group start", h.maxParallelism); err != nil {
-		return nil, err
+		return h, 0, err
 	}
 	if h.keyGroups.End, err = r.int("key group end", h.maxParallelism); err != nil {
-		return nil, err
+		return h, 0, err
 	}
 	if h.keyGroups.Start > h.keyGroups.End {
-		return nil, r.fail(off, "key group range %s starts after it ends", h.keyGroups)
+		return h, 0, r.fail(off, "key group range %s starts after it ends", h.keyGroups)
 	}
 	ntables, err := r.int("table count", math.MaxInt32)
 	if err != nil {
+		return h, 0, err
+	}
+	return h, ntables, nil
+}
+
+// readSnapshotV1 reads and verifies one snapshot of version 1 from its
+// first byte to its last, keeping the key-group sections inside own. It
+// returns nothing unless the checksum matches, so a torn file never
+// half-restores.
+func readSnapshotV1(src io.Reader, snap int, file string, cfg Config) (*parsedSnapshot, error) {
+	r := &snapReader{br: bufio.NewReaderSize(src, 64<<10), snap: snap, file: file, kg: -1}
+	p := &parsedSnapshot{}
+	h, ntables, err := r.readHeader(cfg, 1)
+	if err != nil {
 		return nil, err
 	}
+	p.hdr = h
 	seen := make(map[string]bool)
 	for range ntables {
-		t, err := r.readTable(h, cfg.KeyGroups)
+		t, err := r.readTable(&p.hdr, cfg.KeyGroups)
 		if err != nil {
 			return nil, err
 		}
@@ -528,7 +675,7 @@ func readSnapshot(src io.Reader, snap int, cfg Config) (*parsedSnapshot, error) 
 	}
 	r.table, r.kg = "", -1
 	sum := r.crc
-	off = r.off
+	off := r.off
 	var trailer [4]byte
 	if _, err := io.ReadFull(r.br, trailer[:]); err != nil {
 		return nil, r.wrap(off, "checksum", err)
@@ -632,7 +779,7 @@ func (r *snapReader) readTable(h *snapHeader, own KeyGroupRange) (*rawTable, err
 		if err != nil {
 			return nil, err
 		}
-		s := rawSection{kg: kg, count: count, data: data, snap: r.snap, off: start}
+		s := rawSection{kg: kg, count: count, data: data, snap: r.snap, file: r.file, off: start}
 		if err := checkSection(t, s); err != nil {
 			return nil, err
 		}
@@ -676,7 +823,7 @@ type recordReader struct {
 }
 
 func (rr *recordReader) fail(pos int, format string, args ...any) error {
-	return &FormatError{Snapshot: rr.s.snap, Offset: rr.s.off + int64(pos), Table: rr.t.name, KeyGroup: rr.s.kg, Err: fmt.Errorf(format, args...)}
+	return &FormatError{Snapshot: rr.s.snap, File: rr.s.file, Offset: rr.s.off + int64(pos), Table: rr.t.name, KeyGroup: rr.s.kg, Err: fmt.Errorf(format, args...)}
 }
 
 func (rr *recordReader) field(what string) ([]byte, error) {
@@ -731,24 +878,6 @@ func decodeField[T any](rr *recordReader, rec record, what string, c codec.Codec
 		return zero, rr.fail(rec.off, "entry %s: %w", what, err)
 	}
 	return v, nil
-}
-
-// readSnapshots reads the snapshots of a restore, one per old subtask in
-// old subtask order, verifying each checksum, and merges the key groups in
-// cfg's range, so that a backend keeps nothing unless all of them are whole.
-func readSnapshots(snapshots []io.Reader, cfg Config) (map[string]*rawTable, error) {
-	ps := make([]*parsedSnapshot, len(snapshots))
-	for i, r := range snapshots {
-		if r == nil {
-			return nil, fmt.Errorf("state: restore: snapshot %d is nil", i)
-		}
-		p, err := readSnapshot(r, i, cfg)
-		if err != nil {
-			return nil, err
-		}
-		ps[i] = p
-	}
-	return mergeSnapshots(ps, cfg)
 }
 
 // mergeSnapshots combines verified snapshots of the old subtasks into the

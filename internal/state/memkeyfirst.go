@@ -397,7 +397,7 @@ func (t *memKeyFirst[K, N, V]) release() {
 }
 
 func (t *memKeyFirst[K, N, V]) load(raw *rawTable) error {
-	return loadSectionsAt(&t.keyed, raw, func(i int, m map[K]*kfEntry[N, V], rr *recordReader, rec record, _ int64) error {
+	return loadSectionsAt(&t.keyed, raw, false, func(i int, m map[K]*kfEntry[N, V], rr *recordReader, rec record, _ int64) error {
 		key, v, err := decodeEntry(rr, rec, t.d)
 		if err != nil {
 			return err

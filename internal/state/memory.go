@@ -211,10 +211,12 @@ func (b *Memory) holds(epoch uint64) bool {
 // OnSnapshot implements Backend.
 func (b *Memory) OnSnapshot(f func() error) { b.onSnapshot = append(b.onSnapshot, f) }
 
-// Restore reads the snapshots completely and verifies their checksums
-// before it keeps anything, so a torn snapshot leaves the backend as it
-// was. The entries stay encoded until the operator creates their tables.
-func (b *Memory) Restore(snapshots []io.Reader) error {
+// Restore reads the parts of the snapshots it needs and verifies their
+// checksums before it keeps anything, so a torn snapshot leaves the backend
+// as it was. The entries stay encoded until the operator creates their
+// tables, which decodes them one key group per goroutine, up to
+// Config.RestoreWorkers at once.
+func (b *Memory) Restore(snapshots []SnapshotFile) error {
 	switch {
 	case b.closed:
 		return ErrClosed

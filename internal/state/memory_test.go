@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -103,10 +102,12 @@ func snapshotBytes(t testing.TB, b state.Backend) []byte {
 
 // TestGoldenSnapshot pins the snapshot format: a change to these bytes
 // breaks every savepoint taken before it, so it must come with a new format
-// version. Run with -update to rewrite the file after such a change.
+// version (and a golden file of its own: the older ones stay, read by
+// TestGoldenSnapshotV1). Run with -update to rewrite the file of the
+// version writers write after such a change.
 func TestGoldenSnapshot(t *testing.T) {
 	got := snapshotBytes(t, goldenBackend(t))
-	path := filepath.Join("testdata", "snapshot-v1.golden")
+	path := filepath.Join("testdata", "snapshot-v2.golden")
 	if *update {
 		must(t, os.MkdirAll("testdata", 0o755))
 		must(t, os.WriteFile(path, got, 0o644))
@@ -116,9 +117,38 @@ func TestGoldenSnapshot(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("snapshot bytes changed:\n got  %x\n want %x", got, want)
 	}
-	// The golden file restores, so readers of version 1 keep working.
+	checkGoldenRestores(t, want)
+}
+
+// TestGoldenSnapshotV1 keeps snapshots written by version 1 restorable: the
+// file restores, and the restored state is written again as exactly the
+// version 2 golden file.
+func TestGoldenSnapshotV1(t *testing.T) {
+	v1, err := os.ReadFile(filepath.Join("testdata", "snapshot-v1.golden"))
+	must(t, err)
+	checkGoldenRestores(t, v1)
+	v2, err := os.ReadFile(filepath.Join("testdata", "snapshot-v2.golden"))
+	must(t, err)
+	for _, tc := range []struct {
+		name string
+		b    state.Backend
+	}{
+		{"memory", newMemory(t, config(state.KeyGroupRange{Start: 0, End: 8}, 0, 1))},
+		{"store", func() state.Backend { b, _ := newStoreBackend(t); return b }()},
+	} {
+		must(t, tc.b.Restore([]state.SnapshotFile{state.BytesSnapshot("v1", v1)}))
+		fillGoldenTables(t, tc.b)
+		if got := snapshotBytes(t, tc.b); !bytes.Equal(got, v2) {
+			t.Errorf("%s: restored from version 1, writes\n %x\nwant the version 2 golden bytes\n %x", tc.name, got, v2)
+		}
+	}
+}
+
+// checkGoldenRestores restores a golden snapshot and reads a value of it.
+func checkGoldenRestores(t *testing.T, snap []byte) {
+	t.Helper()
 	r := newMemory(t, config(state.KeyGroupRange{Start: 0, End: 8}, 0, 1))
-	must(t, r.Restore([]io.Reader{bytes.NewReader(want)}))
+	must(t, r.Restore([]state.SnapshotFile{state.BytesSnapshot("snapshot", snap)}))
 	m, err := state.NewMap(r, state.MapDesc[string, struct{}, string, int64]{Name: "seen", Key: codec.String(), Namespace: codec.Unit(), UserKey: codec.String(), Value: codec.Int64()})
 	must(t, err)
 	if v, ok, err := m.Get(7, "k", struct{}{}, "u2"); err != nil || !ok || v != 20 {
@@ -131,7 +161,7 @@ func TestGoldenSnapshot(t *testing.T) {
 func TestDecodeErrorsSayWhere(t *testing.T) {
 	snap := snapshotBytes(t, goldenBackend(t))
 	r := newMemory(t, config(state.KeyGroupRange{Start: 0, End: 8}, 0, 1))
-	must(t, r.Restore([]io.Reader{bytes.NewReader(snap)}))
+	must(t, r.Restore([]state.SnapshotFile{state.BytesSnapshot("snapshot", snap)}))
 	// Reading strings as int64s fails on "b" (1 length byte + 1 byte).
 	_, err := state.NewValue(r, state.TableDesc[int64, struct{}, int64]{Name: "count", Key: codec.Int64(), Namespace: codec.Unit(), Value: codec.Int64()})
 	var fe *state.FormatError
@@ -212,7 +242,7 @@ func FuzzRestore(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		data := binary.LittleEndian.AppendUint32(slices.Clip(body), crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)))
 		b := newMemory(t, config(state.KeyGroupRange{Start: 0, End: 8}, 0, 1))
-		if err := b.Restore([]io.Reader{bytes.NewReader(data)}); err != nil {
+		if err := b.Restore([]state.SnapshotFile{state.BytesSnapshot("snapshot", data)}); err != nil {
 			var fe *state.FormatError
 			if !errors.As(err, &fe) && !strings.HasPrefix(err.Error(), "state: restore:") {
 				t.Fatalf("Restore error is neither a FormatError nor a restore error: %v", err)

@@ -369,20 +369,37 @@ func expireFlat[MK comparable, E any](t *keyed[MK, E], i int, now int64, budget 
 // loadSections fills a table from restored sections, one entry at a time,
 // dropping entries that expired while the job was down.
 func loadSections[MK comparable, E any](t *keyed[MK, E], raw *rawTable, put func(m map[MK]E, rr *recordReader, rec record, at int64) error) error {
-	return loadSectionsAt(t, raw, func(_ int, m map[MK]E, rr *recordReader, rec record, at int64) error {
+	return loadSectionsAt(t, raw, false, func(_ int, m map[MK]E, rr *recordReader, rec record, at int64) error {
+		return put(m, rr, rec, at)
+	})
+}
+
+// loadEntries is loadSections for a table whose map holds one entry per
+// record, so that each key group's map is made with room for all of them.
+func loadEntries[MK comparable, E any](t *keyed[MK, E], raw *rawTable, put func(m map[MK]E, rr *recordReader, rec record, at int64) error) error {
+	return loadSectionsAt(t, raw, true, func(_ int, m map[MK]E, rr *recordReader, rec record, at int64) error {
 		return put(m, rr, rec, at)
 	})
 }
 
 // loadSectionsAt is loadSections telling put the offset of the key group
-// being filled.
-func loadSectionsAt[MK comparable, E any](t *keyed[MK, E], raw *rawTable, put func(i int, m map[MK]E, rr *recordReader, rec record, at int64) error) error {
+// being filled. Key groups are independent — each has its own map, and put
+// touches only what belongs to the key group at offset i — so they are
+// decoded in parallel, on up to Config.RestoreWorkers goroutines; the
+// error is the one of the lowest key group, as in a sequential load.
+func loadSectionsAt[MK comparable, E any](t *keyed[MK, E], raw *rawTable, presize bool, put func(i int, m map[MK]E, rr *recordReader, rec record, at int64) error) error {
 	now := t.nowIfTTL()
 	for _, s := range raw.sections {
-		i := s.kg - t.start
-		if uint(i) >= uint(len(t.groups)) {
+		if i := s.kg - t.start; uint(i) >= uint(len(t.groups)) {
 			// Restore keeps only the backend's key groups.
 			return fmt.Errorf("state: table %q: restored key group %d outside the backend's range %s", t.name, s.kg, t.b.cfg.KeyGroups)
+		}
+	}
+	return parallel(t.b.cfg.restoreWorkers(), len(raw.sections), func(j int) error {
+		s := raw.sections[j]
+		i := s.kg - t.start
+		if g := &t.groups[i]; presize && g.m == nil {
+			g.m, g.epoch = make(map[MK]E, s.count), t.b.epoch
 		}
 		m := t.own(i)
 		rr := &recordReader{t: raw, s: s}
@@ -406,8 +423,8 @@ func loadSectionsAt[MK comparable, E any](t *keyed[MK, E], raw *rawTable, put fu
 				return err
 			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // decodeKey decodes the key and namespace of a restored entry.
@@ -527,7 +544,7 @@ func (t *memValue[K, N, V]) Len() int { return t.size() }
 func (t *memValue[K, N, V]) expireGroup(int, int64, int) (int, int, bool) { return 0, 0, true }
 
 func (t *memValue[K, N, V]) load(raw *rawTable) error {
-	return loadSections(&t.keyed, raw, func(m map[ck[K, N]]V, rr *recordReader, rec record, _ int64) error {
+	return loadEntries(&t.keyed, raw, func(m map[ck[K, N]]V, rr *recordReader, rec record, _ int64) error {
 		key, v, err := decodeEntry(rr, rec, t.d)
 		if err != nil {
 			return err
@@ -605,7 +622,7 @@ func (t *memValueTTL[K, N, V]) expireGroup(i int, now int64, budget int) (int, i
 }
 
 func (t *memValueTTL[K, N, V]) load(raw *rawTable) error {
-	return loadSections(&t.keyed, raw, func(m map[ck[K, N]]stamped[V], rr *recordReader, rec record, at int64) error {
+	return loadEntries(&t.keyed, raw, func(m map[ck[K, N]]stamped[V], rr *recordReader, rec record, at int64) error {
 		key, v, err := decodeEntry(rr, rec, t.d)
 		if err != nil {
 			return err
@@ -701,7 +718,7 @@ func (t *memUnitValue[K, V]) Len() int { return t.size() }
 func (t *memUnitValue[K, V]) expireGroup(int, int64, int) (int, int, bool) { return 0, 0, true }
 
 func (t *memUnitValue[K, V]) load(raw *rawTable) error {
-	return loadSections(&t.keyed, raw, func(m map[K]V, rr *recordReader, rec record, _ int64) error {
+	return loadEntries(&t.keyed, raw, func(m map[K]V, rr *recordReader, rec record, _ int64) error {
 		key, v, err := decodeEntry(rr, rec, t.d)
 		if err != nil {
 			return err
@@ -819,7 +836,7 @@ func (t *memList[K, N, V]) expireGroup(i int, now int64, budget int) (int, int, 
 }
 
 func (t *memList[K, N, V]) load(raw *rawTable) error {
-	return loadSections(&t.keyed, raw, func(m map[ck[K, N]]stamped[[]V], rr *recordReader, rec record, at int64) error {
+	return loadEntries(&t.keyed, raw, func(m map[ck[K, N]]stamped[[]V], rr *recordReader, rec record, at int64) error {
 		key, err := decodeKey(rr, rec, t.d.Key, t.d.Namespace)
 		if err != nil {
 			return err
@@ -1086,7 +1103,7 @@ func (t *memMap[K, N, UK, UV]) expireGroup(i int, now int64, budget int) (remove
 }
 
 func (t *memMap[K, N, UK, UV]) load(raw *rawTable) error {
-	return loadSectionsAt(&t.keyed, raw, func(i int, m map[ck[K, N]]nested[UK, UV], rr *recordReader, rec record, at int64) error {
+	return loadSectionsAt(&t.keyed, raw, false, func(i int, m map[ck[K, N]]nested[UK, UV], rr *recordReader, rec record, at int64) error {
 		key, err := decodeKey(rr, rec, t.d.Key, t.d.Namespace)
 		if err != nil {
 			return err

@@ -70,6 +70,10 @@ type Config struct {
 	Subtask, Parallelism int
 	// Clock returns the processing time used for TTL. Nil means time.Now.
 	Clock func() time.Time
+	// RestoreWorkers bounds the goroutines one Restore, and the creation
+	// of a restored table, use to read and decode key groups in parallel;
+	// 0 means GOMAXPROCS, 1 reads and decodes one key group after another.
+	RestoreWorkers int
 }
 
 // Validate reports the first problem with the configuration.
@@ -81,6 +85,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("state: KeyGroups %s outside [0,%d)", c.KeyGroups, c.MaxParallelism)
 	case c.Parallelism <= 0 || c.Subtask < 0 || c.Subtask >= c.Parallelism:
 		return fmt.Errorf("state: Subtask %d of Parallelism %d out of range", c.Subtask, c.Parallelism)
+	case c.RestoreWorkers < 0:
+		return fmt.Errorf("state: RestoreWorkers %d must not be negative", c.RestoreWorkers)
 	}
 	return nil
 }
@@ -105,9 +111,11 @@ type Backend interface {
 	// Restore loads state written by earlier snapshots — one per old
 	// subtask, in old subtask order, possibly from a different parallelism —
 	// keeping only the key groups in this backend's range and redistributing
-	// operator state as each list declares. It must be called before any
-	// table is created.
-	Restore(snapshots []io.Reader) error
+	// operator state as each list declares. It reads of each snapshot only
+	// what it keeps (all of a version 1 snapshot), possibly from several
+	// goroutines, and keeps nothing unless all it read is whole. It must be
+	// called before any table is created.
+	Restore(snapshots []SnapshotFile) error
 	// ExpireSome removes up to budget expired TTL entries and reports how
 	// many it removed; tasks call it periodically so expired entries do not
 	// stay forever.

@@ -205,7 +205,7 @@ func (s *storeSnapshot) Release() {
 // entries go into the Store when the operator creates their table, with
 // the table's TTL, so that a table restored with another TTL or kind is
 // handled as the memory backend handles it.
-func (b *StoreBackend) Restore(snapshots []io.Reader) error {
+func (b *StoreBackend) Restore(snapshots []SnapshotFile) error {
 	switch {
 	case b.closed:
 		return ErrClosed

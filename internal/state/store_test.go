@@ -3,7 +3,6 @@ package state_test
 import (
 	"bytes"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -103,7 +102,7 @@ func TestStoreSnapshotRelease(t *testing.T) {
 func TestStoreBackendWritesTheGoldenBytes(t *testing.T) {
 	golden := snapshotBytes(t, goldenBackend(t))
 	b, _ := newStoreBackend(t)
-	must(t, b.Restore([]io.Reader{bytes.NewReader(golden)}))
+	must(t, b.Restore([]state.SnapshotFile{state.BytesSnapshot("snapshot", golden)}))
 	fillGoldenTables(t, b)
 	if got := snapshotBytes(t, b); !bytes.Equal(got, golden) {
 		t.Fatalf("a store backend restored from the golden snapshot writes %d different bytes; want the %d it read", len(got), len(golden))

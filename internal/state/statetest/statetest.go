@@ -15,7 +15,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
 	"maps"
 	"slices"
@@ -229,10 +228,11 @@ func (h *harness) restored(i, p int, snaps ...[]byte) state.Backend {
 	return b
 }
 
-func readers(snaps [][]byte) []io.Reader {
-	rs := make([]io.Reader, len(snaps))
+// readers returns the snapshots as Restore takes them.
+func readers(snaps [][]byte) []state.SnapshotFile {
+	rs := make([]state.SnapshotFile, len(snaps))
 	for i, s := range snaps {
-		rs[i] = bytes.NewReader(s)
+		rs[i] = state.BytesSnapshot(fmt.Sprintf("snapshot-%d", i), s)
 	}
 	return rs
 }
