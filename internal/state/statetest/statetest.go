@@ -130,6 +130,7 @@ func Run(t *testing.T, newBackend func(t *testing.T, cfg state.Config) state.Bac
 		{"Restore/SameRange", testRestoreSameRange},
 		{"Restore/Subset", testRestoreSubset},
 		{"Restore/ScaleIn", testRestoreScaleIn},
+		{"Restore/Parallel", testRestoreParallel},
 		{"Restore/OperatorListSplit", testOperatorListSplit},
 		{"Restore/OperatorListBroadcast", testOperatorListBroadcast},
 		{"Restore/Torn", testRestoreTorn},
@@ -1241,6 +1242,97 @@ func testRestoreScaleIn(h *harness) {
 		snaps = append(snaps, h.snapshot(b))
 	}
 	h.check(h.restored(0, 1, snaps...), f)
+}
+
+// parallelTables are the tables of testRestoreParallel: one of each
+// layout, so that every table's restore runs on several goroutines.
+type parallelTables struct {
+	tables
+	ns, kf state.Namespaced[string, string, int64]
+	ttl    state.Value[string, string, int64]
+	split  state.Value[string, string, int64]
+}
+
+func (h *harness) parallelTables(b state.Backend) parallelTables {
+	h.t.Helper()
+	pt := parallelTables{tables: h.tables(b), ttl: h.value(b, "ttl", time.Hour)}
+	var err error
+	pt.ns, err = state.NewNamespaced(b, valueDesc("ns", 0))
+	h.must(err)
+	pt.kf, err = state.NewKeyFirst(b, valueDesc("kf", 0))
+	h.must(err)
+	pt.split, err = state.NewSplitValue(b, valueDesc("split", 0),
+		func(k string) (string, string) { return k[:len(k)-1], k[len(k)-1:] },
+		func(a, b string) string { return a + b })
+	h.must(err)
+	return pt
+}
+
+// testRestoreParallel restores one snapshot with one worker and with
+// several (Config.RestoreWorkers): the restored state, written out again,
+// is the same bytes, and a codec that cannot read the state fails at the
+// same key group.
+func testRestoreParallel(h *harness) {
+	b := h.backend(0, 1)
+	ks := keysIn(all, 400)
+	pt := h.parallelTables(b)
+	_, f := h.fillInto(pt.tables, ks, ks)
+	for i, k := range ks {
+		kg := kgOf(k)
+		for _, ns := range namespaces {
+			h.must(pt.ns.Put(kg, k, ns, int64(i)))
+			h.must(pt.kf.Put(kg, k, ns, int64(-i)))
+			h.must(pt.ttl.Put(kg, k, ns, int64(i*7)))
+			h.must(pt.split.Put(kg, k, ns, int64(i*3)))
+		}
+	}
+	snap := h.snapshot(b)
+	for _, p := range []int{1, 2} {
+		for i := range p {
+			r := keygroup.RangeFor(maxPar, p, i)
+			var out [][]byte
+			var decodeErrs []*state.FormatError
+			for _, workers := range []int{1, 4} {
+				cfg := h.config(r, i, p)
+				cfg.RestoreWorkers = workers
+				rb := h.closeAtEnd(h.newBackend(h.t, cfg))
+				h.must(rb.Restore(readers([][]byte{snap})))
+				got := h.parallelTables(rb)
+				h.checkTables(got.tables, f.subset(r))
+				out = append(out, h.snapshot(rb))
+
+				bad := h.closeAtEnd(h.newBackend(h.t, cfg))
+				h.must(bad.Restore(readers([][]byte{snap})))
+				_, err := state.NewValue(bad, state.TableDesc[string, string, string]{Name: "kf", Key: strC, Namespace: strC, Value: strC})
+				var fe *state.FormatError
+				if !errors.As(err, &fe) {
+					h.t.Fatalf("subtask %d of %d, %d workers: reading int64 values as strings: %v, want a *state.FormatError", i, p, workers, err)
+				}
+				decodeErrs = append(decodeErrs, fe)
+			}
+			if !bytes.Equal(out[0], out[1]) {
+				h.t.Errorf("subtask %d of %d: restored with 1 and with 4 workers, the state differs (%d and %d bytes)", i, p, len(out[0]), len(out[1]))
+			}
+			if p == 1 && !bytes.Equal(out[1], snap) {
+				h.t.Errorf("restored at the same parallelism with 4 workers, the snapshot differs from the one restored")
+			}
+			if a, b := decodeErrs[0], decodeErrs[1]; a.KeyGroup != b.KeyGroup || a.Offset != b.Offset || a.KeyGroup != firstKG(ks, r) {
+				h.t.Errorf("subtask %d of %d: a codec that cannot read the state fails at key group %d byte %d with 1 worker, %d byte %d with 4; want key group %d, the first with entries",
+					i, p, a.KeyGroup, a.Offset, b.KeyGroup, b.Offset, firstKG(ks, r))
+			}
+		}
+	}
+}
+
+// firstKG is the lowest key group in r of any of ks.
+func firstKG(ks []string, r state.KeyGroupRange) int {
+	first := r.End
+	for _, k := range ks {
+		if kg := kgOf(k); r.Contains(kg) && kg < first {
+			first = kg
+		}
+	}
+	return first
 }
 
 // opSnapshots writes one snapshot per old subtask of p, old subtask i
