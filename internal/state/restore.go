@@ -148,6 +148,10 @@ func openSnapshot(f SnapshotFile, snap int, cfg Config) (*parsedSnapshot, []sect
 	return openSnapshotV2(f, snap, cfg)
 }
 
+// skipRangeChecksums lets the fuzz test of the version 2 reader reach the
+// parsing of ranges it damaged; nothing else sets it.
+var skipRangeChecksums bool
+
 // readRange reads and verifies the checksummed range s of a snapshot.
 func readRange(f SnapshotFile, s span, what string, fail func(off int64, err error) error) ([]byte, error) {
 	b := make([]byte, s.length)
@@ -157,7 +161,7 @@ func readRange(f SnapshotFile, s span, what string, fail func(off int64, err err
 		}
 		return nil, fail(s.off, fmt.Errorf("read %s: %w", what, err))
 	}
-	if got := crc32.Checksum(b, castagnoli); got != s.crc {
+	if got := crc32.Checksum(b, castagnoli); got != s.crc && !skipRangeChecksums {
 		return nil, fail(s.off, fmt.Errorf("%s of %d bytes: stored checksum %08x, computed %08x: %w", what, s.length, s.crc, got, ErrChecksum))
 	}
 	return b, nil
