@@ -495,6 +495,24 @@ type snapReader struct {
 	file  string
 	table string
 	kg    int
+	// verify is set by VerifySnapshot: readTable checks every section's
+	// entries and records the index the tables imply, keeping no data.
+	verify bool
+	index  []tableIndex
+	// part, while inPart, is the checksum of the range being read, for
+	// the index.
+	part   uint32
+	inPart bool
+	// version is the snapshot's format version, once its header is read.
+	version uint64
+}
+
+// sum adds p to the checksums.
+func (r *snapReader) sum(p []byte) {
+	r.crc = crc32.Update(r.crc, castagnoli, p)
+	if r.inPart {
+		r.part = crc32.Update(r.part, castagnoli, p)
+	}
 }
 
 func (r *snapReader) fail(off int64, format string, args ...any) error {
@@ -515,7 +533,7 @@ func (r *snapReader) ReadByte() (byte, error) {
 	if err != nil {
 		return 0, err
 	}
-	r.crc = crc32.Update(r.crc, castagnoli, []byte{c})
+	r.sum([]byte{c})
 	r.off++
 	return c, nil
 }
@@ -551,7 +569,7 @@ func (r *snapReader) full(what string, n int) ([]byte, error) {
 		k := min(n-len(p), readChunk)
 		p = slices.Grow(p, k)
 		m, err := io.ReadFull(r.br, p[len(p):len(p)+k])
-		r.crc = crc32.Update(r.crc, castagnoli, p[len(p):len(p)+m])
+		r.sum(p[len(p) : len(p)+m])
 		r.off += int64(m)
 		p = p[:len(p)+m]
 		if err != nil {
@@ -568,7 +586,7 @@ func (r *snapReader) skip(what string, n int) error {
 	for n > 0 {
 		k := min(n, len(buf))
 		m, err := io.ReadFull(r.br, buf[:k])
-		r.crc = crc32.Update(r.crc, castagnoli, buf[:m])
+		r.sum(buf[:m])
 		r.off += int64(m)
 		n -= m
 		if err != nil {
@@ -588,7 +606,8 @@ func (r *snapReader) bytes(what string, limit int) ([]byte, error) {
 
 // readHeader reads the header and the table count, through the version,
 // which must be one of versions.
-func (r *snapReader) readHeader(cfg Config, versions ...uint64) (snapHeader, int, error) {
+// A nil cfg checks the header against no backend.
+func (r *snapReader) readHeader(cfg *Config, versions ...uint64) (snapHeader, int, error) {
 	var h snapHeader
 	magic, err := r.full("magic", len(formatMagic))
 	if err != nil {
@@ -605,6 +624,7 @@ func (r *snapReader) readHeader(cfg Config, versions ...uint64) (snapHeader, int
 	if !slices.Contains(versions, version) {
 		return h, 0, r.fail(off, "format version %d not supported (this build reads versions 1 to %d)", version, formatVersion)
 	}
+	r.version = version
 	op, err := r.bytes("operator ID", maxNameLen)
 	if err != nil {
 		return h, 0, err
@@ -614,10 +634,10 @@ func (r *snapReader) readHeader(cfg Config, versions ...uint64) (snapHeader, int
 	if h.maxParallelism, err = r.int("max parallelism", math.MaxInt32); err != nil {
 		return h, 0, err
 	}
-	if h.maxParallelism != cfg.MaxParallelism {
+	if cfg != nil && h.maxParallelism != cfg.MaxParallelism {
 		return h, 0, r.fail(off, "max parallelism %d, but the backend has %d: key groups would not match", h.maxParallelism, cfg.MaxParallelism)
 	}
-	if h.operatorID != cfg.OperatorID {
+	if cfg != nil && h.operatorID != cfg.OperatorID {
 		return h, 0, r.fail(off, "written by operator %q, restoring operator %q", h.operatorID, cfg.OperatorID)
 	}
 	off = r.off
@@ -654,7 +674,7 @@ func (r *snapReader) readHeader(cfg Config, versions ...uint64) (snapHeader, int
 func readSnapshotV1(src io.Reader, snap int, file string, cfg Config) (*parsedSnapshot, error) {
 	r := &snapReader{br: bufio.NewReaderSize(src, 64<<10), snap: snap, file: file, kg: -1}
 	p := &parsedSnapshot{}
-	h, ntables, err := r.readHeader(cfg, 1)
+	h, ntables, err := r.readHeader(&cfg, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -705,9 +725,16 @@ func (r *snapReader) readTable(h *snapHeader, own KeyGroupRange) (*rawTable, err
 		return nil, r.wrap(off, "table kind", err)
 	}
 	t.kind = tableKind(k)
+	var ix *tableIndex
+	if r.verify {
+		r.index = append(r.index, tableIndex{tableHeader: t.tableHeader})
+		ix = &r.index[len(r.index)-1]
+		ix.kind = t.kind
+	}
 	switch {
 	case t.kind == kindOperatorList:
 		off = r.off
+		r.part, r.inPart = 0, true
 		m, err := r.ReadByte()
 		if err != nil {
 			return nil, r.wrap(off, "redistribution", err)
@@ -726,6 +753,11 @@ func (r *snapReader) readTable(h *snapHeader, own KeyGroupRange) (*rawTable, err
 				return nil, err
 			}
 			t.entries = append(t.entries, e)
+		}
+		r.inPart = false
+		if ix != nil {
+			ix.mode = t.mode
+			ix.body = span{off: off, length: r.off - off, crc: r.part}
 		}
 		return t, nil
 	case t.kind.keyed():
@@ -768,14 +800,16 @@ func (r *snapReader) readTable(h *snapHeader, own KeyGroupRange) (*rawTable, err
 		if err != nil {
 			return nil, err
 		}
-		if !own.Contains(kg) {
+		start := r.off
+		if !own.Contains(kg) && !r.verify {
 			if err := r.skip("section", size); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		start := r.off
+		r.part, r.inPart = 0, true
 		data, err := r.full("section", size)
+		r.inPart = false
 		if err != nil {
 			return nil, err
 		}
@@ -783,9 +817,17 @@ func (r *snapReader) readTable(h *snapHeader, own KeyGroupRange) (*rawTable, err
 		if err := checkSection(t, s); err != nil {
 			return nil, err
 		}
+		if ix != nil {
+			ix.ttl = t.ttl
+			ix.sections = append(ix.sections, sectionIndex{kg: kg, count: count, data: span{off: start, length: int64(size), crc: r.part}})
+			continue
+		}
 		if count > 0 {
 			t.sections = append(t.sections, s)
 		}
+	}
+	if ix != nil {
+		ix.ttl = t.ttl
 	}
 	r.kg = -1
 	return t, nil
