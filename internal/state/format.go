@@ -734,7 +734,7 @@ func (r *snapReader) readTable(h *snapHeader, own KeyGroupRange) (*rawTable, err
 	switch {
 	case t.kind == kindOperatorList:
 		off = r.off
-		r.part, r.inPart = 0, true
+		r.part, r.inPart = 0, r.verify
 		m, err := r.ReadByte()
 		if err != nil {
 			return nil, r.wrap(off, "redistribution", err)
@@ -807,7 +807,7 @@ func (r *snapReader) readTable(h *snapHeader, own KeyGroupRange) (*rawTable, err
 			}
 			continue
 		}
-		r.part, r.inPart = 0, true
+		r.part, r.inPart = 0, r.verify
 		data, err := r.full("section", size)
 		r.inPart = false
 		if err != nil {
