@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -61,9 +62,20 @@ func parallel(workers, n int, fn func(i int) error) error {
 		next   atomic.Int64
 		failed atomic.Bool
 		wg     sync.WaitGroup
+		// panicked is the first panic of a worker, with its stack, raised
+		// again on the caller's goroutine: a codec that panics then fails
+		// its task as it would without workers instead of the process.
+		panicOnce sync.Once
+		panicked  any
 	)
 	for range min(workers, n) {
 		wg.Go(func() {
+			defer func() {
+				if p := recover(); p != nil {
+					panicOnce.Do(func() { panicked = fmt.Sprintf("%v\n\nrestore worker goroutine:\n%s", p, debug.Stack()) })
+					failed.Store(true)
+				}
+			}()
 			for !failed.Load() {
 				i := int(next.Add(1) - 1)
 				if i >= n {
@@ -76,6 +88,9 @@ func parallel(workers, n int, fn func(i int) error) error {
 		})
 	}
 	wg.Wait()
+	if panicked != nil {
+		panic(panicked)
+	}
 	for _, err := range errs {
 		if err != nil {
 			return err

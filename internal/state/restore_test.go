@@ -267,3 +267,35 @@ func TestVerifySnapshot(t *testing.T) {
 		t.Error("a byte after the footer: no error")
 	}
 }
+
+// panicCodec is a string codec whose Decode panics on values of key group
+// 10, as a codec written by a user might on data it does not expect.
+type panicCodec struct{}
+
+func (panicCodec) Append(dst []byte, v string) []byte { return codec.String().Append(dst, v) }
+
+func (panicCodec) Decode(src []byte) (string, int, error) {
+	v, n, err := codec.String().Decode(src)
+	if strings.HasPrefix(v, "MARKER-") {
+		panic("panicCodec: " + v)
+	}
+	return v, n, err
+}
+
+// TestRestorePanicOnCaller checks that a codec panicking while key groups
+// are decoded on several goroutines panics on the goroutine that creates
+// the table, where the task recovers it, and not on a worker, which would
+// end the process.
+func TestRestorePanicOnCaller(t *testing.T) {
+	snap := rangeSnapshot(t, 128*4, 0, 1)
+	b := newMemory(t, rangeConfig(0, 1, 4))
+	must(t, b.Restore([]state.SnapshotFile{state.BytesSnapshot("snap", snap)}))
+	defer func() {
+		p := recover()
+		if s, ok := p.(string); !ok || !strings.Contains(s, "panicCodec: MARKER-") {
+			t.Fatalf("recovered %v, want the codec's panic", p)
+		}
+	}()
+	state.NewValue(b, state.TableDesc[string, struct{}, string]{Name: "kv", Key: codec.String(), Namespace: codec.Unit(), Value: panicCodec{}})
+	t.Fatal("NewValue with a panicking codec returned")
+}
