@@ -1,0 +1,64 @@
+package file
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/weirstream/weir"
+	"github.com/weirstream/weir/connectortest"
+)
+
+// The sink passes the conformance suite as an exactly-once sink that can
+// change parallelism; records are spread over two partitions, so that a
+// subtask writes several files at each checkpoint.
+func TestConformance(t *testing.T) {
+	connectortest.RunSink(t, connectortest.Sink[event]{
+		Capabilities: connectortest.SinkCapabilities{ExactlyOnce: true, Rescale: true},
+		Setup: func(t *testing.T) connectortest.SinkData[event] {
+			dir := t.TempDir()
+			return connectortest.SinkData[event]{
+				Sink: func() weir.Sink[event] {
+					s, err := New(Config[event]{Dir: dir, Format: numbers(), Ext: ".txt", RollSize: 64,
+						Partition: func(e event) string { return e.User }})
+					if err != nil {
+						t.Fatalf("New: %v", err)
+					}
+					return s
+				},
+				Committed: func() ([]event, error) { return committedEvents(dir) },
+			}
+		},
+		Record: func(n int64) event { return event{N: int(n), User: "u" + strconv.Itoa(int(n%2))} },
+		Key:    func(e event) string { return strconv.Itoa(e.N) },
+	})
+}
+
+// committedEvents reads the committed output under dir: the lines of every
+// file without a hidden segment in its path.
+func committedEvents(dir string) ([]event, error) {
+	var out []event
+	err := fs.WalkDir(os.DirFS(dir), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() || strings.Contains("/"+p, "/.") {
+			return err
+		}
+		b, err := os.ReadFile(filepath.Join(dir, p))
+		if err != nil {
+			return err
+		}
+		for line := range strings.Lines(string(b)) {
+			n, err := strconv.Atoi(strings.TrimSuffix(line, "\n"))
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			out = append(out, event{N: n, User: path.Dir(p)})
+		}
+		return nil
+	})
+	return out, err
+}
