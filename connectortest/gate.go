@@ -153,8 +153,10 @@ type gatedEnumerator[T any] struct {
 	closed bool
 }
 
-func (e *gatedEnumerator[T]) Discover(ctx context.Context) ([]weir.Split, error) { return e.e.Discover(ctx) }
-func (e *gatedEnumerator[T]) State() ([]byte, error)                             { return e.e.State() }
+func (e *gatedEnumerator[T]) Discover(ctx context.Context) ([]weir.Split, error) {
+	return e.e.Discover(ctx)
+}
+func (e *gatedEnumerator[T]) State() ([]byte, error) { return e.e.State() }
 func (e *gatedEnumerator[T]) Close() error {
 	if e.closed {
 		e.g.problem("a split enumerator was closed twice")

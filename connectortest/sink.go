@@ -1,8 +1,11 @@
 package connectortest
 
 import (
+	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/weirstream/weir"
 	"go.uber.org/goleak"
@@ -27,6 +30,7 @@ func RunSink[T any](t *testing.T, s Sink[T]) {
 		{"Rescale/2to1", func(c *sinkCheck[T]) { sinkStopAndRestore(c, 2, 1) }},
 		{"ExactlyOnceRestart", sinkRestart[T]},
 		{"CancelAndRestore", sinkCancelAndRestore[T]},
+		{"CommitOnRestore", sinkCommitOnRestore[T]},
 	}
 	for _, ch := range checks {
 		t.Run(ch.name, func(t *testing.T) {
@@ -55,6 +59,8 @@ type sinkCheck[T any] struct {
 	data SinkData[T]
 	gate *gate[T]
 	all  []string // keys of every record the source emits
+	// hold drops the sink's commits while it is set (see heldSink).
+	hold atomic.Bool
 }
 
 // start starts a job writing the records through the sink under test.
@@ -66,7 +72,7 @@ func (c *sinkCheck[T]) start(spec jobSpec) *running {
 	if f := spec.failOnce; f != nil {
 		s = weir.TryMap(s, func(v T) (T, error) { return v, f.check() }).ID(failID)
 	}
-	weir.To(s, c.data.Sink()).ID(sinkID)
+	weir.To(s, weir.Sink[T](heldSink[T]{c.data.Sink(), &c.hold})).ID(sinkID)
 	r.start(env)
 	return r
 }
@@ -171,4 +177,80 @@ func sinkCancelAndRestore[T any](c *sinkCheck[T]) {
 	c.gate.open()
 	c.start(jobSpec{parallelism: 2, restore: true}).mustEnd("restored after the cancel")
 	c.exact("restored after the cancel", true)
+}
+
+// sinkCommitOnRestore crashes a job between a checkpoint's completion and
+// the sink's commit: the sink's commits are dropped until the job is
+// canceled. Until then nothing may be visible; the restored job commits
+// what the checkpoint holds, at another parallelism when the sink can
+// change it.
+func sinkCommitOnRestore[T any](c *sinkCheck[T]) {
+	if !c.s.Capabilities.ExactlyOnce {
+		c.t.Skip("the sink does not declare ExactlyOnce")
+	}
+	c.hold.Store(true)
+	spent := c.gate.limit(sinkRecords / 2)
+	r := c.start(jobSpec{parallelism: 2})
+	r.waitFor(spent, "half the records", progress(c.gate.emittedKeys, c.all))
+	r.waitFor(r.checkpointAfter(), "a checkpoint", func() string { return "no checkpoint completed" })
+	r.cancelled("canceled before any commit")
+	if got := c.committed("canceled before any commit"); len(got) > 0 {
+		c.t.Fatalf("no Commit call reached the sink, yet it shows %d records: output must become visible only by Commit", len(got))
+	}
+	c.hold.Store(false)
+	c.gate.open()
+	to := 2
+	if c.s.Capabilities.Rescale {
+		to = 1
+	}
+	what := fmt.Sprintf("restored at parallelism %d, committing what the checkpoint held", to)
+	c.start(jobSpec{parallelism: to, restore: true}).mustEnd(what)
+	c.exact(what, false)
+}
+
+// heldSink wraps the sink under test so that its writers' commits are
+// dropped while hold is set, as if the process had died before them.
+type heldSink[T any] struct {
+	s    weir.Sink[T]
+	hold *atomic.Bool
+}
+
+func (h heldSink[T]) Open(ctx context.Context, info weir.SinkInfo) (weir.SinkWriter[T], error) {
+	w, err := h.s.Open(ctx, info)
+	if err != nil {
+		return nil, err
+	}
+	tp, ok := w.(weir.TwoPhaseWriter)
+	if !ok {
+		return w, nil
+	}
+	hw := &heldWriter[T]{SinkWriter: w, tp: tp, hold: h.hold}
+	if et, ok := w.(weir.EventTimeWriter[T]); ok {
+		return &heldEventTimeWriter[T]{hw, et}, nil
+	}
+	return hw, nil
+}
+
+type heldWriter[T any] struct {
+	weir.SinkWriter[T]
+	tp   weir.TwoPhaseWriter
+	hold *atomic.Bool
+}
+
+func (w *heldWriter[T]) Prepare(id int64) ([]byte, error) { return w.tp.Prepare(id) }
+
+func (w *heldWriter[T]) Commit(ctx context.Context, cs [][]byte) error {
+	if w.hold.Load() {
+		return nil
+	}
+	return w.tp.Commit(ctx, cs)
+}
+
+type heldEventTimeWriter[T any] struct {
+	*heldWriter[T]
+	et weir.EventTimeWriter[T]
+}
+
+func (w *heldEventTimeWriter[T]) WriteEventTime(v T, ts time.Time) error {
+	return w.et.WriteEventTime(v, ts)
 }

@@ -148,7 +148,9 @@ func sourceRead[T any](c *sourceCheck[T]) {
 // has read a third of the records, and restores it at parallelism to.
 func sourcePosition[T any](c *sourceCheck[T], from, to int) {
 	c.setup(Input{Splits: 3, Records: 120})
-	part := int64(len(c.good) / 3)
+	// Not a multiple of a split's records, so that a reader is asked for
+	// fewer records than its split holds.
+	part := int64(len(c.good)*2/5 + 1)
 	spent := c.gate.limit(part)
 	r := c.start(jobSpec{parallelism: from})
 	r.waitFor(spent, fmt.Sprintf("the first %d records", part), progress(c.gate.emittedKeys, c.good))

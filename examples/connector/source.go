@@ -235,7 +235,9 @@ func (e *segmentEnumerator) Discover(context.Context) ([]weir.Split, error) {
 }
 
 // State implements weir.SplitEnumerator.
-func (e *segmentEnumerator) State() ([]byte, error) { return strconv.AppendInt(nil, int64(e.last), 10), nil }
+func (e *segmentEnumerator) State() ([]byte, error) {
+	return strconv.AppendInt(nil, int64(e.last), 10), nil
+}
 
 // Close implements weir.SplitEnumerator.
 func (e *segmentEnumerator) Close() error { return nil }
