@@ -23,6 +23,7 @@ test: deps ## install what the tests need, then run every test with the race det
 	$(GO) test -race -shuffle=on -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -run 'TestBackpressure' .
 	$(GO) test -count=1 ./internal/app/nexmark/queries/...
+	cd examples/connector && $(GO) test -count=1 ./...
 
 # The race detector needs cgo, so a C compiler; a fresh Debian has none.
 deps: ## install what the tests need when it is missing (Go modules, a C compiler)
@@ -42,6 +43,7 @@ lint: ## check formatting (gofmt), go vet and staticcheck
 	if [ -n "$$unformatted" ]; then echo "gofmt -l: these files need gofmt -w:" >&2; echo "$$unformatted" >&2; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	cd examples/connector && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
 
 bench: ## run the benchmarks beside their hand-written ceilings (BENCH_PKGS, BENCH_COUNT)
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) $(BENCH_PKGS)
@@ -62,9 +64,10 @@ soak: ## run the long exactly-once crash harness (200+ kills, 100 in-process res
 demo: ## run the demo job for 10 seconds (go run ./cmd/weir demo)
 	$(GO) run ./cmd/weir demo
 
-tidy-check: ## fail if go mod tidy would change go.mod or go.sum
+tidy-check: ## fail if go mod tidy would change go.mod or go.sum (the root's and examples/connector's)
 	$(GO) mod tidy
-	git diff --exit-code go.mod go.sum
+	cd examples/connector && $(GO) mod tidy
+	git diff --exit-code go.mod go.sum examples/connector/go.mod examples/connector/go.sum
 
 clean: ## remove build output
 	rm -rf bin
