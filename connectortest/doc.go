@@ -27,7 +27,8 @@
 //   - Rescale: the same across a change of parallelism (1 to 2, 2 to 1).
 //   - ExactlyOnceRestart: an operator fails once after a checkpoint and
 //     the job restarts itself (weir.Restarts); an exactly-once sink's
-//     output equals that of an uninterrupted run.
+//     output equals that of an uninterrupted run. A discovering source
+//     also gets a split added just before that checkpoint.
 //   - Discovery (Capabilities.Discovery): splits added while the job runs
 //     are read, and a restored job does not read them again.
 //   - Append (Capabilities.Append): records added to existing splits while
@@ -53,6 +54,11 @@
 //   - CancelAndRestore: a canceled job (a crash, to the sink) leaves no
 //     duplicate committed, and restored from its latest checkpoint
 //     commits the rest.
+//   - CommitOnRestore (Capabilities.ExactlyOnce): the job dies between a
+//     checkpoint's completion and the sink's commit (the suite drops the
+//     Commit calls): nothing is visible, and the restored job, at
+//     parallelism 1 when the sink can change it, commits what the
+//     checkpoint held.
 //
 // The source checks write through an exactly-once sink of the suite's own,
 // in memory, and the sink checks read from a source of the suite's own, so

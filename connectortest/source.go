@@ -50,6 +50,8 @@ type sourceCheck[T any] struct {
 	rec  *recorder[T]
 	good []string // keys of the good records written so far
 	runs int
+	// unbounded and discovers are what the source says it is.
+	unbounded, discovers bool
 }
 
 // setup writes the check's data.
@@ -69,9 +71,10 @@ func (c *sourceCheck[T]) setup(in Input) {
 	distinct(c.t, "Setup", append(append([]string(nil), c.good...), keys(c.key, c.data.Bad)...))
 	c.gate = newGate(c.key)
 	c.rec = newRecorder(c.key)
+	src := c.data.Source()
+	_, c.discovers = src.(weir.SplitDiscoverer)
+	c.unbounded = !src.Bounded()
 }
-
-func (c *sourceCheck[T]) bounded() bool { return c.data.Source().Bounded() }
 
 // add records the good records a fixture added.
 func (c *sourceCheck[T]) add(what string, vs []T) {
@@ -107,7 +110,7 @@ func (c *sourceCheck[T]) start(spec jobSpec) *running {
 // unbounded source with a savepoint) and waits for it.
 func (c *sourceCheck[T]) finish(r *running, what string) {
 	c.t.Helper()
-	if !c.bounded() {
+	if c.unbounded {
 		r.waitFor(c.rec.await(c.good), what+" to read every record", progress(c.rec.coveredKeys, c.good))
 		r.stop()
 	}
@@ -205,11 +208,8 @@ func sourceDiscovery[T any](c *sourceCheck[T]) {
 		c.t.Skip("the source does not declare Discovery")
 	}
 	c.setup(Input{Splits: 2, Records: 60})
-	if c.data.AddSplit == nil || c.bounded() {
-		c.t.Fatal("Discovery needs SourceData.AddSplit and an unbounded source")
-	}
-	if _, ok := c.data.Source().(weir.SplitDiscoverer); !ok {
-		c.t.Fatal("Discovery: the source does not implement weir.SplitDiscoverer")
+	if c.data.AddSplit == nil || !c.unbounded || !c.discovers {
+		c.t.Fatal("Discovery needs SourceData.AddSplit and an unbounded source that implements weir.SplitDiscoverer")
 	}
 	r := c.start(jobSpec{parallelism: 2})
 	c.await(r, "the first splits")
@@ -235,7 +235,7 @@ func sourceAppend[T any](c *sourceCheck[T]) {
 		c.t.Skip("the source does not declare Append")
 	}
 	c.setup(Input{Splits: 2, Records: 60})
-	if c.data.Append == nil || c.bounded() {
+	if c.data.Append == nil || !c.unbounded {
 		c.t.Fatal("Append needs SourceData.Append and an unbounded source")
 	}
 	r := c.start(jobSpec{parallelism: 2})
@@ -260,7 +260,7 @@ func sourceCancel[T any](c *sourceCheck[T]) {
 	c.setup(Input{Splits: 3, Records: 60})
 	leaks := goleak.IgnoreCurrent()
 	var r *running
-	if c.bounded() {
+	if !c.unbounded {
 		spent := c.gate.limit(int64(len(c.good) / 2))
 		r = c.start(jobSpec{parallelism: 2})
 		r.waitFor(spent, "half the records", progress(c.gate.emittedKeys, c.good))
