@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weirstream/weir"
 )
@@ -109,6 +110,10 @@ type Sink[T any] struct {
 	// Key returns the string records are compared by; nil means
 	// fmt.Sprint.
 	Key func(T) string
+	// EventTime, when set, gives the suite's records their event times
+	// (weir.EventTime), for a sink that writes by event time
+	// (weir.EventTimeWriter).
+	EventTime func(T) time.Time
 }
 
 func keyFunc[T any](key func(T) string) func(T) string {

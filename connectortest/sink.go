@@ -68,7 +68,11 @@ func (c *sinkCheck[T]) start(spec jobSpec) *running {
 	r := newRunning(c.t)
 	env := weir.New(spec.options(c.chk, r.stopCh, r.checkpointed, r.restarted)...)
 	gen := weir.Generator(weir.GeneratorSpec{Splits: 3, Count: sinkRecords}, c.s.Record)
-	s := weir.From(env, c.gate.source(gen)).ID(sourceID).Name(sourceName)
+	var opts []weir.SourceOption
+	if c.s.EventTime != nil {
+		opts = append(opts, weir.EventTime(c.s.EventTime, 0))
+	}
+	s := weir.From(env, c.gate.source(gen), opts...).ID(sourceID).Name(sourceName)
 	if f := spec.failOnce; f != nil {
 		s = weir.TryMap(s, func(v T) (T, error) { return v, f.check() }).ID(failID)
 	}

@@ -4,19 +4,20 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weirstream/weir"
 	"github.com/weirstream/weir/connectortest"
 )
 
 // The sink passes the conformance suite as an exactly-once sink that can
-// change parallelism; records are spread over two partitions, so that a
-// subtask writes several files at each checkpoint.
+// change parallelism; records are spread over two partitions and hourly
+// event-time buckets, so that a subtask writes several files at each
+// checkpoint.
 func TestConformance(t *testing.T) {
 	connectortest.RunSink(t, connectortest.Sink[event]{
 		Capabilities: connectortest.SinkCapabilities{ExactlyOnce: true, Rescale: true},
@@ -25,7 +26,7 @@ func TestConformance(t *testing.T) {
 			return connectortest.SinkData[event]{
 				Sink: func() weir.Sink[event] {
 					s, err := New(Config[event]{Dir: dir, Format: numbers(), Ext: ".txt", RollSize: 64,
-						Partition: func(e event) string { return e.User }})
+						Partition: func(e event) string { return e.User }, EventTimeBuckets: "2006-01-02--15"})
 					if err != nil {
 						t.Fatalf("New: %v", err)
 					}
@@ -34,8 +35,11 @@ func TestConformance(t *testing.T) {
 				Committed: func() ([]event, error) { return committedEvents(dir) },
 			}
 		},
-		Record: func(n int64) event { return event{N: int(n), User: "u" + strconv.Itoa(int(n%2))} },
-		Key:    func(e event) string { return strconv.Itoa(e.N) },
+		Record: func(n int64) event {
+			return event{N: int(n), User: "u" + strconv.Itoa(int(n%2)), At: time.UnixMilli(n * 60_000)}
+		},
+		Key:       func(e event) string { return strconv.Itoa(e.N) },
+		EventTime: func(e event) time.Time { return e.At },
 	})
 }
 
@@ -56,7 +60,7 @@ func committedEvents(dir string) ([]event, error) {
 			if err != nil {
 				return fmt.Errorf("%s: %w", p, err)
 			}
-			out = append(out, event{N: n, User: path.Dir(p)})
+			out = append(out, event{N: n, User: strings.Split(p, "/")[0]})
 		}
 		return nil
 	})
