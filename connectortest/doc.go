@@ -27,8 +27,9 @@
 //   - Rescale: the same across a change of parallelism (1 to 2, 2 to 1).
 //   - ExactlyOnceRestart: an operator fails once after a checkpoint and
 //     the job restarts itself (weir.Restarts); an exactly-once sink's
-//     output equals that of an uninterrupted run. A discovering source
-//     also gets a split added just before that checkpoint.
+//     output equals that of an uninterrupted run. A source that discovers
+//     splits or reads appended records also gets a split or records added
+//     just before that checkpoint.
 //   - Discovery (Capabilities.Discovery): splits added while the job runs
 //     are read, and a restored job does not read them again.
 //   - Append (Capabilities.Append): records added to existing splits while

@@ -183,10 +183,13 @@ func sourceRestart[T any](c *sourceCheck[T]) {
 	spent := c.gate.limit(int64(len(c.good) / 3))
 	r := c.start(jobSpec{parallelism: 2, restarts: true, failOnce: f})
 	r.waitFor(spent, "a third of the records", progress(c.gate.emittedKeys, c.good))
+	// Records added before the checkpoint and not read yet: the
+	// restarted job reads them once.
 	if c.s.Capabilities.Discovery && c.data.AddSplit != nil {
-		// A split found before the checkpoint, not read yet: the restarted
-		// job reads it once.
 		c.add("AddSplit", c.data.AddSplit(20))
+	}
+	if c.s.Capabilities.Append && c.data.Append != nil {
+		c.add("Append", c.data.Append(20))
 	}
 	// The readers wait; the next checkpoint holds their positions. Then
 	// they go on, and soon a record fails the job.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -146,4 +147,50 @@ func committed(dir string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// A batch sink opened after a restore aborts what the checkpoint does not
+// hold: the transactions prepared for later checkpoints, its own and
+// (subtask 0) those of subtasks the job no longer has, and files left
+// open; it keeps the transactions the restore will commit.
+func TestBatchSinkAbortsLingeringTransactions(t *testing.T) {
+	dir := t.TempDir()
+	sink := connector.Batches(dir)
+	ctx := t.Context()
+	prepare := func(subtask, p int, ids ...int64) {
+		w, err := sink.Open(ctx, weir.SinkInfo{Subtask: subtask, Parallelism: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			if err := w.Write(fmt.Sprint(subtask, "@", id)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.(weir.TwoPhaseWriter).Prepare(id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Written and never prepared: left open by a crash.
+		if err := w.Write("open"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prepare(0, 2, 3, 4)
+	prepare(1, 2, 3, 4)
+	w, err := sink.Open(ctx, weir.SinkInfo{Subtask: 0, Parallelism: 1, RestoredCheckpointID: 3, PreviousParallelism: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var left []string
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		left = append(left, strings.Join(strings.Split(e.Name(), "-")[:3], "-"))
+	}
+	if want := []string{".txn-0-3", ".txn-1-3"}; !slices.Equal(left, want) {
+		t.Fatalf("after the restore's Open the directory holds %v, want only %v", left, want)
+	}
 }
