@@ -1,6 +1,7 @@
 package weir
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -35,8 +36,8 @@ type SplitEnumerator interface {
 	// read them.
 	Discover(ctx context.Context) ([]Split, error)
 	// State returns what the enumerator needs to resume (a cursor, say);
-	// every checkpoint stores it. The runtime keeps the IDs of the splits
-	// it knows itself.
+	// every checkpoint stores a copy of it. The runtime keeps the IDs of
+	// the splits it knows itself.
 	State() ([]byte, error)
 	// Close releases the enumerator.
 	Close() error
@@ -113,7 +114,9 @@ func (r *enumeratorRun) snapshot() (*runtime.EnumeratorState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("split enumerator state: %w", err)
 	}
-	return &runtime.EnumeratorState{State: st, Splits: slices.Clone(r.ids)}, nil
+	// A copy: the checkpoint is written after the enumerator has
+	// discovered on, and it may reuse the slice it returned.
+	return &runtime.EnumeratorState{State: bytes.Clone(st), Splits: slices.Clone(r.ids)}, nil
 }
 
 func (o *sourceOp[T]) openEnumerator(ctx context.Context, now time.Time) error {

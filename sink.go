@@ -2,6 +2,7 @@ package weir
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -68,7 +69,8 @@ type SinkWriter[T any] interface {
 type TwoPhaseWriter interface {
 	// Prepare is called at a checkpoint barrier: it flushes and stages
 	// everything written since the last barrier and returns a committable
-	// describing it, which the checkpoint stores.
+	// describing it, which the checkpoint stores (a copy: the writer may
+	// reuse the slice).
 	Prepare(checkpointID int64) ([]byte, error)
 	// Commit makes staged output visible once its checkpoint has completed.
 	// It is also called with the committables of a restored checkpoint, and
@@ -183,6 +185,9 @@ func (o *sinkOp[T]) Snapshot(_ context.Context, id int64) (runtime.OperatorState
 	if err != nil {
 		return runtime.OperatorState{}, err
 	}
+	// A copy: it is committed after the writer has written on, and a
+	// writer may reuse the slice it returned.
+	c = bytes.Clone(c)
 	failpoint.Hit(failpoint.SinkPrepared)
 	o.pending = append(o.pending, prepared{id: id, committable: c})
 	st := runtime.OperatorState{Committables: make([][]byte, len(o.pending))}

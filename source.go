@@ -1,6 +1,7 @@
 package weir
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync/atomic"
@@ -54,7 +55,7 @@ type SplitReader[T any] interface {
 	Poll(out SourceOutput[T], max int) (PollStatus, error)
 	// Position returns the position after the last record emitted; a
 	// reader opened at it continues with the next record. Checkpoints store
-	// it.
+	// a copy of it, so the reader may reuse the slice.
 	Position() []byte
 	// Close releases the reader.
 	Close() error
@@ -408,7 +409,9 @@ func (o *sourceOp[T]) Snapshot(_ context.Context, id int64) (runtime.OperatorSta
 	for i, r := range o.runs {
 		pos := r.position
 		if r.reader != nil {
-			pos = r.reader.Position()
+			// A copy: the checkpoint is written after the reader has
+			// read on, and a reader may reuse the slice it returned.
+			pos = bytes.Clone(r.reader.Position())
 		}
 		st.Splits[i] = runtime.SplitState{Split: r.split.ID, Position: pos, Watermark: r.watermark(), Ended: r.ended}
 	}
@@ -504,7 +507,7 @@ func (o *sourceOp[T]) Poll(ctx context.Context, now time.Time) (progressed, ende
 		}
 		if st == End {
 			r.ended = true
-			r.position = r.reader.Position()
+			r.position = bytes.Clone(r.reader.Position())
 			if err := r.reader.Close(); err != nil {
 				o.meta.Origin = runtime.Origin{}
 				return false, false, o.fail(fmt.Errorf("split %q: close: %w", r.split.ID, err))
