@@ -15,8 +15,9 @@ import (
 const LogJobFailed = "job failed"
 
 // Logger makes the job log what happens to it on l, as structured records:
-// the job's start and end, each checkpoint completed (id, duration, bytes,
-// alignment) or failed (why), the checkpoint it restores, each restart and
+// the job's start and end, each checkpoint completed (id, duration and its
+// sync, async and metadata parts, bytes, alignment; see CheckpointMetrics)
+// or failed (why), the checkpoint it restores, each restart and
 // its cause, and the operator error that failed a run (operator, subtask,
 // the record's source, split and offset). Nothing is logged per record.
 // Without Logger a job logs nothing.
@@ -39,6 +40,23 @@ type CheckpointMetrics struct {
 	Time time.Time
 	// Duration runs from the trigger to the completion or the failure.
 	Duration time.Duration
+	// SyncDuration, AsyncDuration and MetadataDuration show where
+	// Duration went, as Flink's checkpoint statistics split a subtask's
+	// time into a sync and an async part:
+	//
+	//   - SyncDuration, from the trigger to the last task's
+	//     acknowledgement: the barriers' way through the job (alignment
+	//     included) and the tasks' synchronous snapshots, while the state
+	//     files of the tasks that acknowledged earlier are being written;
+	//   - AsyncDuration, from then until the last state file was written:
+	//     the writes the checkpoint still waited for (zero when none was
+	//     left);
+	//   - MetadataDuration, writing the metadata that completes it.
+	//
+	// What Duration holds beyond them is the coordinator's own handling,
+	// normally negligible. A part the checkpoint did not reach before it
+	// failed is zero.
+	SyncDuration, AsyncDuration, MetadataDuration time.Duration
 	// Bytes is the size of the state files it wrote.
 	Bytes int64
 	// Alignment is the longest time one task waited between the first and
@@ -126,6 +144,7 @@ func (e *Env) JobMetrics() JobMetrics {
 // logged, kept for JobMetrics and, once completed, handed to OnCheckpoint.
 func (e *Env) reportCheckpoint(log *slog.Logger, s runtime.CheckpointStats) {
 	m := CheckpointMetrics{ID: s.ID, Savepoint: s.Savepoint, Time: time.Now(), Duration: s.Duration,
+		SyncDuration: s.SyncDuration, AsyncDuration: s.AsyncDuration, MetadataDuration: s.MetadataDuration,
 		Bytes: s.Bytes, Alignment: s.Alignment, Err: s.Err}
 	e.stats.checkpoint(m)
 	kind := "checkpoint"
@@ -136,7 +155,8 @@ func (e *Env) reportCheckpoint(log *slog.Logger, s runtime.CheckpointStats) {
 		log.Warn(kind+" failed", "id", s.ID, "duration", s.Duration, "error", s.Err)
 		return
 	}
-	log.Info(kind+" completed", "id", s.ID, "duration", s.Duration, "bytes", s.Bytes, "alignment", s.Alignment)
+	log.Info(kind+" completed", "id", s.ID, "duration", s.Duration, "sync", s.SyncDuration, "async", s.AsyncDuration,
+		"metadata", s.MetadataDuration, "bytes", s.Bytes, "alignment", s.Alignment)
 	if f := e.cfg.checkpoint.onComplete; f != nil {
 		f(s.ID, s.Duration)
 	}

@@ -214,6 +214,9 @@ func TestJobLogs(t *testing.T) {
 	}
 	if c := byMsg["checkpoint completed"][0]; c["id"] == nil || c["bytes"].(float64) <= 0 || c["duration"] == nil {
 		t.Errorf("checkpoint record %v, want id, bytes and duration", c)
+	} else if sync, async, meta := c["sync"], c["async"], c["metadata"]; sync == nil || async == nil || meta == nil ||
+		sync.(float64)+async.(float64)+meta.(float64) > c["duration"].(float64) || sync.(float64) <= 0 {
+		t.Errorf("checkpoint record %v, want its sync, async and metadata parts within its duration", c)
 	}
 	if f := byMsg["job run failed"][0]; f["operator_id"] != "maybe-fail" || f["source"] == nil || f["offset"] == nil ||
 		!strings.Contains(f["error"].(string), errInjected.Error()) {

@@ -120,6 +120,10 @@ type CheckpointFigures struct {
 	// job reports it; Bytes is the size of the state files written.
 	Duration time.Duration
 	Bytes    int64
+	// Sync, Async and Metadata are the parts of Duration the job reports
+	// (weir.CheckpointMetrics): until the last task acknowledged, the
+	// writes still running then, and the metadata.
+	Sync, Async, Metadata time.Duration
 	// DD is how long dd took to write DDBytes (Bytes rounded up to MiB)
 	// with conv=fsync into the checkpoint directory right after.
 	DD      time.Duration
@@ -463,7 +467,9 @@ func (j *scaleJob) measureCheckpoint(cfg StateScaleConfig, src *scaleSource, rss
 	}
 	last := m.Checkpoints[len(m.Checkpoints)-1]
 	f.Duration, f.Bytes = last.Duration, last.Bytes
-	cfg.Logf("p%d: checkpoint of %d bytes in %v", j.p, f.Bytes, f.Duration.Round(time.Millisecond))
+	f.Sync, f.Async, f.Metadata = last.SyncDuration, last.AsyncDuration, last.MetadataDuration
+	cfg.Logf("p%d: checkpoint of %d bytes in %v (sync %v, async %v, metadata %v)", j.p, f.Bytes, f.Duration.Round(time.Millisecond),
+		f.Sync.Round(time.Millisecond), f.Async.Round(time.Millisecond), f.Metadata.Round(time.Millisecond))
 
 	f.DDBytes = (f.Bytes + 1<<20 - 1) >> 20 << 20
 	dd, err := ddFsync(cfg.Dir, f.DDBytes)
@@ -927,6 +933,9 @@ func (r StateScaleReport) String() string {
 		return fmt.Sprintf("%s (%.0f B per key)", mib(c.Bytes), float64(c.Bytes)/float64(r.Keys))
 	})
 	row("checkpoint duration", func(c CheckpointFigures) string { return seconds(c.Duration) })
+	row("sync + async + metadata", func(c CheckpointFigures) string {
+		return seconds(c.Sync) + " + " + seconds(c.Async) + " + " + seconds(c.Metadata)
+	})
 	row("dd conv=fsync, same bytes", func(c CheckpointFigures) string { return seconds(c.DD) })
 	row("RSS steady (median, max) → peak", func(c CheckpointFigures) string {
 		return fmt.Sprintf("%s, %s → %s", mib(c.RSSSteady), mib(c.RSSSteadyMax), mib(c.RSSPeak))

@@ -86,7 +86,8 @@ func TestStateScaleSmall(t *testing.T) {
 	for i, want := range []int{1, 2} {
 		c := rep.Checkpoints[i]
 		if c.Parallelism != want || c.Bytes < keys*size || c.DDBytes < c.Bytes || c.DD <= 0 || c.Duration <= 0 ||
-			len(c.Before) != 3 || len(c.After) != 3 || c.RSSPeak <= 0 || c.Rate <= 0 || c.Path == "" {
+			len(c.Before) != 3 || len(c.After) != 3 || c.RSSPeak <= 0 || c.Rate <= 0 || c.Path == "" ||
+			c.Sync <= 0 || c.Async < 0 || c.Metadata <= 0 || c.Sync+c.Async+c.Metadata > c.Duration {
 			t.Errorf("checkpoint %d: %+v", i, c)
 		}
 	}

@@ -100,6 +100,23 @@ type CheckpointStats struct {
 	// failure): the barriers' way through the job, the writes and the
 	// metadata.
 	Duration time.Duration
+	// SyncDuration is the time from the trigger to the last task's
+	// acknowledgement: the barriers' way through the job, alignment
+	// included, and the tasks' synchronous snapshots. Writes of the tasks
+	// that acknowledged earlier run meanwhile. It is zero for a checkpoint
+	// that failed before every task acknowledged.
+	SyncDuration time.Duration
+	// AsyncDuration is the time from the last acknowledgement until the
+	// last state file was written: the writes the checkpoint still waited
+	// for once the barriers were through. It is zero when every file was
+	// written by then, and for a checkpoint that failed before its writes
+	// finished.
+	AsyncDuration time.Duration
+	// MetadataDuration is the time the store took to complete the
+	// checkpoint (CheckpointStore.Complete: writing the metadata); zero
+	// for a checkpoint that failed before. What Duration holds beyond the
+	// three is the coordinator's own handling, such as telling the tasks.
+	MetadataDuration time.Duration
 	// Bytes is the size of the state files written.
 	Bytes int64
 	// Alignment is the longest time a task waited between the first and
@@ -144,6 +161,9 @@ type coordEvent struct {
 	states    []OperatorState
 	err       error
 	reply     chan<- SavepointResult // for savepoint requests
+	// at is when an acknowledgement or a finished write was posted: the
+	// coordinator may take it a little later.
+	at time.Time
 	// A written state: states[index] of the task's acknowledgement went
 	// to file, of size bytes (or failed with err).
 	index int
@@ -211,7 +231,7 @@ func (c *Coordinator) take() []coordEvent {
 
 // Acknowledge implements Checkpointer.
 func (c *Coordinator) Acknowledge(id int64, task int, alignment time.Duration, states []OperatorState) {
-	c.post(coordEvent{kind: evAck, id: id, task: task, alignment: alignment, states: states})
+	c.post(coordEvent{kind: evAck, id: id, task: task, alignment: alignment, states: states, at: time.Now()})
 }
 
 // Decline implements Checkpointer.
@@ -262,6 +282,12 @@ type pending struct {
 	writing   map[stateKey]bool
 	alignment time.Duration // the longest of the acknowledging tasks'
 	bytes     int64         // state files written
+	// lastAck is when the last task acknowledged, lastWrite when the
+	// latest write finished (zero until then); written is set once both
+	// are done, metadata to how long the store's Complete took.
+	lastAck, lastWrite time.Time
+	written            bool
+	metadata           time.Duration
 }
 
 // stateKey names an acknowledged state: states[index] of task's
@@ -275,8 +301,15 @@ type stateWrite struct {
 }
 
 func (p *pending) stats(err error) CheckpointStats {
-	return CheckpointStats{ID: p.id, Savepoint: p.savepoint, Duration: time.Since(p.started),
-		Bytes: p.bytes, Alignment: p.alignment, Err: err}
+	s := CheckpointStats{ID: p.id, Savepoint: p.savepoint, Duration: time.Since(p.started),
+		Bytes: p.bytes, Alignment: p.alignment, MetadataDuration: p.metadata, Err: err}
+	if !p.lastAck.IsZero() {
+		s.SyncDuration = p.lastAck.Sub(p.started)
+	}
+	if p.written && p.lastWrite.After(p.lastAck) {
+		s.AsyncDuration = p.lastWrite.Sub(p.lastAck)
+	}
+	return s
 }
 
 // done reports the outcome to those who asked for the savepoint.
@@ -440,6 +473,9 @@ func (c *Coordinator) Run(ctx context.Context) error {
 				w := &cur.acked[e.task][e.index]
 				w.File, w.Size = e.file, e.size
 				cur.bytes += e.size
+				if e.at.After(cur.lastWrite) {
+					cur.lastWrite = e.at
+				}
 			}
 		}
 		for cur != nil && len(cur.queued) > 0 && len(cur.writing) < c.cfg.Writers {
@@ -453,10 +489,11 @@ func (c *Coordinator) Run(ctx context.Context) error {
 					failpoint.Hit(failpoint.StateWritten)
 				}
 				release(w.st.State)
-				c.post(coordEvent{kind: evWritten, id: id, task: w.task, index: w.index, file: file, size: size, err: err})
+				c.post(coordEvent{kind: evWritten, id: id, task: w.task, index: w.index, file: file, size: size, err: err, at: time.Now()})
 			})
 		}
 		if cur != nil && len(cur.acked) == len(c.tasks) && len(cur.queued) == 0 && len(cur.writing) == 0 {
+			cur.written = true
 			if err := c.complete(ctx, cur); err != nil {
 				if errors.Is(err, context.Canceled) {
 					return err
@@ -531,6 +568,9 @@ func (c *Coordinator) acknowledged(cur *pending, e coordEvent) {
 	}
 	cur.acked[e.task] = ws
 	cur.alignment = max(cur.alignment, e.alignment)
+	if len(cur.acked) == len(c.tasks) {
+		cur.lastAck = e.at
+	}
 }
 
 // timedOut is the failure of a checkpoint that timed out: it names what
@@ -598,7 +638,10 @@ func (c *Coordinator) complete(ctx context.Context, p *pending) error {
 	for task := range c.tasks {
 		written = append(written, p.acked[task]...)
 	}
-	if err := c.store.Complete(ctx, CompletedCheckpoint{ID: p.id, Time: time.Now(), Savepoint: p.savepoint, States: written}); err != nil {
+	start := time.Now()
+	err := c.store.Complete(ctx, CompletedCheckpoint{ID: p.id, Time: start, Savepoint: p.savepoint, States: written})
+	p.metadata = time.Since(start)
+	if err != nil {
 		return fmt.Errorf("checkpoint %d: %w", p.id, err)
 	}
 	id, final := p.id, p.final || p.stop

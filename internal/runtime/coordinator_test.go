@@ -677,3 +677,93 @@ func TestCoordinatorCompleteFailureDiscards(t *testing.T) {
 		h.stop()
 	})
 }
+
+// A checkpoint's report splits its duration: until the last task
+// acknowledged (sync), the writes still running then (async), and the
+// metadata. Snapshots, writes and the metadata take known fake time.
+func TestCoordinatorReportsWhereTimeGoes(t *testing.T) {
+	const s = time.Second
+	cases := []struct {
+		name string
+		// lastAck is when task 1, the last, acknowledges after the
+		// trigger; writes[i] is how long each of task i's writes takes.
+		lastAck  time.Duration
+		writes   [2]time.Duration
+		metadata time.Duration
+		// timeout, when set, fails the checkpoint; metadataFails fails
+		// its Complete.
+		timeout       time.Duration
+		metadataFails bool
+
+		sync, async, meta, duration time.Duration
+	}{
+		{name: "writes after the last acknowledgement", lastAck: 3 * s, writes: [2]time.Duration{5 * s, 4 * s}, metadata: s,
+			sync: 3 * s, async: 4 * s, meta: s, duration: 8 * s},
+		{name: "an earlier task's write is the last", lastAck: 3 * s, writes: [2]time.Duration{9 * s, s}, metadata: 2 * s,
+			sync: 3 * s, async: 6 * s, meta: 2 * s, duration: 11 * s},
+		{name: "every write done at the last acknowledgement", lastAck: 6 * s, writes: [2]time.Duration{5 * s, 0}, metadata: s,
+			sync: 6 * s, async: 0, meta: s, duration: 7 * s},
+		{name: "no time spent writing", writes: [2]time.Duration{0, 0},
+			sync: 0, async: 0, meta: 0, duration: 0},
+		{name: "the metadata fails", lastAck: 2 * s, writes: [2]time.Duration{s, 3 * s}, metadata: 4 * s, metadataFails: true,
+			sync: 2 * s, async: 3 * s, meta: 4 * s, duration: 9 * s},
+		{name: "timed out writing", lastAck: 2 * s, writes: [2]time.Duration{5 * s, time.Hour}, timeout: 10 * s,
+			sync: 2 * s, async: 0, meta: 0, duration: 10 * s},
+		{name: "timed out before the last acknowledgement", lastAck: time.Hour, writes: [2]time.Duration{s, s}, timeout: 10 * s,
+			sync: 0, async: 0, meta: 0, duration: 10 * s},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := newCoordHarness(t, 2, CheckpointConfig{Interval: time.Minute, Timeout: tc.timeout, TolerableFailures: 1, Writers: 4})
+				h.onSnapshot = func(ctx context.Context, task int, op string, id int64) error {
+					if task == 1 && op == "a" && tc.lastAck > 0 {
+						select {
+						case <-time.After(tc.lastAck):
+						case <-ctx.Done():
+							return ctx.Err()
+						}
+					}
+					return nil
+				}
+				h.store.write = func(ctx context.Context, _ int64, st OperatorState) error {
+					if d := tc.writes[st.Subtask]; d > 0 {
+						select {
+						case <-time.After(d):
+						case <-ctx.Done():
+							return ctx.Err()
+						}
+					}
+					return nil
+				}
+				broken := errors.New("metadata not written")
+				h.store.complete = func(int64) error {
+					time.Sleep(tc.metadata)
+					if tc.metadataFails {
+						return broken
+					}
+					return nil
+				}
+				ctx, cancel := context.WithCancel(t.Context())
+				h.start(ctx)
+				time.Sleep(time.Minute + 30*s)
+				synctest.Wait()
+				r := h.reports()
+				if len(r) != 1 {
+					t.Fatalf("reports %+v, want one", r)
+				}
+				got := r[0]
+				if failed := tc.timeout > 0 || tc.metadataFails; failed != (got.Err != nil) {
+					t.Errorf("checkpoint error %v, want failed %v", got.Err, failed)
+				}
+				if got.SyncDuration != tc.sync || got.AsyncDuration != tc.async || got.MetadataDuration != tc.meta || got.Duration != tc.duration {
+					t.Errorf("sync %v, async %v, metadata %v, duration %v; want %v, %v, %v, %v",
+						got.SyncDuration, got.AsyncDuration, got.MetadataDuration, got.Duration, tc.sync, tc.async, tc.meta, tc.duration)
+				}
+				cancel()
+				synctest.Wait()
+				h.stop()
+			})
+		})
+	}
+}
