@@ -302,6 +302,7 @@ func (e *Env) runOnce(ctx context.Context, p *plan, store *checkpointStore, from
 			Timeout:           cp.timeout,
 			MinPause:          cp.minPause,
 			TolerableFailures: cp.tolerableFailures,
+			Writers:           cp.writers,
 			FirstID:           first,
 			Report:            func(s runtime.CheckpointStats) { e.reportCheckpoint(log, s) },
 		}, store, tasks)

@@ -142,6 +142,7 @@ func New(opts ...Option) *Env {
 		checkpoint: checkpointConfig{
 			timeout:           10 * time.Minute,
 			tolerableFailures: 3,
+			writers:           runtime.DefaultCheckpointWriters(),
 			retain:            3,
 		},
 	}}

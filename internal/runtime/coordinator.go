@@ -206,6 +206,9 @@ func NewCoordinator(cfg CheckpointConfig, store CheckpointStore, tasks []*Task) 
 	return c
 }
 
+// Writers returns how many state files the coordinator writes at once.
+func (c *Coordinator) Writers() int { return c.cfg.Writers }
+
 func (c *Coordinator) post(e coordEvent) {
 	c.mu.Lock()
 	if c.mu.closed {
