@@ -92,7 +92,10 @@ func (s *checkpointStore) close() error {
 }
 
 // WriteState implements runtime.CheckpointStore. A canceled ctx stops the
-// write at the snapshot's next piece.
+// write at the snapshot's next piece. A write that fails or is canceled
+// gives its file up without syncing it (checkpoint.Abort): its checkpoint
+// fails and is discarded, and syncing a large partial file would only
+// delay that.
 func (s *checkpointStore) WriteState(ctx context.Context, id int64, savepoint bool, st runtime.OperatorState) (string, int64, error) {
 	name := checkpoint.StateFileName(st.OperatorID, st.Subtask)
 	w, err := s.dir.Create(ctx, ref(id, savepoint), name)
@@ -100,10 +103,16 @@ func (s *checkpointStore) WriteState(ctx context.Context, id int64, savepoint bo
 		return "", 0, err
 	}
 	n, err := st.State.WriteTo(&canceledWriter{w: w, done: ctx.Done(), err: ctx.Err})
-	if cerr := w.Close(); err == nil {
-		err = cerr
+	if err == nil {
+		// Canceled after the last piece: the checkpoint is given up all
+		// the same.
+		err = ctx.Err()
 	}
 	if err != nil {
+		checkpoint.Abort(w) // the discard removes what is left
+		return "", 0, err
+	}
+	if err := w.Close(); err != nil {
 		return "", 0, err
 	}
 	return name, n, nil

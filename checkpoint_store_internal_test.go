@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,11 +15,15 @@ import (
 )
 
 // pieceSnapshot writes size bytes in pieces of 100, calling each before the
-// piece numbered at.
+// piece numbered at, or fails with err at that piece, and calls last after
+// the last piece; written is how many bytes its writer took.
 type pieceSnapshot struct {
-	size int
-	at   int
-	each func()
+	size    int
+	at      int
+	each    func()
+	err     error
+	last    func()
+	written int64
 }
 
 func (s *pieceSnapshot) WriteTo(w io.Writer) (int64, error) {
@@ -27,11 +33,18 @@ func (s *pieceSnapshot) WriteTo(w io.Writer) (int64, error) {
 		if i == s.at && s.each != nil {
 			s.each()
 		}
+		if i == s.at && s.err != nil {
+			return n, s.err
+		}
 		m, err := w.Write(piece[:min(len(piece), s.size-int(n))])
 		n += int64(m)
+		s.written = n
 		if err != nil {
 			return n, err
 		}
+	}
+	if s.last != nil {
+		s.last()
 	}
 	return n, nil
 }
@@ -109,22 +122,65 @@ func TestCheckpointStoreConcurrentWrites(t *testing.T) {
 }
 
 // A write whose context is canceled stops at the snapshot's next piece
-// instead of writing the rest.
-func TestCheckpointStoreWriteStopsWhenCanceled(t *testing.T) {
-	s, op := storeForTest(t, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	snap := &pieceSnapshot{size: 1 << 20, at: 3, each: cancel}
-	_, _, err := s.WriteState(ctx, 1, false, runtime.OperatorState{OperatorID: op, State: snap})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("WriteState returned %v, want context.Canceled", err)
-	}
-	r, err := s.dir.Open(context.Background(), checkpoint.Ref{Kind: checkpoint.KindCheckpoint, ID: 1}, checkpoint.StateFileName(op, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	n, _ := io.Copy(io.Discard, r)
-	if n != 300 {
-		t.Errorf("the canceled write left %d bytes, want the 300 before the cancel", n)
+// instead of writing the rest; a write that is canceled or fails gives its
+// file up without syncing it, and the checkpoint's discard removes it.
+func TestCheckpointStoreWriteGivesUpWithoutSync(t *testing.T) {
+	broken := errors.New("snapshot broke")
+	for _, tc := range []struct {
+		name string
+		// snap returns the snapshot to write and the context to write it
+		// with.
+		snap func() (*pieceSnapshot, context.Context)
+		want error
+		// written is how many bytes the snapshot's writer took.
+		written int64
+	}{
+		{"canceled midway", func() (*pieceSnapshot, context.Context) {
+			ctx, cancel := context.WithCancel(context.Background())
+			return &pieceSnapshot{size: 1 << 20, at: 3, each: cancel}, ctx
+		}, context.Canceled, 300},
+		{"canceled after the last piece", func() (*pieceSnapshot, context.Context) {
+			ctx, cancel := context.WithCancel(context.Background())
+			return &pieceSnapshot{size: 1 << 20, at: -1, last: cancel}, ctx
+		}, context.Canceled, 1 << 20},
+		{"snapshot fails", func() (*pieceSnapshot, context.Context) {
+			return &pieceSnapshot{size: 1 << 20, at: 5, err: broken}, context.Background()
+		}, broken, 500},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, op := storeForTest(t, 1)
+			var syncs atomic.Int32
+			s.dir.Failpoints = func(name string) error {
+				if name == checkpoint.FailpointStateFileSynced {
+					syncs.Add(1)
+				}
+				return nil
+			}
+			snap, ctx := tc.snap()
+			_, _, err := s.WriteState(ctx, 1, false, runtime.OperatorState{OperatorID: op, State: snap})
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("WriteState returned %v, want %v", err, tc.want)
+			}
+			if snap.written != tc.written {
+				t.Errorf("the snapshot wrote %d bytes, want %d", snap.written, tc.written)
+			}
+			if n := syncs.Load(); n != 0 {
+				t.Errorf("the state file was synced %d times, want none", n)
+			}
+			if err := s.Discard(context.Background(), 1, false); err != nil {
+				t.Fatal(err)
+			}
+			if entries, err := os.ReadDir(s.dir.Path()); err != nil || len(entries) != 0 {
+				t.Errorf("after the discard the checkpoint directory holds %v (%v), want nothing", entries, err)
+			}
+
+			// The hook counts the sync of a write that succeeds.
+			if _, _, err := s.WriteState(context.Background(), 2, false, runtime.OperatorState{OperatorID: op, State: &pieceSnapshot{size: 1000, at: -1}}); err != nil {
+				t.Fatal(err)
+			}
+			if n := syncs.Load(); n != 1 {
+				t.Errorf("%d syncs after a write that succeeded, want 1", n)
+			}
+		})
 	}
 }

@@ -26,10 +26,11 @@ type Storage interface {
 	// Create creates the state file name of the checkpoint ref, which must
 	// not be complete yet, and returns a writer for it. The writer's Close
 	// makes the file durable and reports any error on the way; a file whose
-	// Close failed must not be listed in the metadata. A name is written
-	// once: creating it again is an error wrapping ErrExists. Names are
-	// checked (see ErrInvalidName) so that every file stays inside the
-	// checkpoint.
+	// Close failed must not be listed in the metadata. A writer may also
+	// be an Aborter, to give the file up without making it durable (see
+	// Abort). A name is written once: creating it again is an error
+	// wrapping ErrExists. Names are checked (see ErrInvalidName) so that
+	// every file stays inside the checkpoint.
 	Create(ctx context.Context, ref Ref, name string) (io.WriteCloser, error)
 
 	// Open opens the state file name of the checkpoint ref for reading.
@@ -75,6 +76,29 @@ type Storage interface {
 	// checkpoint, never a complete one with missing files. Deleting one
 	// that does not exist is an error wrapping ErrNotFound.
 	Delete(ctx context.Context, ref Ref) error
+}
+
+// Aborter is implemented by a state file writer that can give its file up:
+// Abort ends the writer without making the file durable — no flush of what
+// is buffered, no sync — for a write that failed or was canceled, whose
+// checkpoint is then deleted. Syncing a large partial file would only
+// delay that failure and the Delete. What of the file reached the storage
+// stays until the checkpoint is deleted and must not be listed in its
+// metadata. Write and Close fail after Abort; Abort
+// after Close, or a second Abort, does nothing and returns nil, so a
+// writer can be aborted in a defer.
+type Aborter interface {
+	Abort() error
+}
+
+// Abort gives up the state file that w, a writer returned by Create, was
+// writing: through its Abort method when it is an Aborter, otherwise by
+// closing it, which may make the partial file durable first.
+func Abort(w io.WriteCloser) error {
+	if a, ok := w.(Aborter); ok {
+		return a.Abort()
+	}
+	return w.Close()
 }
 
 var (

@@ -76,7 +76,10 @@ type Dir struct {
 	root *os.Root
 }
 
-var _ Storage = (*Dir)(nil)
+var (
+	_ Storage = (*Dir)(nil)
+	_ Aborter = (*stateWriter)(nil)
+)
 
 // OpenDir opens the checkpoint directory at path, creating it (and its
 // parents) when it does not exist. Close it when done.
@@ -228,6 +231,21 @@ func (w *stateWriter) Close() error {
 	}
 	if err != nil {
 		return fmt.Errorf("checkpoint: write %s: %w", w.loc, err)
+	}
+	return nil
+}
+
+// Abort implements Aborter: it closes the file without flushing the
+// buffer or syncing. The partial file stays for Delete, which removes it
+// with the rest of the checkpoint, and keeps its name taken, as a state
+// file name is written once.
+func (w *stateWriter) Abort() error {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	if err := w.f.Close(); err != nil {
+		return fmt.Errorf("checkpoint: abort %s: %w", w.loc, err)
 	}
 	return nil
 }

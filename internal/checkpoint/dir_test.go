@@ -699,3 +699,56 @@ func TestInspectChecksStateFiles(t *testing.T) {
 	}
 	must(t, d.Verify(t.Context(), chk(1)))
 }
+
+// An aborted state file is neither flushed nor synced: Abort fires no
+// FailpointStateFileSynced (which follows every sync of a state file),
+// leaves the buffered bytes out, keeps the name taken, and Delete removes
+// the partial file with its checkpoint.
+func TestAbortDoesNotSync(t *testing.T) {
+	d := newDir(t, t.TempDir())
+	var mu sync.Mutex
+	syncs := 0
+	d.Failpoints = func(name string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if name == checkpoint.FailpointStateFileSynced {
+			syncs++
+		}
+		return nil
+	}
+	synced := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return syncs
+	}
+	w, err := d.Create(t.Context(), chk(1), "a")
+	must(t, err)
+	if _, err := w.Write([]byte("buffered, never flushed")); err != nil {
+		t.Fatal(err)
+	}
+	must(t, w.(checkpoint.Aborter).Abort())
+	if n := synced(); n != 0 {
+		t.Fatalf("Abort synced the state file (%d syncs)", n)
+	}
+	path := filepath.Join(d.Path(), chk(1).String(), "a")
+	fi, err := os.Stat(path)
+	must(t, err)
+	if fi.Size() != 0 {
+		t.Errorf("the aborted file holds %d bytes, want none: the buffer is dropped, not flushed", fi.Size())
+	}
+	if _, err := d.Create(t.Context(), chk(1), "a"); !errors.Is(err, checkpoint.ErrExists) {
+		t.Errorf("Create of an aborted file's name: %v, want ErrExists", err)
+	}
+
+	// The hook does count the sync of a closed file.
+	w, err = d.Create(t.Context(), chk(1), "b")
+	must(t, err)
+	must(t, w.Close())
+	if n := synced(); n != 1 {
+		t.Fatalf("%d syncs after a Close, want 1", n)
+	}
+	must(t, d.Delete(t.Context(), chk(1)))
+	if exists(filepath.Join(d.Path(), chk(1).String())) {
+		t.Error("Delete left the aborted checkpoint's directory")
+	}
+}

@@ -4,8 +4,8 @@
 //
 // A checkpoint is written in two phases. First every operator subtask
 // writes its state file (Storage.Create, then Close, which makes the file
-// durable); files of one checkpoint may be written concurrently, each by one
-// goroutine. Then the coordinator, once every subtask has acknowledged,
+// durable, or Abort to give it up); files of one checkpoint may be written
+// concurrently, each by one goroutine. Then the coordinator, once every subtask has acknowledged,
 // calls Storage.Complete with the Metadata that lists those files. A
 // checkpoint exists only from the moment its metadata is in place: until
 // then it is incomplete, is never listed, never restored from, and is

@@ -50,6 +50,7 @@ func Run(t *testing.T, newStorage func(t *testing.T) checkpoint.Storage) {
 		{"Create/InvalidNames", testInvalidNames},
 		{"Create/InvalidRef", testInvalidRef},
 		{"Writer/CloseTwice", testWriterCloseTwice},
+		{"Writer/Abort", testWriterAbort},
 		{"Open/Missing", testOpenMissing},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"Resolve/Listed", testResolveListed},
@@ -541,6 +542,55 @@ func testWriterCloseTwice(h *H) {
 	}
 	if _, err := w.Write([]byte("x")); err == nil {
 		h.Error("Write after Close succeeded")
+	}
+}
+
+// A writer that can abort gives its file up: it cannot be written or
+// closed afterwards, aborting again or after Close does nothing, and
+// Delete removes the checkpoint it was part of.
+func testWriterAbort(h *H) {
+	w, err := h.S.Create(h.Ctx, chk(1), "a")
+	h.MustNil(err)
+	a, ok := w.(checkpoint.Aborter)
+	if !ok {
+		w.Close()
+		h.Skip("the storage's writers are not Aborters")
+	}
+	_, err = w.Write(Content(chk(1), "a", 9))
+	h.MustNil(err)
+	h.MustNil(a.Abort())
+	h.MustNil(a.Abort())
+	if _, err := w.Write([]byte("x")); err == nil {
+		h.Error("Write after Abort succeeded")
+	}
+	if err := w.Close(); err == nil {
+		h.Error("Close after Abort succeeded")
+	}
+	if got := h.Incomplete(); !slices.Equal(got, []checkpoint.Ref{chk(1)}) {
+		h.Errorf("Incomplete = %v after an aborted write, want [%v]", got, chk(1))
+	}
+	h.MustNil(h.S.Delete(h.Ctx, chk(1)))
+	if got := h.Incomplete(); len(got) != 0 {
+		h.Errorf("Incomplete = %v after Delete, want nothing", got)
+	}
+
+	// Abort after Close keeps the file.
+	m := Meta(chk(2), at(2), 1)
+	name := m.Operators[0].Subtasks[0].Name
+	w, err = h.S.Create(h.Ctx, chk(2), name)
+	h.MustNil(err)
+	_, err = w.Write(Content(chk(2), "op0", 0))
+	h.MustNil(err)
+	h.MustNil(w.Close())
+	h.MustNil(w.(checkpoint.Aborter).Abort())
+	h.MustNil(h.S.Complete(h.Ctx, m))
+	r, err := h.S.Open(h.Ctx, chk(2), name)
+	h.MustNil(err)
+	data, err := io.ReadAll(r)
+	r.Close()
+	h.MustNil(err)
+	if !bytes.Equal(data, Content(chk(2), "op0", 0)) {
+		h.Errorf("a file aborted after Close reads %d bytes that differ from what was written", len(data))
 	}
 }
 
