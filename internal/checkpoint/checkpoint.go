@@ -84,9 +84,9 @@ type Storage interface {
 // checkpoint is then deleted. Syncing a large partial file would only
 // delay that failure and the Delete. What of the file reached the storage
 // stays until the checkpoint is deleted and must not be listed in its
-// metadata. Write and Close fail after Abort; Abort
-// after Close, or a second Abort, does nothing and returns nil, so a
-// writer can be aborted in a defer.
+// metadata. Write and Close fail after Abort; Abort after Close, or a
+// second Abort, does nothing and returns nil, so a writer can be aborted
+// in a defer.
 type Aborter interface {
 	Abort() error
 }

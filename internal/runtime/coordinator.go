@@ -488,11 +488,12 @@ func (c *Coordinator) Run(ctx context.Context) error {
 			wctx, id, savepoint := writeCtx, cur.id, cur.savepoint
 			writers.Go(func() {
 				file, size, err := c.store.WriteState(wctx, id, savepoint, w.st)
+				at := time.Now() // the release may take a while
 				if err == nil {
 					failpoint.Hit(failpoint.StateWritten)
 				}
 				release(w.st.State)
-				c.post(coordEvent{kind: evWritten, id: id, task: w.task, index: w.index, file: file, size: size, err: err, at: time.Now()})
+				c.post(coordEvent{kind: evWritten, id: id, task: w.task, index: w.index, file: file, size: size, err: err, at: at})
 			})
 		}
 		if cur != nil && len(cur.acked) == len(c.tasks) && len(cur.queued) == 0 && len(cur.writing) == 0 {
