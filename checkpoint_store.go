@@ -11,6 +11,7 @@ import (
 	"github.com/weirstream/weir/internal/checkpoint"
 	"github.com/weirstream/weir/internal/failpoint"
 	"github.com/weirstream/weir/internal/runtime"
+	"github.com/weirstream/weir/internal/state"
 )
 
 // checkpointStore writes a job's checkpoints into a checkpoint.Dir: one
@@ -102,7 +103,7 @@ func (s *checkpointStore) WriteState(ctx context.Context, id int64, savepoint bo
 	if err != nil {
 		return "", 0, err
 	}
-	n, err := st.State.WriteTo(&canceledWriter{w: w, done: ctx.Done(), err: ctx.Err})
+	n, err := state.WriteOnce(st.State, &canceledWriter{w: w, done: ctx.Done(), err: ctx.Err})
 	if err == nil {
 		// Canceled after the last piece: the checkpoint is given up all
 		// the same.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/weirstream/weir/codec"
@@ -174,8 +175,11 @@ type frozenTable interface {
 
 // writeSnapshot writes a whole snapshot: the header, the tables in the
 // given order, the checksum of all that, and the index and footer that let
-// a reader read only the parts it needs.
-func writeSnapshot(dst io.Writer, h snapHeader, tables []frozenTable, now int64) (int64, error) {
+// a reader read only the parts it needs. marks, when not nil, holds a
+// progress marker per table (nil for none) that the table's writeBody
+// advances past each key group once it has read it for the last time (see
+// snapWriter.passed).
+func writeSnapshot(dst io.Writer, h snapHeader, tables []frozenTable, now int64, marks []*atomic.Int32) (int64, error) {
 	cw := &countingWriter{w: dst}
 	w := &snapWriter{bw: bufio.NewWriterSize(cw, 64<<10)}
 	w.beginPart()
@@ -190,8 +194,12 @@ func writeSnapshot(dst io.Writer, h snapHeader, tables []frozenTable, now int64)
 	w.uvarint(uint64(len(tables)))
 	head := w.endPart()
 	w.index = make([]tableIndex, 0, len(tables))
-	for _, t := range tables {
+	for j, t := range tables {
 		th := t.header()
+		w.mark = nil
+		if marks != nil {
+			w.mark = marks[j]
+		}
 		w.bytes([]byte(th.name))
 		w.raw([]byte{byte(th.kind)})
 		w.index = append(w.index, tableIndex{tableHeader: th})
@@ -308,6 +316,18 @@ type snapWriter struct {
 	inPart bool
 	// index collects the index entries of the tables written so far.
 	index []tableIndex
+	// mark is the progress marker of the table being written, or nil.
+	mark *atomic.Int32
+}
+
+// passed tells the task that the table being written will not read the
+// key group at offset i, nor those before it, again. A keyed table calls
+// it once the key group's entries are encoded into w.sec, before they
+// are written out.
+func (w *snapWriter) passed(i int) {
+	if w.mark != nil {
+		w.mark.Store(int32(i + 1))
+	}
 }
 
 func (w *snapWriter) raw(p []byte) {

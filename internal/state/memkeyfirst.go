@@ -165,7 +165,7 @@ func (t *memKeyFirst[K, N, V]) writableEntry(i int, k K) *kfEntry[N, V] {
 	if e != nil && e.epoch == t.b.epoch {
 		return e
 	}
-	if e != nil && !t.b.holds(e.epoch) {
+	if e != nil && !t.holds(e.epoch, i) {
 		e.epoch = t.b.epoch
 		t.tidy(i)
 		return e

@@ -101,12 +101,13 @@ func (e *nsEntries[K, V]) materialize() {
 }
 
 // own makes e's index and values its own (see materialize), folding the
-// overlay in place when no snapshot may read them.
-func (e *nsEntries[K, V]) own(b *Memory) {
+// overlay in place when no snapshot may read them; e is in the key group at
+// offset i of the table created ord-th.
+func (e *nsEntries[K, V]) own(b *Memory, ord, i int) {
 	if e.ov == nil {
 		return
 	}
-	if b.holds(e.ov.epoch) {
+	if b.holdsGroup(e.ov.epoch, ord, i) {
 		e.materialize()
 	} else {
 		e.fold()
@@ -155,6 +156,12 @@ func (c *nsCache[N, P]) set(n N, e *P) {
 	c.next = (c.next + 1) % nsCacheWays
 }
 
+// overlaidNS is an entry given an overlay, in the key group at offset i.
+type overlaidNS[K comparable, V any] struct {
+	e *nsEntries[K, V]
+	i int
+}
+
 // memNamespaced is the memory backend's Namespaced table: per key group, a
 // map from namespace to the namespace's entries.
 //
@@ -169,8 +176,9 @@ type memNamespaced[K, N comparable, V any] struct {
 	last  []nsCache[N, nsEntries[K, V]] // per key group offset
 	spare []*nsEntries[K, V]            // per key group offset, or nil
 	// overlaid is the entries given an overlay since the last snapshot,
-	// which the next snapshot folds or materializes.
-	overlaid []*nsEntries[K, V]
+	// which the next snapshot folds or materializes, with their key
+	// groups' offsets.
+	overlaid []overlaidNS[K, V]
 }
 
 func newMemNamespaced[K, N comparable, V any](b *Memory, d TableDesc[K, N, V]) *memNamespaced[K, N, V] {
@@ -206,15 +214,15 @@ func (t *memNamespaced[K, N, V]) lookup(i int, n N) *nsEntries[K, V] {
 func (t *memNamespaced[K, N, V]) writableNS(i int, n N) (e *nsEntries[K, V], fresh bool) {
 	e = t.lookup(i, n)
 	if e != nil && e.epoch == t.b.epoch {
-		if e.ov != nil && !t.b.holds(e.ov.epoch) {
+		if e.ov != nil && !t.holds(e.ov.epoch, i) {
 			e.fold()
 			t.tidy(i)
 		}
 		return e, false
 	}
-	if e != nil && !t.b.holds(e.epoch) {
+	if e != nil && !t.holds(e.epoch, i) {
 		e.epoch = t.b.epoch
-		if e.ov != nil && !t.b.holds(e.ov.epoch) {
+		if e.ov != nil && !t.holds(e.ov.epoch, i) {
 			e.fold()
 		}
 		t.tidy(i)
@@ -226,7 +234,7 @@ func (t *memNamespaced[K, N, V]) writableNS(i int, n N) (e *nsEntries[K, V], fre
 		// A snapshot took e after its last write, so e has no overlay.
 		e = &nsEntries[K, V]{epoch: t.b.epoch, idx: e.idx, keys: e.keys, vals: e.vals, shared: true,
 			ov: &nsOverlay[K, V]{epoch: e.epoch, frozen: len(e.vals), added: make(map[K]int), vals: make(map[int]*V)}}
-		t.overlaid = append(t.overlaid, e)
+		t.overlaid = append(t.overlaid, overlaidNS[K, V]{e, i})
 	case t.spare[i] != nil:
 		e, t.spare[i] = t.spare[i], nil
 		e.epoch, fresh = t.b.epoch, true
@@ -319,7 +327,7 @@ func (t *memNamespaced[K, N, V]) Delete(kg int, k K, n N) error {
 		return t.Drop(kg, n)
 	}
 	e, _ = t.writableNS(i, n)
-	e.own(t.b)
+	e.own(t.b, t.ord, i)
 	if e.shared {
 		// The keys below its length may be a snapshot's: write a copy.
 		e.keys, e.shared = slices.Clone(e.keys), false
@@ -372,7 +380,7 @@ func (t *memNamespaced[K, N, V]) Update(kg int, n N, fn func(K, *V) error) error
 		return nil
 	}
 	e, _ := t.writableNS(i, n)
-	e.own(t.b) // fn may write every value
+	e.own(t.b, t.ord, i) // fn may write every value
 	for j, k := range e.keys {
 		if err := fn(k, &e.vals[j]); err != nil {
 			return err
@@ -421,7 +429,7 @@ func (t *memNamespaced[K, N, V]) Drop(kg int, n N) error {
 		e.ov = nil
 		return nil
 	}
-	if t.ownedInPlace(e.epoch) {
+	if t.ownedInPlace(e.epoch, i) {
 		// No snapshot holds e: empty it for the next namespace. Its keys
 		// array is kept only when no older copy shares it.
 		clear(e.idx)
@@ -501,8 +509,8 @@ func (t *memNamespaced[K, N, V]) load(raw *rawTable) error {
 // freeze first gives every entry with an overlay its index and values
 // back, so that the snapshot reads plain entries.
 func (t *memNamespaced[K, N, V]) freeze() frozenTable {
-	for _, e := range t.overlaid {
-		e.own(t.b)
+	for _, o := range t.overlaid {
+		o.e.own(t.b, t.ord, o.i)
 	}
 	clear(t.overlaid)
 	t.overlaid = t.overlaid[:0]

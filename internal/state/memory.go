@@ -121,15 +121,29 @@ func (b *Memory) Snapshot() (Snapshot, error) {
 		}
 	}
 	s := &memSnapshot{hdr: headerOf(b.cfg), now: b.now()}
-	s.tables = make([]frozenTable, 0, len(b.tables)+len(b.raw))
-	for _, t := range b.tables {
-		s.tables = append(s.tables, t.freeze())
+	// Each table created so far gets a progress marker, which
+	// WriteAndRelease advances past each key group once it has encoded it.
+	marks := make([]atomic.Int32, len(b.tables))
+	type part struct {
+		t    frozenTable
+		mark *atomic.Int32
+	}
+	parts := make([]part, 0, len(b.tables)+len(b.raw))
+	for ord, t := range b.tables {
+		parts = append(parts, part{t.freeze(), &marks[ord]})
 	}
 	for _, t := range b.raw {
-		s.tables = append(s.tables, t)
+		parts = append(parts, part{t: t})
 	}
-	slices.SortFunc(s.tables, func(a, b frozenTable) int { return cmp.Compare(a.header().name, b.header().name) })
-	s.hold = b.held.add(b.epoch)
+	slices.SortFunc(parts, func(a, b part) int { return cmp.Compare(a.t.header().name, b.t.header().name) })
+	s.tables = make([]frozenTable, len(parts))
+	s.marks = make([]*atomic.Int32, len(parts))
+	for j, p := range parts {
+		s.tables[j], s.marks[j] = p.t, p.mark
+	}
+	// The hold is added only now: freezing must not see the new snapshot
+	// as holding what it folds.
+	s.hold = b.held.add(b.epoch, marks)
 	// A snapshot dropped without Release stops holding its epoch when it
 	// becomes garbage; the cleanup refers to the hold, not to s.
 	runtime.AddCleanup(s, (*heldEpoch).release, s.hold)
@@ -141,14 +155,32 @@ type memSnapshot struct {
 	hdr    snapHeader
 	now    int64
 	tables []frozenTable
-	hold   *heldEpoch
+	// marks are the progress markers of tables, nil for restored tables
+	// not created yet (the task never writes those).
+	marks []*atomic.Int32
+	hold  *heldEpoch
+	// once guards WriteAndRelease.
+	once atomic.Bool
 }
 
 // WriteTo writes the snapshot; it may be called again, also after Release,
 // but a snapshot written after Release may show writes made since it was
 // taken.
 func (s *memSnapshot) WriteTo(w io.Writer) (int64, error) {
-	return writeSnapshot(w, s.hdr, s.tables, s.now)
+	return writeSnapshot(w, s.hdr, s.tables, s.now, nil)
+}
+
+// WriteAndRelease writes the snapshot once, releasing each key group of
+// each table as soon as its section is encoded, so that the task writes in
+// place again, and folds the overlay of, every key group already written
+// while the rest is still being written. It releases the whole snapshot
+// when it returns, also on error. The snapshot must not be written again.
+func (s *memSnapshot) WriteAndRelease(w io.Writer) (int64, error) {
+	defer s.Release()
+	if s.once.Swap(true) {
+		return 0, errors.New("state: snapshot written again after WriteAndRelease")
+	}
+	return writeSnapshot(w, s.hdr, s.tables, s.now, s.marks)
 }
 
 // Release tells the backend that the snapshot will not be written again,
@@ -156,17 +188,16 @@ func (s *memSnapshot) WriteTo(w io.Writer) (int64, error) {
 // from any goroutine, more than once.
 func (s *memSnapshot) Release() { s.hold.release() }
 
-// heldEpochs records the epochs of the snapshots not yet released. The
-// task's goroutine adds to it; Release, on whichever goroutine writes the
-// snapshot, removes from it.
+// heldEpochs records the snapshots not yet released. The task's goroutine
+// adds to it; Release, on whichever goroutine writes the snapshot, removes
+// from it.
 type heldEpochs struct {
-	// newest is the newest epoch held, 0 when none: what the task reads on
-	// its write path, without the lock.
+	// newest is the newest epoch held, 0 when none, and list the holds in
+	// increasing epoch order (never changed, only replaced): what the task
+	// reads on its write path, without the lock.
 	newest atomic.Uint64
-	mu     struct {
-		sync.Mutex
-		epochs []uint64 // in increasing order
-	}
+	list   atomic.Pointer[[]*heldEpoch]
+	mu     sync.Mutex // serializes add and release
 }
 
 // heldEpoch is one snapshot's hold on its epoch.
@@ -174,14 +205,25 @@ type heldEpoch struct {
 	set   *heldEpochs
 	epoch uint64
 	done  atomic.Bool
+	// marks has one progress marker per table created before the
+	// snapshot, by creation order: the number of the table's key groups,
+	// from the first, that the snapshot has finished reading. Only
+	// WriteAndRelease advances them.
+	marks []atomic.Int32
 }
 
-func (h *heldEpochs) add(epoch uint64) *heldEpoch {
+func (h *heldEpochs) add(epoch uint64, marks []atomic.Int32) *heldEpoch {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.mu.epochs = append(h.mu.epochs, epoch)
+	e := &heldEpoch{set: h, epoch: epoch, marks: marks}
+	var list []*heldEpoch
+	if p := h.list.Load(); p != nil {
+		list = slices.Clone(*p)
+	}
+	list = append(list, e)
+	h.list.Store(&list)
 	h.newest.Store(epoch)
-	return &heldEpoch{set: h, epoch: epoch}
+	return e
 }
 
 func (e *heldEpoch) release() {
@@ -191,21 +233,45 @@ func (e *heldEpoch) release() {
 	h := e.set
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if i := slices.Index(h.mu.epochs, e.epoch); i >= 0 {
-		h.mu.epochs = slices.Delete(h.mu.epochs, i, i+1)
+	var list []*heldEpoch
+	if p := h.list.Load(); p != nil {
+		list = slices.DeleteFunc(slices.Clone(*p), func(x *heldEpoch) bool { return x == e })
 	}
 	var newest uint64
-	if n := len(h.mu.epochs); n > 0 {
-		newest = h.mu.epochs[n-1]
+	if n := len(list); n > 0 {
+		newest = list[n-1].epoch
 	}
+	h.list.Store(&list)
 	h.newest.Store(newest)
 }
 
-// holds reports whether a snapshot not yet released may read a map or
-// entry last written in place in epoch: one taken in that epoch or later.
-// Epoch 0 marks what was never captured.
-func (b *Memory) holds(epoch uint64) bool {
-	return epoch != 0 && epoch <= b.held.newest.Load()
+// passed reports whether the snapshot has finished reading the key group at
+// offset i of the table created ord-th.
+func (e *heldEpoch) passed(ord, i int) bool {
+	return ord < len(e.marks) && int64(i) < int64(e.marks[ord].Load())
+}
+
+// holdsGroup reports whether a snapshot not yet released may read a map or
+// entry of the key group at offset i of the table created ord-th, last
+// written in place in epoch: one taken in that epoch or later that has not
+// finished reading that key group. Epoch 0 marks what was never captured.
+// It runs only on the slow path of a write (a key group or entry not
+// written since the last snapshot), and costs an atomic load when no
+// snapshot is held.
+func (b *Memory) holdsGroup(epoch uint64, ord, i int) bool {
+	if epoch == 0 || epoch > b.held.newest.Load() {
+		return false
+	}
+	p := b.held.list.Load()
+	if p == nil {
+		return false
+	}
+	for _, h := range *p {
+		if epoch <= h.epoch && !h.passed(ord, i) {
+			return true
+		}
+	}
+	return false
 }
 
 // OnSnapshot implements Backend.

@@ -44,10 +44,11 @@ func (rs *splitRows[S, N, V]) find(s S, n N) int {
 	return -1
 }
 
-// ownMore makes more writable in b's current epoch.
-func (rs *splitRows[S, N, V]) ownMore(b *Memory) {
+// ownMore makes more writable in b's current epoch; rs is in the key group
+// at offset i of the table created ord-th.
+func (rs *splitRows[S, N, V]) ownMore(b *Memory, ord, i int) {
 	if rs.epoch != b.epoch {
-		if b.holds(rs.epoch) {
+		if b.holdsGroup(rs.epoch, ord, i) {
 			rs.more = slices.Clone(rs.more)
 		}
 		rs.epoch = b.epoch
@@ -55,11 +56,11 @@ func (rs *splitRows[S, N, V]) ownMore(b *Memory) {
 }
 
 // add appends r.
-func (rs *splitRows[S, N, V]) add(r splitRow[S, N, V], b *Memory) {
+func (rs *splitRows[S, N, V]) add(r splitRow[S, N, V], b *Memory, ord, i int) {
 	if rs.n == 0 {
 		rs.one = r
 	} else {
-		rs.ownMore(b)
+		rs.ownMore(b, ord, i)
 		rs.more = append(rs.more, r)
 	}
 	rs.n++
@@ -106,10 +107,10 @@ func (t *memSplitValue[LK, K, S, N, V]) Put(kg int, lk LK, n N, v V) error {
 	if j := rs.find(s, n); j == 0 {
 		rs.one.v = v
 	} else if j > 0 {
-		rs.ownMore(t.b)
+		rs.ownMore(t.b, t.ord, i)
 		rs.more[j-1].v = v
 	} else {
-		rs.add(splitRow[S, N, V]{s: s, n: n, v: v}, t.b)
+		rs.add(splitRow[S, N, V]{s: s, n: n, v: v}, t.b, t.ord, i)
 	}
 	m[k] = rs
 	return nil
@@ -136,7 +137,7 @@ func (t *memSplitValue[LK, K, S, N, V]) Delete(kg int, lk LK, n N) error {
 		return nil
 	}
 	m := t.writableAt(i)
-	rs.ownMore(t.b)
+	rs.ownMore(t.b, t.ord, i)
 	last := len(rs.more) - 1
 	*rs.at(j) = rs.more[last]
 	rs.more[last] = splitRow[S, N, V]{}
@@ -179,7 +180,7 @@ func (t *memSplitValue[LK, K, S, N, V]) expireGroup(int, int64, int) (int, int, 
 }
 
 func (t *memSplitValue[LK, K, S, N, V]) load(raw *rawTable) error {
-	return loadSections(&t.keyed, raw, func(m map[K]splitRows[S, N, V], rr *recordReader, rec record, _ int64) error {
+	return loadSectionsAt(&t.keyed, raw, false, func(i int, m map[K]splitRows[S, N, V], rr *recordReader, rec record, _ int64) error {
 		key, v, err := decodeEntry(rr, rec, t.d)
 		if err != nil {
 			return err
@@ -187,10 +188,10 @@ func (t *memSplitValue[LK, K, S, N, V]) load(raw *rawTable) error {
 		k, s := t.split(key.k)
 		rs := m[k]
 		if j := rs.find(s, key.n); j >= 0 {
-			rs.ownMore(t.b)
+			rs.ownMore(t.b, t.ord, i)
 			rs.at(j).v = v
 		} else {
-			rs.add(splitRow[S, N, V]{s: s, n: key.n, v: v}, t.b)
+			rs.add(splitRow[S, N, V]{s: s, n: key.n, v: v}, t.b, t.ord, i)
 		}
 		m[k] = rs
 		return nil

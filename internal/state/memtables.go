@@ -154,8 +154,11 @@ type stamped[V any] struct {
 
 // keyed is what the keyed tables share.
 type keyed[MK comparable, E any] struct {
-	b      *Memory
-	name   string
+	b    *Memory
+	name string
+	// ord is the table's place in the backend's creation order, which
+	// names its progress markers in snapshots (see Memory.holdsGroup).
+	ord    int
 	start  int
 	ttl    int64
 	groups []group[MK, E]
@@ -168,6 +171,7 @@ func newKeyed[MK comparable, E any](b *Memory, name string, ttl time.Duration) k
 	return keyed[MK, E]{
 		b:      b,
 		name:   name,
+		ord:    len(b.tables),
 		start:  b.cfg.KeyGroups.Start,
 		ttl:    int64(ttl),
 		groups: make([]group[MK, E], b.cfg.KeyGroups.Len()),
@@ -192,7 +196,7 @@ func (t *keyed[MK, E]) settle(i int) bool {
 		return true
 	case g.m == nil:
 		g.m = make(map[MK]E)
-	case t.b.holds(g.epoch), g.ov != nil && t.sweeping:
+	case t.holds(g.epoch, i), g.ov != nil && t.sweeping:
 		return false
 	case g.ov != nil:
 		g.fold()
@@ -276,10 +280,18 @@ func (t *keyed[MK, E]) tidy(i int) {
 	}
 }
 
-// ownedInPlace reports whether an entry last written in place in epoch may
-// be written in place now: no snapshot may read it.
-func (t *keyed[MK, E]) ownedInPlace(epoch uint64) bool {
-	return epoch == t.b.epoch || !t.b.holds(epoch)
+// holds reports whether a snapshot not yet released may read a map or
+// entry of the key group at offset i last written in place in epoch: one
+// taken in that epoch or later that has not yet written that key group.
+func (t *keyed[MK, E]) holds(epoch uint64, i int) bool {
+	return t.b.holdsGroup(epoch, t.ord, i)
+}
+
+// ownedInPlace reports whether an entry of the key group at offset i last
+// written in place in epoch may be written in place now: no snapshot may
+// read it.
+func (t *keyed[MK, E]) ownedInPlace(epoch uint64, i int) bool {
+	return epoch == t.b.epoch || !t.holds(epoch, i)
 }
 
 func (t *keyed[MK, E]) expired(at, now int64) bool { return t.ttl > 0 && now-at >= t.ttl }
@@ -504,12 +516,16 @@ func writeKeyed[MK comparable, E any](w *snapWriter, start int, ttl int64, gs []
 	w.keyedHeader(time.Duration(ttl), n)
 	for i, m := range gs {
 		if len(m) == 0 {
+			w.passed(i)
 			continue
 		}
 		w.sec.reset()
 		for key, e := range m {
 			entry(&w.sec, key, e)
 		}
+		// The section is in w.sec: m and what its entries refer to are
+		// not read again.
+		w.passed(i)
 		if err := w.section(start + i); err != nil {
 			return err
 		}
@@ -970,7 +986,7 @@ func (t *memMap[K, N, UK, UV]) ownNested(i int, m map[ck[K, N]]nested[UK, UV], k
 		switch {
 		case e.m == nil:
 			e.m = make(map[UK]stamped[UV])
-		case t.b.holds(e.epoch):
+		case t.holds(e.epoch, i):
 			e.m = maps.Clone(e.m)
 		}
 		e.epoch = t.b.epoch
@@ -1008,7 +1024,7 @@ func (t *memMap[K, N, UK, UV]) Get(kg int, k K, n N, uk UK) (UV, bool, error) {
 	if t.ttl > 0 && t.expired(u.at, t.b.now()) {
 		// Removed here only when that writes nothing a snapshot holds;
 		// otherwise by the expiry sweep.
-		if t.groups[i].epoch == t.b.epoch && t.ownedInPlace(e.epoch) {
+		if t.groups[i].epoch == t.b.epoch && t.ownedInPlace(e.epoch, i) {
 			t.removeUser(i, key, uk)
 		}
 		return zero, false, nil

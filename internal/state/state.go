@@ -133,10 +133,33 @@ type Backend interface {
 // that reads consult first, and a snapshot taken meanwhile copies the key
 // groups written since. A snapshot that is never released costs that
 // memory and time (until it is garbage collected), never correctness.
+//
+// A snapshot may also have a WriteAndRelease(w io.Writer) (int64, error)
+// method (see WriteOnce): it writes the snapshot like WriteTo, once, and
+// releases each part as soon as that part is written, then the whole
+// snapshot when it returns, also on error; the snapshot must not be
+// written again. A Memory snapshot releases each key group of each table
+// once its section is encoded, so the task writes in place again, and
+// folds the overlay of, every key group already written while the rest is
+// still being written, and the overlays only ever hold writes to key
+// groups not written yet.
 type Snapshot interface {
 	// WriteTo writes the snapshot in the state snapshot format. It may run on
 	// another goroutine while the task keeps changing state.
 	WriteTo(w io.Writer) (int64, error)
+}
+
+// WriteOnce writes s to w for the last time: with its WriteAndRelease
+// method when it has one, so that the task regains what s holds while it
+// is being written, and with WriteTo otherwise. The caller still releases
+// s afterwards, which is then a no-op.
+func WriteOnce(s Snapshot, w io.Writer) (int64, error) {
+	if p, ok := s.(interface {
+		WriteAndRelease(w io.Writer) (int64, error)
+	}); ok {
+		return p.WriteAndRelease(w)
+	}
+	return s.WriteTo(w)
 }
 
 // ErrExists reports that a table or operator list with the same name was

@@ -186,7 +186,7 @@ func (s *storeSnapshot) WriteTo(w io.Writer) (int64, error) {
 	if s.view == nil {
 		return 0, errors.New("state: snapshot of a store backend written after Release")
 	}
-	return writeSnapshot(w, s.hdr, s.tables, s.now)
+	return writeSnapshot(w, s.hdr, s.tables, s.now, nil)
 }
 
 // Release frees the Store view the snapshot reads. A snapshot that is
