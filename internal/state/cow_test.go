@@ -1,7 +1,10 @@
 package state
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"reflect"
 	"runtime"
 	"slices"
@@ -395,5 +398,316 @@ func TestUnreleasedSnapshotReleasedWhenGarbage(t *testing.T) {
 	}
 	if n := b.held.newest.Load(); n != 0 {
 		t.Errorf("a dropped snapshot still holds epoch %d after collections", n)
+	}
+}
+
+// pausing encodes int64 values as codec.Int64 does and, before encoding
+// the value pause, tells the test (at) and waits until it resumes the
+// writer: a hook inside the encoding of one key group's section.
+type pausing struct {
+	codec.Codec[int64]
+	pause      int64
+	at, resume chan struct{}
+}
+
+func (c pausing) Append(dst []byte, v int64) []byte {
+	if v == c.pause {
+		c.at <- struct{}{}
+		<-c.resume
+	}
+	return c.Codec.Append(dst, v)
+}
+
+type writeAndReleaser interface {
+	WriteAndRelease(w io.Writer) (int64, error)
+}
+
+// TestWriteAndReleaseReleasesEachKeyGroupOnceWritten pauses a
+// WriteAndRelease in the middle of a key group's section, in each of two
+// tables, and checks there that writes go in place to exactly the key
+// groups already written (their overlays folded) and to the overlay
+// everywhere else, the key group being encoded included; then that the
+// snapshot written is, byte for byte, what a plain WriteTo of a backend
+// with the same state writes, and that the snapshot ends released.
+func TestWriteAndReleaseReleasesEachKeyGroupOnceWritten(t *testing.T) {
+	const groups, keys = 16, 64 // keys per key group
+	const pauseMap, pauseValue = 5, 11
+	cfg := Config{KeyGroups: KeyGroupRange{Start: 0, End: groups}, MaxParallelism: groups, Parallelism: 1}
+	i64, str := codec.Int64(), codec.String()
+	at, resume := make(chan struct{}), make(chan struct{})
+	type tables struct {
+		v *memUnitValue[int64, int64]
+		m *memMap[int64, string, int64, int64]
+	}
+	// fill creates "z" (a value table) before "a" (a map table), so the
+	// tables' creation order is not the order they are written in, and
+	// gives one entry of each the value its pausing codec pauses at.
+	fill := func(vc, mc codec.Codec[int64]) (*Memory, tables) {
+		b, err := NewMemory(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := NewValue(b, TableDesc[int64, struct{}, int64]{Name: "z", Key: i64, Namespace: codec.MustFor[struct{}](), Value: vc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := NewMap(b, MapDesc[int64, string, int64, int64]{Name: "a", Key: i64, Namespace: str, UserKey: i64, Value: mc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for kg := range groups {
+			for j := range int64(keys) {
+				k := int64(kg)*1000 + j
+				val := k
+				if j == keys/2 && kg == pauseValue {
+					val = -1
+				}
+				if err := v.Put(kg, k, struct{}{}, val); err != nil {
+					t.Fatal(err)
+				}
+				for uk := range int64(2) {
+					val := k + uk
+					if j == keys/2 && uk == 1 && kg == pauseMap {
+						val = -2
+					}
+					if err := m.Put(kg, k, "", uk, val); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		return b, tables{v.(*memUnitValue[int64, int64]), m.(*memMap[int64, string, int64, int64])}
+	}
+	ref, _ := fill(i64, i64)
+	refSnap, err := ref.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if _, err := refSnap.WriteTo(&want); err != nil {
+		t.Fatal(err)
+	}
+	b, tb := fill(pausing{i64, -1, at, resume}, pausing{i64, -2, at, resume})
+
+	// A write after the snapshot, to one key of each key group, so that
+	// every key group has an overlay before the writer starts.
+	round := int64(0)
+	write := func() {
+		t.Helper()
+		round++
+		for kg := range groups {
+			k := int64(kg) * 1000
+			if err := tb.v.Put(kg, k, struct{}{}, 1_000_000*round); err != nil {
+				t.Fatal(err)
+			}
+			if err := tb.m.Put(kg, k, "", 0, 1_000_000*round); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// nestedAt is the identity of a nested map, per key group, that only
+	// check writes.
+	var nestedAt [groups]uintptr
+	for kg := range groups {
+		nestedAt[kg] = identity(tb.m.groups[kg].m[ck[int64, string]{"", int64(kg)*1000 + 1}].m)
+	}
+	s, err := b.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	write()
+	var got bytes.Buffer
+	var n int64
+	var werr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n, werr = s.(writeAndReleaser).WriteAndRelease(&got)
+	}()
+	// check writes once more and reports, per key group of each table,
+	// whether the write went in place.
+	check := func(when string, mapWritten, valueWritten int) {
+		t.Helper()
+		write()
+		for kg := range groups {
+			if err := tb.m.Put(kg, int64(kg)*1000+1, "", 1, 1_000_000*round); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for kg := range groups {
+			g := &tb.m.groups[kg]
+			if inPlace, want := g.ov == nil && g.epoch == b.epoch, kg < mapWritten; inPlace != want {
+				t.Errorf("%s: map table, key group %d: written in place = %v, want %v", when, kg, inPlace, want)
+			}
+			// The nested map is first written by the first check.
+			if e, _ := tb.m.get(kg, ck[int64, string]{"", int64(kg)*1000 + 1}); round == 2 {
+				if inPlace, want := identity(e.m) == nestedAt[kg], kg < mapWritten; inPlace != want {
+					t.Errorf("%s: map table, key group %d: nested map written in place = %v, want %v", when, kg, inPlace, want)
+				}
+			}
+			h := &tb.v.groups[kg]
+			if inPlace, want := h.ov == nil && h.epoch == b.epoch, kg < valueWritten; inPlace != want {
+				t.Errorf("%s: value table, key group %d: written in place = %v, want %v", when, kg, inPlace, want)
+			}
+		}
+	}
+	<-at
+	check("writer in key group 5 of the map table, the first written", pauseMap, 0)
+	resume <- struct{}{}
+	<-at
+	check("writer in key group 11 of the value table", groups, pauseValue)
+	resume <- struct{}{}
+	<-done
+	if werr != nil {
+		t.Fatal(werr)
+	}
+	if n != int64(got.Len()) {
+		t.Errorf("WriteAndRelease returned %d; wrote %d bytes", n, got.Len())
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Errorf("WriteAndRelease wrote %d bytes that differ from the %d of WriteTo of the same state", got.Len(), want.Len())
+	}
+	if e := b.held.newest.Load(); e != 0 {
+		t.Errorf("after WriteAndRelease, epoch %d is still held", e)
+	}
+	check("after WriteAndRelease", groups, groups)
+	if _, err := s.(writeAndReleaser).WriteAndRelease(io.Discard); err == nil {
+		t.Error("a second WriteAndRelease did not fail")
+	}
+}
+
+// TestWriteAndReleaseWhileTheTaskWrites writes snapshots with
+// WriteAndRelease on another goroutine while the task changes every kind
+// of table, as the runtime does: each must equal, byte for byte, a plain
+// WriteTo of the state it was taken from, and the race detector checks
+// that no key group is written in place while the writer may still read
+// it.
+func TestWriteAndReleaseWhileTheTaskWrites(t *testing.T) {
+	const groups = 8
+	b, err := NewMemory(Config{KeyGroups: KeyGroupRange{Start: 0, End: groups}, MaxParallelism: groups, Parallelism: 1,
+		Clock: func() time.Time { return time.Unix(1, 0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i64, str, unit := codec.Int64(), codec.String(), codec.MustFor[struct{}]()
+	v, err := NewValue(b, TableDesc[int64, string, int64]{Name: "value", Key: i64, Namespace: str, Value: i64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := NewValue(b, TableDesc[int64, struct{}, int64]{Name: "unit", Key: i64, Namespace: unit, Value: i64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ttl, err := NewValue(b, TableDesc[int64, string, int64]{Name: "ttl", Key: i64, Namespace: str, Value: i64, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := NewList(b, TableDesc[int64, string, int64]{Name: "list", Key: i64, Namespace: str, Value: i64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewMap(b, MapDesc[int64, string, int64, int64]{Name: "map", Key: i64, Namespace: str, UserKey: i64, Value: i64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := NewNamespaced(b, TableDesc[int64, int64, int64]{Name: "namespaced", Key: i64, Namespace: i64, Value: i64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kf, err := NewKeyFirst(b, TableDesc[int64, int64, int64]{Name: "keyfirst", Key: i64, Namespace: i64, Value: i64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type pair struct{ A, B int64 }
+	sp, err := NewSplitValue(b, TableDesc[pair, string, int64]{Name: "split", Key: codec.MustFor[pair](), Namespace: str, Value: i64},
+		func(p pair) (int64, int64) { return p.A, p.B }, func(a, b int64) pair { return pair{a, b} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	op := func() error {
+		k := rng.Int64N(400)
+		kg := int(k % groups)
+		x := rng.Int64N(1000)
+		switch rng.IntN(12) {
+		case 0:
+			return v.Put(kg, k, "", x)
+		case 1:
+			return v.Delete(kg, k, "")
+		case 2:
+			return u.Put(kg, k, struct{}{}, x)
+		case 3:
+			return ttl.Put(kg, k, "", x)
+		case 4:
+			return l.Add(kg, k, "", x)
+		case 5:
+			return m.Put(kg, k, "", x%8, x)
+		case 6:
+			return m.Delete(kg, k, "", x%8)
+		case 7:
+			p, _, _, err := ns.Slot(kg, k, x%4)
+			if err == nil {
+				*p += x
+			}
+			return err
+		case 8:
+			if x%8 == 0 {
+				return ns.Drop(kg, x%4)
+			}
+			return ns.Delete(kg, k, x%4)
+		case 9:
+			return kf.Put(kg, k, x%4, x)
+		case 10:
+			return kf.Delete(kg, k, x%4)
+		default:
+			return sp.Put(kg, pair{k, x % 4}, "", x)
+		}
+	}
+	for range 5000 {
+		if err := op(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 30 {
+		var want bytes.Buffer
+		before, err := b.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := before.WriteTo(&want); err != nil {
+			t.Fatal(err)
+		}
+		release(t, before)
+		s, err := b.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		var werr error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, werr = WriteOnce(s, &got)
+		}()
+	writing:
+		for {
+			select {
+			case <-done:
+				break writing
+			default:
+			}
+			if err := op(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if werr != nil {
+			t.Fatal(werr)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("round %d: the snapshot written while the task wrote differs from WriteTo of the state it was taken from", round)
+		}
+		if e := b.held.newest.Load(); e != 0 {
+			t.Fatalf("round %d: after WriteOnce, epoch %d is still held", round, e)
+		}
 	}
 }
