@@ -27,7 +27,11 @@ import (
 // captured map; once every snapshot that may read the map is released, the
 // next write to the key group folds the overlay into the map in place. So
 // the work a snapshot adds is proportional to what is written while it is
-// held, never to the size of a key group. The nested maps of map tables and
+// held, never to the size of a key group. A snapshot written with
+// WriteAndRelease stops holding each key group of a table once it has
+// encoded it (see holdsGroup), so overlays hold only writes to the key
+// groups it has not written yet, and they are folded one key group at a
+// time while it writes the rest. The nested maps of map tables and
 // the entries of key-first and split-key tables carry epochs of their own
 // and are copied, one entry at a time, before their first write while a
 // snapshot may read them; a namespace of a namespaced table gets an overlay
