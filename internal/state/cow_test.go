@@ -711,3 +711,54 @@ func TestWriteAndReleaseWhileTheTaskWrites(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteToReleasesNothing: a plain WriteTo, which may be called again,
+// leaves every key group held until Release.
+func TestWriteToReleasesNothing(t *testing.T) {
+	const groups = 4
+	b, err := NewMemory(Config{KeyGroups: KeyGroupRange{Start: 0, End: groups}, MaxParallelism: groups, Parallelism: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewValue(b, TableDesc[int64, struct{}, int64]{Name: "v", Key: codec.Int64(), Namespace: codec.MustFor[struct{}](), Value: codec.Int64()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vt := v.(*memUnitValue[int64, int64])
+	write := func(x int64) {
+		t.Helper()
+		for kg := range groups {
+			if err := v.Put(kg, int64(kg), struct{}{}, x); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(1)
+	s, err := b.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first, second bytes.Buffer
+	if _, err := s.WriteTo(&first); err != nil {
+		t.Fatal(err)
+	}
+	write(2)
+	for kg := range groups {
+		if vt.groups[kg].ov == nil {
+			t.Errorf("after WriteTo, key group %d was written in place", kg)
+		}
+	}
+	if _, err := s.WriteTo(&second); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(first.Bytes(), second.Bytes()) {
+		t.Error("a second WriteTo before Release wrote other bytes")
+	}
+	release(t, s)
+	write(3)
+	for kg := range groups {
+		if vt.groups[kg].ov != nil {
+			t.Errorf("after Release, key group %d was not folded", kg)
+		}
+	}
+}

@@ -165,7 +165,8 @@ type tableHeader struct {
 
 // frozenTable is one table's part of a snapshot, fixed when the snapshot was
 // taken. writeBody runs on the goroutine that writes the snapshot out, so it
-// may read only data the task no longer changes.
+// may read only data the task no longer changes; once it has called
+// w.passed(i), the task may change key group offset i again.
 type frozenTable interface {
 	header() tableHeader
 	// writeBody writes everything after the table's name and kind. Entries
