@@ -72,30 +72,6 @@ func (g *group[MK, E]) foldInto(m map[MK]E) {
 	}
 }
 
-// fold applies the overlay to the key group's map, which no snapshot reads
-// any more. It moves whichever is smaller: the overlay into the map, or
-// the map's entries the overlay neither shadows nor deleted into the
-// overlay, which then becomes the map. A task that rewrote most of a key
-// group while a snapshot was being written so pays for what it did not
-// rewrite, not for the whole group again.
-func (g *group[MK, E]) fold() {
-	if len(g.ov) <= len(g.m)/2 {
-		g.foldInto(g.m)
-	} else {
-		for key, e := range g.m {
-			if _, ok := g.ov[key]; ok {
-				continue
-			}
-			if _, ok := g.dead[key]; ok {
-				continue
-			}
-			g.ov[key] = e
-		}
-		g.m = g.ov
-	}
-	g.ov, g.dead = nil, nil
-}
-
 // each yields the live entries of the key group, the overlay's first. It
 // may write to the overlay's existing keys, delete, and add tombstones
 // while it runs, as the expiry sweeps do; no key is yielded twice.
@@ -199,7 +175,8 @@ func (t *keyed[MK, E]) settle(i int) bool {
 	case t.holds(g.epoch, i), g.ov != nil && t.sweeping:
 		return false
 	case g.ov != nil:
-		g.fold()
+		g.foldInto(g.m)
+		g.ov, g.dead = nil, nil
 	}
 	g.epoch = t.b.epoch
 	return true
