@@ -60,12 +60,10 @@ type Memory struct {
 	epoch    uint64
 	held     heldEpochs
 	closed   bool
-	restored bool
 	names    map[string]memTable
 	tables   []memTable // in creation order
 	expiring []memTable // the tables with a TTL, in creation order
-	// raw holds restored tables the operator has not created yet.
-	raw map[string]*rawTable
+	restoring
 	// sweep is where ExpireSome resumes: an index into expiring and a key
 	// group offset.
 	sweep struct{ table, group int }
@@ -287,20 +285,7 @@ func (b *Memory) OnSnapshot(f func() error) { b.onSnapshot = append(b.onSnapshot
 // tables, which decodes them one key group per goroutine, up to
 // Config.RestoreWorkers at once.
 func (b *Memory) Restore(snapshots []SnapshotFile) error {
-	switch {
-	case b.closed:
-		return ErrClosed
-	case len(b.names) > 0:
-		return errors.New("state: Restore called after tables were created")
-	case b.restored:
-		return errors.New("state: Restore called twice")
-	}
-	raw, err := readSnapshots(snapshots, b.cfg)
-	if err != nil {
-		return err
-	}
-	b.raw, b.restored = raw, true
-	return nil
+	return b.restoring.restore(b.closed, len(b.names), snapshots, b.cfg)
 }
 
 // ExpireSome sweeps the key groups of the tables with a TTL in order,

@@ -99,6 +99,33 @@ func parallel(workers, n int, fn func(i int) error) error {
 	return nil
 }
 
+// restoring is what a backend keeps of its Restore: the tables read, until
+// the operator creates them.
+type restoring struct {
+	restored bool
+	// raw holds restored tables the operator has not created yet.
+	raw map[string]*rawTable
+}
+
+// restore reads the snapshots into r: once, before the backend (closed
+// or not, with tables created so far) has any table.
+func (r *restoring) restore(closed bool, tables int, snapshots []SnapshotFile, cfg Config) error {
+	switch {
+	case closed:
+		return ErrClosed
+	case tables > 0:
+		return errors.New("state: Restore called after tables were created")
+	case r.restored:
+		return errors.New("state: Restore called twice")
+	}
+	raw, err := readSnapshots(snapshots, cfg)
+	if err != nil {
+		return err
+	}
+	r.raw, r.restored = raw, true
+	return nil
+}
+
 // readSnapshots reads the snapshots of a restore, one per old subtask in
 // old subtask order, and merges the key groups in cfg's range, so that a
 // backend keeps nothing unless every part it reads is whole. Snapshots of

@@ -74,8 +74,7 @@ type StoreBackend struct {
 	clock func() time.Time
 	store Store
 
-	closed   bool
-	restored bool
+	closed bool
 	// err is the first error met where a method could not return one (an
 	// iterator); Snapshot and later table calls report it.
 	err error
@@ -85,8 +84,7 @@ type StoreBackend struct {
 	tables   []*storeTable // keyed tables in creation order
 	expiring []*storeTable // the tables with a TTL, in creation order
 	lists    []*storeOpList
-	// raw holds restored tables the operator has not created yet.
-	raw map[string]*rawTable
+	restoring
 	// sweep is where ExpireSome resumes: an index into tables and a key
 	// group offset.
 	sweep      struct{ table, group int }
@@ -206,20 +204,7 @@ func (s *storeSnapshot) Release() {
 // the table's TTL, so that a table restored with another TTL or kind is
 // handled as the memory backend handles it.
 func (b *StoreBackend) Restore(snapshots []SnapshotFile) error {
-	switch {
-	case b.closed:
-		return ErrClosed
-	case len(b.names) > 0:
-		return errors.New("state: Restore called after tables were created")
-	case b.restored:
-		return errors.New("state: Restore called twice")
-	}
-	raw, err := readSnapshots(snapshots, b.cfg)
-	if err != nil {
-		return err
-	}
-	b.raw, b.restored = raw, true
-	return nil
+	return b.restoring.restore(b.closed, len(b.names), snapshots, b.cfg)
 }
 
 // ExpireSome sweeps the key groups of the tables with a TTL in order,
