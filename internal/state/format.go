@@ -3,6 +3,7 @@ package state
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -380,9 +381,7 @@ func (w *snapWriter) keyedHeader(ttl time.Duration, sections int) {
 // snapshots and an on-disk backend can ingest a section as a sorted run.
 func (w *snapWriter) section(kg int) error {
 	s := &w.sec
-	slices.SortFunc(s.recs, func(a, b recSpan) int {
-		return bytes.Compare(s.buf[a.start:a.keyEnd], s.buf[b.start:b.keyEnd])
-	})
+	s.sort()
 	// The sorted entries are gathered into one buffer, so the section is
 	// checksummed and written in one call each rather than one per entry.
 	s.out = s.out[:0]
@@ -421,11 +420,97 @@ type sectionBuf struct {
 	recs []recSpan
 	tmp  []byte
 	out  []byte // the entries in order, as written
+	// spare and counts are sort's second buffer and byte histograms.
+	spare  []recSpan
+	counts [16][256]int
 }
 
 // recSpan locates one entry in sectionBuf.buf; [start,keyEnd) holds the
-// key, namespace and user key, which order the entries.
-type recSpan struct{ start, keyEnd, end int }
+// key, namespace and user key, which order the entries. hi and lo hold the
+// first 16 bytes of that range, big-endian and zero-padded, so that most
+// comparisons while sorting read neither buf nor another cache line: they
+// order entries as the bytes do, and only equal prefixes compare the bytes.
+type recSpan struct {
+	start, keyEnd, end int
+	hi, lo             uint64
+}
+
+// radixMin is the number of entries from which sort uses a radix sort:
+// below it, a comparison sort is as fast and needs no second buffer.
+const radixMin = 512
+
+// sort orders s.recs by the bytes of their key parts. Large sections are
+// radix sorted on the 16-byte prefixes (least significant byte first,
+// skipping the bytes every entry shares, such as length prefixes and the
+// high bytes of small integers), which reads each entry's prefix a few
+// times in order instead of comparing random pairs of entries; entries
+// whose prefixes are equal are then compared on their whole key parts.
+func (s *sectionBuf) sort() {
+	byBytes := func(a, b recSpan) int {
+		return bytes.Compare(s.buf[a.start:a.keyEnd], s.buf[b.start:b.keyEnd])
+	}
+	recs := s.recs
+	if len(recs) < radixMin {
+		slices.SortFunc(recs, func(a, b recSpan) int {
+			if c := cmp.Compare(a.hi, b.hi); c != 0 {
+				return c
+			}
+			if c := cmp.Compare(a.lo, b.lo); c != 0 {
+				return c
+			}
+			return byBytes(a, b)
+		})
+		return
+	}
+	counts := &s.counts
+	*counts = [16][256]int{}
+	for _, r := range recs {
+		for b := range 8 {
+			counts[b][byte(r.hi>>(56-8*b))]++
+			counts[8+b][byte(r.lo>>(56-8*b))]++
+		}
+	}
+	s.spare = slices.Grow(s.spare[:0], len(recs))[:len(recs)]
+	src, dst := recs, s.spare
+	for b := 15; b >= 0; b-- {
+		c := &counts[b]
+		if c[prefixByte(src[0], b)] == len(src) {
+			continue
+		}
+		sum := 0
+		for i, n := range c {
+			c[i] = sum
+			sum += n
+		}
+		for _, r := range src {
+			k := prefixByte(r, b)
+			dst[c[k]] = r
+			c[k]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &recs[0] {
+		copy(recs, src)
+	}
+	for i := 0; i < len(recs); {
+		j := i + 1
+		for j < len(recs) && recs[j].hi == recs[i].hi && recs[j].lo == recs[i].lo {
+			j++
+		}
+		if j-i > 1 {
+			slices.SortFunc(recs[i:j], byBytes)
+		}
+		i = j
+	}
+}
+
+// prefixByte returns byte b (0 the most significant) of r's 16-byte prefix.
+func prefixByte(r recSpan, b int) byte {
+	if b < 8 {
+		return byte(r.hi >> (56 - 8*b))
+	}
+	return byte(r.lo >> (56 - 8*(b-8)))
+}
 
 func (s *sectionBuf) reset() {
 	s.buf = s.buf[:0]
@@ -438,7 +523,14 @@ func (s *sectionBuf) begin(prefix []byte) {
 	s.buf = append(s.buf, prefix...)
 }
 
-func (s *sectionBuf) keyDone() { s.recs[len(s.recs)-1].keyEnd = len(s.buf) }
+func (s *sectionBuf) keyDone() {
+	r := &s.recs[len(s.recs)-1]
+	r.keyEnd = len(s.buf)
+	var p [16]byte
+	copy(p[:], s.buf[r.start:r.keyEnd])
+	r.hi = binary.BigEndian.Uint64(p[:8])
+	r.lo = binary.BigEndian.Uint64(p[8:])
+}
 
 func (s *sectionBuf) end() { s.recs[len(s.recs)-1].end = len(s.buf) }
 

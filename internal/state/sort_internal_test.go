@@ -1,0 +1,67 @@
+package state
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestSectionSort checks that sort orders a section's entries by the bytes
+// of their key parts, as FORMAT.md requires, for key parts of the shapes
+// the tables write: short and long, sharing their first 16 bytes or more,
+// prefixes of one another, equal, and sections too small for the radix
+// sort.
+func TestSectionSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	shapes := map[string]func(i int) []byte{
+		"int64": func(i int) []byte {
+			k := binary.BigEndian.AppendUint64(nil, uint64(rng.Int64())^1<<63)
+			return append(append([]byte{8}, k...), 0)
+		},
+		"small ints": func(i int) []byte {
+			return append(binary.AppendUvarint([]byte{4}, uint64(rng.IntN(1000))), 0)
+		},
+		"long shared prefix": func(i int) []byte {
+			return fmt.Appendf(nil, "window-2026-12-07T10:00:00/customer-%06d/%d", rng.IntN(500), rng.IntN(7))
+		},
+		"prefixes of one another": func(i int) []byte {
+			return bytes.Repeat([]byte{byte(rng.IntN(2))}, rng.IntN(40))
+		},
+		"one varying byte": func(i int) []byte { return []byte{1, byte(rng.IntN(256)), 0} },
+		"equal":            func(i int) []byte { return []byte("same-key-for-every-entry-of-it") },
+	}
+	for name, key := range shapes {
+		for _, n := range []int{0, 1, radixMin - 1, radixMin, 5000} {
+			t.Run(fmt.Sprintf("%s/%d", name, n), func(t *testing.T) {
+				var s sectionBuf
+				for i := range n {
+					s.begin(key(i))
+					s.keyDone()
+					s.buf = binary.AppendUvarint(s.buf, uint64(i))
+					s.end()
+				}
+				want := slices.Clone(s.recs)
+				slices.SortStableFunc(want, func(a, b recSpan) int {
+					return bytes.Compare(s.buf[a.start:a.keyEnd], s.buf[b.start:b.keyEnd])
+				})
+				s.sort()
+				if len(s.recs) != n {
+					t.Fatalf("%d entries after sort, want %d", len(s.recs), n)
+				}
+				seen := make(map[int]bool, n)
+				for i, r := range s.recs {
+					if seen[r.start] {
+						t.Fatalf("entry at %d appears twice", r.start)
+					}
+					seen[r.start] = true
+					if got, w := s.buf[r.start:r.keyEnd], s.buf[want[i].start:want[i].keyEnd]; !bytes.Equal(got, w) {
+						t.Fatalf("entry %d has key %x, want %x", i, got, w)
+					}
+				}
+			})
+		}
+	}
+}
