@@ -26,6 +26,9 @@ const (
 	// writeBuffer is the state writer's buffer: snapshots are written in
 	// small pieces, and a system call per piece would dominate.
 	writeBuffer = 64 << 10
+	// writebackEvery is how many bytes of a state file are written before
+	// the kernel is asked to start writing them to the disk.
+	writebackEvery = 8 << 20
 )
 
 // The names of the moments at which Dir calls its Failpoints hook. They
@@ -190,7 +193,26 @@ func (d *Dir) Create(ctx context.Context, ref Ref, name string) (io.WriteCloser,
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: create %s: %w", d.location(ref, name), err)
 	}
-	return &stateWriter{d: d, f: f, w: bufio.NewWriterSize(f, writeBuffer), loc: d.location(ref, name)}, nil
+	return &stateWriter{d: d, f: f, w: bufio.NewWriterSize(&writebackFile{f: f}, writeBuffer), loc: d.location(ref, name)}, nil
+}
+
+// writebackFile writes to f and starts the disk writes of every
+// writebackEvery bytes as they are written (see startWriteback).
+type writebackFile struct {
+	f *os.File
+	// off is the number of bytes written, started the offset up to which
+	// writes to the disk were started.
+	off, started int64
+}
+
+func (w *writebackFile) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.off += int64(n)
+	if w.off-w.started >= writebackEvery {
+		startWriteback(w.f, w.started, w.off-w.started)
+		w.started = w.off
+	}
+	return n, err
 }
 
 // stateWriter writes one state file. It is used by one goroutine, so it
