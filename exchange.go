@@ -1,6 +1,7 @@
 package weir
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/weirstream/weir/codec"
@@ -67,7 +68,7 @@ func newBatchPool[T any](size int) *sync.Pool {
 func (w *exchangeWriter[T]) Push(v T) error {
 	if w.all {
 		for i := range w.queues {
-			if err := w.append(i, v, 0); err != nil {
+			if err := w.append(i, &v, 0); err != nil {
 				return err
 			}
 		}
@@ -83,12 +84,12 @@ func (w *exchangeWriter[T]) Push(v T) error {
 			w.rr = 0
 		}
 	}
-	return w.append(i, v, kg)
+	return w.append(i, &v, kg)
 }
 
 // append adds v to the batch of channel i and sends the batch when it
 // holds the channel's limit.
-func (w *exchangeWriter[T]) append(i int, v T, kg int32) error {
+func (w *exchangeWriter[T]) append(i int, v *T, kg int32) error {
 	b := w.batches[i]
 	if b == nil {
 		b = w.pool.Get().(*runtime.Batch[T])
@@ -97,9 +98,17 @@ func (w *exchangeWriter[T]) append(i int, v T, kg int32) error {
 			w.limits[i] = int(min(int64(w.size), w.queues[i].BatchLimit()))
 		}
 	}
-	m := w.meta
-	b.Recs = append(b.Recs, runtime.Rec[T]{V: v, Ts: m.Ts, Offset: m.Origin.Offset, Split: m.Origin.Split, KG: kg})
-	if len(b.Recs) >= w.limits[i] {
+	// The record is written in place: appending a composite literal
+	// builds it on the stack first and copies it, which costs as much as
+	// the rest of this function for a large T.
+	n := len(b.Recs)
+	if n == cap(b.Recs) {
+		b.Recs = slices.Grow(b.Recs, 1)
+	}
+	b.Recs = b.Recs[:n+1]
+	r, m := &b.Recs[n], w.meta
+	r.V, r.Ts, r.Offset, r.Split, r.KG = *v, m.Ts, m.Origin.Offset, m.Origin.Split, kg
+	if n+1 >= w.limits[i] {
 		return w.send(i)
 	}
 	return nil
