@@ -174,7 +174,7 @@ func (e *Env) Run(ctx context.Context) error {
 	log := p.cfg.log()
 	start := time.Now()
 	log.Info("job starting", "operators", len(e.nodes), "parallelism", p.cfg.parallelism,
-		"checkpoint_dir", cp.dir, "checkpoint_interval", cp.interval, "restore", cp.restore)
+		"checkpoint_dir", cp.dir, "checkpoint_interval", cp.interval, "checkpoint_writers", cp.writers, "restore", cp.restore)
 	err = e.runRestarting(ctx, p, store, before)
 	switch {
 	case err == nil:

@@ -14,9 +14,10 @@ import (
 	"github.com/weirstream/weir"
 )
 
-// jobFlags are the flags the run verbs share: how a failing job restarts
-// and how it logs.
+// jobFlags are the flags the run verbs share: how a failing job restarts,
+// how it logs, and how many state files its checkpoints write at once.
 type jobFlags struct {
+	checkpointWriters int
 	restarts          int
 	restartBackoff    time.Duration
 	restartMaxBackoff time.Duration
@@ -31,6 +32,7 @@ func addJobFlags(f *pflag.FlagSet) *jobFlags {
 	f.DurationVar(&j.restartMaxBackoff, "restart-max-backoff", j.restartMaxBackoff, "the longest wait before a restart")
 	f.StringVar(&j.logLevel, "log-level", j.logLevel, "log the job's events at this level and above to standard error: debug, info (checkpoints, restores), warn (restarts, failed checkpoints) or error")
 	f.StringVar(&j.logFormat, "log-format", j.logFormat, "log as text or json")
+	f.IntVar(&j.checkpointWriters, "checkpoint-writers", j.checkpointWriters, "with checkpoints, write this many state files at once (default: the processors, at least 2 and at most 4)")
 	return j
 }
 
@@ -89,6 +91,14 @@ func (j *jobFlags) options(stderr io.Writer, checkpointDir, dirFlag string, chan
 		return nil, fmt.Errorf("invalid --log-format %q: want text or json", j.logFormat)
 	}
 	opts := []weir.Option{weir.Logger(slog.New(h))}
+	switch {
+	case changed("checkpoint-writers") && j.checkpointWriters < 1:
+		return nil, fmt.Errorf("invalid --checkpoint-writers %d: must be at least 1", j.checkpointWriters)
+	case changed("checkpoint-writers") && checkpointDir == "":
+		return nil, errors.New("--checkpoint-writers needs " + dirFlag + " DIR")
+	case changed("checkpoint-writers"):
+		opts = append(opts, weir.CheckpointWriters(j.checkpointWriters))
+	}
 	restartFlag := changed("restarts") || changed("restart-backoff") || changed("restart-max-backoff")
 	switch {
 	case j.restarts < 0:

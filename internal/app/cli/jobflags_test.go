@@ -41,11 +41,17 @@ func countMsg(recs []map[string]any, msg string) int {
 func TestRunVerbsLog(t *testing.T) {
 	dir := t.TempDir()
 	stdout, stderr, err := execute(t, "nexmark", "run", "--query", "q5", "--events", "20000",
-		"--checkpoint-dir", filepath.Join(dir, "chk"), "--checkpoint-interval", "20ms", "--log-level", "info", "--log-format", "json")
+		"--checkpoint-dir", filepath.Join(dir, "chk"), "--checkpoint-interval", "20ms", "--checkpoint-writers", "3",
+		"--log-level", "info", "--log-format", "json")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
 	recs := logRecords(t, stderr)
+	for _, r := range recs {
+		if r["msg"] == "job starting" && r["checkpoint_writers"] != float64(3) {
+			t.Errorf("job starting with %v checkpoint writers, want --checkpoint-writers 3", r["checkpoint_writers"])
+		}
+	}
 	for _, msg := range []string{"job starting", "checkpoint completed", "job finished"} {
 		if countMsg(recs, msg) == 0 {
 			t.Errorf("no %q in the log:\n%s", msg, stderr)
@@ -107,6 +113,8 @@ func TestJobFlagErrors(t *testing.T) {
 		{[]string{"--restarts", "-1"}, "invalid --restarts -1"},
 		{[]string{"--restarts", "3"}, "--restarts needs --checkpoints DIR"},
 		{[]string{"--restart-backoff", "2s", "--restart-max-backoff", "1s"}, "invalid --restart-max-backoff 1s"},
+		{[]string{"--checkpoint-writers", "0", "--checkpoints", "x"}, "invalid --checkpoint-writers 0"},
+		{[]string{"--checkpoint-writers", "2"}, "--checkpoint-writers needs --checkpoints DIR"},
 	} {
 		_, _, err := execute(t, append([]string{"demo", "--views", "10", "--duration", "0"}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
