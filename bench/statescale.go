@@ -53,6 +53,8 @@ type StateScaleConfig struct {
 	Sample time.Duration
 	// Backend is the state backend (default: the memory backend).
 	Backend weir.Backend
+	// Writers is the jobs' weir.CheckpointWriters (default: Weir's).
+	Writers int
 	// Logf, when set, is told what the run is doing.
 	Logf func(format string, args ...any)
 }
@@ -296,6 +298,9 @@ func startScaleJob(cfg StateScaleConfig, src *scaleSource, p int, restore string
 	}
 	if cfg.Backend.String() != "" {
 		opts = append(opts, weir.StateBackend(cfg.Backend))
+	}
+	if cfg.Writers > 0 {
+		opts = append(opts, weir.CheckpointWriters(cfg.Writers))
 	}
 	if restore != "" {
 		opts = append(opts, weir.Restore(restore))

@@ -19,6 +19,7 @@ var (
 	scaleProbe   = flag.Duration("scale.probe", 5*time.Second, "how long TestStateScale measures the maximum rate")
 	scaleWindow  = flag.Int("scale.window", 10, "1 s buckets TestStateScale measures before a checkpoint and after it")
 	scaleBackend = flag.String("scale.backend", "memory", "state backend of TestStateScale: memory or bytes")
+	scaleWriters = flag.Int("scale.writers", 0, "checkpoint writers of TestStateScale's jobs (weir.CheckpointWriters; 0: the default)")
 )
 
 // TestStateScale measures checkpoints and restores of a large keyed state
@@ -44,7 +45,7 @@ func TestStateScale(t *testing.T) {
 	}
 	rep, err := StateScale(StateScaleConfig{
 		Keys: *scaleKeys, ValueSize: *scaleSize, Dir: dir, Load: *scaleLoad,
-		Probe: *scaleProbe, Window: *scaleWindow, Backend: backend, Logf: t.Logf,
+		Probe: *scaleProbe, Window: *scaleWindow, Backend: backend, Writers: *scaleWriters, Logf: t.Logf,
 	})
 	if err != nil {
 		t.Fatal(err)
