@@ -3,6 +3,7 @@ package weir
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"iter"
 	"maps"
 	"slices"
@@ -76,9 +77,13 @@ func ProcessBroadcast[K comparable, T, B, S, R any](ks KeyedStream[K, T], bs Bro
 	n.keyed = true
 	n.fanout = fanoutOf[R]
 	sc, err := codec.For[S]()
-	if err != nil {
-		ks.s.n.env.fail(err)
+	if err == nil {
+		err = codec.Lossless[S]()
 	}
+	if err != nil {
+		ks.s.n.env.fail(fmt.Errorf("broadcast state: %w", err))
+	}
+	n.check = func() error { return checkKeyedFunc[K, R](fn) }
 	n.build = func(b *opBuild) (runtime.Operator, any, error) {
 		fn := cloneFunc(fn)
 		op := &broadcastOp[K, T, B, S, R]{fn: fn, key: ks.key, codec: sc, state: &BroadcastState[S]{m: map[string]S{}}}

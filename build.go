@@ -76,6 +76,11 @@ func (e *Env) validate() (*plan, error) {
 		if n.uid == deadLettersID {
 			errs = append(errs, fmt.Errorf("operator %q: the ID %q is the dead-letter output's", n.displayName(), n.uid))
 		}
+		if n.check != nil {
+			if err := n.check(); err != nil {
+				errs = append(errs, fmt.Errorf("operator %q: %w", n.displayName(), err))
+			}
+		}
 		if p := e.policyOf(n); p == DeadLetter && e.cfg.deadLetters == "" {
 			errs = append(errs, fmt.Errorf("operator %q: %w", n.displayName(), errNoDeadLetters))
 		}

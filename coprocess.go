@@ -59,6 +59,7 @@ func CoProcess[K comparable, A, B, R any](cs ConnectedKeyed[K, A, B], fn KeyedCo
 	n := cs.a.s.n.env.addNode("coprocess", ea, eb)
 	n.keyed = true
 	n.fanout = fanoutOf[R]
+	n.check = func() error { return checkKeyedFunc[K, R](fn) }
 	n.build = func(b *opBuild) (runtime.Operator, any, error) {
 		fn := cloneFunc(fn)
 		op := &coProcessOp[K, A, B, R]{fn: fn, keyA: cs.a.key, keyB: cs.b.key}

@@ -14,6 +14,9 @@ func CountWindow[K comparable, T, ACC, R any](ks KeyedStream[K, T], size, slide 
 	if size <= 0 || slide <= 0 || slide > size {
 		ks.s.n.env.fail(fmt.Errorf("count window: size %d and slide %d must be positive, slide at most size", size, slide))
 	}
+	if err := stateTypeErr[ACC]("count window accumulator"); err != nil {
+		ks.s.n.env.fail(err)
+	}
 	if slide == size {
 		return Process(ks, KeyedProcessFunction[K, T, WindowResult[K, R]](&tumblingCount[K, T, ACC, R]{size: size, agg: agg})).Name("count-window")
 	}

@@ -23,6 +23,9 @@ func IntervalJoin[K comparable, A, B, R any](a KeyedStream[K, A], b KeyedStream[
 	if lower > upper {
 		a.s.n.env.fail(errors.New("interval join: lower bound after upper bound"))
 	}
+	if err := errors.Join(stateTypeErr[A]("interval join: first input's record"), stateTypeErr[B]("interval join: second input's record")); err != nil {
+		a.s.n.env.fail(err)
+	}
 	fn := &intervalJoin[K, A, B, R]{lower: lower.Milliseconds(), upper: upper.Milliseconds(), join: join}
 	return CoProcess(Connect(a, b), KeyedCoProcessFunction[K, A, B, R](fn)).Name("interval-join")
 }

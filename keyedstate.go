@@ -1,6 +1,7 @@
 package weir
 
 import (
+	"errors"
 	"fmt"
 	"iter"
 	"reflect"
@@ -58,10 +59,45 @@ func declare[V any](name string, opts []StateOption) (stateConfig, codec.Codec[V
 		return cfg, c, nil
 	}
 	c, err := codec.For[V]()
+	if err == nil {
+		err = codec.Lossless[V]()
+	}
 	if err != nil {
-		return cfg, nil, fmt.Errorf("state %q: %w (set one with StateCodec)", name, err)
+		return cfg, nil, fmt.Errorf("state %q: %w (or set a StateCodec)", name, err)
 	}
 	return cfg, c, nil
+}
+
+// ErrUndeclaredState reports a state handle used before it was declared:
+// a zero ValueState, ListState or MapState, because Open never ran (the
+// function was passed by value while Open has a pointer receiver) or did
+// not declare it.
+var ErrUndeclaredState = errors.New("weir: state handle used before it was declared in Open")
+
+func undeclared[H any]() error {
+	return fmt.Errorf("%w: %s is the zero handle", ErrUndeclaredState, reflect.TypeFor[H]())
+}
+
+// stateHandle is implemented by the keyed state handles, so that the
+// job's validation can check the types of the handles a function holds
+// before Open declares them.
+type stateHandle interface{ checkTypes() error }
+
+func (ValueState[K, V]) checkTypes() error { return stateTypeErr[V]("value") }
+func (ListState[K, V]) checkTypes() error  { return stateTypeErr[V]("element") }
+func (MapState[K, UK, UV]) checkTypes() error {
+	return errors.Join(stateTypeErr[UK]("user key"), stateTypeErr[UV]("value"))
+}
+
+// stateTypeErr reports why codec.For cannot keep every V whole.
+func stateTypeErr[V any](what string) error {
+	if _, err := codec.For[V](); err != nil {
+		return fmt.Errorf("%s type: %w", what, err)
+	}
+	if err := codec.Lossless[V](); err != nil {
+		return fmt.Errorf("%s type: %w", what, err)
+	}
+	return nil
 }
 
 func scopeOf[K comparable](c KeyedContext[K]) (*keyedCtx[K], error) {
@@ -99,6 +135,10 @@ func Value[V any, K comparable](c KeyedOpenContext[K], name string, opts ...Stat
 
 // Get returns the current key's value and whether it has one.
 func (s ValueState[K, V]) Get(c KeyedContext[K]) (V, bool, error) {
+	if s.t == nil {
+		var zero V
+		return zero, false, undeclared[ValueState[K, V]]()
+	}
 	k, err := scopeOf(c)
 	if err != nil {
 		var zero V
@@ -109,6 +149,9 @@ func (s ValueState[K, V]) Get(c KeyedContext[K]) (V, bool, error) {
 
 // Set sets the current key's value.
 func (s ValueState[K, V]) Set(c KeyedContext[K], v V) error {
+	if s.t == nil {
+		return undeclared[ValueState[K, V]]()
+	}
 	k, err := scopeOf(c)
 	if err != nil {
 		return err
@@ -118,6 +161,9 @@ func (s ValueState[K, V]) Set(c KeyedContext[K], v V) error {
 
 // Clear removes the current key's value.
 func (s ValueState[K, V]) Clear(c KeyedContext[K]) error {
+	if s.t == nil {
+		return undeclared[ValueState[K, V]]()
+	}
 	k, err := scopeOf(c)
 	if err != nil {
 		return err
@@ -149,6 +195,9 @@ func List[V any, K comparable](c KeyedOpenContext[K], name string, opts ...State
 
 // Get returns the current key's list. The caller must not modify it.
 func (s ListState[K, V]) Get(c KeyedContext[K]) ([]V, error) {
+	if s.t == nil {
+		return nil, undeclared[ListState[K, V]]()
+	}
 	k, err := scopeOf(c)
 	if err != nil {
 		return nil, err
@@ -158,6 +207,9 @@ func (s ListState[K, V]) Get(c KeyedContext[K]) ([]V, error) {
 
 // Add appends v to the current key's list.
 func (s ListState[K, V]) Add(c KeyedContext[K], v V) error {
+	if s.t == nil {
+		return undeclared[ListState[K, V]]()
+	}
 	k, err := scopeOf(c)
 	if err != nil {
 		return err
@@ -167,6 +219,9 @@ func (s ListState[K, V]) Add(c KeyedContext[K], v V) error {
 
 // Update replaces the current key's list.
 func (s ListState[K, V]) Update(c KeyedContext[K], vs []V) error {
+	if s.t == nil {
+		return undeclared[ListState[K, V]]()
+	}
 	k, err := scopeOf(c)
 	if err != nil {
 		return err
@@ -176,6 +231,9 @@ func (s ListState[K, V]) Update(c KeyedContext[K], vs []V) error {
 
 // Clear removes the current key's list.
 func (s ListState[K, V]) Clear(c KeyedContext[K]) error {
+	if s.t == nil {
+		return undeclared[ListState[K, V]]()
+	}
 	k, err := scopeOf(c)
 	if err != nil {
 		return err
@@ -236,6 +294,10 @@ func MapOf[UK comparable, UV any, K comparable](c KeyedOpenContext[K], name stri
 
 // Get returns the value of uk for the current key.
 func (s MapState[K, UK, UV]) Get(c KeyedContext[K], uk UK) (UV, bool, error) {
+	if s.t == nil {
+		var zero UV
+		return zero, false, undeclared[MapState[K, UK, UV]]()
+	}
 	k, err := scopeOf(c)
 	if err != nil {
 		var zero UV
@@ -250,6 +312,9 @@ func (s MapState[K, UK, UV]) Get(c KeyedContext[K], uk UK) (UV, bool, error) {
 
 // Put sets the value of uk for the current key.
 func (s MapState[K, UK, UV]) Put(c KeyedContext[K], uk UK, v UV) error {
+	if s.t == nil {
+		return undeclared[MapState[K, UK, UV]]()
+	}
 	k, err := scopeOf(c)
 	if err != nil {
 		return err
@@ -262,6 +327,9 @@ func (s MapState[K, UK, UV]) Put(c KeyedContext[K], uk UK, v UV) error {
 
 // Delete removes uk for the current key.
 func (s MapState[K, UK, UV]) Delete(c KeyedContext[K], uk UK) error {
+	if s.t == nil {
+		return undeclared[MapState[K, UK, UV]]()
+	}
 	k, err := scopeOf(c)
 	if err != nil {
 		return err
@@ -274,6 +342,9 @@ func (s MapState[K, UK, UV]) Delete(c KeyedContext[K], uk UK) error {
 
 // Clear removes every entry of the current key.
 func (s MapState[K, UK, UV]) Clear(c KeyedContext[K]) error {
+	if s.t == nil {
+		return undeclared[MapState[K, UK, UV]]()
+	}
 	k, err := scopeOf(c)
 	if err != nil {
 		return err
@@ -282,10 +353,12 @@ func (s MapState[K, UK, UV]) Clear(c KeyedContext[K]) error {
 }
 
 // All yields the current key's entries in no particular order. The state
-// must not be written during the iteration.
+// must not be written during the iteration. It yields nothing outside a
+// keyed function and on a handle never declared, where the other methods
+// return an error.
 func (s MapState[K, UK, UV]) All(c KeyedContext[K]) iter.Seq2[UK, UV] {
 	k, err := scopeOf(c)
-	if err != nil {
+	if err != nil || s.t == nil {
 		return func(func(UK, UV) bool) {}
 	}
 	return s.t.All(k.kg, k.key, unit{})

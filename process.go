@@ -127,6 +127,7 @@ func Process[K comparable, T, R any](ks KeyedStream[K, T], fn KeyedProcessFuncti
 	n := s.n.env.addNode("process", newEdge[T](s.n, "", hashed, hashRoute(ks.key, ks.keys)))
 	n.keyed = true
 	n.fanout = fanoutOf[R]
+	n.check = func() error { return checkKeyedFunc[K, R](fn) }
 	n.build = func(b *opBuild) (runtime.Operator, any, error) {
 		fn := cloneFunc(fn)
 		op := &keyedProcessOp[K, T, R]{fn: fn, key: ks.key}

@@ -90,6 +90,9 @@ type node struct {
 	build func(b *opBuild) (runtime.Operator, any, error)
 	// fanout builds the typed fan-out of the main output.
 	fanout func(ps []any) any
+	// check, when set, reports mistakes in the node's user function; the
+	// job's validation runs it.
+	check func() error
 }
 
 func (n *node) displayName() string {

@@ -207,6 +207,9 @@ func Aggregate[K comparable, T, ACC, R any](ws WindowedStream[K, T], agg Aggrega
 			return nil
 		},
 	}
+	if err := stateTypeErr[ACC]("window accumulator"); err != nil {
+		ws.ks.s.n.env.fail(err)
+	}
 	if combinable(ws) {
 		return combined(ws, agg, fn).Name("window")
 	}
@@ -219,6 +222,9 @@ type ProcessWindowFunc[K comparable, T, R any] func(key K, w Window, records []T
 // ProcessWindow keeps each window's records in state and calls fn with all
 // of them when the window fires.
 func ProcessWindow[K comparable, T, R any](ws WindowedStream[K, T], fn ProcessWindowFunc[K, T, R]) Stream[R] {
+	if err := stateTypeErr[T]("window record"); err != nil {
+		ws.ks.s.n.env.fail(err)
+	}
 	wf := &windowFn[K, T, []T, R]{
 		assigner: ws.assigner, cfg: ws.cfg,
 		create: func() []T { return nil },
@@ -292,8 +298,8 @@ type sessionAt[ACC any] struct {
 
 func (f *windowFn[K, T, ACC, R]) Open(c KeyedOpenContext[K]) error {
 	oc := c.open()
-	if _, err := codec.For[ACC](); err != nil {
-		return fmt.Errorf("window accumulator: %w", err)
+	if err := stateTypeErr[ACC]("window accumulator"); err != nil {
+		return err
 	}
 	if f.assigner.gap > 0 {
 		f.windows = MapOf[Window, ACC](c, "windows")

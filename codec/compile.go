@@ -90,13 +90,7 @@ func compile(t reflect.Type) (*prog, error) {
 	c := compiler{onPath: map[reflect.Type]bool{}}
 	p, err := c.prog(t, "")
 	if err != nil {
-		if ce, ok := err.(*compileError); ok {
-			if ce.path == "" {
-				return nil, fmt.Errorf("codec: type %s: %s", t, ce.msg)
-			}
-			return nil, fmt.Errorf("codec: type %s field %s: %s", t, ce.path, ce.msg)
-		}
-		return nil, err
+		return nil, compileErr(t, err)
 	}
 	progs.Store(t, p)
 	return p, nil
@@ -112,6 +106,9 @@ type compiler struct {
 	onPath map[reflect.Type]bool
 	// inKey counts the map key types being compiled.
 	inKey int
+	// lossless makes an unexported field that is not tagged `codec:"-"`
+	// an error instead of a field left out.
+	lossless bool
 }
 
 // prog compiles t; full is the field path of t from the root type, for
@@ -253,6 +250,10 @@ func (c *compiler) ops(ops []op, t reflect.Type, off uintptr, rel, full string) 
 			continue
 		}
 		if !f.IsExported() && !(f.Anonymous && f.Type.Kind() == reflect.Struct) {
+			if c.lossless {
+				return nil, 0, &compileError{join(full, f.Name), fmt.Sprintf(
+					"unexported field of %s would not be kept (export it, or tag it `codec:\"-\"` to leave it out on purpose)", t)}
+			}
 			hidden++
 			continue
 		}
@@ -270,6 +271,35 @@ func (c *compiler) ops(ops []op, t reflect.Type, off uintptr, rel, full string) 
 			"type %s has no exported fields, so its state would be lost (tag the field `codec:\"-\"` to leave it out)", t)}
 	}
 	return ops, least, nil
+}
+
+// Lossless reports whether For's codec of T keeps every part of a T: it
+// returns an error, naming the type and the field path, for the first
+// unexported struct field that is not tagged `codec:"-"`, anywhere in T —
+// in nested and embedded structs, elements, map keys and values and
+// pointees — since For would leave it out and decode it as its zero value.
+// Types For does not support are an error too. Weir's state requires it
+// of every type it keeps, so that a restored value is the value written.
+func Lossless[T any]() error {
+	return LosslessType(reflect.TypeFor[T]())
+}
+
+// LosslessType is Lossless for the type t.
+func LosslessType(t reflect.Type) error {
+	c := compiler{onPath: map[reflect.Type]bool{}, lossless: true}
+	_, err := c.prog(t, "")
+	return compileErr(t, err)
+}
+
+// compileErr words an error of compiling t.
+func compileErr(t reflect.Type, err error) error {
+	if ce, ok := err.(*compileError); ok {
+		if ce.path == "" {
+			return fmt.Errorf("codec: type %s: %s", t, ce.msg)
+		}
+		return fmt.Errorf("codec: type %s field %s: %s", t, ce.path, ce.msg)
+	}
+	return err
 }
 
 // primitiveMemSize is the size in memory of the Go type of each primitive
