@@ -472,7 +472,9 @@ func TestWriteAndReleaseReleasesEachKeyGroupOnceWritten(t *testing.T) {
 		}
 		return b, tables{v.(*memUnitValue[int64, int64]), m.(*memMap[int64, string, int64, int64])}
 	}
-	ref, _ := fill(i64, i64)
+	// The reference wraps the codecs as the paused tables do, so that
+	// neither has a layout to write.
+	ref, _ := fill(pausing{Codec: i64, pause: -3}, pausing{Codec: i64, pause: -3})
 	refSnap, err := ref.Snapshot()
 	if err != nil {
 		t.Fatal(err)

@@ -51,12 +51,15 @@ import (
 const (
 	formatMagic = "WEIRSNAP"
 	// formatVersion is the version writers write; readers read every
-	// version from 1 to it.
-	formatVersion = 2
+	// version from 1 to it. Version 3 added each table's layout.
+	formatVersion = 3
 	footerMagic   = "WEIRSIDX"
 	// footerLen is indexOffset, indexCRC and footerMagic.
 	footerLen = 8 + 4 + len(footerMagic)
 
+	// maxLayoutLen bounds a table's layout, for the same reason as
+	// maxNameLen.
+	maxLayoutLen = 1 << 20
 	// maxNameLen bounds table and operator names so a corrupt length cannot
 	// make the reader allocate gigabytes before it notices.
 	maxNameLen = 1 << 16
@@ -162,6 +165,10 @@ type tableHeader struct {
 	ttl time.Duration
 	// mode is meaningful for operator lists only.
 	mode Redistribution
+	// layout is the fingerprint of the table's types (see layout.go),
+	// empty when they are not known: written by a version before 3, or
+	// with codecs whose layout the codec package cannot tell.
+	layout []byte
 }
 
 // frozenTable is one table's part of a snapshot, fixed when the snapshot was
@@ -204,6 +211,7 @@ func writeSnapshot(dst io.Writer, h snapHeader, tables []frozenTable, now int64,
 		}
 		w.bytes([]byte(th.name))
 		w.raw([]byte{byte(th.kind)})
+		w.bytes(th.layout)
 		w.index = append(w.index, tableIndex{tableHeader: th})
 		keyed := th.kind.keyed()
 		if !keyed {
@@ -223,7 +231,7 @@ func writeSnapshot(dst io.Writer, h snapHeader, tables []frozenTable, now int64,
 	binary.LittleEndian.PutUint32(sum[:], w.crc)
 	w.raw(sum[:])
 	indexOff := w.off
-	idx := appendIndex(nil, head, w.index)
+	idx := appendIndex(nil, head, w.index, formatVersion)
 	w.raw(idx)
 	var foot [footerLen]byte
 	binary.LittleEndian.PutUint64(foot[0:], uint64(indexOff))
@@ -271,9 +279,9 @@ type tableIndex struct {
 	body     span           // operator lists: redistribution, count, entries
 }
 
-// appendIndex encodes the index of a snapshot whose head (header and table
-// count) is head.
-func appendIndex(b []byte, head span, tables []tableIndex) []byte {
+// appendIndex encodes the index of a snapshot of the given version whose
+// head (header and table count) is head.
+func appendIndex(b []byte, head span, tables []tableIndex, version uint64) []byte {
 	appendSpan := func(b []byte, s span) []byte {
 		b = binary.AppendUvarint(b, uint64(s.off))
 		b = binary.AppendUvarint(b, uint64(s.length))
@@ -286,6 +294,10 @@ func appendIndex(b []byte, head span, tables []tableIndex) []byte {
 		b = binary.AppendUvarint(b, uint64(len(t.name)))
 		b = append(b, t.name...)
 		b = append(b, byte(t.kind))
+		if version >= 3 {
+			b = binary.AppendUvarint(b, uint64(len(t.layout)))
+			b = append(b, t.layout...)
+		}
 		if !t.kind.keyed() {
 			b = append(b, byte(t.mode))
 			b = appendSpan(b, t.body)
@@ -838,11 +850,17 @@ func (r *snapReader) readTable(h *snapHeader, own KeyGroupRange) (*rawTable, err
 		return nil, r.wrap(off, "table kind", err)
 	}
 	t.kind = tableKind(k)
+	if r.version >= 3 {
+		if t.layout, err = r.bytes("table layout", maxLayoutLen); err != nil {
+			return nil, err
+		}
+	}
 	var ix *tableIndex
 	if r.verify {
 		r.index = append(r.index, tableIndex{tableHeader: t.tableHeader})
 		ix = &r.index[len(r.index)-1]
 		ix.kind = t.kind
+		ix.layout = t.layout
 	}
 	switch {
 	case t.kind == kindOperatorList:
@@ -1073,6 +1091,8 @@ func mergeSnapshots(ps []*parsedSnapshot, cfg Config) (map[string]*rawTable, err
 				return nil, fmt.Errorf("state: restore: operator list %q is %s in snapshot %d but %s in snapshot %d", t.name, prev.mode, prev.snap, t.mode, i)
 			case t.kind.keyed() && prev.ttl != t.ttl:
 				return nil, fmt.Errorf("state: restore: table %q has TTL %v in snapshot %d but %v in snapshot %d", t.name, prev.ttl, prev.snap, t.ttl, i)
+			case !bytes.Equal(prev.layout, t.layout):
+				return nil, fmt.Errorf("state: restore: table %q has layout %s in snapshot %d but %s in snapshot %d", t.name, describeLayout(prev.layout), prev.snap, describeLayout(t.layout), i)
 			}
 			if t.kind == kindOperatorList {
 				for len(lists[t.name]) < i {

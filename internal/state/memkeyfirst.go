@@ -435,7 +435,7 @@ type frozenKeyFirst[K, N comparable, V any] struct {
 }
 
 func (f *frozenKeyFirst[K, N, V]) header() tableHeader {
-	return tableHeader{name: f.d.Name, kind: kindValue, ttl: time.Duration(0)}
+	return tableHeader{name: f.d.Name, kind: kindValue, ttl: time.Duration(0), layout: keyedLayout(f.d)}
 }
 
 func (f *frozenKeyFirst[K, N, V]) writeBody(w *snapWriter, _ int64) error {

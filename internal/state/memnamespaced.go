@@ -526,7 +526,7 @@ type frozenNamespaced[K, N comparable, V any] struct {
 }
 
 func (f *frozenNamespaced[K, N, V]) header() tableHeader {
-	return tableHeader{name: f.d.Name, kind: kindValue, ttl: time.Duration(0)}
+	return tableHeader{name: f.d.Name, kind: kindValue, ttl: time.Duration(0), layout: keyedLayout(f.d)}
 }
 
 func (f *frozenNamespaced[K, N, V]) writeBody(w *snapWriter, _ int64) error {

@@ -340,7 +340,9 @@ func (b *Memory) Close() error {
 
 // register adds a created table, filling it first from the restored state
 // of the same name.
-func (b *Memory) register(name string, kind tableKind, ttl time.Duration, t memTable, load func(*rawTable) error) error {
+// layout is the table's (see layout.go): restored values written with
+// another are migrated to it first.
+func (b *Memory) register(name string, kind tableKind, ttl time.Duration, layout []byte, t memTable, load func(*rawTable) error) error {
 	if b.closed {
 		return ErrClosed
 	}
@@ -350,6 +352,10 @@ func (b *Memory) register(name string, kind tableKind, ttl time.Duration, t memT
 	if raw, ok := b.raw[name]; ok {
 		if raw.kind != kind {
 			return fmt.Errorf("state: table %q was restored as a %s table but is created as a %s table", name, raw.kind, kind)
+		}
+		raw, err := migrateRaw(raw, layout)
+		if err != nil {
+			return err
 		}
 		if err := load(raw); err != nil {
 			return err

@@ -212,7 +212,7 @@ type frozenSplitValue[LK, K, S, N comparable, V any] struct {
 }
 
 func (f *frozenSplitValue[LK, K, S, N, V]) header() tableHeader {
-	return tableHeader{name: f.d.Name, kind: kindValue, ttl: time.Duration(0)}
+	return tableHeader{name: f.d.Name, kind: kindValue, ttl: time.Duration(0), layout: keyedLayout(f.d)}
 }
 
 func (f *frozenSplitValue[LK, K, S, N, V]) writeBody(w *snapWriter, _ int64) error {

@@ -665,7 +665,7 @@ type frozenValue[MK, K, N comparable, V, E any] struct {
 }
 
 func (f *frozenValue[MK, K, N, V, E]) header() tableHeader {
-	return tableHeader{name: f.d.Name, kind: kindValue, ttl: time.Duration(f.ttl)}
+	return tableHeader{name: f.d.Name, kind: kindValue, ttl: time.Duration(f.ttl), layout: keyedLayout(f.d)}
 }
 
 func (f *frozenValue[MK, K, N, V, E]) writeBody(w *snapWriter, now int64) error {
@@ -908,7 +908,7 @@ type frozenList[K, N comparable, V any] struct {
 }
 
 func (f *frozenList[K, N, V]) header() tableHeader {
-	return tableHeader{name: f.d.Name, kind: kindList, ttl: time.Duration(f.ttl)}
+	return tableHeader{name: f.d.Name, kind: kindList, ttl: time.Duration(f.ttl), layout: keyedLayout(f.d)}
 }
 
 func (f *frozenList[K, N, V]) writeBody(w *snapWriter, now int64) error {
@@ -1149,7 +1149,7 @@ type frozenMap[K, N, UK comparable, UV any] struct {
 }
 
 func (f *frozenMap[K, N, UK, UV]) header() tableHeader {
-	return tableHeader{name: f.d.Name, kind: kindMap, ttl: time.Duration(f.ttl)}
+	return tableHeader{name: f.d.Name, kind: kindMap, ttl: time.Duration(f.ttl), layout: mapLayout(f.d)}
 }
 
 func (f *frozenMap[K, N, UK, UV]) writeBody(w *snapWriter, now int64) error {
@@ -1232,7 +1232,7 @@ type frozenOperatorList[T any] struct {
 }
 
 func (f *frozenOperatorList[T]) header() tableHeader {
-	return tableHeader{name: f.name, kind: kindOperatorList, mode: f.mode}
+	return tableHeader{name: f.name, kind: kindOperatorList, mode: f.mode, layout: listLayout(f.c)}
 }
 
 func (f *frozenOperatorList[T]) writeBody(w *snapWriter, _ int64) error {

@@ -185,10 +185,10 @@ func openSnapshot(f SnapshotFile, snap int, cfg Config) (*parsedSnapshot, []sect
 		p, err := readSnapshotV1(io.NewSectionReader(f.R, 0, f.Size), snap, f.Name, cfg)
 		return p, nil, err
 	}
-	if version != formatVersion {
+	if version < 2 || version > formatVersion {
 		return nil, nil, fail(int64(len(formatMagic)), fmt.Errorf("format version %d not supported (this build reads versions 1 to %d)", version, formatVersion))
 	}
-	return openSnapshotV2(f, snap, cfg)
+	return openSnapshotV2(f, snap, cfg, version)
 }
 
 // skipRangeChecksums lets the fuzz test of the version 2 reader reach the
@@ -217,9 +217,9 @@ func sliceReader(b []byte, off int64, snap int, file string) *snapReader {
 }
 
 // openSnapshotV2 reads the footer, the index, the head and the operator
-// lists of a version 2 snapshot, and returns the reads of the sections in
-// cfg's range.
-func openSnapshotV2(f SnapshotFile, snap int, cfg Config) (*parsedSnapshot, []sectionRead, error) {
+// lists of a version 2 or 3 snapshot, and returns the reads of the
+// sections in cfg's range.
+func openSnapshotV2(f SnapshotFile, snap int, cfg Config, version uint64) (*parsedSnapshot, []sectionRead, error) {
 	var (
 		table = ""
 		kg    = -1
@@ -248,7 +248,9 @@ func openSnapshotV2(f SnapshotFile, snap int, cfg Config) (*parsedSnapshot, []se
 	if err != nil {
 		return nil, nil, err
 	}
-	ix, err := parseIndex(sliceReader(idx, int64(indexOff), snap, f.Name))
+	ir := sliceReader(idx, int64(indexOff), snap, f.Name)
+	ir.version = version
+	ix, err := parseIndex(ir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -262,7 +264,7 @@ func openSnapshotV2(f SnapshotFile, snap int, cfg Config) (*parsedSnapshot, []se
 	hr := sliceReader(headBytes, 0, snap, f.Name)
 	p := &parsedSnapshot{}
 	var ntables int
-	if p.hdr, ntables, err = hr.readHeader(&cfg, formatVersion); err != nil {
+	if p.hdr, ntables, err = hr.readHeader(&cfg, version); err != nil {
 		return nil, nil, err
 	}
 	if hr.off != ix.head.length {
@@ -356,6 +358,11 @@ func parseIndex(r *snapReader) (*index, error) {
 			return nil, r.wrap(off, "table kind", err)
 		}
 		t.kind = tableKind(k)
+		if r.version >= 3 {
+			if t.layout, err = r.bytes("table layout", maxLayoutLen); err != nil {
+				return nil, err
+			}
+		}
 		switch {
 		case t.kind == kindOperatorList:
 			off = r.off
@@ -505,7 +512,7 @@ func VerifySnapshot(f SnapshotFile) error {
 	}
 	r := &snapReader{br: bufio.NewReaderSize(io.NewSectionReader(f.R, 0, f.Size), 64<<10), file: f.Name, kg: -1, verify: true}
 	r.inPart = true
-	h, ntables, err := r.readHeader(nil, 1, formatVersion)
+	h, ntables, err := r.readHeader(nil, 1, 2, formatVersion)
 	if err != nil {
 		return err
 	}
@@ -537,8 +544,8 @@ func VerifySnapshot(f SnapshotFile) error {
 		return r.wrap(indexOff, "index", err)
 	}
 	var want []byte
-	if r.version == formatVersion {
-		want = appendIndex(nil, head, r.index)
+	if r.version >= 2 {
+		want = appendIndex(nil, head, r.index, r.version)
 		sum := crc32.Checksum(want, castagnoli)
 		want = binary.LittleEndian.AppendUint64(want, uint64(indexOff))
 		want = binary.LittleEndian.AppendUint32(want, sum)

@@ -213,6 +213,9 @@ func FuzzRestoreV2(f *testing.F) {
 	golden, err := os.ReadFile(filepath.Join("testdata", "snapshot-v2.golden"))
 	must(f, err)
 	f.Add(golden)
+	v3, err := os.ReadFile(filepath.Join("testdata", "snapshot-v3.golden"))
+	must(f, err)
+	f.Add(v3)
 	f.Add(append(slices.Clone(golden[:len(golden)-25]), golden[len(golden)-20:]...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		defer state.SkipRangeChecksums()()
@@ -242,7 +245,7 @@ func FuzzRestoreV2(f *testing.F) {
 // never reads (table headers, section prefixes, the checksum after the
 // tables), and a cut anywhere.
 func TestVerifySnapshot(t *testing.T) {
-	for _, name := range []string{"snapshot-v1.golden", "snapshot-v2.golden"} {
+	for _, name := range []string{"snapshot-v1.golden", "snapshot-v2.golden", "snapshot-v3.golden"} {
 		data, err := os.ReadFile(filepath.Join("testdata", name))
 		must(t, err)
 		must(t, state.VerifySnapshot(state.BytesSnapshot(name, data)))

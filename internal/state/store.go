@@ -159,7 +159,7 @@ func (b *StoreBackend) Snapshot() (Snapshot, error) {
 		s.tables = append(s.tables, &frozenStoreTable{view: view, t: t.meta})
 	}
 	for _, l := range b.lists {
-		s.tables = append(s.tables, &rawTable{tableHeader: tableHeader{name: l.name, kind: kindOperatorList, mode: l.mode}, entries: l.entries})
+		s.tables = append(s.tables, &rawTable{tableHeader: tableHeader{name: l.name, kind: kindOperatorList, mode: l.mode, layout: l.layout}, entries: l.entries})
 	}
 	for _, t := range b.raw {
 		s.tables = append(s.tables, t)
@@ -263,6 +263,8 @@ type storeMeta struct {
 	kind tableKind
 	ttl  int64
 	kgs  KeyGroupRange
+	// layout is the table's (see layout.go).
+	layout []byte
 }
 
 // storeTable is a keyed table's place in a StoreBackend: its key prefix
@@ -285,7 +287,7 @@ func (t *storeTable) flush() error {
 // register adds a created keyed table and moves its restored entries, if
 // any, into the Store; check decodes each restored entry with the table's
 // codecs so a mismatch fails the creation, as it does in Memory.
-func (b *StoreBackend) register(name string, kind tableKind, ttl time.Duration, check func(rr *recordReader, rec record) error) (*storeTable, error) {
+func (b *StoreBackend) register(name string, kind tableKind, ttl time.Duration, layout []byte, check func(rr *recordReader, rec record) error) (*storeTable, error) {
 	if b.closed {
 		return nil, ErrClosed
 	}
@@ -295,10 +297,16 @@ func (b *StoreBackend) register(name string, kind tableKind, ttl time.Duration, 
 	if b.nextID == math.MaxUint32 {
 		return nil, fmt.Errorf("state: table %q: too many tables", name)
 	}
-	t := &storeTable{b: b, meta: storeMeta{name: name, id: b.nextID, kind: kind, ttl: int64(ttl), kgs: b.cfg.KeyGroups}}
+	t := &storeTable{b: b, meta: storeMeta{name: name, id: b.nextID, kind: kind, ttl: int64(ttl), kgs: b.cfg.KeyGroups, layout: layout}}
 	raw, restored := b.raw[name]
 	if restored && raw.kind != kind {
 		return nil, fmt.Errorf("state: table %q was restored as a %s table but is created as a %s table", name, raw.kind, kind)
+	}
+	if restored {
+		var err error
+		if raw, err = migrateRaw(raw, layout); err != nil {
+			return nil, err
+		}
 	}
 	b.nextID++
 	if restored {
@@ -316,18 +324,22 @@ func (b *StoreBackend) register(name string, kind tableKind, ttl time.Duration, 
 }
 
 // registerList adds a created operator list with its restored entries.
-func (b *StoreBackend) registerList(name string, mode Redistribution) (*storeOpList, [][]byte, error) {
+func (b *StoreBackend) registerList(name string, mode Redistribution, layout []byte) (*storeOpList, [][]byte, error) {
 	if b.closed {
 		return nil, nil, ErrClosed
 	}
 	if _, ok := b.names[name]; ok {
 		return nil, nil, fmt.Errorf("%w: %q", ErrExists, name)
 	}
-	l := &storeOpList{b: b, name: name, mode: mode}
+	l := &storeOpList{b: b, name: name, mode: mode, layout: layout}
 	var restored [][]byte
 	if raw, ok := b.raw[name]; ok {
 		if raw.kind != kindOperatorList {
 			return nil, nil, fmt.Errorf("state: table %q was restored as a %s table but is created as a %s table", name, raw.kind, kindOperatorList)
+		}
+		raw, err := migrateRaw(raw, layout)
+		if err != nil {
+			return nil, nil, err
 		}
 		restored = raw.entries
 		delete(b.raw, name)
@@ -343,6 +355,7 @@ type storeOpList struct {
 	b       *StoreBackend
 	name    string
 	mode    Redistribution
+	layout  []byte
 	entries [][]byte
 }
 
@@ -500,7 +513,7 @@ type frozenStoreTable struct {
 }
 
 func (f *frozenStoreTable) header() tableHeader {
-	return tableHeader{name: f.t.name, kind: f.t.kind, ttl: time.Duration(f.t.ttl)}
+	return tableHeader{name: f.t.name, kind: f.t.kind, ttl: time.Duration(f.t.ttl), layout: f.t.layout}
 }
 
 func (f *frozenStoreTable) writeBody(w *snapWriter, now int64) error {

@@ -245,7 +245,7 @@ type storeValue[K, N comparable, V any] struct {
 }
 
 func newStoreValue[K, N comparable, V any](b *StoreBackend, d TableDesc[K, N, V]) (*storeValue[K, N, V], error) {
-	t, err := b.register(d.Name, kindValue, d.TTL, func(rr *recordReader, rec record) error {
+	t, err := b.register(d.Name, kindValue, d.TTL, keyedLayout(d), func(rr *recordReader, rec record) error {
 		_, _, err := decodeEntry(rr, rec, d)
 		return err
 	})
@@ -510,7 +510,7 @@ type storeList[K, N comparable, V any] struct {
 }
 
 func newStoreList[K, N comparable, V any](b *StoreBackend, d TableDesc[K, N, V]) (*storeList[K, N, V], error) {
-	t, err := b.register(d.Name, kindList, d.TTL, func(rr *recordReader, rec record) error {
+	t, err := b.register(d.Name, kindList, d.TTL, keyedLayout(d), func(rr *recordReader, rec record) error {
 		if _, err := decodeKey(rr, rec, d.Key, d.Namespace); err != nil {
 			return err
 		}
@@ -622,7 +622,7 @@ type storeMap[K, N, UK comparable, UV any] struct {
 }
 
 func newStoreMap[K, N, UK comparable, UV any](b *StoreBackend, d MapDesc[K, N, UK, UV]) (*storeMap[K, N, UK, UV], error) {
-	t, err := b.register(d.Name, kindMap, d.TTL, func(rr *recordReader, rec record) error {
+	t, err := b.register(d.Name, kindMap, d.TTL, mapLayout(d), func(rr *recordReader, rec record) error {
 		if _, err := decodeKey(rr, rec, d.Key, d.Namespace); err != nil {
 			return err
 		}
@@ -758,7 +758,7 @@ type storeOpListOf[T any] struct {
 }
 
 func newStoreOpList[T any](b *StoreBackend, name string, mode Redistribution, c codec.Codec[T]) (*storeOpListOf[T], error) {
-	l, restored, err := b.registerList(name, mode)
+	l, restored, err := b.registerList(name, mode, listLayout(c))
 	if err != nil {
 		return nil, err
 	}
