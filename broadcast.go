@@ -68,7 +68,10 @@ type KeyedBroadcastProcessFunction[K comparable, T, B, S, R any] interface {
 
 // ProcessBroadcast runs fn on a keyed stream and a broadcast one, with a
 // broadcast state of values S. The order in which records of the two meet
-// is not defined, as with any two inputs.
+// is not defined, as with any two inputs. S must be a type codec.For
+// encodes whole, as keyed state's values (see Value); it evolves as they
+// do. fn is passed by pointer when its optional methods have pointer
+// receivers, as with Process.
 func ProcessBroadcast[K comparable, T, B, S, R any](ks KeyedStream[K, T], bs BroadcastStream[B], fn KeyedBroadcastProcessFunction[K, T, B, S, R]) Stream[R] {
 	ek := newEdge[T](ks.s.n, "", hashed, hashRoute(ks.key, ks.keys))
 	eb := newEdge[B](bs.s.n, "", broadcast, nil)

@@ -33,7 +33,11 @@ func TTL(d time.Duration) StateOption {
 }
 
 // StateCodec sets how the state's values are encoded in snapshots, for
-// types codec.For does not support.
+// types codec.For does not support or would not keep whole. Tag the
+// handle's field `weir:"statecodec"` so that Validate leaves the type to
+// the codec. Weir cannot know the layout of such a codec: a restore reads
+// its bytes as they are, without the checks and migration of changed
+// types.
 func StateCodec[V any](c codec.Codec[V]) StateOption {
 	return stateOptionFunc(func(s *stateConfig) { s.codec = c })
 }
@@ -111,12 +115,20 @@ func scopeOf[K comparable](c KeyedContext[K]) (*keyedCtx[K], error) {
 	return s, nil
 }
 
-// ValueState holds one value per key.
+// ValueState holds one value per key. The zero ValueState is a handle
+// never declared: its methods return ErrUndeclaredState.
 type ValueState[K comparable, V any] struct {
 	t state.Value[K, unit, V]
 }
 
 // Value declares a keyed value state named name. Call it from Open.
+//
+// V must be a type codec.For encodes whole (see codec.Lossless): every
+// struct field, at any depth, exported or tagged `codec:"-"`; otherwise
+// the job fails to validate (or, for a handle that is not a field of the
+// function, to open), naming the type and the field. Snapshots keep V's
+// layout, so that a restore after V changed migrates added and removed
+// struct fields and refuses a field whose type changed (docs/state.md).
 func Value[V any, K comparable](c KeyedOpenContext[K], name string, opts ...StateOption) ValueState[K, V] {
 	oc := c.open()
 	cfg, vc, err := declare[V](name, opts)
@@ -171,12 +183,14 @@ func (s ValueState[K, V]) Clear(c KeyedContext[K]) error {
 	return s.t.Delete(k.kg, k.key, unit{})
 }
 
-// ListState holds a list of values per key.
+// ListState holds a list of values per key. The zero ListState is a
+// handle never declared: its methods return ErrUndeclaredState.
 type ListState[K comparable, V any] struct {
 	t state.List[K, unit, V]
 }
 
-// List declares a keyed list state named name. Call it from Open.
+// List declares a keyed list state named name. Call it from Open. V is
+// checked and evolves as Value's.
 func List[V any, K comparable](c KeyedOpenContext[K], name string, opts ...StateOption) ListState[K, V] {
 	oc := c.open()
 	cfg, vc, err := declare[V](name, opts)
@@ -241,7 +255,9 @@ func (s ListState[K, V]) Clear(c KeyedContext[K]) error {
 	return s.t.Delete(k.kg, k.key, unit{})
 }
 
-// MapState holds a map of user keys to values per key. User keys follow
+// MapState holds a map of user keys to values per key. The zero MapState
+// is a handle never declared: its methods return ErrUndeclaredState, and
+// All yields nothing. User keys follow
 // the rule of KeyBy's keys: -0 is +0, times are their instant, NaN is
 // refused (an error) and types whose == cannot agree with their encoding
 // are rejected when the state is declared.
@@ -265,7 +281,8 @@ func (s MapState[K, UK, UV]) userKey(uk UK) (UK, error) {
 }
 
 // MapOf declares a keyed map state named name. Call it from Open. (Map is
-// the name of the transformation.)
+// the name of the transformation.) UK and UV are checked as Value's V;
+// UV may evolve as V, while a change of UK fails the restore.
 func MapOf[UK comparable, UV any, K comparable](c KeyedOpenContext[K], name string, opts ...StateOption) MapState[K, UK, UV] {
 	oc := c.open()
 	cfg, vc, err := declare[UV](name, opts)

@@ -121,7 +121,10 @@ var ErrNotKeyed = errors.New("weir: keyed state used outside its keyed function"
 // Process runs fn on every record of a keyed stream. Each parallel subtask
 // gets its own shallow copy of fn when fn is a pointer to a struct, so the
 // state handles it declares in Open are its own; fields set before the job
-// runs are shared and must only be read.
+// runs are shared and must only be read. Pass fn by pointer when its Open,
+// OnTimer or Close has a pointer receiver: passed by value, they would
+// never be called, and Validate reports it. Validate also checks the types
+// of the state handles among fn's fields (see Value).
 func Process[K comparable, T, R any](ks KeyedStream[K, T], fn KeyedProcessFunction[K, T, R]) Stream[R] {
 	s := ks.s
 	n := s.n.env.addNode("process", newEdge[T](s.n, "", hashed, hashRoute(ks.key, ks.keys)))

@@ -17,21 +17,21 @@ import (
 	"github.com/weirstream/weir/codec"
 )
 
-// The snapshot format, version 2. FORMAT.md beside this file is the
+// The snapshot format, version 3. FORMAT.md beside this file is the
 // specification; this comment is the summary a reader of the code needs.
 //
 //	snapshot := header tableCount:uvarint table* crc32c:uint32le index footer
 //	header   := "WEIRSNAP" version:uvarint operatorID:bytes
 //	            maxParallelism:uvarint subtask:uvarint parallelism:uvarint
 //	            keyGroupStart:uvarint keyGroupEnd:uvarint
-//	table    := name:bytes kind:byte (keyed | operatorList)
+//	table    := name:bytes kind:byte layout:bytes (keyed | operatorList)
 //	keyed    := ttlNanos:uvarint sectionCount:uvarint section*
 //	section  := keyGroup:uvarint entryCount:uvarint byteLen:uvarint entry*
 //	entry    := key:bytes namespace:bytes [userKey:bytes] value:bytes [lastWrite:int64le]
 //	operatorList := redistribution:byte entryCount:uvarint (entry:bytes)*
 //	bytes    := len:uvarint byte*
 //	index    := headLength:uvarint headCRC:uint32le tableCount:uvarint tableIndex*
-//	tableIndex := name:bytes kind:byte (ttlNanos:uvarint sectionCount:uvarint
+//	tableIndex := name:bytes kind:byte layout:bytes (ttlNanos:uvarint sectionCount:uvarint
 //	              (keyGroup:uvarint entryCount:uvarint offset:uvarint length:uvarint crc32c:uint32le)*
 //	            | redistribution:byte offset:uvarint length:uvarint crc32c:uint32le)
 //	footer   := indexOffset:uint64le indexCRC:uint32le "WEIRSIDX"
