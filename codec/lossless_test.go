@@ -29,6 +29,7 @@ type lossNested struct {
 
 func TestLossless(t *testing.T) {
 	_ = lossOK{}.skip
+	_ = lossInner{}.hidden
 	if err := codec.Lossless[lossOK](); err != nil {
 		t.Errorf("lossOK: %v", err)
 	}
