@@ -137,7 +137,7 @@ func AsyncMap[T, R any](s Stream[T], fn func(ctx context.Context, v T) (R, error
 		op.openState = b.cfg.backend.open
 		return op, op, nil
 	}
-	return Stream[R]{n}
+	return Stream[R]{n: n}
 }
 
 // asyncEntry is one record whose request has not been emitted yet. The

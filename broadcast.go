@@ -94,7 +94,7 @@ func ProcessBroadcast[K comparable, T, B, S, R any](ks KeyedStream[K, T], bs Bro
 		op.ctx.bstate = op.state
 		return op, []any{broadcastKeyed[K, T, B, S, R]{op}, broadcastRules[K, T, B, S, R]{op}}, nil
 	}
-	return Stream[R]{n}
+	return Stream[R]{n: n}
 }
 
 // BroadcastView reads a broadcast state without changing it.

@@ -91,6 +91,7 @@ func (e *Env) validate() (*plan, error) {
 	p := &plan{cfg: e.cfg, vertexOf: map[*node]*vertex{}, chained: map[*edge]bool{}}
 	for _, n := range e.nodes {
 		for _, in := range n.inputs {
+			in.part = in.declared
 			if in.part == forward && in.from.parallelism != n.parallelism {
 				in.part = rebalance
 			}
@@ -499,6 +500,7 @@ func (p *plan) buildChain(ctx context.Context, v *vertex, subtask int, t *runtim
 				out, pusher := e.writer(&writerBuild{
 					queues:         queues[e][subtask],
 					meta:           t.Meta,
+					subtask:        subtask,
 					batchSize:      cfg.batchSize,
 					pool:           pools[e],
 					maxParallelism: cfg.maxParallelism,

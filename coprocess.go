@@ -66,7 +66,7 @@ func CoProcess[K comparable, A, B, R any](cs ConnectedKeyed[K, A, B], fn KeyedCo
 		op.keyedCore = newKeyedCore[K, R](b, cs.a.keys, fn, op)
 		return op, []any{coInput1[K, A, B, R]{op}, coInput2[K, A, B, R]{op}}, nil
 	}
-	return Stream[R]{n}
+	return Stream[R]{n: n}
 }
 
 // coProcessOp runs a KeyedCoProcessFunction; its two inputs are the

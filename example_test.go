@@ -48,3 +48,35 @@ func Example() {
 	// Space Launch Live: view 1, ended 22:13:22
 	// Morning Yoga: view 2, ended 22:13:23
 }
+
+// One file is one split, read by one source subtask: Rebalance deals its
+// records to both subtasks of the enrichment that follows, which would
+// otherwise get them all on subtask 0 while subtask 1 stays idle.
+func ExampleStream_Rebalance() {
+	env := weir.New(weir.Parallelism(2))
+	lines := weir.From(env, weir.Slice("a", "b", "c", "d"))
+	enriched := weir.AsyncMap(lines.Rebalance(), func(ctx context.Context, v string) (string, error) {
+		return v + "!", nil // a lookup in a service, say
+	}).Name("enrich")
+	weir.Collect(enriched)
+	plan, err := env.Plan()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Print(plan)
+	if err := env.Run(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	for _, m := range env.Metrics() {
+		if m.Operator == "enrich" {
+			fmt.Printf("enrich subtask %d got %d records\n", m.Subtask, m.In)
+		}
+	}
+	// Output:
+	// task source (parallelism 2)
+	// task enrich -> collect (parallelism 2)
+	// exchange source -> enrich (rebalance)
+	// enrich subtask 0 got 2 records
+	// enrich subtask 1 got 2 records
+}

@@ -14,6 +14,7 @@ import (
 type writerBuild struct {
 	queues         []*runtime.Queue
 	meta           *runtime.Meta
+	subtask        int // the upstream subtask
 	batchSize      int
 	pool           *sync.Pool
 	maxParallelism int
@@ -51,6 +52,9 @@ func newExchangeWriter[T any](w *writerBuild, route func(T) (int, int32)) *excha
 		queues:  w.queues,
 		batches: make([]*runtime.Batch[T], len(w.queues)),
 		route:   route,
+		// Each upstream subtask starts its round robin at a channel of its
+		// own, so that a few records from each do not all go to the first.
+		rr:      w.subtask % max(len(w.queues), 1),
 		all:     w.broadcast,
 		meta:    w.meta,
 		size:    w.batchSize,

@@ -41,3 +41,26 @@ func TestDerivedIDsAreDeterministic(t *testing.T) {
 		t.Fatalf("IDs are not unique: %v", a)
 	}
 }
+
+// Validating a job twice (Plan, then Run) gives the same IDs: the exchange
+// resolved for operators of different parallelism is not read back as the
+// one the program declared.
+func TestDerivedIDsSurviveValidateTwice(t *testing.T) {
+	env := New()
+	src := From(env, Slice(1, 2, 3))
+	m := Map(src, func(v int) int { return v + 1 }).Parallelism(2)
+	Collect(Map(m, func(v int) int { return v }).Parallelism(1))
+	ids := func() []string {
+		if err := env.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, n := range env.nodes {
+			out = append(out, n.id)
+		}
+		return out
+	}
+	if a, b := ids(), ids(); !slices.Equal(a, b) {
+		t.Fatalf("the second validation changed the IDs: %v and %v", a, b)
+	}
+}

@@ -82,10 +82,10 @@ func (o *opBase) EndInput() error            { return nil }
 func (o *opBase) Close() error               { return nil }
 func (o *opBase) enter()                     { o.meta.Op = o.idx }
 
-// oneInput makes a node fed by s through a forward edge (chained when the
-// parallelism allows).
+// oneInput makes a node fed by s through the exchange s asks for: forward
+// (chained when the parallelism allows) unless s was rebalanced.
 func oneInput[T any](s Stream[T], kind string) *node {
-	return s.n.env.addNode(kind, newEdge[T](s.n, "", forward, nil))
+	return s.n.env.addNode(kind, newEdge[T](s.n, "", s.part, nil))
 }
 
 type mapOp[T, R any] struct {
@@ -110,7 +110,7 @@ func Map[T, R any](s Stream[T], fn func(T) R) Stream[R] {
 		op := &mapOp[T, R]{opBase: newOpBase(b), fn: fn, next: b.main.(runtime.Pusher[R])}
 		return op, op, nil
 	}
-	return Stream[R]{n}
+	return Stream[R]{n: n}
 }
 
 type tryMapOp[T, R any] struct {
@@ -139,7 +139,7 @@ func TryMap[T, R any](s Stream[T], fn func(T) (R, error)) Stream[R] {
 		op := &tryMapOp[T, R]{opBase: newOpBase(b), fn: fn, next: b.main.(runtime.Pusher[R])}
 		return op, op, nil
 	}
-	return Stream[R]{n}
+	return Stream[R]{n: n}
 }
 
 type filterOp[T any] struct {
@@ -167,7 +167,7 @@ func (s Stream[T]) Filter(keep func(T) bool) Stream[T] {
 		op := &filterOp[T]{opBase: newOpBase(b), fn: keep, next: b.main.(runtime.Pusher[T])}
 		return op, op, nil
 	}
-	return Stream[T]{n}
+	return Stream[T]{n: n}
 }
 
 // Out receives what an operator emits. Emitted records carry the event time
@@ -232,7 +232,7 @@ func FlatMap[T, R any](s Stream[T], fn func(T, Out[R]) error) Stream[R] {
 		op.out = out[R]{next: b.main.(runtime.Pusher[R]), meta: b.meta, idx: b.idx, count: &op.c.out}
 		return op, op, nil
 	}
-	return Stream[R]{n}
+	return Stream[R]{n: n}
 }
 
 // identityOp passes records through; it stands for unions and side outputs
@@ -256,18 +256,18 @@ func identityBuild[T any](b *opBuild) (runtime.Operator, any, error) {
 // Union merges streams of the same type. Its watermark is the minimum of its
 // inputs' watermarks.
 func Union[T any](first Stream[T], more ...Stream[T]) Stream[T] {
-	edges := []*edge{newEdge[T](first.n, "", forward, nil)}
+	edges := []*edge{newEdge[T](first.n, "", first.part, nil)}
 	for _, s := range more {
 		if s.n.env != first.n.env {
 			first.n.env.fail(fmt.Errorf("union: streams belong to different jobs"))
 			continue
 		}
-		edges = append(edges, newEdge[T](s.n, "", forward, nil))
+		edges = append(edges, newEdge[T](s.n, "", s.part, nil))
 	}
 	n := first.n.env.addNode("union", edges...)
 	n.fanout = fanoutOf[T]
 	n.build = identityBuild[T]
-	return Stream[T]{n}
+	return Stream[T]{n: n}
 }
 
 // OutputTag names a side output of type T.
@@ -290,7 +290,7 @@ func SideOutput[X, T any](s Stream[T], tag OutputTag[X]) Stream[X] {
 	n.inheritParallelism = true
 	n.fanout = fanoutOf[X]
 	n.build = identityBuild[X]
-	return Stream[X]{n}
+	return Stream[X]{n: n}
 }
 
 // KeyOption configures KeyBy.
@@ -316,6 +316,7 @@ func KeyCodec[K comparable](c codec.Codec[K]) KeyOption[K] { return KeyOption[K]
 // arrays holding them, and, with the default codec, structs with fields it
 // leaves out — are rejected when the job is validated.
 func KeyBy[K comparable, T any](s Stream[T], key func(T) K, opts ...KeyOption[K]) KeyedStream[K, T] {
+	s.part = forward // the keyed exchange replaces a Rebalance
 	ks := KeyedStream[K, T]{s: s, key: key}
 	for _, o := range opts {
 		if o.codec != nil {

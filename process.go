@@ -137,7 +137,7 @@ func Process[K comparable, T, R any](ks KeyedStream[K, T], fn KeyedProcessFuncti
 		op.keyedCore = newKeyedCore[K, R](b, ks.keys, fn, op)
 		return op, op, nil
 	}
-	return Stream[R]{n}
+	return Stream[R]{n: n}
 }
 
 // keyedCtx is the context handed to keyed user code; one per operator

@@ -105,7 +105,7 @@ func (s Sinked) ID(id string) Sinked { s.n.uid = id; return s }
 
 // Parallelism sets the sink's number of subtasks.
 func (s Sinked) Parallelism(n int) Sinked {
-	Stream[struct{}](s).Parallelism(n)
+	Stream[struct{}]{n: s.n}.Parallelism(n)
 	return s
 }
 

@@ -217,7 +217,7 @@ func From[T any](e *Env, src Source[T], opts ...SourceOption) Stream[T] {
 		}
 		return op, nil, nil
 	}
-	return Stream[T]{n}
+	return Stream[T]{n: n}
 }
 
 // splitRun is a split being read by a subtask, with the state its watermark

@@ -11,8 +11,29 @@ import (
 // Stream is a stream of records of type T in a job being described.
 // Type-changing steps are package functions (Map, FlatMap, KeyBy, Process);
 // type-preserving ones are methods.
+//
+// How a record travels from one operator to the next is the exchange
+// between them, chosen by these rules:
+//
+//   - forward: by default each subtask of an operator feeds the subtask
+//     with the same index of the next one, which then runs in the same
+//     task, chained to it (a function call, no queue), when both have the
+//     same parallelism and the next operator has one input;
+//   - rebalance: when the parallelism of the two differs, or after
+//     Rebalance, every subtask deals its records round robin over all
+//     subtasks of the next operator, across a queue;
+//   - hash: after KeyBy, a record goes to the subtask that owns its key's
+//     key group, whatever the parallelism;
+//   - broadcast: the broadcast input of ProcessBroadcast gets every record
+//     on every subtask.
+//
+// KeyBy and Broadcast replace a Rebalance before them. Env.Plan shows the
+// exchange chosen for every edge.
 type Stream[T any] struct {
 	n *node
+	// part is the exchange the next operator reads s through: forward
+	// unless Rebalance asked for another.
+	part partitioning
 }
 
 // KeyedStream is a stream partitioned by a key: every record with the same
@@ -45,6 +66,26 @@ func (s Stream[T]) Parallelism(n int) Stream[T] {
 		return s
 	}
 	s.n.parallelism = n
+	return s
+}
+
+// Rebalance makes the next operator read s round robin: each subtask of
+// the operator before sends its records in turn to every subtask of the
+// next one, so work spreads evenly even where the input does not — a
+// source with fewer splits than subtasks (one file is one split), or
+// splits of uneven size. It is Flink's rebalance. Without it, an operator
+// with the parallelism of the one before reads only what the subtask of
+// the same index emits, in the same task.
+//
+// Rebalance makes no operator: it sets the exchange into the operator that
+// consumes the returned stream (Map, AsyncMap, To, Union, …), which is then
+// never chained to the one before. Name, ID and Parallelism called on the
+// returned stream still set the operator before. KeyBy and Broadcast choose
+// their own exchange, so a Rebalance before them has no effect; the
+// operators' IDs do not depend on it, so adding it keeps a job's state
+// restorable.
+func (s Stream[T]) Rebalance() Stream[T] {
+	s.part = rebalance
 	return s
 }
 
@@ -108,6 +149,10 @@ func (n *node) displayName() string {
 type edge struct {
 	from, to *node
 	tag      string
+	// declared is the exchange the program asked for; part the one the
+	// job uses, resolved by validate (forward between operators of
+	// different parallelism becomes rebalance).
+	declared partitioning
 	part     partitioning
 	// input is which input of a two-input operator the edge feeds.
 	input int
@@ -138,9 +183,10 @@ func (e *Env) addNode(kind string, inputs ...*edge) *node {
 // from.
 func newEdge[T any](from *node, tag string, part partitioning, route func(*writerBuild) func(T) (int, int32)) *edge {
 	return &edge{
-		from: from,
-		tag:  tag,
-		part: part,
+		from:     from,
+		tag:      tag,
+		declared: part,
+		part:     part,
 		writer: func(w *writerBuild) (runtime.Output, any) {
 			var r func(T) (int, int32)
 			if route != nil {
@@ -181,7 +227,13 @@ func fanoutOf[T any](ps []any) any {
 func derivedID(n *node, seen map[string]int) string {
 	sig := n.kind + "\x00" + n.name
 	for _, in := range n.inputs {
-		sig += "\x00" + in.from.id + "/" + in.tag + "/" + in.part.String()
+		// An explicit rebalance reads like forward here: adding Rebalance
+		// to a job keeps its operators' IDs, and so their state.
+		part := in.declared
+		if part == rebalance {
+			part = forward
+		}
+		sig += "\x00" + in.from.id + "/" + in.tag + "/" + part.String()
 	}
 	rank := seen[sig]
 	seen[sig] = rank + 1

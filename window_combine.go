@@ -443,7 +443,7 @@ func combined[K comparable, T, ACC, AR, R any](ws WindowedStream[K, T], agg Aggr
 		return op, op, nil
 	}
 	ks := KeyedStream[K, partial[K, T, ACC]]{
-		s: Stream[partial[K, T, ACC]]{n}, keys: ws.ks.keys,
+		s: Stream[partial[K, T, ACC]]{n: n}, keys: ws.ks.keys,
 		key: func(p partial[K, T, ACC]) K { return p.Key },
 	}
 	return Process(ks, KeyedProcessFunction[K, partial[K, T, ACC], R](&combinedWindowFn[K, T, ACC, R]{fn}))
