@@ -31,6 +31,7 @@ type asyncConfig struct {
 	timeout   time.Duration
 	retries   int
 	backoff   time.Duration
+	retryIf   func(error) bool // nil: every error that is not Permanent
 	unordered bool
 }
 
@@ -69,9 +70,34 @@ func AsyncTimeout(d time.Duration) AsyncOption {
 
 // AsyncRetries makes a failed or timed-out attempt be retried up to n times
 // after the first, waiting backoff before the first retry and twice as long
-// before each next one (default: no retries).
+// before each next one (default: no retries). Which errors are retried is
+// AsyncRetryIf's to say: by default every error but one marked Permanent.
 func AsyncRetries(n int, backoff time.Duration) AsyncOption {
 	return asyncOptionFunc(func(c *asyncConfig) { c.retries, c.backoff = n, backoff })
+}
+
+// AsyncRetryIf makes AsyncMap retry only the errors for which retryable
+// returns true (a timeout, a connection refused, a 503), up to the
+// AsyncRetries limit. Any other error, such as a 404 that the next attempt
+// would get again, meets the operator's error policy at once, without the
+// retries or their backoff. A timed-out attempt's error is ErrAsyncTimeout
+// (errors.Is). An error marked Permanent is never retried, whatever
+// retryable says. retryable runs on the request's goroutine, several at
+// once, so it must be safe for concurrent use.
+//
+// Without AsyncRetryIf every error is retried except those marked
+// Permanent: wrapping the errors that retrying cannot fix with Permanent in
+// the function is the other way to say the same.
+func AsyncRetryIf(retryable func(err error) bool) AsyncOption {
+	return asyncOptionFunc(func(c *asyncConfig) { c.retryIf = retryable })
+}
+
+// retryable reports whether the error of an attempt is worth another.
+func (c asyncConfig) retryable(err error) bool {
+	if IsPermanent(err) {
+		return false
+	}
+	return c.retryIf == nil || c.retryIf(err)
 }
 
 // AsyncUnordered emits results as they complete instead of in input order.
@@ -94,8 +120,9 @@ func AsyncUnordered() AsyncOption {
 // concurrent use, and it must return when ctx is done — ctx carries the
 // attempt's timeout and is canceled when the job stops, and the operator
 // waits for every call to return before it closes. An error after the last
-// retry meets the operator's error policy with the input record; a panic
-// fails the job.
+// retry — or at once, for an error that AsyncRetryIf or Permanent says is not
+// worth retrying — meets the operator's error policy with the input record;
+// a panic fails the job.
 //
 // With checkpoints, the inputs of requests still in flight at a barrier are
 // part of the checkpoint and are sent again after a restore, so no record is
@@ -300,7 +327,7 @@ func (o *asyncOp[T, R]) call(ctx context.Context, e *asyncEntry[T, R]) {
 	backoff := o.cfg.backoff
 	for attempt := 0; ; attempt++ {
 		e.out, e.err, e.panicked = o.attempt(ctx, e.in)
-		if e.err == nil || e.panicked || attempt == o.cfg.retries || ctx.Err() != nil {
+		if e.err == nil || e.panicked || attempt == o.cfg.retries || ctx.Err() != nil || !o.cfg.retryable(e.err) {
 			if e.err != nil && attempt > 0 {
 				e.err = fmt.Errorf("after %d attempts: %w", attempt+1, e.err)
 			}

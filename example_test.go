@@ -2,7 +2,9 @@ package weir_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/weirstream/weir"
@@ -79,4 +81,39 @@ func ExampleStream_Rebalance() {
 	// exchange source -> enrich (rebalance)
 	// enrich subtask 0 got 2 records
 	// enrich subtask 1 got 2 records
+}
+
+// errNoSuchUser is what the user service answers for an unknown user: a
+// 404, which asking again will not change.
+var errNoSuchUser = errors.New("404: no such user")
+
+// A lookup retries what may pass (a timeout, a 503) but not a 404: that
+// record goes to the error policy — here Skip — after its first attempt.
+func ExampleAsyncRetryIf() {
+	var mu sync.Mutex
+	calls := map[string]int{}
+	lookup := func(ctx context.Context, user string) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls[user]++
+		if user == "mallory" {
+			return "", errNoSuchUser
+		}
+		return user + "@example.com", nil
+	}
+	env := weir.New()
+	users := weir.From(env, weir.Slice("alice", "mallory", "bob"))
+	emails := weir.AsyncMap(users, lookup,
+		weir.AsyncRetries(3, 10*time.Millisecond),
+		weir.AsyncRetryIf(func(err error) bool { return !errors.Is(err, errNoSuchUser) }),
+	).OnError(weir.Skip)
+	got := weir.Collect(emails)
+	if err := env.Run(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println(got.Values())
+	fmt.Println("calls for mallory:", calls["mallory"])
+	// Output:
+	// [alice@example.com bob@example.com]
+	// calls for mallory: 1
 }

@@ -53,7 +53,8 @@ type RestartStrategy struct {
 // graph, a source that lists no splits when the job starts, a state
 // declared wrong, a checkpoint that does not match the job or cannot be
 // read) fails at once, and so does a job whose context was
-// canceled or that was stopping (StopOn). Canceling the context or closing
+// canceled or that was stopping (StopOn), or whose error a function marked
+// with Permanent. Canceling the context or closing
 // StopOn's channel while the job waits to restart ends it then, with the
 // failure.
 //
@@ -158,7 +159,8 @@ func (s RestartStrategy) jittered(d time.Duration) time.Duration {
 }
 
 // permanentError marks a failure a restart cannot fix: the job or the
-// checkpoint it restores is wrong, not the world it runs in.
+// checkpoint it restores is wrong, not the world it runs in; or a user
+// function said so with Permanent.
 type permanentError struct{ err error }
 
 func (e *permanentError) Error() string { return e.err.Error() }
@@ -172,11 +174,34 @@ func permanent(err error) error {
 	return &permanentError{err}
 }
 
+// Permanent marks err as one that trying again cannot fix — a record the
+// service answers 404 for, a request it rejects as malformed — as opposed
+// to a timeout or an unavailable service. A function returns it to stop
+// what would retry it:
+//
+//   - AsyncMap does not retry it (AsyncRetries): the record meets the
+//     operator's error policy at once;
+//   - a sink's Commit or a source reader's CheckpointComplete that returns
+//     it is not retried (CommitRetries): the job fails at once;
+//   - a run that fails with it is not restarted (Restarts): the restart
+//     would read the same record again and fail the same way.
+//
+// The error reads as err, and errors.Is and errors.As see err through it;
+// nil stays nil.
+func Permanent(err error) error { return permanent(err) }
+
+// IsPermanent reports whether err, or an error it wraps, was marked with
+// Permanent (or is one of the engine's own failures that a restart cannot
+// fix, such as a checkpoint that does not match the job).
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
+
 // restartable reports whether a restart may fix the failure err of a job
 // run under ctx.
 func restartable(ctx context.Context, err error) bool {
-	var p *permanentError
-	return ctx.Err() == nil && !errors.As(err, &p)
+	return ctx.Err() == nil && !IsPermanent(err)
 }
 
 // restartPoint returns what a restart restores: the newest completed

@@ -23,7 +23,8 @@ var defaultRetry = retryPolicy{attempts: 5, backoff: 100 * time.Millisecond, max
 // to attempts calls in all, the first retry after backoff and each next one
 // after twice the wait before it, up to 5 s (default 5 attempts from
 // 100 ms). Commits are idempotent (TwoPhaseWriter), so a retry after a
-// commit that took effect but reported an error is harmless. The task
+// commit that took effect but reported an error is harmless. An error
+// marked Permanent is not retried. The task
 // waits while it retries: its records stay behind it, and the
 // backpressure shows upstream.
 func CommitRetries(attempts int, backoff time.Duration) Option {
@@ -47,7 +48,7 @@ func (p retryPolicy) do(ctx context.Context, what string, f func(context.Context
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || IsPermanent(err) {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		errs = append(errs, err)

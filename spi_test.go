@@ -343,6 +343,7 @@ func TestReaderToldOfCompletedCheckpoints(t *testing.T) {
 // times; it counts the records committed.
 type flakyCommitSink struct {
 	fail      int
+	permanent bool // the failures are marked weir.Permanent
 	commits   atomic.Int64
 	committed atomic.Int64
 }
@@ -368,6 +369,9 @@ func (w *flakyCommitWriter) Prepare(id int64) ([]byte, error) {
 
 func (w *flakyCommitWriter) Commit(_ context.Context, cs [][]byte) error {
 	if w.s.commits.Add(1) <= int64(w.s.fail) {
+		if w.s.permanent {
+			return weir.Permanent(errInjected)
+		}
 		return errInjected
 	}
 	if w.done == nil {
@@ -387,7 +391,8 @@ func (w *flakyCommitWriter) Commit(_ context.Context, cs [][]byte) error {
 
 // A failed commit is retried with backoff before the job fails: two
 // failures within five attempts lose nothing and fail nothing; failures
-// that outlast the attempts fail the job, saying how often it tried.
+// that outlast the attempts fail the job, saying how often it tried; a
+// failure marked Permanent fails it at the first attempt.
 func TestCommitRetriedBeforeJobFails(t *testing.T) {
 	const n = 2000
 	for _, tc := range []struct {
@@ -395,13 +400,15 @@ func TestCommitRetriedBeforeJobFails(t *testing.T) {
 		fail        int
 		checkpoints bool
 		ok          bool
+		permanent   bool
 	}{
-		{"checkpoints, 2 failures", 2, true, true},
-		{"end of input, 2 failures", 2, false, true},
-		{"checkpoints, every commit fails", 1 << 30, true, false},
+		{"checkpoints, 2 failures", 2, true, true, false},
+		{"end of input, 2 failures", 2, false, true, false},
+		{"checkpoints, every commit fails", 1 << 30, true, false, false},
+		{"checkpoints, a permanent failure", 1, true, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sink := &flakyCommitSink{fail: tc.fail}
+			sink := &flakyCommitSink{fail: tc.fail, permanent: tc.permanent}
 			opts := []weir.Option{weir.CommitRetries(5, time.Millisecond)}
 			if tc.checkpoints {
 				opts = append(opts, weir.Checkpoints(time.Hour, t.TempDir()))
@@ -413,6 +420,12 @@ func TestCommitRetriedBeforeJobFails(t *testing.T) {
 			if tc.ok {
 				if err != nil || sink.committed.Load() != n {
 					t.Fatalf("Run = %v, %d committed; want nil and %d", err, sink.committed.Load(), n)
+				}
+				return
+			}
+			if tc.permanent {
+				if !errors.Is(err, errInjected) || sink.commits.Load() != 1 {
+					t.Fatalf("Run = %v after %d commit calls, want the injected failure after 1", err, sink.commits.Load())
 				}
 				return
 			}
