@@ -112,7 +112,7 @@ func TestPositionKeptAsAtBarrier(t *testing.T) {
 	defer cancel()
 	// The first checkpoint completes; the job dies right after it.
 	env := weir.New(weir.Checkpoints(10*time.Millisecond, dir),
-		weir.OnCheckpoint(func(int64, time.Duration) { cancel() }))
+		weir.OnCheckpoint(func(weir.CheckpointMetrics) { cancel() }))
 	weir.To(weir.From(env, weir.Source[int64](src)).ID("numbers"),
 		weir.Sink[int64](&slowPrepareSink{wait: src.advanced})).ID("sink").Parallelism(2)
 	if err := env.Run(ctx); !errors.Is(err, context.Canceled) {
@@ -307,7 +307,7 @@ func TestEnumeratorStateKeptAsAtBarrier(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	env := weir.New(weir.Checkpoints(10*time.Millisecond, dir),
-		weir.OnCheckpoint(func(int64, time.Duration) { cancel() }))
+		weir.OnCheckpoint(func(weir.CheckpointMetrics) { cancel() }))
 	weir.To(weir.From(env, weir.Source[int64](src), weir.DiscoveryInterval(time.Millisecond)).ID("numbers"),
 		weir.Sink[int64](&slowPrepareSink{wait: src.advanced})).ID("sink").Parallelism(2)
 	if err := env.Run(ctx); !errors.Is(err, context.Canceled) {

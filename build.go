@@ -184,6 +184,10 @@ func (e *Env) Run(ctx context.Context) error {
 	err = e.runRestarting(ctx, p, store, before)
 	switch {
 	case err == nil:
+		if sp := e.stats.stoppedWith(); sp != nil {
+			log.Info("job stopped with savepoint", "id", sp.ID, "path", sp.Path, "duration", time.Since(start))
+			break
+		}
 		log.Info("job finished", "duration", time.Since(start))
 	case ctx.Err() != nil:
 		log.Info("job canceled", "duration", time.Since(start), "error", err)
@@ -265,7 +269,11 @@ func (e *Env) runOnce(ctx context.Context, p *plan, store *checkpointStore, from
 		if err := p.matchRestored(rc); err != nil {
 			return permanent(err)
 		}
-		log.Info("restoring", "from", from, "checkpoint", rc.id)
+		restored := CheckpointMetrics{ID: rc.id, Savepoint: rc.savepoint, Path: rc.location}
+		log.Info("restoring", "from", from, "kind", restored.Kind(), "id", rc.id, "path", rc.location)
+		if p.attempt == 0 {
+			e.stats.restoredFrom(restored)
+		}
 	}
 	if e.cfg.deadLetters != "" {
 		// Each run writes under an attempt of its own; a restart goes on
@@ -310,7 +318,7 @@ func (e *Env) runOnce(ctx context.Context, p *plan, store *checkpointStore, from
 			TolerableFailures: cp.tolerableFailures,
 			Writers:           cp.writers,
 			FirstID:           first,
-			Report:            func(s runtime.CheckpointStats) { e.reportCheckpoint(log, s) },
+			Report:            func(s runtime.CheckpointStats) { e.reportCheckpoint(log, store.dir.Path(), s) },
 		}, store, tasks)
 	}
 	if coord != nil {

@@ -29,7 +29,7 @@ type checkpointConfig struct {
 	allowNonRestored  bool
 	params            map[string]string
 	stop              <-chan struct{}
-	onComplete        func(id int64, took time.Duration)
+	onComplete        func(CheckpointMetrics)
 }
 
 // Checkpoints makes the job take a checkpoint every interval into dir: an
@@ -79,7 +79,9 @@ func RetainCheckpoints(n int) Option {
 }
 
 // Restore makes the job start from a checkpoint or savepoint: "latest" for
-// the newest one in the checkpoint directory, or the path of one. Every
+// the newest one in the checkpoint directory, or the path of one. The log
+// (Logger) and JobMetrics().Restored say which one it took: checkpoint or
+// savepoint, ID and path. Every
 // operator's state, every source split's position and watermark, and the
 // output sinks had prepared are restored, at any parallelism.
 func Restore(from string) Option {
@@ -89,7 +91,8 @@ func Restore(from string) Option {
 // StopOn makes the job stop with a savepoint when stop is closed: the
 // sources take a savepoint and stop reading, sinks commit what it covers,
 // and Run returns nil; the savepoint (sp-<id> in the checkpoint directory)
-// resumes the job with Restore. Unlike the end of a bounded input there is
+// resumes the job with Restore. OnCheckpoint reports it with Stop set,
+// JobMetrics keeps it as Stopped, and the job's log names its ID and path. Unlike the end of a bounded input there is
 // no final watermark: pending event-time timers stay in the savepoint. It
 // needs Checkpoints. Canceling Run's context still stops at once, without
 // a savepoint.
@@ -98,10 +101,13 @@ func StopOn(stop <-chan struct{}) Option {
 }
 
 // OnCheckpoint calls f after each checkpoint or savepoint completes, with
-// its ID and the time from its trigger to its completion (the barriers'
-// way through the job, the asynchronous writes and the metadata). f runs on
-// the coordinator's goroutine and must return quickly.
-func OnCheckpoint(f func(id int64, took time.Duration)) Option {
+// what JobMetrics keeps of it: its kind (Savepoint, Kind), ID and Path —
+// what Restore takes —, whether it is the savepoint the job stops with
+// (Stop) or the final checkpoint of a bounded job (Final), and its
+// Duration, from its trigger to its completion (the barriers' way through
+// the job, the asynchronous writes and the metadata), with where that went.
+// f runs on the coordinator's goroutine and must return quickly.
+func OnCheckpoint(f func(CheckpointMetrics)) Option {
 	return optionFunc(func(c *config) { c.checkpoint.onComplete = f })
 }
 
@@ -187,6 +193,8 @@ func (c checkpointConfig) validate() error {
 // restoredCheckpoint is a checkpoint a job restores from.
 type restoredCheckpoint struct {
 	id             int64
+	savepoint      bool   // a savepoint (sp-<id>), not a checkpoint
+	location       string // its path
 	maxParallelism int
 	ops            map[string]*restoredOperator // by operator ID
 	params         map[string]string            // InputParameters when it was taken

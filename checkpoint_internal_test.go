@@ -25,7 +25,7 @@ func TestCheckpointWritersReachCoordinator(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var env *Env
 			var got []int
-			seen := func(int64, time.Duration) {
+			seen := func(CheckpointMetrics) {
 				// On the coordinator's goroutine, while the job runs.
 				env.running.Lock()
 				got = append(got, env.running.coord.Writers())

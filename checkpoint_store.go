@@ -282,6 +282,8 @@ func loadCheckpoint(ctx context.Context, from string, store *checkpointStore) (*
 	rc := &restoredCheckpoint{
 		params:         params,
 		id:             m.ID,
+		savepoint:      ref.Kind == checkpoint.KindSavepoint,
+		location:       info.Location,
 		maxParallelism: m.MaxParallelism,
 		ops:            map[string]*restoredOperator{},
 		open: func(file string) (io.ReadCloser, error) {

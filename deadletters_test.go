@@ -69,7 +69,7 @@ func TestDeadLettersExactlyOnceAcrossRestore(t *testing.T) {
 	var seen atomic.Int64
 	var armed atomic.Bool
 	env := build(&seen, &armed, weir.CheckpointMinPause(time.Hour),
-		weir.OnCheckpoint(func(int64, time.Duration) { armed.Store(true) }))
+		weir.OnCheckpoint(func(weir.CheckpointMetrics) { armed.Store(true) }))
 	if err := env.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "panic: crash") {
 		t.Fatalf("first run: %v, want the planted panic", err)
 	}
@@ -79,7 +79,7 @@ func TestDeadLettersExactlyOnceAcrossRestore(t *testing.T) {
 	stop := make(chan struct{})
 	var once sync.Once
 	env = build(&seen, nil, weir.Restore("latest"), weir.StopOn(stop),
-		weir.OnCheckpoint(func(int64, time.Duration) { once.Do(func() { close(stop) }) }))
+		weir.OnCheckpoint(func(weir.CheckpointMetrics) { once.Do(func() { close(stop) }) }))
 	if err := env.Run(context.Background()); err != nil {
 		t.Fatalf("restored run: %v", err)
 	}

@@ -3,6 +3,7 @@ package weir
 import (
 	"errors"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -36,6 +37,14 @@ func (c config) log() *slog.Logger {
 type CheckpointMetrics struct {
 	ID        int64
 	Savepoint bool
+	// Stop marks the savepoint the job stopped with (StopOn): the one to
+	// resume it from. Final marks the checkpoint a bounded job takes when
+	// its input has ended.
+	Stop, Final bool
+	// Path is where a completed checkpoint or savepoint is, in the
+	// checkpoint directory (chk-<id> or sp-<id>): what Restore takes. It is
+	// empty for one that failed, since nothing of it is kept.
+	Path string
 	// Time is when it completed or failed.
 	Time time.Time
 	// Duration runs from the trigger to the completion or the failure.
@@ -84,6 +93,11 @@ type JobMetrics struct {
 	// recent, oldest first (at most RecentRestarts).
 	RestartsTotal int64
 	Restarts      []Restart
+	// Restored is the checkpoint or savepoint the job restored when it
+	// started (Restore), and Stopped the savepoint it stopped with
+	// (StopOn); nil when it did neither. Of Restored only ID, Savepoint
+	// and Path are known.
+	Restored, Stopped *CheckpointMetrics
 }
 
 // RecentCheckpoints and RecentRestarts are how many checkpoints and
@@ -102,6 +116,8 @@ type jobStats struct {
 	checkpoints []CheckpointMetrics
 	restarted   int64
 	restarts    []Restart
+	restored    *CheckpointMetrics
+	stopped     *CheckpointMetrics
 }
 
 func (s *jobStats) checkpoint(m CheckpointMetrics) {
@@ -116,6 +132,23 @@ func (s *jobStats) checkpoint(m CheckpointMetrics) {
 		s.checkpoints = append(s.checkpoints[:0], s.checkpoints[1:]...)
 	}
 	s.checkpoints = append(s.checkpoints, m)
+	if m.Stop && m.Err == nil {
+		s.stopped = &m
+	}
+}
+
+// restoredFrom notes the checkpoint the job restored when it started.
+func (s *jobStats) restoredFrom(m CheckpointMetrics) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.restored = &m
+}
+
+// stoppedWith returns the savepoint the job stopped with, nil for none.
+func (s *jobStats) stoppedWith() *CheckpointMetrics {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopped
 }
 
 func (s *jobStats) restart(r Restart) {
@@ -137,28 +170,52 @@ func (e *Env) JobMetrics() JobMetrics {
 	m.Checkpoints = append([]CheckpointMetrics(nil), e.stats.checkpoints...)
 	m.RestartsTotal = e.stats.restarted
 	m.Restarts = append([]Restart(nil), e.stats.restarts...)
+	if r := e.stats.restored; r != nil {
+		c := *r
+		m.Restored = &c
+	}
+	if r := e.stats.stopped; r != nil {
+		c := *r
+		m.Stopped = &c
+	}
 	return m
+}
+
+// Kind returns "checkpoint" or "savepoint".
+func (m CheckpointMetrics) Kind() string {
+	if m.Savepoint {
+		return "savepoint"
+	}
+	return "checkpoint"
 }
 
 // reportCheckpoint is the coordinator's report of a checkpoint: it is
 // logged, kept for JobMetrics and, once completed, handed to OnCheckpoint.
-func (e *Env) reportCheckpoint(log *slog.Logger, s runtime.CheckpointStats) {
-	m := CheckpointMetrics{ID: s.ID, Savepoint: s.Savepoint, Time: time.Now(), Duration: s.Duration,
+// dir is the checkpoint directory's path.
+func (e *Env) reportCheckpoint(log *slog.Logger, dir string, s runtime.CheckpointStats) {
+	m := CheckpointMetrics{ID: s.ID, Savepoint: s.Savepoint, Stop: s.Stop, Final: s.Final, Time: time.Now(), Duration: s.Duration,
 		SyncDuration: s.SyncDuration, AsyncDuration: s.AsyncDuration, MetadataDuration: s.MetadataDuration,
 		Bytes: s.Bytes, Alignment: s.Alignment, Err: s.Err}
-	e.stats.checkpoint(m)
-	kind := "checkpoint"
-	if s.Savepoint {
-		kind = "savepoint"
+	if s.Err == nil {
+		m.Path = filepath.Join(dir, ref(s.ID, s.Savepoint).String())
 	}
+	e.stats.checkpoint(m)
+	kind := m.Kind()
 	if s.Err != nil {
 		log.Warn(kind+" failed", "id", s.ID, "duration", s.Duration, "error", s.Err)
 		return
 	}
-	log.Info(kind+" completed", "id", s.ID, "duration", s.Duration, "sync", s.SyncDuration, "async", s.AsyncDuration,
-		"metadata", s.MetadataDuration, "bytes", s.Bytes, "alignment", s.Alignment)
+	attrs := []any{"id", s.ID, "path", m.Path, "duration", s.Duration, "sync", s.SyncDuration, "async", s.AsyncDuration,
+		"metadata", s.MetadataDuration, "bytes", s.Bytes, "alignment", s.Alignment}
+	switch {
+	case m.Stop:
+		attrs = append(attrs, "stop", true)
+	case m.Final:
+		attrs = append(attrs, "final", true)
+	}
+	log.Info(kind+" completed", attrs...)
 	if f := e.cfg.checkpoint.onComplete; f != nil {
-		f(s.ID, s.Duration)
+		f(m)
 	}
 }
 

@@ -16,7 +16,7 @@ func TestReportCheckpointParts(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
 	e := New()
-	e.reportCheckpoint(log, runtime.CheckpointStats{ID: 7, Duration: 10 * time.Second, SyncDuration: 3 * time.Second,
+	e.reportCheckpoint(log, "/cp", runtime.CheckpointStats{ID: 7, Duration: 10 * time.Second, SyncDuration: 3 * time.Second,
 		AsyncDuration: 5 * time.Second, MetadataDuration: time.Second, Bytes: 42, Alignment: 2 * time.Second})
 
 	m := e.JobMetrics()

@@ -312,7 +312,8 @@ func TestReaderToldOfCompletedCheckpoints(t *testing.T) {
 		completed []int64
 	)
 	env := weir.New(weir.Checkpoints(time.Millisecond, t.TempDir()), weir.StopOn(stop),
-		weir.OnCheckpoint(func(id int64, _ time.Duration) {
+		weir.OnCheckpoint(func(c weir.CheckpointMetrics) {
+			id := c.ID
 			mu.Lock()
 			defer mu.Unlock()
 			if completed = append(completed, id); len(completed) == 3 {
@@ -458,7 +459,7 @@ func TestSinkLearnsRestoredCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	build := func(p int, stop chan struct{}, onCheckpoint func(int64), opts ...weir.Option) (*weir.Env, *infoSink) {
 		env := weir.New(append([]weir.Option{weir.Checkpoints(time.Millisecond, dir), weir.StopOn(stop),
-			weir.OnCheckpoint(func(id int64, _ time.Duration) { onCheckpoint(id) })}, opts...)...)
+			weir.OnCheckpoint(func(c weir.CheckpointMetrics) { onCheckpoint(c.ID) })}, opts...)...)
 		src := weir.From(env, weir.Generator(weir.GeneratorSpec{Rate: 1000}, func(seq int64) int64 { return seq })).ID("numbers")
 		sink := &infoSink{}
 		weir.To(src, weir.Sink[int64](sink)).ID("sink").Parallelism(p)

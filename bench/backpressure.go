@@ -39,7 +39,8 @@ func CheckpointsUnderBackpressure(d time.Duration, p int, rate float64, interval
 	opts = append([]weir.Option{
 		weir.Parallelism(p),
 		weir.Checkpoints(interval, dir),
-		weir.OnCheckpoint(func(_ int64, t time.Duration) {
+		weir.OnCheckpoint(func(c weir.CheckpointMetrics) {
+			t := c.Duration
 			mu.Lock()
 			took = append(took, t)
 			mu.Unlock()

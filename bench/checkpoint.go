@@ -20,7 +20,8 @@ func KeyedCountCheckpointed(n int64, p int, interval time.Duration, dir string) 
 		took []time.Duration
 	)
 	if interval > 0 {
-		opts = append(opts, weir.Checkpoints(interval, dir), weir.OnCheckpoint(func(_ int64, d time.Duration) {
+		opts = append(opts, weir.Checkpoints(interval, dir), weir.OnCheckpoint(func(c weir.CheckpointMetrics) {
+			d := c.Duration
 			mu.Lock()
 			took = append(took, d)
 			mu.Unlock()

@@ -77,7 +77,7 @@ func (s jobSpec) options(dir string, stop chan struct{}, onCheckpoint func(int64
 		return opts
 	}
 	opts = append(opts, weir.Checkpoints(checkpointInterval, dir), weir.StopOn(stop),
-		weir.OnCheckpoint(func(id int64, _ time.Duration) { onCheckpoint(id) }))
+		weir.OnCheckpoint(func(c weir.CheckpointMetrics) { onCheckpoint(c.ID) }))
 	if s.restore {
 		opts = append(opts, weir.Restore("latest"))
 	}

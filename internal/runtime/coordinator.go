@@ -96,6 +96,9 @@ func DefaultCheckpointWriters() int {
 type CheckpointStats struct {
 	ID        int64
 	Savepoint bool
+	// Stop marks the savepoint of a stop-with-savepoint, with which the
+	// job ends; Final the checkpoint taken when every source had ended.
+	Stop, Final bool
 	// Duration is the time from the trigger to the completion (or the
 	// failure): the barriers' way through the job, the writes and the
 	// metadata.
@@ -304,7 +307,7 @@ type stateWrite struct {
 }
 
 func (p *pending) stats(err error) CheckpointStats {
-	s := CheckpointStats{ID: p.id, Savepoint: p.savepoint, Duration: time.Since(p.started),
+	s := CheckpointStats{ID: p.id, Savepoint: p.savepoint, Stop: p.stop, Final: p.final, Duration: time.Since(p.started),
 		Bytes: p.bytes, Alignment: p.alignment, MetadataDuration: p.metadata, Err: err}
 	if !p.lastAck.IsZero() {
 		s.SyncDuration = p.lastAck.Sub(p.started)

@@ -85,7 +85,7 @@ func TestExactlyOnceUnderRestarts(t *testing.T) {
 				atRestart = completed
 				mu.Unlock()
 			}),
-			weir.OnCheckpoint(func(int64, time.Duration) {
+			weir.OnCheckpoint(func(weir.CheckpointMetrics) {
 				mu.Lock()
 				completed++
 				mu.Unlock()

@@ -163,7 +163,7 @@ func Run(ctx context.Context, q Query, o Options) (Result, error) {
 		}
 	}
 	var completed atomic.Int64
-	opts = append(opts, weir.OnCheckpoint(func(int64, time.Duration) { completed.Add(1) }))
+	opts = append(opts, weir.OnCheckpoint(func(weir.CheckpointMetrics) { completed.Add(1) }))
 	opts = append(opts, o.EnvOptions...)
 	opts = append(opts, o.extra...)
 	env := weir.New(opts...)
