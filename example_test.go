@@ -117,3 +117,25 @@ func ExampleAsyncRetryIf() {
 	// [alice@example.com bob@example.com]
 	// calls for mallory: 1
 }
+
+// A program pushes records into a running job through a channel; the job
+// ends when the channel is closed.
+func ExampleFromChannel() {
+	orders := make(chan string)
+	env := weir.New()
+	confirmed := weir.Map(weir.FromChannel(env, orders), func(o string) string { return "confirmed " + o })
+	weir.To(confirmed, weir.Stdout[string](nil))
+	done := make(chan error, 1)
+	go func() { done <- env.Run(context.Background()) }()
+	for _, o := range []string{"order-1", "order-2", "order-3"} {
+		orders <- o // blocks while the job is behind
+	}
+	close(orders)
+	if err := <-done; err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// confirmed order-1
+	// confirmed order-2
+	// confirmed order-3
+}
