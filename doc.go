@@ -13,7 +13,16 @@
 //
 // Type-changing steps are package functions (Map, TryMap, FlatMap, KeyBy,
 // Process, SideOutput), because Go methods cannot have type parameters;
-// type-preserving ones are methods (Filter, Name, ID, Parallelism).
+// type-preserving ones are methods (Filter, Name, ID, Parallelism,
+// Rebalance).
+//
+// # Exchanges
+//
+// Each edge between two operators is forward (subtask i to subtask i,
+// chained into one task when the parallelism is the same), rebalance (round
+// robin, when the parallelism differs or after Stream.Rebalance), hash
+// (after KeyBy) or broadcast (into ProcessBroadcast); Stream documents the
+// rules and Env.Plan shows the choice.
 //
 // # Keys and state
 //
@@ -46,7 +55,8 @@
 // everywhere in Weir) and where the failing record came from: source, split
 // and offset, or line for a source of lines (OffsetNamer). OnError turns
 // failures into skipped records or dead letters, which DeadLetters writes
-// exactly once, in step with checkpoints. Mistakes in the graph — duplicate IDs, parallelism above
+// exactly once, in step with checkpoints. AsyncMap retries only the
+// errors AsyncRetryIf accepts, and never one marked Permanent. Mistakes in the graph — duplicate IDs, parallelism above
 // the max parallelism, unsupported key types — are reported by Validate and
 // Run before anything runs.
 package weir
