@@ -126,3 +126,16 @@ func (passOn) Process(_ weir.KeyedContext[string], v string, out weir.Out[string
 	out.Emit(v)
 	return nil
 }
+
+// Each upstream subtask starts its round robin at its own index, so a
+// record from each of two subtasks goes to two downstream subtasks, not
+// both to the first.
+func TestRebalanceStartsAtOwnSubtask(t *testing.T) {
+	env := weir.New(weir.Parallelism(2))
+	s := weir.From(env, weir.Generator(weir.GeneratorSpec{Splits: 2, Count: 2}, func(seq int64) int64 { return seq }))
+	weir.Collect(weir.Map(s.Rebalance(), func(v int64) int64 { return v }).Name("work"))
+	run(t, env)
+	if per := inPerSubtask(env, "work"); per[0] != 1 || per[1] != 1 {
+		t.Fatalf("work received %v by subtask, want 1 each", per)
+	}
+}
