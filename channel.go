@@ -32,7 +32,9 @@ const channelHandoff = 64
 // in the same process, or the one the restoring program passes —, and the
 // records read after the restored checkpoint are lost: the state they
 // changed is rolled back and they are not read again, and an exactly-once
-// sink never commits their output. Records read before it are in the
+// sink never commits their output; so are the few records the goroutine
+// had taken off ch that the task had not read yet when the job stopped,
+// failed or was canceled. Records read before it are in the
 // checkpoint's state as usual; broadcast state keeps the rules pushed
 // before it. A program that must not lose a record sends it again, or uses
 // a replayable source. A restore from a checkpoint taken after ch was
