@@ -37,6 +37,9 @@ type plan struct {
 	vertices []*vertex
 	vertexOf map[*node]*vertex
 	chained  map[*edge]bool
+	// perSplit holds the AssignTime steps whose source reads their event
+	// times per split.
+	perSplit map[*node]bool
 }
 
 // validate resolves and checks the graph; every mistake is reported, with
@@ -88,7 +91,7 @@ func (e *Env) validate() (*plan, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	p := &plan{cfg: e.cfg, vertexOf: map[*node]*vertex{}, chained: map[*edge]bool{}}
+	p := &plan{cfg: e.cfg, vertexOf: map[*node]*vertex{}, chained: map[*edge]bool{}, perSplit: map[*node]bool{}}
 	for _, n := range e.nodes {
 		for _, in := range n.inputs {
 			in.part = in.declared
@@ -98,8 +101,11 @@ func (e *Env) validate() (*plan, error) {
 		}
 		if len(n.inputs) == 1 && e.cfg.chaining {
 			in := n.inputs[0]
-			if in.part == forward {
-				v := p.vertexOf[in.from]
+			v := p.vertexOf[in.from]
+			if in.part == forward && (n.kind != assignTimeKind || linear(v)) {
+				if n.kind == assignTimeKind && v.nodes[0].source != nil {
+					p.perSplit[n] = perSplitPath(v)
+				}
 				v.nodes = append(v.nodes, n)
 				p.vertexOf[n] = v
 				p.chained[in] = true
@@ -111,6 +117,33 @@ func (e *Env) validate() (*plan, error) {
 		p.vertexOf[n] = v
 	}
 	return p, nil
+}
+
+// linear reports whether every operator of the chain has one output, so
+// that the chain is a path and whatever is chained to its end follows
+// every operator of it. A watermark generator chains only to such a chain:
+// the watermark it makes must reach its descendants only, and a task
+// gives its operators their watermarks in chain order.
+func linear(v *vertex) bool {
+	for _, n := range v.nodes {
+		if len(n.outputs) != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// perSplitPath reports whether a step chained to the end of v, a linear
+// chain headed by a source, sees each record as the source emitted it from
+// its split, during the split's poll: every operator between them maps or
+// drops records one by one.
+func perSplitPath(v *vertex) bool {
+	for _, n := range v.nodes[1:] {
+		if n.kind != "map" && n.kind != "filter" {
+			return false
+		}
+	}
+	return true
 }
 
 // policyOf returns the error policy of n: its own or the job's.
@@ -492,6 +525,12 @@ func (p *plan) buildChain(ctx context.Context, v *vertex, subtask int, t *runtim
 			}
 		}
 	}
+	var clock *splitClock
+	for _, n := range v.nodes {
+		if p.perSplit[n] {
+			clock = &splitClock{}
+		}
+	}
 	inputOf := map[*node]any{}
 	ops := make([]runtime.Operator, len(v.nodes))
 	ids := make([]string, len(v.nodes))
@@ -564,6 +603,9 @@ func (p *plan) buildChain(ctx context.Context, v *vertex, subtask int, t *runtim
 		if n.source != nil {
 			b.splits = assigned[n][subtask]
 			b.hub = hubs[v]
+		}
+		if n.source != nil || p.perSplit[n] {
+			b.clock = clock
 		}
 		op, in, err := n.build(b)
 		if err != nil {

@@ -41,7 +41,9 @@ type config struct {
 	inFlightSet    bool // InFlightTarget was given; otherwise the default applies
 	bufferTimeout  time.Duration
 	pollInterval   time.Duration
-	chaining       bool
+	// watermarkInterval paces watermarks within a poll or a batch.
+	watermarkInterval time.Duration
+	chaining          bool
 	// unboundedQueues lifts the exchange bounds; only tests use it, to show
 	// what the bounds prevent.
 	unboundedQueues   bool
@@ -130,15 +132,16 @@ func DisableChaining() Option { return optionFunc(func(c *config) { c.chaining =
 // New returns an empty job description.
 func New(opts ...Option) *Env {
 	e := &Env{cfg: config{
-		parallelism:    1,
-		maxParallelism: keygroup.DefaultMaxParallelism,
-		batchSize:      256,
-		queueCapacity:  8,
-		bufferTimeout:  5 * time.Millisecond,
-		pollInterval:   5 * time.Millisecond,
-		chaining:       true,
-		backend:        MemoryBackend,
-		commitRetry:    defaultRetry,
+		parallelism:       1,
+		maxParallelism:    keygroup.DefaultMaxParallelism,
+		batchSize:         256,
+		queueCapacity:     8,
+		bufferTimeout:     5 * time.Millisecond,
+		pollInterval:      5 * time.Millisecond,
+		watermarkInterval: DefaultWatermarkInterval,
+		chaining:          true,
+		backend:           MemoryBackend,
+		commitRetry:       defaultRetry,
 		checkpoint: checkpointConfig{
 			timeout:           10 * time.Minute,
 			tolerableFailures: 3,
@@ -168,6 +171,9 @@ func (c config) validate() error {
 	}
 	if c.inFlightTarget < 0 {
 		errs = append(errs, fmt.Errorf("InFlightTarget: %v must not be negative", c.inFlightTarget))
+	}
+	if c.watermarkInterval < 0 {
+		errs = append(errs, fmt.Errorf("WatermarkInterval: %v must not be negative", c.watermarkInterval))
 	}
 	if c.bufferTimeout < 0 {
 		errs = append(errs, fmt.Errorf("BufferTimeout: %v must not be negative", c.bufferTimeout))

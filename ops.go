@@ -30,6 +30,9 @@ type opBuild struct {
 	// hands it those discovered later (nil without discovery).
 	splits []assignedSplit
 	hub    *splitHub
+	// clock links a source to the AssignTime step chained to it that
+	// reads event times per split; it is given to both, nil otherwise.
+	clock *splitClock
 	// restore is the operator subtask's share of the checkpoint the job
 	// restores from; nil when it starts empty. restoredID is that
 	// checkpoint's ID, 0 without one.

@@ -214,6 +214,8 @@ func From[T any](e *Env, src Source[T], opts ...SourceOption) Stream[T] {
 			bounded:      src.Bounded(),
 			hub:          b.hub,
 			subtask:      b.subtask,
+			clock:        b.clock,
+			progress:     newWatermarkPacer(b.cfg.watermarkInterval),
 		}
 		return op, nil, nil
 	}
@@ -280,7 +282,7 @@ func (r *splitRun[T]) EmitAt(v T, ts time.Time, offset int64) {
 		r.err = op.handle(errEventTimeRange(m.Ts), v)
 		return
 	}
-	if stamped && m.Ts > r.maxTs {
+	if stamped && m.Ts > r.maxTs && op.clock == nil {
 		r.maxTs = m.Ts
 	}
 	m.Origin = runtime.Origin{Split: r.origin, Offset: offset}
@@ -289,7 +291,15 @@ func (r *splitRun[T]) EmitAt(v T, ts time.Time, offset int64) {
 	op.c.in++
 	op.c.out++
 	r.idle = false
-	r.err = op.next.Push(v)
+	if r.err = op.next.Push(v); r.err != nil {
+		return
+	}
+	if now, due := op.progress.due(); due {
+		// In the middle of the split's poll: it is active, whatever its
+		// idle timeout said before the poll.
+		r.lastActive = now
+		r.err = op.task.WatermarkProgress(now)
+	}
 }
 
 // errEventTimeRange is the error of a record whose event time ts is
@@ -308,11 +318,17 @@ func (r *splitRun[T]) Watermark(t time.Time) { r.declared = max(r.declared, t.Un
 func (r *splitRun[T]) Idle() { r.idle = true }
 
 // watermark is the split's own watermark: what the reader declared or,
-// with an EventTime strategy, what the event times seen so far allow,
-// whichever is later.
+// with an EventTime strategy or an AssignTime step chained to the source,
+// what the event times seen so far allow, whichever is later.
 func (r *splitRun[T]) watermark() int64 {
 	wm := r.declared
-	if r.op.assign != nil && r.maxTs != runtime.MinWatermark {
+	if r.maxTs == runtime.MinWatermark {
+		return wm
+	}
+	switch {
+	case r.op.clock != nil:
+		wm = max(wm, r.maxTs-r.op.clock.bound-1)
+	case r.op.assign != nil:
 		wm = max(wm, r.maxTs-r.op.bound-1)
 	}
 	return wm
@@ -347,6 +363,12 @@ type sourceOp[T any] struct {
 	hub     *splitHub
 	subtask int
 	enum    *enumeratorRun
+	// clock is set when an AssignTime step chained to the source reads
+	// event times per split: it then raises the maxTs of the split being
+	// polled, and its bound derives the splits' watermarks.
+	clock *splitClock
+	// progress paces watermarks within a poll (WatermarkInterval).
+	progress watermarkPacer
 }
 
 // snappedPositions are the positions of o.runs[:len(pos)] at checkpoint id.
@@ -492,6 +514,9 @@ func (o *sourceOp[T]) Poll(ctx context.Context, now time.Time) (progressed, ende
 			o.polling = true
 		}
 		r.emitted = 0
+		if o.clock != nil {
+			o.clock.maxTs = &r.maxTs
+		}
 		st, err := r.reader.Poll(r, o.batchSize)
 		r.waiting = st == Wait
 		if r.err != nil {
@@ -545,6 +570,7 @@ func (o *sourceOp[T]) NextPoll(now time.Time) time.Time {
 
 // Watermark implements runtime.Source.
 func (o *sourceOp[T]) Watermark(now time.Time) (int64, bool) {
+	o.progress.sent(now)
 	wm, active := runtime.MaxWatermark, false
 	for _, r := range o.runs {
 		if r.ended || r.idle || (o.idleTimeout > 0 && now.Sub(r.lastActive) >= o.idleTimeout) {

@@ -139,6 +139,21 @@ type WatermarkHolder interface {
 	Holding() bool
 }
 
+// WatermarkGenerator is implemented by operators that make the watermark
+// of the operators after them from the event times of the records they
+// see, in place of the one they are given (a timestamp step that is not
+// read per split by its source). GeneratedWatermark gets the watermark
+// that reaches the operator and returns the one the operators after it
+// and the task's outputs get: its own, except that the final watermark
+// (MaxWatermark) passes through. The operators after it must all be its
+// descendants: the builder makes it the head of its chain or chains it
+// only behind operators that have no other output. The task asks after
+// every round that delivered records, and whenever an operator calls
+// Task.WatermarkProgress.
+type WatermarkGenerator interface {
+	GeneratedWatermark(in int64) int64
+}
+
 // Stateful is implemented by operators that take part in checkpoints.
 type Stateful interface {
 	// Snapshot captures the operator's state for checkpoint id. It runs on

@@ -81,6 +81,7 @@ type Task struct {
 	opWmPub    atomic.Pointer[[]atomic.Int64]
 	outWm      int64 // the last watermark sent downstream
 	holders    []WatermarkHolder
+	generators int  // operators that implement WatermarkGenerator
 	inIdle     bool // every open input (or split) is idle
 	outIdle    bool // the task has told its outputs it is idle
 	aligning   int64
@@ -143,6 +144,9 @@ func (t *Task) Open(ctx context.Context) error {
 		}
 		if h, ok := op.(WatermarkHolder); ok {
 			t.holders = append(t.holders, h)
+		}
+		if _, ok := op.(WatermarkGenerator); ok {
+			t.generators++
 		}
 	}
 	t.finalDone = t.Checkpointer == nil
@@ -503,6 +507,11 @@ func (t *Task) propagate() error {
 				wm = min(wm, h.HeldWatermark())
 			}
 		}
+		if t.generators > 0 {
+			if g, ok := op.(WatermarkGenerator); ok {
+				wm = g.GeneratedWatermark(wm)
+			}
+		}
 	}
 	if wm <= t.outWm {
 		return nil
@@ -512,16 +521,40 @@ func (t *Task) propagate() error {
 }
 
 // released passes on what operators holding the watermark have released
-// since the watermark last moved, and lets the task go idle once they hold
+// since the watermark last moved, and what watermark generators have made
+// of the records since, and lets the task go idle once holders hold
 // nothing.
 func (t *Task) released() error {
-	if len(t.holders) == 0 {
+	if len(t.holders) == 0 && t.generators == 0 {
 		return nil
 	}
 	if err := t.propagate(); err != nil {
 		return err
 	}
 	return t.applyIdle()
+}
+
+// WatermarkProgress sends the chain's watermark in the middle of a source's
+// poll or an input batch, so that a long poll or batch does not hold it
+// back until its end (weir.WatermarkInterval): a source task takes its
+// source's watermark again, and what watermark generators have made of the
+// records so far goes to the operators after them. An operator calls it on
+// the task goroutine between two records, when nothing of the chain is in
+// the middle of a record after it.
+func (t *Task) WatermarkProgress(now time.Time) error {
+	if t.ended {
+		return nil
+	}
+	if t.Source != nil {
+		wm, idle := t.Source.Watermark(now)
+		if err := t.sourceTime(wm, idle); err != nil {
+			return err
+		}
+	}
+	if t.generators > 0 {
+		return t.propagate()
+	}
+	return nil
 }
 
 func (t *Task) broadcast(m Message) error {
