@@ -438,20 +438,38 @@ func smallFile(t *testing.T, n int) string {
 	return file
 }
 
-// A file of 320 lines is read in two polls (256 lines, then 64), so with a
-// watermark only after each poll its first 256 records all meet no
-// watermark at all; with WatermarkInterval(0) every record meets the one
-// its predecessor made, whether the source's EventTime or an AssignTime
-// step makes it.
+// A file of 320 lines is read in two polls (256 lines, then 64). With a
+// watermark only after each poll (an interval longer than the polls take)
+// its first 256 records meet no watermark at all and the others the one
+// the first poll ended with; with WatermarkInterval(0) every record meets
+// the one its predecessor made. Either way, whether the source's EventTime
+// or an AssignTime step makes it.
 func TestWatermarkIntervalSmallFile(t *testing.T) {
 	file := smallFile(t, 320)
-	want := []int64{-1}
+	perRecord, perPoll := []int64{-1}, []int64{}
 	for i := 1; i < 320; i++ {
-		want = append(want, int64(i)*1000-1)
+		perRecord = append(perRecord, int64(i)*1000-1)
 	}
-	for _, step := range []bool{false, true} {
-		t.Run(fmt.Sprintf("step=%v", step), func(t *testing.T) {
-			env := weir.New(weir.WatermarkInterval(0))
+	for i := range 320 {
+		if i < 256 {
+			perPoll = append(perPoll, -1)
+		} else {
+			perPoll = append(perPoll, 256_000-1)
+		}
+	}
+	for _, c := range []struct {
+		interval time.Duration
+		step     bool
+		want     []int64
+	}{
+		{time.Hour, false, perPoll},
+		{time.Hour, true, perPoll},
+		{0, false, perRecord},
+		{0, true, perRecord},
+	} {
+		step, want := c.step, c.want
+		t.Run(fmt.Sprintf("interval=%v/step=%v", c.interval, step), func(t *testing.T) {
+			env := weir.New(weir.WatermarkInterval(c.interval))
 			var recs weir.Stream[stampedLine]
 			if step {
 				recs = weir.TryMap(weir.From(env, weir.Lines(file)), parseStamped).AssignTime(stampedTime, 0)

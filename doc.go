@@ -42,7 +42,13 @@
 //
 // Sources give records event times with the EventTime option, which also
 // derives each split's watermark (bounded out-of-orderness); IdleTimeout
-// keeps a quiet split from holding the watermark back. An operator's
+// keeps a quiet split from holding the watermark back. A time inside the
+// data is taken after decoding with Stream.AssignTime, whose function may
+// fail under the error policy; chained to its source through maps and
+// filters it keeps the watermark per split, elsewhere it makes one per
+// subtask. Watermarks are sent after every poll of a source's splits (or
+// input batch), and within one once WatermarkInterval has passed (200 ms
+// by default; 0 for every record). An operator's
 // watermark is the minimum over its active inputs. Event-time timers fire in
 // time order as the watermark passes them; processing-time timers fire on
 // the wall clock. When a bounded input ends, a final watermark (EndOfTime)
