@@ -145,6 +145,23 @@ func TestAssignTimeErrorPolicy(t *testing.T) {
 	})
 }
 
+// A negative bound or watermark interval is a mistake in the job,
+// reported before it runs with what was wrong and where.
+func TestAssignTimeValidate(t *testing.T) {
+	env := weir.New(weir.WatermarkInterval(-time.Second))
+	decoded := weir.TryMap(weir.From(env, weir.Slice("k 1")), parseStamped).Name("decode")
+	weir.Collect(decoded.AssignTime(stampedTime, -time.Millisecond))
+	err := env.Validate()
+	if err == nil {
+		t.Fatal("the job is valid")
+	}
+	for _, s := range []string{`AssignTime after "decode": bound -1ms must not be negative`, "WatermarkInterval: -1s must not be negative"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not say %q", err, s)
+		}
+	}
+}
+
 // pacedSource has one split per list of lines; split i emits up to
 // perPoll[i] lines per poll, so a slow split falls behind a fast one.
 type pacedSource struct {

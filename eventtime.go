@@ -65,7 +65,7 @@ const assignTimeKind = "assign-time"
 // How often the watermark is sent is WatermarkInterval's.
 func (s Stream[T]) AssignTime(ts func(T) (time.Time, error), bound time.Duration) Stream[T] {
 	if bound < 0 {
-		s.n.env.fail(fmt.Errorf("operator %q: AssignTime bound %v must not be negative", s.n.displayName(), bound))
+		s.n.env.fail(fmt.Errorf("AssignTime after %q: bound %v must not be negative", s.n.displayName(), bound))
 	}
 	n := oneInput(s, assignTimeKind)
 	n.fanout = fanoutOf[T]
