@@ -536,3 +536,55 @@ func TestWatermarkIntervalSlowPoll(t *testing.T) {
 		}
 	})
 }
+
+// lateStarter is a split that has nothing for its first 50 ms and then
+// emits its lines.
+type lateStarter struct{ lines []string }
+
+func (s lateStarter) Splits(context.Context) ([]weir.Split, error) {
+	return []weir.Split{{ID: "0"}}, nil
+}
+func (s lateStarter) Bounded() bool { return true }
+func (s lateStarter) OpenSplit(context.Context, weir.Split, []byte) (weir.SplitReader[string], error) {
+	return &lateStartReader{start: time.Now(), paced: pacedReader{lines: s.lines, perPoll: len(s.lines)}}, nil
+}
+
+type lateStartReader struct {
+	start time.Time
+	paced pacedReader
+}
+
+func (r *lateStartReader) Poll(out weir.SourceOutput[string], max int) (weir.PollStatus, error) {
+	if time.Since(r.start) < 50*time.Millisecond {
+		return weir.Wait, nil
+	}
+	return r.paced.Poll(out, max)
+}
+func (r *lateStartReader) Position() []byte { return nil }
+func (r *lateStartReader) Close() error     { return nil }
+
+// A split idle by its timeout that emits again is active from its first
+// record, also for the watermarks sent within that poll.
+func TestWatermarkIntervalAfterIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var lines []string
+		for i := range 64 {
+			lines = append(lines, fmt.Sprintf("k %d", 1000+i*1000))
+		}
+		env := weir.New(weir.WatermarkInterval(0))
+		src := weir.From(env, lateStarter{lines: lines}, weir.IdleTimeout(20*time.Millisecond))
+		w := newWatermarks()
+		weir.Collect(weir.Process(weir.KeyBy(weir.TryMap(src, parseStamped).AssignTime(stampedTime, 0),
+			func(r stampedLine) string { return r.Key }), weir.KeyedProcessFunction[string, stampedLine, string](w)))
+		if err := env.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		want := []int64{-1}
+		for i := range 63 {
+			want = append(want, 1000+int64(i)*1000-1)
+		}
+		if !slices.Equal(*w.seen, want) {
+			t.Fatalf("watermarks met %v, want %v", *w.seen, want)
+		}
+	})
+}

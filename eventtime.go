@@ -110,6 +110,7 @@ type assignTimeOp[T any] struct {
 	next     runtime.Pusher[T]
 	clock    *splitClock
 	maxTs    int64 // the largest event time seen, without a clock
+	seen     int   // records stamped, which pace the watermark
 	progress watermarkPacer
 }
 
@@ -139,6 +140,7 @@ func (o *assignTimeOp[T]) Push(v T) error {
 		o.maxTs = ts
 	}
 	o.c.out++
+	o.seen++
 	return o.next.Push(v)
 }
 
@@ -152,8 +154,10 @@ func (o *generatingTimeOp[T]) Push(v T) error {
 	if err := o.assignTimeOp.Push(v); err != nil {
 		return err
 	}
-	if now, due := o.progress.due(); due {
-		return o.task.WatermarkProgress(now)
+	if o.seen%o.progress.chunk == 0 {
+		if now, due := o.progress.due(); due {
+			return o.task.WatermarkProgress(now)
+		}
 	}
 	return nil
 }
@@ -167,40 +171,32 @@ func (o *generatingTimeOp[T]) GeneratedWatermark(in int64) int64 {
 	return o.maxTs - o.bound - 1
 }
 
-// watermarkPacer decides, record by record, when a watermark is due within
-// a poll or a batch (WatermarkInterval).
+// watermarkPacer decides when a watermark is due within a poll or a batch
+// (WatermarkInterval): its owner asks due after every chunk of records.
 type watermarkPacer struct {
 	interval time.Duration
-	every    int // records between looks at the clock
-	count    int
+	chunk    int
 	last     time.Time
 }
 
 // watermarkPaceRecords is how many records go by between two looks at the
-// clock: reading it costs about as much as a record through a short chain.
+// clock, unless the interval is zero: reading it costs about as much as a
+// record through a short chain.
 const watermarkPaceRecords = 32
 
 func newWatermarkPacer(interval time.Duration) watermarkPacer {
-	p := watermarkPacer{interval: interval, every: watermarkPaceRecords, last: time.Now()}
+	p := watermarkPacer{interval: interval, chunk: watermarkPaceRecords, last: time.Now()}
 	if interval == 0 {
-		p.every = 1
+		p.chunk = 1
 	}
 	return p
 }
 
-// due counts a record and reports whether a watermark is due after it,
-// with the time it read.
+// due reports whether a watermark is due, with the time it read.
 func (p *watermarkPacer) due() (time.Time, bool) {
-	if p.count++; p.count < p.every {
-		return time.Time{}, false
-	}
-	p.count = 0
 	now := time.Now()
 	return now, now.Sub(p.last) >= p.interval
 }
 
 // sent notes that a watermark was taken at now.
-func (p *watermarkPacer) sent(now time.Time) {
-	p.count = 0
-	p.last = now
-}
+func (p *watermarkPacer) sent(now time.Time) { p.last = now }

@@ -291,15 +291,7 @@ func (r *splitRun[T]) EmitAt(v T, ts time.Time, offset int64) {
 	op.c.in++
 	op.c.out++
 	r.idle = false
-	if r.err = op.next.Push(v); r.err != nil {
-		return
-	}
-	if now, due := op.progress.due(); due {
-		// In the middle of the split's poll: it is active, whatever its
-		// idle timeout said before the poll.
-		r.lastActive = now
-		r.err = op.task.WatermarkProgress(now)
-	}
+	r.err = op.next.Push(v)
 }
 
 // errEventTimeRange is the error of a record whose event time ts is
@@ -517,7 +509,7 @@ func (o *sourceOp[T]) Poll(ctx context.Context, now time.Time) (progressed, ende
 		if o.clock != nil {
 			o.clock.maxTs = &r.maxTs
 		}
-		st, err := r.reader.Poll(r, o.batchSize)
+		st, err := o.pollSplit(r)
 		r.waiting = st == Wait
 		if r.err != nil {
 			return false, false, r.err
@@ -542,6 +534,36 @@ func (o *sourceOp[T]) Poll(ctx context.Context, now time.Time) (progressed, ende
 		ended = false
 	}
 	return progressed, ended, nil
+}
+
+// pollSplit polls r for up to batchSize records. It asks for them in
+// chunks, so that between two a watermark can go out once
+// WatermarkInterval has passed: a poll that takes long (a slow operator in
+// the chain, a full queue downstream) still moves event time, and with an
+// interval of zero every record does. It asks again as long as the reader
+// fills each chunk and has not ended, whatever else it returned, so that a
+// reader gives what one call for batchSize records would have given.
+func (o *sourceOp[T]) pollSplit(r *splitRun[T]) (PollStatus, error) {
+	chunk := o.progress.chunk
+	if chunk <= 0 || chunk >= o.batchSize {
+		return r.reader.Poll(r, o.batchSize)
+	}
+	for {
+		before := r.emitted
+		n := min(chunk, o.batchSize-before)
+		st, err := r.reader.Poll(r, n)
+		if err != nil || r.err != nil || st == End || r.emitted-before < n || r.emitted >= o.batchSize {
+			return st, err
+		}
+		if now, due := o.progress.due(); due {
+			// The split is active, whatever its idle timeout said
+			// before the poll.
+			r.lastActive = now
+			if r.err = o.task.WatermarkProgress(now); r.err != nil {
+				return st, nil
+			}
+		}
+	}
 }
 
 // NextPoll implements runtime.Source: a split that cannot wake the task
