@@ -397,26 +397,35 @@ func (w watermarks) Process(ctx weir.KeyedContext[string], r stampedLine, out we
 }
 
 // Behind an exchange the step makes its subtask's watermark from the
-// records it sees, replacing the one it receives (the source has none):
-// after every input batch, and with WatermarkInterval(0) after every
-// record.
+// records it sees, replacing the one it receives: after every input batch,
+// and with WatermarkInterval(0) after every record. A watermark from
+// upstream (a source whose EventTime puts every record far ahead) reaches
+// no operator after the step, not even before the step has seen a record
+// (the first ones are dropped before it).
 func TestAssignTimeBehindExchange(t *testing.T) {
 	var lines []string
 	for i := range 50 {
 		lines = append(lines, fmt.Sprintf("k %d", 1000+i*1000))
 	}
+	ahead := weir.EventTime(func(string) time.Time { return time.UnixMilli(1e12) }, 0)
 	for _, c := range []struct {
 		name string
 		opt  weir.Option
+		src  []weir.SourceOption
 		// per is how many records go by between watermarks.
 		per int
 	}{
-		{"per batch", weir.BatchSize(10), 10},
-		{"per record", weir.WatermarkInterval(0), 1},
+		{"per batch", weir.BatchSize(10), nil, 10},
+		{"per record", weir.WatermarkInterval(0), nil, 1},
+		{"upstream watermark replaced", weir.WatermarkInterval(0), []weir.SourceOption{ahead}, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			env := weir.New(weir.DisableChaining(), c.opt)
-			src := weir.From(env, weir.Slice(lines...))
+			in := lines
+			if c.src != nil {
+				in = append([]string{"drop", "drop", "drop"}, lines...)
+			}
+			src := weir.From(env, weir.Slice(in...), c.src...).Filter(func(s string) bool { return s != "drop" })
 			stamped := weir.TryMap(src, parseStamped).AssignTime(stampedTime, 0)
 			w := newWatermarks()
 			weir.Collect(weir.Process(weir.KeyBy(stamped, func(r stampedLine) string { return r.Key }),

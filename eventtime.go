@@ -165,8 +165,12 @@ func (o *generatingTimeOp[T]) Push(v T) error {
 // GeneratedWatermark implements runtime.WatermarkGenerator.
 func (o *generatingTimeOp[T]) GeneratedWatermark(in int64) int64 {
 	o.progress.sent(time.Now())
-	if in == runtime.MaxWatermark || o.maxTs == runtime.MinWatermark {
-		return max(in, runtime.MinWatermark)
+	switch {
+	case in == runtime.MaxWatermark:
+		return in
+	case o.maxTs == runtime.MinWatermark:
+		// Nothing seen yet: no watermark, whatever came in.
+		return runtime.MinWatermark
 	}
 	return o.maxTs - o.bound - 1
 }
