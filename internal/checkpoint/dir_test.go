@@ -1,9 +1,12 @@
 package checkpoint_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -750,5 +753,34 @@ func TestAbortDoesNotSync(t *testing.T) {
 	must(t, d.Delete(t.Context(), chk(1)))
 	if exists(filepath.Join(d.Path(), chk(1).String())) {
 		t.Error("Delete left the aborted checkpoint's directory")
+	}
+}
+
+// A state file several times the size after which its disk writes are
+// started comes back byte for byte, written in pieces of every size.
+func TestLargeStateFile(t *testing.T) {
+	d := newDir(t, t.TempDir())
+	w, err := d.Create(t.Context(), chk(1), "big")
+	must(t, err)
+	var want bytes.Buffer
+	rng := rand.New(rand.NewPCG(3, 4))
+	for want.Len() < 20<<20 {
+		p := make([]byte, rng.IntN(1<<20))
+		for i := range p {
+			p[i] = byte(rng.Uint32())
+		}
+		if _, err := w.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		want.Write(p)
+	}
+	must(t, w.Close())
+	r, err := d.Open(t.Context(), chk(1), "big")
+	must(t, err)
+	defer r.Close()
+	got, err := io.ReadAll(r)
+	must(t, err)
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("read %d bytes back, wrote %d; equal: false", len(got), want.Len())
 	}
 }
