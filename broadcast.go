@@ -61,6 +61,12 @@ func (s *BroadcastState[B]) Len() int { return len(s.m) }
 // broadcast record on every subtask and updates the broadcast state — the
 // same way on every subtask, so that they stay identical. Optional
 // capabilities are those of KeyedProcessFunction.
+//
+// Assert that your type implements it where the type is declared, so that
+// the compiler names the method it lacks or gets wrong, with the type
+// arguments spelled out (docs/errors.md):
+//
+//	var _ weir.KeyedBroadcastProcessFunction[string, Event, Rule, Rule, Alert] = (*ruleEngine)(nil)
 type KeyedBroadcastProcessFunction[K comparable, T, B, S, R any] interface {
 	ProcessElement(c KeyedContext[K], v T, bs *BroadcastState[S], out Out[R]) error
 	ProcessBroadcast(c Context, b B, bs *BroadcastState[S], out Out[R]) error
@@ -72,7 +78,15 @@ type KeyedBroadcastProcessFunction[K comparable, T, B, S, R any] interface {
 // encodes whole, as keyed state's values (see Value); it evolves as they
 // do. fn is passed by pointer when its optional methods have pointer
 // receivers, as with Process.
-func ProcessBroadcast[K comparable, T, B, S, R any](ks KeyedStream[K, T], bs BroadcastStream[B], fn KeyedBroadcastProcessFunction[K, T, B, S, R]) Stream[R] {
+//
+// F, fn's own type, is a type parameter rather than fn a
+// KeyedBroadcastProcessFunction so that a compile error names the method
+// fn lacks or gets wrong (docs/errors.md).
+func ProcessBroadcast[K comparable, T, B, S, R any, F KeyedBroadcastProcessFunction[K, T, B, S, R]](ks KeyedStream[K, T], bs BroadcastStream[B], fn F) Stream[R] {
+	return processBroadcast[K, T, B, S, R](ks, bs, fn)
+}
+
+func processBroadcast[K comparable, T, B, S, R any](ks KeyedStream[K, T], bs BroadcastStream[B], fn KeyedBroadcastProcessFunction[K, T, B, S, R]) Stream[R] {
 	ek := newEdge[T](ks.s.n, "", hashed, hashRoute(ks.key, ks.keys))
 	eb := newEdge[B](bs.s.n, "", broadcast, nil)
 	eb.input = 1

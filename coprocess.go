@@ -44,6 +44,12 @@ func sameCodec[K any](a, b codec.Codec[K]) bool {
 // streams: Process1 those of the first, Process2 those of the second, with
 // one keyed state and one set of timers. Optional capabilities are those of
 // KeyedProcessFunction: KeyedOpener, KeyedTimerHandler, Closer.
+//
+// Assert that your type implements it where the type is declared, so that
+// the compiler names the method it lacks or gets wrong, with the type
+// arguments spelled out (docs/errors.md):
+//
+//	var _ weir.KeyedCoProcessFunction[string, Order, Payment, Match] = (*matcher)(nil)
 type KeyedCoProcessFunction[K comparable, A, B, R any] interface {
 	Process1(c KeyedContext[K], v A, out Out[R]) error
 	Process2(c KeyedContext[K], v B, out Out[R]) error
@@ -52,7 +58,15 @@ type KeyedCoProcessFunction[K comparable, A, B, R any] interface {
 // CoProcess runs fn on the records of both connected streams. Its
 // watermark is the lesser of the two inputs'. Each parallel subtask gets its
 // own shallow copy of fn, as with Process.
-func CoProcess[K comparable, A, B, R any](cs ConnectedKeyed[K, A, B], fn KeyedCoProcessFunction[K, A, B, R]) Stream[R] {
+//
+// F, fn's own type, is a type parameter rather than fn a
+// KeyedCoProcessFunction so that a compile error names the method fn lacks
+// or gets wrong (docs/errors.md).
+func CoProcess[K comparable, A, B, R any, F KeyedCoProcessFunction[K, A, B, R]](cs ConnectedKeyed[K, A, B], fn F) Stream[R] {
+	return coProcess[K, A, B, R](cs, fn)
+}
+
+func coProcess[K comparable, A, B, R any](cs ConnectedKeyed[K, A, B], fn KeyedCoProcessFunction[K, A, B, R]) Stream[R] {
 	ea := newEdge[A](cs.a.s.n, "", hashed, hashRoute(cs.a.key, cs.a.keys))
 	eb := newEdge[B](cs.b.s.n, "", hashed, hashRoute(cs.b.key, cs.b.keys))
 	eb.input = 1

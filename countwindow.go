@@ -10,7 +10,15 @@ import "fmt"
 // times of its records (the zero Window when they have none). A key's
 // partial window stays in state until enough records arrive; it is not
 // emitted at the end of the input.
-func CountWindow[K comparable, T, ACC, R any](ks KeyedStream[K, T], size, slide int, agg AggregateFunction[T, ACC, R]) Stream[WindowResult[K, R]] {
+//
+// F, agg's own type, is a type parameter rather than agg an
+// AggregateFunction so that a compile error names the method agg lacks or
+// gets wrong (docs/errors.md).
+func CountWindow[K comparable, T, ACC, R any, F AggregateFunction[T, ACC, R]](ks KeyedStream[K, T], size, slide int, agg F) Stream[WindowResult[K, R]] {
+	return countWindow[K, T, ACC, R](ks, size, slide, agg)
+}
+
+func countWindow[K comparable, T, ACC, R any](ks KeyedStream[K, T], size, slide int, agg AggregateFunction[T, ACC, R]) Stream[WindowResult[K, R]] {
 	if size <= 0 || slide <= 0 || slide > size {
 		ks.s.n.env.fail(fmt.Errorf("count window: size %d and slide %d must be positive, slide at most size", size, slide))
 	}
@@ -18,9 +26,9 @@ func CountWindow[K comparable, T, ACC, R any](ks KeyedStream[K, T], size, slide 
 		ks.s.n.env.fail(err)
 	}
 	if slide == size {
-		return Process(ks, KeyedProcessFunction[K, T, WindowResult[K, R]](&tumblingCount[K, T, ACC, R]{size: size, agg: agg})).Name("count-window")
+		return process(ks, KeyedProcessFunction[K, T, WindowResult[K, R]](&tumblingCount[K, T, ACC, R]{size: size, agg: agg})).Name("count-window")
 	}
-	return Process(ks, KeyedProcessFunction[K, T, WindowResult[K, R]](&slidingCount[K, T, ACC, R]{size: size, slide: slide, agg: agg})).Name("count-window")
+	return process(ks, KeyedProcessFunction[K, T, WindowResult[K, R]](&slidingCount[K, T, ACC, R]{size: size, slide: slide, agg: agg})).Name("count-window")
 }
 
 // countState is a tumbling count window in progress.

@@ -129,6 +129,12 @@ type ValueState[K comparable, V any] struct {
 // function, to open), naming the type and the field. Snapshots keep V's
 // layout, so that a restore after V changed migrates added and removed
 // struct fields and refuses a field whose type changed (docs/state.md).
+//
+// The type arguments are the value's type, then the key's, and the key's
+// is inferred from c: write Value[int](c, "n"). Written key first, as in
+// Flink's descriptors, the compiler reports the key types that differ:
+// "wrong type for method KeyType: have KeyType() weir.KeyType[string],
+// want KeyType() weir.KeyType[int]" (docs/errors.md).
 func Value[V any, K comparable](c KeyedOpenContext[K], name string, opts ...StateOption) ValueState[K, V] {
 	oc := c.open()
 	cfg, vc, err := declare[V](name, opts)
@@ -190,7 +196,8 @@ type ListState[K comparable, V any] struct {
 }
 
 // List declares a keyed list state named name. Call it from Open. V is
-// checked and evolves as Value's.
+// checked and evolves as Value's. Its type arguments are the element's
+// type, then the key's, inferred from c: List[Event](c, "buffer").
 func List[V any, K comparable](c KeyedOpenContext[K], name string, opts ...StateOption) ListState[K, V] {
 	oc := c.open()
 	cfg, vc, err := declare[V](name, opts)
@@ -282,7 +289,9 @@ func (s MapState[K, UK, UV]) userKey(uk UK) (UK, error) {
 
 // MapOf declares a keyed map state named name. Call it from Open. (Map is
 // the name of the transformation.) UK and UV are checked as Value's V;
-// UV may evolve as V, while a change of UK fails the restore.
+// UV may evolve as V, while a change of UK fails the restore. Its type
+// arguments are the user key's and value's types, then the stream key's,
+// inferred from c: MapOf[string, int64](c, "last-seen").
 func MapOf[UK comparable, UV any, K comparable](c KeyedOpenContext[K], name string, opts ...StateOption) MapState[K, UK, UV] {
 	oc := c.open()
 	cfg, vc, err := declare[UV](name, opts)

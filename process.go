@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"time"
 
 	"github.com/weirstream/weir/internal/runtime"
@@ -77,27 +78,61 @@ type OpenContext interface {
 }
 
 // KeyedOpenContext is the OpenContext of a keyed function; keyed state is
-// declared with it (Value, List, Map).
+// declared with it (Value, List, MapOf).
 type KeyedOpenContext[K comparable] interface {
 	OpenContext
+	// KeyType names K, the type of the stream's keys. When a state is
+	// declared with a context of another key type, as with the type
+	// arguments of Value written key first, the compiler names both key
+	// types through this method.
+	KeyType() KeyType[K]
+
 	open() *keyedOpenCtx[K]
 }
+
+// KeyType stands for the key type K of a keyed stream. A compile error
+// about mismatched key types names it, for example for
+// weir.Value[string, int](oc, "n") with oc a KeyedOpenContext[string]
+// (Value's type arguments are the value's type, then the key's):
+//
+//	have KeyType() weir.KeyType[string]
+//	want KeyType() weir.KeyType[int]
+type KeyType[K comparable] struct{}
+
+// String returns the name of K, such as "string".
+func (KeyType[K]) String() string { return reflect.TypeFor[K]().String() }
 
 // KeyedProcessFunction processes the records of a keyed stream one by one,
 // with keyed state and timers. Optional capabilities are found by type
 // assertion: KeyedOpener (declare state), KeyedTimerHandler (timers fire)
 // and Closer.
+//
+// Assert that your type implements it where the type is declared, so that
+// the compiler names the method it lacks or gets wrong, with the type
+// arguments spelled out (docs/errors.md):
+//
+//	var _ weir.KeyedProcessFunction[string, View, Alert] = (*detector)(nil)
 type KeyedProcessFunction[K comparable, T, R any] interface {
 	Process(c KeyedContext[K], v T, out Out[R]) error
 }
 
 // KeyedOpener is implemented by keyed functions that declare state or
 // prepare before the first record.
+//
+// It is found by type assertion, so an Open with another signature (one
+// taking the KeyedOpenContext of another key type, say) is no compile
+// error: it is never called. Assert the capability where the function is
+// declared to have the compiler check it:
+//
+//	var _ weir.KeyedOpener[string] = (*detector)(nil)
 type KeyedOpener[K comparable] interface {
 	Open(c KeyedOpenContext[K]) error
 }
 
-// KeyedTimerHandler is implemented by keyed functions that use timers.
+// KeyedTimerHandler is implemented by keyed functions that use timers. It
+// is found by type assertion, as KeyedOpener is; assert it likewise:
+//
+//	var _ weir.KeyedTimerHandler[string, Alert] = (*detector)(nil)
 type KeyedTimerHandler[K comparable, R any] interface {
 	OnTimer(c TimerContext[K], out Out[R]) error
 }
@@ -125,7 +160,15 @@ var ErrNotKeyed = errors.New("weir: keyed state used outside its keyed function"
 // OnTimer or Close has a pointer receiver: passed by value, they would
 // never be called, and Validate reports it. Validate also checks the types
 // of the state handles among fn's fields (see Value).
-func Process[K comparable, T, R any](ks KeyedStream[K, T], fn KeyedProcessFunction[K, T, R]) Stream[R] {
+//
+// F, fn's own type, is a type parameter rather than fn a
+// KeyedProcessFunction so that a compile error names the method fn lacks
+// or gets wrong (docs/errors.md).
+func Process[K comparable, T, R any, F KeyedProcessFunction[K, T, R]](ks KeyedStream[K, T], fn F) Stream[R] {
+	return process[K, T, R](ks, fn)
+}
+
+func process[K comparable, T, R any](ks KeyedStream[K, T], fn KeyedProcessFunction[K, T, R]) Stream[R] {
 	s := ks.s
 	n := s.n.env.addNode("process", newEdge[T](s.n, "", hashed, hashRoute(ks.key, ks.keys)))
 	n.keyed = true
@@ -224,6 +267,7 @@ func (c *keyedOpenCtx[K]) OperatorName() string   { return c.name }
 func (c *keyedOpenCtx[K]) OperatorID() string     { return c.id }
 func (c *keyedOpenCtx[K]) Subtask() int           { return c.subtask }
 func (c *keyedOpenCtx[K]) Parallelism() int       { return c.parallelism }
+func (c *keyedOpenCtx[K]) KeyType() KeyType[K]    { return KeyType[K]{} }
 func (c *keyedOpenCtx[K]) open() *keyedOpenCtx[K] { return c }
 func (c *keyedOpenCtx[K]) fail(err error)         { c.err = errors.Join(c.err, err) }
 

@@ -51,6 +51,12 @@ type SinkInfo struct {
 // written again. That is exactly-once in effect for idempotent sinks (an
 // upsert by key, a file named by its content), and the documented mode for
 // them.
+//
+// Assert that your type implements it where the type is declared, so that
+// the compiler names the method it lacks or gets wrong, with the type
+// arguments spelled out (docs/errors.md):
+//
+//	var _ weir.Sink[Order] = (*ordersSink)(nil)
 type Sink[T any] interface {
 	// Open returns the writer of one subtask.
 	Open(ctx context.Context, info SinkInfo) (SinkWriter[T], error)
@@ -110,7 +116,15 @@ func (s Sinked) Parallelism(n int) Sinked {
 }
 
 // To writes s to sink.
-func To[T any](s Stream[T], sink Sink[T]) Sinked {
+//
+// F, sink's own type, is a type parameter rather than sink a Sink so that
+// a compile error names the record types of both the stream and the sink
+// (docs/errors.md).
+func To[T any, F Sink[T]](s Stream[T], sink F) Sinked {
+	return to[T](s, sink)
+}
+
+func to[T any](s Stream[T], sink Sink[T]) Sinked {
 	n := oneInput(s, "sink")
 	n.fanout = fanoutOf[struct{}]
 	n.build = func(b *opBuild) (runtime.Operator, any, error) {

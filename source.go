@@ -22,6 +22,12 @@ type Split struct {
 // A source lists its splits once when the job starts; the runtime assigns
 // them to subtasks (split j to subtask j mod p) and opens a reader for each
 // on the subtask's task goroutine.
+//
+// Assert that your type implements it where the type is declared, so that
+// the compiler names the method it lacks or gets wrong, with the type
+// arguments spelled out (docs/errors.md):
+//
+//	var _ weir.Source[Order] = (*ordersSource)(nil)
 type Source[T any] interface {
 	// Splits lists the source's splits.
 	Splits(ctx context.Context) ([]Split, error)
@@ -176,7 +182,15 @@ type assignedSplit struct {
 }
 
 // From adds a source to the job.
-func From[T any](e *Env, src Source[T], opts ...SourceOption) Stream[T] {
+//
+// F, src's own type, is a type parameter rather than src a Source so that
+// a compile error names the method src lacks or gets wrong
+// (docs/errors.md).
+func From[T any, F Source[T]](e *Env, src F, opts ...SourceOption) Stream[T] {
+	return from[T](e, src, opts...)
+}
+
+func from[T any](e *Env, src Source[T], opts ...SourceOption) Stream[T] {
 	n := e.addNode("source")
 	n.fanout = fanoutOf[T]
 	var cfg sourceConfig

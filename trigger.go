@@ -32,6 +32,12 @@ type TriggerContext interface {
 // every timer it registered — also for a timer registered for contents
 // purged since, so a trigger that purges deletes its timers (Timers) or
 // checks the time it is called for.
+//
+// Assert that your type implements it where the type is declared, so that
+// the compiler names the method it lacks or gets wrong, with the type
+// arguments spelled out (docs/errors.md):
+//
+//	var _ weir.Trigger[Event] = everyMinute{}
 type Trigger[T any] interface {
 	OnRecord(c TriggerContext, v T, count int64) TriggerResult
 	OnTime(c TriggerContext, domain TimeDomain, at time.Time) TriggerResult
@@ -54,12 +60,20 @@ func (countTrigger[T]) OnTime(TriggerContext, TimeDomain, time.Time) TriggerResu
 // GlobalWindow keeps one window per key for all time and lets trigger
 // decide when it fires and when it is purged; results carry the zero
 // Window.
-func GlobalWindow[K comparable, T, ACC, R any](ks KeyedStream[K, T], trigger Trigger[T], agg AggregateFunction[T, ACC, R]) Stream[WindowResult[K, R]] {
+//
+// F, agg's own type, is a type parameter rather than agg an
+// AggregateFunction so that a compile error names the method agg lacks or
+// gets wrong (docs/errors.md).
+func GlobalWindow[K comparable, T, ACC, R any, F AggregateFunction[T, ACC, R]](ks KeyedStream[K, T], trigger Trigger[T], agg F) Stream[WindowResult[K, R]] {
+	return globalWindowOf[K, T, ACC, R](ks, trigger, agg)
+}
+
+func globalWindowOf[K comparable, T, ACC, R any](ks KeyedStream[K, T], trigger Trigger[T], agg AggregateFunction[T, ACC, R]) Stream[WindowResult[K, R]] {
 	if trigger == nil {
 		ks.s.n.env.fail(fmt.Errorf("global window: a trigger is required"))
 	}
 	fn := &globalWindow[K, T, ACC, R]{trigger: trigger, agg: agg}
-	return Process(ks, KeyedProcessFunction[K, T, WindowResult[K, R]](fn)).Name("global-window")
+	return process(ks, KeyedProcessFunction[K, T, WindowResult[K, R]](fn)).Name("global-window")
 }
 
 // globalState is a key's global window: how many records and their

@@ -177,6 +177,12 @@ func Windowed[K comparable, T any](ks KeyedStream[K, T], assigner WindowAssigner
 // of records added up in front of the exchange (see
 // WithoutLocalAggregation) — and must give what adding their records one by
 // one to one accumulator gives.
+//
+// Assert that your type implements it where the type is declared, so that
+// the compiler names the method it lacks or gets wrong, with the type
+// arguments spelled out (docs/errors.md):
+//
+//	var _ weir.AggregateFunction[Bid, AvgAcc, float64] = avgPrice{}
 type AggregateFunction[T, ACC, R any] interface {
 	CreateAccumulator() ACC
 	Add(v T, acc ACC) ACC
@@ -198,7 +204,15 @@ type WindowResult[K comparable, R any] struct {
 // each upstream subtask adds its records up per key and pane or session
 // and sends the partial accumulators across the exchange (see
 // WithoutLocalAggregation).
-func Aggregate[K comparable, T, ACC, R any](ws WindowedStream[K, T], agg AggregateFunction[T, ACC, R]) Stream[WindowResult[K, R]] {
+//
+// F, agg's own type, is a type parameter rather than agg an
+// AggregateFunction so that a compile error names the method agg lacks or
+// gets wrong (docs/errors.md).
+func Aggregate[K comparable, T, ACC, R any, F AggregateFunction[T, ACC, R]](ws WindowedStream[K, T], agg F) Stream[WindowResult[K, R]] {
+	return aggregate[K, T, ACC, R](ws, agg)
+}
+
+func aggregate[K comparable, T, ACC, R any](ws WindowedStream[K, T], agg AggregateFunction[T, ACC, R]) Stream[WindowResult[K, R]] {
 	fn := windowFn[K, T, ACC, WindowResult[K, R]]{
 		assigner: ws.assigner, cfg: ws.cfg,
 		create: agg.CreateAccumulator, add: agg.Add, merge: agg.Merge,
@@ -213,7 +227,7 @@ func Aggregate[K comparable, T, ACC, R any](ws WindowedStream[K, T], agg Aggrega
 	if combinable(ws) {
 		return combined(ws, agg, fn).Name("window")
 	}
-	return Process(ws.ks, KeyedProcessFunction[K, T, WindowResult[K, R]](&fn)).Name("window")
+	return process(ws.ks, KeyedProcessFunction[K, T, WindowResult[K, R]](&fn)).Name("window")
 }
 
 // ProcessWindowFunc processes a window's records all at once when it fires.
@@ -234,7 +248,7 @@ func ProcessWindow[K comparable, T, R any](ws WindowedStream[K, T], fn ProcessWi
 		merge: func(a, b []T) []T { return append(append([]T(nil), a...), b...) },
 		fire:  fn,
 	}
-	return Process(ws.ks, KeyedProcessFunction[K, T, R](wf)).Name("window")
+	return process(ws.ks, KeyedProcessFunction[K, T, R](wf)).Name("window")
 }
 
 // windowFn is the window operator, written as a keyed process function so

@@ -446,5 +446,5 @@ func combined[K comparable, T, ACC, AR, R any](ws WindowedStream[K, T], agg Aggr
 		s: Stream[partial[K, T, ACC]]{n: n}, keys: ws.ks.keys,
 		key: func(p partial[K, T, ACC]) K { return p.Key },
 	}
-	return Process(ks, KeyedProcessFunction[K, partial[K, T, ACC], R](&combinedWindowFn[K, T, ACC, R]{fn}))
+	return process(ks, KeyedProcessFunction[K, partial[K, T, ACC], R](&combinedWindowFn[K, T, ACC, R]{fn}))
 }
