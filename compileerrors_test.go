@@ -2,12 +2,15 @@ package weir_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/weirstream/weir"
 )
 
 // docExample marks the compiler's message for a program under
@@ -94,4 +97,27 @@ func outputByProgram(out string) map[string]string {
 		}
 	}
 	return got
+}
+
+// keyTypeOf records the key type its Open context names.
+type keyTypeOf struct{ name *string }
+
+func (k keyTypeOf) Open(oc weir.KeyedOpenContext[[2]int16]) error {
+	*k.name = oc.KeyType().String()
+	return nil
+}
+
+func (keyTypeOf) Process(weir.KeyedContext[[2]int16], int, weir.Out[int]) error { return nil }
+
+func TestKeyTypeNamesTheStreamKey(t *testing.T) {
+	var name string
+	env := weir.New(weir.Parallelism(1))
+	ks := weir.KeyBy(weir.From(env, weir.Slice(1, 2)), func(v int) [2]int16 { return [2]int16{int16(v), 0} })
+	weir.Collect(weir.Process(ks, keyTypeOf{&name}))
+	if err := env.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if name != "[2]int16" {
+		t.Errorf("KeyType().String() = %q, want [2]int16", name)
+	}
 }
