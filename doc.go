@@ -65,6 +65,14 @@
 // errors AsyncRetryIf accepts, and never one marked Permanent. Mistakes in the graph — duplicate IDs, parallelism above
 // the max parallelism, unsupported key types — are reported by Validate and
 // Run before anything runs.
+//
+// Mistakes in types are compile errors. Process, Aggregate, To, From and
+// the other functions that take a user function, sink or source take it as
+// a type parameter constrained by its interface, so that the compiler
+// names the method that is missing or has the wrong signature; asserting
+// the interface where the type is declared (var _ weir.Sink[Order] =
+// (*ordersSink)(nil)) spells out its type arguments too. docs/errors.md
+// lists the messages of common mistakes and what they mean.
 package weir
 
 import "github.com/weirstream/weir/internal/runtime"

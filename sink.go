@@ -118,8 +118,8 @@ func (s Sinked) Parallelism(n int) Sinked {
 // To writes s to sink.
 //
 // F, sink's own type, is a type parameter rather than sink a Sink so that
-// a compile error names the record types of both the stream and the sink
-// (docs/errors.md).
+// a compile error names the method of sink that does not fit, with the
+// signature it has (docs/errors.md).
 func To[T any, F Sink[T]](s Stream[T], sink F) Sinked {
 	return to[T](s, sink)
 }
