@@ -4,11 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 )
 
 // checkKeyedFunc reports the mistakes in a keyed function fn that would
 // otherwise only show while the job runs, or never:
 //
+//   - a method named Open, OnTimer or Close whose signature is not the
+//     capability's: it compiles, and the runtime would never call it;
 //   - fn passed by value while its Open, OnTimer or Close has a pointer
 //     receiver: the runtime finds optional capabilities by type assertion
 //     on the value it was given, so the method would never be called, and
@@ -24,20 +27,29 @@ func checkKeyedFunc[K comparable, R any](fn any) error {
 		return errors.New("the function is nil")
 	}
 	var errs []error
+	pt := t
 	if t.Kind() != reflect.Pointer {
-		pt := reflect.PointerTo(t)
-		for _, c := range []struct {
-			name, method string
-			t            reflect.Type
-		}{
-			{"KeyedOpener", "Open", reflect.TypeFor[KeyedOpener[K]]()},
-			{"KeyedTimerHandler", "OnTimer", reflect.TypeFor[KeyedTimerHandler[K, R]]()},
-			{"Closer", "Close", reflect.TypeFor[Closer]()},
-		} {
-			if pt.Implements(c.t) && !t.Implements(c.t) {
-				errs = append(errs, fmt.Errorf("*%s implements %s but %s was passed, so %s would never be called: pass a pointer (&%s{...})",
-					t, c.name, t, c.method, t))
-			}
+		pt = reflect.PointerTo(t)
+	}
+	for _, c := range []struct {
+		name, method string
+		t            reflect.Type
+	}{
+		{"KeyedOpener", "Open", reflect.TypeFor[KeyedOpener[K]]()},
+		{"KeyedTimerHandler", "OnTimer", reflect.TypeFor[KeyedTimerHandler[K, R]]()},
+		{"Closer", "Close", reflect.TypeFor[Closer]()},
+	} {
+		m, has := pt.MethodByName(c.method)
+		switch {
+		case has && !pt.Implements(c.t):
+			// A method of the capability's name whose signature does not
+			// fit it compiles, and would never be called.
+			want, _ := c.t.MethodByName(c.method)
+			errs = append(errs, fmt.Errorf("%s has a method %s%s, which is not %s's %s%s, so Weir would never call it",
+				t, c.method, signature(m.Type, 1), c.name, c.method, signature(want.Type, 0)))
+		case t != pt && pt.Implements(c.t) && !t.Implements(c.t):
+			errs = append(errs, fmt.Errorf("*%s implements %s but %s was passed, so %s would never be called: pass a pointer (&%s{...})",
+				t, c.name, t, c.method, t))
 		}
 	}
 	if t.Kind() == reflect.Pointer {
@@ -52,6 +64,27 @@ func checkKeyedFunc[K comparable, R any](fn any) error {
 }
 
 var ownPkg = reflect.TypeFor[Env]().PkgPath()
+
+// signature formats the function type f as a method's signature, leaving
+// out its first skip parameters (the receiver of a method value's type).
+func signature(f reflect.Type, skip int) string {
+	var in, out []string
+	for i := skip; i < f.NumIn(); i++ {
+		in = append(in, f.In(i).String())
+	}
+	for i := range f.NumOut() {
+		out = append(out, f.Out(i).String())
+	}
+	sig := "(" + strings.Join(in, ", ") + ")"
+	switch len(out) {
+	case 0:
+	case 1:
+		sig += " " + out[0]
+	default:
+		sig += " (" + strings.Join(out, ", ") + ")"
+	}
+	return sig
+}
 
 // stateCodecTag on a state handle field leaves the check of its types to
 // the StateCodec it is declared with.

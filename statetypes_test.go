@@ -281,3 +281,34 @@ func TestZeroHandlesReturnErrors(t *testing.T) {
 		t.Error("All on a zero handle yielded an entry")
 	}
 }
+
+// misfit has methods named like the capabilities whose signatures do not
+// fit them: they compile and would never be called.
+type misfit struct{}
+
+func (misfit) Process(weir.KeyedContext[string], string, weir.Out[string]) error { return nil }
+func (*misfit) Open(weir.OpenContext) error                                      { return nil }
+func (misfit) OnTimer(weir.TimerContext[string]) error                           { return nil }
+func (misfit) Close()                                                            {}
+
+// A method named Open, OnTimer or Close whose signature is not the
+// capability's is an error of Validate, naming both signatures.
+func TestMisfitCapabilityMethods(t *testing.T) {
+	for _, fn := range []weir.KeyedProcessFunction[string, string, string]{misfit{}, &misfit{}} {
+		env := weir.New()
+		weir.Collect(weir.Process(words(env), fn))
+		err := env.Validate()
+		if err == nil {
+			t.Fatalf("%T: Validate accepted methods Weir would never call", fn)
+		}
+		for _, want := range []string{
+			"has a method Open(weir.OpenContext) error, which is not KeyedOpener's Open(weir.KeyedOpenContext[string]) error, so Weir would never call it",
+			"has a method OnTimer(weir.TimerContext[string]) error, which is not KeyedTimerHandler's OnTimer(weir.TimerContext[string], weir.Out[string]) error",
+			"has a method Close(), which is not Closer's Close() error",
+		} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%T: error %q does not mention %q", fn, err, want)
+			}
+		}
+	}
+}
