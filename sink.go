@@ -71,7 +71,9 @@ type SinkWriter[T any] interface {
 }
 
 // TwoPhaseWriter is implemented by sink writers that commit their output
-// exactly once, in step with checkpoints.
+// exactly once, in step with checkpoints. In a job without checkpoints,
+// Prepare(0) and Commit are called once, when the subtask's input ends; a
+// subtask that fails or is canceled before then is only closed.
 type TwoPhaseWriter interface {
 	// Prepare is called at a checkpoint barrier: it flushes and stages
 	// everything written since the last barrier and returns a committable
@@ -324,10 +326,19 @@ func (w *lineWriter[T]) Write(v T) error {
 func (w *lineWriter[T]) Close() error { return nil }
 
 // FileSink writes one line per record to plain files: path itself when the
-// sink has one subtask, path/part-<subtask> otherwise, appending to files
-// that exist. It is at-least-once (see Sink): a failed job leaves what it
-// wrote, and a restored one writes the records since its checkpoint again.
-// The exactly-once file sink is in package connectors/file.
+// sink has one subtask (its directory must exist), path/part-<subtask>
+// otherwise (path is created as a directory), appending to files that
+// exist. Each subtask opens its file when the job starts, so a subtask
+// that gets no record leaves an empty file. Lines are buffered (64 KiB)
+// and reach the file when the buffer fills, at every checkpoint barrier,
+// and when the subtask closes: at the end of its input, or when the job
+// fails or is canceled. So a bounded job without checkpoints has its
+// files complete when Run returns, and a failed one leaves every line its
+// sink was given before the failure.
+//
+// It is at-least-once (see Sink): a failed job leaves what it wrote, and a
+// restored one writes the records since its checkpoint again. The
+// exactly-once file sink is in package connectors/file.
 type FileSink[T any] struct {
 	path   string
 	format func(T) string

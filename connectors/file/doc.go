@@ -54,9 +54,17 @@
 // be committed, its own and those of earlier checkpoints, for a restore to
 // commit. Committing a file twice is harmless.
 //
-// A runtime that calls neither Prepare nor Commit only writes and closes,
-// so the output is discarded at Close: without checkpoints nothing can be
-// committed exactly once.
+// # Without checkpoints
+//
+// A job without checkpoints replays nothing, so the runtime commits each
+// subtask's output when that subtask's input ends: Prepare(0), then Commit,
+// then Close. A bounded job's output thus appears when its input ends, all
+// at once; until then it is in hidden files (in-progress, and pending once
+// rolled). Each subtask commits on its own, so in a job of several
+// subtasks one may have committed when another fails. A subtask that fails
+// or is canceled before its input ends commits nothing: Close deletes its
+// files, and a job that reads an unbounded input without checkpoints never
+// makes anything visible. Example_withoutCheckpoints shows both.
 //
 // # Files
 //
