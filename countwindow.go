@@ -6,10 +6,11 @@ import "fmt"
 // emits each window's aggregate as soon as it is full: with slide equal to
 // size the windows tumble; with a smaller slide, the window of a key's last
 // size records is emitted at every slide-th record of the key (the 1st
-// window once it is full: with size 3 and slide 2, at records 4, 6, 8, …). A result's Window spans the event
-// times of its records (the zero Window when they have none). A key's
-// partial window stays in state until enough records arrive; it is not
-// emitted at the end of the input.
+// window once it is full: with size 3 and slide 2, at records 4, 6, 8, …).
+// A result's Window spans the event times of its records (the zero Window
+// when they have none). A key's partial window stays in state until
+// enough records arrive; it is not emitted at the end of the input. agg's
+// Merge is never called.
 //
 // F, agg's own type, is a type parameter rather than agg an
 // AggregateFunction so that a compile error names the method agg lacks or

@@ -59,7 +59,7 @@ func (countTrigger[T]) OnTime(TriggerContext, TimeDomain, time.Time) TriggerResu
 
 // GlobalWindow keeps one window per key for all time and lets trigger
 // decide when it fires and when it is purged; results carry the zero
-// Window.
+// Window. agg's Merge is never called.
 //
 // F, agg's own type, is a type parameter rather than agg an
 // AggregateFunction so that a compile error names the method agg lacks or

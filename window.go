@@ -173,10 +173,28 @@ func Windowed[K comparable, T any](ks KeyedStream[K, T], assigner WindowAssigner
 
 // AggregateFunction folds a window's records into an accumulator as they
 // arrive, so a window's state is one accumulator however many records it
-// has. Merge combines two accumulators — of session windows that merge, and
-// of records added up in front of the exchange (see
-// WithoutLocalAggregation) — and must give what adding their records one by
-// one to one accumulator gives.
+// has: CreateAccumulator starts one, Add adds a record to it, and Result
+// gives the window's result when it fires (a global window that fires
+// without purging goes on adding to the same accumulator).
+//
+// Merge combines two accumulators and must give what adding their records
+// one by one to one accumulator gives. Only Aggregate calls it: when
+// session windows merge (event or processing time), and, for event-time
+// windows of every kind, to add the partial accumulators that local
+// aggregation sends across the keyed exchange (unless LateData or
+// WithoutLocalAggregation turns it off). Aggregate over processing-time
+// tumbling or sliding windows, CountWindow and GlobalWindow never call
+// Merge.
+//
+// Add and Merge return the new accumulator. When ACC is a plain value (a
+// number, or a struct or array of them) they get a copy, may change it and
+// return it. When ACC refers to memory (a pointer, slice or map, or a
+// struct holding one), neither they nor Result may change what it refers
+// to: they return a new accumulator instead (appending to a slice counts
+// as changing it). The engine keeps accumulators as they are, without
+// copying: a checkpoint being written may still read the one Add was
+// given (with the memory state backend), and with local aggregation one
+// partial accumulator may become the start of several sliding windows.
 //
 // Assert that your type implements it where the type is declared, so that
 // the compiler names the method it lacks or gets wrong, with the type
