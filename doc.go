@@ -2,14 +2,45 @@
 // typed streams, keyed state and timers in event and processing time,
 // watermarks, side outputs, and the interfaces sources and sinks implement.
 //
-// A job is described on an Env and then run:
+// A job is described on an Env and then run. This one counts the views of
+// each title in keyed state; it is the package's runnable Example, and
+// examples/videoquality is a whole program (count windows, the
+// exactly-once file sink, checkpoints, a savepoint on Ctrl-C, restore):
 //
-//	env := weir.New(weir.Parallelism(2))
-//	views := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: 1e6}, newView),
-//		weir.EventTime(View.EndedAt, 5*time.Second))
-//	counts := weir.Process(weir.KeyBy(views, View.TitleOf), &blockCounter{})
-//	weir.To(counts, weir.Stdout[Block](nil))
-//	err := env.Run(ctx)
+//	// View is a video view, reported when it ended.
+//	type View struct {
+//		Title   string
+//		EndedAt time.Time
+//	}
+//
+//	// viewCount counts the views of each title in keyed state.
+//	type viewCount struct{ views weir.ValueState[string, int] }
+//
+//	func (c *viewCount) Open(oc weir.KeyedOpenContext[string]) error {
+//		c.views = weir.Value[int](oc, "views")
+//		return nil
+//	}
+//
+//	func (c *viewCount) Process(kc weir.KeyedContext[string], v View, out weir.Out[string]) error {
+//		n, _, err := c.views.Get(kc)
+//		if err != nil {
+//			return err
+//		}
+//		out.Emit(fmt.Sprintf("%s: view %d, ended %s", kc.Key(), n+1, v.EndedAt.UTC().Format(time.TimeOnly)))
+//		return c.views.Set(kc, n+1)
+//	}
+//
+//	at := func(sec int64) time.Time { return time.Unix(1_700_000_000+sec, 0) }
+//	env := weir.New(weir.Parallelism(1))
+//	views := weir.From(env, weir.Slice(
+//		View{"Morning Yoga", at(1)}, View{"Space Launch Live", at(2)}, View{"Morning Yoga", at(3)}),
+//		weir.EventTime(func(v View) time.Time { return v.EndedAt }, 5*time.Second))
+//	byTitle := weir.KeyBy(views, func(v View) string { return v.Title })
+//	counts := weir.Process(byTitle, &viewCount{})
+//	weir.To(counts, weir.Stdout[string](nil))
+//	if err := env.Run(context.Background()); err != nil {
+//		fmt.Println(err)
+//	}
 //
 // Type-changing steps are package functions (Map, TryMap, FlatMap, KeyBy,
 // Process, SideOutput), because Go methods cannot have type parameters;
