@@ -25,6 +25,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -51,7 +52,11 @@ func main() {
 		<-sig
 		cancel()
 	}()
-	if err := run(ctx, os.Args[1:], stop, os.Stdout); err != nil {
+	err := run(ctx, os.Args[1:], stop, os.Stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "videoquality:", err)
 		os.Exit(1)
 	}
