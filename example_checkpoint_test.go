@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -166,4 +167,41 @@ func ExampleDeadLetters() {
 	// 12
 	// 7
 	// dead letter: "twelve" at offset 1 of parse: strconv.Atoi: parsing "twelve": invalid syntax
+}
+
+// A job with Restarts restores its latest checkpoint when it fails and
+// runs again. This one fails before its first checkpoint, so it starts
+// over, and the stdout sink, which is not two-phase, prints "a" twice
+// (at-least-once); an exactly-once sink would not have committed it.
+func ExampleRestarts() {
+	dir, err := os.MkdirTemp("", "checkpoints")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+
+	failed := false // the first run fails at "b"; the restarted one does not
+	env := weir.New(weir.Parallelism(1), weir.Checkpoints(time.Minute, dir),
+		weir.Restarts(weir.RestartStrategy{MaxAttempts: 3, InitialBackoff: time.Millisecond, Jitter: -1}),
+		weir.OnRestart(func(r weir.Restart) {
+			fmt.Printf("restart %d from %q after: %v\n", r.Attempt, r.From, errors.Unwrap(r.Cause))
+		}))
+	letters := weir.TryMap(weir.From(env, weir.Slice("a", "b", "c")), func(s string) (string, error) {
+		if s == "b" && !failed {
+			failed = true
+			return "", errors.New("the service is down")
+		}
+		return s, nil
+	})
+	weir.To(letters, weir.Stdout[string](nil))
+	if err := env.Run(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// a
+	// restart 1 from "" after: the service is down
+	// a
+	// b
+	// c
 }

@@ -205,3 +205,39 @@ func ExampleCountWindow() {
 	// Heat: 4.0 stars
 	// Up: 3.0 stars
 }
+
+// A window fires when the watermark passes its end, and with
+// AllowedLateness it stays for a while: a record arriving then makes it
+// fire again, updated. A record later still goes to the LateData side
+// output. WatermarkInterval(0) sends a watermark after every record, so
+// that lateness shows on a few of them.
+func ExampleLateData() {
+	late := weir.NewOutputTag[Click]("late")
+	env := weir.New(weir.Parallelism(1), weir.WatermarkInterval(0))
+	clicks := weir.From(env, weir.Slice(
+		clickAt("ann", "home", 0, 10),
+		clickAt("ann", "cart", 1, 5),   // the watermark passes 10:01: [10:00, 10:01) fires
+		clickAt("ann", "shoes", 0, 50), // late, within the 30 s allowed: it fires again
+		clickAt("ann", "pay", 1, 40),   // the lateness of [10:00, 10:01) is over
+		clickAt("ann", "socks", 0, 20), // too late: to the side output
+	), weir.EventTime(whenClicked, 0))
+	counts := weir.Aggregate(weir.Windowed(weir.KeyBy(clicks, func(c Click) string { return c.User }),
+		weir.TumblingEventTime(time.Minute), weir.AllowedLateness[Click](30*time.Second), weir.LateData(late)),
+		clickCount{})
+	got, tooLate := weir.Collect(counts), weir.Collect(weir.SideOutput(counts, late))
+	if err := env.Run(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	for _, r := range got.Values() {
+		fmt.Printf("%s [%s, %s): %d\n", r.Key, r.Window.StartTime().UTC().Format(time.TimeOnly),
+			r.Window.EndTime().UTC().Format(time.TimeOnly), r.Value)
+	}
+	for _, c := range tooLate.Values() {
+		fmt.Println("too late:", c.Page, c.At.Format(time.TimeOnly))
+	}
+	// Output:
+	// ann [10:00:00, 10:01:00): 1
+	// ann [10:00:00, 10:01:00): 2
+	// ann [10:01:00, 10:02:00): 2
+	// too late: socks 10:00:20
+}
