@@ -10,7 +10,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // committed returns the lines of the committed part files in dir, sorted;
 // hidden files are not committed.
