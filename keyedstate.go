@@ -117,6 +117,11 @@ func scopeOf[K comparable](c KeyedContext[K]) (*keyedCtx[K], error) {
 
 // ValueState holds one value per key. The zero ValueState is a handle
 // never declared: its methods return ErrUndeclaredState.
+//
+// Values are kept as they are given and returned as they are kept, not
+// copied: a value holding a pointer, slice or map must not be changed in
+// place after Set or Get, since a checkpoint may be writing it meanwhile;
+// set a new value instead. The same holds for ListState and MapState.
 type ValueState[K comparable, V any] struct {
 	t state.Value[K, unit, V]
 }
