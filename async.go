@@ -72,6 +72,9 @@ func AsyncTimeout(d time.Duration) AsyncOption {
 // after the first, waiting backoff before the first retry and twice as long
 // before each next one (default: no retries). Which errors are retried is
 // AsyncRetryIf's to say: by default every error but one marked Permanent.
+// A record that still fails after more than one attempt meets the error
+// policy with the last attempt's error, wrapped to read "after N attempts:
+// …" (so in a dead letter's error too).
 func AsyncRetries(n int, backoff time.Duration) AsyncOption {
 	return asyncOptionFunc(func(c *asyncConfig) { c.retries, c.backoff = n, backoff })
 }

@@ -79,6 +79,14 @@ type KeyedBroadcastProcessFunction[K comparable, T, B, S, R any] interface {
 // do. fn is passed by pointer when its optional methods have pointer
 // receivers, as with Process.
 //
+// Its watermark is the lesser of the two inputs', as with CoProcess: a
+// broadcast input that sends no watermark (a source without EventTime,
+// such as a FromChannel of rules) holds the function's watermark, its
+// event-time timers and Context.Watermark at the zero time until that
+// input ends. Lateness (a record's time at or before Context.Watermark)
+// is thus better told in a keyed step before ProcessBroadcast, whose only
+// input is the keyed stream.
+//
 // F, fn's own type, is a type parameter rather than fn a
 // KeyedBroadcastProcessFunction so that a compile error names the method
 // fn lacks or gets wrong (docs/errors.md).
