@@ -834,37 +834,49 @@ func readSnapshotV1(src io.Reader, snap int, file string, cfg Config) (*parsedSn
 	return p, nil
 }
 
+// readTableHeader reads what a table starts with, in its body and in the
+// index alike: its name (which later errors name), its kind and, from
+// version 3, its layout.
+func (r *snapReader) readTableHeader() (tableHeader, error) {
+	name, err := r.bytes("table name", maxNameLen)
+	if err != nil {
+		return tableHeader{}, err
+	}
+	r.table = string(name)
+	h := tableHeader{name: r.table}
+	off := r.off
+	k, err := r.ReadByte()
+	if err != nil {
+		return h, r.wrap(off, "table kind", err)
+	}
+	h.kind = tableKind(k)
+	if h.kind != kindOperatorList && !h.kind.keyed() {
+		return h, r.fail(off, "unknown table kind %d", k)
+	}
+	if r.version >= 3 {
+		if h.layout, err = r.bytes("table layout", maxLayoutLen); err != nil {
+			return h, err
+		}
+	}
+	return h, nil
+}
+
 // table reads one table; its sections outside own are checksummed and
 // dropped.
 func (r *snapReader) readTable(h *snapHeader, own KeyGroupRange) (*rawTable, error) {
 	r.table, r.kg = "", -1
-	name, err := r.bytes("table name", maxNameLen)
+	th, err := r.readTableHeader()
 	if err != nil {
 		return nil, err
 	}
-	r.table = string(name)
-	t := &rawTable{tableHeader: tableHeader{name: string(name)}, snap: r.snap}
-	off := r.off
-	k, err := r.ReadByte()
-	if err != nil {
-		return nil, r.wrap(off, "table kind", err)
-	}
-	t.kind = tableKind(k)
-	if r.version >= 3 {
-		if t.layout, err = r.bytes("table layout", maxLayoutLen); err != nil {
-			return nil, err
-		}
-	}
+	t := &rawTable{tableHeader: th, snap: r.snap}
 	var ix *tableIndex
 	if r.verify {
 		r.index = append(r.index, tableIndex{tableHeader: t.tableHeader})
 		ix = &r.index[len(r.index)-1]
-		ix.kind = t.kind
-		ix.layout = t.layout
 	}
-	switch {
-	case t.kind == kindOperatorList:
-		off = r.off
+	if t.kind == kindOperatorList {
+		off := r.off
 		r.part, r.inPart = 0, r.verify
 		m, err := r.ReadByte()
 		if err != nil {
@@ -891,9 +903,6 @@ func (r *snapReader) readTable(h *snapHeader, own KeyGroupRange) (*rawTable, err
 			ix.body = span{off: off, length: r.off - off, crc: r.part}
 		}
 		return t, nil
-	case t.kind.keyed():
-	default:
-		return nil, r.fail(off, "unknown table kind %d", k)
 	}
 	ttl, err := r.uvarint("TTL")
 	if err != nil {

@@ -346,26 +346,14 @@ func parseIndex(r *snapReader) (*index, error) {
 	}
 	for range ntables {
 		r.table = ""
-		name, err := r.bytes("table name", maxNameLen)
+		th, err := r.readTableHeader()
 		if err != nil {
 			return nil, err
 		}
-		r.table = string(name)
-		t := tableIndex{tableHeader: tableHeader{name: string(name)}}
-		off := r.off
-		k, err := r.ReadByte()
-		if err != nil {
-			return nil, r.wrap(off, "table kind", err)
-		}
-		t.kind = tableKind(k)
-		if r.version >= 3 {
-			if t.layout, err = r.bytes("table layout", maxLayoutLen); err != nil {
-				return nil, err
-			}
-		}
+		t := tableIndex{tableHeader: th}
 		switch {
 		case t.kind == kindOperatorList:
-			off = r.off
+			off := r.off
 			m, err := r.ReadByte()
 			if err != nil {
 				return nil, r.wrap(off, "redistribution", err)
@@ -405,8 +393,6 @@ func parseIndex(r *snapReader) (*index, error) {
 				}
 				t.sections = append(t.sections, s)
 			}
-		default:
-			return nil, r.fail(off, "unknown table kind %d", k)
 		}
 		ix.tables = append(ix.tables, t)
 	}
