@@ -171,9 +171,10 @@ func (f *firstVisit) Process(c weir.KeyedContext[string], user string, out weir.
 
 // State with a TTL expires that long after it was last written, in
 // processing time. The first two visits are in the job's first poll of
-// the channel; the third comes after the TTL.
+// the channel; the third comes after the TTL. (The TTL is long enough that
+// a busy machine does not expire the entry between the first two.)
 func ExampleTTL() {
-	const ttl = 100 * time.Millisecond
+	const ttl = 500 * time.Millisecond
 	visits := make(chan string, 2)
 	visits <- "ann"
 	visits <- "ann"
