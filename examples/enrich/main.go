@@ -82,6 +82,9 @@ func run(ctx context.Context, args []string, stop <-chan struct{}, stdout io.Wri
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *interval <= 0 {
+		return fmt.Errorf("-interval %v: must be positive", *interval)
+	}
 	opts := []weir.Option{
 		weir.Parallelism(2),
 		weir.Checkpoints(*interval, *checkpoints),

@@ -116,6 +116,9 @@ func run(ctx context.Context, args []string, stop <-chan struct{}, stdout io.Wri
 	if *window <= 0 {
 		return fmt.Errorf("-window %d: must be positive", *window)
 	}
+	if *interval <= 0 {
+		return fmt.Errorf("-interval %v: must be positive", *interval)
+	}
 
 	opts := []weir.Option{
 		weir.Parallelism(*parallelism),
