@@ -20,21 +20,26 @@ build: ## build the weir binary into bin/weir
 # whose sync.Pool behaviour would blur its measurement. The Nexmark queries
 # run on 20 000 events under the race detector and on 100 000 without it.
 test: deps ## install what the tests need, then run every test with the race detector
-	$(GO) test -race -shuffle=on -count=1 -timeout 20m ./...
+	WEIR_REQUIRE_TOOLS=1 $(GO) test -race -shuffle=on -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -run 'TestBackpressure' .
 	$(GO) test -count=1 ./internal/app/nexmark/queries/...
 	cd examples/connector && $(GO) test -count=1 ./...
 
 # The race detector needs cgo, so a C compiler; a fresh Debian has none.
-deps: ## install what the tests need when it is missing (Go modules, a C compiler)
-	@if ! command -v "$$($(GO) env CC)" >/dev/null 2>&1; then \
+# kcat is the independent Kafka client the Kafka interoperability tests
+# check Weir against.
+deps: ## install what the tests need when it is missing (Go modules, a C compiler, kcat)
+	@missing=; \
+	command -v "$$($(GO) env CC)" >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
+	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
+	if [ -n "$$missing" ]; then \
 		if ! command -v apt-get >/dev/null 2>&1; then \
-			echo "make deps: the race detector needs a C compiler ($$($(GO) env CC)); install one" >&2; exit 1; \
+			echo "make deps: the tests need$$missing; install them" >&2; exit 1; \
 		fi; \
 		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-		echo "make deps: installing gcc for the race detector"; \
+		echo "make deps: installing$$missing"; \
 		$$sudo apt-get update -qq && \
-		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	$(GO) mod download
 

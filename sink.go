@@ -39,6 +39,10 @@ type SinkInfo struct {
 	// PreviousParallelism-1 no longer exist and nobody would abort what
 	// they left; by convention subtask 0 does.
 	PreviousParallelism int
+	// CheckpointInterval is the job's checkpoint interval, 0 when it takes
+	// no periodic checkpoints. A transactional sink whose transactions the
+	// broker aborts after a timeout checks the timeout against it.
+	CheckpointInterval time.Duration
 }
 
 // Sink is the connector interface for outputs.
@@ -132,7 +136,7 @@ func to[T any](s Stream[T], sink Sink[T]) Sinked {
 	n.build = func(b *opBuild) (runtime.Operator, any, error) {
 		op := &sinkOp[T]{opBase: newOpBase(b), sink: sink, info: SinkInfo{
 			Name: b.name, OperatorID: b.id, Subtask: b.subtask, Parallelism: b.parallelism, Attempt: b.attempt,
-			RestoredCheckpointID: b.restoredID,
+			RestoredCheckpointID: b.restoredID, CheckpointInterval: b.cfg.checkpoint.interval,
 		}, checkpoints: b.checkpoints, retry: b.cfg.commitRetry}
 		if b.restore != nil {
 			op.restored = b.restore.committables

@@ -112,6 +112,13 @@ type SourceOutput[T any] interface {
 	Watermark(t time.Time)
 	// Idle declares the split idle until it emits again.
 	Idle()
+	// Reject hands the job's error policy a record the reader could not
+	// turn into a T (bytes that do not decode, say), with its offset and
+	// why: under the dead-letter policy it is written with the source's
+	// name, the split and the offset; under skip it is counted; under fail
+	// the job fails with err naming the split and offset. raw is kept as
+	// the dead letter's record: text as text, other bytes as base64.
+	Reject(raw any, offset int64, err error)
 }
 
 // SourceOption configures From.
@@ -306,6 +313,19 @@ func (r *splitRun[T]) EmitAt(v T, ts time.Time, offset int64) {
 	op.c.out++
 	r.idle = false
 	r.err = op.next.Push(v)
+}
+
+func (r *splitRun[T]) Reject(raw any, offset int64, err error) {
+	if r.err != nil {
+		return
+	}
+	op := r.op
+	op.meta.Origin = runtime.Origin{Split: r.origin, Offset: offset}
+	op.meta.Op = op.idx
+	r.emitted++
+	op.c.in++
+	r.idle = false
+	r.err = op.handle(err, raw)
 }
 
 // errEventTimeRange is the error of a record whose event time ts is

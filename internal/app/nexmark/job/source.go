@@ -193,6 +193,7 @@ func (r *fileReader) Emit(text string, offset int64) {
 func (r *fileReader) EmitAt(text string, _ time.Time, offset int64) { r.Emit(text, offset) }
 func (r *fileReader) Watermark(t time.Time)                         { r.out.Watermark(t) }
 func (r *fileReader) Idle()                                         { r.out.Idle() }
+func (r *fileReader) Reject(raw any, offset int64, err error)       { r.out.Reject(raw, offset, err) }
 
 // lineTime is a line's event time; a line that did not decode has none
 // worth the name and takes the earliest time, which moves no watermark.
