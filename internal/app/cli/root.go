@@ -45,7 +45,8 @@ connected by bounded queues.
 
 Today the command line runs the built-in demo job, with or without
 checkpoints, lists the checkpoints a job left, generates the Nexmark
-benchmark's event stream and runs its queries, and reports its version.`,
+benchmark's event stream and runs its queries, starts a development Kafka
+broker, and reports its version.`,
 		Example: `  # Run the video-quality demo job for 10 seconds.
   weir demo
 
@@ -55,6 +56,9 @@ benchmark's event stream and runs its queries, and reports its version.`,
 
   # Run Nexmark q5 on 10 million generated events.
   weir nexmark run --query q5
+
+  # Start a Kafka-protocol broker for trying jobs locally.
+  weir dev kafka
 
   # Print the version.
   weir --version`,
@@ -70,6 +74,6 @@ benchmark's event stream and runs its queries, and reports its version.`,
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())
 	})
-	root.AddCommand(newVersionCommand(), newDemoCommand(), newCheckpointsCommand(), newNexmarkCommand())
+	root.AddCommand(newVersionCommand(), newDemoCommand(), newCheckpointsCommand(), newNexmarkCommand(), newDevCommand())
 	return root
 }
