@@ -8,7 +8,7 @@ BENCH_PKGS ?= ./bench/...
 BENCH_COUNT ?= 5
 
 .DEFAULT_GOAL := help
-.PHONY: help build test deps lint bench bench-state bench-nexmark soak demo tidy-check clean
+.PHONY: help build test deps lint bench bench-state bench-nexmark bench-kafka soak demo tidy-check clean
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  %-11s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -63,6 +63,14 @@ bench-nexmark: ## run every Nexmark query (p1, p2, checkpoints) beside the refer
 	cd bench/nexmark-benthos && $(GO) build -o ../../bin/nexmark-benthos .
 	$(GO) run ./bench/nexmark -benthos bin/nexmark-benthos -doc docs/benchmarks.md
 
+# The broker is weir dev kafka, in a process of its own; each contender
+# runs in a child process whose rusage gives its CPU seconds. KAFKA_FLAGS
+# adds flags (-records 200000 for a quick look).
+bench-kafka: build ## measure Kafka pipelines beside a hand-written franz-go loop and Goka; writes docs/benchmarks.md (KAFKA_FLAGS)
+	cd bench/kafka-goka && $(GO) build -o ../../bin/kafka-goka .
+	$(GO) build -o bin/bench-kafka ./bench/kafka
+	bin/bench-kafka -weir bin/weir -goka bin/kafka-goka -doc docs/benchmarks.md $(KAFKA_FLAGS)
+
 soak: ## run the long exactly-once crash harness (200+ kills, 100 in-process restarts, 200k events)
 	$(GO) test -count=1 -timeout 2h -run 'TestExactlyOnceUnder(Kill|Restarts)' -v ./internal/app/robustness/ -soak
 
@@ -72,7 +80,8 @@ demo: ## run the demo job for 10 seconds (go run ./cmd/weir demo)
 tidy-check: ## fail if go mod tidy would change go.mod or go.sum (the root's and examples/connector's)
 	$(GO) mod tidy
 	cd examples/connector && $(GO) mod tidy
-	git diff --exit-code go.mod go.sum examples/connector/go.mod examples/connector/go.sum
+	cd bench/kafka-goka && $(GO) mod tidy
+	git diff --exit-code go.mod go.sum examples/connector/go.mod examples/connector/go.sum bench/kafka-goka/go.mod bench/kafka-goka/go.sum
 
 clean: ## remove build output
 	rm -rf bin

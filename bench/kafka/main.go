@@ -1,0 +1,342 @@
+// Command kafka is the Kafka benchmark harness behind `make bench-kafka`.
+// In one run, against one development broker (weir dev kafka) in a process
+// of its own, it fills an input topic with 300-byte JSON records and runs
+// each contender in a child process of its own, which reads the topic to
+// its end, processes every record and writes to an output topic of its
+// own. Rates are records per second per CPU core: records ÷ the child's
+// user + system seconds (rusage), so the broker's work is not counted.
+//
+// Contenders:
+//
+//   - ceiling: a hand-written franz-go loop, consume → decode → encode →
+//     produce (ceiling.go);
+//   - goka: a keyed count in lovoo/goka, Kafka Streams' model in Go
+//     (bench/kafka-goka, a module of its own), when -goka names its binary.
+//
+// It prints the results and, with -doc, writes them as a table between the
+// markers "<!-- kafka:begin -->" and "<!-- kafka:end -->" of that file.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	gojson "github.com/goccy/go-json"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+type options struct {
+	records    int64
+	partitions int
+	keys       int64
+	weir       string
+	goka       string
+	doc        string
+	only       string
+	linger     time.Duration
+}
+
+// childConfig is what a contender's child process is told.
+type childConfig struct {
+	brokers []string
+	in, out string
+	records int64
+	keys    int64
+	linger  time.Duration
+}
+
+// result is what a child prints when it is done.
+type result struct {
+	Records    int64   `json:"records"`
+	CPUSeconds float64 `json:"cpuSeconds"`
+	Wall       float64 `json:"wallSeconds"`
+}
+
+// contenders run in a child process of this binary, by name.
+var contenders = map[string]func(context.Context, childConfig) (int64, error){
+	"ceiling": ceiling,
+}
+
+// order is the order contenders run and are listed in.
+var order = []string{"ceiling"}
+
+func main() {
+	var o options
+	var child string
+	var c childConfig
+	var brokers string
+	flag.Int64Var(&o.records, "records", 1_000_000, "records in the input topic")
+	flag.IntVar(&o.partitions, "partitions", 4, "partitions of every topic")
+	flag.Int64Var(&o.keys, "keys", 10_000, "distinct keys (users) of the records")
+	flag.StringVar(&o.weir, "weir", "bin/weir", "the weir binary, whose dev kafka runs the broker")
+	flag.StringVar(&o.goka, "goka", "", "the kafka-goka binary (bench/kafka-goka); empty skips Goka")
+	flag.StringVar(&o.doc, "doc", "", "write the table into this Markdown file between the kafka markers")
+	flag.StringVar(&o.only, "only", "", "comma-separated contenders to run (default all)")
+	flag.DurationVar(&o.linger, "linger", 5*time.Millisecond, "producer linger of every contender")
+	flag.StringVar(&child, "child", "", "run one contender (internal: the harness starts children with it)")
+	flag.StringVar(&brokers, "brokers", "", "child: the broker addresses")
+	flag.StringVar(&c.in, "in", "", "child: input topic")
+	flag.StringVar(&c.out, "out", "", "child: output topic")
+	flag.Parse()
+	if child != "" {
+		c.brokers, c.records, c.keys, c.linger = strings.Split(brokers, ","), o.records, o.keys, o.linger
+		if err := runChild(child, c); err != nil {
+			fmt.Fprintf(os.Stderr, "bench-kafka %s: %v\n", child, err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintf(os.Stderr, "bench-kafka: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func runChild(name string, c childConfig) error {
+	fn, ok := contenders[name]
+	if !ok {
+		return fmt.Errorf("no contender %q", name)
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	n, err := fn(ctx, c)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(result{Records: n, CPUSeconds: cpuSeconds(), Wall: time.Since(start).Seconds()})
+}
+
+// row is one contender's measurement.
+type row struct {
+	name   string
+	res    result
+	outLen int64
+}
+
+func run(o options) error {
+	dir, err := os.MkdirTemp("", "weir-bench-kafka-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	addr, stop, err := startBroker(o, dir)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Fprintf(os.Stderr, "broker at %s; writing %d records to topic in\n", addr, o.records)
+	if err := fill(addr, o); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	names := order
+	if o.goka != "" {
+		names = append(names, "goka")
+	}
+	if o.only != "" {
+		names = strings.Split(o.only, ",")
+	}
+	var rows []row
+	for _, name := range names {
+		bin, args := self, []string{"-child", name}
+		if name == "goka" {
+			bin, args = o.goka, nil
+		}
+		args = append(args, "-brokers", addr, "-in", "in", "-out", "out-"+name,
+			"-records", fmt.Sprint(o.records), "-keys", fmt.Sprint(o.keys), "-linger", o.linger.String())
+		if err := createTopic(addr, "out-"+name, o.partitions); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "running %s …\n", name)
+		res, err := runProcess(bin, args)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		n, err := topicLength(addr, "out-"+name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if res.Records != o.records || n < o.records {
+			return fmt.Errorf("%s processed %d records and its output holds %d, want %d", name, res.Records, n, o.records)
+		}
+		rows = append(rows, row{name: name, res: res, outLen: n})
+		fmt.Fprintf(os.Stderr, "  %s: %.0f records/s per core (%.2f CPU s, %.2f s wall)\n",
+			name, float64(res.Records)/res.CPUSeconds, res.CPUSeconds, res.Wall)
+	}
+	table := render(rows, o)
+	fmt.Print(table)
+	if o.doc != "" {
+		return writeDoc(o.doc, table)
+	}
+	return nil
+}
+
+// startBroker starts weir dev kafka on a free port and returns its
+// address and a function that stops it.
+func startBroker(o options, dir string) (string, func(), error) {
+	addrFile := filepath.Join(dir, "addr")
+	cmd := exec.Command(o.weir, "dev", "kafka", "--port", "0", "--addr-file", addrFile,
+		"--partitions", fmt.Sprint(o.partitions))
+	var logb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logb, &logb
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("start the broker (%s; make bench-kafka builds it): %w", o.weir, err)
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if b, err := os.ReadFile(addrFile); err == nil {
+			return strings.TrimSpace(string(b)), stop, nil
+		}
+	}
+	stop()
+	return "", nil, fmt.Errorf("the broker did not start: %s", logb.String())
+}
+
+// fill writes the input records, keyed by user.
+func fill(addr string, o options) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("in"), kgo.AllowAutoTopicCreation(),
+		kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(1<<16))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	var failed error
+	for i := range o.records {
+		v, err := gojson.Marshal(makeEvent(i, o.keys))
+		if err != nil {
+			return err
+		}
+		cl.Produce(ctx, &kgo.Record{Key: []byte(userKey(i, o.keys)), Value: v}, func(_ *kgo.Record, err error) {
+			if err != nil && failed == nil {
+				failed = err
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return err
+	}
+	return failed
+}
+
+// createTopic creates topic with the given number of partitions.
+func createTopic(addr, topic string, partitions int) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).CreateTopic(context.Background(), int32(partitions), 1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// topicLength is the number of records in topic: its partitions' high
+// watermarks summed.
+func topicLength(addr, topic string) (int64, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(context.Background(), topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+	return n, nil
+}
+
+// runProcess runs a contender's process and returns what it printed.
+func runProcess(bin string, args []string) (result, error) {
+	var out, errb bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return result{}, fmt.Errorf("%w: %s", err, errb.String())
+	}
+	var r result
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		return r, fmt.Errorf("%w (output %q)", err, out.String())
+	}
+	return r, nil
+}
+
+func render(rows []row, o options) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Measured %s on %d CPUs (%s/%s): %d records of about 300 bytes of JSON, %d keys, %d partitions, one development broker (weir dev kafka) in its own process, producer linger %v.\n\n",
+		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, o.records, o.keys, o.partitions, o.linger)
+	b.WriteString("| contender | records/s per core | CPU s | wall s | ÷ ceiling |\n|---|---:|---:|---:|---:|\n")
+	var ceil float64
+	for _, r := range rows {
+		if r.name == "ceiling" {
+			ceil = float64(r.res.Records) / r.res.CPUSeconds
+		}
+	}
+	for _, r := range rows {
+		rate := float64(r.res.Records) / r.res.CPUSeconds
+		ratio := "–"
+		if ceil > 0 {
+			ratio = fmt.Sprintf("%.2f", rate/ceil)
+		}
+		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %s |\n", r.name, rate, r.res.CPUSeconds, r.res.Wall, ratio)
+	}
+	return b.String()
+}
+
+const (
+	beginMarker = "<!-- kafka:begin -->"
+	endMarker   = "<!-- kafka:end -->"
+)
+
+// writeDoc replaces what is between the markers of the file at path.
+func writeDoc(path, table string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s := string(data)
+	i, j := strings.Index(s, beginMarker), strings.Index(s, endMarker)
+	if i < 0 || j < i {
+		return errors.New(path + ": no " + beginMarker + " … " + endMarker + " section to write the table into")
+	}
+	s = s[:i+len(beginMarker)] + "\n" + table + s[j:]
+	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+// cpuSeconds is the process's user + system CPU time.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
