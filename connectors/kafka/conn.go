@@ -182,3 +182,11 @@ func TLSFiles(caFile, certFile, keyFile string) (*tls.Config, error) {
 	}
 	return c, nil
 }
+
+// startTimeout is StartTimeout or its default.
+func (c Conn) startTimeout() time.Duration {
+	if c.StartTimeout == 0 {
+		return defaultStartTimeout
+	}
+	return c.StartTimeout
+}
