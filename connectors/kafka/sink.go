@@ -137,7 +137,8 @@ type SinkConfig[T any] struct {
 	TransactionTimeout time.Duration
 
 	// Linger is how long a partition's batch waits for more records
-	// before it is sent; default 10 ms, a negative value sends at once.
+	// before it is sent; default 10 ms, at most 1 min, a negative value
+	// sends at once.
 	Linger time.Duration
 	// BatchMaxBytes caps a batch's size in bytes; default 1 000 012, the
 	// brokers' default max.message.bytes.
@@ -171,6 +172,8 @@ func (c SinkConfig[T]) Validate() error {
 		return fmt.Errorf("kafka sink: SinkConfig.TransactionTimeout %v must not be negative", c.TransactionTimeout)
 	case c.TransactionTimeout%time.Millisecond != 0 || c.TransactionTimeout > time.Duration(1<<31-1)*time.Millisecond:
 		return fmt.Errorf("kafka sink: SinkConfig.TransactionTimeout %v must be whole milliseconds that fit 31 bits", c.TransactionTimeout)
+	case c.Linger > time.Minute:
+		return fmt.Errorf("kafka sink: SinkConfig.Linger %v must be at most 1m", c.Linger)
 	case c.BatchMaxBytes < 0:
 		return fmt.Errorf("kafka sink: SinkConfig.BatchMaxBytes %d must not be negative", c.BatchMaxBytes)
 	case c.MaxBufferedRecords < 0:

@@ -25,8 +25,8 @@ func TestTransactionVisibleAtCommit(t *testing.T) {
 	equal(t, "committed before Commit", committed(t, c, "out"), nil)
 	equal(t, "uncommitted before Commit", numbers(t, c.ReadUncommitted("out")), span([2]int{0, 30}))
 	commit(t, w, c1)
-	equal(t, "committed after Commit", committed(t, c, "out"), span([2]int{0, 30}))
 	noneHeldBack(t, c, "out")
+	equal(t, "committed after Commit", committed(t, c, "out"), span([2]int{0, 30}))
 }
 
 // A restored job commits the transactions its checkpoint covers that the
@@ -52,8 +52,8 @@ func TestCrashBetweenPrepareAndCommit(t *testing.T) {
 
 	r := openTxn(t, s, 0, 1, 2, 1)
 	commit(t, r, c2)
-	equal(t, "committed after the restore", committed(t, c, "out"), span([2]int{0, 20}))
 	noneHeldBack(t, c, "out")
+	equal(t, "committed after the restore", committed(t, c, "out"), span([2]int{0, 20}))
 	equal(t, "uncommitted after the restore (the aborted records stay in the log)",
 		numbers(t, c.ReadUncommitted("out")), span([2]int{0, 30}))
 

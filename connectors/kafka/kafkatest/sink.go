@@ -2,6 +2,7 @@ package kafkatest
 
 import (
 	"context"
+	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -38,4 +39,27 @@ func (c *Cluster) HeldBack(topic string) map[int32]int64 {
 		}
 	})
 	return held
+}
+
+// Scoped returns a view of c whose clients — those Client, Produce and
+// the reads make — are closed by done rather than when the test ends: for
+// a test that checks, after reading a topic, that no goroutine is left.
+func (c *Cluster) Scoped() (view *Cluster, done func()) {
+	s := &scope{TB: c.t}
+	return &Cluster{Cluster: c.Cluster, t: s}, s.close
+}
+
+// scope is a test whose cleanups run when close is called.
+type scope struct {
+	testing.TB
+	cleanups []func()
+}
+
+func (s *scope) Cleanup(f func()) { s.cleanups = append(s.cleanups, f) }
+
+func (s *scope) close() {
+	for i := len(s.cleanups) - 1; i >= 0; i-- {
+		s.cleanups[i]()
+	}
+	s.cleanups = nil
 }
