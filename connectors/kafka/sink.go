@@ -217,8 +217,36 @@ func (c SinkConfig[T]) withDefaults() SinkConfig[T] {
 }
 
 // Sink writes records to Kafka topics, at least once or exactly once (see
-// Delivery). Its writers implement weir.SinkWriter and, for AtLeastOnce,
+// Delivery), in the manner of Flink's KafkaSink:
+//
+//	sink, err := kafka.NewSink(kafka.SinkConfig[Order]{
+//		Conn:                  kafka.Conn{Brokers: []string{"kafka-1:9092"}},
+//		Topic:                 "orders",
+//		Value:                 format.JSON[Order](),
+//		Key:                   func(o Order) []byte { return []byte(o.Customer) },
+//		Delivery:              kafka.ExactlyOnce,
+//		TransactionalIDPrefix: "orders-job",
+//	})
+//	…
+//	weir.To(orders, sink)
+//
+// Its writers implement weir.SinkWriter and, for AtLeastOnce,
 // weir.Flusher; for ExactlyOnce, weir.TwoPhaseWriter.
+//
+// Exactly once, each subtask writes the records between two checkpoint
+// barriers in one transaction of a producer of its own, with the
+// transactional ID "<prefix>-<subtask>-<n>", n being the ID of the
+// checkpoint before them plus one (Flink's naming). At the barrier the
+// transaction is flushed and its producer ID and epoch go into the
+// checkpoint; when the checkpoint completes, the transaction is committed
+// by a raw EndTxn request with them — which a job restored from that
+// checkpoint also sends, so a transaction prepared before a crash is
+// committed after it. Committing twice is harmless. Opening a writer
+// aborts the transactions that later runs left open (names with n above
+// the restored checkpoint's ID) and fences their producers; subtask 0
+// does so for subtasks that a restore at a lower parallelism removed.
+// docs/kafka-sink.md has the whole story: the timeout rule, what
+// read_uncommitted consumers see, errors.
 type Sink[T any] struct {
 	cfg SinkConfig[T]
 }
