@@ -108,7 +108,9 @@ func (w *txnWriter[T]) Write(v T) error {
 func (w *txnWriter[T]) begin() error {
 	id := txnID(w.s.cfg.TransactionalIDPrefix, w.info.Subtask, w.next)
 	opts := append(w.s.cfg.Conn.options(), w.s.producerOpts()...)
-	opts = append(opts, kgo.TransactionalID(id), kgo.TransactionTimeout(w.s.cfg.TransactionTimeout))
+	// A producer lives for one checkpoint interval: client telemetry
+	// (KIP-714) would only add a final push to every Prepare's Close.
+	opts = append(opts, kgo.TransactionalID(id), kgo.TransactionTimeout(w.s.cfg.TransactionTimeout), kgo.DisableClientMetrics())
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("producer of transaction %s: %w", id, err)

@@ -261,6 +261,38 @@ func TestCloseAbortsTheOpenTransaction(t *testing.T) {
 	equal(t, "committed", committed(t, c, "out"), span([2]int{0, 10}))
 }
 
+// A record the brokers refuse fails its transaction: Prepare says so,
+// naming the topic, and the writer stays failed — the transaction must
+// never be committed, and only a restart from the last checkpoint writes
+// its records again.
+func TestRefusedRecordFailsTheTransaction(t *testing.T) {
+	c := kafkatest.NewCluster(t)
+	c.Topic("out", 1)
+	cfg := sinkConfig(c, "out", ExactlyOnce)
+	cfg.Topic, cfg.TopicOf = "", func(e event) string { return e.User }
+	w := openTxn(t, newTestSink(t, cfg), 0, 1, 0, 0)
+	if err := w.Write(event{N: 1, User: "out"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(event{N: 2, User: "no-such-topic"}); err != nil {
+		t.Fatalf("Write: %v (the failure comes later, from the brokers)", err)
+	}
+	if _, err := w.Prepare(1); err == nil || !strings.Contains(err.Error(), "no-such-topic") {
+		t.Fatalf("Prepare after a refused record: %v; want an error naming its topic", err)
+	}
+	if _, err := w.Prepare(2); err == nil {
+		t.Fatal("a second Prepare succeeded after a refused record")
+	}
+	if err := w.Write(event{N: 3, User: "out"}); err == nil {
+		t.Fatal("Write succeeded after a refused record")
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	noneHeldBack(t, c, "out")
+	equal(t, "committed", committed(t, c, "out"), nil)
+}
+
 func TestCommittableRoundTripAndDamage(t *testing.T) {
 	in := committableV1{TransactionalID: "p-1-7", ProducerID: 42, ProducerEpoch: 3, Subtask: 1, Checkpoint: 7, Records: 9}
 	b := encodeCommittable(in)
