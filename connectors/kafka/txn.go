@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/weirstream/weir"
@@ -196,8 +197,9 @@ func (w *txnWriter[T]) Close() error {
 	if t := w.cur; t != nil {
 		w.cur = nil
 		// The job's context may be canceled by now; the abort gets a
-		// bounded one of its own.
-		ctx, cancel := context.WithTimeout(context.Background(), w.s.cfg.Conn.startTimeout())
+		// bounded one of its own, short, since brokers that do not answer
+		// would hold up the job's end (the restored run aborts it anyway).
+		ctx, cancel := context.WithTimeout(context.Background(), min(w.s.cfg.Conn.startTimeout(), abortTimeout))
 		if aerr := t.cl.AbortBufferedRecords(ctx); aerr == nil {
 			aerr = t.cl.EndTransaction(ctx, kgo.TryAbort)
 			if aerr != nil {
@@ -210,6 +212,9 @@ func (w *txnWriter[T]) Close() error {
 	w.admin.Close()
 	return err
 }
+
+// abortTimeout bounds Close's abort of the open transaction.
+const abortTimeout = 10 * time.Second
 
 func (w *txnWriter[T]) usable() error {
 	if w.closed {
