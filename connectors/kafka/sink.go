@@ -32,6 +32,7 @@ const (
 	ExactlyOnce
 )
 
+// String returns the name of the constant d is.
 func (d Delivery) String() string {
 	switch d {
 	case AtLeastOnce:
@@ -242,9 +243,10 @@ func (c SinkConfig[T]) withDefaults() SinkConfig[T] {
 // by a raw EndTxn request with them — which a job restored from that
 // checkpoint also sends, so a transaction prepared before a crash is
 // committed after it. Committing twice is harmless. Opening a writer
-// aborts the transactions that later runs left open (names with n above
-// the restored checkpoint's ID) and fences their producers; subtask 0
-// does so for subtasks that a restore at a lower parallelism removed.
+// aborts the transactions that the runs after the restored checkpoint
+// left open (names with n above its ID) and fences their producers;
+// subtask 0 does so for subtasks that a restore at a lower parallelism
+// removed.
 // docs/kafka-sink.md has the whole story: the timeout rule, what
 // read_uncommitted consumers see, errors.
 type Sink[T any] struct {
@@ -264,8 +266,7 @@ func NewSink[T any](cfg SinkConfig[T]) (*Sink[T], error) {
 // Open implements weir.Sink. It connects to the brokers (failing with
 // their error when they cannot be reached or refuse the credentials),
 // checks that Topic exists and, for ExactlyOnce, checks the transaction
-// timeout and aborts what earlier runs left open (see the package
-// documentation).
+// timeout and aborts what earlier runs left open (see Sink).
 func (s *Sink[T]) Open(ctx context.Context, info weir.SinkInfo) (weir.SinkWriter[T], error) {
 	if s.cfg.Delivery == ExactlyOnce {
 		return s.openTxn(ctx, info)
