@@ -263,7 +263,7 @@ func TestExactlyOnceJobFailureAndRestore(t *testing.T) {
 		opts = append(opts, weir.Checkpoints(20*time.Millisecond, dir),
 			weir.OnCheckpoint(func(weir.CheckpointMetrics) { armed.Store(true) }))
 		env := weir.New(opts...)
-		src := weir.From(env, weir.Generator(weir.GeneratorSpec{Splits: 2, Count: n, Rate: 6000},
+		src := weir.From(env, weir.Generator(weir.GeneratorSpec{Splits: 2, Count: n, Rate: 3000},
 			func(i int64) event { return event{N: int(i), User: "u" + strconv.Itoa(int(i%7))} })).ID("gen")
 		checked := weir.TryMap(src, func(e event) (event, error) {
 			if fail != nil && armed.Load() && e.N > n/3 && !fail.Swap(true) {
