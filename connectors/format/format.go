@@ -1,13 +1,20 @@
 // Package format turns the bytes of a message, a line or a file's record
-// into a typed value and back: JSON, raw bytes and text here, with the
-// connectors (Kafka, files, the HTTP collector) taking a Decoder or an
-// Encoder so that any of them reads and writes any format.
+// into a typed value and back: JSON, CSV, Protobuf, raw bytes and text,
+// with the connectors (Kafka, files, the HTTP collector) taking a Decoder
+// or an Encoder so that any of them reads and writes any format.
+//
+// A format decodes into a Go type (JSON, CSV into a struct,
+// ProtobufMessage) or, when the shape is known only at run time, into a
+// Record (JSONRecord, CSV, Protobuf), the generic message the declarative
+// pipelines filter and project.
 //
 // A connector calls Decode once per message; a message that does not
 // decode is rejected with its error (weir.SourceOutput.Reject), which the
 // job's error policy sends to the dead-letter output with the source, split
-// and offset. Decoders and encoders are called from the tasks of every
-// subtask at once, so they must be safe for concurrent use.
+// and offset. The errors say where a message went wrong: the CSV column,
+// the JSON byte offset, the Protobuf field. Decoders and encoders are
+// called from the tasks of every subtask at once, so they must be safe for
+// concurrent use; every format here is.
 package format
 
 import (
