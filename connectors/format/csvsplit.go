@@ -12,11 +12,8 @@ import (
 // quote inside an unquoted field, text after a closing quote and a quote
 // left open are errors that name the byte offset and the field.
 func splitCSV(dst []string, row string, comma string) ([]string, error) {
-	if strings.HasSuffix(row, "\n") {
-		row = row[:len(row)-1]
-		if strings.HasSuffix(row, "\r") {
-			row = row[:len(row)-1]
-		}
+	if r, ok := strings.CutSuffix(row, "\n"); ok {
+		row = strings.TrimSuffix(r, "\r")
 	}
 	pos := 0
 	for field := 1; ; field++ {

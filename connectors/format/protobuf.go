@@ -154,7 +154,7 @@ func compileProto(path string, importPaths []string) (files, own []protoreflect.
 		// holds it.
 		abs, err := filepath.Abs(path)
 		if err != nil {
-			return nil, nil, fmt.Errorf("File: %w", err)
+			return nil, nil, err
 		}
 		for _, dir := range importPaths {
 			d, err := filepath.Abs(dir)
@@ -172,7 +172,7 @@ func compileProto(path string, importPaths []string) (files, own []protoreflect.
 		}
 	}
 	if _, err := os.Stat(path); err != nil {
-		return nil, nil, fmt.Errorf("File: %w", err)
+		return nil, nil, err
 	}
 	c := protocompile.Compiler{
 		Resolver:       protocompile.WithStandardImports(&protocompile.SourceResolver{ImportPaths: importPaths}),

@@ -207,7 +207,7 @@ func TestProtobufConfigErrors(t *testing.T) {
 			`protobuf: testdata/proto/view.proto has no message "weir.test.Veiw"; it has weir.test.View, weir.test.View.Event`},
 		{"syntax error", format.ProtobufConfig{File: "testdata/proto/bad.proto", Message: "weir.test.Broken"},
 			"protobuf: testdata/proto/bad.proto:7:3: syntax error: expecting ';'"},
-		{"missing file", format.ProtobufConfig{File: filepath.Join(dir, "none.proto"), Message: "a.B"}, "protobuf: File: stat "},
+		{"missing file", format.ProtobufConfig{File: filepath.Join(dir, "none.proto"), Message: "a.B"}, "protobuf: stat "},
 		{"missing import", format.ProtobufConfig{File: lone, Message: "weir.test.View"},
 			lone + ":7:8: open " + filepath.Join(dir, "weir/common/player.proto") + ": no such file or directory"},
 		{"not a descriptor set", format.ProtobufConfig{DescriptorSetBytes: []byte("junk"), Message: "a.B"}, "protobuf: not a serialized FileDescriptorSet"},
