@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -85,8 +86,9 @@ func (e *CSVError) Unwrap() error { return e.Err }
 
 // CSVFormat is the CSV format of T: one message is one row. T is a struct,
 // whose exported fields are the columns (named by a `csv:"name"` tag, else
-// by the field's name; `csv:"-"` leaves a field out), or a Record. It is
-// safe for concurrent use.
+// by the field's name; `csv:"-"` leaves a field out; the fields of an
+// embedded struct without a tag are columns too), or a Record. It is safe
+// for concurrent use.
 //
 // A struct field may be a string, an integer, an unsigned integer, a
 // float, a bool, a time.Time (CSVConfig.TimeLayout), a time.Duration
@@ -209,44 +211,77 @@ func (f *CSVFormat[T]) setColumns(cols []string) {
 	}
 }
 
-// csvStructFields lists the columns of struct type t in field order.
+// csvStructFields lists the columns of struct type t in field order. The
+// fields of an embedded struct without a csv tag are columns of t, as
+// encoding/json promotes them.
 func csvStructFields(t reflect.Type) (map[string]*csvField, []string, error) {
 	fields := map[string]*csvField{}
 	var order []string
+	if err := addCSVFields(t, t, nil, fields, &order); err != nil {
+		return nil, nil, err
+	}
+	if len(order) == 0 {
+		return nil, nil, fmt.Errorf("csv: %v has no exported fields", t)
+	}
+	return fields, order, nil
+}
+
+func addCSVFields(top, t reflect.Type, index []int, fields map[string]*csvField, order *[]string) error {
 	for i := range t.NumField() {
 		sf := t.Field(i)
+		tag, tagged := sf.Tag.Lookup("csv")
+		if tag == "-" {
+			continue
+		}
+		at := slices.Concat(index, []int{i})
+		if sf.Anonymous && !tagged && sf.Type.Kind() == reflect.Struct {
+			if _, scalar := csvKindOf(sf.Type); !scalar {
+				if err := addCSVFields(top, sf.Type, at, fields, order); err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		if !sf.IsExported() {
 			continue
 		}
-		name := sf.Name
-		if tag, ok := sf.Tag.Lookup("csv"); ok {
-			if tag == "-" {
-				continue
-			}
-			if tag, _, _ = strings.Cut(tag, ","); tag != "" {
-				name = tag
+		if sf.Anonymous && !tagged && sf.Type.Kind() == reflect.Pointer && sf.Type.Elem().Kind() == reflect.Struct {
+			if _, scalar := csvKindOf(sf.Type.Elem()); !scalar {
+				return fmt.Errorf("csv: %v.%s: an embedded pointer to a struct cannot hold columns; embed the struct itself", top, sf.Name)
 			}
 		}
-		cf := &csvField{name: name, index: sf.Index, typ: sf.Type}
+		name := sf.Name
+		if n, _, _ := strings.Cut(tag, ","); n != "" {
+			name = n
+		}
+		cf := &csvField{name: name, index: at, typ: sf.Type}
 		if cf.typ.Kind() == reflect.Pointer {
 			cf.ptr = true
 			cf.typ = cf.typ.Elem()
 		}
 		kind, ok := csvKindOf(cf.typ)
 		if !ok {
-			return nil, nil, fmt.Errorf("csv: %v.%s: %v has no CSV form (want a string, number, bool, time.Time, time.Duration, a text (un)marshaler or a pointer to one)", t, sf.Name, sf.Type)
+			return fmt.Errorf("csv: %v.%s: %v has no CSV form (want a string, number, bool, time.Time, time.Duration, a text (un)marshaler or a pointer to one)", top, fieldPath(top, at), sf.Type)
 		}
 		cf.kind = kind
 		if prev := fields[name]; prev != nil {
-			return nil, nil, fmt.Errorf("csv: %v.%s: column %q is also field %s", t, sf.Name, name, t.FieldByIndex(prev.index).Name)
+			return fmt.Errorf("csv: %v.%s: column %q is also field %s", top, fieldPath(top, at), name, fieldPath(top, prev.index))
 		}
 		fields[name] = cf
-		order = append(order, name)
+		*order = append(*order, name)
 	}
-	if len(order) == 0 {
-		return nil, nil, fmt.Errorf("csv: %v has no exported fields", t)
+	return nil
+}
+
+// fieldPath names the field of t at index: "Base.ID".
+func fieldPath(t reflect.Type, index []int) string {
+	var names []string
+	for _, i := range index {
+		sf := t.Field(i)
+		names = append(names, sf.Name)
+		t = sf.Type
 	}
-	return fields, order, nil
+	return strings.Join(names, ".")
 }
 
 func csvKindOf(t reflect.Type) (csvKind, bool) {
@@ -274,6 +309,13 @@ func csvKindOf(t reflect.Type) (csvKind, bool) {
 		return csvBool, true
 	}
 	return 0, false
+}
+
+// Comma returns the rune that separates fields, for a reader that splits
+// rows itself (encoding/csv.Reader.Comma).
+func (f *CSVFormat[T]) Comma() rune {
+	r, _ := utf8.DecodeRuneInString(f.comma)
+	return r
 }
 
 // Columns returns the names of the row's columns in order: the header row

@@ -425,3 +425,71 @@ func BenchmarkCSVDecodeRecord(b *testing.B) {
 		}
 	}
 }
+
+type Base struct {
+	ID string `csv:"id"`
+	At time.Time
+}
+
+type audit struct {
+	Who  string `csv:"who"`
+	note string // unexported: not a column
+}
+
+type event struct {
+	Base
+	audit
+	Kind string `csv:"kind"`
+}
+
+type clash struct {
+	Base
+	Other string `csv:"id"`
+}
+
+type embeddedPtr struct {
+	*Base
+	Kind string
+}
+
+func TestCSVEmbeddedStructs(t *testing.T) {
+	f, err := format.CSV[event](format.CSVConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Columns(); !slices.Equal(got, []string{"id", "At", "who", "kind"}) {
+		t.Fatalf("Columns = %q", got)
+	}
+	in := event{Base: Base{ID: "e", At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, audit: audit{Who: "ops"}, Kind: "k"}
+	withNote := in
+	withNote.note = "not written"
+	row, err := f.Encode(nil, withNote)
+	if err != nil || string(row) != "e,2026-01-02T03:04:05Z,ops,k" {
+		t.Fatalf("Encode = %q, %v", row, err)
+	}
+	if out, err := f.Decode(row); err != nil || !reflect.DeepEqual(out, in) {
+		t.Fatalf("Decode = %+v, %v", out, err)
+	}
+	if _, err := format.CSV[clash](format.CSVConfig{}); err == nil || err.Error() != `csv: format_test.clash.Other: column "id" is also field Base.ID` {
+		t.Fatalf("two fields named id: %v", err)
+	}
+	if _, err := format.CSV[embeddedPtr](format.CSVConfig{}); err == nil || !strings.Contains(err.Error(), "csv: format_test.embeddedPtr.Base: an embedded pointer to a struct cannot hold columns") {
+		t.Fatalf("an embedded pointer: %v", err)
+	}
+}
+
+func TestCSVComma(t *testing.T) {
+	for _, c := range []rune{0, ';', '\t', '→'} {
+		f, err := format.CSV[trade](format.CSVConfig{Comma: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := c
+		if c == 0 {
+			want = ','
+		}
+		if f.Comma() != want {
+			t.Errorf("Comma() = %q, want %q", f.Comma(), want)
+		}
+	}
+}
