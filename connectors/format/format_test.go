@@ -35,3 +35,28 @@ func TestBytesDecodeCopies(t *testing.T) {
 		t.Fatalf("Decode kept its input: %q", out)
 	}
 }
+
+func BenchmarkJSONDecode(b *testing.B) {
+	type player struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+	}
+	type view struct {
+		ViewID   string  `json:"view_id"`
+		Title    string  `json:"title"`
+		Customer string  `json:"customer"`
+		Player   player  `json:"player"`
+		Bitrate  int64   `json:"bitrate"`
+		Rebuffer float64 `json:"rebuffer_ratio"`
+		Ended    bool    `json:"ended"`
+	}
+	data := []byte(`{"view_id":"v-123456","title":"Big Buck Bunny","customer":"acme","player":{"name":"hls.js","version":"1.5.7"},"bitrate":2500000,"rebuffer_ratio":0.0125,"ended":true}`)
+	dec := format.JSON[view]()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := dec.Decode(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
