@@ -326,8 +326,8 @@ func (f *CSVFormat[T]) Columns() []string { return f.columns }
 // columns in header's order, as a file's header row gives them. Columns of
 // the header that f does not have are ignored when decoding and written
 // empty (for a Record with no configured columns, the header is the
-// columns). It fails when the header lacks one of f's columns or names a
-// column twice.
+// columns). It fails when the header lacks one of f's columns (or, for
+// such a Record, one of its Types) or names a column twice.
 func (f *CSVFormat[T]) WithHeader(header []string) (*CSVFormat[T], error) {
 	g := *f
 	seen := make(map[string]int, len(header))
@@ -337,14 +337,21 @@ func (f *CSVFormat[T]) WithHeader(header []string) (*CSVFormat[T], error) {
 		}
 		seen[name] = i
 	}
+	needed := f.needed
 	if f.record && len(f.needed) == 0 {
 		g.fields = make(map[string]*csvField, len(header))
 		for _, name := range header {
 			g.fields[name] = &csvField{name: name, rtype: f.types[name]}
 		}
+		// A typed column the header lacks is a mistake in the types or in
+		// the file.
+		for name := range f.types {
+			needed = append(needed, name)
+		}
+		slices.Sort(needed)
 	}
 	var missing []string
-	for _, name := range f.needed {
+	for _, name := range needed {
 		if _, ok := seen[name]; !ok {
 			missing = append(missing, strconv.Quote(name))
 		}

@@ -329,6 +329,9 @@ func TestCSVRecordFromHeader(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(r, format.Record{"name": "x", "n": int64(42)}) {
 		t.Fatalf("Decode = %#v, %v", r, err)
 	}
+	if _, err := f.WithHeader([]string{"name", "count"}); err == nil || err.Error() != `csv: header (name, count) lacks column "n"` {
+		t.Fatalf("WithHeader without the typed column n: %v", err)
+	}
 	if _, err := f.WithHeader([]string{"n", "n"}); err == nil {
 		t.Fatal("WithHeader with a duplicate column succeeded")
 	}
