@@ -84,7 +84,9 @@ type ProtobufFormat struct {
 //   - an enum: the name of its value (its number, an int64, when the
 //     value is not one the descriptor names)
 //   - a message: a Record; google.protobuf.Timestamp: time.Time (UTC);
-//     google.protobuf.Duration: time.Duration
+//     google.protobuf.Duration: time.Duration; a wrapper (Int64Value, …):
+//     the value it wraps; Struct, Value and ListValue: the JSON value
+//     they stand for, as JSONRecord reads it
 //   - a repeated field: []any; a map: a Record keyed by the map key in
 //     text form ("7", "true"), as in Protobuf's JSON mapping
 //
@@ -415,6 +417,9 @@ func inField(path string) string {
 const (
 	timestampName = "google.protobuf.Timestamp"
 	durationName  = "google.protobuf.Duration"
+	structName    = "google.protobuf.Struct"
+	valueName     = "google.protobuf.Value"
+	listName      = "google.protobuf.ListValue"
 )
 
 // messageRecord is m as a Record; path is m's place in the message being
@@ -513,8 +518,85 @@ func singularValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, name s
 			return nil, fmt.Errorf("field %s: %s{seconds: %d, nanos: %d} does not fit a time.Duration", name, durationName, sec, nsec)
 		}
 		return d, nil
+	case structName:
+		return structRecord(m, name)
+	case valueName:
+		return structValue(m, name)
+	case listName:
+		return structList(m, name)
+	}
+	if isWrapper(m.Descriptor()) {
+		vf := m.Descriptor().Fields().ByNumber(1)
+		return singularValue(vf, m.Get(vf), name)
 	}
 	return messageRecord(m, name+".")
+}
+
+// isWrapper says whether md is one of the wrappers of
+// google/protobuf/wrappers.proto (Int64Value, StringValue, …), which a
+// Record holds as the value they wrap.
+func isWrapper(md protoreflect.MessageDescriptor) bool {
+	if md.ParentFile().Path() != "google/protobuf/wrappers.proto" {
+		return false
+	}
+	f := md.Fields()
+	return f.Len() == 1 && f.Get(0).Name() == "value"
+}
+
+// structRecord is a google.protobuf.Struct as a Record.
+func structRecord(m protoreflect.Message, name string) (Record, error) {
+	mm := m.Get(m.Descriptor().Fields().ByNumber(1)).Map()
+	r := make(Record, mm.Len())
+	var err error
+	mm.Range(func(k protoreflect.MapKey, v protoreflect.Value) bool {
+		var x any
+		x, err = structValue(v.Message(), name+"["+strconv.Quote(k.String())+"]")
+		r[k.String()] = x
+		return err == nil
+	})
+	return r, err
+}
+
+// structList is a google.protobuf.ListValue as a []any.
+func structList(m protoreflect.Message, name string) ([]any, error) {
+	l := m.Get(m.Descriptor().Fields().ByNumber(1)).List()
+	out := make([]any, l.Len())
+	for i := range l.Len() {
+		x, err := structValue(l.Get(i).Message(), name+"["+strconv.Itoa(i)+"]")
+		if err != nil {
+			return nil, err
+		}
+		out[i] = x
+	}
+	return out, nil
+}
+
+// structValue is a google.protobuf.Value as what JSONRecord makes of the
+// JSON value it stands for: nil, a number (an int64 when integral and in
+// range, else a float64), a string, a bool, a Record or a []any.
+func structValue(m protoreflect.Message, name string) (any, error) {
+	fd := m.WhichOneof(m.Descriptor().Oneofs().ByName("kind"))
+	if fd == nil {
+		return nil, nil
+	}
+	v := m.Get(fd)
+	switch fd.Name() {
+	case "number_value":
+		x := v.Float()
+		if x == math.Trunc(x) && x >= -(1<<63) && x < 1<<63 {
+			return int64(x), nil
+		}
+		return x, nil
+	case "string_value":
+		return v.String(), nil
+	case "bool_value":
+		return v.Bool(), nil
+	case "struct_value":
+		return structRecord(v.Message(), name)
+	case "list_value":
+		return structList(v.Message(), name)
+	}
+	return nil, nil // null_value
 }
 
 // fillMessage sets m's fields from r; path is m's place in the record
@@ -661,6 +743,20 @@ func messageValue(m protoreflect.Message, x any, name string) (protoreflect.Valu
 		m.Set(f.ByNumber(1), protoreflect.ValueOfInt64(dp.Seconds))
 		m.Set(f.ByNumber(2), protoreflect.ValueOfInt32(dp.Nanos))
 		return protoreflect.ValueOfMessage(m), nil
+	case structName, valueName, listName:
+		if err := fillStruct(m, x, name); err != nil {
+			return protoreflect.Value{}, err
+		}
+		return protoreflect.ValueOfMessage(m), nil
+	}
+	if isWrapper(m.Descriptor()) {
+		vf := m.Descriptor().Fields().ByNumber(1)
+		v, err := scalarValue(vf, x, name)
+		if err != nil {
+			return protoreflect.Value{}, err
+		}
+		m.Set(vf, v)
+		return protoreflect.ValueOfMessage(m), nil
 	}
 	r, ok := asMap(x)
 	if !ok {
@@ -670,6 +766,74 @@ func messageValue(m protoreflect.Message, x any, name string) (protoreflect.Valu
 		return protoreflect.Value{}, err
 	}
 	return protoreflect.ValueOfMessage(m), nil
+}
+
+// fillStruct fills m, a new google.protobuf.Struct, Value or ListValue,
+// from x, a value as JSONRecord makes them.
+func fillStruct(m protoreflect.Message, x any, name string) error {
+	md := m.Descriptor()
+	switch md.FullName() {
+	case structName:
+		r, ok := asMap(x)
+		if !ok {
+			return fmt.Errorf("field %s: %s, want a Record", name, describe(x))
+		}
+		mm := m.Mutable(md.Fields().ByNumber(1)).Map()
+		for k, e := range r {
+			v := mm.NewValue()
+			if err := fillStruct(v.Message(), e, name+"["+strconv.Quote(k)+"]"); err != nil {
+				return err
+			}
+			mm.Set(protoreflect.ValueOfString(k).MapKey(), v)
+		}
+		return nil
+	case listName:
+		rv := reflect.ValueOf(x)
+		if rv.Kind() != reflect.Slice {
+			return fmt.Errorf("field %s: %s, want a list", name, describe(x))
+		}
+		l := m.Mutable(md.Fields().ByNumber(1)).List()
+		for i := range rv.Len() {
+			v := l.NewElement()
+			if err := fillStruct(v.Message(), rv.Index(i).Interface(), name+"["+strconv.Itoa(i)+"]"); err != nil {
+				return err
+			}
+			l.Append(v)
+		}
+		return nil
+	}
+	// A Value: set the member of its oneof that x is.
+	f := md.Fields()
+	switch v := x.(type) {
+	case nil:
+		m.Set(f.ByName("null_value"), protoreflect.ValueOfEnum(0))
+	case string:
+		m.Set(f.ByName("string_value"), protoreflect.ValueOfString(v))
+	case bool:
+		m.Set(f.ByName("bool_value"), protoreflect.ValueOfBool(v))
+	case Record, map[string]any:
+		sf := f.ByName("struct_value")
+		sv := m.NewField(sf)
+		if err := fillStruct(sv.Message(), v, name); err != nil {
+			return err
+		}
+		m.Set(sf, sv)
+	default:
+		if n, ok := toFloat(x); ok {
+			m.Set(f.ByName("number_value"), protoreflect.ValueOfFloat64(n))
+			return nil
+		}
+		if reflect.ValueOf(x).Kind() != reflect.Slice {
+			return fmt.Errorf("field %s: %s, want a JSON value (nil, a number, a string, a bool, a Record or a list)", name, describe(x))
+		}
+		lf := f.ByName("list_value")
+		lv := m.NewField(lf)
+		if err := fillStruct(lv.Message(), x, name); err != nil {
+			return err
+		}
+		m.Set(lf, lv)
+	}
+	return nil
 }
 
 // scalarValue converts x to the kind of fd.

@@ -46,7 +46,14 @@ func fullView() format.Record {
 		"other":  format.Record{"name": "dash.js", "version": ""},
 		"took":   90*time.Second + 5,
 		"s":      int64(-1), "fx": uint64(1 << 63),
-		"kinds": []any{"KIND_LIVE", "KIND_UNSPECIFIED"},
+		"kinds":   []any{"KIND_LIVE", "KIND_UNSPECIFIED"},
+		"maybe_n": int64(0), "maybe_s": "s", "maybe_b": false,
+		"attrs": format.Record{
+			"n": int64(3), "x": 0.5, "s": "t", "ok": true, "none": nil,
+			"nested": format.Record{"list": []any{int64(1), "two", nil, []any{}}},
+		},
+		"anything": "just a string",
+		"list":     []any{int64(-1), format.Record{}},
 	}
 }
 
@@ -137,6 +144,10 @@ func TestProtobufEncodeErrors(t *testing.T) {
 		{format.Record{"names": format.Record{"x": "y"}}, `field names["x"] key: string "x", want an int32`},
 		{format.Record{"counts": format.Record{"x": nil}}, `field counts["x"]: nil, want a value`},
 		{format.Record{"tags": "t"}, `field tags: string "t", want a list`},
+		{format.Record{"maybe_n": "x"}, `field maybe_n: string "x", want an int64`},
+		{format.Record{"attrs": "x"}, `field attrs: string "x", want a Record`},
+		{format.Record{"attrs": format.Record{"a": []any{1, struct{}{}}}}, `field attrs["a"][1]: struct {} {}, want a JSON value`},
+		{format.Record{"list": 1}, `field list: int 1, want a list`},
 		{format.Record{"at": "2026-12-07"}, `field at: string "2026-12-07", want a time.Time`},
 		{format.Record{"at": time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, "field at: "},
 	} {
@@ -209,7 +220,7 @@ func TestProtobufConfigErrors(t *testing.T) {
 			"protobuf: testdata/proto/bad.proto:7:3: syntax error: expecting ';'"},
 		{"missing file", format.ProtobufConfig{File: filepath.Join(dir, "none.proto"), Message: "a.B"}, "protobuf: stat "},
 		{"missing import", format.ProtobufConfig{File: lone, Message: "weir.test.View"},
-			lone + ":7:8: open " + filepath.Join(dir, "weir/common/player.proto") + ": no such file or directory"},
+			lone + ":9:8: open " + filepath.Join(dir, "weir/common/player.proto") + ": no such file or directory"},
 		{"not a descriptor set", format.ProtobufConfig{DescriptorSetBytes: []byte("junk"), Message: "a.B"}, "protobuf: not a serialized FileDescriptorSet"},
 		{"missing descriptor set", format.ProtobufConfig{DescriptorSet: filepath.Join(dir, "none.pb"), Message: "a.B"}, "protobuf: DescriptorSet: open "},
 	} {
