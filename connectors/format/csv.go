@@ -4,6 +4,7 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -159,20 +160,20 @@ func CSV[T any](cfg CSVConfig) (*CSVFormat[T], error) {
 	case t == recordType:
 		f.record = true
 		f.fields = map[string]*csvField{}
-		for name, ct := range cfg.Types {
-			if ct < TypeString || ct > TypeTime {
+		for _, name := range slices.Sorted(maps.Keys(cfg.Types)) {
+			if ct := cfg.Types[name]; ct < TypeString || ct > TypeTime {
 				return nil, fmt.Errorf("csv: Types[%q]: unknown %v", name, ct)
 			}
 		}
 		for _, name := range cfg.Columns {
 			f.fields[name] = &csvField{name: name, rtype: cfg.Types[name]}
 		}
-		for name := range cfg.Types {
+		for _, name := range slices.Sorted(maps.Keys(cfg.Types)) {
 			if len(cfg.Columns) > 0 && f.fields[name] == nil {
 				return nil, fmt.Errorf("csv: Types[%q]: not one of the Columns %s", name, strings.Join(cfg.Columns, ", "))
 			}
 		}
-		f.types = cfg.Types
+		f.types = maps.Clone(cfg.Types)
 	case t.Kind() == reflect.Struct:
 		if len(cfg.Types) > 0 {
 			return nil, fmt.Errorf("csv: Types is for Record; the columns of %v have the types of its fields", t)
@@ -184,7 +185,7 @@ func CSV[T any](cfg CSVConfig) (*CSVFormat[T], error) {
 	default:
 		return nil, fmt.Errorf("csv: %v is neither a struct nor a format.Record", t)
 	}
-	cols := cfg.Columns
+	cols := slices.Clone(cfg.Columns)
 	if len(cols) == 0 {
 		cols = order
 	}

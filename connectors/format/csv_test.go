@@ -496,3 +496,27 @@ func TestCSVComma(t *testing.T) {
 		}
 	}
 }
+
+// The format keeps its own copy of the configuration.
+func TestCSVConfigIsCopied(t *testing.T) {
+	cfg := format.CSVConfig{Columns: []string{"id", "n"}, Types: map[string]format.ColumnType{"n": format.TypeInt}}
+	f, err := format.CSV[format.Record](cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Columns[0], cfg.Types["n"] = "other", format.TypeString
+	r, err := f.Decode([]byte("a,1"))
+	if err != nil || !reflect.DeepEqual(r, format.Record{"id": "a", "n": int64(1)}) || f.Columns()[0] != "id" {
+		t.Fatalf("after the caller changed its config: %#v, %v, %q", r, err, f.Columns())
+	}
+	types := map[string]format.ColumnType{"n": format.TypeInt}
+	g, _ := format.CSV[format.Record](format.CSVConfig{Types: types})
+	types["n"] = format.TypeString
+	g, err = g.WithHeader([]string{"n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := g.Decode([]byte("1")); err != nil || r["n"] != int64(1) {
+		t.Fatalf("after the caller changed its Types: %#v, %v", r, err)
+	}
+}
