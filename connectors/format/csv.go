@@ -140,15 +140,36 @@ var (
 	textMarshalerType   = reflect.TypeFor[encoding.TextMarshaler]()
 )
 
+// Validate says what in c is wrong whatever the row type: a Comma that
+// cannot separate fields, a column named twice, an unknown ColumnType.
+func (c CSVConfig) Validate() error {
+	if c.Comma != 0 && (c.Comma == '"' || c.Comma == '\r' || c.Comma == '\n' || !utf8.ValidRune(c.Comma) || c.Comma == utf8.RuneError) {
+		return fmt.Errorf("csv: Comma %q cannot separate fields", c.Comma)
+	}
+	seen := make(map[string]int, len(c.Columns))
+	for i, name := range c.Columns {
+		if j, dup := seen[name]; dup {
+			return fmt.Errorf("csv: Columns: %q is both column %d and column %d", name, j+1, i+1)
+		}
+		seen[name] = i
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Types)) {
+		if ct := c.Types[name]; ct < TypeString || ct > TypeTime {
+			return fmt.Errorf("csv: Types[%q]: unknown %v", name, ct)
+		}
+	}
+	return nil
+}
+
 // CSV returns the CSV format of T with cfg. It fails when T is not a
 // struct or a Record, a field's type has no CSV form, a column is not one
 // of T's, a column is named twice, or Comma cannot separate fields.
 func CSV[T any](cfg CSVConfig) (*CSVFormat[T], error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	f := &CSVFormat[T]{comma: ",", layout: cfg.TimeLayout}
 	if cfg.Comma != 0 {
-		if cfg.Comma == '"' || cfg.Comma == '\r' || cfg.Comma == '\n' || !utf8.ValidRune(cfg.Comma) || cfg.Comma == utf8.RuneError {
-			return nil, fmt.Errorf("csv: Comma %q cannot separate fields", cfg.Comma)
-		}
 		f.comma = string(cfg.Comma)
 	}
 	if f.layout == "" {
@@ -160,11 +181,6 @@ func CSV[T any](cfg CSVConfig) (*CSVFormat[T], error) {
 	case t == recordType:
 		f.record = true
 		f.fields = map[string]*csvField{}
-		for _, name := range slices.Sorted(maps.Keys(cfg.Types)) {
-			if ct := cfg.Types[name]; ct < TypeString || ct > TypeTime {
-				return nil, fmt.Errorf("csv: Types[%q]: unknown %v", name, ct)
-			}
-		}
 		for _, name := range cfg.Columns {
 			f.fields[name] = &csvField{name: name, rtype: cfg.Types[name]}
 		}
@@ -189,12 +205,7 @@ func CSV[T any](cfg CSVConfig) (*CSVFormat[T], error) {
 	if len(cols) == 0 {
 		cols = order
 	}
-	seen := make(map[string]int, len(cols))
-	for i, name := range cols {
-		if j, dup := seen[name]; dup {
-			return nil, fmt.Errorf("csv: Columns: %q is both column %d and column %d", name, j+1, i+1)
-		}
-		seen[name] = i
+	for _, name := range cols {
 		if f.fields[name] == nil {
 			return nil, fmt.Errorf("csv: Columns: %v has no column %q (it has %s)", t, name, strings.Join(order, ", "))
 		}

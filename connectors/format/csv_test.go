@@ -231,6 +231,10 @@ func TestCSVConfigErrors(t *testing.T) {
 			_, err := format.CSV[trade](format.CSVConfig{Types: map[string]format.ColumnType{"id": format.TypeInt}})
 			return err
 		}, "csv: Types is for Record"},
+		{"unknown type", func() error {
+			_, err := format.CSV[format.Record](format.CSVConfig{Types: map[string]format.ColumnType{"b": 42}})
+			return err
+		}, `csv: Types["b"]: unknown ColumnType(42)`},
 		{"type of no column", func() error {
 			_, err := format.CSV[format.Record](format.CSVConfig{Columns: []string{"a"}, Types: map[string]format.ColumnType{"b": format.TypeInt}})
 			return err
