@@ -206,6 +206,11 @@ func TestProtobufConfigErrors(t *testing.T) {
 	if b, err := os.ReadFile("testdata/proto/view.proto"); err != nil || os.WriteFile(lone, b, 0o644) != nil {
 		t.Fatal(err)
 	}
+	// A file that parses but does not link.
+	unknownType := filepath.Join(dir, "unknown.proto")
+	if err := os.WriteFile(unknownType, []byte("syntax = \"proto3\";\npackage a;\nmessage A { Missing m = 1; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		cfg  format.ProtobufConfig
@@ -221,6 +226,7 @@ func TestProtobufConfigErrors(t *testing.T) {
 		{"missing file", format.ProtobufConfig{File: filepath.Join(dir, "none.proto"), Message: "a.B"}, "protobuf: stat "},
 		{"missing import", format.ProtobufConfig{File: lone, Message: "weir.test.View"},
 			lone + ":9:8: open " + filepath.Join(dir, "weir/common/player.proto") + ": no such file or directory"},
+		{"unknown type", format.ProtobufConfig{File: unknownType, Message: "a.A"}, unknownType + ":3:13: field a.A.m: unknown type Missing"},
 		{"not a descriptor set", format.ProtobufConfig{DescriptorSetBytes: []byte("junk"), Message: "a.B"}, "protobuf: not a serialized FileDescriptorSet"},
 		{"missing descriptor set", format.ProtobufConfig{DescriptorSet: filepath.Join(dir, "none.pb"), Message: "a.B"}, "protobuf: DescriptorSet: open "},
 	} {
