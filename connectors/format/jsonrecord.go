@@ -107,6 +107,10 @@ func jsonKind(v any) string {
 // nested maps become Records and numbers int64 or float64.
 func jsonObject(m map[string]any) (Record, error) {
 	for k, v := range m {
+		switch v.(type) {
+		case string, bool, nil:
+			continue // as they are: no need to store them again
+		}
 		x, err := jsonValue(v)
 		if err != nil {
 			return nil, fmt.Errorf("%q: %w", k, err)
