@@ -74,84 +74,142 @@ func (c *Cluster) Produce(topic string, records ...*kgo.Record) {
 // order within one: what a read_committed consumer sees.
 func (c *Cluster) ReadCommitted(topic string) []*kgo.Record {
 	c.t.Helper()
-	return c.read(topic, kgo.ReadCommitted())
+	return read(c.t, c.Brokers(), topic, kgo.ReadCommitted())
 }
 
 // ReadUncommitted returns every record of topic, those of open and aborted
 // transactions too.
 func (c *Cluster) ReadUncommitted(topic string) []*kgo.Record {
 	c.t.Helper()
-	return c.read(topic, kgo.ReadUncommitted())
+	return read(c.t, c.Brokers(), topic, kgo.ReadUncommitted())
 }
 
-func (c *Cluster) read(topic string, isolation kgo.IsolationLevel) []*kgo.Record {
-	c.t.Helper()
+// ReadCommitted returns what ReadCommitted of a Cluster returns, from the
+// cluster of the brokers given: one in another process, say.
+func ReadCommitted(t testing.TB, brokers []string, topic string) []*kgo.Record {
+	t.Helper()
+	return read(t, brokers, topic, kgo.ReadCommitted())
+}
+
+// read returns the data records of topic that a consumer at isolation
+// sees, from the start of each partition to its end when called.
+//
+// It reads every record, control records (transaction markers) included,
+// up to each partition's high watermark, and decides itself which
+// transactional records a committed read sees: those below the last
+// stable offset whose producer's next marker commits. Every transaction
+// with a record below the last stable offset has its marker below the high
+// watermark, though perhaps above the last stable offset (when another
+// transaction is still open), so the decision needs nothing beyond it.
+func read(t testing.TB, brokers []string, topic string, isolation kgo.IsolationLevel) []*kgo.Record {
+	t.Helper()
+	client := func(opts ...kgo.Opt) *kgo.Client {
+		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
+		if err != nil {
+			t.Fatalf("kafkatest: client: %v", err)
+		}
+		return cl
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	// The end of each partition: its last stable offset for a committed
-	// read (every record below it is committed or aborted), its high
-	// watermark otherwise.
-	adm := kadm.NewClient(c.Client())
-	list := adm.ListEndOffsets
-	if isolation == kgo.ReadCommitted() {
-		list = adm.ListCommittedOffsets
-	}
-	listed, err := list(ctx, topic)
-	if err == nil {
-		err = listed.Error()
-	}
-	if err != nil {
-		c.t.Fatalf("kafkatest: end offsets of %s: %v", topic, err)
-	}
-	ends := map[int32]int64{}
-	listed.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			ends[o.Partition] = o.Offset
+	admCl := client()
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+	offsets := func(list func(context.Context, ...string) (kadm.ListedOffsets, error)) map[int32]int64 {
+		listed, err := list(ctx, topic)
+		if err == nil {
+			err = listed.Error()
 		}
-	})
-	if len(ends) == 0 {
+		if err != nil {
+			t.Fatalf("kafkatest: offsets of %s: %v", topic, err)
+		}
+		m := map[int32]int64{}
+		listed.Each(func(o kadm.ListedOffset) { m[o.Partition] = o.Offset })
+		return m
+	}
+	stable := offsets(adm.ListCommittedOffsets)
+	high := offsets(adm.ListEndOffsets)
+	parts := map[int32]kgo.Offset{}
+	pending := map[int32]int64{} // partitions not read to their high watermark
+	for p, end := range high {
+		if end > 0 {
+			parts[p] = kgo.NewOffset().AtStart()
+			pending[p] = end
+		}
+	}
+	if len(parts) == 0 {
 		return nil
 	}
-	parts := map[int32]kgo.Offset{}
-	for p := range ends {
-		parts[p] = kgo.NewOffset().AtStart()
-	}
-	// Control records (transaction markers) are kept so that the reader
-	// sees the offset just below each end: the last record below a last
-	// stable offset is a marker or a committed record, never an aborted
-	// one, whose marker follows it.
-	cl := c.Client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
-		kgo.FetchIsolationLevel(isolation), kgo.KeepControlRecords())
+	cl := client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
+		kgo.FetchIsolationLevel(kgo.ReadUncommitted()), kgo.KeepControlRecords())
+	defer cl.Close()
 	byPart := map[int32][]*kgo.Record{}
-	for len(ends) > 0 {
+	for len(pending) > 0 {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			c.t.Fatalf("kafkatest: read %s: %v (%d partitions not read to their end)", topic, err, len(ends))
+			t.Fatalf("kafkatest: read %s: %v (%d partitions not read to their end)", topic, err, len(pending))
 		}
 		for _, e := range fs.Errors() {
-			c.t.Fatalf("kafkatest: read %s partition %d: %v", e.Topic, e.Partition, e.Err)
+			t.Fatalf("kafkatest: read %s partition %d: %v", e.Topic, e.Partition, e.Err)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			end, ok := ends[r.Partition]
+			end, ok := pending[r.Partition]
 			if !ok || r.Offset >= end {
 				return
 			}
-			if !r.Attrs.IsControl() {
-				byPart[r.Partition] = append(byPart[r.Partition], r)
-			}
+			byPart[r.Partition] = append(byPart[r.Partition], r)
 			if r.Offset == end-1 {
-				delete(ends, r.Partition)
+				delete(pending, r.Partition)
 			}
 		})
 	}
-	parts2 := make([]int32, 0, len(byPart))
+	ps := make([]int32, 0, len(byPart))
 	for p := range byPart {
-		parts2 = append(parts2, p)
+		ps = append(ps, p)
 	}
-	slices.Sort(parts2)
+	slices.Sort(ps)
 	var out []*kgo.Record
-	for _, p := range parts2 {
-		out = append(out, byPart[p]...)
+	for _, p := range ps {
+		if isolation == kgo.ReadCommitted() {
+			out = append(out, committed(byPart[p], stable[p])...)
+			continue
+		}
+		for _, r := range byPart[p] {
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
+// committed returns the data records of one partition's records rs (in
+// offset order, markers included) that a read_committed consumer reads
+// below the last stable offset lso: records outside transactions, and
+// transactional records whose producer's next marker commits.
+func committed(rs []*kgo.Record, lso int64) []*kgo.Record {
+	// outcome[i] is whether the marker after transactional record i
+	// commits; filled by a scan from the end.
+	next := map[int64]bool{} // by producer ID: the outcome of its next marker
+	keep := make([]bool, len(rs))
+	for i := len(rs) - 1; i >= 0; i-- {
+		r := rs[i]
+		switch {
+		case r.Attrs.IsControl():
+			// A control record's key is a version and a type: 0 aborts,
+			// 1 commits.
+			next[r.ProducerID] = len(r.Key) >= 4 && r.Key[3] == 1
+		case r.Attrs.IsTransactional():
+			keep[i] = next[r.ProducerID]
+		default:
+			keep[i] = true
+		}
+	}
+	var out []*kgo.Record
+	for i, r := range rs {
+		if keep[i] && r.Offset < lso {
+			out = append(out, r)
+		}
 	}
 	return out
 }

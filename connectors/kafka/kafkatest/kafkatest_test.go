@@ -49,3 +49,42 @@ func TestReadCommittedSkipsAbortedTransactions(t *testing.T) {
 		t.Fatalf("uncommitted read: %q, want 5 records", got)
 	}
 }
+
+// A committed read ends at the last stable offset even when the record just
+// below it belongs to an aborted transaction whose marker comes after an
+// open transaction's first record.
+func TestReadCommittedBelowAnOpenTransaction(t *testing.T) {
+	c := kafkatest.NewCluster(t)
+	c.Topic("t", 1)
+	ctx := context.Background()
+	txn := func(id string) *kgo.Client {
+		cl := c.Client(kgo.TransactionalID(id), kgo.DefaultProduceTopic("t"))
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}
+	produce := func(cl *kgo.Client, v string) {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Produce("t", &kgo.Record{Value: []byte("plain")})
+	aborted, open := txn("a"), txn("b")
+	produce(aborted, "aborted") // offset 1
+	produce(open, "open")       // offset 2: the last stable offset
+	if err := aborted.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	produce(open, "open again")
+	var got []string
+	for _, r := range c.ReadCommitted("t") {
+		got = append(got, string(r.Value))
+	}
+	if !slices.Equal(got, []string{"plain"}) {
+		t.Fatalf("committed read: %q, want only plain", got)
+	}
+	if n := len(c.ReadUncommitted("t")); n != 4 {
+		t.Fatalf("uncommitted read: %d records, want 4", n)
+	}
+}
