@@ -285,6 +285,9 @@ func syncDir(dir string) error {
 // Partitions returns the number of partitions.
 func (j *Journal) Partitions() int { return len(j.parts) }
 
+// MaxRecordBytes returns the largest value Append takes.
+func (j *Journal) MaxRecordBytes() int { return j.cfg.MaxRecordBytes }
+
 // Dir returns the journal's directory.
 func (j *Journal) Dir() string { return j.cfg.Dir }
 

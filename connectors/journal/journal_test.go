@@ -234,7 +234,9 @@ func TestTornTail(t *testing.T) {
 			}
 		}, 9},
 		{"a byte of the last record flipped", func(t *testing.T, path string, size int64) { flip(t, path, size-2) }, 9},
-		{"a byte of the 8th record flipped", func(t *testing.T, path string, size int64) { flip(t, path, 7*int64(headerSize+len("value-0"))+headerSize) }, 7},
+		{"a byte of the 8th record flipped", func(t *testing.T, path string, size int64) {
+			flip(t, path, 7*int64(headerSize+len("value-0"))+headerSize)
+		}, 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
