@@ -249,5 +249,6 @@ func multisetDiff(got, want []string) string {
 	}
 	slices.Sort(missing)
 	slices.Sort(extra)
-	return fmt.Sprintf("%d records for %d: missing %d %.5v, repeated or unexpected %d %.5v", len(got), len(want), len(missing), missing, len(extra), extra)
+	return fmt.Sprintf("%d records for %d: missing %d %v, repeated or unexpected %d %v",
+		len(got), len(want), len(missing), missing[:min(5, len(missing))], len(extra), extra[:min(5, len(extra))])
 }
