@@ -148,6 +148,8 @@ type Journal struct {
 	// beforeCommit, when set (by tests), runs in the leader before it
 	// takes the pending appends.
 	beforeCommit func()
+	// closed mirrors mu.closed for readers, which check it on every read.
+	closed atomic.Bool
 	// lastRetention is when retention last ran (Unix nanoseconds); read
 	// and written by the leader only.
 	lastRetention int64
@@ -487,11 +489,7 @@ func (j *Journal) Enforce() error {
 	return j.retainLocked(time.Now())
 }
 
-func (j *Journal) isClosed() bool {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.mu.closed
-}
+func (j *Journal) isClosed() bool { return j.closed.Load() }
 
 // Close commits what is queued, then closes the journal and releases its
 // directory. Readers opened on it fail with ErrClosed from then on.
@@ -504,6 +502,7 @@ func (j *Journal) Close() error {
 		return nil
 	}
 	j.mu.closed = true
+	j.closed.Store(true)
 	group := j.mu.pending
 	j.mu.pending, j.mu.pendingBytes = nil, 0
 	j.mu.Unlock()
