@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -264,19 +264,21 @@ func (h *Handler) put(q *request) {
 }
 
 func contentKind(ct string) (bodyKind, bool) {
-	if ct == "" {
+	// The media type without its parameters (charset); compared without
+	// regard to case, as RFC 9110 says. No mime.ParseMediaType: it
+	// allocates on every request.
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.TrimSpace(mt)
+	switch {
+	case mt == "":
 		return detect, true
-	}
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return 0, false
-	}
-	switch mt {
-	case "application/json":
+	case strings.EqualFold(mt, "application/json"):
 		return oneOrArray, true
-	case "application/x-ndjson", "application/jsonl", "application/json-lines", "application/jsonlines", "application/ndjson":
+	case strings.EqualFold(mt, "application/x-ndjson"), strings.EqualFold(mt, "application/jsonl"),
+		strings.EqualFold(mt, "application/json-lines"), strings.EqualFold(mt, "application/jsonlines"),
+		strings.EqualFold(mt, "application/ndjson"):
 		return lines, true
-	case "text/plain":
+	case strings.EqualFold(mt, "text/plain"):
 		// What navigator.sendBeacon sends a string as.
 		return detect, true
 	}

@@ -106,6 +106,7 @@ func TestAccepts(t *testing.T) {
 		{"one event", "application/json", a, []string{a}, false},
 		{"an array", "application/json; charset=utf-8", "[" + a + ",\n " + b + "," + c + "]", []string{a, b, c}, false},
 		{"JSON lines", "application/x-ndjson", a + "\n\n" + b + "\r\n" + c, []string{a, b, c}, false},
+		{"JSON lines with parameters", "Application/X-NDJSON ; charset=utf-8", a + "\n" + b, []string{a, b}, false},
 		{"text/plain, one event", "text/plain;charset=UTF-8", a, []string{a}, false},
 		{"text/plain, an array", "text/plain", "[" + a + "," + b + "]", []string{a, b}, false},
 		{"text/plain, lines", "text/plain", a + "\n" + b + "\n", []string{a, b}, false},

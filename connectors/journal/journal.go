@@ -27,6 +27,12 @@ type Config struct {
 	// file (default 16 MiB). Retention deletes whole segments, so it is
 	// also the granularity of retention.
 	SegmentBytes int64
+	// SegmentAge, when positive, also starts a new segment at an append
+	// once the active one's first record is older than SegmentAge, so that
+	// Retention.MaxAge reaches quiet partitions too (the active segment is
+	// never deleted). Default: a tenth of Retention.MaxAge (at least a
+	// second) when that is set, else no age limit.
+	SegmentAge time.Duration
 	// MaxRecordBytes is the largest record value Append takes (default 1
 	// MiB, at most MaxRecordLimit).
 	MaxRecordBytes int
@@ -76,6 +82,9 @@ func (c Config) Validate() error {
 	if c.Partitions < 0 || c.Partitions > 1<<16 {
 		errs = append(errs, fmt.Errorf("journal.Config.Partitions is %d, want 1 to 65536 (0 opens an existing journal)", c.Partitions))
 	}
+	if c.SegmentAge < 0 {
+		errs = append(errs, fmt.Errorf("journal.Config.SegmentAge is %v, must not be negative", c.SegmentAge))
+	}
 	if c.SegmentBytes < 0 {
 		errs = append(errs, fmt.Errorf("journal.Config.SegmentBytes is %d, must not be negative", c.SegmentBytes))
 	}
@@ -103,6 +112,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxPendingBytes < int64(c.MaxRecordBytes) {
 		c.MaxPendingBytes = int64(c.MaxRecordBytes)
+	}
+	if c.SegmentAge == 0 && c.Retention.MaxAge > 0 {
+		c.SegmentAge = max(c.Retention.MaxAge/10, time.Second)
 	}
 	if c.Retention.Interval == 0 {
 		c.Retention.Interval = defaultRetentionCheck
@@ -150,9 +162,11 @@ type Journal struct {
 	beforeCommit func()
 	// closed mirrors mu.closed for readers, which check it on every read.
 	closed atomic.Bool
-	// lastRetention is when retention last ran (Unix nanoseconds); read
-	// and written by the leader only.
+	// lastRetention is when retention last ran (Unix nanoseconds), and
+	// rolled is set when a commit started a new segment; both are read and
+	// written by the leader only.
 	lastRetention int64
+	rolled        bool
 
 	m struct {
 		appends, records, bytes, commits, syncs, backlog atomic.Int64
@@ -391,7 +405,7 @@ func (j *Journal) maybeRetain() {
 		return
 	}
 	now := time.Now()
-	if now.UnixNano()-j.lastRetention < int64(j.cfg.Retention.Interval) {
+	if !j.rolled && now.UnixNano()-j.lastRetention < int64(j.cfg.Retention.Interval) {
 		return
 	}
 	if err := j.retainLocked(now); err != nil {
@@ -437,6 +451,9 @@ func (j *Journal) commit(group []*batch) {
 	for _, p := range dirty {
 		if err == nil {
 			p.publish()
+		}
+		if len(p.w.rolled) > 0 {
+			j.rolled = true
 		}
 		p.w.dirty = false
 		p.w.buf = p.w.buf[:0]

@@ -330,10 +330,12 @@ func TestRetention(t *testing.T) {
 	setup := func(t *testing.T, ret Retention) *Journal {
 		t.Helper()
 		// Two records per segment: offsets 0-1, 2-3, …, 8-9 (active).
-		j := open(t, Config{Dir: t.TempDir(), Partitions: 1, SegmentBytes: 2 * rec, Retention: ret})
+		// The policy is set once the segments are written: rolls apply it.
+		j := open(t, Config{Dir: t.TempDir(), Partitions: 1, SegmentBytes: 2 * rec})
 		for _, v := range numbered("value-", 0, 10) {
 			appendValues(t, j, 0, v)
 		}
+		j.cfg.Retention = ret
 		if m := j.Metrics(); m.Segments != 5 || m.DeletedSegments != 0 {
 			t.Fatalf("metrics %+v: want 5 segments, none deleted yet", m)
 		}
@@ -420,6 +422,32 @@ func TestRetention(t *testing.T) {
 			t.Fatalf("read %v then %v; want the open segment's 2 records, then offset 2 deleted", vs, err)
 		}
 	})
+}
+
+// A quiet partition's active segment is rolled once older than
+// SegmentAge, and retention, run at once after a roll, then deletes the
+// old one when it is outside MaxAge.
+func TestSegmentAge(t *testing.T) {
+	j := open(t, Config{Dir: t.TempDir(), Partitions: 1, Retention: Retention{MaxAge: time.Hour, Interval: time.Hour}})
+	if j.cfg.SegmentAge != 6*time.Minute {
+		t.Fatalf("SegmentAge defaults to %v, want a tenth of MaxAge", j.cfg.SegmentAge)
+	}
+	appendValues(t, j, 0, "old")
+	p := j.parts[0]
+	// As if the record had been appended two hours ago, its file last
+	// written then.
+	p.w.first = time.Now().Add(-2 * time.Hour).UnixNano()
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(p.path(0), old, old); err != nil {
+		t.Fatal(err)
+	}
+	appendValues(t, j, 0, "new")
+	if f, next, _ := j.Bounds(0); f != 1 || next != 2 {
+		t.Fatalf("after the roll the partition keeps offsets [%d, %d), want [1, 2)", f, next)
+	}
+	if m := j.Metrics(); m.DeletedSegments != 1 || m.Segments != 1 {
+		t.Fatalf("metrics %+v: want the old segment deleted", m)
+	}
 }
 
 // Readers see only committed records and are woken by commits; an open

@@ -33,6 +33,9 @@ type partition struct {
 		next  int64    // offset of the next record
 		buf   []byte   // records of the group being committed, not yet written
 		dirty bool
+		// first is the append time of the active segment's first record
+		// (Unix nanoseconds), 0 while it is empty.
+		first int64
 		// rolled are the segments this commit closed, with their final
 		// sizes, oldest first.
 		rolled []segment
@@ -101,6 +104,14 @@ func openPartition(j *Journal, id int) (*partition, int64, error) {
 		return nil, 0, fmt.Errorf("journal: %s: %w", path, err)
 	}
 	p.w.f, p.w.base, p.w.size, p.w.next = f, last, size, last+count
+	if count > 0 {
+		var h [headerSize]byte
+		if _, err := f.ReadAt(h[:], 0); err != nil {
+			f.Close()
+			return nil, 0, fmt.Errorf("journal: %s: %w", path, err)
+		}
+		p.w.first = int64(leUint64(h[16:]))
+	}
 	p.mu.segs = append(p.mu.segs, segment{base: last, size: size})
 	p.mu.committed = p.w.next
 	return p, truncated, nil
@@ -128,10 +139,15 @@ func (p *partition) create(base int64) error {
 // first when it would pass SegmentBytes.
 func (p *partition) add(v []byte, nanos int64) error {
 	used := p.w.size + int64(len(p.w.buf))
-	if used > 0 && used+int64(headerSize+len(v)) > p.j.cfg.SegmentBytes {
+	full := used+int64(headerSize+len(v)) > p.j.cfg.SegmentBytes
+	old := p.j.cfg.SegmentAge > 0 && nanos-p.w.first > int64(p.j.cfg.SegmentAge)
+	if used > 0 && (full || old) {
 		if err := p.roll(); err != nil {
 			return err
 		}
+	}
+	if p.w.size+int64(len(p.w.buf)) == 0 {
+		p.w.first = nanos
 	}
 	p.w.buf = appendRecord(p.w.buf, p.w.next, nanos, v)
 	p.w.next++
@@ -192,7 +208,7 @@ func (p *partition) publish() {
 // retainLocked deletes the segments wholly outside the retention policy;
 // the caller holds the leadership (or is Open).
 func (j *Journal) retainLocked(now time.Time) error {
-	j.lastRetention = now.UnixNano()
+	j.lastRetention, j.rolled = now.UnixNano(), false
 	ret := j.cfg.Retention
 	if ret.MaxAge == 0 && ret.MaxBytes == 0 {
 		return nil
