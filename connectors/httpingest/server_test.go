@@ -226,6 +226,52 @@ func TestRoundTrip(t *testing.T) {
 	t.Logf("%d requests from 16 clients: %d commits, %d fsyncs", requests, jm.Commits, jm.Syncs)
 }
 
+// A job reading the collector's journal stops with a savepoint at
+// parallelism 2 and is restored at 1 while the collector goes on taking
+// events: the two runs read every acknowledged event once.
+func TestRestoreAtOtherParallelism(t *testing.T) {
+	j := openJournal(t, journal.Config{Partitions: 4})
+	h := newHandler(t, httpingest.Config{Journal: j, PartitionField: "view"})
+	s := serve(t, h, httpingest.ServerConfig{})
+	chk := t.TempDir()
+	run := func(p int, restore bool, want int) []string {
+		t.Helper()
+		src, err := journal.NewSource(journal.SourceConfig[beacon]{Journal: j, Decoder: format.JSON[beacon]()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		opts := []weir.Option{weir.Parallelism(p), weir.Checkpoints(20*time.Millisecond, chk), weir.StopOn(stop)}
+		if restore {
+			opts = append(opts, weir.Restore("latest"))
+		}
+		env := weir.New(opts...)
+		got := weir.Collect(weir.Map(weir.From(env, src).ID("beacons"), func(b beacon) string { return b.Event }))
+		done := make(chan error, 1)
+		go func() { done <- env.Run(context.Background()) }()
+		deadline := time.Now().Add(time.Minute)
+		for len(got.Values()) < want && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		close(stop)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		return got.Values()
+	}
+	c := newClient(s.Addr())
+	c.run("before", 4, 100, 3, nil)
+	first := run(2, false, len(c.acked()))
+	c.run("after", 4, 100, 3, nil)
+	second := run(1, true, len(c.acked())-len(first))
+	if d := multisetDiff(append(first, second...), c.acked()); d != "" {
+		t.Fatalf("the two runs read %s", d)
+	}
+	if len(first) != 300 || len(second) != 300 {
+		t.Fatalf("the runs read %d and %d events, want 300 each", len(first), len(second))
+	}
+}
+
 // multisetDiff describes how got differs from want as multisets.
 func multisetDiff(got, want []string) string {
 	count := map[string]int{}
