@@ -2,6 +2,7 @@ package httpingest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -475,6 +476,11 @@ func (h *Handler) tooLarge(w http.ResponseWriter) {
 
 func (h *Handler) appendFailed(w http.ResponseWriter, what string, err error) {
 	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// The client went away before the events were queued: none was
+		// appended, and no one reads the answer.
+		h.m.unavailable.Add(1)
+		h.fail(w, http.StatusServiceUnavailable, "the request ended before its events were appended: none was", "", 0)
 	case errors.Is(err, journal.ErrBacklog), errors.Is(err, journal.ErrClosed):
 		h.m.unavailable.Add(1)
 		w.Header().Set("Retry-After", h.retryAfter)

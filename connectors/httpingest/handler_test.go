@@ -1,6 +1,7 @@
 package httpingest_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -308,5 +309,23 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if _, err := httpingest.NewHandler(httpingest.Config{Journal: j, DeadLetters: j}); err == nil {
 		t.Error("the same journal for events and dead letters was accepted")
+	}
+}
+
+// A request whose client has gone before its events were queued appends
+// nothing.
+func TestCanceledRequest(t *testing.T) {
+	j := openJournal(t, journal.Config{Partitions: 1})
+	h := newHandler(t, httpingest.Config{Journal: j})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequest(http.MethodPost, "/events", strings.NewReader(`{"a":1}`)).WithContext(ctx)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "none was") {
+		t.Fatalf("answer %d %s", rec.Code, rec.Body)
+	}
+	if got := all(journalValues(t, j)); len(got) != 0 || h.Metrics().Failed != 0 {
+		t.Fatalf("journal holds %v; metrics %+v", got, h.Metrics())
 	}
 }

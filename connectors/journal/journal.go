@@ -401,7 +401,7 @@ func (j *Journal) takePending() []*batch {
 // maybeRetain runs retention when Retention.Interval has passed; the
 // caller holds the leadership.
 func (j *Journal) maybeRetain() {
-	if j.cfg.Retention.MaxAge == 0 && j.cfg.Retention.MaxBytes == 0 {
+	if (j.cfg.Retention.MaxAge == 0 && j.cfg.Retention.MaxBytes == 0) || j.isClosed() {
 		return
 	}
 	now := time.Now()

@@ -105,6 +105,11 @@ func (j *Journal) NewReader(cfg ReaderConfig) (*Reader, error) {
 	}
 	if err := r.openSegment(seg.base); err != nil {
 		r.Close()
+		if errors.Is(err, os.ErrNotExist) {
+			// Retention deleted it since: say so.
+			first, next, _ := j.Bounds(cfg.Partition)
+			return nil, &OffsetError{Partition: cfg.Partition, Offset: cfg.Offset, First: first, Next: next}
+		}
 		return nil, err
 	}
 	if err := r.seek(cfg.Offset, seg.size); err != nil {
@@ -238,6 +243,10 @@ func (r *Reader) advance() error {
 		return r.damaged(next, fmt.Errorf("%w: the segment ends at offset %d and the next one begins at %d", errDamaged, next, seg.base))
 	}
 	if err := r.openSegment(seg.base); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			first, committed, _ := r.j.Bounds(r.p.id)
+			return &OffsetError{Partition: r.p.id, Offset: next, First: first, Next: committed}
+		}
 		return err
 	}
 	r.segSize = -1
