@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -481,5 +482,27 @@ func TestReaderWakeAndLag(t *testing.T) {
 	}
 	if !bytes.Equal([]byte(vs[0]), []byte("a")) {
 		t.Fatalf("read %v", vs)
+	}
+}
+
+// Readers opened at any offset, with small chunks, read the right records
+// whatever their sizes: headers and records cross chunk ends.
+func TestReadFromAnyOffset(t *testing.T) {
+	j := open(t, Config{Dir: t.TempDir(), Partitions: 1, SegmentBytes: 256 << 10, MaxRecordBytes: 16 << 10})
+	rnd := rand.New(rand.NewPCG(1, 2))
+	var want []string
+	for i := range 600 {
+		v := fmt.Sprintf("%d:%s", i, strings.Repeat("x", rnd.IntN(12<<10)))
+		want = append(want, v)
+	}
+	appendValues(t, j, 0, want...)
+	for _, off := range []int64{0, 1, 2, 99, 100, 101, 333, 598, 599, 600} {
+		gs, err := readAll(t, j, 0, off, 4<<10)
+		if err != nil {
+			t.Fatalf("from offset %d: %v", off, err)
+		}
+		if !slices.Equal(values(gs), want[off:]) {
+			t.Fatalf("from offset %d: read %d records, want %d", off, len(gs), len(want)-int(off))
+		}
 	}
 }
