@@ -44,6 +44,10 @@ type Config struct {
 	// behind by more than MaxLag records in a partition
 	// (journal.Journal.MaxLag), before reading the body.
 	MaxLag int64
+	// MaxInFlight bounds the requests being read, checked and appended at
+	// once (default 1024); one more is answered 503. With MaxBodyBytes it
+	// bounds the memory bodies take.
+	MaxInFlight int
 	// RetryAfter is what 429 and 503 answers ask the client to wait
 	// (default 1s; sent in whole seconds, at least 1).
 	RetryAfter time.Duration
@@ -59,6 +63,7 @@ const (
 	defaultRoute        = "/events"
 	defaultMaxBodyBytes = 1 << 20
 	defaultRetryAfter   = time.Second
+	defaultMaxInFlight  = 1024
 )
 
 // Validate checks the configuration and names the field that is wrong.
@@ -70,9 +75,9 @@ func (c Config) Validate() error {
 	if c.Route != "" && c.Route[0] != '/' {
 		errs = append(errs, fmt.Errorf("httpingest.Config.Route %q must start with /", c.Route))
 	}
-	if c.MaxBodyBytes < 0 || c.MaxLag < 0 || c.RetryAfter < 0 {
-		errs = append(errs, fmt.Errorf("httpingest.Config: MaxBodyBytes (%d), MaxLag (%d) and RetryAfter (%v) must not be negative",
-			c.MaxBodyBytes, c.MaxLag, c.RetryAfter))
+	if c.MaxBodyBytes < 0 || c.MaxLag < 0 || c.RetryAfter < 0 || c.MaxInFlight < 0 {
+		errs = append(errs, fmt.Errorf("httpingest.Config: MaxBodyBytes (%d), MaxLag (%d), MaxInFlight (%d) and RetryAfter (%v) must not be negative",
+			c.MaxBodyBytes, c.MaxLag, c.MaxInFlight, c.RetryAfter))
 	}
 	if c.Journal != nil && c.Journal == c.DeadLetters {
 		errs = append(errs, errors.New("httpingest.Config.DeadLetters must be another journal than Journal"))
@@ -96,7 +101,9 @@ type Handler struct {
 	retryAfter string
 	next       atomic.Uint64 // the partition of the next request without PartitionField
 	pool       sync.Pool     // *request
-	m          struct {
+	// slots holds a token per request in flight (MaxInFlight).
+	slots chan struct{}
+	m     struct {
 		requests, accepted, events, bytes, badRequests, badEvents, deadLettered atomic.Int64
 		tooLarge, throttled, unavailable, failed, refused                       atomic.Int64
 	}
@@ -116,8 +123,11 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if cfg.RetryAfter == 0 {
 		cfg.RetryAfter = defaultRetryAfter
 	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = defaultMaxInFlight
+	}
 	secs := int64((cfg.RetryAfter + time.Second - 1) / time.Second)
-	h := &Handler{cfg: cfg, retryAfter: strconv.FormatInt(max(secs, 1), 10)}
+	h := &Handler{cfg: cfg, retryAfter: strconv.FormatInt(max(secs, 1), 10), slots: make(chan struct{}, cfg.MaxInFlight)}
 	h.pool.New = func() any { return new(request) }
 	return h, nil
 }
@@ -142,12 +152,15 @@ type Metrics struct {
 	// (refused with their request, or dead-lettered), DeadLettered those
 	// appended to the dead-letter journal.
 	BadRequests, BadEvents, DeadLettered int64
-	// TooLarge counts 413 answers, Throttled 429, Unavailable 503 and
-	// Failed 500.
+	// TooLarge counts 413 answers, Throttled 429, Unavailable 503 (a full
+	// journal queue, MaxInFlight, a closed journal) and Failed 500.
 	TooLarge, Throttled, Unavailable, Failed int64
 	// Refused counts requests to another route (404), with another method
 	// than POST (405) or another content type (415).
 	Refused int64
+	// InFlight is how many requests are being read, checked or appended
+	// now.
+	InFlight int
 }
 
 // Metrics returns the handler's counters.
@@ -157,7 +170,7 @@ func (h *Handler) Metrics() Metrics {
 		Events: h.m.events.Load(), Bytes: h.m.bytes.Load(),
 		BadRequests: h.m.badRequests.Load(), BadEvents: h.m.badEvents.Load(), DeadLettered: h.m.deadLettered.Load(),
 		TooLarge: h.m.tooLarge.Load(), Throttled: h.m.throttled.Load(), Unavailable: h.m.unavailable.Load(),
-		Failed: h.m.failed.Load(), Refused: h.m.refused.Load(),
+		Failed: h.m.failed.Load(), Refused: h.m.refused.Load(), InFlight: len(h.slots),
 	}
 }
 
@@ -199,6 +212,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.ContentLength > h.cfg.MaxBodyBytes {
 		h.tooLarge(w)
+		return
+	}
+	select {
+	case h.slots <- struct{}{}:
+		defer func() { <-h.slots }()
+	default:
+		h.m.unavailable.Add(1)
+		w.Header().Set("Retry-After", h.retryAfter)
+		h.fail(w, http.StatusServiceUnavailable, fmt.Sprintf("%d requests are in flight, the most allowed (MaxInFlight): retry later", h.cfg.MaxInFlight), "", 0)
 		return
 	}
 	q := h.pool.Get().(*request)

@@ -1,6 +1,7 @@
 package httpingest_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -114,6 +115,66 @@ func TestSlowClients(t *testing.T) {
 	})
 	if got := all(journalValues(t, j)); len(got) != 0 {
 		t.Fatalf("slow clients appended %v", got)
+	}
+}
+
+// Requests beyond MaxInFlight are answered 503 at once instead of being
+// read into memory.
+func TestMaxInFlight(t *testing.T) {
+	j := openJournal(t, journal.Config{Partitions: 1})
+	h := newHandler(t, httpingest.Config{Journal: j, MaxInFlight: 2})
+	s := serve(t, h, httpingest.ServerConfig{})
+	// Two clients send headers and hold back their bodies: their requests
+	// hold both slots.
+	var held []net.Conn
+	for range 2 {
+		conn, err := net.Dial("tcp", s.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := io.WriteString(conn, "POST /events HTTP/1.1\r\nHost: collector\r\nContent-Length: 7\r\n\r\n{\"a\""); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, conn)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for h.Metrics().InFlight < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics %+v: the held requests never got in", h.Metrics())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	resp, err := http.Post("http://"+s.Addr()+"/events", "application/json", strings.NewReader(`{"a":2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" || !strings.Contains(string(body), "2 requests are in flight") {
+		t.Fatalf("answer %d %s, Retry-After %q; want 503", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+	}
+	// The held requests finish, and the slots are free again.
+	for _, conn := range held {
+		if _, err := io.WriteString(conn, ":1}"); err != nil {
+			t.Fatal(err)
+		}
+		conn.SetReadDeadline(time.Now().Add(time.Minute))
+		if line, err := bufio.NewReader(conn).ReadString('\n'); err != nil || !strings.Contains(line, "200") {
+			t.Fatalf("a held request was answered %q, %v", line, err)
+		}
+	}
+	resp, err = http.Post("http://"+s.Addr()+"/events", "application/json", strings.NewReader(`{"a":3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("after the held requests finished: %d", resp.StatusCode)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	if got := all(journalValues(t, j)); !slices.Equal(got, []string{`{"a":1}`, `{"a":1}`, `{"a":3}`}) {
+		t.Fatalf("journal holds %v", got)
 	}
 }
 
