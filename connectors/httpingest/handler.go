@@ -339,10 +339,13 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, q *request, kin
 		h.m.badRequests.Add(1)
 		return h.fail(w, http.StatusBadRequest, "the body holds no events", "", 0)
 	}
+	valid := false // b is known to be valid JSON
 	if kind == detect {
 		switch {
-		case b[first] == '[' || json.Valid(b):
+		case b[first] == '[':
 			kind = oneOrArray
+		case json.Valid(b):
+			kind, valid = oneOrArray, true
 		default:
 			kind = lines
 		}
@@ -374,7 +377,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, q *request, kin
 	}
 	switch kind {
 	case oneOrArray:
-		if !json.Valid(b) {
+		if !valid && !json.Valid(b) {
 			msg, off := syntaxError(b)
 			h.m.badRequests.Add(1)
 			h.m.badEvents.Add(1)
