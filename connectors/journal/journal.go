@@ -170,7 +170,7 @@ type Journal struct {
 
 	m struct {
 		appends, records, bytes, commits, syncs, backlog atomic.Int64
-		truncated, deleted                               atomic.Int64
+		truncated, deleted, retentionFailures            atomic.Int64
 	}
 }
 
@@ -409,7 +409,9 @@ func (j *Journal) maybeRetain() {
 		return
 	}
 	if err := j.retainLocked(now); err != nil {
-		j.setFailed(err)
+		// Appends go on; a segment that could not be deleted stays on
+		// disk, forgotten, until the journal is next opened.
+		j.m.retentionFailures.Add(1)
 	}
 }
 
@@ -558,8 +560,9 @@ type Metrics struct {
 	// TruncatedBytes is how many bytes of torn or damaged tails Open cut
 	// off.
 	TruncatedBytes int64
-	// DeletedSegments counts the segments retention deleted.
-	DeletedSegments int64
+	// DeletedSegments counts the segments retention deleted, and
+	// RetentionFailures the times it failed to (Enforce returns the error).
+	DeletedSegments, RetentionFailures int64
 	// Segments and DiskBytes are the segments kept and their committed
 	// bytes.
 	Segments  int
@@ -575,6 +578,7 @@ func (j *Journal) Metrics() Metrics {
 		Appends: j.m.appends.Load(), Records: j.m.records.Load(), Bytes: j.m.bytes.Load(),
 		Commits: j.m.commits.Load(), Syncs: j.m.syncs.Load(), Backlog: j.m.backlog.Load(),
 		TruncatedBytes: j.m.truncated.Load(), DeletedSegments: j.m.deleted.Load(),
+		RetentionFailures: j.m.retentionFailures.Load(),
 	}
 	for _, p := range j.parts {
 		p.mu.Lock()
