@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,9 +27,13 @@ import (
 // (epoch 0): InitProducerID aborts the transaction of that name and
 // bumps its epoch, fencing whoever still holds it. Names can skip a
 // number (a checkpoint that failed before its barrier reached the
-// subtask), so the transactions still open under the sink's prefix are
-// then listed, and those above the restored checkpoint aborted too
-// (ListTransactions, Kafka 3.0; skipped on older brokers).
+// subtask), and a run at a higher parallelism that died before its first
+// checkpoint leaves transactions of subtasks the restored checkpoint knows
+// nothing of; so the transactions still open under the sink's prefix are
+// then listed (ListTransactions, Kafka 3.0; skipped on older brokers), and
+// those above the restored checkpoint aborted: each subtask s of this run
+// aborts those of the subtasks congruent to s modulo its parallelism, its
+// own included.
 func (w *txnWriter[T]) abortLingering(ctx context.Context) error {
 	subtasks := []int{w.info.Subtask}
 	if w.info.Subtask == 0 {
@@ -60,7 +63,7 @@ func (w *txnWriter[T]) abortLingering(ctx context.Context) error {
 	}
 	for _, t := range listed.Sorted() {
 		s, n, ok := parseTxnID(prefix, t.TxnID)
-		if !ok || n <= after || !slices.Contains(subtasks, s) {
+		if !ok || n <= after || s%w.info.Parallelism != w.info.Subtask {
 			continue
 		}
 		if _, err := w.initProducerID(ctx, t.TxnID); err != nil {

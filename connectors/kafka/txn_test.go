@@ -214,6 +214,34 @@ func TestRescaleDownAbortsRemovedSubtasks(t *testing.T) {
 	equal(t, "committed after the restore at parallelism 1", committed(t, c, "out"), span([2]int{0, 20}))
 }
 
+// A run at a higher parallelism that dies before its first checkpoint
+// leaves transactions of subtasks that the checkpoint a later run restores
+// knows nothing of (its parallelism is the lower one): the restored
+// subtasks abort every open transaction under the prefix above that
+// checkpoint, each the ones of the old subtasks congruent to it, so none
+// holds back read_committed readers.
+func TestRestoreAbortsSubtasksOfARunWithoutCheckpoint(t *testing.T) {
+	c := kafkatest.NewCluster(t)
+	c.Topic("out", 2)
+	s := newTestSink(t, sinkConfig(c, "out", ExactlyOnce))
+	w := openTxn(t, s, 0, 1, 0, 0)
+	write(t, w, 0, 10)
+	commit(t, w, prepare(t, w, 1)) // checkpoint 1, at parallelism 1
+	crash(w)
+
+	a0, a1 := openTxn(t, s, 0, 2, 1, 1), openTxn(t, s, 1, 2, 1, 1)
+	write(t, a0, 10, 20)
+	write(t, a1, 20, 30)
+	sent(t, a0)
+	sent(t, a1)
+	crash(a0)
+	crash(a1) // a run at parallelism 2 dies before its first checkpoint
+
+	openTxn(t, s, 0, 1, 1, 1) // the next run restores checkpoint 1 at parallelism 1
+	noneHeldBack(t, c, "out")
+	equal(t, "committed after the restore", committed(t, c, "out"), span([2]int{0, 10}))
+}
+
 func TestTransactionTimeoutChecks(t *testing.T) {
 	c := kafkatest.NewCluster(t, kfake.BrokerConfigs(map[string]string{"transaction.max.timeout.ms": "60000"}))
 	c.Topic("out", 1)
