@@ -201,6 +201,7 @@ func (o *sinkOp[T]) Snapshot(_ context.Context, id int64) (runtime.OperatorState
 		}
 		return runtime.OperatorState{}, nil
 	}
+	failpoint.Hit(failpoint.SinkPreparing)
 	c, err := o.tp.Prepare(id)
 	if err != nil {
 		return runtime.OperatorState{}, err

@@ -150,6 +150,12 @@ type SinkConfig[T any] struct {
 	// before Write waits for acknowledgements (backpressure); default
 	// 50 000.
 	MaxBufferedRecords int
+
+	// Committed, when set, is called after each transaction a writer has
+	// committed (ExactlyOnce only), with its transactional ID, on the
+	// subtask's goroutine. Crash tests use it to stop the commits of a
+	// checkpoint halfway; it may also feed monitoring.
+	Committed func(transactionalID string)
 }
 
 // Validate reports the first problem with the configuration, naming the

@@ -180,6 +180,9 @@ func (w *txnWriter[T]) Commit(ctx context.Context, committables [][]byte) error 
 		if err := w.commit(ctx, c); err != nil {
 			return fmt.Errorf("%s: %w", w.name, err)
 		}
+		if f := w.s.cfg.Committed; f != nil {
+			f(c.TransactionalID)
+		}
 	}
 	return nil
 }

@@ -27,6 +27,9 @@ const (
 	// StateWritten fires after the coordinator wrote an operator subtask's
 	// state file, before the checkpoint's metadata is written.
 	StateWritten = "checkpoint-state-written"
+	// SinkPreparing fires when a sink's barrier has come, before it
+	// prepares its output.
+	SinkPreparing = "sink-preparing"
 	// SinkPrepared fires after a sink prepared its output at a barrier,
 	// before the checkpoint completes.
 	SinkPrepared = "sink-prepared"

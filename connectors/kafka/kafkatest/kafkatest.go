@@ -213,3 +213,10 @@ func committed(rs []*kgo.Record, lso int64) []*kgo.Record {
 	}
 	return out
 }
+
+// ReadUncommitted returns what ReadUncommitted of a Cluster returns, from
+// the cluster of the brokers given.
+func ReadUncommitted(t testing.TB, brokers []string, topic string) []*kgo.Record {
+	t.Helper()
+	return read(t, brokers, topic, kgo.ReadUncommitted())
+}
