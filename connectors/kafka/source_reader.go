@@ -1,0 +1,224 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/weirstream/weir"
+)
+
+// reader reads one partition from its buffer in the shared client. It
+// never blocks: the fetch goroutine fills the buffer and wakes the task.
+type reader[T any] struct {
+	src *Source[T]
+	f   *fetcher
+	buf *partBuffer
+	tp  topicPartition
+	id  string
+	// next is the offset of the next record (earliestOffset until a
+	// reader that starts at the earliest offset has read one); stop the
+	// end offset of a bounded split (noStop otherwise).
+	next, stop int64
+	// first is a bounded split's start offset when the job started,
+	// which stands for earliestOffset in the end check.
+	first int64
+	// decide is set for a split opened without a position that
+	// StartingOffsets places: it starts at policy in a fresh run, at the
+	// earliest offset in a restored one.
+	decide   bool
+	policy   int64
+	fetching bool
+	// gone is set for a split of a topic the source does not read.
+	gone   bool
+	closed bool
+	batch  []*kgo.Record
+}
+
+var (
+	_ weir.WakingReader       = (*reader[string])(nil)
+	_ weir.CheckpointListener = (*reader[string])(nil)
+)
+
+// SetWake implements weir.WakingReader.
+func (r *reader[T]) SetWake(wake func()) {
+	if r.buf != nil {
+		r.buf.setWake(wake)
+	}
+}
+
+// begin fetches the partition, deciding where from if it must. It is
+// called on the first Poll or Position, when every subtask of the run has
+// opened its splits.
+func (r *reader[T]) begin() {
+	if r.fetching || r.gone || r.closed {
+		return
+	}
+	if r.decide && !r.src.restoring() {
+		r.next = r.policy
+	}
+	r.decide = false
+	r.fetching = true
+	r.f.start(r.tp, r.next)
+}
+
+// Poll implements weir.SplitReader.
+func (r *reader[T]) Poll(out weir.SourceOutput[Record[T]], max int) (weir.PollStatus, error) {
+	if r.gone {
+		return weir.End, nil
+	}
+	r.begin()
+	if r.ended() {
+		return weir.End, nil
+	}
+	recs, more, err := r.buf.take(r.batch[:0], max)
+	r.batch = recs
+	for i, rec := range recs {
+		recs[i] = nil
+		if r.stop != noStop && rec.Offset >= r.stop {
+			r.next = r.stop
+			break
+		}
+		r.next = rec.Offset + 1
+		if rec.Attrs.IsControl() {
+			continue
+		}
+		v, derr := r.src.cfg.Decoder.Decode(rec.Value)
+		if derr != nil {
+			out.Reject(rec.Value, rec.Offset, fmt.Errorf("kafka: decode the value of %s offset %d: %w", r.id, rec.Offset, derr))
+			continue
+		}
+		out.EmitAt(Record[T]{
+			Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+			Key: rec.Key, Headers: rec.Headers, Timestamp: rec.Timestamp, Value: v,
+		}, rec.Timestamp, rec.Offset)
+	}
+	switch {
+	case err != nil:
+		return weir.Wait, fmt.Errorf("kafka: fetch %s at offset %d: %w", r.id, r.next, err)
+	case r.ended():
+		return weir.End, nil
+	case more:
+		return weir.More, nil
+	}
+	return weir.Wait, nil
+}
+
+// ended reports whether a bounded split has reached its end offset.
+func (r *reader[T]) ended() bool {
+	if r.stop == noStop {
+		return false
+	}
+	next := r.next
+	if next == earliestOffset {
+		next = r.first
+	}
+	return next >= r.stop
+}
+
+// Position implements weir.SplitReader.
+func (r *reader[T]) Position() []byte {
+	r.begin()
+	return encodePosition(r.next, r.stop)
+}
+
+// CheckpointComplete implements weir.CheckpointListener: it queues the
+// checkpoint's offset for the consumer group, committed by the shared
+// client's commit goroutine.
+func (r *reader[T]) CheckpointComplete(_ context.Context, _ int64, pos []byte) error {
+	cfg := &r.src.cfg
+	if cfg.Group == "" || cfg.NoCommit || r.gone || r.buf == nil {
+		return nil
+	}
+	next, _, err := decodePosition(pos)
+	if err != nil {
+		return fmt.Errorf("kafka: split %q: %w", r.id, err)
+	}
+	if next >= 0 {
+		r.f.commitLater(r.tp, next)
+	}
+	return nil
+}
+
+// Close implements weir.SplitReader.
+func (r *reader[T]) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	if !r.gone {
+		r.f.unregister(r.tp)
+		r.src.release()
+	}
+	return nil
+}
+
+// enumerator lists the source's partitions on a goroutine of its own, so
+// that Discover never waits for the brokers.
+type enumerator[T any] struct {
+	src    *Source[T]
+	f      *fetcher
+	ctx    context.Context // of the listing goroutine; canceled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu struct {
+		sync.Mutex
+		found   []weir.Split
+		err     error
+		listing bool
+	}
+}
+
+// Discover implements weir.SplitEnumerator: it returns the partitions the
+// last listing found and starts another. A listing that fails for a
+// reason that goes away by itself (the brokers are away) is tried again at
+// the next Discover; another failure fails the job.
+func (e *enumerator[T]) Discover(context.Context) ([]weir.Split, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	found, err := e.mu.found, e.mu.err
+	e.mu.found, e.mu.err = nil, nil
+	if err != nil {
+		return nil, err
+	}
+	if !e.mu.listing {
+		e.mu.listing = true
+		e.wg.Add(1)
+		go e.list()
+	}
+	return found, nil
+}
+
+func (e *enumerator[T]) list() {
+	defer e.wg.Done()
+	ctx, cancel := context.WithTimeout(e.ctx, sourceStartTimeout(e.src.cfg.Conn))
+	defer cancel()
+	tps, err := e.src.list(ctx, e.f.adm, false)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.mu.listing = false
+	if err != nil {
+		if !retriable(err) && e.ctx.Err() == nil {
+			e.mu.err = err
+		}
+		return
+	}
+	e.mu.found = e.mu.found[:0]
+	for _, tp := range tps {
+		e.mu.found = append(e.mu.found, weir.Split{ID: tp.String()})
+	}
+}
+
+// State implements weir.SplitEnumerator: the runtime keeps the splits it
+// knows, which is all the enumerator needs.
+func (e *enumerator[T]) State() ([]byte, error) { return nil, nil }
+
+// Close implements weir.SplitEnumerator.
+func (e *enumerator[T]) Close() error {
+	e.cancel()
+	e.wg.Wait()
+	e.src.release()
+	return nil
+}

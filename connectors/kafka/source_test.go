@@ -1,0 +1,63 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/weirstream/weir"
+	"github.com/weirstream/weir/connectors/kafka"
+	"github.com/weirstream/weir/connectors/kafka/kafkatest"
+)
+
+// A bounded source reads every partition of a topic to the end it had at
+// the start, at parallelism 1 and 2, and gives each record its topic,
+// partition, offset, key, headers and timestamp, the timestamp being its
+// event time too.
+func TestSourceReadsEveryPartition(t *testing.T) {
+	for _, p := range []int{1, 2} {
+		t.Run(fmt.Sprint("parallelism ", p), func(t *testing.T) {
+			c := kafkatest.NewCluster(t)
+			c.Topic("orders", 4)
+			want := fill(c, "orders", 4, 0, 200)
+			defer noLeaks(t)()
+			env := weir.New(weir.Parallelism(p))
+			got := weir.Collect(weir.From(env, newSource(t, kafka.SourceConfig[string]{
+				Conn: kafka.Conn{Brokers: c.Brokers()}, Topics: []string{"orders"}, Bounded: true,
+			})))
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			if err := env.Run(ctx); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			recs := got.Records()
+			var vals []string
+			next := map[int32]int64{}
+			for _, r := range recs {
+				v := r.Value
+				vals = append(vals, v.Value)
+				var i int
+				if _, err := fmt.Sscanf(v.Value, "orders/v%d", &i); err != nil {
+					t.Fatalf("value %q: %v", v.Value, err)
+				}
+				ts := base.Add(time.Duration(i) * time.Second)
+				if v.Topic != "orders" || v.Partition != int32(i%4) || string(v.Key) != fmt.Sprintf("k%d", i) ||
+					len(v.Headers) != 1 || v.Headers[0].Key != "n" || string(v.Headers[0].Value) != fmt.Sprint(i) ||
+					!v.Timestamp.Equal(ts) || !r.Time.Equal(ts) {
+					t.Fatalf("record %d: %+v at event time %v, want topic orders, partition %d, key k%d, header n=%d, timestamp and event time %v",
+						i, v, r.Time, i%4, i, i, ts)
+				}
+				// Within a partition, offsets count up from 0 in order.
+				if v.Offset != next[v.Partition] {
+					t.Fatalf("partition %d: offset %d, want %d", v.Partition, v.Offset, next[v.Partition])
+				}
+				next[v.Partition]++
+			}
+			if g := sorted(vals); !slices.Equal(g, sorted(want)) {
+				t.Fatalf("read %d records, want %d: %q…", len(g), len(want), g[:min(5, len(g))])
+			}
+		})
+	}
+}
