@@ -72,3 +72,20 @@ func (c *Cluster) admin(fn func(context.Context, *kadm.Client) error, what strin
 		c.t.Fatalf("kafkatest: %s: %v", what, err)
 	}
 }
+
+// CommitGroupOffsets commits offsets (by partition) of topic for group,
+// without joining it.
+func (c *Cluster) CommitGroupOffsets(group, topic string, offsets map[int32]int64) {
+	c.t.Helper()
+	c.admin(func(ctx context.Context, adm *kadm.Client) error {
+		os := kadm.Offsets{}
+		for p, at := range offsets {
+			os.Add(kadm.Offset{Topic: topic, Partition: p, At: at, LeaderEpoch: -1})
+		}
+		resp, err := adm.CommitOffsets(ctx, group, os)
+		if err == nil {
+			err = resp.Error()
+		}
+		return err
+	}, "commit offsets of group "+group)
+}
