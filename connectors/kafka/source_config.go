@@ -18,6 +18,9 @@ const (
 	// DefaultFetchMaxPartitionBytes is the default of
 	// SourceConfig.FetchMaxPartitionBytes (max.partition.fetch.bytes).
 	DefaultFetchMaxPartitionBytes = 1 << 20
+	// DefaultFetchMaxWait is the default of SourceConfig.FetchMaxWait
+	// (fetch.max.wait.ms).
+	DefaultFetchMaxWait = 500 * time.Millisecond
 	// DefaultBufferBytes is the default of SourceConfig.BufferBytes.
 	DefaultBufferBytes = 1 << 20
 )
@@ -83,6 +86,11 @@ type SourceConfig[T any] struct {
 	// one partition; default DefaultFetchMaxPartitionBytes. A record batch
 	// larger than this is still returned whole, alone.
 	FetchMaxPartitionBytes int32
+	// FetchMaxWait is how long a broker may hold a fetch while it has
+	// no new records; default DefaultFetchMaxWait. A partition added or
+	// resumed joins the fetches after the one in flight, so this is also
+	// how soon a new partition starts being read.
+	FetchMaxWait time.Duration
 	// BufferBytes bounds the records fetched and not yet read of each
 	// partition: when a partition's buffer holds this many bytes of keys
 	// and values, its fetches pause until the job has read half of them
@@ -107,6 +115,8 @@ func (c SourceConfig[T]) Validate() error {
 		return fmt.Errorf("kafka: SourceConfig.FetchMaxBytes %d must not be negative", c.FetchMaxBytes)
 	case c.FetchMaxPartitionBytes < 0:
 		return fmt.Errorf("kafka: SourceConfig.FetchMaxPartitionBytes %d must not be negative", c.FetchMaxPartitionBytes)
+	case c.FetchMaxWait < 0:
+		return fmt.Errorf("kafka: SourceConfig.FetchMaxWait %v must not be negative", c.FetchMaxWait)
 	case c.BufferBytes < 0:
 		return fmt.Errorf("kafka: SourceConfig.BufferBytes %d must not be negative", c.BufferBytes)
 	}
@@ -159,6 +169,9 @@ func (c SourceConfig[T]) withDefaults() SourceConfig[T] {
 	}
 	if c.FetchMaxPartitionBytes == 0 {
 		c.FetchMaxPartitionBytes = DefaultFetchMaxPartitionBytes
+	}
+	if c.FetchMaxWait == 0 {
+		c.FetchMaxWait = DefaultFetchMaxWait
 	}
 	if c.BufferBytes == 0 {
 		c.BufferBytes = DefaultBufferBytes
