@@ -456,6 +456,11 @@ func (s *Source[T]) clientOptions() []kgo.Opt {
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxBytes(s.cfg.FetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(s.cfg.FetchMaxPartitionBytes),
+		kgo.FetchMaxWait(s.cfg.FetchMaxWait),
+		// A partition a reader adds is fetched once the client's metadata
+		// names its leader; kgo's default of 5 s between metadata
+		// requests would hold every new partition back that long.
+		kgo.MetadataMinAge(250 * time.Millisecond),
 		kgo.BrokerMaxReadBytes(max(s.cfg.FetchMaxBytes, s.cfg.FetchMaxPartitionBytes) + 1<<20),
 		// A position whose records retention has deleted continues at the
 		// earliest offset left.
