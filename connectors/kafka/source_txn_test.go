@@ -22,7 +22,8 @@ func transactions(t *testing.T, c *kafkatest.Cluster) (commit func()) {
 	ctx := context.Background()
 	c.Send("tx", &kgo.Record{Value: []byte("plain")})
 	txn := func(id string, values ...string) *kgo.Client {
-		cl := c.Client(kgo.TransactionalID(id), kgo.DefaultProduceTopic("tx"))
+		// The open transaction must outlive the test, not time out.
+		cl := c.Client(kgo.TransactionalID(id), kgo.DefaultProduceTopic("tx"), kgo.TransactionTimeout(5*time.Minute))
 		if err := cl.BeginTransaction(); err != nil {
 			t.Fatal(err)
 		}
