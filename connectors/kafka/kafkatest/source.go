@@ -2,9 +2,11 @@ package kafkatest
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -39,7 +41,7 @@ func (c *Cluster) AddPartitions(topic string, n int) {
 }
 
 // GroupOffsets returns the offsets group has committed for topic's
-// partitions.
+// partitions; none for a group that does not exist.
 func (c *Cluster) GroupOffsets(group, topic string) map[int32]int64 {
 	c.t.Helper()
 	out := map[int32]int64{}
@@ -47,6 +49,9 @@ func (c *Cluster) GroupOffsets(group, topic string) map[int32]int64 {
 		resp, err := adm.FetchOffsets(ctx, group)
 		if err == nil {
 			err = resp.Error()
+		}
+		if errors.Is(err, kerr.GroupIDNotFound) {
+			return nil
 		}
 		resp.Each(func(o kadm.OffsetResponse) {
 			if o.Topic == topic {
