@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"slices"
 	"strconv"
@@ -117,7 +119,7 @@ func (s *Source[T]) Bounded() bool { return s.cfg.Bounded }
 func (s *Source[T]) Splits(ctx context.Context) ([]weir.Split, error) {
 	cl, err := s.cfg.Conn.newClient(ctx)
 	if err != nil {
-		return nil, err
+		return nil, explainStart(s.cfg.Conn, err)
 	}
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, sourceStartTimeout(s.cfg.Conn))
@@ -534,6 +536,17 @@ func decodePosition(b []byte) (next, stop int64, err error) {
 		return 0, 0, fmt.Errorf("position %x is damaged", b)
 	}
 	return next, stop, nil
+}
+
+// explainStart adds to an error of the first request what a bare
+// end of file means with SASL: some brokers refuse credentials by closing
+// the connection rather than with an error code.
+func explainStart(c Conn, err error) error {
+	if c.SASL != nil && errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w (the broker closed the connection: are Conn.SASL's credentials for %s user %q right?)",
+			err, c.SASL.Mechanism, c.SASL.User)
+	}
+	return err
 }
 
 // sourceStartTimeout is Conn.StartTimeout or its default.

@@ -59,7 +59,7 @@ func newFetcher(ctx context.Context, conn Conn, opts []kgo.Opt, group string, on
 	// A direct consumer of no partition yet: readers add theirs.
 	cl, err := conn.newClient(ctx, append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{}))...)
 	if err != nil {
-		return nil, err
+		return nil, explainStart(conn, err)
 	}
 	fctx, cancel := context.WithCancel(context.Background())
 	f := &fetcher{cl: cl, adm: kadm.NewClient(cl), group: group, onCommitError: onCommitError,
