@@ -463,12 +463,19 @@ func (s *Source[T]) clientOptions() []kgo.Opt {
 		// names its leader; kgo's default of 5 s between metadata
 		// requests would hold every new partition back that long.
 		kgo.MetadataMinAge(250 * time.Millisecond),
-		kgo.BrokerMaxReadBytes(max(s.cfg.FetchMaxBytes, s.cfg.FetchMaxPartitionBytes) + 1<<20),
+		// A fetch response holds at least one whole record batch whatever
+		// the fetch limits say; one larger than this kills the connection
+		// and the fetch is retried, so it is far above them.
+		kgo.BrokerMaxReadBytes(max(maxResponseBytes, s.cfg.FetchMaxBytes+1<<20)),
 		// A position whose records retention has deleted continues at the
 		// earliest offset left.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 	}
 }
+
+// maxResponseBytes is the least the client reads of one response: kgo's
+// default, 100 MiB.
+const maxResponseBytes = 100 << 20
 
 // topicPartition is a split: one partition of a topic.
 type topicPartition struct {

@@ -111,8 +111,8 @@ func (c SourceConfig[T]) Validate() error {
 		return errors.New("kafka: SourceConfig.Topics and SourceConfig.TopicRegex exclude each other; set one")
 	case c.Decoder == nil:
 		return errors.New("kafka: SourceConfig.Decoder is required (format.JSON, format.String or format.Bytes build one)")
-	case c.FetchMaxBytes < 0:
-		return fmt.Errorf("kafka: SourceConfig.FetchMaxBytes %d must not be negative", c.FetchMaxBytes)
+	case c.FetchMaxBytes < 0 || c.FetchMaxBytes > 1<<30:
+		return fmt.Errorf("kafka: SourceConfig.FetchMaxBytes %d must be in [0, 1 GiB]", c.FetchMaxBytes)
 	case c.FetchMaxPartitionBytes < 0:
 		return fmt.Errorf("kafka: SourceConfig.FetchMaxPartitionBytes %d must not be negative", c.FetchMaxPartitionBytes)
 	case c.FetchMaxWait < 0:

@@ -2,10 +2,12 @@ package kafka_test
 
 import (
 	"errors"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -97,5 +99,25 @@ func TestSourceRetriesFailingFetches(t *testing.T) {
 	j.end()
 	if g := values(out.Values()); !slices.Equal(g, sorted(want)) {
 		t.Fatalf("read %d records, want each of %d once", len(g), len(want))
+	}
+}
+
+// A record larger than the fetch limits is read all the same: a broker
+// returns the first record batch of a fetch whole, whatever its size
+// (KIP-74), and the records around it follow.
+func TestSourceReadsRecordLargerThanFetchLimits(t *testing.T) {
+	c := kafkatest.NewCluster(t)
+	c.Topic("big", 1)
+	large := strings.Repeat("x", 64<<10)
+	c.Send("big", &kgo.Record{Value: []byte("before")}, &kgo.Record{Value: []byte(large)}, &kgo.Record{Value: []byte("after")})
+	got, err := readAll(t, newSource(t, kafka.SourceConfig[string]{
+		Conn: kafka.Conn{Brokers: c.Brokers()}, Topics: []string{"big"}, Bounded: true,
+		FetchMaxBytes: 1 << 10, FetchMaxPartitionBytes: 1 << 10, BufferBytes: 1 << 10,
+	}))
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if want := []string{"after", "before", large}; !slices.Equal(got, want) {
+		t.Fatalf("read %d records, want the 3 written", len(got))
 	}
 }
