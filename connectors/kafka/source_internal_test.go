@@ -1,0 +1,110 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/weirstream/weir"
+	"github.com/weirstream/weir/connectors/format"
+	"github.com/weirstream/weir/connectors/kafka/kafkatest"
+)
+
+// output collects what a reader emits.
+type output struct {
+	values  []string
+	offsets []int64
+}
+
+func (o *output) Emit(v Record[string], offset int64) { o.EmitAt(v, time.Time{}, offset) }
+func (o *output) EmitAt(v Record[string], _ time.Time, offset int64) {
+	o.values = append(o.values, v.Value)
+	o.offsets = append(o.offsets, offset)
+}
+func (o *output) Watermark(time.Time)      {}
+func (o *output) Idle()                    {}
+func (o *output) Reject(any, int64, error) {}
+
+// A reader that is not polled lets its partition's buffer fill to its
+// bound and no further than the fetch that filled it: the partition's
+// fetches pause. Polled again, it reads every record, each once, in order.
+func TestReaderPausesFullPartition(t *testing.T) {
+	c := kafkatest.NewCluster(t)
+	c.Topic("t", 1)
+	// Uncompressed, so that the fetch limit bounds what a fetch holds.
+	cl := c.Client(kgo.DefaultProduceTopic("t"), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	const n, size = 200, 1 << 10
+	for i := range n {
+		// One record per batch, so that a fetch can stop at any record.
+		v := fmt.Sprintf("%04d%s", i, strings.Repeat("x", size-4))
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const limit, fetch = 8 << 10, 4 << 10
+	src, err := NewSource(SourceConfig[string]{Conn: Conn{Brokers: c.Brokers()}, Topics: []string{"t"},
+		Decoder: format.String(), BufferBytes: limit, FetchMaxPartitionBytes: fetch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := src.Splits(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := src.OpenSplit(ctx, weir.Split{ID: "t-0"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rd.(*reader[string])
+	woken := make(chan struct{}, 1)
+	r.SetWake(func() {
+		select {
+		case woken <- struct{}{}:
+		default:
+		}
+	})
+	var out output
+	if st, err := r.Poll(&out, 0); err != nil || st != weir.Wait {
+		t.Fatalf("first Poll = %v, %v; want Wait", st, err)
+	}
+	for paused := false; !paused; {
+		select {
+		case <-woken:
+		case <-time.After(time.Minute):
+			t.Fatal("the partition's buffer never filled")
+		}
+		r.buf.mu.Lock()
+		var bytes int
+		paused, bytes = r.buf.paused, r.buf.bytes
+		r.buf.mu.Unlock()
+		// Over the bound by at most the last fetch: a batch beyond the
+		// fetch limit at most, and 128 bytes counted per record.
+		if most := limit + fetch + size + 128*(fetch/size+2); bytes > most {
+			t.Fatalf("the buffer holds %d bytes, want at most %d", bytes, most)
+		}
+	}
+	for len(out.values) < n {
+		st, err := r.Poll(&out, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st == weir.Wait && len(out.values) < n {
+			select {
+			case <-woken:
+			case <-time.After(time.Minute):
+				t.Fatalf("read %d records of %d, then nothing came", len(out.values), n)
+			}
+		}
+	}
+	for i, v := range out.values {
+		if !strings.HasPrefix(v, fmt.Sprintf("%04d", i)) || out.offsets[i] != int64(i) {
+			t.Fatalf("record %d: %.4s at offset %d", i, v, out.offsets[i])
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
