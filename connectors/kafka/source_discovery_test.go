@@ -42,3 +42,23 @@ func TestSourceDiscoversPartitionsAndTopics(t *testing.T) {
 		t.Fatalf("read %q, want %q", g, sorted(want))
 	}
 }
+
+// A regex that matches no topic when the job starts is not an error: the
+// topics created later are read.
+func TestSourceRegexWithoutTopicsYet(t *testing.T) {
+	c := kafkatest.NewCluster(t)
+	stop := make(chan struct{})
+	env := weir.New(weir.Parallelism(2), weir.Checkpoints(time.Hour, t.TempDir()), weir.StopOn(stop))
+	var n counter
+	out := weir.Collect(n.step(weir.From(env, newSource(t, kafka.SourceConfig[string]{
+		Conn: kafka.Conn{Brokers: c.Brokers()}, TopicRegex: "late-.*",
+	}), weir.DiscoveryInterval(10*time.Millisecond))))
+	j := start(t, env, stop)
+	c.Topic("late-1", 3)
+	want := fill(c, "late-1", 3, 0, 12)
+	j.waitFor(n.at(12), "the records of a topic created after the start")
+	j.end()
+	if g := values(out.Values()); !slices.Equal(g, sorted(want)) {
+		t.Fatalf("read %q, want %q", g, sorted(want))
+	}
+}
