@@ -17,7 +17,7 @@ func TestSourceDiscoversPartitionsAndTopics(t *testing.T) {
 	c := kafkatest.NewCluster(t)
 	c.Topic("in-a", 2)
 	c.Topic("xin-x", 1)
-	want := fill(c, "in-a", 2, 0, 20)
+	fill(c, "in-a", 2, 0, 20)
 	fill(c, "xin-x", 1, 0, 5)
 	stop := make(chan struct{})
 	env := weir.New(weir.Parallelism(2), weir.Checkpoints(time.Hour, t.TempDir()), weir.StopOn(stop))
@@ -28,7 +28,7 @@ func TestSourceDiscoversPartitionsAndTopics(t *testing.T) {
 	}), weir.DiscoveryInterval(10*time.Millisecond))))
 	j := start(t, env, stop)
 	// The partitions listed at the start begin at their end (Latest).
-	want = fill(c, "in-a", 2, 20, 10)
+	want := fill(c, "in-a", 2, 20, 10)
 	fill(c, "xin-x", 1, 5, 5)
 	j.waitFor(n.at(10), "the records of the first topic")
 	c.AddPartitions("in-a", 1)

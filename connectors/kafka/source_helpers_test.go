@@ -165,16 +165,3 @@ func (j *job) end() {
 		j.t.Fatalf("the job did not end within %v", testTimeout)
 	}
 }
-
-// result waits for the job to return and returns its error.
-func (j *job) result() error {
-	j.t.Helper()
-	select {
-	case err := <-j.done:
-		j.done <- nil
-		return err
-	case <-time.After(testTimeout):
-		j.t.Fatalf("the job did not end within %v", testTimeout)
-		return nil
-	}
-}
