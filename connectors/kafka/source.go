@@ -277,7 +277,10 @@ func (s *Source[T]) OpenSplit(ctx context.Context, split weir.Split, pos []byte)
 		}
 		r.decide = true
 	}
-	if s.cfg.Bounded {
+	if !s.cfg.Bounded {
+		// Restored from a bounded job's checkpoint, a split reads on.
+		r.stop = noStop
+	} else {
 		b, ok := s.run.bounds[split.ID]
 		if !ok && r.stop == noStop {
 			s.releaseLocked()

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"math/big"
 	"net"
 	"slices"
@@ -168,4 +169,24 @@ func TestSourceUnknownTopic(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `topic "missing" (SourceConfig.Topics[1])`) {
 		t.Fatalf("Run = %v, want an error naming topic \"missing\" and SourceConfig.Topics[1]", err)
 	}
+}
+
+// A fetch the broker refuses for good (the user may describe the topic but
+// not read it) fails the job, naming the split and the offset, instead of
+// leaving it waiting.
+func TestSourceFetchNotAuthorized(t *testing.T) {
+	describe := kfake.ACL{Resource: kmsg.ACLResourceTypeTopic, Name: "t", Pattern: kmsg.ACLResourcePatternTypeLiteral,
+		Operation: kmsg.ACLOperationDescribe, Allow: true}
+	c := kafkatest.NewCluster(t, kfake.EnableSASL(), kfake.EnableACLs(), kfake.Superuser(kafka.Plain, "admin", "admin"),
+		kfake.User(kafka.Plain, "reader", "pw", describe))
+	c.Topic("t", 1)
+	produce(t, c, "t", []kgo.Opt{kgo.SASL(plain.Auth{User: "admin", Pass: "admin"}.AsMechanism())}, "x")
+	_, err := readAll(t, newSource(t, kafka.SourceConfig[string]{
+		Conn:   kafka.Conn{Brokers: c.Brokers(), SASL: &kafka.SASL{Mechanism: kafka.Plain, User: "reader", Password: "pw"}},
+		Topics: []string{"t"}, Bounded: true,
+	}))
+	if err == nil || !strings.Contains(err.Error(), "TOPIC_AUTHORIZATION_FAILED") || !strings.Contains(err.Error(), `split "t-0"`) {
+		t.Fatalf("Run = %v, want a TOPIC_AUTHORIZATION_FAILED error naming split t-0", err)
+	}
+	t.Log(err)
 }

@@ -96,7 +96,11 @@ func (r *reader[T]) Poll(out weir.SourceOutput[Record[T]], max int) (weir.PollSt
 	}
 	switch {
 	case err != nil:
-		return weir.Wait, fmt.Errorf("kafka: fetch %s at offset %d: %w", r.id, r.next, err)
+		at := fmt.Sprintf("offset %d", r.next)
+		if r.next == earliestOffset {
+			at = "its earliest offset"
+		}
+		return weir.Wait, fmt.Errorf("kafka: fetch %s at %s: %w", r.id, at, err)
 	case r.ended():
 		return weir.End, nil
 	case more:
