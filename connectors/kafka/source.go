@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/weirstream/weir"
 )
@@ -51,7 +52,11 @@ func (r Record[T]) EventTime() time.Time { return r.Timestamp }
 // All the readers and the split enumerator a Source opens in one process
 // share one Kafka client, which fetches for every partition being read and
 // hands each reader its records; a reader that falls behind pauses its
-// partition's fetches.
+// partition's fetches. So a Source value serves one job at a time (its
+// runs and restarts one after the other): give each job its own.
+//
+// docs/kafka-source.md describes the settings, where reading starts, and
+// what happens to offsets and on errors.
 type Source[T any] struct {
 	cfg SourceConfig[T]
 	re  *regexp.Regexp
@@ -383,6 +388,10 @@ func (s *Source[T]) resolve(ctx context.Context, adm *kadm.Client, tps []topicPa
 		if err == nil {
 			err = committed.Error()
 		}
+		if errors.Is(err, kerr.GroupIDNotFound) {
+			// A group that never committed: every partition resets.
+			committed, err = nil, nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("offsets of group %q: %w", s.cfg.Group, err)
 		}
@@ -402,18 +411,6 @@ func (s *Source[T]) resolve(ctx context.Context, adm *kadm.Client, tps []topicPa
 	default:
 		return reset(startEarliest)
 	}
-}
-
-// Enumerator implements weir.SplitDiscoverer: it lists the partitions of
-// the topics (those of new topics matching TopicRegex too) every
-// weir.DiscoveryInterval. It keeps no state of its own.
-func (s *Source[T]) Enumerator(ctx context.Context, _ []byte) (weir.SplitEnumerator, error) {
-	f, err := s.acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	lctx, cancel := context.WithCancel(context.Background())
-	return &enumerator[T]{src: s, f: f, cancel: cancel, ctx: lctx}, nil
 }
 
 // acquire returns the client the source's readers share, opening it for
@@ -506,14 +503,14 @@ func parseSplit(id string) (topicPartition, error) {
 	return topicPartition{}, fmt.Errorf("kafka: split %q is not topic-partition", id)
 }
 
+// topicsOf returns the topics of tps, sorted, each once.
 func topicsOf(tps []topicPartition) []string {
-	var out []string
-	for _, tp := range tps {
-		if len(out) == 0 || out[len(out)-1] != tp.topic {
-			out = append(out, tp.topic)
-		}
+	out := make([]string, len(tps))
+	for i, tp := range tps {
+		out[i] = tp.topic
 	}
-	return slices.Compact(slices.Sorted(slices.Values(out)))
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // Offsets that are not a record's.

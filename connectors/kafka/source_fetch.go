@@ -51,6 +51,9 @@ type partBuffer struct {
 	recs   []*kgo.Record
 	bytes  int
 	paused bool
+	// closed is set when the reader has closed: a fetch that got the
+	// buffer before then neither fills nor pauses it.
+	closed bool
 	err    error
 	wake   func()
 }
@@ -100,8 +103,14 @@ func (f *fetcher) start(tp topicPartition, next int64) {
 // unregister stops fetching tp and drops its buffer.
 func (f *fetcher) unregister(tp topicPartition) {
 	f.mu.Lock()
+	b := f.mu.parts[tp]
 	delete(f.mu.parts, tp)
 	f.mu.Unlock()
+	if b != nil {
+		b.mu.Lock()
+		b.closed, b.recs = true, nil
+		b.mu.Unlock()
+	}
 	f.cl.RemoveConsumePartitions(map[string][]int32{tp.topic: {tp.partition}})
 	f.cl.ResumeFetchPartitions(map[string][]int32{tp.topic: {tp.partition}})
 }
@@ -167,6 +176,10 @@ func retriable(err error) bool {
 // full.
 func (b *partBuffer) push(recs []*kgo.Record) {
 	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
 	b.recs = append(b.recs, recs...)
 	for _, r := range recs {
 		b.bytes += recordBytes(r)

@@ -3,7 +3,6 @@ package kafka
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/weirstream/weir"
@@ -155,74 +154,5 @@ func (r *reader[T]) Close() error {
 		r.f.unregister(r.tp)
 		r.src.release()
 	}
-	return nil
-}
-
-// enumerator lists the source's partitions on a goroutine of its own, so
-// that Discover never waits for the brokers.
-type enumerator[T any] struct {
-	src    *Source[T]
-	f      *fetcher
-	ctx    context.Context // of the listing goroutine; canceled by Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-
-	mu struct {
-		sync.Mutex
-		found   []weir.Split
-		err     error
-		listing bool
-	}
-}
-
-// Discover implements weir.SplitEnumerator: it returns the partitions the
-// last listing found and starts another. A listing that fails for a
-// reason that goes away by itself (the brokers are away) is tried again at
-// the next Discover; another failure fails the job.
-func (e *enumerator[T]) Discover(context.Context) ([]weir.Split, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	found, err := e.mu.found, e.mu.err
-	e.mu.found, e.mu.err = nil, nil
-	if err != nil {
-		return nil, err
-	}
-	if !e.mu.listing {
-		e.mu.listing = true
-		e.wg.Add(1)
-		go e.list()
-	}
-	return found, nil
-}
-
-func (e *enumerator[T]) list() {
-	defer e.wg.Done()
-	ctx, cancel := context.WithTimeout(e.ctx, sourceStartTimeout(e.src.cfg.Conn))
-	defer cancel()
-	tps, err := e.src.list(ctx, e.f.adm, false)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.mu.listing = false
-	if err != nil {
-		if !retriable(err) && e.ctx.Err() == nil {
-			e.mu.err = err
-		}
-		return
-	}
-	e.mu.found = e.mu.found[:0]
-	for _, tp := range tps {
-		e.mu.found = append(e.mu.found, weir.Split{ID: tp.String()})
-	}
-}
-
-// State implements weir.SplitEnumerator: the runtime keeps the splits it
-// knows, which is all the enumerator needs.
-func (e *enumerator[T]) State() ([]byte, error) { return nil, nil }
-
-// Close implements weir.SplitEnumerator.
-func (e *enumerator[T]) Close() error {
-	e.cancel()
-	e.wg.Wait()
-	e.src.release()
 	return nil
 }

@@ -38,6 +38,7 @@ func TestSourceStartingOffsets(t *testing.T) {
 		// The group committed offset 4 of partition 0 and nothing of 1.
 		{"committed else earliest", kafka.CommittedOffsets(kafka.Earliest()), pick(func(i int) bool { return i%2 == 1 || i >= 8 })},
 		{"committed else latest", kafka.CommittedOffsets(kafka.Latest()), pick(func(i int) bool { return i%2 == 0 && i >= 8 })},
+		{"committed by no group", kafka.CommittedOffsets(kafka.Earliest()), pick(func(int) bool { return true })},
 		{"specific else earliest", kafka.SpecificOffsets(map[string]map[int32]int64{"s": {1: 7}}, kafka.Earliest()),
 			pick(func(i int) bool { return i%2 == 0 || i >= 15 })},
 		{"specific else latest", kafka.SpecificOffsets(map[string]map[int32]int64{"s": {1: 7}}, kafka.Latest()),
@@ -48,10 +49,14 @@ func TestSourceStartingOffsets(t *testing.T) {
 			c.Topic("s", 2)
 			fill(c, "s", 2, 0, 20)
 			c.CommitGroupOffsets("g", "s", map[int32]int64{0: 4})
+			group := "g"
+			if tc.name == "committed by no group" {
+				group = "never-committed"
+			}
 			env := weir.New(weir.Parallelism(2))
 			got := weir.Collect(weir.From(env, newSource(t, kafka.SourceConfig[string]{
 				Conn: kafka.Conn{Brokers: c.Brokers()}, Topics: []string{"s"}, Bounded: true,
-				Group: "g", StartingOffsets: tc.start,
+				Group: group, StartingOffsets: tc.start,
 			})))
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
