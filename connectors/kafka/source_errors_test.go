@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -140,6 +141,13 @@ func TestSourceCommitsOffsetsOnCheckpoints(t *testing.T) {
 				return
 			}
 			// Commits follow checkpoints on a goroutine of their own.
+			// What kcat, an independent client, sees of the group after
+			// the job: it resumes at the committed offsets.
+			defer func() {
+				if !t.Failed() {
+					kcatResumes(t, c, "g", "events")
+				}
+			}()
 			tick := time.NewTicker(10 * time.Millisecond)
 			defer tick.Stop()
 			deadline := time.After(testTimeout)
@@ -152,5 +160,40 @@ func TestSourceCommitsOffsetsOnCheckpoints(t *testing.T) {
 			}
 			j.end()
 		})
+	}
+}
+
+// needTool returns the path of the program name, skipping the test when it
+// is missing, unless WEIR_REQUIRE_TOOLS is set (make test sets it): then
+// the test fails.
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("WEIR_REQUIRE_TOOLS") != "" {
+			t.Fatalf("%s is required (make deps installs it): %v", name, err)
+		}
+		t.Skipf("%s is not installed: %v", name, err)
+	}
+	return p
+}
+
+// kcatResumes writes two records to topic and checks that kcat, consuming
+// as group, reads exactly those: the group's committed offsets were at the
+// end of what the job read.
+func kcatResumes(t *testing.T, c *kafkatest.Cluster, group, topic string) {
+	t.Helper()
+	kcat := needTool(t, "kcat")
+	want := fill(c, topic, 2, 1000, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, kcat, "-b", strings.Join(c.Brokers(), ","), "-G", group, "-e", "-q",
+		"-f", "%s\n", topic).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kcat: %v\n%s", err, out)
+	}
+	got := strings.Fields(string(out))
+	if !slices.Equal(sorted(got), sorted(want)) {
+		t.Fatalf("kcat consuming as group %q read %q, want only the records written after the job: %q", group, got, want)
 	}
 }
