@@ -19,6 +19,7 @@ func TestSourceDiscoversPartitionsAndTopics(t *testing.T) {
 	c.Topic("xin-x", 1)
 	fill(c, "in-a", 2, 0, 20)
 	fill(c, "xin-x", 1, 0, 5)
+	defer noLeaks(t)()
 	stop := make(chan struct{})
 	env := weir.New(weir.Parallelism(2), weir.Checkpoints(time.Hour, t.TempDir()), weir.StopOn(stop))
 	var n counter

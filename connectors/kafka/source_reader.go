@@ -73,8 +73,8 @@ func (r *reader[T]) Poll(out weir.SourceOutput[Record[T]], max int) (weir.PollSt
 	}
 	recs, more, err := r.buf.take(r.batch[:0], max)
 	r.batch = recs
-	for i, rec := range recs {
-		recs[i] = nil
+	defer clear(recs) // the batch is reused: hold no records
+	for _, rec := range recs {
 		if r.stop != noStop && rec.Offset >= r.stop {
 			r.next = r.stop
 			break

@@ -69,6 +69,7 @@ func TestSourceRestoresAtAnotherParallelism(t *testing.T) {
 	c := kafkatest.NewCluster(t)
 	c.Topic("events", 3)
 	dir := t.TempDir()
+	defer noLeaks(t)()
 	var want []string
 	var got []kafka.Record[string]
 	for run, p := range []int{2, 1, 2} {
