@@ -3,7 +3,9 @@ package kafka_test
 import (
 	"context"
 	"fmt"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,4 +95,36 @@ func TestSourceRestoresAtAnotherParallelism(t *testing.T) {
 	if g := values(got); !slices.Equal(g, sorted(want)) {
 		t.Fatalf("three runs read %d records, want each of %d once", len(g), len(want))
 	}
+}
+
+// The readers of a source share one client in the process: reading 16
+// partitions at parallelism 2 opens a handful of connections (each new
+// connection begins with an ApiVersions request), not one or more per
+// partition.
+func TestSourceSharesOneClient(t *testing.T) {
+	c := kafkatest.NewCluster(t)
+	c.Topic("wide", 16)
+	want := fill(c, "wide", 16, 0, 160)
+	var conns atomic.Int64
+	c.ControlKey(int16(kmsg.ApiVersions), func(kmsg.Request) (kmsg.Response, error, bool) {
+		conns.Add(1)
+		return nil, nil, false
+	})
+	env := weir.New(weir.Parallelism(2))
+	got := weir.Collect(weir.From(env, newSource(t, kafka.SourceConfig[string]{
+		Conn: kafka.Conn{Brokers: c.Brokers()}, Topics: []string{"wide"}, Bounded: true,
+	})))
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := env.Run(ctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if g := values(got.Values()); !slices.Equal(g, sorted(want)) {
+		t.Fatalf("read %d records, want %d", len(g), len(want))
+	}
+	// The listing client and the shared one, a few connections each.
+	if n := conns.Load(); n >= 16 {
+		t.Fatalf("reading 16 partitions opened %d connections, want a few", n)
+	}
+	t.Logf("%d connections", conns.Load())
 }
