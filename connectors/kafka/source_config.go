@@ -69,8 +69,8 @@ type SourceConfig[T any] struct {
 	// NoCommit keeps the source from committing offsets to Group.
 	NoCommit bool
 	// OnCommitError, when set, is told when committing offsets to Group
-	// fails. The job goes on either way; the next checkpoint commits
-	// again.
+	// fails, on a goroutine of the source's own. The job goes on either
+	// way; the next checkpoint commits again.
 	OnCommitError func(error)
 
 	// ReadUncommitted reads records of open and aborted transactions too.
