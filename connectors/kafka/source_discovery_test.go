@@ -21,14 +21,17 @@ func TestSourceDiscoversPartitionsAndTopics(t *testing.T) {
 	fill(c, "xin-x", 1, 0, 5)
 	defer noLeaks(t)()
 	stop := make(chan struct{})
-	env := weir.New(weir.Parallelism(2), weir.Checkpoints(time.Hour, t.TempDir()), weir.StopOn(stop))
+	onCheckpoint, checkpointed := checkpoints()
+	env := weir.New(weir.Parallelism(2), weir.Checkpoints(20*time.Millisecond, t.TempDir()), weir.StopOn(stop), onCheckpoint)
 	var n counter
 	out := weir.Collect(n.step(weir.From(env, newSource(t, kafka.SourceConfig[string]{
 		Conn: kafka.Conn{Brokers: c.Brokers()}, TopicRegex: "in-.*",
 		StartingOffsets: kafka.Latest(),
 	}), weir.DiscoveryInterval(10*time.Millisecond))))
 	j := start(t, env, stop)
-	// The partitions listed at the start begin at their end (Latest).
+	// The partitions listed at the start begin at their end (Latest),
+	// placed once a checkpoint holds their positions.
+	j.waitFor(checkpointed, "a checkpoint")
 	want := fill(c, "in-a", 2, 20, 10)
 	fill(c, "xin-x", 1, 5, 5)
 	j.waitFor(n.at(10), "the records of the first topic")

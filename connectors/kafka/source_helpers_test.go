@@ -165,3 +165,15 @@ func (j *job) end() {
 		j.t.Fatalf("the job did not end within %v", testTimeout)
 	}
 }
+
+// checkpoints returns an option telling the returned channel of each
+// checkpoint that completes (at most one waiting).
+func checkpoints() (weir.Option, <-chan struct{}) {
+	ch := make(chan struct{}, 1)
+	return weir.OnCheckpoint(func(weir.CheckpointMetrics) {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}), ch
+}

@@ -80,14 +80,8 @@ func TestSourceLatestThenRestoreReadsNewPartitionsFromEarliest(t *testing.T) {
 	dir := t.TempDir()
 	run := func(restore bool, write func() []string) []string {
 		stop := make(chan struct{})
-		checkpointed := make(chan struct{}, 1)
-		opts := []weir.Option{weir.Checkpoints(20*time.Millisecond, dir), weir.StopOn(stop),
-			weir.OnCheckpoint(func(weir.CheckpointMetrics) {
-				select {
-				case checkpointed <- struct{}{}:
-				default:
-				}
-			})}
+		onCheckpoint, checkpointed := checkpoints()
+		opts := []weir.Option{weir.Checkpoints(20*time.Millisecond, dir), weir.StopOn(stop), onCheckpoint}
 		if restore {
 			opts = append(opts, weir.Restore("latest"))
 		}
