@@ -249,6 +249,7 @@ func (o Offsets) validate() error {
 	return nil
 }
 
+// String names o as the call that builds it, for errors.
 func (o Offsets) String() string {
 	switch o.kind {
 	case startLatest:
