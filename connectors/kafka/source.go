@@ -296,7 +296,10 @@ func (s *Source[T]) OpenSplit(ctx context.Context, split weir.Split, pos []byte)
 		}
 		r.first = b.start
 	}
-	r.buf = f.register(tp, s.cfg.BufferBytes)
+	if r.buf, err = f.register(tp, s.cfg.BufferBytes); err != nil {
+		s.releaseLocked()
+		return nil, err
+	}
 	return r, nil
 }
 

@@ -83,12 +83,15 @@ func (f *fetcher) close() {
 
 // register returns the buffer of tp's records. The partition is fetched
 // once its reader calls start.
-func (f *fetcher) register(tp topicPartition, limit int) *partBuffer {
+func (f *fetcher) register(tp topicPartition, limit int) (*partBuffer, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.mu.parts[tp] != nil {
+		return nil, fmt.Errorf("kafka: split %q is open already: a Source value serves one job at a time", tp)
+	}
 	b := &partBuffer{tp: tp, cl: f.cl, limit: limit}
 	f.mu.parts[tp] = b
-	return b
+	return b, nil
 }
 
 // start fetches tp from offset next (earliestOffset: the earliest).

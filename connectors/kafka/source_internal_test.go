@@ -108,3 +108,33 @@ func TestReaderPausesFullPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A split opened twice in one process (two jobs sharing a Source value)
+// is an error, not two readers splitting its records.
+func TestSplitOpenedTwice(t *testing.T) {
+	c := kafkatest.NewCluster(t)
+	c.Topic("t", 1)
+	src, err := NewSource(SourceConfig[string]{Conn: Conn{Brokers: c.Brokers()}, Topics: []string{"t"}, Decoder: format.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := src.Splits(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := src.OpenSplit(ctx, weir.Split{ID: "t-0"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.OpenSplit(ctx, weir.Split{ID: "t-0"}, nil); err == nil || !strings.Contains(err.Error(), `split "t-0" is open already`) {
+		t.Fatalf("second OpenSplit = %v, want an error saying the split is open already", err)
+	}
+	if err := rd.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The failed open gave its use of the client back: the last close
+	// closed it.
+	if src.f != nil || src.users != 0 {
+		t.Fatalf("after closing the reader the source holds a client (%d users)", src.users)
+	}
+}
