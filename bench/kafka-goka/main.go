@@ -1,7 +1,7 @@
 // Command kafka-goka is the Goka contender of the Kafka benchmark
 // (bench/kafka): a keyed count in lovoo/goka, Kafka Streams' model in Go.
-// It reads the input topic's 300-byte JSON records, decodes each, counts
-// them per record key in Goka's group table (kept in a compacted topic, as
+// It reads the input topic's 300-byte JSON records, decodes each (unless
+// -by-key: then values are not decoded), counts them per record key in Goka's group table (kept in a compacted topic, as
 // Goka keeps state), emits each new count to the output topic, and stops
 // once it has counted -records records. It prints its record count and CPU
 // seconds (rusage) as JSON, like the harness's other children. It is a
@@ -60,9 +60,14 @@ func main() {
 	records := flag.Int64("records", 1_000_000, "records to count before stopping")
 	flag.Int64("keys", 0, "ignored (the harness passes it to every contender)")
 	linger := flag.Duration("linger", 5*time.Millisecond, "producer linger (sarama Flush.Frequency)")
+	byKey := flag.Bool("by-key", false, "count by message key without decoding values")
 	flag.Parse()
 	start := time.Now()
-	if err := run(strings.Split(*brokers, ","), *in, *out, *records, *linger); err != nil {
+	var values goka.Codec = eventCodec{}
+	if *byKey {
+		values = new(codec.Bytes)
+	}
+	if err := run(strings.Split(*brokers, ","), *in, *out, *records, *linger, values); err != nil {
 		fmt.Fprintf(os.Stderr, "kafka-goka: %v\n", err)
 		os.Exit(1)
 	}
@@ -74,7 +79,7 @@ func main() {
 	})
 }
 
-func run(brokers []string, in, out string, records int64, linger time.Duration) error {
+func run(brokers []string, in, out string, records int64, linger time.Duration, values goka.Codec) error {
 	// Goka's configuration as its users set it for throughput: producer
 	// batching, the input read from its start.
 	cfg := goka.DefaultConfig()
@@ -101,8 +106,8 @@ func run(brokers []string, in, out string, records int64, linger time.Duration) 
 			cancel()
 		}
 	}
-	g := goka.DefineGroup("goka-count",
-		goka.Input(goka.Stream(in), eventCodec{}, count),
+	g := goka.DefineGroup(goka.Group("count-"+out),
+		goka.Input(goka.Stream(in), values, count),
 		goka.Persist(new(codec.Int64)),
 		goka.Output(goka.Stream(out), new(codec.Int64)),
 	)

@@ -10,8 +10,15 @@
 //
 //   - ceiling: a hand-written franz-go loop, consume → decode → encode →
 //     produce (ceiling.go);
-//   - goka: a keyed count in lovoo/goka, Kafka Streams' model in Go
-//     (bench/kafka-goka, a module of its own), when -goka names its binary.
+//   - weir-alo, weir-eo: Weir doing what the ceiling does (Kafka source,
+//     decode, encode, Kafka sink) at least once and exactly once, with a
+//     checkpoint every second (weir.go);
+//   - weir-count, goka: a keyed count that decodes each record, counts it
+//     per user in keyed state and writes each new count; Goka is lovoo/goka,
+//     Kafka Streams' model in Go (bench/kafka-goka, a module of its own),
+//     run when -goka names its binary;
+//   - weir-count-key, goka-key: the same count by message key, without
+//     decoding values (Kafka Streams' groupByKey().count()).
 //
 // It prints the results and, with -doc, writes them as a table between the
 // markers "<!-- kafka:begin -->" and "<!-- kafka:end -->" of that file.
@@ -28,6 +35,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -46,6 +54,7 @@ type options struct {
 	doc        string
 	only       string
 	linger     time.Duration
+	profile    string
 }
 
 // childConfig is what a contender's child process is told.
@@ -77,6 +86,7 @@ func main() {
 	var child string
 	var c childConfig
 	var brokers string
+	var cpuProfile string
 	flag.Int64Var(&o.records, "records", 1_000_000, "records in the input topic")
 	flag.IntVar(&o.partitions, "partitions", 4, "partitions of every topic")
 	flag.Int64Var(&o.keys, "keys", 10_000, "distinct keys (users) of the records")
@@ -84,7 +94,9 @@ func main() {
 	flag.StringVar(&o.goka, "goka", "", "the kafka-goka binary (bench/kafka-goka); empty skips Goka")
 	flag.StringVar(&o.doc, "doc", "", "write the table into this Markdown file between the kafka markers")
 	flag.StringVar(&o.only, "only", "", "comma-separated contenders to run (default all)")
+	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of each of Weir's and the ceiling's children into this directory")
 	flag.DurationVar(&o.linger, "linger", 5*time.Millisecond, "producer linger of every contender")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "child: write a CPU profile of the contender to this file")
 	flag.StringVar(&child, "child", "", "run one contender (internal: the harness starts children with it)")
 	flag.StringVar(&brokers, "brokers", "", "child: the broker addresses")
 	flag.StringVar(&c.in, "in", "", "child: input topic")
@@ -92,8 +104,20 @@ func main() {
 	flag.Parse()
 	if child != "" {
 		c.brokers, c.records, c.keys, c.linger = strings.Split(brokers, ","), o.records, o.keys, o.linger
+		if cpuProfile != "" {
+			f, err := os.Create(cpuProfile)
+			if err == nil {
+				err = pprof.StartCPUProfile(f)
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "bench-kafka %s: -cpuprofile: %v\n", child, err)
+				os.Exit(1)
+			}
+			defer pprof.StopCPUProfile()
+		}
 		if err := runChild(child, c); err != nil {
 			fmt.Fprintf(os.Stderr, "bench-kafka %s: %v\n", child, err)
+			pprof.StopCPUProfile()
 			os.Exit(1)
 		}
 		return
@@ -147,7 +171,7 @@ func run(o options) error {
 	}
 	names := order
 	if o.goka != "" {
-		names = append(names, "goka")
+		names = append(names, "goka", "goka-key")
 	}
 	if o.only != "" {
 		names = strings.Split(o.only, ",")
@@ -155,8 +179,13 @@ func run(o options) error {
 	var rows []row
 	for _, name := range names {
 		bin, args := self, []string{"-child", name}
-		if name == "goka" {
+		if name == "goka" || name == "goka-key" {
 			bin, args = o.goka, nil
+			if name == "goka-key" {
+				args = []string{"-by-key"}
+			}
+		} else if o.profile != "" {
+			args = append(args, "-cpuprofile", filepath.Join(o.profile, name+".prof"))
 		}
 		args = append(args, "-brokers", addr, "-in", "in", "-out", "out-"+name,
 			"-records", fmt.Sprint(o.records), "-keys", fmt.Sprint(o.keys), "-linger", o.linger.String())
