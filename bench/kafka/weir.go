@@ -77,7 +77,9 @@ type userCount struct {
 
 // counter counts each user's records in keyed state and emits every new
 // count, as the Goka contender does.
-type counter struct{ n weir.ValueState[string, int64] }
+type counter struct {
+	n weir.ValueState[string, int64]
+}
 
 func (f *counter) Open(c weir.KeyedOpenContext[string]) error {
 	f.n = weir.Value[int64](c, "n")
@@ -138,7 +140,9 @@ type skipValue struct{}
 func (skipValue) Decode([]byte) (struct{}, error) { return struct{}{}, nil }
 
 // keyCounter counts the records of each key, which is all they carry.
-type keyCounter struct{ n weir.ValueState[string, int64] }
+type keyCounter struct {
+	n weir.ValueState[string, int64]
+}
 
 func (f *keyCounter) Open(c weir.KeyedOpenContext[string]) error {
 	f.n = weir.Value[int64](c, "n")
