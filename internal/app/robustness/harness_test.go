@@ -48,6 +48,8 @@ type harness struct {
 	kills  map[string]int // by failpoint, and "random"
 	torn   int            // kills that left a torn checkpoint behind
 	runs   int
+	// kafka is the broker address of the Kafka branch; empty for files.
+	kafka string
 }
 
 // TestExactlyOnceUnderKill runs the job as a separate process, kills it with
@@ -82,33 +84,7 @@ func TestExactlyOnceUnderKill(t *testing.T) {
 	want := Model(in)
 	checkRulesExercised(t, h.input, in, want, events)
 
-	r := rand.New(rand.NewPCG(2, 3))
-	fp := 0
-	for done := false; !done; {
-		total := 0
-		for _, n := range h.kills {
-			total += n
-		}
-		untried := slices.ContainsFunc(failpoints, func(f string) bool { return h.kills[f] == 0 })
-		switch {
-		case total >= minKills && !untried:
-			done = h.run("", 0)
-			if !done {
-				t.Fatalf("the last run, with no kill planned, was killed")
-			}
-		case fp < minKills/2 && (untried || r.IntN(2) == 0):
-			// Each failpoint in turn, at its first, second or third hit,
-			// for about half the kills.
-			done = h.run(failpoints[fp%len(failpoints)], 1+r.IntN(3))
-			fp++
-		default:
-			done = h.runKilledAfter(time.Duration(50+r.IntN(300)) * time.Millisecond)
-		}
-		if done && (total < minKills || untried) {
-			t.Fatalf("the job completed after %d kills %v; slow it down (pause) so the harness gets its %d kills and every failpoint",
-				total, h.kills, minKills)
-		}
-	}
+	h.killUntilDone(minKills, failpoints)
 
 	got, err := Committed(h.output)
 	if err != nil {
@@ -158,6 +134,41 @@ func TestExactlyOnceUnderKill(t *testing.T) {
 	}
 }
 
+// killUntilDone runs the job until it completes: killed at every failpoint
+// of fps in turn (at its first, second or third hit) and at random moments,
+// at least minKills times, then once more without a kill planned.
+func (h *harness) killUntilDone(minKills int, fps []string) {
+	t := h.t
+	r := rand.New(rand.NewPCG(2, 3))
+	fp := 0
+	for done := false; !done; {
+		total := 0
+		for _, n := range h.kills {
+			total += n
+		}
+		untried := slices.ContainsFunc(fps, func(f string) bool { return h.kills[f] == 0 })
+		switch {
+		case total >= minKills && !untried:
+			done = h.run("", 0)
+			if !done {
+				t.Fatalf("the last run, with no kill planned, was killed")
+			}
+		case fp < minKills/2 && (untried || r.IntN(2) == 0):
+			// Each failpoint in turn, at its first, second or third hit,
+			// for about half the kills.
+			done = h.run(fps[fp%len(fps)], 1+r.IntN(3))
+			fp++
+		default:
+			done = h.runKilledAfter(time.Duration(50+r.IntN(300)) * time.Millisecond)
+		}
+		if done && (total < minKills || untried) {
+			t.Fatalf("the job completed after %d kills %v; slow it down (pause) so the harness gets its %d kills and every failpoint",
+				total, h.kills, minKills)
+		}
+	}
+
+}
+
 // run starts the job, armed to die at the n-th hit of a failpoint when fp is
 // set, and reports whether it completed. A run killed at its failpoint is
 // counted.
@@ -193,6 +204,9 @@ func (h *harness) command() *exec.Cmd {
 	args := []string{
 		"-input", filepath.Join(h.input, "*.jsonl"), "-output", h.output, "-dead-letters", h.dead, "-checkpoints", h.chk,
 		"-interval", "30ms", "-parallelism", fmt.Sprint(p), "-pause", fmt.Sprint(h.pause),
+	}
+	if h.kafka != "" {
+		args = append(args, "-kafka-brokers", h.kafka, "-kafka-input", "in", "-kafka-output", "out")
 	}
 	if h.hasCheckpoint() {
 		args = append(args, "-restore")

@@ -16,6 +16,8 @@ import (
 
 	"github.com/weirstream/weir"
 	"github.com/weirstream/weir/connectors/file"
+	"github.com/weirstream/weir/connectors/format"
+	"github.com/weirstream/weir/connectors/kafka"
 	"github.com/weirstream/weir/internal/failpoint"
 )
 
@@ -57,6 +59,9 @@ const (
 	// PartFileCommitted is the failpoint hit after each part file of the
 	// output is committed.
 	PartFileCommitted = "part-file-committed"
+	// KafkaTxnCommitted is the failpoint hit after each transaction of the
+	// Kafka output is committed.
+	KafkaTxnCommitted = "kafka-txn-committed"
 	// MaxWithin is the longest window a rule may have; the fraud check
 	// keeps a key's event times that long.
 	MaxWithin = 5_000
@@ -69,10 +74,21 @@ const (
 	RuleEvery = 200
 )
 
+// KafkaIO makes the job read its input lines from a Kafka topic, one
+// partition per input file, and write its output lines to another topic
+// with transactions, exactly once.
+type KafkaIO struct {
+	Brokers               []string
+	Input, Output         string // topics
+	TransactionalIDPrefix string
+}
+
 // JobConfig configures the job.
 type JobConfig struct {
-	Input       string // glob of JSON-lines files, one split each
-	Output      string // base directory of the exactly-once file sink
+	Input  string // glob of JSON-lines files, one split each
+	Output string // base directory of the exactly-once file sink
+	// Kafka, when set, replaces Input and Output with topics.
+	Kafka       *KafkaIO
 	DeadLetters string // directory of the dead-letter output
 	Checkpoints string
 	Interval    time.Duration
@@ -104,8 +120,10 @@ func BuildJob(c JobConfig) (*weir.Env, error) {
 		opts = append(opts, weir.Restore("latest"))
 	}
 	env := weir.New(append(opts, c.Options...)...)
-	lines := weir.From(env, weir.Lines(c.Input),
-		weir.EventTime(lineTime, 2*Disorder*time.Millisecond)).ID("input")
+	lines, err := input(env, c)
+	if err != nil {
+		return nil, err
+	}
 	var n atomic.Int64
 	records := weir.TryMap(lines, func(s string) (Event, error) {
 		var e Event
@@ -143,6 +161,23 @@ func BuildJob(c JobConfig) (*weir.Env, error) {
 	// fraud check, which checks each key's events against the rule
 	// versions in force at their event time.
 	alerts := weir.ProcessBroadcast(keyed, weir.Broadcast(rules), &fraudCheck{}).ID("fraud")
+	out := weir.Union(windows, joins, alerts)
+	if k := c.Kafka; k != nil {
+		sink, err := kafka.NewSink(kafka.SinkConfig[string]{
+			Conn:                  kafka.Conn{Brokers: k.Brokers},
+			Topic:                 k.Output,
+			Value:                 format.String(),
+			Delivery:              kafka.ExactlyOnce,
+			TransactionalIDPrefix: k.TransactionalIDPrefix,
+			TransactionTimeout:    time.Minute,
+			Committed:             func(string) { failpoint.Hit(KafkaTxnCommitted) },
+		})
+		if err != nil {
+			return nil, err
+		}
+		weir.To(out, weir.Sink[string](sink)).ID("output")
+		return env, nil
+	}
 	sink, err := file.New(file.Config[string]{
 		Dir:       c.Output,
 		Format:    file.Lines(func(s string) string { return s }),
@@ -152,8 +187,29 @@ func BuildJob(c JobConfig) (*weir.Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	weir.To(weir.Union(windows, joins, alerts), weir.Sink[string](sink)).ID("output")
+	weir.To(out, weir.Sink[string](sink)).ID("output")
 	return env, nil
+}
+
+// input adds the job's source of input lines to env: the files, or the
+// Kafka topic read to the end offsets it has when the job first starts.
+func input(env *weir.Env, c JobConfig) (weir.Stream[string], error) {
+	k := c.Kafka
+	if k == nil {
+		return weir.From(env, weir.Lines(c.Input), weir.EventTime(lineTime, 2*Disorder*time.Millisecond)).ID("input"), nil
+	}
+	src, err := kafka.NewSource(kafka.SourceConfig[string]{
+		Conn:    kafka.Conn{Brokers: k.Brokers},
+		Topics:  []string{k.Input},
+		Decoder: format.String(),
+		Bounded: true,
+	})
+	if err != nil {
+		return weir.Stream[string]{}, err
+	}
+	recs := weir.From(env, src, weir.EventTime(func(r kafka.Record[string]) time.Time { return lineTime(r.Value) },
+		2*Disorder*time.Millisecond)).ID("input")
+	return weir.Map(recs, func(r kafka.Record[string]) string { return r.Value }).ID("value"), nil
 }
 
 // lineTime reads the event time of an input line.

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/weirstream/weir/internal/app/robustness"
@@ -22,7 +23,17 @@ func main() {
 	flag.IntVar(&c.Parallelism, "parallelism", 1, "parallelism")
 	flag.BoolVar(&c.Restore, "restore", false, "restore from the latest checkpoint")
 	flag.IntVar(&c.Pause, "pause", 0, "sleep a millisecond every this many records")
+	var k robustness.KafkaIO
+	var brokers string
+	flag.StringVar(&brokers, "kafka-brokers", "", "read from and write to Kafka at these brokers (comma-separated) instead of files")
+	flag.StringVar(&k.Input, "kafka-input", "in", "input topic, with -kafka-brokers")
+	flag.StringVar(&k.Output, "kafka-output", "out", "output topic, with -kafka-brokers")
+	flag.StringVar(&k.TransactionalIDPrefix, "kafka-txn-prefix", "eojob", "transactional ID prefix of the output, with -kafka-brokers")
 	flag.Parse()
+	if brokers != "" {
+		k.Brokers = strings.Split(brokers, ",")
+		c.Kafka = &k
+	}
 	env, err := robustness.BuildJob(c)
 	if err == nil {
 		err = env.Run(context.Background())
