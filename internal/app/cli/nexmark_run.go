@@ -21,6 +21,9 @@ type runOptions struct {
 	query             string
 	events, seed, tps int64
 	input             string
+	kafkaTopic        string
+	kafkaBrokers      []string
+	kafkaGroup        string
 	parallelism       int
 	splits            int
 	runFlags
@@ -42,7 +45,9 @@ func newNexmarkRunCommand() *cobra.Command {
 		Short: "Run a Nexmark query on generated events or an events file",
 		Long: `Run one Nexmark query through Weir's DataStream API and runtime, on the
 in-process generator (--events, --tps, --seed: the same stream 'weir nexmark
-generate' writes) or on JSON-lines events files (--input). Queries: ` + strings.Join(queries.Names(), " ") + `
+generate' writes), on JSON-lines events files (--input), or on a Kafka topic of
+JSON events (--kafka-topic, read to the end it has when the job starts).
+Queries: ` + strings.Join(queries.Names(), " ") + `
 (q6 needs an OVER window the reference suite cannot run either).
 
 Event time is each event's dateTime, with the reference watermark dateTime −
@@ -125,6 +130,9 @@ text or json.`,
 	f.Float64Var(&o.rate, "rate", 0, "generate at most this many events per second of wall-clock time; 0 is as fast as the job goes")
 	f.IntVar(&o.splits, "splits", 0, "generator splits (default 4, or --parallelism if larger); keep it across --restore")
 	f.StringVar(&o.input, "input", "", "read events from these JSON-lines `files` (a glob) instead of generating them")
+	f.StringVar(&o.kafkaTopic, "kafka-topic", "", "read events from this Kafka `topic` (one JSON event per record, to the end it has when the job starts) instead of generating them")
+	f.StringSliceVar(&o.kafkaBrokers, "kafka-brokers", []string{"127.0.0.1:9092"}, "the Kafka brokers of --kafka-topic (host:port, comma-separated)")
+	f.StringVar(&o.kafkaGroup, "kafka-group", "", "commit the offsets of --kafka-topic to this consumer group at every checkpoint (for lag tools)")
 	f.IntVar(&o.parallelism, "parallelism", o.parallelism, "parallel subtasks of each operator")
 	o.runFlags.register(f, "take exactly-once checkpoints into this `directory`")
 	f.StringVar(&o.out, "out", "", "write the result rows as JSON lines under this `directory` (exactly-once)")
@@ -170,6 +178,14 @@ func nexmarkRunConfig(o runOptions, changed func(string) bool) (job.Options, job
 		return jo, q, fmt.Errorf("invalid --splits %d: must be positive", o.splits)
 	case o.input != "" && (changed("events") || changed("tps") || changed("seed") || changed("splits") || changed("rate")):
 		return jo, q, errors.New("--input reads events from files: --events, --tps, --seed, --rate and --splits are for generated events")
+	case o.kafkaTopic != "" && (changed("events") || changed("tps") || changed("seed") || changed("splits") || changed("rate")):
+		return jo, q, errors.New("--kafka-topic reads events from Kafka: --events, --tps, --seed, --rate and --splits are for generated events")
+	case o.kafkaTopic != "" && o.input != "":
+		return jo, q, errors.New("--input and --kafka-topic both name the events to read; give one")
+	case o.kafkaTopic == "" && (changed("kafka-brokers") || changed("kafka-group")):
+		return jo, q, errors.New("--kafka-brokers and --kafka-group need --kafka-topic")
+	case changed("kafka-topic") && o.kafkaTopic == "":
+		return jo, q, errors.New("invalid --kafka-topic: the topic name is empty")
 	case changed("input") && o.input == "":
 		return jo, q, errors.New("invalid --input: the file name is empty")
 	case changed("out") && o.out == "":
@@ -196,6 +212,9 @@ func nexmarkRunConfig(o runOptions, changed func(string) bool) (job.Options, job
 		CheckpointDir: o.checkpointDir, CheckpointInterval: o.checkpointInterval, Restore: o.restore,
 		AllowNonRestoredState: o.allowNonRestoredState,
 		Out:                   o.out, Append: o.appendOut, SideInput: o.sideInput, OnError: policy, DeadLetters: o.deadLetters,
+	}
+	if o.kafkaTopic != "" {
+		jo.Kafka = &job.KafkaInput{Brokers: o.kafkaBrokers, Topic: o.kafkaTopic, Group: o.kafkaGroup}
 	}
 	return jo, q, nil
 }
@@ -264,6 +283,9 @@ func describeRun(q job.Query, jo job.Options, d time.Duration) string {
 	}
 	if jo.Input != "" {
 		in = "events from " + jo.Input
+	}
+	if k := jo.Kafka; k != nil {
+		in = fmt.Sprintf("events of Kafka topic %s at %s", k.Topic, strings.Join(k.Brokers, ","))
 	}
 	out := "rows counted, not kept"
 	if jo.Out != "" {

@@ -34,6 +34,11 @@ func TestNexmarkRunFlags(t *testing.T) {
 		{[]string{"--query", "q0", "--append"}, "--append needs --out DIR or --dead-letters DIR"},
 		{[]string{"--query", "q0", "--rate", "Inf"}, "invalid --rate +Inf: want a finite number"},
 		{[]string{"--query", "q0", "--rate", "NaN"}, "invalid --rate NaN"},
+		{[]string{"--query", "q0", "--kafka-topic", "t", "--seed", "3"}, "--kafka-topic reads events from Kafka"},
+		{[]string{"--query", "q0", "--kafka-topic", "t", "--input", "x.jsonl"}, "--input and --kafka-topic both name"},
+		{[]string{"--query", "q0", "--kafka-brokers", "h:1"}, "--kafka-brokers and --kafka-group need --kafka-topic"},
+		{[]string{"--query", "q0", "--kafka-topic", ""}, "invalid --kafka-topic: the topic name is empty"},
+		{[]string{"--query", "q0", "--kafka-topic", "t", "--kafka-brokers", "nohost"}, `Conn.Brokers[0] "nohost": want host:port`},
 	} {
 		_, _, err := execute(t, append([]string{"nexmark", "run"}, c.args...)...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

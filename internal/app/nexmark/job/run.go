@@ -30,6 +30,9 @@ type Options struct {
 	// Input, when set, is a glob of JSON-lines events files to read
 	// instead of generating events.
 	Input string
+	// Kafka, when set, is a topic of events to read (one JSON event per
+	// record, as Input's lines) instead of generating them.
+	Kafka *KafkaInput
 	// Parallelism of every operator (default 1).
 	Parallelism int
 
@@ -120,7 +123,7 @@ func Run(ctx context.Context, q Query, o Options) (Result, error) {
 	if o.Restore != "" {
 		opts = append(opts, weir.Restore(o.Restore))
 	}
-	if o.Input == "" {
+	if o.Input == "" && o.Kafka == nil {
 		// What decides the generated events; the rate and the split count
 		// do not (a changed split count fails by itself, naming a split).
 		g := o.Generator
@@ -173,9 +176,15 @@ func Run(ctx context.Context, q Query, o Options) (Result, error) {
 	// progress line; the operators' metrics are published only every
 	// quarter second, so rows counted at once would run ahead of them.
 	var read atomic.Int64
-	if o.Input != "" {
+	switch {
+	case o.Input != "":
 		c.events = fromFiles(env, &read, o.Input)
-	} else {
+	case o.Kafka != nil:
+		var err error
+		if c.events, err = fromKafka(env, &read, *o.Kafka); err != nil {
+			return Result{}, err
+		}
+	default:
 		var err error
 		if c.events, err = fromGenerator(env, o.Generator, o.Splits, o.Rate, &read); err != nil {
 			return Result{}, err
@@ -264,7 +273,7 @@ func checkEmptyOut(dir string) error {
 func sourceEvents(ms []weir.OperatorMetrics) int64 {
 	var n int64
 	for _, m := range ms {
-		if m.ID == "nexmark-generator" || m.ID == "nexmark-file" {
+		if m.ID == "nexmark-generator" || m.ID == "nexmark-file" || m.ID == "nexmark-kafka" {
 			n += m.In
 		}
 	}

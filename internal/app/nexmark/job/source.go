@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/weirstream/weir"
+	"github.com/weirstream/weir/connectors/kafka"
 	"github.com/weirstream/weir/internal/app/nexmark"
 )
 
@@ -219,4 +220,44 @@ func fromFiles(e *weir.Env, read *atomic.Int64, patterns ...string) weir.Stream[
 		}
 		return l.ev, nil
 	}).Name("decode").ID("nexmark-decode")
+}
+
+// KafkaInput is a topic of Nexmark events, one JSON event per record.
+type KafkaInput struct {
+	Brokers []string
+	Topic   string
+	// Group, when set, is the consumer group the source commits its
+	// offsets to at every checkpoint.
+	Group string
+}
+
+// fromKafka adds a source of the events of a Kafka topic to e, read to the
+// end offsets the topic has when the job first starts. A record that does
+// not decode meets the job's error policy in the source, with its
+// partition and offset.
+func fromKafka(e *weir.Env, read *atomic.Int64, k KafkaInput) (weir.Stream[nexmark.Event], error) {
+	src, err := kafka.NewSource(kafka.SourceConfig[nexmark.Event]{
+		Conn: kafka.Conn{Brokers: k.Brokers}, Topics: []string{k.Topic}, Group: k.Group,
+		Decoder: eventDecoder{read}, Bounded: true,
+	})
+	if err != nil {
+		return weir.Stream[nexmark.Event]{}, err
+	}
+	recs := weir.From(e, src, weir.EventTime(func(r kafka.Record[nexmark.Event]) time.Time { return eventTime(r.Value) }, WatermarkDelay)).
+		Name("events").ID("nexmark-kafka")
+	return weir.Map(recs, func(r kafka.Record[nexmark.Event]) nexmark.Event { return r.Value }).
+		Name("value").ID("nexmark-kafka-value"), nil
+}
+
+// eventDecoder decodes a record's JSON event, counting the records for the
+// progress line.
+type eventDecoder struct{ read *atomic.Int64 }
+
+func (d eventDecoder) Decode(b []byte) (nexmark.Event, error) {
+	d.read.Add(1)
+	var ev nexmark.Event
+	if err := nexmark.DecodeJSON(b, &ev); err != nil {
+		return nexmark.Event{}, fmt.Errorf("not a Nexmark event: %w", err)
+	}
+	return ev, nil
 }
