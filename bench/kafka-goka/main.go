@@ -59,6 +59,7 @@ func main() {
 	out := flag.String("out", "out-goka", "output topic")
 	records := flag.Int64("records", 1_000_000, "records to count before stopping")
 	flag.Int64("keys", 0, "ignored (the harness passes it to every contender)")
+	flag.String("file", "", "ignored (the harness passes it to every contender)")
 	linger := flag.Duration("linger", 5*time.Millisecond, "producer linger (sarama Flush.Frequency)")
 	byKey := flag.Bool("by-key", false, "count by message key without decoding values")
 	flag.Parse()

@@ -47,6 +47,7 @@ import (
 
 type options struct {
 	records    int64
+	nexmark    int64
 	partitions int
 	keys       int64
 	weir       string
@@ -64,6 +65,7 @@ type childConfig struct {
 	records int64
 	keys    int64
 	linger  time.Duration
+	file    string // the Nexmark events file
 }
 
 // result is what a child prints when it is done.
@@ -88,6 +90,7 @@ func main() {
 	var brokers string
 	var cpuProfile string
 	flag.Int64Var(&o.records, "records", 1_000_000, "records in the input topic")
+	flag.Int64Var(&o.nexmark, "nexmark-events", 1_000_000, "Nexmark events for q5 and q7 from Kafka and from a file; 0 skips them")
 	flag.IntVar(&o.partitions, "partitions", 4, "partitions of every topic")
 	flag.Int64Var(&o.keys, "keys", 10_000, "distinct keys (users) of the records")
 	flag.StringVar(&o.weir, "weir", "bin/weir", "the weir binary, whose dev kafka runs the broker")
@@ -101,6 +104,7 @@ func main() {
 	flag.StringVar(&brokers, "brokers", "", "child: the broker addresses")
 	flag.StringVar(&c.in, "in", "", "child: input topic")
 	flag.StringVar(&c.out, "out", "", "child: output topic")
+	flag.StringVar(&c.file, "file", "", "child: the Nexmark events file")
 	flag.Parse()
 	if child != "" {
 		c.brokers, c.records, c.keys, c.linger = strings.Split(brokers, ","), o.records, o.keys, o.linger
@@ -173,6 +177,14 @@ func run(o options) error {
 	if o.goka != "" {
 		names = append(names, "goka", "goka-key")
 	}
+	file := filepath.Join(dir, "nexmark.jsonl")
+	if o.nexmark > 0 {
+		fmt.Fprintf(os.Stderr, "writing %d Nexmark events to topic %s and a file\n", o.nexmark, nexmarkTopic)
+		if err := fillNexmark(addr, file, o.nexmark); err != nil {
+			return err
+		}
+		names = append(names, nexmarkOrder...)
+	}
 	if o.only != "" {
 		names = strings.Split(o.only, ",")
 	}
@@ -187,7 +199,7 @@ func run(o options) error {
 		} else if o.profile != "" {
 			args = append(args, "-cpuprofile", filepath.Join(o.profile, name+".prof"))
 		}
-		args = append(args, "-brokers", addr, "-in", "in", "-out", "out-"+name,
+		args = append(args, "-brokers", addr, "-in", "in", "-out", "out-"+name, "-file", file,
 			"-records", fmt.Sprint(o.records), "-keys", fmt.Sprint(o.keys), "-linger", o.linger.String())
 		if err := createTopic(addr, "out-"+name, o.partitions); err != nil {
 			return err
@@ -197,12 +209,16 @@ func run(o options) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
+		want := o.records
+		if strings.HasPrefix(name, "nexmark-") {
+			want = o.nexmark
+		}
 		n, err := topicLength(addr, "out-"+name)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		if res.Records != o.records || n < o.records {
-			return fmt.Errorf("%s processed %d records and its output holds %d, want %d", name, res.Records, n, o.records)
+		if res.Records != want || (n < want && !strings.HasPrefix(name, "nexmark-")) {
+			return fmt.Errorf("%s processed %d records and its output holds %d, want %d", name, res.Records, n, want)
 		}
 		rows = append(rows, row{name: name, res: res, outLen: n})
 		fmt.Fprintf(os.Stderr, "  %s: %.0f records/s per core (%.2f CPU s, %.2f s wall)\n",
@@ -321,22 +337,35 @@ func runProcess(bin string, args []string) (result, error) {
 
 func render(rows []row, o options) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Measured %s on %d CPUs (%s/%s): %d records of about 300 bytes of JSON, %d keys, %d partitions, one development broker (weir dev kafka) in its own process, producer linger %v.\n\n",
-		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, o.records, o.keys, o.partitions, o.linger)
+	fmt.Fprintf(&b, "Measured %s on %d CPUs (%s/%s): %d records of about 300 bytes of JSON, %d keys, %d partitions, %d Nexmark events, one development broker (weir dev kafka) in its own process, producer linger %v.\n\n",
+		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, o.records, o.keys, o.partitions, o.nexmark, o.linger)
 	b.WriteString("| contender | records/s per core | CPU s | wall s | ÷ ceiling |\n|---|---:|---:|---:|---:|\n")
-	var ceil float64
+	rate := map[string]float64{}
 	for _, r := range rows {
-		if r.name == "ceiling" {
-			ceil = float64(r.res.Records) / r.res.CPUSeconds
-		}
+		rate[r.name] = float64(r.res.Records) / r.res.CPUSeconds
 	}
 	for _, r := range rows {
-		rate := float64(r.res.Records) / r.res.CPUSeconds
 		ratio := "–"
-		if ceil > 0 {
-			ratio = fmt.Sprintf("%.2f", rate/ceil)
+		if c := rate["ceiling"]; c > 0 && !strings.HasPrefix(r.name, "nexmark-") {
+			ratio = fmt.Sprintf("%.2f", rate[r.name]/c)
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %s |\n", r.name, rate, r.res.CPUSeconds, r.res.Wall, ratio)
+		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %s |\n", r.name, rate[r.name], r.res.CPUSeconds, r.res.Wall, ratio)
+	}
+	b.WriteString("\n| goal | ratio | target |\n|---|---:|---:|\n")
+	for _, g := range []struct {
+		what, a, b string
+		target     float64
+	}{
+		{"Weir at least once ÷ the hand-written loop", "weir-alo", "ceiling", 0.5},
+		{"Weir exactly once ÷ Weir at least once", "weir-eo", "weir-alo", 0.8},
+		{"Weir keyed count ÷ Goka", "weir-count", "goka", 10},
+		{"Weir keyed count by message key ÷ Goka's", "weir-count-key", "goka-key", 10},
+		{"q5 from Kafka ÷ q5 from a JSON-lines file", "nexmark-q5-kafka", "nexmark-q5-file", 0.8},
+		{"q7 from Kafka ÷ q7 from a JSON-lines file", "nexmark-q7-kafka", "nexmark-q7-file", 0.8},
+	} {
+		if rate[g.a] > 0 && rate[g.b] > 0 {
+			fmt.Fprintf(&b, "| %s | %.2f | ≥ %g |\n", g.what, rate[g.a]/rate[g.b], g.target)
+		}
 	}
 	return b.String()
 }
