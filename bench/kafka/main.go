@@ -56,6 +56,8 @@ type options struct {
 	only       string
 	linger     time.Duration
 	profile    string
+	latency    time.Duration
+	latRate    float64
 }
 
 // childConfig is what a contender's child process is told.
@@ -98,6 +100,8 @@ func main() {
 	flag.StringVar(&o.doc, "doc", "", "write the table into this Markdown file between the kafka markers")
 	flag.StringVar(&o.only, "only", "", "comma-separated contenders to run (default all)")
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of each of Weir's and the ceiling's children into this directory")
+	flag.DurationVar(&o.latency, "latency", 12*time.Second, "how long each latency run writes; 0 skips them")
+	flag.Float64Var(&o.latRate, "latency-rate", 0, "events per second of the latency runs (default: half weir-alo's measured rate)")
 	flag.DurationVar(&o.linger, "linger", 5*time.Millisecond, "producer linger of every contender")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "child: write a CPU profile of the contender to this file")
 	flag.StringVar(&child, "child", "", "run one contender (internal: the harness starts children with it)")
@@ -224,7 +228,27 @@ func run(o options) error {
 		fmt.Fprintf(os.Stderr, "  %s: %.0f records/s per core (%.2f CPU s, %.2f s wall)\n",
 			name, float64(res.Records)/res.CPUSeconds, res.CPUSeconds, res.Wall)
 	}
-	table := render(rows, o)
+	var lats []latencyResult
+	if o.latency > 0 {
+		rate := o.latRate
+		for _, r := range rows {
+			if r.name == "weir-alo" && rate == 0 {
+				rate = float64(r.res.Records) / r.res.Wall / 2
+			}
+		}
+		if rate == 0 {
+			return errors.New("-latency needs weir-alo's rate or -latency-rate")
+		}
+		for _, mode := range []string{"alo", "eo"} {
+			fmt.Fprintf(os.Stderr, "latency %s at %.0f events/s …\n", mode, rate)
+			l, err := measureLatency(self, addr, mode, o.partitions, rate, o.latency, o)
+			if err != nil {
+				return err
+			}
+			lats = append(lats, l)
+		}
+	}
+	table := render(rows, o) + renderLatency(lats)
 	fmt.Print(table)
 	if o.doc != "" {
 		return writeDoc(o.doc, table)
@@ -366,6 +390,23 @@ func render(rows []row, o options) string {
 		if rate[g.a] > 0 && rate[g.b] > 0 {
 			fmt.Fprintf(&b, "| %s | %.2f | ≥ %g |\n", g.what, rate[g.a]/rate[g.b], g.target)
 		}
+	}
+	return b.String()
+}
+
+func renderLatency(ls []latencyResult) string {
+	if len(ls) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\n| latency, producer → consumer of the output | events/s | records measured | p50 | p99 | max |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, l := range ls {
+		what := "at least once (read_uncommitted)"
+		if l.mode == "eo" {
+			what = "exactly once, checkpoints every 1 s (read_committed)"
+		}
+		fmt.Fprintf(&b, "| %s | %.0f | %d | %v | %v | %v |\n", what, l.rate, l.n,
+			l.p50.Round(100*time.Microsecond), l.p99.Round(100*time.Microsecond), l.max.Round(time.Millisecond))
 	}
 	return b.String()
 }
