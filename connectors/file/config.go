@@ -26,9 +26,13 @@ type Config[T any] struct {
 	// sink writes is beneath it. Required.
 	Dir string
 
-	// Format encodes one record; the sink appends '\n'. JSONLines and Lines
-	// build the common ones. Required.
+	// Format encodes one record as a line; the sink appends '\n'.
+	// JSONLines and Lines build the common ones. Set Format or Encoding.
 	Format func(T) ([]byte, error)
+
+	// Encoding writes part files of a format with more to it than lines:
+	// CSV (a header row in every file) or Parquet. Set Format or Encoding.
+	Encoding Encoding[T]
 
 	// Ext is appended to every part file name, with its dot (".jsonl");
 	// empty for none.
@@ -74,8 +78,10 @@ func (c Config[T]) Validate() error {
 	switch {
 	case c.Dir == "":
 		return errors.New("file: Config.Dir is required")
-	case c.Format == nil:
-		return errors.New("file: Config.Format is required (file.JSONLines or file.Lines build one)")
+	case c.Format == nil && c.Encoding == nil:
+		return errors.New("file: Config.Format or Config.Encoding is required (file.JSONLines, file.Lines, file.CSV or file.Parquet build one)")
+	case c.Format != nil && c.Encoding != nil:
+		return errors.New("file: Config.Format and Config.Encoding are both set; set one")
 	case c.RollSize < 0:
 		return fmt.Errorf("file: Config.RollSize %d must not be negative", c.RollSize)
 	case c.RollInterval < 0:
@@ -105,6 +111,9 @@ func (c Config[T]) withDefaults() Config[T] {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Encoding == nil {
+		c.Encoding = linesEncoding[T]{c.Format}
 	}
 	return c
 }

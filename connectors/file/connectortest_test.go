@@ -19,14 +19,22 @@ import (
 // event-time buckets, so that a subtask writes several files at each
 // checkpoint.
 func TestConformance(t *testing.T) {
+	for _, enc := range encodings(t) {
+		t.Run(enc.name, func(t *testing.T) { conformance(t, enc) })
+	}
+}
+
+func conformance(t *testing.T, enc sinkEncoding) {
 	connectortest.RunSink(t, connectortest.Sink[event]{
 		Capabilities: connectortest.SinkCapabilities{ExactlyOnce: true, Rescale: true},
 		Setup: func(t *testing.T) connectortest.SinkData[event] {
 			dir := t.TempDir()
 			return connectortest.SinkData[event]{
 				Sink: func() weir.Sink[event] {
-					s, err := New(Config[event]{Dir: dir, Format: numbers(), Ext: ".txt", RollSize: 64,
-						Partition: func(e event) string { return e.User }, EventTimeBuckets: "2006-01-02--15"})
+					cfg := Config[event]{Dir: dir, Ext: ".txt", RollSize: 64,
+						Partition: func(e event) string { return e.User }, EventTimeBuckets: "2006-01-02--15"}
+					enc.set(&cfg)
+					s, err := New(cfg)
 					if err != nil {
 						t.Fatalf("New: %v", err)
 					}
@@ -51,12 +59,12 @@ func committedEvents(dir string) ([]event, error) {
 		if err != nil || !d.Type().IsRegular() || strings.Contains("/"+p, "/.") {
 			return err
 		}
-		b, err := os.ReadFile(filepath.Join(dir, p))
+		recs, err := readPart(filepath.Join(dir, p))
 		if err != nil {
 			return err
 		}
-		for line := range strings.Lines(string(b)) {
-			n, err := strconv.Atoi(strings.TrimSuffix(line, "\n"))
+		for _, r := range recs {
+			n, err := strconv.Atoi(r)
 			if err != nil {
 				return fmt.Errorf("%s: %w", p, err)
 			}

@@ -24,7 +24,15 @@ type run struct {
 // subtask j mod p) when it opens, before any write.
 func start(t *testing.T, dir string, p int, restored [][]byte) *run {
 	t.Helper()
-	r := &run{t: t, s: newSink(t, Config[event]{Dir: dir, RollSize: 8, Partition: func(e event) string { return e.User }})}
+	return startWith(t, encodings(t)[0], dir, p, restored)
+}
+
+// startWith is start with part files in the encoding enc.
+func startWith(t *testing.T, enc sinkEncoding, dir string, p int, restored [][]byte) *run {
+	t.Helper()
+	cfg := Config[event]{Dir: dir, RollSize: 8, Partition: func(e event) string { return e.User }}
+	enc.set(&cfg)
+	r := &run{t: t, s: newSink(t, cfg)}
 	for i := range p {
 		w := openWriter(t, r.s, i, p)
 		var mine [][]byte
@@ -127,33 +135,39 @@ func TestCrashRecovery(t *testing.T) {
 			return append(c2, c3...), nums([2]int{0, 60})
 		}},
 	} {
-		for _, newP := range []int{1, 3} {
-			t.Run(fmt.Sprintf("%s/restart at parallelism %d", tc.name, newP), func(t *testing.T) {
-				dir := t.TempDir()
-				old := start(t, dir, 2, nil)
-				old.write(0, 20)
-				c1 := old.prepare(1)
-				old.commit(c1)
-				old.write(20, 40)
-				restored, want := tc.crash(t, old, c1)
-				old.write(500, 520) // in progress at the crash
-				// The crash: old's writers are abandoned, buffers and all.
-				if len(hiddenFiles(t, dir)) == 0 {
-					t.Fatal("the crash left no hidden files, so the test shows nothing about cleanup")
-				}
-
-				r := start(t, dir, newP, restored)
-				defer r.close()
-				equal(t, "visible after the restore", visibleLines(t, dir), want)
-
-				r.write(1000, 1010)
-				r.commit(r.prepare(10))
-				equal(t, "visible after the first checkpoint of the new run", visibleLines(t, dir),
-					slices.Sorted(slices.Values(append(want, nums([2]int{1000, 1010})...))))
-				equal(t, "hidden files after the first checkpoint of the new run", hiddenFiles(t, dir), nil)
-			})
+		for _, enc := range encodings(t) {
+			for _, newP := range []int{1, 3} {
+				t.Run(fmt.Sprintf("%s/%s/restart at parallelism %d", tc.name, enc.name, newP), func(t *testing.T) {
+					crashRecovery(t, enc, newP, tc.crash)
+				})
+			}
 		}
 	}
+}
+
+func crashRecovery(t *testing.T, enc sinkEncoding, newP int, crash func(t *testing.T, r *run, c1 [][]byte) (restored [][]byte, want []string)) {
+	dir := t.TempDir()
+	old := startWith(t, enc, dir, 2, nil)
+	old.write(0, 20)
+	c1 := old.prepare(1)
+	old.commit(c1)
+	old.write(20, 40)
+	restored, want := crash(t, old, c1)
+	old.write(500, 520) // in progress at the crash
+	// The crash: old's writers are abandoned, buffers and all.
+	if len(hiddenFiles(t, dir)) == 0 {
+		t.Fatal("the crash left no hidden files, so the test shows nothing about cleanup")
+	}
+
+	r := startWith(t, enc, dir, newP, restored)
+	defer r.close()
+	equal(t, "visible after the restore", visibleLines(t, dir), want)
+
+	r.write(1000, 1010)
+	r.commit(r.prepare(10))
+	equal(t, "visible after the first checkpoint of the new run", visibleLines(t, dir),
+		slices.Sorted(slices.Values(append(want, nums([2]int{1000, 1010})...))))
+	equal(t, "hidden files after the first checkpoint of the new run", hiddenFiles(t, dir), nil)
 }
 
 func TestCrashDuringTheRestoreCommit(t *testing.T) {
@@ -204,18 +218,28 @@ func TestCleanupWaitsForACheckpoint(t *testing.T) {
 
 func TestRescale(t *testing.T) {
 	for _, tc := range []struct{ oldP, newP int }{{2, 1}, {1, 2}, {3, 2}} {
-		t.Run(fmt.Sprintf("%d to %d", tc.oldP, tc.newP), func(t *testing.T) {
+		for _, enc := range encodings(t) {
+			t.Run(fmt.Sprintf("%s/%d to %d", enc.name, tc.oldP, tc.newP), func(t *testing.T) {
+				rescale(t, enc, tc.oldP, tc.newP)
+			})
+		}
+	}
+}
+
+func rescale(t *testing.T, enc sinkEncoding, oldP, newP int) {
+	{
+		{
 			dir := t.TempDir()
-			old := start(t, dir, tc.oldP, nil)
+			old := startWith(t, enc, dir, oldP, nil)
 			old.write(0, 30)
 			c := old.prepare(1) // completed; the job stops before committing
 			old.close()
 			equal(t, "visible before the restore", visibleFiles(t, dir), nil)
 
-			r := start(t, dir, tc.newP, c)
+			r := startWith(t, enc, dir, newP, c)
 			defer r.close()
 			equal(t, "visible after the restore", visibleLines(t, dir), nums([2]int{0, 30}))
-		})
+		}
 	}
 }
 

@@ -2,6 +2,8 @@ package file
 
 import (
 	"context"
+	"encoding/csv"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parquet-go/parquet-go"
 	"github.com/weirstream/weir"
 	"go.uber.org/goleak"
 )
@@ -19,9 +22,100 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // event is the record type of most tests.
 type event struct {
-	N    int       `json:"n"`
-	User string    `json:"user,omitempty"`
-	At   time.Time `json:"-"`
+	N    int       `json:"n" parquet:"n"`
+	User string    `json:"user,omitempty" parquet:"user"`
+	At   time.Time `json:"-" parquet:"-"`
+}
+
+// sinkEncoding is a way the sink writes part files, and how to read them
+// back.
+type sinkEncoding struct {
+	name string
+	set  func(*Config[event]) // sets Format or Encoding, and Ext
+}
+
+// encodings are the part-file formats the crash tests run with; readers
+// tell them by extension (partRecords).
+func encodings(t *testing.T) []sinkEncoding {
+	return []sinkEncoding{
+		{"lines", func(c *Config[event]) { c.Format = numbers() }},
+		{"CSV", func(c *Config[event]) {
+			enc, err := CSV([]string{"n", "user"}, func(dst []string, e event) []string {
+				return append(dst, strconv.Itoa(e.N), e.User)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Encoding, c.Ext = enc, ".csv"
+		}},
+		{"Parquet", func(c *Config[event]) {
+			enc, err := Parquet[event]()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Encoding, c.Ext = enc, ".parquet"
+		}},
+	}
+}
+
+// partRecords returns the records of a committed part file as numbers:
+// the lines of a file of numbers, the first column of a CSV file after its
+// header, the n column of a Parquet file.
+func partRecords(t *testing.T, name string) []string {
+	t.Helper()
+	if ext := filepath.Ext(name); ext != ".csv" && ext != ".parquet" {
+		return fileLines(t, name)
+	}
+	out, err := readPart(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func readPart(name string) ([]string, error) {
+	switch filepath.Ext(name) {
+	case ".csv":
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		rows, err := csv.NewReader(f).ReadAll()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if len(rows) < 2 || !slices.Equal(rows[0], []string{"n", "user"}) {
+			return nil, fmt.Errorf("%s: rows %q, want the header n,user and at least one record", name, rows)
+		}
+		var out []string
+		for _, r := range rows[1:] {
+			out = append(out, r[0])
+		}
+		return out, nil
+	case ".parquet":
+		rows, err := parquet.ReadFile[event](name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if len(rows) == 0 {
+			return nil, fmt.Errorf("%s has no rows", name)
+		}
+		var out []string
+		for _, r := range rows {
+			out = append(out, strconv.Itoa(r.N))
+		}
+		return out, nil
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for line := range strings.Lines(string(b)) {
+		out = append(out, strings.TrimSuffix(line, "\n"))
+	}
+	return out, nil
 }
 
 // numbers formats an event as its number alone, so outputs compare as
@@ -32,7 +126,7 @@ func numbers() func(event) ([]byte, error) {
 
 func newSink(t *testing.T, cfg Config[event]) *Sink[event] {
 	t.Helper()
-	if cfg.Format == nil {
+	if cfg.Format == nil && cfg.Encoding == nil {
 		cfg.Format = numbers()
 	}
 	s, err := New(cfg)
@@ -131,7 +225,7 @@ func visibleLines(t *testing.T, dir string) []string {
 	t.Helper()
 	var out []string
 	for _, p := range visibleFiles(t, dir) {
-		out = append(out, fileLines(t, filepath.Join(dir, p))...)
+		out = append(out, partRecords(t, filepath.Join(dir, p))...)
 	}
 	slices.Sort(out)
 	return out

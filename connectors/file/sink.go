@@ -89,7 +89,7 @@ func (s *Sink[T]) OpenWriter(info weir.SinkInfo) (*Writer[T], error) {
 		attempt: s.attemptOf(info.Attempt),
 		subtask: info.Subtask,
 		root:    root,
-		open:    map[string]*partFile{},
+		open:    map[string]*partFile[T]{},
 		made:    map[string]bool{},
 		synced:  map[string]bool{},
 	}, nil

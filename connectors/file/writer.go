@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -24,10 +25,10 @@ type Writer[T any] struct {
 	subtask int
 	root    *os.Root // the base directory; nothing is written outside it
 
-	seq     int64                // of the next part file
-	open    map[string]*partFile // the in-progress file of each directory
-	nextDue time.Time            // when the oldest open file is due to roll; zero when none is open
-	rolled  []pendingFile        // made pending since the last Prepare
+	seq     int64                   // of the next part file
+	open    map[string]*partFile[T] // the in-progress file of each directory
+	nextDue time.Time               // when the oldest open file is due to roll; zero when none is open
+	rolled  []pendingFile           // made pending since the last Prepare
 
 	havePrepared   bool
 	lastCheckpoint int64
@@ -47,12 +48,42 @@ var (
 )
 
 // partFile is an in-progress part file.
-type partFile struct {
+type partFile[T any] struct {
 	dir, name string // its directory and visible name
 	f         *os.File
 	bw        *bufio.Writer
+	cw        countingWriter // writes to bw
+	enc       FileEncoder[T]
+	records   int
 	size      int64
 	opened    time.Time
+}
+
+// countingWriter counts the bytes written through it and keeps the first
+// error, which tells a failed write of the file from a record the encoder
+// could not encode.
+type countingWriter struct {
+	w   io.Writer
+	n   int64
+	err error
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	c.err = err
+	return n, err
+}
+
+// updateSize sets the size RollSize is measured against.
+func (pf *partFile[T]) updateSize() {
+	pf.size = pf.cw.n
+	if s, ok := pf.enc.(sizer); ok {
+		pf.size = max(pf.size, s.Size())
+	}
 }
 
 const bufferSize = 32 << 10
@@ -73,10 +104,6 @@ func (w *Writer[T]) WriteEventTime(v T, ts time.Time) error {
 	if err != nil {
 		return err
 	}
-	rec, err := w.cfg.Format(v)
-	if err != nil {
-		return fmt.Errorf("file sink %s: Format: %w", w.cfg.Dir, err)
-	}
 	now := w.cfg.Now()
 	if !w.nextDue.IsZero() && !now.Before(w.nextDue) {
 		if err := w.rollDue(now); err != nil {
@@ -91,11 +118,15 @@ func (w *Writer[T]) WriteEventTime(v T, ts time.Time) error {
 			return fmt.Errorf("file sink %s: new part file in %q: %w", w.cfg.Dir, dir, err)
 		}
 	}
-	_, _ = pf.bw.Write(rec) // a bufio.Writer keeps its first error for the next call
-	if err := pf.bw.WriteByte('\n'); err != nil {
-		return w.fail(fmt.Errorf("write %s: %w", join(pf.dir, inProgressName(pf.name)), err))
+	err = pf.enc.Encode(v)
+	if pf.cw.err != nil {
+		return w.fail(fmt.Errorf("write %s: %w", join(pf.dir, inProgressName(pf.name)), pf.cw.err))
 	}
-	pf.size += int64(len(rec)) + 1
+	if err != nil {
+		return fmt.Errorf("file sink %s: %w", w.cfg.Dir, err)
+	}
+	pf.records++
+	pf.updateSize()
 	if pf.size >= w.cfg.RollSize {
 		if err := w.roll(pf); err != nil {
 			return w.fail(err)
@@ -133,7 +164,7 @@ func (w *Writer[T]) dirOf(v T, ts time.Time) (string, error) {
 // create opens a new in-progress file in dir. The name is checked against
 // visible and pending files too, so a Sink value reused for a second run
 // (which it should not be) still never overwrites output.
-func (w *Writer[T]) create(dir string, now time.Time) (*partFile, error) {
+func (w *Writer[T]) create(dir string, now time.Time) (*partFile[T], error) {
 	if !w.made[dir] {
 		if dir != "" {
 			if err := w.root.MkdirAll(filepath.FromSlash(dir), 0o755); err != nil {
@@ -159,7 +190,17 @@ func (w *Writer[T]) create(dir string, now time.Time) (*partFile, error) {
 		if err != nil {
 			return nil, err
 		}
-		pf := &partFile{dir: dir, name: name, f: f, bw: bufio.NewWriterSize(f, bufferSize), opened: now}
+		pf := &partFile[T]{dir: dir, name: name, f: f, bw: bufio.NewWriterSize(f, bufferSize), opened: now}
+		pf.cw.w = pf.bw
+		if pf.enc, err = w.cfg.Encoding.NewFile(&pf.cw); err == nil {
+			err = pf.cw.err
+		}
+		if err != nil {
+			_ = f.Close()
+			_ = w.remove(join(dir, inProgressName(name)))
+			return nil, err
+		}
+		pf.updateSize()
 		w.open[dir] = pf
 		if due := now.Add(w.cfg.RollInterval); w.nextDue.IsZero() || due.Before(w.nextDue) {
 			w.nextDue = due
@@ -183,10 +224,25 @@ func (w *Writer[T]) exists(names ...string) (bool, error) {
 
 // roll closes pf, makes it durable and renames it to its pending name. The
 // rename is made durable by the directory fsync of the next Prepare.
-func (w *Writer[T]) roll(pf *partFile) error {
+func (w *Writer[T]) roll(pf *partFile[T]) error {
 	delete(w.open, pf.dir)
 	inProgress := join(pf.dir, inProgressName(pf.name))
-	err := pf.bw.Flush()
+	if pf.records == 0 {
+		// Every record of it failed to encode: no file, rather than an
+		// empty one.
+		_ = pf.f.Close()
+		if err := w.remove(inProgress); err != nil {
+			return fmt.Errorf("roll %s: %w", inProgress, err)
+		}
+		return nil
+	}
+	err := pf.enc.Close()
+	if err == nil {
+		err = pf.cw.err
+	}
+	if err == nil {
+		err = pf.bw.Flush()
+	}
 	if err == nil {
 		err = pf.f.Sync()
 	}
@@ -199,7 +255,7 @@ func (w *Writer[T]) roll(pf *partFile) error {
 	if err != nil {
 		return fmt.Errorf("roll %s: %w", inProgress, err)
 	}
-	w.rolled = append(w.rolled, pendingFile{Dir: pf.dir, Name: pf.name, Size: pf.size})
+	w.rolled = append(w.rolled, pendingFile{Dir: pf.dir, Name: pf.name, Size: pf.cw.n})
 	return nil
 }
 
