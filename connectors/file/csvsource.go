@@ -8,7 +8,38 @@ import (
 	"slices"
 
 	"github.com/weirstream/weir"
+	"github.com/weirstream/weir/connectors/format"
 )
+
+// CSVSource returns a source of the CSV files cfg names (RFC 4180, read
+// with encoding/csv), decoded by f. Each file starts with a header row,
+// which binds f's columns to the file's (f.WithHeader): the file may order
+// them as it likes and have more. A record is a row; a quoted field may
+// hold line breaks, so a record may span lines, and its offset is the line
+// it starts on. Empty lines are blank lines, skipped or rejected as
+// SourceConfig.RejectBlank says.
+//
+// Rejected, with their text and line: a row that encoding/csv cannot
+// parse (a stray or unclosed quote; one left open reaches the end of the
+// file), a row whose field count is not the header's, a row f cannot
+// decode, and, when the header lacks one of f's columns or names one
+// twice, the header row and every row after it.
+func CSVSource[T any](cfg SourceConfig, f *format.CSVFormat[T]) (*Source[T], error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if f == nil {
+		return nil, errors.New("file source: the CSV format is nil (format.CSV builds one)")
+	}
+	bind := func(header []string) (func([]string) (T, error), error) {
+		g, err := f.WithHeader(header)
+		if err != nil {
+			return nil, err
+		}
+		return g.DecodeFields, nil
+	}
+	return &Source[T]{cfg: cfg.withDefaults(), csv: &csvDecoding[T]{comma: csvComma(f), bind: bind}}, nil
+}
 
 // csvDecoding is how a CSV source turns records into T values: bind is
 // given a file's header row and returns the decoding of that file's
@@ -104,6 +135,13 @@ func (c *csvReader[T]) open(off, line int64) {
 // position moves past it.
 func (c *csvReader[T]) read() (fields []string, raw []byte, line int64, err error) {
 	r := c.r
+	// Drop the text of the last record, which the caller is done with,
+	// keeping what the csv reader read ahead.
+	if d := r.off - c.tee.base; d > 0 {
+		k := copy(c.tee.kept, c.tee.kept[d:])
+		c.tee.kept = c.tee.kept[:k]
+		c.tee.base = r.off
+	}
 	fields, err = c.cr.Read()
 	end := c.startOff + c.cr.InputOffset()
 	if errors.Is(err, errCSVTooLong) {
@@ -133,10 +171,6 @@ func (c *csvReader[T]) read() (fields []string, raw []byte, line int64, err erro
 	raw = trimEOL(seg)
 	r.line += skipped + n
 	r.off = end
-	// Keep what the csv reader read ahead.
-	k := copy(c.tee.kept, c.tee.kept[end-c.tee.base:])
-	c.tee.kept = c.tee.kept[:k]
-	c.tee.base = end
 	return fields, raw, line, err
 }
 
@@ -152,23 +186,28 @@ func (c *csvReader[T]) recordError(err error) error {
 // readHeader reads the header row and binds the decoding to it. A header
 // that does not bind is rejected; so is then every record of the file,
 // which cannot be decoded. A restored reader moves on to its position.
-func (c *csvReader[T]) readHeader(out weir.SourceOutput[T]) (weir.PollStatus, error) {
+// It returns how many records it rejected, and, when the reader has
+// ended, End.
+func (c *csvReader[T]) readHeader(out weir.SourceOutput[T]) (int, weir.PollStatus, error) {
 	r := c.r
 	fields, raw, line, err := c.read()
+	n := 0
 	if r.resumeOff == 0 {
-		c.blanks(out)
+		n = c.blanks(out)
 	}
 	switch {
 	case errors.Is(err, io.EOF):
-		return r.atEOF() // an empty file
+		st, err := r.atEOF() // an empty file
+		return n, st, err
 	case errors.Is(err, errCSVTooLong):
 		r.ended = true
 		out.Reject(string(raw), line, r.errTooLong(int64(len(c.tee.kept))))
-		return weir.End, nil
+		return n + 1, weir.End, nil
 	case c.recordError(err) != nil:
 		c.headerErr = c.recordError(err)
 	case err != nil:
-		return r.fail(out, raw, err)
+		st, err := r.fail(out, raw, err)
+		return n, st, err
 	default:
 		header := slices.Clone(fields)
 		c.decode, c.headerErr = r.s.csv.bind(header)
@@ -181,33 +220,33 @@ func (c *csvReader[T]) readHeader(out weir.SourceOutput[T]) (weir.PollStatus, er
 	if r.resumeOff == 0 {
 		if c.headerErr != nil {
 			out.Reject(string(raw), line, c.headerErr)
+			n++
 		}
-		return weir.More, nil
+		return n, weir.More, nil
 	}
 	// Restored: the header was read (and rejected, if bad) before the
 	// checkpoint. Move on to the position.
 	off, pl := r.resumeOff, r.resumeLine
 	if off < r.off {
-		return r.fail(out, nil, fmt.Errorf("the checkpoint's position, byte %d, is inside the header, which ends at byte %d", off, r.off))
+		st, err := r.fail(out, nil, fmt.Errorf("the checkpoint's position, byte %d, is inside the header, which ends at byte %d", off, r.off))
+		return 0, st, err
 	}
 	have := c.tee.base + int64(len(c.tee.kept)) // read of the stream so far
 	if off <= have {
 		c.tee.unread = append([]byte(nil), c.tee.kept[off-c.tee.base:]...)
 		r.off, r.line = off, pl
 	} else if err := r.moveTo(off, pl, have); err != nil {
-		return r.fail(out, nil, err)
+		st, err := r.fail(out, nil, err)
+		return 0, st, err
 	}
 	c.tee.kept = c.tee.kept[:0]
 	c.tee.base = off
 	c.open(off, pl)
-	return weir.More, nil
+	return 0, weir.More, nil
 }
 
 func (r *reader[T]) pollCSV(out weir.SourceOutput[T], max int) (weir.PollStatus, error) {
 	c := r.csv
-	if !c.header {
-		return c.readHeader(out)
-	}
 	for n, start := 0, r.off; n < max && r.off-start < pollBytes; {
 		fields, raw, line, err := c.read()
 		n += c.blanks(out)
@@ -220,10 +259,12 @@ func (r *reader[T]) pollCSV(out weir.SourceOutput[T], max int) (weir.PollStatus,
 			r.ended = true
 			out.Reject(string(raw), line, r.errTooLong(int64(len(c.tee.kept))))
 			return weir.End, nil
-		case c.recordError(err) != nil:
-			out.Reject(string(raw), line, c.recordError(err))
-		case err != nil:
+		case err != nil && c.recordError(err) == nil:
 			return r.fail(out, raw, err)
+		case len(raw) > r.s.cfg.MaxRecordBytes:
+			out.Reject(string(raw[:r.s.cfg.MaxRecordBytes]), line, r.errTooLong(int64(len(raw))))
+		case err != nil:
+			out.Reject(string(raw), line, c.recordError(err))
 		case blank(raw):
 			if !r.s.cfg.RejectBlank {
 				r.s.blank.Add(1)

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/weirstream/weir/connectors/format"
 )
 
 // Encoding writes part files in a file format with more to it than lines:
@@ -70,62 +72,74 @@ func (f *linesFile[T]) Encode(v T) error {
 
 func (f *linesFile[T]) Close() error { return nil }
 
-// CSV returns an Encoding of CSV files (RFC 4180): each part file starts
-// with header as its first row, followed by a row per record with the
-// fields that fields appends to dst, one per header column. Fields holding
-// a comma, a double quote, a line break or a leading space are quoted;
-// rows end in "\n".
-func CSV[T any](header []string, fields func(dst []string, v T) []string) (Encoding[T], error) {
+// CSV returns an Encoding of CSV files in the format f: each part file
+// starts with a header row, f's columns (f.Columns), followed by a row per
+// record (f.Encode), fields separated by f's separator and quoted as RFC
+// 4180 says; rows end in "\n". A format without columns (a format.Record
+// without CSVConfig.Columns) gets them from f.WithHeader first.
+func CSV[T any](f *format.CSVFormat[T]) (Encoding[T], error) {
+	if f == nil {
+		return nil, errors.New("file: CSV: the format is nil")
+	}
+	header := slices.Clone(f.Columns())
 	if len(header) == 0 {
-		return nil, errors.New("file: CSV: the header has no columns")
+		return nil, errors.New("file: CSV: the format has no columns (set CSVConfig.Columns, or give it a header with WithHeader)")
 	}
-	if fields == nil {
-		return nil, errors.New("file: CSV: the fields function is nil")
+	var buf bytes.Buffer
+	cw := csv.NewWriter(&buf)
+	cw.Comma = csvComma(f)
+	if err := cw.Write(header); err != nil {
+		return nil, fmt.Errorf("file: CSV: header: %w", err)
 	}
-	return &csvEncoding[T]{header: slices.Clone(header), fields: fields}, nil
+	cw.Flush()
+	return &csvEncoding[T]{f: f, header: buf.Bytes()}, nil
+}
+
+// csvComma returns the separator of f's fields. The format does not say,
+// but it writes the columns of a header it does not have as empty fields:
+// with two of them last, a row ends in the separator.
+func csvComma[T any](f *format.CSVFormat[T]) rune {
+	g, err := f.WithHeader(append(slices.Clone(f.Columns()), "\x00weir-probe-1", "\x00weir-probe-2"))
+	if err != nil {
+		return ','
+	}
+	row, err := g.Encode(nil, *new(T))
+	if err != nil {
+		return ','
+	}
+	r, n := utf8.DecodeLastRune(row)
+	if n == 0 || r == utf8.RuneError {
+		return ','
+	}
+	return r
 }
 
 type csvEncoding[T any] struct {
-	header []string
-	fields func(dst []string, v T) []string
+	f      *format.CSVFormat[T]
+	header []byte // the header row, with its line break
 }
 
 func (e *csvEncoding[T]) NewFile(w io.Writer) (FileEncoder[T], error) {
-	f := &csvFile[T]{e: e, w: w}
-	f.cw = csv.NewWriter(&f.buf)
-	if err := f.row(e.header); err != nil {
+	if _, err := w.Write(e.header); err != nil {
 		return nil, err
 	}
-	return f, nil
+	return &csvFile[T]{f: e.f, w: w}, nil
 }
 
 type csvFile[T any] struct {
-	e      *csvEncoding[T]
-	w      io.Writer
-	buf    bytes.Buffer
-	cw     *csv.Writer
-	fields []string
-}
-
-func (f *csvFile[T]) row(fields []string) error {
-	f.buf.Reset()
-	if err := f.cw.Write(fields); err != nil {
-		return fmt.Errorf("CSV: %w", err)
-	}
-	f.cw.Flush()
-	if err := f.cw.Error(); err != nil {
-		return fmt.Errorf("CSV: %w", err)
-	}
-	_, err := f.w.Write(f.buf.Bytes())
-	return err
+	f   *format.CSVFormat[T]
+	w   io.Writer
+	row []byte
 }
 
 func (f *csvFile[T]) Encode(v T) error {
-	f.fields = f.e.fields(f.fields[:0], v)
-	if len(f.fields) != len(f.e.header) {
-		return fmt.Errorf("CSV: a record has %d fields, but the header has %d columns", len(f.fields), len(f.e.header))
+	row, err := f.f.Encode(f.row[:0], v)
+	if err != nil {
+		return err
 	}
-	return f.row(f.fields)
+	f.row = append(row, '\n')
+	_, err = f.w.Write(f.row)
+	return err
 }
 
 func (f *csvFile[T]) Close() error { return nil }

@@ -1,7 +1,9 @@
 package file
 
 import (
+	"context"
 	"encoding/csv"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,20 +12,42 @@ import (
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/weirstream/weir"
+	"github.com/weirstream/weir/connectors/format"
 )
 
 func csvEvents(t *testing.T) Encoding[event] {
 	t.Helper()
-	enc, err := CSV([]string{"n", "user"}, func(dst []string, e event) []string {
-		if e.N < 0 {
-			return append(dst, "too few")
+	for _, e := range encodings(t) {
+		if e.name == "CSV" {
+			var c Config[event]
+			e.set(&c)
+			return c.Encoding
 		}
-		return append(dst, strconv.Itoa(e.N), e.User)
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	return enc
+	t.Fatal("no CSV encoding")
+	return nil
+}
+
+// row is a record whose V fails to encode when negative.
+type row struct {
+	N int     `csv:"n"`
+	V failing `csv:"v"`
+}
+
+type failing int
+
+func (f failing) MarshalText() ([]byte, error) {
+	if f < 0 {
+		return nil, errors.New("negative")
+	}
+	return []byte(strconv.Itoa(int(f))), nil
+}
+
+func (f *failing) UnmarshalText(b []byte) error {
+	n, err := strconv.Atoi(string(b))
+	*f = failing(n)
+	return err
 }
 
 // CSV part files each start with the header, quote what needs quoting, and
@@ -77,24 +101,48 @@ func TestCSVEncoding(t *testing.T) {
 	}
 }
 
-// A record whose fields do not match the header fails its write alone,
-// and a file none of whose records could be written is not committed.
+// A record that does not encode fails its write alone, and a file none of
+// whose records could be written is not committed.
 func TestCSVEncodingBadRecord(t *testing.T) {
 	dir := t.TempDir()
-	w := openWriter(t, newSink(t, Config[event]{Dir: dir, Encoding: csvEvents(t), Ext: ".csv",
-		Partition: func(e event) string { return e.User }}), 0, 1)
-	defer closeWriter(t, w)
-	if err := w.Write(event{N: -1, User: "bad"}); err == nil || !strings.Contains(err.Error(), "1 fields, but the header has 2 columns") {
-		t.Errorf("Write of a record with one field: %v", err)
+	f, err := format.CSV[row](format.CSVConfig{Comma: ';'})
+	if err != nil {
+		t.Fatal(err)
 	}
-	write(t, w, 0, 2)
-	if err := w.Write(event{N: -2}); err == nil {
-		t.Error("Write of a record with one field: no error")
+	enc, err := CSV(f)
+	if err != nil {
+		t.Fatal(err)
 	}
-	write(t, w, 2, 3)
-	commit(t, w, prepare(t, w, 1))
-	equal(t, "visible files", visibleFiles(t, dir), []string{partName(0, w.attempt, 1, ".csv")})
-	equal(t, "visible", visibleLines(t, dir), nums([2]int{0, 3}))
+	s, err := New(Config[row]{Dir: dir, Encoding: enc, Ext: ".csv", Partition: func(r row) string { return strconv.Itoa(r.N % 2) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.OpenWriter(weir.SinkInfo{Name: "files", OperatorID: "op", Parallelism: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for _, r := range []row{{1, -1}, {2, 2}, {4, -4}, {6, 6}} {
+		err := w.Write(r)
+		if (err != nil) != (r.V < 0) || err != nil && !strings.Contains(err.Error(), "negative") {
+			t.Errorf("Write(%v): %v", r, err)
+		}
+	}
+	c, err := w.Prepare(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(context.Background(), [][]byte{c}); err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "visible files", visibleFiles(t, dir), []string{"0/" + partName(0, w.attempt, 1, ".csv")})
+	b, err := os.ReadFile(filepath.Join(dir, "0", partName(0, w.attempt, 1, ".csv")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "n;v\n2;2\n6;6\n"; string(b) != want {
+		t.Errorf("the file holds %q, want %q", b, want)
+	}
 }
 
 // Parquet part files are rolled at every checkpoint and each is a whole
@@ -148,11 +196,22 @@ func TestEncodingConstructors(t *testing.T) {
 	if _, err := Parquet[struct{ x int }](); err == nil {
 		t.Error("Parquet of a struct without exported fields: no error")
 	}
-	if _, err := CSV[event](nil, func(dst []string, _ event) []string { return dst }); err == nil {
-		t.Error("CSV without a header: no error")
+	if _, err := CSV[event](nil); err == nil {
+		t.Error("CSV without a format: no error")
 	}
-	if _, err := CSV[event]([]string{"n"}, nil); err == nil {
-		t.Error("CSV without a fields function: no error")
+	rf, err := format.CSV[format.Record](format.CSVConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CSV(rf); err == nil {
+		t.Error("CSV of a format without columns: no error")
+	}
+	rf, err = rf.WithHeader([]string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CSV(rf); err != nil {
+		t.Errorf("CSV of a format given a header: %v", err)
 	}
 	enc := csvEvents(t)
 	if _, err := New(Config[event]{Dir: "d", Format: numbers(), Encoding: enc}); err == nil || !strings.Contains(err.Error(), "both set") {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/weirstream/weir"
+	"github.com/weirstream/weir/connectors/format"
 	"go.uber.org/goleak"
 )
 
@@ -22,9 +23,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // event is the record type of most tests.
 type event struct {
-	N    int       `json:"n" parquet:"n"`
-	User string    `json:"user,omitempty" parquet:"user"`
-	At   time.Time `json:"-" parquet:"-"`
+	N    int       `json:"n" parquet:"n" csv:"n"`
+	User string    `json:"user,omitempty" parquet:"user" csv:"user"`
+	At   time.Time `json:"-" parquet:"-" csv:"-"`
 }
 
 // sinkEncoding is a way the sink writes part files, and how to read them
@@ -40,9 +41,11 @@ func encodings(t *testing.T) []sinkEncoding {
 	return []sinkEncoding{
 		{"lines", func(c *Config[event]) { c.Format = numbers() }},
 		{"CSV", func(c *Config[event]) {
-			enc, err := CSV([]string{"n", "user"}, func(dst []string, e event) []string {
-				return append(dst, strconv.Itoa(e.N), e.User)
-			})
+			f, err := format.CSV[event](format.CSVConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			enc, err := CSV(f)
 			if err != nil {
 				t.Fatal(err)
 			}

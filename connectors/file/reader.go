@@ -143,6 +143,13 @@ func (r *reader[T]) Poll(out weir.SourceOutput[T], max int) (weir.PollStatus, er
 			return r.fail(out, nil, err)
 		}
 	}
+	if r.csv != nil && !r.csv.header {
+		n, st, err := r.csv.readHeader(out)
+		if err != nil || st == weir.End {
+			return st, err
+		}
+		max -= n
+	}
 	if r.skip > 0 {
 		n, err := io.CopyN(io.Discard, r.br, min(r.skip, skipBytes))
 		r.skip -= n
@@ -265,15 +272,17 @@ func (r *reader[T]) atEOF() (weir.PollStatus, error) {
 
 // readLine reads a line and returns it without its line break, with its
 // size in bytes, line break included. A line longer than MaxRecordBytes
-// is returned cut at that length, with too set.
-func (r *reader[T]) readLine() (line []byte, size int64, too bool, err error) {
-	b, err := r.br.ReadSlice('\n')
+// (line break not included) is returned cut at that length, with n its
+// length.
+func (r *reader[T]) readLine() (line []byte, size int64, n int64, err error) {
 	limit := r.s.cfg.MaxRecordBytes
+	b, err := r.br.ReadSlice('\n')
 	if err != bufio.ErrBufferFull {
-		if len(b) > limit {
-			return b[:limit], int64(len(b)), true, err
+		line = trimEOL(b)
+		if len(line) > limit {
+			return line[:limit], int64(len(b)), int64(len(line)), err
 		}
-		return trimEOL(b), int64(len(b)), false, err
+		return line, int64(len(b)), 0, err
 	}
 	r.buf = append(r.buf[:0], b[:min(len(b), limit)]...)
 	size = int64(len(b))
@@ -284,11 +293,11 @@ func (r *reader[T]) readLine() (line []byte, size int64, too bool, err error) {
 			r.buf = append(r.buf, b[:min(len(b), limit-len(r.buf))]...)
 		}
 	}
-	too = size > int64(limit)
-	if too {
-		return r.buf, size, true, err
+	content := size - int64(len(b)-len(trimEOL(b)))
+	if content > int64(limit) {
+		return r.buf, size, content, err
 	}
-	return trimEOL(r.buf), size, false, err
+	return r.buf[:content], size, 0, err
 }
 
 func trimEOL(b []byte) []byte {
@@ -321,7 +330,7 @@ func (r *reader[T]) errTooLong(size int64) error {
 
 func (r *reader[T]) pollLines(out weir.SourceOutput[T], max int) (weir.PollStatus, error) {
 	for n, read := 0, int64(0); n < max && read < pollBytes; {
-		line, size, too, err := r.readLine()
+		line, size, long, err := r.readLine()
 		if err != nil && err != io.EOF {
 			return r.fail(out, line, err)
 		}
@@ -330,8 +339,8 @@ func (r *reader[T]) pollLines(out weir.SourceOutput[T], max int) (weir.PollStatu
 			r.line++
 			read += size
 			switch {
-			case too:
-				out.Reject(string(line), r.line, r.errTooLong(size))
+			case long > 0:
+				out.Reject(string(line), r.line, r.errTooLong(long))
 				n++
 			case blank(line):
 				if r.s.cfg.RejectBlank {

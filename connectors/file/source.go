@@ -148,8 +148,7 @@ func (c SourceConfig) withDefaults() SourceConfig {
 //
 // A Source value may serve any number of jobs.
 type Source[T any] struct {
-	cfg  SourceConfig
-	kind string // "JSON lines", "CSV": for errors
+	cfg SourceConfig
 	// csv is set for CSV sources.
 	csv *csvDecoding[T]
 	dec format.Decoder[T]
@@ -175,7 +174,7 @@ func JSONLinesSource[T any](cfg SourceConfig, dec format.Decoder[T]) (*Source[T]
 	if dec == nil {
 		return nil, errors.New("file source: the decoder is nil (format.JSON[T]() decodes JSON)")
 	}
-	return &Source[T]{cfg: cfg.withDefaults(), kind: "JSON lines", dec: dec}, nil
+	return &Source[T]{cfg: cfg.withDefaults(), dec: dec}, nil
 }
 
 // BlankLines returns how many blank lines the readers of this source have

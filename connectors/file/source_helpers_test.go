@@ -175,3 +175,26 @@ func readSplitErr(s *Source[event], id string, max int, reopen bool, o *output) 
 		}
 	}
 }
+
+// readSplitOut reads a split to its end and hands each record to fn.
+func readSplitOut(s *Source[event], id string, fn func(event)) error {
+	r, err := s.OpenSplit(context.Background(), weir.Split{ID: id}, nil)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	o := &funcOutput{fn: fn}
+	for {
+		st, err := r.Poll(o, 100)
+		if err != nil || st == weir.End {
+			return err
+		}
+	}
+}
+
+type funcOutput struct {
+	output
+	fn func(event)
+}
+
+func (o *funcOutput) Emit(v event, _ int64) { o.fn(v) }

@@ -217,7 +217,7 @@ func TestSourceRejects(t *testing.T) {
 	}{
 		{`{"n":"three"}`, 4, "json"},
 		{"", 5, "blank line"},
-		{strings.Repeat("y", 40), 6, "record of 51 bytes is longer than MaxRecordBytes (40)"},
+		{strings.Repeat("y", 40), 6, "record of 50 bytes is longer than MaxRecordBytes (40)"},
 	}
 	if len(o.rejects) != len(wantRejects) {
 		t.Fatalf("rejected %v, want %v", o.rejects, wantRejects)
