@@ -1,5 +1,24 @@
-// Package file is an exactly-once sink writing records to part files, in
-// the manner of Flink's FileSink: records go to hidden files that become
+// Package file reads and writes files in the manner of Flink's FileSource
+// and FileSink.
+//
+// Its sources (JSONLinesSource, CSVSource) read JSON lines and CSV files,
+// plain, gzip or zstd, from files, directories and glob patterns, each file
+// a split whose position goes into checkpoints; bounded, or watching for new
+// files (SourceConfig.Watch). Each record's offset is its line number, and a
+// record that does not decode is rejected to the job's error policy with its
+// text, file and line. docs/files.md is their reference: which files are
+// read, what a producer must do, positions and restores, blank lines and bad
+// input.
+//
+//	src, err := file.JSONLinesSource(file.SourceConfig{
+//		Paths: []string{"/data/in/*.jsonl.gz"},
+//		Watch: true,
+//	}, format.JSON[Order]())
+//
+// The rest of this comment is about its sink.
+//
+// The sink writes records to part files exactly once, in the manner of
+// Flink's FileSink: records go to hidden files that become
 // visible, each by one atomic rename, only when the checkpoint that covers
 // them has completed. Readers that skip hidden files (names starting with a
 // dot) see the output of completed checkpoints, each record exactly once,
@@ -13,6 +32,11 @@
 //	})
 //	…
 //	weir.To(orders, sink)
+//
+// Part files hold lines (Config.Format: JSONLines, Lines) or are written by
+// an Encoding: CSV with a header row, or Parquet, a bulk format whose
+// footer ends each file. Every format's files are rolled at every
+// checkpoint, so a committed file is always whole.
 //
 // # How the runtime drives a writer
 //

@@ -63,7 +63,7 @@ type linesFile[T any] struct {
 func (f *linesFile[T]) Encode(v T) error {
 	rec, err := f.format(v)
 	if err != nil {
-		return fmt.Errorf("Format: %w", err)
+		return fmt.Errorf("format: %w", err)
 	}
 	f.line = append(append(f.line[:0], rec...), '\n')
 	_, err = f.w.Write(f.line)

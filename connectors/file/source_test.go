@@ -271,7 +271,6 @@ func TestSourceFileChanged(t *testing.T) {
 	if _, err := r.Poll(o, 5); err != nil {
 		t.Fatal(err)
 	}
-	pos := slices.Clone(r.Position())
 	f, err := os.OpenFile(name, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -293,7 +292,7 @@ func TestSourceFileChanged(t *testing.T) {
 		if _, err := r.Poll(o, 8); err != nil {
 			t.Fatal(err)
 		}
-		pos = slices.Clone(r.Position())
+		pos := slices.Clone(r.Position())
 		r.Close()
 		writeFile(t, name, c, jsonLines(0, 2))
 		err = readSplitErr(s, name, 100, false, o)
