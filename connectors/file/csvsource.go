@@ -38,7 +38,9 @@ func CSVSource[T any](cfg SourceConfig, f *format.CSVFormat[T]) (*Source[T], err
 		}
 		return g.DecodeFields, nil
 	}
-	return &Source[T]{cfg: cfg.withDefaults(), csv: &csvDecoding[T]{comma: csvComma(f), bind: bind}}, nil
+	s := newSource[T](cfg)
+	s.csv = &csvDecoding[T]{comma: csvComma(f), bind: bind}
+	return s, nil
 }
 
 // csvDecoding is how a CSV source turns records into T values: bind is

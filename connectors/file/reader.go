@@ -44,12 +44,6 @@ func (s *Source[T]) OpenSplit(_ context.Context, sp weir.Split, pos []byte) (wei
 		}
 		r.resumeOff, r.resumeLine = off, line
 	}
-	f, err := os.Open(sp.ID)
-	if err != nil {
-		return nil, fmt.Errorf("file source: %w", err)
-	}
-	r.f = f
-	r.file.f = f
 	return r, nil
 }
 
@@ -110,6 +104,10 @@ type reader[T any] struct {
 	buf  []byte // a line longer than br's buffer
 	csv  *csvReader[T]
 	pos  []byte
+	// slot is set while the reader holds one of the source's open files;
+	// wake is the runtime's, for when one comes free.
+	slot bool
+	wake func()
 }
 
 func (r *reader[T]) Position() []byte {
@@ -126,17 +124,40 @@ func (r *reader[T]) Close() error {
 		_ = r.dec.Close() // nothing to flush; its errors were seen reading
 		r.dec = nil
 	}
-	if err := r.f.Close(); err != nil {
+	var err error
+	if r.f != nil {
+		err = r.f.Close()
+		r.f = nil
+	}
+	if r.slot {
+		r.slot = false
+		r.s.files.release()
+	}
+	if err != nil {
 		return fmt.Errorf("file source: %w", err)
 	}
 	return nil
 }
+
+// SetWake implements weir.WakingReader: a reader waiting for one of the
+// source's MaxOpenFiles is woken when another closes.
+func (r *reader[T]) SetWake(wake func()) { r.wake = wake }
 
 func (r *reader[T]) Poll(out weir.SourceOutput[T], max int) (weir.PollStatus, error) {
 	if r.ended {
 		return weir.End, nil
 	}
 	if !r.started {
+		if !r.s.files.acquire(r.wake) {
+			return weir.Wait, nil
+		}
+		r.slot = true
+		f, err := os.Open(r.path)
+		if err != nil {
+			r.ended = true
+			return weir.End, fmt.Errorf("file source: %w", err)
+		}
+		r.f, r.file.f = f, f
 		r.started = true
 		r.off, r.line = 0, 0
 		if err := r.start(); err != nil {
@@ -183,7 +204,7 @@ func (r *reader[T]) start() error {
 		}
 		r.dec, in = zr, zr
 	case Zstd:
-		zr, err := zstd.NewReader(in, zstd.WithDecoderConcurrency(1))
+		zr, err := zstd.NewReader(in, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -66,6 +67,8 @@ const (
 	// DefaultMaxRecordBytes is the default of SourceConfig.MaxRecordBytes:
 	// 16 MiB.
 	DefaultMaxRecordBytes = 16 << 20
+	// DefaultMaxOpenFiles is the default of SourceConfig.MaxOpenFiles.
+	DefaultMaxOpenFiles = 32
 )
 
 // SourceConfig configures a file source (JSONLinesSource, CSVSource). The
@@ -103,6 +106,11 @@ type SourceConfig struct {
 	// DefaultMaxRecordBytes.
 	MaxRecordBytes int
 
+	// MaxOpenFiles bounds how many files the source reads at once, over
+	// all its subtasks: the others wait their turn, holding back the
+	// watermark as unread input does. Zero means DefaultMaxOpenFiles.
+	MaxOpenFiles int
+
 	// RejectBlank rejects blank lines (empty or white space only) as bad
 	// records. By default they are skipped: not records, so neither
 	// emitted nor rejected, and counted by Source.BlankLines.
@@ -119,6 +127,8 @@ func (c SourceConfig) Validate() error {
 		return fmt.Errorf("file source: SourceConfig.Compression %v is not one of Auto, Uncompressed, Gzip, Zstd", c.Compression)
 	case c.MaxRecordBytes < 0:
 		return fmt.Errorf("file source: SourceConfig.MaxRecordBytes %d must not be negative", c.MaxRecordBytes)
+	case c.MaxOpenFiles < 0:
+		return fmt.Errorf("file source: SourceConfig.MaxOpenFiles %d must not be negative", c.MaxOpenFiles)
 	}
 	for i, p := range c.Paths {
 		if p == "" {
@@ -138,6 +148,9 @@ func (c SourceConfig) withDefaults() SourceConfig {
 	if c.MaxRecordBytes == 0 {
 		c.MaxRecordBytes = DefaultMaxRecordBytes
 	}
+	if c.MaxOpenFiles == 0 {
+		c.MaxOpenFiles = DefaultMaxOpenFiles
+	}
 	return c
 }
 
@@ -154,6 +167,43 @@ type Source[T any] struct {
 	dec format.Decoder[T]
 	// blank counts the blank lines the readers skipped.
 	blank atomic.Int64
+	files openFiles
+}
+
+// openFiles hands out the source's MaxOpenFiles among its readers.
+type openFiles struct {
+	mu      sync.Mutex
+	max     int
+	open    int
+	waiting []func() // wake functions of readers waiting for a file
+}
+
+// acquire takes a file if one is free; otherwise wake, if not nil, is
+// called when one comes free.
+func (o *openFiles) acquire(wake func()) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.open < o.max {
+		o.open++
+		return true
+	}
+	if wake != nil {
+		o.waiting = append(o.waiting, wake)
+	}
+	return false
+}
+
+// release frees a file and wakes the readers waiting for one; all of them,
+// since some may have closed meanwhile.
+func (o *openFiles) release() {
+	o.mu.Lock()
+	o.open--
+	waiting := o.waiting
+	o.waiting = nil
+	o.mu.Unlock()
+	for _, wake := range waiting {
+		wake()
+	}
 }
 
 var (
@@ -174,7 +224,15 @@ func JSONLinesSource[T any](cfg SourceConfig, dec format.Decoder[T]) (*Source[T]
 	if dec == nil {
 		return nil, errors.New("file source: the decoder is nil (format.JSON[T]() decodes JSON)")
 	}
-	return &Source[T]{cfg: cfg.withDefaults(), dec: dec}, nil
+	s := newSource[T](cfg)
+	s.dec = dec
+	return s, nil
+}
+
+func newSource[T any](cfg SourceConfig) *Source[T] {
+	s := &Source[T]{cfg: cfg.withDefaults()}
+	s.files.max = s.cfg.MaxOpenFiles
+	return s
 }
 
 // BlankLines returns how many blank lines the readers of this source have

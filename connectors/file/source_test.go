@@ -358,3 +358,60 @@ func TestSourceDeadLetters(t *testing.T) {
 		t.Errorf("dead letter %v, want split %s, line 3, the record's text and a JSON error", l, name)
 	}
 }
+
+// A source reads at most MaxOpenFiles files at once; a reader waiting for
+// one is woken when another closes.
+func TestSourceMaxOpenFiles(t *testing.T) {
+	dir := t.TempDir()
+	var names []string
+	for i := range 3 {
+		name := filepath.Join(dir, fmt.Sprintf("%d.jsonl", i))
+		writeFile(t, name, Uncompressed, jsonLines(i*10, i*10+10))
+		names = append(names, name)
+	}
+	s := jsonSource(t, SourceConfig{Paths: []string{dir}, MaxOpenFiles: 2})
+	var readers []weir.SplitReader[event]
+	woken := make([]int, 3)
+	for i, name := range names {
+		r, err := s.OpenSplit(context.Background(), weir.Split{ID: name}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.(weir.WakingReader).SetWake(func() { woken[i]++ })
+		readers = append(readers, r)
+	}
+	o := &output{}
+	for i, r := range readers {
+		st, err := r.Poll(o, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]weir.PollStatus{true: weir.More, false: weir.Wait}[i < 2]; st != want {
+			t.Errorf("reader %d: Poll = %v, want %v", i, st, want)
+		}
+	}
+	if err := readers[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(woken, []int{0, 0, 1}) {
+		t.Errorf("woken %v after the first reader closed, want the third once", woken)
+	}
+	for _, r := range readers[1:] {
+		for st := weir.More; st != weir.End; {
+			var err error
+			if st, err = r.Poll(o, 100); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.Close()
+	}
+	if len(o.got) != 21 {
+		t.Errorf("read %d records, want 21", len(o.got))
+	}
+	// A job at parallelism 2 reads them all through one open file.
+	got, err := readAll(t, jsonSource(t, SourceConfig{Paths: []string{dir}, MaxOpenFiles: 1}), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "read by the job", got, nums([2]int{0, 30}))
+}
