@@ -148,8 +148,9 @@ func readSplitErr(s *Source[event], id string, max int, reopen bool, o *output) 
 		return err
 	}
 	for polls := 0; ; polls++ {
-		if polls > 1e6 {
-			return fmt.Errorf("%s: no end after a million polls", id)
+		if polls > 1e5 || len(o.got)+len(o.rejects) > 1e5 {
+			r.Close()
+			return fmt.Errorf("%s: no end after %d polls and %d records", id, polls, len(o.got)+len(o.rejects))
 		}
 		before := len(o.got) + len(o.rejects)
 		st, err := r.Poll(o, max)
