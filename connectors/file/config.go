@@ -18,9 +18,10 @@ const (
 )
 
 // Config configures a Sink. The zero value of every field but Dir and
-// Format has a default. The functions (Format, Partition, Now) are called
-// by every subtask's writer, on the subtasks' goroutines at once, so they
-// must be safe for concurrent use.
+// Format (or Encoding) has a default. The functions (Format, Partition,
+// Now) and Encoding's NewFile are called by every subtask's writer, on the
+// subtasks' goroutines at once, so they must be safe for concurrent use;
+// each FileEncoder is used by one writer.
 type Config[T any] struct {
 	// Dir is the base directory; it is created if missing. Every file the
 	// sink writes is beneath it. Required.
@@ -40,7 +41,9 @@ type Config[T any] struct {
 
 	// RollSize rolls a part file (closes it and makes it pending) as soon as
 	// it holds at least this many bytes, so a file is at most RollSize plus
-	// one record long. Zero means DefaultRollSize.
+	// one record long (for Parquet, whose rows wait in memory until the
+	// file rolls, the bytes are the writer's estimate of the file's size).
+	// Zero means DefaultRollSize.
 	RollSize int64
 
 	// RollInterval rolls a part file when a record arrives and the file was

@@ -107,7 +107,8 @@
 // subtask has one in-progress file per directory, and rolls it (makes it
 // pending and starts another at the next record) when it reaches
 // Config.RollSize bytes, when a record arrives Config.RollInterval or more
-// after it was opened, and at every Prepare. Files are never empty.
+// after it was opened, and at every Prepare. Files are never empty: a file
+// none of whose records could be encoded is removed when it rolls.
 //
 // Partition and bucket directories must be relative slash-separated paths
 // without empty, ".", ".." or hidden segments; the sink also opens its base
