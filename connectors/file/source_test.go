@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -326,37 +327,59 @@ func TestSourceBadPosition(t *testing.T) {
 	}
 }
 
-// A job with the dead-letter policy writes a line that does not decode
-// with its file and line number.
+// A job with the dead-letter policy writes the records its file sources
+// reject with their file and line: a JSON line that does not decode, a
+// CSV row with a field too many (in a gzip file), and the rest of a
+// corrupt gzip file.
 func TestSourceDeadLetters(t *testing.T) {
 	dir := t.TempDir()
-	name := filepath.Join(dir, "in", "a.jsonl")
-	writeFile(t, name, Uncompressed, jsonLines(0, 2)+"not json\n"+jsonLines(2, 4))
-	dead := filepath.Join(dir, "dead")
-	got, err := readAll(t, jsonSource(t, SourceConfig{Paths: []string{filepath.Dir(name)}}), 1,
-		weir.OnError(weir.DeadLetter), weir.DeadLetters(dead))
-	if err != nil {
+	jsonl := filepath.Join(dir, "in", "a.jsonl")
+	writeFile(t, jsonl, Uncompressed, jsonLines(0, 2)+"not json\n"+jsonLines(2, 4))
+	csvName := filepath.Join(dir, "csv", "b.csv.gz")
+	writeFile(t, csvName, Gzip, "n,user\n4,a\n5,b,extra\n\"6\",c\n")
+	corrupt := filepath.Join(dir, "in", "c.jsonl.gz")
+	b := compress(t, Gzip, []byte(jsonLines(7, 9)))
+	if err := os.WriteFile(corrupt, b[:len(b)-4], 0o644); err != nil { // without its size
 		t.Fatal(err)
 	}
-	equal(t, "read", got, nums([2]int{0, 4}))
+	dead := filepath.Join(dir, "dead")
+	env := weir.New(weir.Parallelism(2), weir.OnError(weir.DeadLetter), weir.DeadLetters(dead))
+	read := weir.Collect(weir.Union(
+		weir.From(env, jsonSource(t, SourceConfig{Paths: []string{filepath.Dir(jsonl)}})).Name("json"),
+		weir.From(env, csvSource(t, SourceConfig{Paths: []string{filepath.Dir(csvName)}})).Name("csv")))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := env.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range read.Values() {
+		got = append(got, strconv.Itoa(e.N))
+	}
+	slices.Sort(got)
+	equal(t, "read", got, nums([2]int{0, 5}, [2]int{6, 9}))
 	files, _ := filepath.Glob(filepath.Join(dead, "part-*"))
-	var letters []map[string]any
+	var letters []string
 	for _, f := range files {
 		for _, l := range fileLines(t, f) {
-			var m map[string]any
+			var m struct {
+				Source, Split, Record, Error string
+				Line                         int
+			}
 			if err := json.Unmarshal([]byte(l), &m); err != nil {
 				t.Fatal(err)
 			}
-			letters = append(letters, m)
+			errPart, _, _ := strings.Cut(m.Error, ":")
+			letters = append(letters, fmt.Sprintf("%s %s line %d %q %s", m.Source, filepath.Base(m.Split), m.Line, m.Record, errPart))
 		}
 	}
-	if len(letters) != 1 {
-		t.Fatalf("dead letters %v, want one", letters)
+	slices.Sort(letters)
+	want := []string{
+		`csv b.csv.gz line 3 "5,b,extra" CSV`,
+		`json a.jsonl line 3 "not json" json`,
+		`json c.jsonl.gz line 3 "" gzip file does not decompress after line 2`,
 	}
-	l := letters[0]
-	if l["split"] != name || l["line"] != 3.0 || l["record"] != "not json" || !strings.Contains(fmt.Sprint(l["error"]), "json") {
-		t.Errorf("dead letter %v, want split %s, line 3, the record's text and a JSON error", l, name)
-	}
+	equal(t, "dead letters", letters, want)
 }
 
 // A source reads at most MaxOpenFiles files at once; a reader waiting for
