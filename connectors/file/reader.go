@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/klauspost/compress/zstd"
@@ -153,6 +154,10 @@ func (r *reader[T]) Poll(out weir.SourceOutput[T], max int) (weir.PollStatus, er
 		}
 		r.slot = true
 		f, err := os.Open(r.path)
+		if errors.Is(err, fs.ErrNotExist) {
+			r.ended = true
+			return weir.End, fmt.Errorf("file source: %s was listed but is gone: a file must stay until it has been read (%w)", r.path, err)
+		}
 		if err != nil {
 			r.ended = true
 			return weir.End, fmt.Errorf("file source: %w", err)

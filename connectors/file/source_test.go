@@ -438,3 +438,17 @@ func TestSourceMaxOpenFiles(t *testing.T) {
 	}
 	equal(t, "read by the job", got, nums([2]int{0, 30}))
 }
+
+// A file listed and then removed before it is read fails the read, saying
+// so.
+func TestSourceFileGone(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "a.jsonl")
+	writeFile(t, name, Uncompressed, jsonLines(0, 2))
+	s := jsonSource(t, SourceConfig{Paths: []string{name}})
+	if err := os.Remove(name); err != nil {
+		t.Fatal(err)
+	}
+	if err := readSplitErr(s, name, 10, false, &output{}); err == nil || !strings.Contains(err.Error(), "was listed but is gone") {
+		t.Errorf("reading a removed file: %v", err)
+	}
+}
