@@ -31,7 +31,7 @@ import (
 // be read by another goroutine while the Store is written.
 type Store interface {
 	// Get returns the value of key. The value is valid until the next
-	// write to the Store; the caller does not modify it.
+	// call to the Store; the caller does not modify it.
 	Get(key []byte) (value []byte, ok bool, err error)
 	// Set stores value under key, replacing any value there. The Store
 	// copies both; the caller may reuse them.

@@ -1,0 +1,365 @@
+// Package pebble is a state.Store on disk, in a Pebble LSM: the backend for
+// keyed state larger than memory. A StoreBackend over it lays its keys out
+// as every byte-level backend does (table ID, key group, namespace, key,
+// user key), so a key group is one contiguous key range, a namespace of a
+// key group (a window, a time domain's timers) and a key's map entries are
+// each one ordered iteration, and a snapshot is written out one key group
+// at a time in the shared snapshot format from a Pebble snapshot, while
+// the task goes on writing.
+//
+// Each Store is one Pebble database in a working directory of its own,
+// created under Options.Dir and removed when the Store is closed (or, if a
+// snapshot view is still open then, when the last one is released). The
+// working directory is scratch: it is never reopened, so the database
+// runs without a write-ahead log and nothing is synced to disk; a job's
+// state survives a crash through its checkpoints, which are full copies
+// in the shared format.
+package pebble
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+
+	pdb "github.com/cockroachdb/pebble/v2"
+
+	"github.com/weirstream/weir/internal/state"
+)
+
+// DefaultMemory is the memory budget of a Store when Options.Memory is 0.
+const DefaultMemory = 64 << 20
+
+// MinMemory is the smallest memory budget Options accepts.
+const MinMemory = 4 << 20
+
+// Options configure the Stores of a backend.
+type Options struct {
+	// Dir is the directory under which each Store makes its working
+	// directory; it is created if missing. Empty means os.TempDir().
+	Dir string
+	// Memory is the memory budget of each Store (each operator subtask),
+	// in bytes: a quarter for each of the two memtables Pebble may hold
+	// (one being written, one being flushed) and a half for the block
+	// cache. Zero means DefaultMemory.
+	Memory int64
+}
+
+// Validate reports the first problem with the options, naming the field.
+func (o Options) Validate() error {
+	if o.Memory != 0 && o.Memory < MinMemory {
+		return fmt.Errorf("pebble state: Memory %d bytes is below the minimum %d", o.Memory, MinMemory)
+	}
+	return nil
+}
+
+func (o Options) memory() int64 {
+	if o.Memory == 0 {
+		return DefaultMemory
+	}
+	return o.Memory
+}
+
+func (o Options) dir() string {
+	if o.Dir == "" {
+		return os.TempDir()
+	}
+	return o.Dir
+}
+
+// NewBackend returns the backend factory for o: each call opens a Store
+// in a new working directory named after the operator subtask and
+// returns a state.StoreBackend over it.
+func NewBackend(o Options) func(state.Config) (state.Backend, error) {
+	return func(cfg state.Config) (state.Backend, error) {
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+		s, err := Open(o, fmt.Sprintf("%s-%d", cfg.OperatorID, cfg.Subtask))
+		if err != nil {
+			return nil, err
+		}
+		b, err := state.NewStoreBackend(cfg, s)
+		if err != nil {
+			return nil, errors.Join(err, s.Close())
+		}
+		return b, nil
+	}
+}
+
+// Store is a state.Store in a Pebble database. It is used by one
+// goroutine at a time, except that its views may be read and released on
+// others.
+type Store struct {
+	db  *pdb.DB
+	dir string
+	// buf holds the value Get returned last.
+	buf []byte
+	// upper is the scratch upper bound of Scan.
+	upper []byte
+	// closed is set by Close; only the Store's goroutine reads it.
+	closed bool
+
+	mu struct {
+		sync.Mutex
+		// closed is Close's mark for the views: the database is closed
+		// and the working directory removed once closed is set and views
+		// is 0.
+		closed bool
+		views  int
+	}
+}
+
+// quietLogger drops Pebble's informational messages (it announces WAL
+// recovery and the like on every open) and keeps its errors.
+type quietLogger struct{ pdb.Logger }
+
+func (quietLogger) Infof(string, ...any) {}
+
+// Open creates a working directory under o.Dir, named after name, and
+// opens an empty Store in it.
+func Open(o Options, name string) (*Store, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	base := o.dir()
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return nil, fmt.Errorf("pebble state: Dir: %w", err)
+	}
+	dir, err := os.MkdirTemp(base, "weir-state-"+fileSafe(name)+"-")
+	if err != nil {
+		return nil, fmt.Errorf("pebble state: working directory under %s: %w", base, err)
+	}
+	mem := o.memory()
+	cache := pdb.NewCache(mem / 2)
+	defer cache.Unref() // the database holds its own reference
+	opts := &pdb.Options{
+		Cache:                       cache,
+		MemTableSize:                uint64(mem / 4),
+		MemTableStopWritesThreshold: 2,
+		DisableWAL:                  true,
+		FormatMajorVersion:          pdb.FormatNewest,
+		Logger:                      quietLogger{pdb.DefaultLogger},
+	}
+	db, err := pdb.Open(dir, opts)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("pebble state: open %s: %w", dir, err), os.RemoveAll(dir))
+	}
+	return &Store{db: db, dir: dir}, nil
+}
+
+// fileSafe keeps the characters of name that are safe in a file name on
+// every system and replaces the others with '_'.
+func fileSafe(name string) string {
+	const maxLen = 64
+	var b strings.Builder
+	for _, r := range name {
+		if b.Len() == maxLen {
+			break
+		}
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+// Dir returns the Store's working directory.
+func (s *Store) Dir() string { return s.dir }
+
+var errClosed = errors.New("pebble state: store closed")
+
+// Get implements state.Store. The value is valid until the next call to
+// the Store.
+func (s *Store) Get(key []byte) ([]byte, bool, error) {
+	if s.closed {
+		return nil, false, errClosed
+	}
+	v, c, err := s.db.Get(key)
+	if errors.Is(err, pdb.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("pebble state: get: %w", err)
+	}
+	s.buf = append(s.buf[:0], v...)
+	if err := c.Close(); err != nil {
+		return nil, false, fmt.Errorf("pebble state: get: %w", err)
+	}
+	return s.buf, true, nil
+}
+
+// Set implements state.Store.
+func (s *Store) Set(key, value []byte) error {
+	if s.closed {
+		return errClosed
+	}
+	if err := s.db.Set(key, value, pdb.NoSync); err != nil {
+		return fmt.Errorf("pebble state: set: %w", err)
+	}
+	return nil
+}
+
+// Delete implements state.Store.
+func (s *Store) Delete(key []byte) error {
+	if s.closed {
+		return errClosed
+	}
+	if err := s.db.Delete(key, pdb.NoSync); err != nil {
+		return fmt.Errorf("pebble state: delete: %w", err)
+	}
+	return nil
+}
+
+// Scan implements state.Store.
+func (s *Store) Scan(prefix []byte, fn func(key, value []byte) bool) error {
+	if s.closed {
+		return errClosed
+	}
+	s.upper = appendSuccessor(s.upper[:0], prefix)
+	it, err := s.db.NewIter(bounds(prefix, s.upper))
+	if err != nil {
+		return fmt.Errorf("pebble state: scan: %w", err)
+	}
+	return iterate(it, fn)
+}
+
+// Snapshot implements state.Store: a Pebble snapshot, which keeps what
+// it sees while the Store goes on being written, until it is released.
+func (s *Store) Snapshot() (state.StoreView, error) {
+	if s.closed {
+		return nil, errClosed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.views++
+	r := &viewRef{s: s, snap: s.db.NewSnapshot()}
+	v := &view{r: r}
+	// A view dropped without Release frees its snapshot (and, after
+	// Close, the database) once it is garbage.
+	runtime.AddCleanup(v, (*viewRef).release, r)
+	return v, nil
+}
+
+// Close implements state.Store: it closes the database and removes the
+// working directory, at once or when the last open view is released.
+func (s *Store) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.closed = true
+	if s.mu.views > 0 {
+		return nil
+	}
+	return s.closeLocked()
+}
+
+func (s *Store) closeLocked() error {
+	err := s.db.Close()
+	if err != nil {
+		err = fmt.Errorf("pebble state: close %s: %w", s.dir, err)
+	}
+	if rerr := os.RemoveAll(s.dir); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("pebble state: remove the working directory: %w", rerr))
+	}
+	return err
+}
+
+// unref ends a view; the last one after Close closes the database. An
+// error then has no caller to go to; the working directory may remain.
+func (s *Store) unref() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.views--
+	if s.mu.closed && s.mu.views == 0 {
+		_ = s.closeLocked()
+	}
+}
+
+// view is a state.StoreView over a Pebble snapshot.
+type view struct{ r *viewRef }
+
+// viewRef is what a view holds, apart from the view so that a cleanup can
+// release it.
+type viewRef struct {
+	s     *Store
+	snap  *pdb.Snapshot
+	once  sync.Once
+	upper []byte
+}
+
+func (r *viewRef) release() {
+	r.once.Do(func() {
+		_ = r.snap.Close() // closing a snapshot only unlinks it
+		r.s.unref()
+	})
+}
+
+// Scan implements state.StoreView.
+func (v *view) Scan(prefix []byte, fn func(key, value []byte) bool) error {
+	r := v.r
+	r.upper = appendSuccessor(r.upper[:0], prefix)
+	it, err := r.snap.NewIter(bounds(prefix, r.upper))
+	if err != nil {
+		return fmt.Errorf("pebble state: scan a snapshot: %w", err)
+	}
+	return iterate(it, fn)
+}
+
+// Release implements state.StoreView.
+func (v *view) Release() { v.r.release() }
+
+// bounds returns the iterator options for the keys starting with prefix,
+// where upper is the prefix's successor (nil when there is none).
+func bounds(prefix, upper []byte) *pdb.IterOptions {
+	o := &pdb.IterOptions{}
+	if len(prefix) > 0 {
+		o.LowerBound = prefix
+	}
+	if upper != nil {
+		o.UpperBound = upper
+	}
+	return o
+}
+
+// appendSuccessor appends to dst the smallest key greater than every key
+// starting with prefix, and returns nil when there is none (prefix is
+// empty or all 0xff).
+func appendSuccessor(dst, prefix []byte) []byte {
+	for i := len(prefix) - 1; i >= 0; i-- {
+		if prefix[i] != 0xff {
+			dst = append(dst, prefix[:i+1]...)
+			dst[len(dst)-1]++
+			return dst
+		}
+	}
+	return nil
+}
+
+// iterate calls fn with the iterator's entries in order until it returns
+// false, and closes the iterator.
+func iterate(it *pdb.Iterator, fn func(key, value []byte) bool) (err error) {
+	defer func() {
+		if cerr := it.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("pebble state: scan: %w", cerr)
+		}
+	}()
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return fmt.Errorf("pebble state: scan: %w", err)
+		}
+		if !fn(it.Key(), v) {
+			return nil
+		}
+	}
+	return nil
+}
