@@ -212,7 +212,7 @@ func (e *Env) Run(ctx context.Context) error {
 	}
 	log := p.cfg.log()
 	start := time.Now()
-	log.Info("job starting", "operators", len(e.nodes), "parallelism", p.cfg.parallelism,
+	log.Info("job starting", "operators", len(e.nodes), "parallelism", p.cfg.parallelism, "state_backend", p.cfg.backend.String(),
 		"checkpoint_dir", cp.dir, "checkpoint_interval", cp.interval, "checkpoint_writers", cp.writers, "restore", cp.restore)
 	err = e.runRestarting(ctx, p, store, before)
 	switch {

@@ -140,7 +140,7 @@ func New(opts ...Option) *Env {
 		pollInterval:      5 * time.Millisecond,
 		watermarkInterval: DefaultWatermarkInterval,
 		chaining:          true,
-		backend:           MemoryBackend,
+		backend:           defaultBackend,
 		commitRetry:       defaultRetry,
 		checkpoint: checkpointConfig{
 			timeout:           10 * time.Minute,
@@ -178,8 +178,11 @@ func (c config) validate() error {
 	if c.bufferTimeout < 0 {
 		errs = append(errs, fmt.Errorf("BufferTimeout: %v must not be negative", c.bufferTimeout))
 	}
-	if c.backend.open == nil {
-		errs = append(errs, errors.New("StateBackend: no backend (use MemoryBackend, BytesBackend or ParseBackend)"))
+	switch {
+	case c.backend.open == nil:
+		errs = append(errs, errors.New("StateBackend: no backend (use MemoryBackend, BytesBackend, PebbleBackend or ParseBackend)"))
+	case c.backend.err != nil:
+		errs = append(errs, fmt.Errorf("StateBackend: %w", c.backend.err))
 	}
 	if err := c.commitRetry.validate(); err != nil {
 		errs = append(errs, err)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/weirstream/weir/internal/state"
 	"github.com/weirstream/weir/internal/state/bytesmem"
+	"github.com/weirstream/weir/internal/state/pebble"
 )
 
 // Backend is where operators keep their keyed and operator state. Every
@@ -13,6 +14,9 @@ import (
 type Backend struct {
 	name string
 	open func(state.Config) (state.Backend, error)
+	// err is what is wrong with the backend's options; the job reports it
+	// before it runs.
+	err error
 }
 
 // String returns the backend's name, the one ParseBackend reads.
@@ -32,15 +36,50 @@ var (
 	BytesBackend = Backend{name: "bytes", open: bytesmem.NewBackend}
 )
 
-// ParseBackend returns the backend of the given name: "memory" or "bytes".
+// PebbleOptions configure PebbleBackend. The zero value is the default.
+type PebbleOptions struct {
+	// Dir is the directory under which each operator subtask makes its
+	// working directory (weir-state-<operator>-<subtask>-<random>),
+	// removed when the subtask closes its state. Empty means os.TempDir().
+	Dir string
+	// Memory is the memory budget of each operator subtask's state, in
+	// bytes: half for the block cache, a quarter for each of at most two
+	// memtables. Zero means 64 MiB; the minimum is 4 MiB.
+	Memory int64
+}
+
+// PebbleBackend keeps keyed state on disk in Pebble, an LSM, for state
+// larger than memory: each operator subtask has a database of its own in a
+// working directory under o.Dir, with o.Memory of cache and memtables. The
+// working directory is scratch — it has no write-ahead log and nothing is
+// synced — and is never reopened: a job's state survives a crash through
+// its checkpoints, which PebbleBackend writes in the format every backend
+// writes (full copies), so they restore into any backend. Reads and
+// writes go through the state's codecs, like BytesBackend.
+func PebbleBackend(o PebbleOptions) Backend {
+	po := pebble.Options{Dir: o.Dir, Memory: o.Memory}
+	b := Backend{name: "pebble", open: pebble.NewBackend(po)}
+	if err := po.Validate(); err != nil {
+		b.err = fmt.Errorf("PebbleBackend: %w", err)
+	}
+	return b
+}
+
+// ParseBackend returns the backend of the given name: "memory", "bytes"
+// or "pebble" (PebbleBackend with the default options).
 func ParseBackend(name string) (Backend, error) {
-	for _, b := range []Backend{MemoryBackend, BytesBackend} {
+	for _, b := range []Backend{MemoryBackend, BytesBackend, PebbleBackend(PebbleOptions{})} {
 		if b.name == name {
 			return b, nil
 		}
 	}
-	return Backend{}, fmt.Errorf("state backend %q: want memory or bytes", name)
+	return Backend{}, fmt.Errorf("state backend %q: want memory, bytes or pebble", name)
 }
+
+// defaultBackend is the backend of a job without the StateBackend option.
+// Only the package's tests change it (WEIR_STATE_BACKEND, see
+// ARCHITECTURE.md), to run every test job on another backend.
+var defaultBackend = MemoryBackend
 
 // StateBackend sets where the job's operators keep their state (default
 // MemoryBackend).

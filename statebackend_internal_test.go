@@ -24,6 +24,7 @@ func TestStateBackendOptionPicksTheBackend(t *testing.T) {
 	}{
 		{MemoryBackend, "*state.Memory"},
 		{BytesBackend, "*state.StoreBackend"},
+		{PebbleBackend(PebbleOptions{Dir: t.TempDir()}), "*state.StoreBackend"},
 	} {
 		var got string
 		env := New(StateBackend(tc.b))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,7 +20,7 @@ import (
 // job keeps a value per key and an event-time timer per key that emits it.
 func TestBackendsRestoreEachOther(t *testing.T) {
 	const n = 3000
-	mem, byt := weir.MemoryBackend, weir.BytesBackend
+	mem, byt, peb := weir.MemoryBackend, weir.BytesBackend, weir.PebbleBackend(weir.PebbleOptions{Dir: t.TempDir()})
 	for _, tc := range []struct {
 		from, to      weir.Backend
 		first, second int
@@ -28,6 +29,10 @@ func TestBackendsRestoreEachOther(t *testing.T) {
 		{byt, byt, 2, 3},
 		{mem, byt, 2, 1},
 		{byt, mem, 1, 2},
+		{peb, peb, 2, 3},
+		{mem, peb, 1, 2},
+		{peb, mem, 2, 1},
+		{peb, byt, 3, 2},
 	} {
 		t.Run(fmt.Sprintf("%v p%d to %v p%d", tc.from, tc.first, tc.to, tc.second), func(t *testing.T) {
 			dir := t.TempDir()
@@ -117,10 +122,10 @@ func (b *bucketTimers) OnTimer(ctx weir.TimerContext[int64], out weir.Out[string
 	return nil
 }
 
-// The bytes backend runs keyed state, timers and windows of every kind as
-// the memory backend does: the same job on each emits the same results,
-// and each key's timers fire in time order.
-func TestBytesBackendMatchesMemory(t *testing.T) {
+// The bytes and Pebble backends run keyed state, timers and windows of
+// every kind as the memory backend does: the same job on each emits the
+// same results, and each key's timers fire in time order.
+func TestByteBackendsMatchMemory(t *testing.T) {
 	const n = 4000
 	run := func(b weir.Backend, p int) (timers, windows []string) {
 		t.Helper()
@@ -148,14 +153,16 @@ func TestBytesBackendMatchesMemory(t *testing.T) {
 	if len(memTimers) == 0 || len(memWindows) == 0 {
 		t.Fatal("the reference run emitted nothing")
 	}
-	for _, p := range []int{1, 3} {
-		gotTimers, gotWindows := run(weir.BytesBackend, p)
-		checkTimerOrder(t, gotTimers)
-		if !slices.Equal(sorted(gotTimers), sorted(memTimers)) {
-			t.Fatalf("parallelism %d: timer firings differ from the memory backend's:\n%v\n%v", p, firstDiff(sorted(gotTimers), sorted(memTimers)), len(gotTimers))
-		}
-		if !slices.Equal(gotWindows, memWindows) {
-			t.Fatalf("parallelism %d: windows differ from the memory backend's: %v", p, firstDiff(gotWindows, memWindows))
+	for _, b := range []weir.Backend{weir.BytesBackend, weir.PebbleBackend(weir.PebbleOptions{Dir: t.TempDir()})} {
+		for _, p := range []int{1, 3} {
+			gotTimers, gotWindows := run(b, p)
+			checkTimerOrder(t, gotTimers)
+			if !slices.Equal(sorted(gotTimers), sorted(memTimers)) {
+				t.Fatalf("%v backend, parallelism %d: timer firings differ from the memory backend's:\n%v\n%v", b, p, firstDiff(sorted(gotTimers), sorted(memTimers)), len(gotTimers))
+			}
+			if !slices.Equal(gotWindows, memWindows) {
+				t.Fatalf("%v backend, parallelism %d: windows differ from the memory backend's: %v", b, p, firstDiff(gotWindows, memWindows))
+			}
 		}
 	}
 }
@@ -185,18 +192,66 @@ func firstDiff(a, b []string) string {
 
 // ParseBackend knows the backends by name, and a job refuses a zero one.
 func TestParseBackend(t *testing.T) {
-	for _, name := range []string{"memory", "bytes"} {
+	for _, name := range []string{"memory", "bytes", "pebble"} {
 		b, err := weir.ParseBackend(name)
 		if err != nil || b.String() != name {
 			t.Fatalf("ParseBackend(%q) = %v, %v", name, b, err)
 		}
 	}
-	if _, err := weir.ParseBackend("pebble"); err == nil || !strings.Contains(err.Error(), "pebble") {
-		t.Fatalf("ParseBackend(pebble) = %v; want an error naming it", err)
+	if _, err := weir.ParseBackend("rocksdb"); err == nil || !strings.Contains(err.Error(), "rocksdb") || !strings.Contains(err.Error(), "pebble") {
+		t.Fatalf("ParseBackend(rocksdb) = %v; want an error naming it and the backends", err)
 	}
 	env := weir.New(weir.StateBackend(weir.Backend{}))
 	weir.Collect(weir.From(env, weir.Generator(weir.GeneratorSpec{Count: 1}, func(seq int64) int64 { return seq })))
 	if err := env.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "StateBackend") {
 		t.Fatalf("Run with a zero Backend = %v; want an error naming StateBackend", err)
+	}
+}
+
+// dirLister lists a directory when it sees its first record, by which
+// time its subtask's state is open. The job runs a copy of it; seen is
+// shared.
+type dirLister struct {
+	dir  string
+	seen *[]string
+}
+
+func (d *dirLister) Process(_ weir.KeyedContext[int64], _ int64, _ weir.Out[int64]) error {
+	if *d.seen == nil {
+		es, err := os.ReadDir(d.dir)
+		if err != nil {
+			return err
+		}
+		*d.seen = []string{}
+		for _, e := range es {
+			*d.seen = append(*d.seen, e.Name())
+		}
+	}
+	return nil
+}
+
+// PebbleBackend keeps each operator subtask's state in a working directory
+// under its Dir and removes it when the job ends; a memory budget below
+// the minimum fails the job before it runs, naming the option.
+func TestPebbleBackendWorkingDirectories(t *testing.T) {
+	dir := t.TempDir()
+	env := weir.New(weir.StateBackend(weir.PebbleBackend(weir.PebbleOptions{Dir: dir, Memory: 8 << 20})))
+	src := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: 100}, func(seq int64) int64 { return seq }))
+	var seen []string
+	weir.Collect(weir.Process(weir.KeyBy(src, func(v int64) int64 { return v % 7 }), &dirLister{dir: dir, seen: &seen}).ID("lister"))
+	if err := env.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || !strings.HasPrefix(seen[0], "weir-state-lister-0-") {
+		t.Fatalf("working directories while running: %v; want weir-state-lister-0-*", seen)
+	}
+	if es, _ := os.ReadDir(dir); len(es) != 0 {
+		t.Fatalf("%d working directories left after the job", len(es))
+	}
+
+	env = weir.New(weir.StateBackend(weir.PebbleBackend(weir.PebbleOptions{Memory: 1 << 20})))
+	weir.Collect(weir.From(env, weir.Generator(weir.GeneratorSpec{Count: 1}, func(seq int64) int64 { return seq })))
+	if err := env.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "StateBackend") || !strings.Contains(err.Error(), "Memory") {
+		t.Fatalf("Run with a 1 MiB Pebble budget = %v; want an error naming StateBackend and Memory", err)
 	}
 }

@@ -15,8 +15,12 @@ import (
 )
 
 // jobFlags are the flags the run verbs share: how a failing job restarts,
-// how it logs, and how many state files its checkpoints write at once.
+// how it logs, how many state files its checkpoints write at once, and
+// where it keeps its state.
 type jobFlags struct {
+	state             string
+	stateDir          string
+	stateMemory       int64 // MiB
 	checkpointWriters int
 	restarts          int
 	restartBackoff    time.Duration
@@ -26,7 +30,10 @@ type jobFlags struct {
 }
 
 func addJobFlags(f *pflag.FlagSet) *jobFlags {
-	j := &jobFlags{restarts: 10, restartBackoff: time.Second, restartMaxBackoff: time.Minute, logLevel: "warn", logFormat: "text"}
+	j := &jobFlags{state: "memory", restarts: 10, restartBackoff: time.Second, restartMaxBackoff: time.Minute, logLevel: "warn", logFormat: "text"}
+	f.StringVar(&j.state, "state", j.state, "keep keyed state in memory (Go values, the fastest), bytes (encoded, on the heap) or pebble (on disk, for state larger than memory); checkpoints of each restore into the others")
+	f.StringVar(&j.stateDir, "state-dir", "", "with --state pebble, make each operator subtask's working `directory` here, removed when the job ends (default: the system's temporary directory)")
+	f.Int64Var(&j.stateMemory, "state-memory", 64, "with --state pebble, the memory budget of each operator subtask's state in MiB: half block cache, half memtables")
 	f.IntVar(&j.restarts, "restarts", j.restarts, "with checkpoints, restart a failing job from its latest checkpoint up to this many times in a row; 0 never")
 	f.DurationVar(&j.restartBackoff, "restart-backoff", j.restartBackoff, "wait before the first restart; it grows 1.5× with each restart in a row")
 	f.DurationVar(&j.restartMaxBackoff, "restart-max-backoff", j.restartMaxBackoff, "the longest wait before a restart")
@@ -91,6 +98,11 @@ func (j *jobFlags) options(stderr io.Writer, checkpointDir, dirFlag string, chan
 		return nil, fmt.Errorf("invalid --log-format %q: want text or json", j.logFormat)
 	}
 	opts := []weir.Option{weir.Logger(slog.New(h))}
+	backend, err := j.backend(changed)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, weir.StateBackend(backend))
 	switch {
 	case changed("checkpoint-writers") && j.checkpointWriters < 1:
 		return nil, fmt.Errorf("invalid --checkpoint-writers %d: must be at least 1", j.checkpointWriters)
@@ -115,4 +127,25 @@ func (j *jobFlags) options(stderr io.Writer, checkpointDir, dirFlag string, chan
 	return append(opts, weir.Restarts(weir.RestartStrategy{
 		MaxAttempts: j.restarts, InitialBackoff: j.restartBackoff, MaxBackoff: j.restartMaxBackoff,
 	})), nil
+}
+
+// backend returns the state backend --state names, with the options of
+// --state-dir and --state-memory.
+func (j *jobFlags) backend(changed func(string) bool) (weir.Backend, error) {
+	b, err := weir.ParseBackend(j.state)
+	if err != nil {
+		return weir.Backend{}, fmt.Errorf("invalid --state %q: want memory, bytes or pebble", j.state)
+	}
+	if b.String() != "pebble" {
+		for _, f := range []string{"state-dir", "state-memory"} {
+			if changed(f) {
+				return weir.Backend{}, fmt.Errorf("--%s needs --state pebble", f)
+			}
+		}
+		return b, nil
+	}
+	if j.stateMemory < 4 || j.stateMemory > 1<<30 {
+		return weir.Backend{}, fmt.Errorf("invalid --state-memory %d: want MiB from 4 to %d", j.stateMemory, 1<<30)
+	}
+	return weir.PebbleBackend(weir.PebbleOptions{Dir: j.stateDir, Memory: j.stateMemory << 20}), nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -115,12 +116,77 @@ func TestJobFlagErrors(t *testing.T) {
 		{[]string{"--restart-backoff", "2s", "--restart-max-backoff", "1s"}, "invalid --restart-max-backoff 1s"},
 		{[]string{"--checkpoint-writers", "0", "--checkpoints", "x"}, "invalid --checkpoint-writers 0"},
 		{[]string{"--checkpoint-writers", "2"}, "--checkpoint-writers needs --checkpoints DIR"},
+		{[]string{"--state", "rocksdb"}, `invalid --state "rocksdb": want memory, bytes or pebble`},
+		{[]string{"--state-dir", "x"}, "--state-dir needs --state pebble"},
+		{[]string{"--state", "bytes", "--state-memory", "100"}, "--state-memory needs --state pebble"},
+		{[]string{"--state", "pebble", "--state-memory", "3"}, "invalid --state-memory 3"},
 	} {
 		_, _, err := execute(t, append([]string{"demo", "--views", "10", "--duration", "0"}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want %q", tc.args, err, tc.want)
 		}
 	}
+}
+
+// --state picks the job's state backend: the run verbs give the same
+// results on each, the job's log names it, and --state pebble keeps its
+// working directories under --state-dir until the job ends.
+func TestRunVerbsStateBackend(t *testing.T) {
+	var want string
+	for _, state := range []string{"memory", "bytes", "pebble"} {
+		dir := t.TempDir()
+		out := filepath.Join(dir, "out")
+		args := []string{"nexmark", "run", "--query", "q5", "--events", "5000", "--parallelism", "2", "--out", out,
+			"--state", state, "--log-level", "info", "--log-format", "json"}
+		if state == "pebble" {
+			args = append(args, "--state-dir", filepath.Join(dir, "state"), "--state-memory", "8")
+		}
+		_, stderr, err := execute(t, args...)
+		if err != nil {
+			t.Fatalf("--state %s: %v\n%s", state, err, stderr)
+		}
+		for _, r := range logRecords(t, stderr) {
+			if r["msg"] == "job starting" && r["state_backend"] != state {
+				t.Errorf("--state %s: the job started on %v", state, r["state_backend"])
+			}
+		}
+		rows := readRows(t, out)
+		if len(rows) == 0 {
+			t.Fatalf("--state %s: no rows in %s", state, out)
+		}
+		if want == "" {
+			want = rows
+		} else if rows != want {
+			t.Errorf("--state %s: rows differ from --state memory's", state)
+		}
+		if state == "pebble" {
+			if es, err := os.ReadDir(filepath.Join(dir, "state")); err != nil || len(es) != 0 {
+				t.Errorf("--state-dir after the job: %d entries, %v; want it empty", len(es), err)
+			}
+		}
+	}
+}
+
+// readRows returns the sorted lines of the part files under dir.
+func readRows(t *testing.T, dir string) string {
+	t.Helper()
+	var lines []string
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		lines = append(lines, strings.Split(strings.TrimSpace(string(b)), "\n")...)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
 }
 
 // A failed job's error is the verb's last line; the text log does not

@@ -50,7 +50,7 @@ type Options struct {
 // Validate reports the first problem with the options, naming the field.
 func (o Options) Validate() error {
 	if o.Memory != 0 && o.Memory < MinMemory {
-		return fmt.Errorf("pebble state: Memory %d bytes is below the minimum %d", o.Memory, MinMemory)
+		return fmt.Errorf("pebble state: Memory: %d bytes is below the minimum %d", o.Memory, MinMemory)
 	}
 	return nil
 }
