@@ -239,14 +239,26 @@ type asyncMark struct {
 	before uint64
 }
 
-func (o *asyncOp[T, R]) Open(context.Context) error {
+func (o *asyncOp[T, R]) Open(context.Context) (err error) {
 	o.life, o.cancel = context.WithCancel(o.job)
 	o.held = runtime.MinWatermark
 	b, err := o.openState(o.stateCfg)
 	if err != nil {
+		o.cancel()
 		return err
 	}
 	o.backend = b
+	// An operator whose Open fails is not closed: it releases its state
+	// itself (a disk backend holds files and goroutines).
+	defer func() {
+		if err != nil {
+			o.cancel()
+			if cerr := b.Close(); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
+			o.backend = nil
+		}
+	}()
 	if err := o.restore.into(b); err != nil {
 		return err
 	}

@@ -329,12 +329,22 @@ func (o *keyedCore[K, R]) Snapshot(context.Context, int64) (runtime.OperatorStat
 
 func (o *keyedCore[K, R]) timerService() *timerService[K] { return o.timers }
 
-func (o *keyedCore[K, R]) Open(context.Context) error {
+func (o *keyedCore[K, R]) Open(context.Context) (err error) {
 	b, err := o.openState(o.stateCfg)
 	if err != nil {
 		return err
 	}
 	o.backend = b
+	// An operator whose Open fails is not closed: it releases its state
+	// itself (a disk backend holds files and goroutines).
+	defer func() {
+		if err != nil {
+			if cerr := b.Close(); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
+			o.backend = nil
+		}
+	}()
 	if err := o.restore.into(b); err != nil {
 		return err
 	}

@@ -255,3 +255,31 @@ func TestPebbleBackendWorkingDirectories(t *testing.T) {
 		t.Fatalf("Run with a 1 MiB Pebble budget = %v; want an error naming StateBackend and Memory", err)
 	}
 }
+
+// failingOpen declares a state and then fails its Open.
+type failingOpen struct{}
+
+var errOpen = errors.New("open refused")
+
+func (failingOpen) Open(oc weir.KeyedOpenContext[int64]) error {
+	weir.Value[int64](oc, "n")
+	return errOpen
+}
+
+func (failingOpen) Process(weir.KeyedContext[int64], int64, weir.Out[int64]) error { return nil }
+
+// A keyed operator whose Open fails releases its state itself, since the
+// job closes only the operators that opened: the Pebble database closes
+// and its working directory goes.
+func TestFailedOpenReleasesState(t *testing.T) {
+	dir := t.TempDir()
+	env := weir.New(weir.Parallelism(2), weir.StateBackend(weir.PebbleBackend(weir.PebbleOptions{Dir: dir})))
+	src := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: 10}, func(seq int64) int64 { return seq }))
+	weir.Collect(weir.Process(weir.KeyBy(src, func(v int64) int64 { return v }), &failingOpen{}))
+	if err := env.Run(context.Background()); !errors.Is(err, errOpen) {
+		t.Fatalf("Run = %v; want the Open failure", err)
+	}
+	if es, _ := os.ReadDir(dir); len(es) != 0 {
+		t.Fatalf("%d working directories left after Open failed", len(es))
+	}
+}
