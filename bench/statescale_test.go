@@ -18,7 +18,7 @@ var (
 	scaleLoad    = flag.Float64("scale.load", 0.5, "share of the maximum rate TestStateScale runs at while it checkpoints")
 	scaleProbe   = flag.Duration("scale.probe", 5*time.Second, "how long TestStateScale measures the maximum rate")
 	scaleWindow  = flag.Int("scale.window", 10, "1 s buckets TestStateScale measures before a checkpoint and after it")
-	scaleBackend = flag.String("scale.backend", "memory", "state backend of TestStateScale: memory or bytes")
+	scaleBackend = flag.String("scale.backend", "memory", "state backend of TestStateScale: memory, bytes or pebble")
 	scaleWriters = flag.Int("scale.writers", 0, "checkpoint writers of TestStateScale's jobs (weir.CheckpointWriters; 0: the default)")
 )
 
