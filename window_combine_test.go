@@ -47,9 +47,12 @@ func ooLine(r weir.WindowResult[int64, int64]) string {
 // and its watermarks and lateness are the same in every run), summed in
 // windows at parallelism 2. The watermark moves after each round of polls
 // (512 records, about 100 ms of event time), so records more than that
-// out of order can be late.
+// out of order can be late. The watermark interval is long, so that a
+// poll slowed down by backpressure (a slow state backend, a busy machine)
+// does not send a watermark part way through: lateness depends on the
+// records alone.
 func ooJob(n, seed, jitter int64, a weir.WindowAssigner, opts []weir.WindowOption[ooRec]) (*weir.Env, *weir.Collector[string]) {
-	env := weir.New(weir.Parallelism(2))
+	env := weir.New(weir.Parallelism(2), weir.WatermarkInterval(time.Hour))
 	src := weir.From(env, weir.Generator(weir.GeneratorSpec{Count: n, Splits: 2}, ooGen(seed, jitter)),
 		weir.EventTime(ooTime, 20*time.Millisecond)).Parallelism(1).ID("records")
 	sums := weir.Aggregate(weir.Windowed(weir.KeyBy(src, ooKey), a, opts...), ooSum{}).Parallelism(2).ID("sums")
