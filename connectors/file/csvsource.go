@@ -39,7 +39,7 @@ func CSVSource[T any](cfg SourceConfig, f *format.CSVFormat[T]) (*Source[T], err
 		return g.DecodeFields, nil
 	}
 	s := newSource[T](cfg)
-	s.csv = &csvDecoding[T]{comma: csvComma(f), bind: bind}
+	s.csv = &csvDecoding[T]{comma: f.Comma(), bind: bind}
 	return s, nil
 }
 

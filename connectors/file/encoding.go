@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"unicode/utf8"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/weirstream/weir/connectors/format"
@@ -87,31 +86,12 @@ func CSV[T any](f *format.CSVFormat[T]) (Encoding[T], error) {
 	}
 	var buf bytes.Buffer
 	cw := csv.NewWriter(&buf)
-	cw.Comma = csvComma(f)
+	cw.Comma = f.Comma()
 	if err := cw.Write(header); err != nil {
 		return nil, fmt.Errorf("file: CSV: header: %w", err)
 	}
 	cw.Flush()
 	return &csvEncoding[T]{f: f, header: buf.Bytes()}, nil
-}
-
-// csvComma returns the separator of f's fields. The format does not say,
-// but it writes the columns of a header it does not have as empty fields:
-// with two of them last, a row ends in the separator.
-func csvComma[T any](f *format.CSVFormat[T]) rune {
-	g, err := f.WithHeader(append(slices.Clone(f.Columns()), "\x00weir-probe-1", "\x00weir-probe-2"))
-	if err != nil {
-		return ','
-	}
-	row, err := g.Encode(nil, *new(T))
-	if err != nil {
-		return ','
-	}
-	r, n := utf8.DecodeLastRune(row)
-	if n == 0 || r == utf8.RuneError {
-		return ','
-	}
-	return r
 }
 
 type csvEncoding[T any] struct {
