@@ -169,6 +169,9 @@ type memSnapshot struct {
 // but a snapshot written after Release may show writes made since it was
 // taken.
 func (s *memSnapshot) WriteTo(w io.Writer) (int64, error) {
+	// The maps being read are held only while s is reachable: the cleanup
+	// that releases a dropped snapshot must not run before the write ends.
+	defer runtime.KeepAlive(s)
 	return writeSnapshot(w, s.hdr, s.tables, s.now, nil)
 }
 

@@ -305,6 +305,9 @@ func (r *viewRef) release() {
 
 // Scan implements state.StoreView.
 func (v *view) Scan(prefix []byte, fn func(key, value []byte) bool) error {
+	// The snapshot is open only while v is reachable: the cleanup that
+	// releases a dropped view must not run before the scan ends.
+	defer runtime.KeepAlive(v)
 	r := v.r
 	r.upper = appendSuccessor(r.upper[:0], prefix)
 	it, err := r.snap.NewIter(bounds(prefix, r.upper))

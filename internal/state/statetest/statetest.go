@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"iter"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -1100,6 +1101,10 @@ func testSnapshotConcurrentWrite(h *harness) {
 			h.must(tb.m.Delete(kg, k, "n1", "u1"))
 			h.must(tb.m.Clear(kg, k, "n2"))
 		}
+		// A snapshot nothing refers to any more may be released by a
+		// cleanup; one being written must not be: collect what is garbage.
+		runtime.GC()
+		runtime.GC()
 		if round == 1 {
 			// Snapshots taken meanwhile start new epochs under the writer.
 			if _, err := b.Snapshot(); err != nil {
