@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/weirstream/weir/bench/internal/report"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,7 +26,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/weirstream/weir/connectors/httpingest"
@@ -121,13 +121,13 @@ func run(o options) error {
 		return fmt.Errorf("warm-up request answered %s", resp.Status)
 	}
 
-	cpu0 := cpuSeconds()
+	cpu0 := report.CPUSeconds()
 	out, err := exec.Command("wrk", "-t", strconv.Itoa(o.threads), "-c", strconv.Itoa(o.connections),
 		"-d", o.duration.String(), "--latency", "-s", lua, url).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("wrk: %w\n%s", err, out)
 	}
-	cpu := cpuSeconds() - cpu0
+	cpu := report.CPUSeconds() - cpu0
 	w, err := parseWrk(string(out))
 	if err != nil {
 		return fmt.Errorf("%w\n%s", err, out)
@@ -143,7 +143,7 @@ func run(o options) error {
 	table := render(o, w, events, cpu)
 	fmt.Print(table)
 	if o.doc != "" {
-		return writeDoc(o.doc, table)
+		return report.WriteSection(o.doc, "ingest", table)
 	}
 	return nil
 }
@@ -200,33 +200,4 @@ func render(o options, w wrkResult, events int64, cpu float64) string {
 	fmt.Fprintf(&b, "| %d | %d | %.0f | %.0f | %s | %s | %s |\n", w.requests, w.non2xx,
 		float64(events)/w.seconds, float64(events)/cpu, w.p50, w.p90, w.p99)
 	return b.String()
-}
-
-const (
-	beginMarker = "<!-- ingest:begin -->"
-	endMarker   = "<!-- ingest:end -->"
-)
-
-// writeDoc replaces what is between the markers of the file at path.
-func writeDoc(path, table string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	s := string(data)
-	i, j := strings.Index(s, beginMarker), strings.Index(s, endMarker)
-	if i < 0 || j < i {
-		return errors.New(path + ": no " + beginMarker + " … " + endMarker + " section to write the table into")
-	}
-	s = s[:i+len(beginMarker)] + "\n" + table + s[j:]
-	return os.WriteFile(path, []byte(s), 0o644)
-}
-
-// cpuSeconds is the process's user + system CPU time.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }

@@ -31,6 +31,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/weirstream/weir/bench/internal/report"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,7 +149,7 @@ func runChild(name string, c childConfig) error {
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(os.Stdout).Encode(result{Records: n, CPUSeconds: cpuSeconds(), Wall: time.Since(start).Seconds()})
+	return json.NewEncoder(os.Stdout).Encode(result{Records: n, CPUSeconds: report.CPUSeconds(), Wall: time.Since(start).Seconds()})
 }
 
 // row is one contender's measurement.
@@ -251,7 +252,7 @@ func run(o options) error {
 	table := render(rows, o) + renderLatency(lats)
 	fmt.Print(table)
 	if o.doc != "" {
-		return writeDoc(o.doc, table)
+		return report.WriteSection(o.doc, "kafka", table)
 	}
 	return nil
 }
@@ -409,33 +410,4 @@ func renderLatency(ls []latencyResult) string {
 			l.p50.Round(100*time.Microsecond), l.p99.Round(100*time.Microsecond), l.max.Round(time.Millisecond))
 	}
 	return b.String()
-}
-
-const (
-	beginMarker = "<!-- kafka:begin -->"
-	endMarker   = "<!-- kafka:end -->"
-)
-
-// writeDoc replaces what is between the markers of the file at path.
-func writeDoc(path, table string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	s := string(data)
-	i, j := strings.Index(s, beginMarker), strings.Index(s, endMarker)
-	if i < 0 || j < i {
-		return errors.New(path + ": no " + beginMarker + " … " + endMarker + " section to write the table into")
-	}
-	s = s[:i+len(beginMarker)] + "\n" + table + s[j:]
-	return os.WriteFile(path, []byte(s), 0o644)
-}
-
-// cpuSeconds is the process's user + system CPU time.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }

@@ -75,18 +75,18 @@ type userCount struct {
 	Count int64  `json:"count"`
 }
 
-// counter counts each user's records in keyed state and emits every new
-// count, as the Goka contender does.
-type counter struct {
+// counter counts each key's records in keyed state and emits every new
+// count, as the Goka contenders do; T is what the records carry.
+type counter[T any] struct {
 	n weir.ValueState[string, int64]
 }
 
-func (f *counter) Open(c weir.KeyedOpenContext[string]) error {
+func (f *counter[T]) Open(c weir.KeyedOpenContext[string]) error {
 	f.n = weir.Value[int64](c, "n")
 	return nil
 }
 
-func (f *counter) Process(c weir.KeyedContext[string], e event, out weir.Out[userCount]) error {
+func (f *counter[T]) Process(c weir.KeyedContext[string], _ T, out weir.Out[userCount]) error {
 	n, _, err := f.n.Get(c)
 	if err != nil {
 		return err
@@ -115,7 +115,7 @@ func weirCount(ctx context.Context, c childConfig) (int64, error) {
 		return 0, err
 	}
 	events := weir.Map(recs, func(r kafka.Record[event]) event { return r.Value })
-	counts := weir.Process(weir.KeyBy(events, func(e event) string { return e.User }), &counter{})
+	counts := weir.Process(weir.KeyBy(events, func(e event) string { return e.User }), &counter[event]{})
 	weir.To(counts, sink).ID("out")
 	return runCounted(ctx, env)
 }
@@ -138,29 +138,6 @@ func runCounted(ctx context.Context, env *weir.Env) (int64, error) {
 type skipValue struct{}
 
 func (skipValue) Decode([]byte) (struct{}, error) { return struct{}{}, nil }
-
-// keyCounter counts the records of each key, which is all they carry.
-type keyCounter struct {
-	n weir.ValueState[string, int64]
-}
-
-func (f *keyCounter) Open(c weir.KeyedOpenContext[string]) error {
-	f.n = weir.Value[int64](c, "n")
-	return nil
-}
-
-func (f *keyCounter) Process(c weir.KeyedContext[string], _ string, out weir.Out[userCount]) error {
-	n, _, err := f.n.Get(c)
-	if err != nil {
-		return err
-	}
-	n++
-	if err := f.n.Set(c, n); err != nil {
-		return err
-	}
-	out.Emit(userCount{User: c.Key(), Count: n})
-	return nil
-}
 
 // weirCountByKey counts records per message key without decoding their
 // values (Kafka Streams' groupByKey().count()), and writes each new count,
@@ -187,7 +164,7 @@ func weirCountByKey(ctx context.Context, c childConfig) (int64, error) {
 	env := weir.New(weir.Parallelism(1), weir.Checkpoints(time.Second, filepath.Join(dir, "checkpoints")))
 	keys := weir.Map(weir.From(env, weir.Source[kafka.Record[struct{}]](src)).ID("in"),
 		func(r kafka.Record[struct{}]) string { return string(r.Key) })
-	counts := weir.Process(weir.KeyBy(keys, func(k string) string { return k }), &keyCounter{})
+	counts := weir.Process(weir.KeyBy(keys, func(k string) string { return k }), &counter[string]{})
 	weir.To(counts, sink).ID("out")
 	return runCounted(ctx, env)
 }

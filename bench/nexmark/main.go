@@ -19,16 +19,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
+	"github.com/weirstream/weir/bench/internal/report"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/weirstream/weir/internal/app/nexmark"
@@ -149,9 +148,9 @@ func run(ctx context.Context, o options) error {
 			continue
 		}
 		runtime.GC()
-		c0 := cpuSeconds()
+		c0 := report.CPUSeconds()
 		f(ev)
-		r.ref, r.refEvents = float64(len(ev))/(cpuSeconds()-c0), int64(len(ev))
+		r.ref, r.refEvents = float64(len(ev))/(report.CPUSeconds()-c0), int64(len(ev))
 		fmt.Fprintf(os.Stderr, "%-4s reference loop %10.0f events/s per core on %d events\n", r.query, r.ref, len(ev))
 	}
 
@@ -186,7 +185,7 @@ func run(ctx context.Context, o options) error {
 	table := render(rows, o)
 	fmt.Print(table)
 	if o.doc != "" {
-		return writeDoc(o.doc, table)
+		return report.WriteSection(o.doc, "nexmark", table)
 	}
 	return nil
 }
@@ -346,33 +345,4 @@ func human(v float64) string {
 		return fmt.Sprintf("%.0f K", v/1e3)
 	}
 	return fmt.Sprintf("%.0f", v)
-}
-
-const (
-	beginMarker = "<!-- nexmark:begin -->"
-	endMarker   = "<!-- nexmark:end -->"
-)
-
-// writeDoc replaces what is between the markers of the file at path.
-func writeDoc(path, table string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	s := string(data)
-	i, j := strings.Index(s, beginMarker), strings.Index(s, endMarker)
-	if i < 0 || j < i {
-		return errors.New(path + ": no " + beginMarker + " … " + endMarker + " section to write the table into")
-	}
-	s = s[:i+len(beginMarker)] + "\n" + table + s[j:]
-	return os.WriteFile(path, []byte(s), 0o644)
-}
-
-// cpuSeconds is the process's user + system CPU time.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
