@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/weirstream/weir"
 	"github.com/weirstream/weir/connectors/format"
 	"github.com/weirstream/weir/connectors/kafka"
@@ -68,6 +69,7 @@ func TestKcatReadsCommittedOutputOnly(t *testing.T) {
 	}
 	slices.Sort(want)
 	kcatRun(t, c, input.String(), "-P", "-t", "in", "-K:")
+	adm := kadm.NewClient(c.Client())
 
 	// job reads in, appends "!" to each value and writes it under its key,
 	// exactly once. When failAt is set, the record failAt fails the job
@@ -95,7 +97,7 @@ func TestKcatReadsCommittedOutputOnly(t *testing.T) {
 		var n atomic.Int64
 		recs := weir.TryMap(weir.From(env, src), func(r kafka.Record[string]) (kafka.Record[string], error) {
 			if n.Add(1) == failAt {
-				time.Sleep(300 * time.Millisecond)
+				waitForOutput(adm, "out")
 				return r, errors.New("planted failure")
 			}
 			return r, nil
@@ -119,6 +121,24 @@ func TestKcatReadsCommittedOutputOnly(t *testing.T) {
 	}
 	if got := kcatLines(t, c, "out", "read_committed"); !slices.Equal(got, want) {
 		t.Fatalf("read_committed kcat read %d records (first %q), want the 100 of the run that completed", len(got), got[:min(3, len(got))])
+	}
+}
+
+// waitForOutput returns once topic holds a record (committed or not), or
+// after a minute: the open transaction's records have reached the brokers.
+func waitForOutput(adm *kadm.Client, topic string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for ctx.Err() == nil {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		var n int64
+		if err == nil {
+			ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+		}
+		if n > 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
