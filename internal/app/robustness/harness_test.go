@@ -90,13 +90,6 @@ func TestExactlyOnceUnderKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lost, extra := Diff(want, got)
-	dead, err := DeadLetterRecords(h.dead)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadLost, deadExtra := Diff(bad, dead)
-	var report strings.Builder
 	kinds := func(lines []string) string {
 		n := map[string]int{}
 		for _, l := range lines {
@@ -110,23 +103,8 @@ func TestExactlyOnceUnderKill(t *testing.T) {
 			rules++
 		}
 	}
-	fmt.Fprintf(&report, "%d input events and %d rule changes, %d output records expected (%s), %d committed (%s), %d runs\n",
-		len(in)-rules, rules, len(want), kinds(want), len(got), kinds(got), h.runs)
-	names := append(slices.Clone(failpoints), "random")
-	for _, n := range names {
-		fmt.Fprintf(&report, "  kills at %-26s %d\n", n, h.kills[n])
-	}
-	fmt.Fprintf(&report, "  torn checkpoints left by kills: %d\n  lost %d, duplicated or wrong %d\n", h.torn, len(lost), len(extra))
-	fmt.Fprintf(&report, "  %d bad lines, %d dead letters: lost %d, duplicated or wrong %d\n", len(bad), len(dead), len(deadLost), len(deadExtra))
-	t.Log("\n" + report.String())
-	if len(lost) > 0 || len(extra) > 0 {
-		t.Fatalf("not exactly once: lost %d (first %v), duplicated or wrong %d (first %v)",
-			len(lost), lost[:min(3, len(lost))], len(extra), extra[:min(3, len(extra))])
-	}
-	if len(deadLost) > 0 || len(deadExtra) > 0 {
-		t.Fatalf("dead letters not exactly once: lost %d (first %q), duplicated or wrong %d (first %q)",
-			len(deadLost), deadLost[:min(3, len(deadLost))], len(deadExtra), deadExtra[:min(3, len(deadExtra))])
-	}
+	h.compare(fmt.Sprintf("%d input events and %d rule changes, %d output records expected (%s), %d committed (%s), %d runs",
+		len(in)-rules, rules, len(want), kinds(want), len(got), kinds(got), h.runs), failpoints, want, got, bad)
 	for _, d := range []string{h.output, h.dead} {
 		if hidden := hiddenFiles(t, d); len(hidden) > 0 {
 			t.Fatalf("hidden part files left after the job completed: %v", hidden)
@@ -167,6 +145,36 @@ func (h *harness) killUntilDone(minKills int, fps []string) {
 		}
 	}
 
+}
+
+// compare logs summary, the kills at each of fps and at random, and the
+// differences between the committed output got and the model want, and
+// between the committed dead letters and the bad lines; it fails the test
+// on any difference.
+func (h *harness) compare(summary string, fps []string, want, got, bad []string) {
+	t := h.t
+	lost, extra := Diff(want, got)
+	dead, err := DeadLetterRecords(h.dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadLost, deadExtra := Diff(bad, dead)
+	var report strings.Builder
+	report.WriteString(summary + "\n")
+	for _, n := range append(slices.Clone(fps), "random") {
+		fmt.Fprintf(&report, "  kills at %-26s %d\n", n, h.kills[n])
+	}
+	fmt.Fprintf(&report, "  torn checkpoints left by kills: %d\n  lost %d, duplicated or wrong %d\n", h.torn, len(lost), len(extra))
+	fmt.Fprintf(&report, "  %d bad lines, %d dead letters: lost %d, duplicated or wrong %d\n", len(bad), len(dead), len(deadLost), len(deadExtra))
+	t.Log("\n" + report.String())
+	if len(lost) > 0 || len(extra) > 0 {
+		t.Fatalf("not exactly once: lost %d (first %v), duplicated or wrong %d (first %v)",
+			len(lost), lost[:min(3, len(lost))], len(extra), extra[:min(3, len(extra))])
+	}
+	if len(deadLost) > 0 || len(deadExtra) > 0 {
+		t.Fatalf("dead letters not exactly once: lost %d (first %q), duplicated or wrong %d (first %q)",
+			len(deadLost), deadLost[:min(3, len(deadLost))], len(deadExtra), deadExtra[:min(3, len(deadExtra))])
+	}
 }
 
 // run starts the job, armed to die at the n-th hit of a failpoint when fp is

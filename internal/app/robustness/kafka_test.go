@@ -81,29 +81,8 @@ func TestExactlyOnceUnderKillKafka(t *testing.T) {
 	for _, r := range kafkatest.ReadCommitted(t, []string{h.kafka}, "out") {
 		got = append(got, string(r.Value))
 	}
-	lost, extra := Diff(want, got)
-	dead, err := DeadLetterRecords(h.dead)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadLost, deadExtra := Diff(bad, dead)
-	var report strings.Builder
-	fmt.Fprintf(&report, "%d input lines in %d partitions, %d output records expected, %d committed, %d runs\n",
-		len(in)+len(bad), files, len(want), len(got), h.runs)
-	for _, n := range append(slices.Clone(kafkaFailpoints), "random") {
-		fmt.Fprintf(&report, "  kills at %-26s %d\n", n, h.kills[n])
-	}
-	fmt.Fprintf(&report, "  torn checkpoints left by kills: %d\n  lost %d, duplicated or wrong %d\n", h.torn, len(lost), len(extra))
-	fmt.Fprintf(&report, "  %d bad lines, %d dead letters: lost %d, duplicated or wrong %d\n", len(bad), len(dead), len(deadLost), len(deadExtra))
-	t.Log("\n" + report.String())
-	if len(lost) > 0 || len(extra) > 0 {
-		t.Fatalf("not exactly once: lost %d (first %v), duplicated or wrong %d (first %v)",
-			len(lost), lost[:min(3, len(lost))], len(extra), extra[:min(3, len(extra))])
-	}
-	if len(deadLost) > 0 || len(deadExtra) > 0 {
-		t.Fatalf("dead letters not exactly once: lost %d (first %q), duplicated or wrong %d (first %q)",
-			len(deadLost), deadLost[:min(3, len(deadLost))], len(deadExtra), deadExtra[:min(3, len(deadExtra))])
-	}
+	h.compare(fmt.Sprintf("%d input lines in %d partitions, %d output records expected, %d committed, %d runs",
+		len(in)+len(bad), files, len(want), len(got), h.runs), kafkaFailpoints, want, got, bad)
 	if held := heldBack(t, h.kafka, "out"); len(held) > 0 {
 		t.Fatalf("open transactions hold back the output's partitions %v after the job completed", held)
 	}
