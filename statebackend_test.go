@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -288,5 +289,46 @@ func TestFailedOpenReleasesState(t *testing.T) {
 	}
 	if es, _ := os.ReadDir(dir); len(es) != 0 {
 		t.Fatalf("%d working directories left after Open failed", len(es))
+	}
+}
+
+// A savepoint is portable between backends: one taken on the memory
+// backend resumes on Pebble and the reverse, each at another parallelism,
+// and the resumed job ends with the counts of an uninterrupted run. The
+// stop leaves every key's event-time timer pending, so the timers travel
+// in the savepoint too.
+func TestSavepointsMoveBetweenBackends(t *testing.T) {
+	const n = 3000
+	mem, peb := weir.MemoryBackend, weir.PebbleBackend(weir.PebbleOptions{Dir: t.TempDir()})
+	for _, tc := range []struct {
+		from, to      weir.Backend
+		first, second int
+	}{
+		{mem, peb, 2, 3},
+		{peb, mem, 3, 1},
+	} {
+		t.Run(fmt.Sprintf("%v p%d to %v p%d", tc.from, tc.first, tc.to, tc.second), func(t *testing.T) {
+			dir := t.TempDir()
+			stop := make(chan struct{})
+			env, first := countJobWith(dir, n, tc.first, closeAt(stop),
+				weir.Checkpoints(time.Hour, dir), weir.StopOn(stop), weir.StateBackend(tc.from))
+			if err := env.Run(context.Background()); err != nil {
+				t.Fatalf("stopped run: %v", err)
+			}
+			if v := first.Values(); len(v) != 0 {
+				t.Fatalf("the stop fired event-time timers: %v", v)
+			}
+			sp, _ := filepath.Glob(filepath.Join(dir, "sp-*"))
+			if len(sp) != 1 {
+				t.Fatalf("savepoints %v, want one", sp)
+			}
+			env, got := countJob(dir, n, tc.second, 0, weir.Restore(sp[0]), weir.StateBackend(tc.to))
+			if err := env.Run(context.Background()); err != nil {
+				t.Fatalf("run resumed from %s: %v", sp[0], err)
+			}
+			if g := sorted(got.Values()); !slices.Equal(g, wantCounts(n)) {
+				t.Fatalf("counts after resuming on %v: %v, want %v", tc.to, g, wantCounts(n))
+			}
+		})
 	}
 }
