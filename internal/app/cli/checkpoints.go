@@ -19,22 +19,25 @@ import (
 func newCheckpointsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "checkpoints",
-		Short: "Inspect checkpoint directories",
+		Short: "Inspect and clean up checkpoint directories",
 		Long: `Inspect the checkpoints and savepoints a job keeps in its checkpoint directory
 (the DIR of 'weir demo --checkpoints DIR').
 
 A checkpoint directory holds one chk-<id> directory per checkpoint and one
 sp-<id> directory per savepoint. Each is complete once its _metadata file is
-written; one without it was abandoned, or is still being written.`,
+written; one without it was abandoned, or is still being written. A job keeps
+its newest three checkpoints and removes older ones; savepoints stay until
+you delete them ('delete', or 'prune --savepoints').`,
 		Example: `  # List what a demo run left behind.
   weir demo --views 100000 --rate 0 --duration 0 --checkpoints /tmp/weir-demo
-  weir checkpoints list /tmp/weir-demo`,
+  weir checkpoints list /tmp/weir-demo
+  weir checkpoints prune --keep 1 --savepoints /tmp/weir-demo`,
 		// Without Args and RunE, cobra would answer a mistyped verb with
 		// this help and success.
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newCheckpointsListCommand())
+	cmd.AddCommand(newCheckpointsListCommand(), newCheckpointsShowCommand(), newCheckpointsDeleteCommand(), newCheckpointsPruneCommand())
 	return cmd
 }
 
