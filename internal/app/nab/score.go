@@ -148,6 +148,9 @@ type Result struct {
 	// Row counts, as NAB reports them: detected rows in and outside windows,
 	// and undetected rows in and outside windows.
 	TP, FP, FN, TN int
+	// Windows is the number of windows scored and Detected how many of them
+	// had a detection.
+	Windows, Detected int
 }
 
 // Null is the raw score of a detector that never detects under profile p.
@@ -219,7 +222,9 @@ func (s *Scored) at(p Profile, threshold float64, file int) Result {
 		if file >= 0 && int(s.fileOf[w]) != file || !s.scorable[w] {
 			continue
 		}
+		r.Windows++
 		if detected[w] {
+			r.Detected++
 			r.Raw += best[w]
 		} else {
 			r.Raw -= p.FNWeight
