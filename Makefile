@@ -8,7 +8,7 @@ BENCH_PKGS ?= ./bench/...
 BENCH_COUNT ?= 5
 
 .DEFAULT_GOAL := help
-.PHONY: help build test deps lint bench bench-state bench-nexmark bench-kafka bench-ingest soak demo tidy-check clean
+.PHONY: help build test deps lint bench bench-state bench-nexmark bench-kafka bench-ingest bench-normal soak demo tidy-check clean
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  %-11s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -73,6 +73,9 @@ bench-kafka: build ## measure Kafka pipelines beside a hand-written franz-go loo
 
 bench-ingest: ## measure the HTTP beacon collector under wrk (batches of 100, durable answers); writes docs/benchmarks.md
 	$(GO) run ./bench/ingest -doc docs/benchmarks.md
+
+bench-normal: ## score NAB's 58 series with the model of normal (swept and fixed threshold, points/s per core); writes docs/benchmarks.md
+	$(GO) run ./bench/normal -corpus testdata/nab -doc docs/benchmarks.md
 
 soak: ## run the long exactly-once crash harness (200+ kills, 100 in-process restarts, 200k events)
 	$(GO) test -count=1 -timeout 2h -run 'TestExactlyOnceUnder(Kill|Restarts)' -v ./internal/app/robustness/ -soak

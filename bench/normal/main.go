@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"sort"
 	"time"
 
 	"github.com/weirstream/weir/bench/internal/report"
@@ -73,19 +72,8 @@ func run(dir, doc string, files bool, cfg normal.Config) error {
 	fmt.Fprintf(&b, "\nScoring: %.0f points/s per core (%.2f CPU s, %.2f s wall).\n", float64(rows)/cpu, cpu, wall.Seconds())
 	os.Stdout.Write(b.Bytes())
 	if files {
-		p := c.Profiles[0]
-		type fr struct {
-			name string
-			r    nab.Result
-		}
-		var out []fr
-		for i, f := range c.Files {
-			out = append(out, fr{f.Name, s.File(p, r.Swept[0].Threshold, i)})
-		}
-		sort.Slice(out, func(i, j int) bool { return out[i].r.Raw < out[j].r.Raw })
-		fmt.Printf("standard at %.4f: %d of %d windows detected, %d false positive rows\n", r.Swept[0].Threshold, r.Swept[0].Detected, r.Swept[0].Windows, r.Swept[0].FP)
-		for _, f := range out {
-			fmt.Printf("%8.3f  windows %d/%d  FP %4d  %s\n", f.r.Raw, f.r.Detected, f.r.Windows, f.r.FP, f.name)
+		if err := r.WriteFiles(os.Stdout, c, s); err != nil {
+			return err
 		}
 	}
 	if doc != "" {

@@ -74,6 +74,6 @@ broker, and reports its version.`,
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())
 	})
-	root.AddCommand(newVersionCommand(), newDemoCommand(), newCheckpointsCommand(), newNexmarkCommand(), newDevCommand())
+	root.AddCommand(newVersionCommand(), newDemoCommand(), newCheckpointsCommand(), newNexmarkCommand(), newDevCommand(), newNormalCommand())
 	return root
 }

@@ -1,8 +1,10 @@
 package nab
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 )
 
@@ -64,6 +66,31 @@ func (r *Report) WriteTable(w io.Writer) error {
 	for i, sw := range r.Swept {
 		fx := r.Fixed[i]
 		if _, err := fmt.Fprintf(w, "| %s | %.1f | %.4f | %.1f | %.2f |\n", sw.Profile, sw.Normalized, sw.Threshold, fx.Normalized, fx.Threshold); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteFiles writes each file's raw score under the first profile at its
+// swept threshold, worst first, with the windows it detected and its false
+// positives (rows detected outside every window).
+func (r *Report) WriteFiles(w io.Writer, c *Corpus, s *Scored) error {
+	p, thr := c.Profiles[0], r.Swept[0].Threshold
+	type fileResult struct {
+		name string
+		r    Result
+	}
+	out := make([]fileResult, len(c.Files))
+	for i, f := range c.Files {
+		out[i] = fileResult{f.Name, s.File(p, thr, i)}
+	}
+	slices.SortStableFunc(out, func(a, b fileResult) int { return cmp.Compare(a.r.Raw, b.r.Raw) })
+	if _, err := fmt.Fprintf(w, "%s at %.4f: %d of %d windows detected, %d false positive rows\n", p.Name, thr, r.Swept[0].Detected, r.Swept[0].Windows, r.Swept[0].FP); err != nil {
+		return err
+	}
+	for _, f := range out {
+		if _, err := fmt.Fprintf(w, "%8.3f  windows %d/%d  FP %4d  %s\n", f.r.Raw, f.r.Detected, f.r.Windows, f.r.FP, f.name); err != nil {
 			return err
 		}
 	}
