@@ -11,10 +11,10 @@ import (
 const encodingVersion = 1
 
 // stateSize is the length of an encoded state: the version byte, 4 uint64
-// or float64 scalars, 3 small integers, 14 more float64 scalars, and the
+// or float64 scalars, 3 small integers, 14 more float64 scalars, the
 // float32 arrays (recent surprises, the time-of-day profile and scale, the
-// hour-of-week profile).
-const stateSize = 1 + 4*8 + 2 + 1 + 1 + 4 + 14*8 + 4*(shortWindow+2*maxDaySlots+weekSlots)
+// hour-of-week profile) and the visit counts of their slots (a byte each).
+const stateSize = 1 + 4*8 + 2 + 1 + 1 + 4 + 14*8 + 4*(shortWindow+maxDaySlots+scaleSlots+weekSlots) + maxDaySlots + scaleSlots + weekSlots
 
 // StateSize is the size in bytes of the model's encoded state
 // (MarshalBinary): the same for every model and every series.
@@ -59,6 +59,9 @@ func (m *Model) AppendBinary(b []byte) ([]byte, error) {
 	f32s(s.dayP[:])
 	f32s(s.dayS[:])
 	f32s(s.weekP[:])
+	b = append(b, s.dayN[:]...)
+	b = append(b, s.scaleN[:]...)
+	b = append(b, s.weekN[:]...)
 	return b, nil
 }
 
@@ -111,6 +114,9 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 	f32s(s.dayP[:])
 	f32s(s.dayS[:])
 	f32s(s.weekP[:])
+	off += copy(s.dayN[:], data[off:])
+	off += copy(s.scaleN[:], data[off:])
+	copy(s.weekN[:], data[off:])
 	m.st = s
 	return nil
 }

@@ -20,6 +20,9 @@ const (
 	// least 24), chosen once its interval is known.
 	maxDaySlots = 288
 	minDaySlots = 24
+	// scaleSlots is the resolution of the residual scale by time of day:
+	// half hours, so that each slot learns from several values a day.
+	scaleSlots = 48
 	// weekSlots is the hour-of-week profile's size.
 	weekSlots = 168
 	// shortWindow is how many recent surprises the likelihood averages.
@@ -80,8 +83,11 @@ type state struct {
 	weekSum float64        // sum of weekP
 	recent  [shortWindow]float32
 	dayP    [maxDaySlots]float32 // time-of-day profile: offset from the slow level
-	dayS    [maxDaySlots]float32 // mean absolute residual by time of day
+	dayS    [scaleSlots]float32  // mean absolute residual by half hour of the day
 	weekP   [weekSlots]float32   // hour-of-week profile: offset from the slow level
+	dayN    [maxDaySlots]uint8   // visits of each slot, saturating
+	scaleN  [scaleSlots]uint8
+	weekN   [weekSlots]uint8
 }
 
 // Config tunes a Model. The zero value is not valid; start from
@@ -109,6 +115,9 @@ type Config struct {
 	// EnvelopeTolerance is the fraction of the recent range's width a value
 	// may leave it by before it scores Threshold on that account.
 	EnvelopeTolerance float64
+	// EnvelopeGate is the smallest residual (in units of its scale) of a
+	// value that leaving the recent range makes anomalous.
+	EnvelopeGate float64
 	// ResidualHalfLife is how fast the recent largest residual forgets.
 	ResidualHalfLife time.Duration
 	// ResidualTolerance is the fraction by which a residual may exceed the
@@ -120,6 +129,8 @@ type Config struct {
 	// Hold is how many values after a score at or above Threshold have
 	// their scores damped, so that one event raises one alert.
 	Hold int
+	// HoldDamping multiplies the scores during a hold.
+	HoldDamping float64
 }
 
 // DefaultConfig returns the configuration Weir's NAB results were measured
@@ -133,11 +144,13 @@ func DefaultConfig() Config {
 		ScaleAlpha:        0.01,
 		LongAlpha:         0.002,
 		EnvelopeHalfLife:  30 * 24 * time.Hour,
-		EnvelopeTolerance: 0.1,
-		ResidualTolerance: 0.5,
+		EnvelopeTolerance: 0.05,
+		EnvelopeGate:      3,
+		ResidualTolerance: 0.25,
 		ResidualHalfLife:  30 * 24 * time.Hour,
 		ScaleFloor:        0.25,
-		Hold:              0,
+		Hold:              200,
+		HoldDamping:       0.5,
 	}
 }
 
@@ -182,9 +195,11 @@ func (m *Model) Score(t time.Time, v float64) float64 {
 		s.slots = daySlots(s.dt)
 	}
 	seasonal := s.slots > 0
-	var di, wi int
+	var di, si, wi int
 	if seasonal {
-		di = int(math.Mod(ts, day) / day * float64(s.slots))
+		ph := math.Mod(ts, day) / day
+		di = int(ph * float64(s.slots))
+		si = int(ph * scaleSlots)
 		// Weeks start on Monday 00:00 UTC (the epoch was a Thursday).
 		wi = int(math.Mod(ts+4*day, week) / week * weekSlots)
 	}
@@ -199,13 +214,10 @@ func (m *Model) Score(t time.Time, v float64) float64 {
 	c := s.cand
 	global := m.scale()
 	scale := global
-	if c != candNone && s.dayS[di] > 0 {
+	if c != candNone && s.dayS[si] > 0 {
 		// Residuals are larger at some times of day (a daily batch, the
 		// edges of a busy period): judge them by that time's own scale.
-		// A slot learns from one value a day: its neighbours steady it.
-		n := int(s.slots)
-		local := (float64(s.dayS[(di+n-1)%n]) + float64(s.dayS[di]) + float64(s.dayS[(di+1)%n])) / 3
-		scale = math.Max(local, m.cfg.ScaleFloor*global)
+		scale = math.Max(float64(s.dayS[si]), m.cfg.ScaleFloor*global)
 	}
 	z := math.Abs(v-pred[c]) / scale
 	score := m.score(z, v)
@@ -236,8 +248,17 @@ func (m *Model) Score(t time.Time, v float64) float64 {
 		slowA := 1 - math.Exp2(-math.Max(gap, s.dt)/m.cfg.SlowHalfLife.Seconds())
 		s.slow += slowA * clamp(v-off-s.slow, clip)
 		span := ts - s.first
+		// A slot is about a running mean of its first periods, then forgets
+		// at the profile's rate; its first visit sets it, so that a slot the
+		// data skipped at first does not start near 0.
 		dayA := math.Max(m.cfg.ProfileAlpha, 1/(math.Floor(span/day)+1))
+		if s.dayN[di] == 0 {
+			dayA = 1
+		}
 		weekA := math.Max(m.cfg.ProfileAlpha, 1/(math.Floor(span/week)+1))
+		if s.weekN[wi] == 0 {
+			weekA = 1
+		}
 		sc := c
 		if sc == candNone {
 			sc = candDay
@@ -246,30 +267,33 @@ func (m *Model) Score(t time.Time, v float64) float64 {
 		// profile has seen the slot twice.
 		if span >= 2*day {
 			res := math.Abs(v - pred[sc])
-			if s.dayS[di] > 0 {
-				res = math.Min(res, 6*float64(s.dayS[di]))
+			if s.dayS[si] > 0 {
+				res = math.Min(res, 6*float64(s.dayS[si]))
 			}
-			a := math.Max(2*m.cfg.ProfileAlpha, 1/(math.Floor(span/day)-1))
-			s.dayS[di] += float32(a * (res - float64(s.dayS[di])))
+			a := math.Max(2*m.cfg.ProfileAlpha, 1/(float64(s.scaleN[si])+1))
+			s.dayS[si] += float32(a * (res - float64(s.dayS[si])))
+			s.scaleN[si] = min(s.scaleN[si]+1, 255)
 		}
 		// A profile learns without limit while it is a running mean (its
 		// first periods), then by steps clipped to its slot's scale.
 		dev := v - s.slow
 		lim := math.Inf(1)
-		if span >= 3*day {
-			lim = 3 * math.Max(float64(s.dayS[di]), global)
+		if s.dayN[di] >= 3 {
+			lim = 3 * math.Max(float64(s.dayS[si]), global)
 		}
 		p := float64(s.dayP[di])
 		np := float32(p + dayA*clamp(dev-dayOff, lim))
 		s.daySum += float64(np) - p
 		s.dayP[di] = np
-		if span < 3*week {
+		s.dayN[di] = min(s.dayN[di]+1, 255)
+		if s.weekN[wi] < 3 {
 			lim = math.Inf(1)
 		}
 		p = float64(s.weekP[wi])
 		np = float32(p + weekA*clamp(dev-weekOff, lim))
 		s.weekSum += float64(np) - p
 		s.weekP[wi] = np
+		s.weekN[wi] = min(s.weekN[wi]+1, 255)
 
 		// Pick the candidate that has predicted best lately; a seasonal one
 		// must beat the level alone clearly, after two periods.
@@ -361,7 +385,9 @@ func (m *Model) score(z, v float64) float64 {
 	if s.n >= uint64(m.cfg.Warmup) {
 		sd := math.Max(math.Sqrt(s.vr), 0.01)
 		score = logScale(0.5 * math.Erfc((avg-s.mu)/sd/math.Sqrt2))
-		if w := s.hi - s.lo; w > 0 {
+		// Leaving the recent range counts only for a value the model did not
+		// expect: a new high that the profile and drift predict is normal.
+		if w := s.hi - s.lo; w > 0 && z >= m.cfg.EnvelopeGate {
 			ex := math.Max(v-s.hi, s.lo-v) / w
 			score = math.Max(score, math.Min(1, 0.5*ex/m.cfg.EnvelopeTolerance))
 		}
@@ -377,7 +403,7 @@ func (m *Model) score(z, v float64) float64 {
 	s.vr += la * (d*d - s.vr)
 	if s.hold > 0 {
 		s.hold--
-		score *= 0.5
+		score *= m.cfg.HoldDamping
 	}
 	if score >= Threshold && m.cfg.Hold > 0 {
 		s.hold = uint32(m.cfg.Hold)

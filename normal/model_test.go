@@ -90,9 +90,9 @@ func TestAnomaliesCaught(t *testing.T) {
 				vs[i] -= 40
 			}
 		}},
-		{"ramp", 24, func(vs []float64) {
+		{"ramp", 12, func(vs []float64) {
 			for i := at; i < len(vs); i++ {
-				vs[i] += 2 * float64(i-at) // +24 an hour
+				vs[i] += 3 * float64(i-at) // +36 an hour
 			}
 		}},
 		{"burst", 2, func(vs []float64) {
