@@ -1,6 +1,7 @@
 package normal
 
 import (
+	"fmt"
 	"math"
 	"time"
 )
@@ -154,9 +155,42 @@ func DefaultConfig() Config {
 	}
 }
 
-// New returns a model with no history.
-func New(cfg Config) *Model {
-	return &Model{cfg: cfg}
+// New returns a model with no history, or the error of cfg.Validate.
+func New(cfg Config) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Model{cfg: cfg}, nil
+}
+
+// Validate reports the first field of c that is out of range.
+func (c Config) Validate() error {
+	type check struct {
+		field string
+		ok    bool
+		want  string
+	}
+	for _, k := range []check{
+		{"Warmup", c.Warmup >= 0, "≥ 0"},
+		{"FastAlpha", c.FastAlpha > 0 && c.FastAlpha <= 1, "in (0, 1]"},
+		{"SlowHalfLife", c.SlowHalfLife > 0, "> 0"},
+		{"ProfileAlpha", c.ProfileAlpha > 0 && c.ProfileAlpha <= 1, "in (0, 1]"},
+		{"ScaleAlpha", c.ScaleAlpha > 0 && c.ScaleAlpha <= 1, "in (0, 1]"},
+		{"LongAlpha", c.LongAlpha > 0 && c.LongAlpha <= 1, "in (0, 1]"},
+		{"EnvelopeHalfLife", c.EnvelopeHalfLife > 0, "> 0"},
+		{"EnvelopeTolerance", c.EnvelopeTolerance > 0, "> 0"},
+		{"EnvelopeGate", c.EnvelopeGate >= 0, "≥ 0"},
+		{"ResidualTolerance", c.ResidualTolerance >= 0, "≥ 0"},
+		{"ResidualHalfLife", c.ResidualHalfLife > 0, "> 0"},
+		{"ScaleFloor", c.ScaleFloor > 0 && c.ScaleFloor <= 1, "in (0, 1]"},
+		{"Hold", c.Hold >= 0, "≥ 0"},
+		{"HoldDamping", c.HoldDamping >= 0 && c.HoldDamping <= 1, "in [0, 1]"},
+	} {
+		if !k.ok {
+			return fmt.Errorf("normal.Config.%s must be %s", k.field, k.want)
+		}
+	}
+	return nil
 }
 
 // Count is how many values the model has learned from.

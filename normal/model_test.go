@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -55,7 +56,7 @@ func scoreAll(m *Model, ts []time.Time, vs []float64) []float64 {
 func TestNoAlertOnNormal(t *testing.T) {
 	for seed := range uint64(3) {
 		ts, vs := normalSeries(21, seed)
-		scores := scoreAll(New(DefaultConfig()), ts, vs)
+		scores := scoreAll(mustNew(), ts, vs)
 		for i, s := range scores {
 			if s < 0 || s > 1 || math.IsNaN(s) {
 				t.Fatalf("seed %d: score %v at %d is outside [0, 1]", seed, s, i)
@@ -117,7 +118,7 @@ func TestAnomaliesCaught(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ts, vs := normalSeries(14, 7)
 			c.inject(vs)
-			scores := scoreAll(New(DefaultConfig()), ts, vs)
+			scores := scoreAll(mustNew(), ts, vs)
 			first := at
 			if c.name == "batch missing" {
 				first = anomalyDay*perDay + 9*12 + 2
@@ -147,9 +148,9 @@ func TestAnomaliesCaught(t *testing.T) {
 func TestNoLookAhead(t *testing.T) {
 	ts, vs := normalSeries(12, 3)
 	vs[9*perDay+100] += 100
-	full := scoreAll(New(DefaultConfig()), ts, vs)
+	full := scoreAll(mustNew(), ts, vs)
 	for _, cut := range []int{1, 50, DefaultConfig().Warmup, perDay, 3*perDay + 7, 9*perDay + 101, len(vs) - 1} {
-		part := scoreAll(New(DefaultConfig()), ts[:cut], vs[:cut])
+		part := scoreAll(mustNew(), ts[:cut], vs[:cut])
 		for i := range part {
 			if part[i] != full[i] {
 				t.Fatalf("cut at %d: score %d is %v, uncut %v", cut, i, part[i], full[i])
@@ -164,7 +165,7 @@ func TestEncodingRoundTrip(t *testing.T) {
 	ts, vs := normalSeries(12, 5)
 	vs[10*perDay] = 0
 	for _, cut := range []int{0, 1, 10, 200, 3 * perDay, 9*perDay + 17} {
-		a := New(DefaultConfig())
+		a := mustNew()
 		scoreAll(a, ts[:cut], vs[:cut])
 		enc, err := a.MarshalBinary()
 		if err != nil {
@@ -173,7 +174,7 @@ func TestEncodingRoundTrip(t *testing.T) {
 		if len(enc) != a.StateSize() || a.StateSize() > 4096 {
 			t.Fatalf("encoding is %d bytes, StateSize %d, goal 4096", len(enc), a.StateSize())
 		}
-		b := New(DefaultConfig())
+		b := mustNew()
 		if err := b.UnmarshalBinary(enc); err != nil {
 			t.Fatal(err)
 		}
@@ -192,7 +193,7 @@ func TestEncodingRoundTrip(t *testing.T) {
 }
 
 func TestUnmarshalRejects(t *testing.T) {
-	m := New(DefaultConfig())
+	m := mustNew()
 	good, _ := m.MarshalBinary()
 	for name, data := range map[string][]byte{
 		"short":   good[:len(good)-1],
@@ -212,12 +213,12 @@ func TestUnmarshalRejects(t *testing.T) {
 
 func FuzzUnmarshalBinary(f *testing.F) {
 	ts, vs := normalSeries(3, 1)
-	m := New(DefaultConfig())
+	m := mustNew()
 	scoreAll(m, ts, vs)
 	enc, _ := m.MarshalBinary()
 	f.Add(enc)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m := New(DefaultConfig())
+		m := mustNew()
 		if err := m.UnmarshalBinary(data); err != nil {
 			return
 		}
@@ -260,7 +261,7 @@ func TestIrregularTimestamps(t *testing.T) {
 			ivs = append(ivs, vs[i])
 		}
 	}
-	scores := scoreAll(New(DefaultConfig()), its, ivs)
+	scores := scoreAll(mustNew(), its, ivs)
 	for i, s := range scores {
 		if !(s >= 0 && s <= 1) {
 			t.Fatalf("score %v at %d", s, i)
@@ -268,5 +269,29 @@ func TestIrregularTimestamps(t *testing.T) {
 		if its[i].Sub(start) >= learnDays*24*time.Hour && s >= Threshold {
 			t.Errorf("score %.3f at %s (value %.1f) on a normal series", s, its[i].Format("Mon 15:04"), ivs[i])
 		}
+	}
+}
+
+func mustNew() *Model {
+	m, err := New(DefaultConfig())
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c := DefaultConfig()
+	c.FastAlpha = 0
+	if _, err := New(c); err == nil || !strings.Contains(err.Error(), "Config.FastAlpha") {
+		t.Errorf("FastAlpha 0: error %v, want one naming the field", err)
+	}
+	c = DefaultConfig()
+	c.HoldDamping = 2
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "Config.HoldDamping") {
+		t.Errorf("HoldDamping 2: error %v, want one naming the field", err)
 	}
 }

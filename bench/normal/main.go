@@ -46,8 +46,12 @@ func run(dir, doc string, files bool, cfg normal.Config) error {
 	if err != nil {
 		return err
 	}
+	probe, err := normal.New(cfg)
+	if err != nil {
+		return err
+	}
 	newDetector := func() nab.Detector {
-		m := normal.New(cfg)
+		m, _ := normal.New(cfg) // validated above
 		return m.Score
 	}
 	// Warm up once, then measure the scoring alone.
@@ -65,7 +69,7 @@ func run(dir, doc string, files bool, cfg normal.Config) error {
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "Measured %s on %d CPUs (%s/%s): %d series, %d points, one model per series, %d bytes of state per model.\n\n",
-		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, len(c.Files), rows, normal.New(normal.DefaultConfig()).StateSize())
+		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, len(c.Files), rows, probe.StateSize())
 	if err := r.WriteTable(&b); err != nil {
 		return err
 	}

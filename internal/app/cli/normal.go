@@ -110,7 +110,10 @@ func scoreSeries(in io.Reader, name string, out io.Writer) error {
 	if _, err := w.WriteString("timestamp,value,anomaly_score\n"); err != nil {
 		return err
 	}
-	m := normal.New(normal.DefaultConfig())
+	m, err := normal.New(normal.DefaultConfig())
+	if err != nil {
+		return err
+	}
 	buf := make([]byte, 0, 64)
 	for first := true; ; first = false {
 		rec, err := cr.Read()
@@ -190,7 +193,13 @@ func runNormalNAB(w io.Writer, dir string, files bool) error {
 	if err != nil {
 		return err
 	}
-	d := c.Detect(func() nab.Detector { return normal.New(normal.DefaultConfig()).Score })
+	if _, err := normal.New(normal.DefaultConfig()); err != nil {
+		return err
+	}
+	d := c.Detect(func() nab.Detector {
+		m, _ := normal.New(normal.DefaultConfig()) // validated above
+		return m.Score
+	})
 	r, s, err := c.Evaluate(d, normal.Threshold)
 	if err != nil {
 		return err

@@ -44,7 +44,10 @@ func TestNormalScore(t *testing.T) {
 	if lines[0] != "timestamp,value,anomaly_score" || len(lines) != series.Len()+1 {
 		t.Fatalf("got header %q and %d rows, want timestamp,value,anomaly_score and %d rows", lines[0], len(lines)-1, series.Len())
 	}
-	m := normal.New(normal.DefaultConfig())
+	m, err := normal.New(normal.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
 	alerts := 0
 	for i, line := range lines[1:] {
 		want := m.Score(series.Times[i], series.Values[i])
