@@ -147,7 +147,7 @@ func DefaultConfig() Config {
 		EnvelopeHalfLife:  30 * 24 * time.Hour,
 		EnvelopeTolerance: 0.05,
 		EnvelopeGate:      3,
-		ResidualTolerance: 0.25,
+		ResidualTolerance: 0.2,
 		ResidualHalfLife:  30 * 24 * time.Hour,
 		ScaleFloor:        0.25,
 		Hold:              200,
