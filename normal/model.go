@@ -425,7 +425,9 @@ func (m *Model) score(z, v float64) float64 {
 			ex := math.Max(v-s.hi, s.lo-v) / w
 			score = math.Max(score, math.Min(1, 0.5*ex/m.cfg.EnvelopeTolerance))
 		}
-		if s.zmax > 0 {
+		// The largest residual is judged against once it has a day of
+		// history.
+		if s.zmax > 0 && s.lastT-s.first >= 3*day {
 			q := z / s.zmax
 			score = math.Max(score, math.Min(1, 0.5*q/(1+m.cfg.ResidualTolerance)))
 		}
