@@ -1,0 +1,134 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/token"
+
+	"github.com/weirstream/weir/connectors/format"
+)
+
+// Expr is an expression of the expr language (expr-lang/expr) over a
+// record's fields: each field is a variable of its name ($env["a-b"] for
+// a name that is not an identifier). With a declared schema its fields
+// have their types and an unknown name or a wrong type is an error at
+// validate time; without one every field is of any type and a missing
+// field is nil.
+type Expr struct {
+	// Source is the expression's text.
+	Source string
+
+	pos     Pos  // of the expression's first character
+	oneLine bool // the text is on one line of the file, from pos
+	what    string
+
+	program *vm.Program
+	out     Type
+	vms     sync.Pool
+}
+
+// expr reads an expression node.
+func (r *reader) expr(n ast.Node, what string) *Expr {
+	n = r.deref(n)
+	src, ok := r.scalar(n, what)
+	if !ok {
+		return nil
+	}
+	if strings.TrimSpace(src) == "" {
+		r.errorf(posOf(n), "%s: the expression is empty", what)
+		return nil
+	}
+	e := &Expr{Source: src, pos: posOf(n), what: what}
+	if tk := n.GetToken(); tk != nil && !strings.Contains(src, "\n") {
+		switch tk.Type {
+		case token.SingleQuoteType, token.DoubleQuoteType:
+			e.oneLine = !strings.ContainsAny(tk.Origin, "\\") || tk.Type == token.SingleQuoteType
+			e.pos.Col++
+		case token.StringType:
+			e.oneLine = true
+		}
+	}
+	return e
+}
+
+// compile type-checks e against the fields of schema (nil: schemaless)
+// and compiles it; want, unless TypeAny, is the type it must have. It
+// reports an error at the expression's position and returns false.
+func (c *checker) compile(e *Expr, schema *Schema, want Type, vars map[string]any) bool {
+	env := map[string]any{}
+	if schema != nil {
+		env = schema.env()
+	}
+	for k, v := range vars {
+		env[k] = v
+	}
+	// Env makes names strict; a schemaless record may have any field.
+	opts := []expr.Option{expr.Env(env)}
+	if schema == nil {
+		opts = append(opts, expr.AllowUndefinedVariables())
+	}
+	if want == TypeBool {
+		opts = append(opts, expr.AsBool())
+	}
+	p, err := expr.Compile(e.Source, opts...)
+	if err != nil {
+		c.exprError(e, err)
+		return false
+	}
+	e.program = p
+	e.out = typeOf(p.Node().Type())
+	if p.Node().Type() != nil && p.Node().Type().Kind() == reflect.Interface {
+		e.out = TypeAny
+	}
+	e.vms.New = func() any { return new(vm.VM) }
+	return true
+}
+
+// exprError reports a compile error of e at the place in the file it
+// points to.
+func (c *checker) exprError(e *Expr, err error) {
+	at := e.pos
+	msg := err.Error()
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		msg = fe.Message
+		if e.oneLine && fe.Line <= 1 {
+			at.Col += fe.Column
+		} else if fe.Line > 0 {
+			msg = fmt.Sprintf("%s (line %d, column %d of the expression)", msg, fe.Line, fe.Column+1)
+		}
+	}
+	c.r.errorf(at, "%s: %s", e.what, msg)
+}
+
+// eval runs e on rec.
+func (e *Expr) eval(rec format.Record) (any, error) {
+	m := e.vms.Get().(*vm.VM)
+	v, err := m.Run(e.program, map[string]any(rec))
+	e.vms.Put(m)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", e.what, e.Source, err)
+	}
+	return v, nil
+}
+
+// test runs a boolean e on rec.
+func (e *Expr) test(rec format.Record) (bool, error) {
+	v, err := e.eval(rec)
+	if err != nil {
+		return false, err
+	}
+	b, ok := v.(bool)
+	if !ok {
+		return false, fmt.Errorf("%s: %s: got %s, want a bool", e.what, e.Source, describeValue(v))
+	}
+	return b, nil
+}
