@@ -31,6 +31,7 @@ type Expr struct {
 	what    string
 
 	program *vm.Program
+	fast    fastFn // when the expression has no node the closures lack
 	out     Type
 	vms     sync.Pool
 }
@@ -89,6 +90,7 @@ func (c *checker) compile(e *Expr, schema *Schema, want Type, vars map[string]an
 		e.out = TypeAny
 	}
 	e.vms.New = func() any { return new(vm.VM) }
+	e.fast, _ = compileFast(p.Node())
 	return true
 }
 
@@ -111,6 +113,18 @@ func (c *checker) exprError(e *Expr, err error) {
 
 // eval runs e on rec.
 func (e *Expr) eval(rec format.Record) (any, error) {
+	if e.fast != nil {
+		v, err := e.fast(rec)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", e.what, e.Source, err)
+		}
+		return v, nil
+	}
+	return e.slow(rec)
+}
+
+// slow runs e on the expression VM.
+func (e *Expr) slow(rec format.Record) (any, error) {
 	m := e.vms.Get().(*vm.VM)
 	v, err := m.Run(e.program, map[string]any(rec))
 	e.vms.Put(m)
