@@ -213,7 +213,11 @@ func (b *builder) input(in *Input) weir.Stream[Record] {
 			b.fail(fmt.Errorf("input %q: %w", in.Name, err))
 			return weir.From(b.env, weir.Slice[Record]()).Name(in.Name).ID(id)
 		}
-		return weir.From(b.env, src, timeOptions(in.EventTime, identity)...).Name(in.Name).ID(id)
+		opts := timeOptions(in.EventTime, identity)
+		if in.File.DiscoveryInterval > 0 {
+			opts = append(opts, weir.DiscoveryInterval(in.File.DiscoveryInterval))
+		}
+		return weir.From(b.env, src, opts...).Name(in.Name).ID(id)
 	case "kafka":
 		k := in.Kafka
 		start := kafka.Earliest()

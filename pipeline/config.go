@@ -83,6 +83,9 @@ type GeneratorInput struct {
 type FileInput struct {
 	Paths []string
 	Watch bool
+	// DiscoveryInterval is how often a watching input looks for new
+	// files; 0 means weir's default (10 s).
+	DiscoveryInterval time.Duration
 }
 
 // KafkaInput reads Kafka topics.
@@ -319,7 +322,7 @@ func (r *reader) inputs(n ast.Node) []*Input {
 				r.errorf(o.pos, "%s: count and rate must not be negative, splits must be at least 1", what)
 			}
 		case "file":
-			in.File = &FileInput{Paths: r.strs(o, "path", true), Watch: r.boolean(o, "watch")}
+			in.File = &FileInput{Paths: r.strs(o, "path", true), Watch: r.boolean(o, "watch"), DiscoveryInterval: r.duration(o, "discovery_interval")}
 			if len(in.File.Paths) == 0 {
 				r.errorf(o.pos, "%s: missing field \"path\": the files, directories or glob patterns to read", what)
 			}

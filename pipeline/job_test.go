@@ -1,0 +1,198 @@
+package pipeline_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weirstream/weir"
+	"github.com/weirstream/weir/pipeline"
+)
+
+// ordersPipeline: file → filter → project → route → two file outputs.
+const ordersPipeline = `version: 1
+inputs:
+  orders:
+    type: file
+    path: ${env:IN}
+    watch: WATCH
+    discovery_interval: 5ms
+    schema: {id: int, kind: string, amount: float, user: string}
+steps:
+  - name: positive
+    filter: amount > 0
+  - name: slim
+    project:
+      id: id
+      kind: kind
+      cents: int(amount * 100)
+      who: upper(user)
+  - name: split
+    route:
+      cases:
+        - when: kind == "book"
+          to: books
+        - when: kind == "music"
+          to: music
+          project: {id: id, cents: cents}
+outputs:
+  books: {type: file, path: "${env:OUT}/books"}
+  music: {type: file, path: "${env:OUT}/music"}
+`
+
+func parse(t *testing.T, src string, env map[string]string) *pipeline.Pipeline {
+	t.Helper()
+	p, err := pipeline.Parse("orders.yaml", []byte(src), pipeline.Options{LookupEnv: func(n string) (string, bool) {
+		v, ok := env[n]
+		return v, ok
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// writeOrders writes n orders, numbered from first, as a JSON-lines file.
+func writeOrders(t *testing.T, path string, first, n int) {
+	t.Helper()
+	var b strings.Builder
+	kinds := []string{"book", "music", "film"}
+	for i := first; i < first+n; i++ {
+		// Every seventh order has no amount worth keeping.
+		amount := float64(i%50) + 0.25
+		if i%7 == 0 {
+			amount = 0
+		}
+		fmt.Fprintf(&b, `{"id":%d,"kind":%q,"amount":%v,"user":"u%d"}`+"\n", i, kinds[i%3], amount, i%13)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// committed returns the lines of the visible part files under dir, sorted.
+func committed(t *testing.T, dir string) []string {
+	t.Helper()
+	var lines []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() || strings.HasPrefix(d.Name(), ".") {
+			return nil
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+		}
+		return sc.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(lines)
+	return lines
+}
+
+func run(t *testing.T, p *pipeline.Pipeline, opts ...weir.Option) {
+	t.Helper()
+	env := weir.New(append(p.EnvOptions(), opts...)...)
+	if _, err := p.Build(env); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The orders pipeline stopped with a savepoint after its first file and
+// restored from it, at another parallelism, to read a second one, writes
+// exactly what one uninterrupted run over both files writes.
+func TestPipelineRestoresFromSavepoint(t *testing.T) {
+	dir := t.TempDir()
+	in, out, chk := filepath.Join(dir, "in"), filepath.Join(dir, "out"), filepath.Join(dir, "chk")
+	if err := os.MkdirAll(in, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeOrders(t, filepath.Join(in, "000.jsonl"), 0, 3000)
+
+	// The uninterrupted run reads both files at once.
+	once, onceIn := filepath.Join(dir, "once"), filepath.Join(dir, "once-in")
+	if err := os.MkdirAll(onceIn, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeOrders(t, filepath.Join(onceIn, "000.jsonl"), 0, 3000)
+	writeOrders(t, filepath.Join(onceIn, "001.jsonl"), 3000, 2000)
+	run(t, parse(t, strings.Replace(ordersPipeline, "WATCH", "false", 1), map[string]string{"IN": onceIn, "OUT": once}), weir.Parallelism(2))
+	wantBooks, wantMusic := committed(t, filepath.Join(once, "books")), committed(t, filepath.Join(once, "music"))
+	// 5000 orders, a third of each kind, a seventh of them dropped.
+	if len(wantBooks) < 1400 || len(wantMusic) < 1400 {
+		t.Fatalf("the uninterrupted run wrote %d books and %d music", len(wantBooks), len(wantMusic))
+	}
+	if !strings.Contains(wantBooks[0], `"who":"U`) || strings.Contains(wantMusic[0], "who") {
+		t.Fatalf("projections: book %s, music %s", wantBooks[0], wantMusic[0])
+	}
+
+	p := parse(t, strings.Replace(ordersPipeline, "WATCH", "true", 1), map[string]string{"IN": in, "OUT": out})
+	phase := func(restore bool, parallelism, books int) {
+		t.Helper()
+		stop := make(chan struct{})
+		opts := []weir.Option{weir.Parallelism(parallelism), weir.Checkpoints(20*time.Millisecond, chk), weir.StopOn(stop)}
+		if restore {
+			opts = append(opts, weir.Restore("latest"))
+		}
+		env := weir.New(append(p.EnvOptions(), opts...)...)
+		if _, err := p.Build(env); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- env.Run(context.Background()) }()
+		deadline := time.After(time.Minute)
+		for len(committed(t, filepath.Join(out, "books"))) < books {
+			select {
+			case err := <-done:
+				t.Fatalf("the job ended early: %v", err)
+			case <-deadline:
+				t.Fatalf("after a minute, %d of %d books", len(committed(t, filepath.Join(out, "books"))), books)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		close(stop) // a savepoint, then the end
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	firstBooks := 0
+	for _, l := range wantBooks {
+		var id int
+		fmt.Sscanf(l[strings.Index(l, `"id":`)+5:], "%d", &id)
+		if id < 3000 {
+			firstBooks++
+		}
+	}
+	phase(false, 2, firstBooks)
+	writeOrders(t, filepath.Join(in, "001.jsonl"), 3000, 2000)
+	phase(true, 3, len(wantBooks))
+
+	if got := committed(t, filepath.Join(out, "books")); !slices.Equal(got, wantBooks) {
+		t.Errorf("books: %d lines, want %d as the uninterrupted run", len(got), len(wantBooks))
+	}
+	if got := committed(t, filepath.Join(out, "music")); !slices.Equal(got, wantMusic) {
+		t.Errorf("music: %d lines, want %d as the uninterrupted run", len(got), len(wantMusic))
+	}
+}
