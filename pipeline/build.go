@@ -152,6 +152,15 @@ func timeOptions[T any](et *EventTime, of func(T) Record) []weir.SourceOption {
 func identity(r Record) Record { return r }
 
 func (b *builder) input(in *Input) weir.Stream[Record] {
+	s := b.source(in)
+	if in.OnError != nil {
+		s = s.OnError(*in.OnError)
+	}
+	return s
+}
+
+// source adds the operators that read an input.
+func (b *builder) source(in *Input) weir.Stream[Record] {
 	id := "input/" + in.Name
 	if b.test != nil {
 		var recs []Record

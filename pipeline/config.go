@@ -49,6 +49,9 @@ type Input struct {
 	Schema *Schema
 	// EventTime, when set, gives records an event time from a field.
 	EventTime *EventTime
+	// OnError, when set, overrides the pipeline's error policy for
+	// records that do not decode (or do not match the schema).
+	OnError *weir.ErrorPolicy
 
 	Generator *GeneratorInput
 	File      *FileInput
@@ -282,6 +285,11 @@ func (r *reader) inputs(n ast.Node) []*Input {
 			return
 		}
 		in := &Input{Name: name, Pos: pos, Type: r.str(o, "type"), Format: r.str(o, "format")}
+		if pn := o.get("on_error"); pn != nil {
+			if pol, ok := r.policy(pn, what+": on_error"); ok {
+				in.OnError = &pol
+			}
+		}
 		if sn := o.get("schema"); sn != nil {
 			in.Schema = r.schema(sn, what+": schema")
 		}
@@ -356,7 +364,16 @@ func (r *reader) inputs(n ast.Node) []*Input {
 
 // conn reads a Kafka connection: brokers, client_id and sasl.
 func (r *reader) conn(o *obj, what string) kafka.Conn {
-	c := kafka.Conn{Brokers: r.strs(o, "brokers", true), ClientID: r.secret(o, "client_id")}
+	c := kafka.Conn{ClientID: r.secret(o, "client_id")}
+	// A list, or one string of comma-separated brokers (as an
+	// environment variable holds them).
+	for _, b := range r.strs(o, "brokers", true) {
+		for _, s := range strings.Split(b, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				c.Brokers = append(c.Brokers, s)
+			}
+		}
+	}
 	if len(c.Brokers) == 0 {
 		r.errorf(o.pos, "%s: missing field \"brokers\" (host:port, a list)", what)
 	}

@@ -191,6 +191,11 @@ func (c *checker) check() {
 			c.r.errorf(s.Pos, "step %q: on_error dead-letter needs the pipeline's dead_letter output", s.Name)
 		}
 	}
+	for _, in := range p.Inputs {
+		if in.OnError != nil && *in.OnError == weir.DeadLetter && p.DeadLetter == nil {
+			c.r.errorf(in.Pos, "input %q: on_error dead-letter needs the pipeline's dead_letter output", in.Name)
+		}
+	}
 	if dead && p.DeadLetter == nil {
 		c.r.errorf(Pos{Line: 1, Col: 1}, "pipeline: on_error dead-letter needs a dead_letter output (dead_letter: {path: DIR})")
 	}
