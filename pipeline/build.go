@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/weirstream/weir"
@@ -34,16 +36,35 @@ type Job struct {
 // IDs come from names — "input/NAME", "step/NAME…", "output/NAME" — so a
 // savepoint's state follows each step when steps are added, removed or
 // reordered.
-func (p *Pipeline) Build(env *weir.Env) (*Job, error) {
-	b := &builder{p: p, env: env, job: &Job{}}
+func (p *Pipeline) Build(env *weir.Env, opts ...BuildOption) (*Job, error) {
+	b := &builder{p: p, env: env, job: &Job{}, stdout: os.Stdout}
+	for _, o := range opts {
+		o(b)
+	}
 	return b.job, b.build()
 }
 
+// BuildOption changes how Build adds a pipeline to a job.
+type BuildOption func(*builder)
+
+// Stdout makes the outputs of type stdout write to w instead of the
+// process's standard output.
+func Stdout(w io.Writer) BuildOption { return func(b *builder) { b.stdout = w } }
+
+// IsSource reports whether an operator ID is that of an input's source
+// (whose In counts the records read), and IsSink whether it is an
+// output's (whose Out counts the records written).
+func IsSource(id string) bool { return strings.HasPrefix(id, "input/") && strings.Count(id, "/") == 1 }
+
+// IsSink reports whether an operator ID is that of an output's sink.
+func IsSink(id string) bool { return strings.HasPrefix(id, "output/") }
+
 // builder adds a pipeline to an Env.
 type builder struct {
-	p   *Pipeline
-	env *weir.Env
-	job *Job
+	p      *Pipeline
+	env    *weir.Env
+	job    *Job
+	stdout io.Writer
 
 	// test, when set, replaces the inputs with these records and every
 	// output with a collector.
@@ -77,10 +98,13 @@ func (b *builder) build() error {
 	}
 	for _, o := range b.p.Outputs {
 		var st weir.Stream[Record]
-		if rs := b.routed[o.Name]; len(rs) > 0 {
-			st = weir.Union(rs[0], rs[1:]...)
-		} else {
+		switch rs := b.routed[o.Name]; len(rs) {
+		case 0:
 			st = b.streams[o.From]
+		case 1:
+			st = rs[0]
+		default:
+			st = weir.Union(rs[0], rs[1:]...)
 		}
 		b.output(o, st)
 	}
@@ -279,7 +303,7 @@ func (b *builder) output(o *Output, st weir.Stream[Record]) {
 	}
 	switch o.Type {
 	case "stdout":
-		weir.To(st, weir.Print(os.Stdout, func(r Record) string {
+		weir.To(st, weir.Print(b.stdout, func(r Record) string {
 			line, err := encodeJSON(r)
 			if err != nil {
 				return fmt.Sprintf(`{"error":%q}`, err.Error())

@@ -269,7 +269,8 @@ func (r *reader) str(o *obj, key string) string {
 
 // secret reads a string field of a connector, in which ${env:NAME} and
 // ${file:PATH} are replaced by an environment variable or a file's
-// contents (without a final newline). Errors name the reference, never
+// contents (without a final newline); ${env:NAME:-default} gives the
+// default when NAME is not set. Errors name the reference, never
 // what it resolved to.
 func (r *reader) secret(o *obj, key string) string {
 	n := o.get(key)
@@ -297,8 +298,13 @@ func (r *reader) substitute(s string, at Pos, what string) string {
 			return ""
 		}
 		if kind == "env" {
+			name, def, hasDef := strings.Cut(name, ":-")
 			v, ok := r.lookup(name)
-			if !ok {
+			switch {
+			case ok:
+			case hasDef:
+				v = def
+			default:
 				r.errorf(at, "%s: environment variable %s is not set", what, name)
 			}
 			return v

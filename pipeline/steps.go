@@ -89,22 +89,18 @@ func (f *filterStep) check(c *checker, _ *Step, in *Schema) *Schema {
 	return in
 }
 
-// verdict is a record and whether a filter keeps it.
-type verdict struct {
-	rec  Record
-	keep bool
-}
-
 func (f *filterStep) build(_ *builder, s *Step, in weir.Stream[Record]) weir.Stream[Record] {
 	// A predicate that fails meets the error policy, which only a
-	// function returning an error can reach; the filter after it
-	// counts what it drops.
-	tested := policy(s, weir.TryMap(in, func(r Record) (verdict, error) {
+	// function returning an error can reach; it marks a record to drop
+	// as nil, and the filter after it counts what it drops.
+	tested := policy(s, weir.TryMap(in, func(r Record) (Record, error) {
 		ok, err := f.pred.test(r)
-		return verdict{r, ok}, err
+		if !ok || err != nil {
+			return nil, err
+		}
+		return r, nil
 	}).Name(s.Name).ID(opID(s, "")))
-	kept := tested.Filter(func(v verdict) bool { return v.keep }).Name(s.Name + " (drop)").ID(opID(s, "drop"))
-	return weir.Map(kept, func(v verdict) Record { return v.rec }).Name(s.Name + " (kept)").ID(opID(s, "kept"))
+	return tested.Filter(func(r Record) bool { return r != nil }).Name(s.Name + " (drop)").ID(opID(s, "drop"))
 }
 
 // mapStep sets fields of each record to expressions, keeping the others;

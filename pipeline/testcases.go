@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -48,7 +49,7 @@ func (p *Pipeline) runTest(ctx context.Context, t *TestCase) error {
 		opts = append(opts, weir.DeadLetters(dir))
 	}
 	env := weir.New(opts...)
-	b := &builder{p: p, env: env, job: &Job{}, test: t.Input}
+	b := &builder{p: p, env: env, job: &Job{}, test: t.Input, stdout: io.Discard}
 	if err := b.build(); err != nil {
 		return err
 	}

@@ -43,11 +43,17 @@ func NewRootCommand() *cobra.Command {
 keyed state, event time and watermarks, and timers, run as parallel tasks
 connected by bounded queues.
 
-Today the command line runs the built-in demo job, with or without
+Today the command line runs declarative pipelines written in YAML (and
+checks and tests them), runs the built-in demo job, with or without
 checkpoints, lists the checkpoints a job left, generates the Nexmark
 benchmark's event stream and runs its queries, starts a development Kafka
 broker, and reports its version.`,
-		Example: `  # Run the video-quality demo job for 10 seconds.
+		Example: `  # Check a pipeline file, run its test cases, then run it.
+  weir validate examples/pipelines/router.yaml
+  weir test examples/pipelines/router.yaml
+  weir run examples/pipelines/router.yaml --checkpoint-dir /tmp/router
+
+  # Run the video-quality demo job for 10 seconds.
   weir demo
 
   # Run it with checkpoints, then list them.
@@ -75,5 +81,6 @@ broker, and reports its version.`,
 		return fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())
 	})
 	root.AddCommand(newVersionCommand(), newDemoCommand(), newCheckpointsCommand(), newNexmarkCommand(), newDevCommand(), newNormalCommand())
+	root.AddCommand(newRunCommand(), newValidateCommand(), newSchemaCommand(), newTestCommand())
 	return root
 }
