@@ -196,3 +196,45 @@ func TestPipelineRestoresFromSavepoint(t *testing.T) {
 		t.Errorf("music: %d lines, want %d as the uninterrupted run", len(got), len(wantMusic))
 	}
 }
+
+// A generator input computes each record's fields from its sequence
+// number, with their types inferred for the steps' expressions.
+func TestPipelineGenerator(t *testing.T) {
+	const src = `version: 1
+inputs:
+  gen:
+    type: generator
+    count: 100
+    splits: 2
+    fields: {n: seq, kind: '["a", "b"][seq % 2]', ts: seq * 1000}
+    event_time: {field: ts, max_out_of_orderness: 1s}
+steps:
+  - name: as
+    filter: kind == "a" && n < 10
+outputs:
+  out: {type: stdout}
+`
+	p := parse(t, src, nil)
+	var out strings.Builder
+	env := weir.New(weir.Parallelism(1))
+	if _, err := p.Build(env, pipeline.Stdout(&out)); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	slices.Sort(lines)
+	want := []string{}
+	for _, n := range []int{0, 2, 4, 6, 8} {
+		want = append(want, fmt.Sprintf(`{"kind":"a","n":%d,"ts":%d}`, n, n*1000))
+	}
+	slices.Sort(want)
+	if !slices.Equal(lines, want) {
+		t.Errorf("output:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	if _, err := pipeline.Parse("g.yaml", []byte(strings.Replace(src, `kind == "a"`, `kind == 1`, 1)), pipeline.Options{}); err == nil ||
+		!strings.Contains(err.Error(), "g.yaml:11:18: step \"as\": filter: invalid operation: == (mismatched types string and int)") {
+		t.Errorf("a string compared with an int: error %v", err)
+	}
+}
