@@ -171,6 +171,9 @@ func (c *checker) check() {
 				o.schema = s
 			}
 		}
+		if o.Format == "csv" && o.schema == nil {
+			c.r.errorf(o.Pos, "%s: format csv needs the output's columns: give its input a schema, or project the fields it writes", what)
+		}
 		if o.Kafka != nil && o.Kafka.Key != nil {
 			c.compile(o.Kafka.Key, o.schema, TypeAny, nil)
 		}

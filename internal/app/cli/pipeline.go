@@ -159,7 +159,7 @@ func runPipeline(ctx context.Context, stdout, stderr io.Writer, p *pipeline.Pipe
 	}
 	opts = append(opts, extra...)
 	env := weir.New(opts...)
-	if _, err := p.Build(env, pipeline.Stdout(stdout)); err != nil {
+	if _, err := p.Build(env, pipeline.Stdout(&lockedWriter{w: stdout})); err != nil {
 		return err
 	}
 	if err := env.Validate(); err != nil {
