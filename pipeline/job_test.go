@@ -238,3 +238,58 @@ outputs:
 		t.Errorf("a string compared with an int: error %v", err)
 	}
 }
+
+// An expression that fails on a record (a null in arithmetic) meets its
+// step's on_error: dead-lettered with the cause in one step, skipped in
+// another, while the pipeline's own policy fails the job.
+func TestPipelineStepErrorPolicies(t *testing.T) {
+	const src = `version: 1
+inputs:
+  nums:
+    type: file
+    path: ${env:IN}
+    schema: {n: int, d: int}
+steps:
+  - name: ratio
+    on_error: dead-letter
+    map: {r: n / d}
+  - name: big
+    on_error: skip
+    filter: n % (d - 1) == 0 && r > 4
+outputs:
+  out: {type: file, path: "${env:OUT}"}
+dead_letter:
+  path: ${env:DEAD}
+`
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	lines := `{"n":10,"d":2}` + "\n" + `{"n":10}` + "\n" + `{"n":1,"d":1}` + "\n" + `{"n":9,"d":3}` + "\n"
+	if err := os.WriteFile(in, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"IN": in, "OUT": filepath.Join(dir, "out"), "DEAD": filepath.Join(dir, "dead")}
+	p := parse(t, src, env)
+	e := weir.New(p.EnvOptions()...)
+	if _, err := p.Build(e); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := committed(t, env["OUT"]); !slices.Equal(got, []string{`{"d":2,"n":10,"r":5}`}) {
+		t.Errorf("output %q", got)
+	}
+	dead := committed(t, env["DEAD"])
+	if len(dead) != 1 || !strings.Contains(dead[0], `ratio`) || !strings.Contains(dead[0], `n / d`) {
+		t.Errorf("dead letters %q, want the record without d, naming the step and the expression", dead)
+	}
+	var skipped, filtered int64
+	for _, m := range e.Metrics() {
+		skipped += m.Skipped
+		filtered += m.Filtered
+	}
+	// 1 % 0 fails in "big" and is skipped; 9 % 2 is not 0: filtered.
+	if skipped != 1 || filtered != 1 {
+		t.Errorf("skipped %d, filtered %d; want 1 and 1", skipped, filtered)
+	}
+}

@@ -153,3 +153,48 @@ func TestSchemaCommand(t *testing.T) {
 		t.Fatalf("weir schema: %v\n%.200s", err, stdout)
 	}
 }
+
+// weir run with --checkpoint-dir ends a bounded run with a checkpoint;
+// --restore latest then carries on from it and writes nothing twice.
+func TestRunPipelineRestore(t *testing.T) {
+	src := strings.Replace(cliPipeline, "out: {type: stdout}", "out: {type: file, path: OUT}", 1)
+	path, _ := writePipeline(t, src)
+	dir := t.TempDir()
+	out, chk := filepath.Join(dir, "out"), filepath.Join(dir, "chk")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(data), "OUT", out, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		n := 0
+		files, _ := filepath.Glob(filepath.Join(out, "part-*"))
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			n += strings.Count(string(b), "\n")
+		}
+		return n
+	}
+	_, stderr, err := execute(t, "run", path, "--on-error", "skip", "--checkpoint-dir", chk, "--checkpoint-interval", "50ms")
+	if err != nil {
+		t.Fatalf("weir run: %v\n%s", err, stderr)
+	}
+	if n := count(); n != 3 {
+		t.Fatalf("%d records written, want 3\n%s", n, stderr)
+	}
+	if !strings.Contains(stderr, "weir run: checkpoint ") {
+		t.Errorf("stderr does not say what the run left in --checkpoint-dir:\n%s", stderr)
+	}
+	_, stderr, err = execute(t, "run", path, "--on-error", "skip", "--checkpoint-dir", chk, "--restore", "latest", "--parallelism", "2")
+	if err != nil {
+		t.Fatalf("weir run --restore latest: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr, "weir run: restoring from checkpoint") {
+		t.Errorf("stderr does not name the checkpoint restored:\n%s", stderr)
+	}
+	if n := count(); n != 3 {
+		t.Errorf("after the restore, %d records written, want the same 3\n%s", n, stderr)
+	}
+}
