@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -306,11 +307,29 @@ func newTestCommand() *cobra.Command {
 replace the inputs, the pipeline runs in-process, and what reaches each output
 the case names is compared with what it expects (as JSON, in any order).
 Prints PASS or FAIL per case, with what was missing and what was not
-expected; the exit status is 1 when a case fails.`,
+expected; the exit status is 1 when a case fails. The ${env:NAME} and
+${file:PATH} references of the inputs and outputs need not resolve: the
+cases replace them.`,
 		Example: `  weir test examples/pipelines/router.yaml`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := pipeline.ParseFile(args[0], pipeline.Options{})
+			// The cases replace the inputs and outputs, so the variables
+			// and files that configure them need not exist: an unset one
+			// stands for itself.
+			p, err := pipeline.ParseFile(args[0], pipeline.Options{
+				LookupEnv: func(name string) (string, bool) {
+					if v, ok := os.LookupEnv(name); ok {
+						return v, true
+					}
+					return "${env:" + name + "}", true
+				},
+				ReadFile: func(path string) ([]byte, error) {
+					if b, err := os.ReadFile(path); err == nil {
+						return b, nil
+					}
+					return []byte("${file:" + path + "}"), nil
+				},
+			})
 			if err != nil {
 				return err
 			}

@@ -198,3 +198,16 @@ func TestRunPipelineRestore(t *testing.T) {
 		t.Errorf("after the restore, %d records written, want the same 3\n%s", n, stderr)
 	}
 }
+
+// weir test needs no environment for the inputs and outputs its cases
+// replace.
+func TestTestPipelineWithoutEnvironment(t *testing.T) {
+	path, _ := writePipeline(t, strings.Replace(cliPipeline, "path: IN", "path: ${env:WEIR_TEST_SURELY_UNSET}/in.jsonl", 1))
+	if _, _, err := execute(t, "validate", path); err == nil || !strings.Contains(err.Error(), "WEIR_TEST_SURELY_UNSET is not set") {
+		t.Fatalf("weir validate: error %v, want the unset variable named", err)
+	}
+	stdout, _, err := execute(t, "test", path)
+	if err != nil || !strings.Contains(stdout, "PASS evens shouted") {
+		t.Fatalf("weir test: %q, %v", stdout, err)
+	}
+}
