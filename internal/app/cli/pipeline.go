@@ -47,11 +47,12 @@ With --checkpoint-dir the job takes a checkpoint every --checkpoint-interval;
 Ctrl-C (or --duration) then stops it with a savepoint, and --restore latest
 carries on from the newest one, at any --parallelism. Operator IDs come from
 the names of the inputs, steps and outputs, so a savepoint restores into a
-pipeline whose steps were added or reordered; a step that is gone fails the
-restore naming it, unless --allow-non-restored-state drops its state.
+pipeline whose steps were added or reordered; an input or output whose
+state the savepoint holds and the file no longer has fails the restore
+naming it, unless --allow-non-restored-state drops its state.
 
---on-error overrides the file's on_error for every step that does not set
-its own: fail the job, dead-letter the record (to the file's dead_letter,
+--on-error overrides the file's on_error for every input and step that does
+not set its own: fail the job, dead-letter the record (to the file's dead_letter,
 or --dead-letters DIR), or skip it. With --checkpoint-dir a job that fails
 restarts from its newest checkpoint, up to --restarts times in a row.`,
 		Example: `  # Check a pipeline, then run it.
