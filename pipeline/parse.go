@@ -65,6 +65,12 @@ func Parse(name string, data []byte, o Options) (*Pipeline, error) {
 	if r.read == nil {
 		r.read = readFile
 	}
+	// The YAML parser takes time quadratic in the nesting of flow
+	// collections: a megabyte of '[' would hold it for half an hour.
+	if at, deep := flowDepth(data, MaxDepth); deep {
+		r.errorf(at, "collections nested more than %d deep; refusing to read the file", MaxDepth)
+		return nil, r.errs
+	}
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		r.yamlError(err)
@@ -96,6 +102,47 @@ func Parse(name string, data []byte, o Options) (*Pipeline, error) {
 		return nil, r.errs
 	}
 	return p, nil
+}
+
+// MaxDepth bounds how deep flow collections ([…] and {…}) may nest.
+const MaxDepth = 64
+
+// flowDepth reports where the flow collections of data first nest deeper
+// than limit. It skips quoted text and comments, as YAML reads them, so a
+// bracket in a string does not count.
+func flowDepth(data []byte, limit int) (Pos, bool) {
+	depth, line, col := 0, 1, 0
+	var quote byte
+	comment := false
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		col++
+		if c == '\n' {
+			line, col, comment = line+1, 0, false
+			continue
+		}
+		switch {
+		case comment:
+		case quote != 0:
+			if c == '\\' && quote == '"' {
+				i++
+				col++
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '#' && (i == 0 || data[i-1] == ' ' || data[i-1] == '\t' || data[i-1] == '\n'):
+			comment = true
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '[' || c == '{':
+			if depth++; depth > limit {
+				return Pos{Line: line, Col: col}, true
+			}
+		case c == ']' || c == '}':
+			depth = max(depth-1, 0)
+		}
+	}
+	return Pos{}, false
 }
 
 // checker resolves the names a pipeline's steps and outputs refer to,

@@ -154,3 +154,13 @@ func TestParseValid(t *testing.T) {
 		}
 	}
 }
+
+// A megabyte of nested brackets is refused at once: the YAML parser's
+// time grows with the square of their depth.
+func TestParseRefusesDeepNesting(t *testing.T) {
+	data := append([]byte("version: 1\ninputs: "), bytes.Repeat([]byte("["), MaxFileSize-30)...)
+	_, err := Parse("deep.yaml", data, Options{})
+	if err == nil || !strings.Contains(err.Error(), "deep.yaml:2:73: collections nested more than 64 deep") {
+		t.Fatalf("error %v", err)
+	}
+}
