@@ -52,6 +52,10 @@ type writer[T any] struct {
 	// brokers that do not answer, ends when the job is canceled.
 	ctx context.Context
 	out produced
+	// promise is out.promise, made once: a method value made for each
+	// record would be an allocation each.
+	promise func(*kgo.Record, error)
+	mem     arena
 }
 
 var (
@@ -64,7 +68,9 @@ func (s *Sink[T]) openAtLeastOnce(ctx context.Context, info weir.SinkInfo) (*wri
 	if err != nil {
 		return nil, err
 	}
-	return &writer[T]{s: s, name: subtaskName(s.where(), info), cl: cl, ctx: ctx}, nil
+	w := &writer[T]{s: s, name: subtaskName(s.where(), info), cl: cl, ctx: ctx}
+	w.promise = w.out.promise
+	return w, nil
 }
 
 func subtaskName(where string, info weir.SinkInfo) string {
@@ -78,11 +84,11 @@ func (w *writer[T]) Write(v T) error {
 	if err := w.out.failed(); err != nil {
 		return fmt.Errorf("%s: %w", w.name, err)
 	}
-	r, err := w.s.record(w.ctx, v)
+	r, err := w.s.record(w.ctx, &w.mem, v)
 	if err != nil {
 		return err
 	}
-	w.cl.Produce(w.ctx, r, w.out.promise)
+	w.cl.Produce(w.ctx, r, w.promise)
 	return nil
 }
 

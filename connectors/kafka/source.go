@@ -473,6 +473,7 @@ func (s *Source[T]) clientOptions() []kgo.Opt {
 		// A position whose records retention has deleted continues at the
 		// earliest offset left.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.WithPools(new(fetchPools)),
 	}
 }
 

@@ -1,12 +1,14 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/weirstream/weir"
 	"github.com/weirstream/weir/connectors/format"
@@ -136,5 +138,33 @@ func TestSplitOpenedTwice(t *testing.T) {
 	// closed it.
 	if src.f != nil || src.users != 0 {
 		t.Fatalf("after closing the reader the source holds a client (%d users)", src.users)
+	}
+}
+
+// The fetch pools hand out slices with room for what was asked, and a
+// slice put back serves only requests it has room for.
+func TestFetchPoolsSizes(t *testing.T) {
+	var p fetchPools
+	for _, n := range []int{0, 1, 2, 3, 100, 128, 129, 5000} {
+		rs := p.GetRecords(n)
+		if cap(rs) < n || len(rs) != 0 {
+			t.Fatalf("GetRecords(%d): len %d cap %d", n, len(rs), cap(rs))
+		}
+		p.PutRecords(rs[:cap(rs)])
+		b := p.GetDecompressBytes(make([]byte, n), kgo.CodecGzip)
+		if cap(b) < 4*n || len(b) != 0 {
+			t.Fatalf("GetDecompressBytes(%d bytes of gzip): len %d cap %d", n, len(b), cap(b))
+		}
+		p.PutDecompressBytes(b)
+	}
+	// A slice grown to an odd size goes back to the class below it, not
+	// to serve a request for more than it holds.
+	p.PutDecompressBytes(make([]byte, 0, 3000))
+	if b := p.GetDecompressBytes(make([]byte, 1000), kgo.CodecLz4); cap(b) < 4000 {
+		t.Fatalf("GetDecompressBytes(1000 bytes of lz4) after putting 3000: cap %d", cap(b))
+	}
+	snappy := s2.EncodeSnappy(nil, bytes.Repeat([]byte("weir "), 2000))
+	if b := p.GetDecompressBytes(snappy, kgo.CodecSnappy); cap(b) < 10000 {
+		t.Fatalf("GetDecompressBytes(snappy of 10000 bytes): cap %d", cap(b))
 	}
 }

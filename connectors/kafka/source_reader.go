@@ -74,6 +74,10 @@ func (r *reader[T]) Poll(out weir.SourceOutput[Record[T]], max int) (weir.PollSt
 	recs, more, err := r.buf.take(r.batch[:0], max)
 	r.batch = recs
 	defer clear(recs) // the batch is reused: hold no records
+	// The records' bytes are the client's pooled memory (fetchPools),
+	// reused once recycled: the keys and header values emitted are
+	// copied, into one allocation for the batch.
+	keep := make([]byte, 0, keptBytes(recs))
 	for _, rec := range recs {
 		if r.stop != noStop && rec.Offset >= r.stop {
 			r.next = r.stop
@@ -81,17 +85,27 @@ func (r *reader[T]) Poll(out weir.SourceOutput[Record[T]], max int) (weir.PollSt
 		}
 		r.next = rec.Offset + 1
 		if rec.Attrs.IsControl() {
+			rec.Recycle()
 			continue
 		}
 		v, derr := r.src.cfg.Decoder.Decode(rec.Value)
 		if derr != nil {
-			out.Reject(rec.Value, rec.Offset, fmt.Errorf("kafka: decode the value of %s offset %d: %w", r.id, rec.Offset, derr))
+			raw, off := append([]byte(nil), rec.Value...), rec.Offset
+			rec.Recycle()
+			out.Reject(raw, off, fmt.Errorf("kafka: decode the value of %s offset %d: %w", r.id, off, derr))
 			continue
 		}
-		out.EmitAt(Record[T]{
-			Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
-			Key: rec.Key, Headers: rec.Headers, Timestamp: rec.Timestamp, Value: v,
-		}, rec.Timestamp, rec.Offset)
+		e := Record[T]{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp, Value: v}
+		e.Key, keep = keepBytes(keep, rec.Key)
+		if len(rec.Headers) > 0 {
+			// The slice is the record's own; only the values are pooled.
+			e.Headers = rec.Headers
+			for i := range e.Headers {
+				e.Headers[i].Value, keep = keepBytes(keep, e.Headers[i].Value)
+			}
+		}
+		rec.Recycle()
+		out.EmitAt(e, e.Timestamp, e.Offset)
 	}
 	switch {
 	case err != nil:
@@ -155,4 +169,27 @@ func (r *reader[T]) Close() error {
 		r.src.release()
 	}
 	return nil
+}
+
+// keptBytes is how many bytes of recs' keys and header values Poll copies.
+func keptBytes(recs []*kgo.Record) int {
+	n := 0
+	for _, r := range recs {
+		n += len(r.Key)
+		for _, h := range r.Headers {
+			n += len(h.Value)
+		}
+	}
+	return n
+}
+
+// keepBytes copies b to the end of keep, which has room for it, and
+// returns the copy (nil for nil) and keep extended.
+func keepBytes(keep, b []byte) ([]byte, []byte) {
+	if b == nil {
+		return nil, keep
+	}
+	n := len(keep)
+	keep = append(keep, b...)
+	return keep[n:len(keep):len(keep)], keep
 }

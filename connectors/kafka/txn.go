@@ -37,6 +37,7 @@ type txnWriter[T any] struct {
 
 	failed error // a transaction lost records: Write and Prepare fail until the job restarts
 	closed bool
+	mem    arena
 }
 
 var (
@@ -50,6 +51,7 @@ type transaction struct {
 	cl      *kgo.Client
 	records int64
 	out     produced
+	promise func(*kgo.Record, error) // out.promise, made once
 }
 
 // txnID is the transactional ID of subtask's transaction n.
@@ -89,7 +91,7 @@ func (w *txnWriter[T]) Write(v T) error {
 	if err := w.usable(); err != nil {
 		return err
 	}
-	r, err := w.s.record(w.ctx, v)
+	r, err := w.s.record(w.ctx, &w.mem, v)
 	if err != nil {
 		return err
 	}
@@ -100,7 +102,7 @@ func (w *txnWriter[T]) Write(v T) error {
 	} else if err := w.cur.out.failed(); err != nil {
 		return w.fail(fmt.Errorf("transaction %s: %w", w.cur.id, err))
 	}
-	w.cur.cl.Produce(w.ctx, r, w.cur.out.promise)
+	w.cur.cl.Produce(w.ctx, r, w.cur.promise)
 	w.cur.records++
 	return nil
 }
@@ -121,6 +123,7 @@ func (w *txnWriter[T]) begin() error {
 		return fmt.Errorf("begin transaction %s: %w", id, err)
 	}
 	w.cur = &transaction{id: id, cl: cl}
+	w.cur.promise = w.cur.out.promise
 	return nil
 }
 
