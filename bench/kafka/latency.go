@@ -91,7 +91,7 @@ func measureLatency(self, addr, mode string, partitions int, rate float64, d tim
 			return res, err
 		}
 	}
-	child := exec.Command(self, "-child", "latency-"+mode, "-brokers", addr, "-in", in, "-out", out, "-linger", o.linger.String())
+	child := exec.Command(self, "-child", "latency-"+mode, "-brokers", addr, "-in", in, "-out", out, "-linger", o.latLinger.String())
 	child.Stderr = os.Stderr
 	if err := child.Start(); err != nil {
 		return res, err

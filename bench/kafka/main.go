@@ -59,6 +59,7 @@ type options struct {
 	profile    string
 	latency    time.Duration
 	latRate    float64
+	latLinger  time.Duration
 }
 
 // childConfig is what a contender's child process is told.
@@ -104,6 +105,7 @@ func main() {
 	flag.DurationVar(&o.latency, "latency", 12*time.Second, "how long each latency run writes; 0 skips them")
 	flag.Float64Var(&o.latRate, "latency-rate", 0, "events per second of the latency runs (default: half weir-alo's measured rate)")
 	flag.DurationVar(&o.linger, "linger", 5*time.Millisecond, "producer linger of every contender")
+	flag.DurationVar(&o.latLinger, "latency-linger", time.Millisecond, "linger of Weir's sink in the latency runs, as a user who wants low latency sets it")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "child: write a CPU profile of the contender to this file")
 	flag.StringVar(&child, "child", "", "run one contender (internal: the harness starts children with it)")
 	flag.StringVar(&brokers, "brokers", "", "child: the broker addresses")
@@ -249,7 +251,7 @@ func run(o options) error {
 			lats = append(lats, l)
 		}
 	}
-	table := render(rows, o) + renderLatency(lats)
+	table := render(rows, o) + renderLatency(lats, o)
 	fmt.Print(table)
 	if o.doc != "" {
 		return report.WriteSection(o.doc, "kafka", table)
@@ -395,11 +397,12 @@ func render(rows []row, o options) string {
 	return b.String()
 }
 
-func renderLatency(ls []latencyResult) string {
+func renderLatency(ls []latencyResult, o options) string {
 	if len(ls) == 0 {
 		return ""
 	}
 	var b strings.Builder
+	fmt.Fprintf(&b, "\nLatency: a Weir passthrough job (Kafka source, JSON decode and encode, Kafka sink with linger %v) at half weir-alo's rate unless -latency-rate says otherwise.\n", o.latLinger)
 	b.WriteString("\n| latency, producer → consumer of the output | events/s | records measured | p50 | p99 | max |\n|---|---:|---:|---:|---:|---:|\n")
 	for _, l := range ls {
 		what := "at least once (read_uncommitted)"

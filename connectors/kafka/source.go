@@ -25,9 +25,11 @@ type Record[T any] struct {
 	Topic     string
 	Partition int32
 	Offset    int64
-	// Key is the record's key, nil when it has none.
+	// Key is the record's key, nil when it has none: a copy of the
+	// record's own, which the job may keep.
 	Key []byte
-	// Headers are the record's headers, in order.
+	// Headers are the record's headers, in order, their values copied
+	// like Key.
 	Headers []kgo.RecordHeader
 	// Timestamp is the record's timestamp (its producer's create time or
 	// the broker's log append time, as the topic says).

@@ -41,7 +41,9 @@ type SourceConfig[T any] struct {
 
 	// Decoder turns a record's value into a T. A value that does not
 	// decode is rejected (weir.SourceOutput.Reject) with its bytes, split
-	// and offset, and meets the job's error policy. Required.
+	// and offset, and meets the job's error policy. The bytes it is given
+	// are reused once the record is emitted: it must not keep them nor
+	// any part of them in the T (format.Decoder says so too). Required.
 	Decoder format.Decoder[T]
 
 	// StartingOffsets says where a partition is read from when the job
