@@ -18,7 +18,7 @@ import (
 // thousands of records a second is a fair share of a job's CPU.
 //
 // Slices are pooled by size class: class c holds capacities of at least
-// 1<<c.
+// 1<<c. The pools hold pointers to them, as sync.Pool wants.
 type fetchPools struct {
 	recs  [poolClasses]sync.Pool
 	bytes [poolClasses]sync.Pool
@@ -51,7 +51,7 @@ func (p *fetchPools) GetRecords(n int) []kgo.Record {
 		return make([]kgo.Record, 0, n)
 	}
 	if v := p.recs[c].Get(); v != nil {
-		return v.([]kgo.Record)[:0]
+		return (*v.(*[]kgo.Record))[:0]
 	}
 	return make([]kgo.Record, 0, 1<<c)
 }
@@ -60,7 +60,8 @@ func (p *fetchPools) GetRecords(n int) []kgo.Record {
 func (p *fetchPools) PutRecords(rs []kgo.Record) {
 	if c := classDown(cap(rs)); c >= 0 && c < poolClasses {
 		clear(rs[:cap(rs)])
-		p.recs[c].Put(rs[:0])
+		rs = rs[:0]
+		p.recs[c].Put(&rs)
 	}
 }
 
@@ -79,7 +80,7 @@ func (p *fetchPools) GetDecompressBytes(compressed []byte, codec kgo.Compression
 		return nil
 	}
 	if v := p.bytes[c].Get(); v != nil {
-		return v.([]byte)[:0]
+		return (*v.(*[]byte))[:0]
 	}
 	return make([]byte, 0, 1<<c)
 }
@@ -87,6 +88,7 @@ func (p *fetchPools) GetDecompressBytes(compressed []byte, codec kgo.Compression
 // PutDecompressBytes implements kgo.PoolDecompressBytes.
 func (p *fetchPools) PutDecompressBytes(b []byte) {
 	if c := classDown(cap(b)); c >= 0 && c < poolClasses {
-		p.bytes[c].Put(b[:0])
+		b = b[:0]
+		p.bytes[c].Put(&b)
 	}
 }
