@@ -60,6 +60,8 @@ type options struct {
 	latency    time.Duration
 	latRate    float64
 	latLinger  time.Duration
+	// loadBefore is the machine's load average when the run started.
+	loadBefore string
 }
 
 // childConfig is what a contender's child process is told.
@@ -162,6 +164,7 @@ type row struct {
 }
 
 func run(o options) error {
+	o.loadBefore = loadAverage()
 	dir, err := os.MkdirTemp("", "weir-bench-kafka-")
 	if err != nil {
 		return err
@@ -366,6 +369,8 @@ func render(rows []row, o options) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Measured %s on %d CPUs (%s/%s): %d records of about 300 bytes of JSON, %d keys, %d partitions, %d Nexmark events, one development broker (weir dev kafka) in its own process, producer linger %v.\n\n",
 		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, o.records, o.keys, o.partitions, o.nexmark, o.linger)
+	fmt.Fprintf(&b, "Command: `%s`; load average (1, 5, 15 min) %s at the start, %s at the end: other work on the machine takes CPU from every contender alike, and the ratios are what to trust.\n\n",
+		strings.Join(os.Args, " "), o.loadBefore, loadAverage())
 	b.WriteString("| contender | records/s per core | CPU s | wall s | ÷ ceiling |\n|---|---:|---:|---:|---:|\n")
 	rate := map[string]float64{}
 	for _, r := range rows {
@@ -413,4 +418,14 @@ func renderLatency(ls []latencyResult, o options) string {
 			l.p50.Round(100*time.Microsecond), l.p99.Round(100*time.Microsecond), l.max.Round(time.Millisecond))
 	}
 	return b.String()
+}
+
+// loadAverage returns the machine's 1, 5 and 15 minute load averages, or
+// "unknown" where /proc/loadavg cannot be read.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], ", ")
+	}
+	return "unknown"
 }
