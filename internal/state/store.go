@@ -43,6 +43,13 @@ type Store interface {
 	// are valid during the call only. The Store is not written during a
 	// Scan.
 	Scan(prefix []byte, fn func(key, value []byte) bool) error
+	// First returns the entry with the smallest key at or above lower
+	// and below upper (no upper bound when upper is nil); ok is false
+	// when the range is empty. It is one seek however many entries the
+	// range holds, so a time-ordered index is read from its front
+	// without collecting it. The slices are valid until the next call
+	// to the Store; the caller does not modify them.
+	First(lower, upper []byte) (key, value []byte, ok bool, err error)
 	// Snapshot returns a consistent read-only view of the Store as it is
 	// now, unaffected by later writes.
 	Snapshot() (StoreView, error)

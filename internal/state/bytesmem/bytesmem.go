@@ -99,6 +99,25 @@ func (s *Store) Scan(prefix []byte, fn func(key, value []byte) bool) error {
 	return nil
 }
 
+// First implements state.Store.
+func (s *Store) First(lower, upper []byte) ([]byte, []byte, bool, error) {
+	if s.closed {
+		return nil, nil, false, errClosed
+	}
+	var first *node
+	for n := s.root; n != nil; {
+		if bytes.Compare(n.key, lower) >= 0 {
+			first, n = n, n.left
+		} else {
+			n = n.right
+		}
+	}
+	if first == nil || upper != nil && bytes.Compare(first.key, upper) >= 0 {
+		return nil, nil, false, nil
+	}
+	return first.key, first.value, true, nil
+}
+
 // Snapshot implements state.Store: the current root, which no write
 // changes.
 func (s *Store) Snapshot() (state.StoreView, error) {

@@ -99,6 +99,8 @@ type Store struct {
 	buf []byte
 	// upper is the scratch upper bound of Scan.
 	upper []byte
+	// first holds the key and value First returned last.
+	first struct{ key, value []byte }
 	// closed is set by Close; only the Store's goroutine reads it.
 	closed bool
 
@@ -227,6 +229,36 @@ func (s *Store) Scan(prefix []byte, fn func(key, value []byte) bool) error {
 		return fmt.Errorf("pebble state: scan: %w", err)
 	}
 	return iterate(it, fn)
+}
+
+// First implements state.Store: an iterator bounded by the range, at its
+// first entry. The key and value are valid until the next call to the
+// Store.
+func (s *Store) First(lower, upper []byte) (key, value []byte, ok bool, err error) {
+	if s.closed {
+		return nil, nil, false, errClosed
+	}
+	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("pebble state: first: %w", err)
+	}
+	if ok = it.First(); ok {
+		var v []byte
+		if v, err = it.ValueAndErr(); err == nil {
+			s.first.key = append(s.first.key[:0], it.Key()...)
+			s.first.value = append(s.first.value[:0], v...)
+		}
+	}
+	if cerr := it.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("pebble state: first: %w", err)
+	}
+	if !ok {
+		return nil, nil, false, nil
+	}
+	return s.first.key, s.first.value, true, nil
 }
 
 // Snapshot implements state.Store: a Pebble snapshot, which keeps what

@@ -148,6 +148,27 @@ func TestAgainstMap(t *testing.T) {
 		}
 	}
 	check("store", s.Scan, ref)
+	// First reads the front of a range: "" as upper bound is none.
+	for _, r := range []struct{ lo, hi string }{{"", "a"}, {"a", "b"}, {"ab", "ab5"}, {"ab49", ""}, {"b", "b\xff"}, {"\xff", ""}, {"\xff\xff", "\xff\xff3"}, {"zz", ""}} {
+		var hi []byte
+		if r.hi != "" {
+			hi = []byte(r.hi)
+		}
+		k, v, ok, err := s.First([]byte(r.lo), hi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ""
+		for _, rk := range slices.Sorted(maps.Keys(ref)) {
+			if rk >= r.lo && (hi == nil || rk < r.hi) {
+				want = rk + "=" + ref[rk]
+				break
+			}
+		}
+		if got := string(k) + "=" + string(v); ok != (want != "") || ok && got != want {
+			t.Fatalf("First(%q, %q) = %.20q, %v; want %.20q", r.lo, r.hi, got, ok, want)
+		}
+	}
 	if len(snaps) < 10 {
 		t.Fatalf("only %d snapshots taken", len(snaps))
 	}
