@@ -177,7 +177,7 @@ func liveJoinerState(t *testing.T, dir string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return imps.Len() + plays.Len() + timers.table.Len()
+	return imps.Len() + plays.Len() + timers.len()
 }
 
 // IntervalJoin pairs records whose times are within the bounds, either

@@ -2,11 +2,9 @@ package weir
 
 import (
 	"cmp"
-	"encoding/binary"
 	"fmt"
 	"slices"
 
-	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/internal/runtime"
 	"github.com/weirstream/weir/internal/state"
 )
@@ -28,34 +26,10 @@ func (d TimeDomain) String() string {
 	return "processing time"
 }
 
-// timerKey is a timer's identity: at most one timer per key, time and
-// domain.
-type timerKey[K comparable] struct {
-	key K
-	ts  int64
-}
+func splitTimerKey[K comparable](tk state.TimerKey[K]) (K, int64) { return tk.Key, tk.Time }
 
-func splitTimerKey[K comparable](tk timerKey[K]) (K, int64) { return tk.key, tk.ts }
-
-func joinTimerKey[K comparable](k K, ts int64) timerKey[K] { return timerKey[K]{key: k, ts: ts} }
-
-type timerKeyCodec[K comparable] struct{ key codec.Codec[K] }
-
-func (c timerKeyCodec[K]) Append(dst []byte, v timerKey[K]) []byte {
-	dst = c.key.Append(dst, v.key)
-	return binary.BigEndian.AppendUint64(dst, uint64(v.ts)^(1<<63))
-}
-
-func (c timerKeyCodec[K]) Decode(src []byte) (timerKey[K], int, error) {
-	k, n, err := c.key.Decode(src)
-	if err != nil {
-		return timerKey[K]{}, 0, err
-	}
-	if len(src)-n < 8 {
-		return timerKey[K]{}, 0, &codec.DecodeError{Type: "timer", Offset: n, Err: codec.ErrShort}
-	}
-	ts := int64(binary.BigEndian.Uint64(src[n:]) ^ (1 << 63))
-	return timerKey[K]{key: k, ts: ts}, n + 8, nil
+func joinTimerKey[K comparable](k K, ts int64) state.TimerKey[K] {
+	return state.TimerKey[K]{Key: k, Time: ts}
 }
 
 // timer is a queue entry. The state table is the truth; the queues are an
@@ -190,27 +164,36 @@ func (q *timerQueue[K]) heapPop() {
 // keyed operator subtask. Timers live in a state table, organized by key
 // group like all keyed state, so they are snapshotted and rescaled with it.
 // Timers with equal times fire in registration order.
+//
+// On the memory backend the firing queues are on the heap, one entry per
+// pending timer, rebuilt from the table on restore. On a backend over a
+// Store, disk keeps the table and the firing order in the Store
+// (state.NewTimers), and the heap holds one entry per key group with
+// timers.
 type timerService[K comparable] struct {
-	table  state.Value[timerKey[K], uint8, uint64]
+	table  state.Value[state.TimerKey[K], uint8, uint64]
 	queues [2]timerQueue[K]
 	seq    uint64
 	// removed tells whether a timer was ever deleted: until then every
 	// queued timer has its row (registering an existing timer queues
 	// nothing), so firing one need not look its row up first.
 	removed bool
+	// disk, when set, is the timers of a Store backend; table and queues
+	// are unused then.
+	disk state.Timers[K]
 }
 
-const timerTable = "_timers"
-
 func newTimerService[K comparable](b state.Backend, keys keyInfo[K]) (*timerService[K], error) {
+	disk, ok, err := state.NewTimers(b, keys.codec)
+	if err != nil {
+		return nil, fmt.Errorf("timers: %w", err)
+	}
+	if ok {
+		return &timerService[K]{disk: disk}, nil
+	}
 	// Keyed by the timer's key first, so that a key's timers cost one hash
 	// of the key.
-	t, err := state.NewSplitValue(b, state.TableDesc[timerKey[K], uint8, uint64]{
-		Name:      timerTable,
-		Key:       timerKeyCodec[K]{key: keys.codec},
-		Namespace: codec.Uint8(),
-		Value:     codec.Uint64(),
-	}, splitTimerKey[K], joinTimerKey[K])
+	t, err := state.NewSplitValue(b, state.TimerDesc(keys.codec), splitTimerKey[K], joinTimerKey[K])
 	if err != nil {
 		return nil, fmt.Errorf("timers: %w", err)
 	}
@@ -222,12 +205,12 @@ func newTimerService[K comparable](b state.Backend, keys keyInfo[K]) (*timerServ
 		var restored []timer[K]
 		for tk := range t.Keys(uint8(d)) {
 			var kg int
-			buf, kg = keys.group(buf, tk.key, maxP)
+			buf, kg = keys.group(buf, tk.Key, maxP)
 			seq, _, err := t.Get(kg, tk, uint8(d))
 			if err != nil {
 				return nil, fmt.Errorf("timers: %w", err)
 			}
-			restored = append(restored, timer[K]{ts: tk.ts, seq: seq, key: tk.key, kg: kg})
+			restored = append(restored, timer[K]{ts: tk.Time, seq: seq, key: tk.Key, kg: kg})
 			ts.seq = max(ts.seq, seq)
 		}
 		slices.SortFunc(restored, func(a, b timer[K]) int {
@@ -244,7 +227,11 @@ func newTimerService[K comparable](b state.Backend, keys keyInfo[K]) (*timerServ
 }
 
 func (s *timerService[K]) register(d TimeDomain, kg int, key K, ts int64) error {
-	tk := timerKey[K]{key: key, ts: ts}
+	if s.disk != nil {
+		_, err := s.disk.Register(uint8(d), kg, key, ts)
+		return err
+	}
+	tk := state.TimerKey[K]{Key: key, Time: ts}
 	if _, ok, err := s.table.Get(kg, tk, uint8(d)); err != nil || ok {
 		return err
 	}
@@ -257,16 +244,41 @@ func (s *timerService[K]) register(d TimeDomain, kg int, key K, ts int64) error 
 }
 
 func (s *timerService[K]) remove(d TimeDomain, kg int, key K, ts int64) error {
+	if s.disk != nil {
+		return s.disk.Delete(uint8(d), kg, key, ts)
+	}
 	s.removed = true
-	return s.table.Delete(kg, timerKey[K]{key: key, ts: ts}, uint8(d))
+	return s.table.Delete(kg, state.TimerKey[K]{Key: key, Time: ts}, uint8(d))
 }
 
 // next returns the earliest timer of the domain, or MaxWatermark.
 func (s *timerService[K]) next(d TimeDomain) int64 {
+	if s.disk != nil {
+		if ts, ok := s.disk.Next(uint8(d)); ok {
+			return ts
+		}
+		return runtime.MaxWatermark
+	}
 	if s.queues[d].len() == 0 {
 		return runtime.MaxWatermark
 	}
 	return s.queues[d].peek()
+}
+
+// len returns the number of pending timers, reading the table.
+func (s *timerService[K]) len() int {
+	if s.disk != nil {
+		return s.disk.Len()
+	}
+	return s.table.Len()
+}
+
+// queued returns the number of entries the firing order holds in memory.
+func (s *timerService[K]) queued() int {
+	if s.disk != nil {
+		return s.disk.Queued()
+	}
+	return s.queues[0].len() + s.queues[1].len()
 }
 
 // cancelCheckEvery is how many timers fire between two looks at the job's
@@ -281,6 +293,9 @@ const cancelCheckEvery = 256
 // that jumps far) can make this loop long, so it returns
 // runtime.ErrCanceled once done is closed.
 func (s *timerService[K]) fire(d TimeDomain, upTo int64, done <-chan struct{}, f func(timer[K]) error) error {
+	if s.disk != nil {
+		return s.fireDisk(d, upTo, done, f)
+	}
 	q := &s.queues[d]
 	for n := 1; q.len() > 0 && q.peek() <= upTo; n++ {
 		if n%cancelCheckEvery == 0 {
@@ -291,7 +306,7 @@ func (s *timerService[K]) fire(d TimeDomain, upTo int64, done <-chan struct{}, f
 			}
 		}
 		t := q.pop()
-		tk := timerKey[K]{key: t.key, ts: t.ts}
+		tk := state.TimerKey[K]{Key: t.key, Time: t.ts}
 		if s.removed {
 			// The timer may have been deleted, or deleted and set again
 			// (a new sequence number).
@@ -311,4 +326,28 @@ func (s *timerService[K]) fire(d TimeDomain, upTo int64, done <-chan struct{}, f
 		}
 	}
 	return nil
+}
+
+// fireDisk is fire on a Store backend: the index there is exact (a deleted
+// timer leaves no entry), so every timer popped fires.
+func (s *timerService[K]) fireDisk(d TimeDomain, upTo int64, done <-chan struct{}, f func(timer[K]) error) error {
+	for n := 1; ; n++ {
+		if ts, ok := s.disk.Next(uint8(d)); !ok || ts > upTo {
+			return nil
+		}
+		if n%cancelCheckEvery == 0 {
+			select {
+			case <-done:
+				return runtime.ErrCanceled
+			default:
+			}
+		}
+		t, _, err := s.disk.Pop(uint8(d))
+		if err != nil {
+			return err
+		}
+		if err := f(timer[K]{ts: t.Time, seq: t.Seq, key: t.Key, kg: t.KeyGroup}); err != nil {
+			return err
+		}
+	}
 }

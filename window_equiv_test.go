@@ -164,7 +164,7 @@ func (h *opHarness) watermark(wm int64) {
 func (h *opHarness) stateLen(stateOf func(fn any) int) int {
 	n := 0
 	for _, s := range h.subs {
-		n += stateOf(s.fn) + s.timers.table.Len()
+		n += stateOf(s.fn) + s.timers.len()
 	}
 	return n
 }
