@@ -24,7 +24,7 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		return b
-	}, statetest.Capabilities{EntryOrder: statetest.KeyOrder})
+	}, statetest.Capabilities{EntryOrder: statetest.KeyOrder, StoreTimers: true})
 }
 
 // TestAgainstMap checks the treap against a Go map and a sort: random sets

@@ -30,7 +30,7 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		return b
-	}, statetest.Capabilities{EntryOrder: statetest.KeyOrder})
+	}, statetest.Capabilities{EntryOrder: statetest.KeyOrder, StoreTimers: true})
 	// Every backend the suite closed removed its working directory, some
 	// once the snapshots the suite never released were garbage.
 	waitEmpty(t, dir)

@@ -7,8 +7,10 @@
 //
 // Timers are part of the suite: the engine keeps them in a value table
 // keyed by (key, time), one namespace per time domain, holding the
-// registration sequence, and rebuilds its firing queues from that table
-// after a restore; the suite checks exactly that use.
+// registration sequence. On the memory backend it rebuilds its firing
+// queues from that table after a restore; on a backend over a Store it
+// uses state.NewTimers, which keeps the firing order in the Store. The
+// suite checks both uses, as Capabilities declares.
 package statetest
 
 import (
@@ -49,6 +51,12 @@ type Capabilities struct {
 	// EntryOrder is the order in which Namespaced.Entries, Update and Drain
 	// visit a namespace's entries.
 	EntryOrder Order
+	// StoreTimers says that state.NewTimers keeps the backend's timers
+	// with their firing order in its Store, holding in memory one entry
+	// per key group and time domain with timers (a backend over a Store).
+	// Without it, NewTimers must decline (the memory backend, whose
+	// engine keeps firing queues on the heap).
+	StoreTimers bool
 }
 
 // Order is an order of a namespace's entries.
@@ -142,6 +150,9 @@ func Run(t *testing.T, newBackend func(t *testing.T, cfg state.Config) state.Bac
 		{"Timers/Register", testTimersRegister},
 		{"Timers/Rescale", testTimersRescale},
 		{"Timers/SharedFormat", testTimersSharedFormat},
+		{"Timers/Store/Order", testStoreTimersOrder},
+		{"Timers/Store/Restore", testStoreTimersRestore},
+		{"Timers/Store/Bounded", testStoreTimersBounded},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
