@@ -14,6 +14,13 @@
 // format, described in FORMAT.md, so a savepoint taken with one can be
 // restored into another.
 //
+// A keyed operator's timers are a value table (TimerDesc). On a backend
+// over a Store, NewTimers also keeps their firing order there, in a
+// time-ordered index derived from the table on restore and left out of
+// snapshots, so memory holds one entry per key group with timers rather
+// than one per timer; the memory backend declines and the engine keeps
+// firing queues on the heap.
+//
 // The package statetest holds the conformance suite every backend must
 // pass, and bytesmem a Store on the heap that proves the byte seam.
 package state

@@ -20,12 +20,13 @@ import (
 // with the descriptors' codecs.
 //
 // StoreBackend lays the keys out so that everything it asks of a Store is
-// a point operation or an ordered scan of a prefix: each key starts with a
-// table ID and a key group (big endian, so a key group's entries are
-// contiguous and key groups come in order), then the namespace, the key
-// and the user key, each length-prefixed. A namespace of a key group (a
-// window's entries, a domain's timers) and a key's map entries are
-// therefore each one prefix scan, in the byte order of their encodings.
+// a point operation, an ordered scan of a prefix or the first entry of a
+// range (the front of the timers' time-ordered index, see NewTimers):
+// each key starts with a table ID and a key group (big endian, so a key
+// group's entries are contiguous and key groups come in order), then the
+// namespace, the key and the user key, each length-prefixed. A namespace of a key group (a
+// window's entries) and a key's map entries are therefore each one prefix
+// scan, in the byte order of their encodings.
 //
 // A Store is used by one goroutine at a time, except that a StoreView may
 // be read by another goroutine while the Store is written.
