@@ -53,7 +53,7 @@ func openCheckpointStore(path string, p *plan) (*checkpointStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoints: %w", err)
 	}
-	if err := d.CheckWritable(); err != nil {
+	if err := d.CheckWritable(context.Background()); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("checkpoints: %w", err)
 	}

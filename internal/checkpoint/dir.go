@@ -744,7 +744,10 @@ func (d *Dir) Inspect(ctx context.Context) ([]Entry, error) {
 // CheckWritable creates and removes a file in the root, so that a job finds
 // a checkpoint directory it cannot write before it reads any record, not
 // when its checkpoints have failed as many times as it tolerates.
-func (d *Dir) CheckWritable() error {
+func (d *Dir) CheckWritable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	// One fixed name, truncated if there: a process killed between the
 	// create and the remove leaves one file, never one per run.
 	const name = ".write-check"
