@@ -200,7 +200,7 @@ func (e *Env) Run(ctx context.Context) error {
 	cp := p.cfg.checkpoint
 	var store *checkpointStore
 	if cp.dir != "" {
-		if store, err = openCheckpointStore(cp.dir, p); err != nil {
+		if store, err = openCheckpointStore(ctx, cp.dir, p); err != nil {
 			return err
 		}
 		defer store.close()
@@ -351,7 +351,7 @@ func (e *Env) runOnce(ctx context.Context, p *plan, store *checkpointStore, from
 			TolerableFailures: cp.tolerableFailures,
 			Writers:           cp.writers,
 			FirstID:           first,
-			Report:            func(s runtime.CheckpointStats) { e.reportCheckpoint(log, store.dir.Path(), s) },
+			Report:            func(s runtime.CheckpointStats) { e.reportCheckpoint(log, store.dir.Location(), s) },
 		}, store, tasks)
 	}
 	if coord != nil {

@@ -7,11 +7,11 @@ import (
 	"io"
 	"io/fs"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/weirstream/weir/internal/checkpoint"
 	"github.com/weirstream/weir/internal/runtime"
 	"github.com/weirstream/weir/internal/state"
 )
@@ -37,6 +37,15 @@ type checkpointConfig struct {
 // positions and the sinks' prepared output. Exactly-once sinks commit when a
 // checkpoint completes; a bounded job takes a final checkpoint when its
 // input ends.
+//
+// dir is a local (or mounted) directory, created when missing, or an
+// S3-compatible object store as s3://bucket/prefix. S3 is configured from
+// the environment as AWS tools are: AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, and for a service
+// other than AWS, AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL) and
+// WEIR_S3_PATH_STYLE (docs/checkpoints.md has the details). Either way the
+// job checks at its start that it can write there, and fails at once,
+// naming the directory or the bucket and endpoint, when it cannot.
 func Checkpoints(interval time.Duration, dir string) Option {
 	return optionFunc(func(c *config) { c.checkpoint.interval, c.checkpoint.dir = interval, dir })
 }
@@ -79,7 +88,10 @@ func RetainCheckpoints(n int) Option {
 }
 
 // Restore makes the job start from a checkpoint or savepoint: "latest" for
-// the newest one in the checkpoint directory, or the path of one. The log
+// the newest one in the checkpoint directory (Checkpoints), or the location
+// of one: its path, or its URL on S3 (s3://bucket/prefix/chk-<id>, where
+// the ID may be written without its leading zeros), or the location of a
+// checkpoint storage, for its newest. The log
 // (Logger) and JobMetrics().Restored say which one it took: checkpoint or
 // savepoint, ID and path. Every
 // operator's state, every source split's position and watermark, and the
@@ -136,7 +148,7 @@ func (e *Env) Savepoint(ctx context.Context) (string, error) {
 		if r.Err != nil {
 			return "", fmt.Errorf("savepoint %d: %w", r.ID, r.Err)
 		}
-		return filepath.Join(store.dir.Path(), ref(r.ID, true).String()), nil
+		return checkpoint.RefLocation(store.dir.Location(), ref(r.ID, true)), nil
 	case <-done:
 		return "", fmt.Errorf("savepoint: %w", ErrNotRunning)
 	case <-ctx.Done():

@@ -14,17 +14,18 @@ import (
 	"github.com/weirstream/weir/internal/state"
 )
 
-// checkpointStore writes a job's checkpoints into a checkpoint.Dir: one
+// checkpointStore writes a job's checkpoints into a checkpoint.Store (a
+// directory, or S3): one
 // state file per operator subtask with a state backend, and the metadata,
 // which also carries the source positions and the sinks' committables under
 // the "operators" key of its job data.
 //
 // It keeps nothing of its own between calls (the state files' sizes come
-// back in the completed checkpoint), and Dir is safe for concurrent use, so
+// back in the completed checkpoint), and Stores are safe for concurrent use, so
 // the coordinator's writers call WriteState concurrently, for different
 // subtasks.
 type checkpointStore struct {
-	dir    *checkpoint.Dir
+	dir    checkpoint.Store
 	plan   *plan
 	retain int
 }
@@ -45,21 +46,32 @@ const (
 	jobParametersKey = "parameters" // InputParameters, a JSON object
 )
 
-func openCheckpointStore(path string, p *plan) (*checkpointStore, error) {
-	if err := os.MkdirAll(path, 0o755); err != nil {
-		return nil, fmt.Errorf("checkpoints: %w", err)
+// openCheckpointStore opens the job's checkpoint storage at location, a
+// directory (created when missing) or s3://bucket/prefix, and checks that
+// it can write there before the job reads any record.
+func openCheckpointStore(ctx context.Context, location string, p *plan) (*checkpointStore, error) {
+	if !checkpoint.IsS3URL(location) {
+		if err := os.MkdirAll(location, 0o755); err != nil {
+			return nil, fmt.Errorf("checkpoints: %w", err)
+		}
 	}
-	d, err := checkpoint.OpenDir(path)
+	d, err := checkpoint.Open(location)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoints: %w", err)
 	}
-	if err := d.CheckWritable(context.Background()); err != nil {
+	if err := d.CheckWritable(ctx); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("checkpoints: %w", err)
 	}
-	d.Failpoints = func(name string) error {
+	hit := func(name string) error {
 		failpoint.Hit(name)
 		return nil
+	}
+	switch d := d.(type) {
+	case *checkpoint.Dir:
+		d.Failpoints = hit
+	case *checkpoint.S3:
+		d.Failpoints = hit
 	}
 	return &checkpointStore{dir: d, plan: p, retain: p.cfg.checkpoint.retain}, nil
 }
@@ -234,10 +246,11 @@ func ref(id int64, savepoint bool) checkpoint.Ref {
 }
 
 // loadCheckpoint reads the checkpoint or savepoint a job restores from:
-// "latest" in the job's checkpoint directory, or a path.
+// "latest" in the job's checkpoint storage, or a location (a path or an
+// s3:// URL).
 func loadCheckpoint(ctx context.Context, from string, store *checkpointStore) (*restoredCheckpoint, func() error, error) {
 	var (
-		storage *checkpoint.Dir
+		storage checkpoint.Store
 		info    checkpoint.Info
 		closer  = func() error { return nil }
 		err     error
@@ -245,10 +258,10 @@ func loadCheckpoint(ctx context.Context, from string, store *checkpointStore) (*
 	if from == "latest" {
 		storage = store.dir
 		if info, err = checkpoint.Latest(ctx, store.dir); err != nil {
-			return nil, nil, fmt.Errorf("restore latest from %s: %w%s", store.dir.Path(), err, fallbackHint(err))
+			return nil, nil, fmt.Errorf("restore latest from %s: %w%s", store.dir.Location(), err, fallbackHint(err))
 		}
 	} else {
-		d, in, err := checkpoint.OpenPath(ctx, from)
+		d, in, err := checkpoint.OpenLocation(ctx, from)
 		if err != nil {
 			return nil, nil, fmt.Errorf("restore: %w%s", err, fallbackHint(err))
 		}

@@ -71,7 +71,7 @@ func storeForTest(t *testing.T, p int) (*checkpointStore, string) {
 	if id == "" {
 		t.Fatal("no operator named wide")
 	}
-	s, err := openCheckpointStore(pl.cfg.checkpoint.dir, pl)
+	s, err := openCheckpointStore(t.Context(), pl.cfg.checkpoint.dir, pl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestCheckpointStoreWriteGivesUpWithoutSync(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, op := storeForTest(t, 1)
 			var syncs atomic.Int32
-			s.dir.Failpoints = func(name string) error {
+			s.dir.(*checkpoint.Dir).Failpoints = func(name string) error {
 				if name == checkpoint.FailpointStateFileSynced {
 					syncs.Add(1)
 				}
@@ -170,7 +170,7 @@ func TestCheckpointStoreWriteGivesUpWithoutSync(t *testing.T) {
 			if err := s.Discard(context.Background(), 1, false); err != nil {
 				t.Fatal(err)
 			}
-			if entries, err := os.ReadDir(s.dir.Path()); err != nil || len(entries) != 0 {
+			if entries, err := os.ReadDir(s.dir.Location()); err != nil || len(entries) != 0 {
 				t.Errorf("after the discard the checkpoint directory holds %v (%v), want nothing", entries, err)
 			}
 

@@ -3,10 +3,10 @@ package weir
 import (
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/weirstream/weir/internal/checkpoint"
 	"github.com/weirstream/weir/internal/runtime"
 )
 
@@ -197,7 +197,7 @@ func (e *Env) reportCheckpoint(log *slog.Logger, dir string, s runtime.Checkpoin
 		SyncDuration: s.SyncDuration, AsyncDuration: s.AsyncDuration, MetadataDuration: s.MetadataDuration,
 		Bytes: s.Bytes, Alignment: s.Alignment, Err: s.Err}
 	if s.Err == nil {
-		m.Path = filepath.Join(dir, ref(s.ID, s.Savepoint).String())
+		m.Path = checkpoint.RefLocation(dir, ref(s.ID, s.Savepoint))
 	}
 	e.stats.checkpoint(m)
 	kind := m.Kind()

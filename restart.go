@@ -216,7 +216,7 @@ func restartPoint(ctx context.Context, store *checkpointStore, before int64, beg
 	case errors.Is(err, checkpoint.ErrNotFound):
 		return began, nil
 	case err != nil:
-		return "", fmt.Errorf("restart: finding the latest checkpoint in %s: %w", store.dir.Path(), err)
+		return "", fmt.Errorf("restart: finding the latest checkpoint in %s: %w", store.dir.Location(), err)
 	case info.Ref.ID <= before:
 		return began, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"path/filepath"
 	"strings"
 )
 
@@ -84,3 +85,13 @@ func OpenLocation(ctx context.Context, location string) (Store, Info, error) {
 
 // Location returns the root directory's absolute path (as Path).
 func (d *Dir) Location() string { return d.path }
+
+// RefLocation returns the location of the checkpoint or savepoint ref in
+// the storage at location (a directory or s3://bucket/prefix), as its
+// Info.Location gives it.
+func RefLocation(location string, ref Ref) string {
+	if IsS3URL(location) {
+		return strings.TrimSuffix(location, "/") + "/" + ref.String()
+	}
+	return filepath.Join(location, ref.String())
+}

@@ -22,12 +22,15 @@ import (
 const (
 	FakeS3AccessKey = "weir-test-key"
 	FakeS3SecretKey = "weir-test-secret"
+	// FakeS3ReadOnlyKey may read and list but not write or delete (any
+	// secret).
+	FakeS3ReadOnlyKey = "weir-test-read-only"
 )
 
 // FakeS3 is an S3 server in the test's process (gofakes3, in memory) on a
 // free loopback port, with what tests of failures need on top: it refuses
-// any access key but FakeS3AccessKey, as S3 does, and a bucket can be made
-// to disappear and come back.
+// any access key but FakeS3AccessKey (and FakeS3ReadOnlyKey for reading),
+// as S3 does, and a bucket can be made to disappear and come back.
 type FakeS3 struct {
 	// URL is the endpoint, http://127.0.0.1:<port>.
 	URL string
@@ -70,7 +73,11 @@ func (f *FakeS3) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		auth := r.Header.Get("Authorization")
 		_, cred, _ := strings.Cut(auth, "Credential=")
-		if key, _, _ := strings.Cut(cred, "/"); key != FakeS3AccessKey {
+		switch key, _, _ := strings.Cut(cred, "/"); {
+		case key == FakeS3ReadOnlyKey && r.Method != http.MethodGet && r.Method != http.MethodHead:
+			s3Error(w, r, http.StatusForbidden, "AccessDenied", "Access Denied")
+			return
+		case key != FakeS3AccessKey && key != FakeS3ReadOnlyKey:
 			s3Error(w, r, http.StatusForbidden, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
 			return
 		}
