@@ -7,7 +7,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -21,7 +23,9 @@ func newCheckpointsCommand() *cobra.Command {
 		Use:   "checkpoints",
 		Short: "Inspect and clean up checkpoint directories",
 		Long: `Inspect the checkpoints and savepoints a job keeps in its checkpoint directory
-(the DIR of 'weir demo --checkpoints DIR').
+(the DIR of 'weir demo --checkpoints DIR'), local or on S3 (s3://bucket/prefix,
+with the endpoint and credentials from the environment: AWS_ENDPOINT_URL_S3,
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, …).
 
 A checkpoint directory holds one chk-<id> directory per checkpoint and one
 sp-<id> directory per savepoint. Each is complete once its _metadata file is
@@ -31,6 +35,7 @@ you delete them ('delete', or 'prune --savepoints').`,
 		Example: `  # List what a demo run left behind.
   weir demo --views 100000 --rate 0 --duration 0 --checkpoints /tmp/weir-demo
   weir checkpoints list /tmp/weir-demo
+  weir checkpoints list s3://my-bucket/jobs/demo
   weir checkpoints prune --keep 1 --savepoints /tmp/weir-demo`,
 		// Without Args and RunE, cobra would answer a mistyped verb with
 		// this help and success.
@@ -56,8 +61,11 @@ one is there "latest" is an error rather than an older checkpoint. Last come
 the incomplete ones — abandoned, left by a crash, or still being written —
 with "incomplete" for a completion time; no job restores from those either.
 
+DIR may be an S3 location, s3://bucket/prefix.
+
 It fails when DIR does not exist or holds no checkpoint or savepoint at all.`,
-		Example: `  weir checkpoints list /tmp/weir-demo`,
+		Example: `  weir checkpoints list /tmp/weir-demo
+  weir checkpoints list s3://my-bucket/jobs/demo`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return fmt.Errorf("want one argument, the checkpoint directory; got %d", len(args))
@@ -88,8 +96,7 @@ func listCheckpointDir(ctx context.Context, w io.Writer, dir string) error {
 	fmt.Fprintln(tw, "KIND\tID\tCOMPLETED\tSIZE\tLOCATION")
 	var problems []string
 	for _, e := range entries {
-		// Dir's layout: <root>/chk-<id>, <root>/sp-<id>.
-		loc := filepath.Join(d.Path(), e.Ref.String())
+		loc := checkpoint.RefLocation(d.Location(), e.Ref)
 		switch e.Status {
 		case checkpoint.Complete:
 			fmt.Fprintf(tw, "%v\t%d\t%s\t%s\t%s\n", e.Ref.Kind, e.Ref.ID,
@@ -115,10 +122,21 @@ func listCheckpointDir(ctx context.Context, w io.Writer, dir string) error {
 	return nil
 }
 
-// openCheckpointDir opens an existing checkpoint directory, saying what is
-// wrong with dir when it is not one. Unlike checkpoint.OpenDir it never
-// creates a directory where a user mistyped a path.
-func openCheckpointDir(dir string) (*checkpoint.Dir, error) {
+// openCheckpointDir opens an existing checkpoint directory or S3 location,
+// saying what is wrong with dir when it is not one. Unlike checkpoint.OpenDir
+// it never creates a directory where a user mistyped a path.
+func openCheckpointDir(dir string) (checkpoint.Store, error) {
+	if checkpoint.IsS3URL(dir) {
+		_, prefix, err := checkpoint.ParseS3URL(dir)
+		if err != nil {
+			return nil, err
+		}
+		if ref, err := checkpoint.ParseRef(path.Base(prefix)); err == nil {
+			return nil, fmt.Errorf("%s is a %v, not a checkpoint directory; list the one holding it: weir checkpoints list %s",
+				dir, ref.Kind, strings.TrimSuffix(strings.TrimSuffix(dir, "/"), "/"+path.Base(prefix)))
+		}
+		return checkpoint.Open(dir)
+	}
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

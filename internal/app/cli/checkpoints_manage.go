@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,17 +20,28 @@ import (
 // openCheckpointEntry opens the checkpoint directory holding location, a
 // chk-<id> or sp-<id> directory in it, and returns the directory and the
 // entry's reference.
-func openCheckpointEntry(location string) (*checkpoint.Dir, checkpoint.Ref, error) {
-	clean := filepath.Clean(location)
-	ref, err := checkpoint.ParseRef(filepath.Base(clean))
+func openCheckpointEntry(location string) (checkpoint.Store, checkpoint.Ref, error) {
+	parent, base := splitLocation(location)
+	ref, err := checkpoint.ParseRef(base)
 	if err != nil {
 		return nil, checkpoint.Ref{}, fmt.Errorf("%s is not a checkpoint or savepoint: want a chk-<id> or sp-<id> directory, as 'weir checkpoints list' prints", location)
 	}
-	d, err := openCheckpointDir(filepath.Dir(clean))
+	d, err := openCheckpointDir(parent)
 	if err != nil {
 		return nil, checkpoint.Ref{}, err
 	}
 	return d, ref, nil
+}
+
+// splitLocation splits a checkpoint's location, a path or an s3:// URL,
+// into the location of its storage and its own name.
+func splitLocation(location string) (parent, base string) {
+	if checkpoint.IsS3URL(location) {
+		parent, base = path.Split(strings.TrimSuffix(location, "/"))
+		return strings.TrimSuffix(parent, "/"), base
+	}
+	clean := filepath.Clean(location)
+	return filepath.Dir(clean), filepath.Base(clean)
 }
 
 func newCheckpointsShowCommand() *cobra.Command {
@@ -62,11 +74,11 @@ savepoint (the one 'latest' restores).`,
 // showCheckpoint writes the report of `weir checkpoints show`.
 func showCheckpoint(ctx context.Context, w io.Writer, location string) error {
 	var (
-		d   *checkpoint.Dir
+		d   checkpoint.Store
 		ref checkpoint.Ref
 		err error
 	)
-	if _, perr := checkpoint.ParseRef(filepath.Base(filepath.Clean(location))); perr == nil {
+	if _, perr := checkpoint.ParseRef(lastElem(location)); perr == nil {
 		d, ref, err = openCheckpointEntry(location)
 	} else {
 		d, err = openCheckpointDir(location)
@@ -84,7 +96,7 @@ func showCheckpoint(ctx context.Context, w io.Writer, location string) error {
 	if err != nil {
 		return err
 	}
-	in, err := d.Resolve(ctx, filepath.Join(d.Path(), ref.String()))
+	in, err := d.Resolve(ctx, checkpoint.RefLocation(d.Location(), ref))
 	if err != nil {
 		return err
 	}
@@ -161,7 +173,7 @@ again the output the newer one had committed. That needs --force.`,
 // deleteCheckpoints deletes each location, checking them all first.
 func deleteCheckpoints(ctx context.Context, w io.Writer, locations []string, force bool) error {
 	type target struct {
-		d   *checkpoint.Dir
+		d   checkpoint.Store
 		ref checkpoint.Ref
 		loc string
 	}
@@ -180,20 +192,20 @@ func deleteCheckpoints(ctx context.Context, w io.Writer, locations []string, for
 		if force {
 			continue
 		}
-		latest, err := d.Resolve(ctx, d.Path())
+		latest, err := d.Resolve(ctx, d.Location())
 		switch {
 		case errors.Is(err, checkpoint.ErrNotFound):
 		case err != nil:
 			return fmt.Errorf("%s: cannot tell which checkpoint is the newest, so deleting needs --force: %w", loc, err)
 		case latest.Ref == ref:
-			return fmt.Errorf("%s is the newest complete %v of %s, the one a job restoring \"latest\" resumes from; deleting it needs --force", loc, ref.Kind, d.Path())
+			return fmt.Errorf("%s is the newest complete %v of %s, the one a job restoring \"latest\" resumes from; deleting it needs --force", loc, ref.Kind, d.Location())
 		}
 	}
 	for _, t := range targets {
 		if err := t.d.Delete(ctx, t.ref); err != nil {
 			return err
 		}
-		if _, err := fmt.Fprintf(w, "deleted %s\n", filepath.Join(t.d.Path(), t.ref.String())); err != nil {
+		if _, err := fmt.Fprintf(w, "deleted %s\n", checkpoint.RefLocation(t.d.Location(), t.ref)); err != nil {
 			return err
 		}
 	}
@@ -272,7 +284,7 @@ func pruneCheckpoints(ctx context.Context, w io.Writer, dir string, o checkpoint
 	var freed int64
 	for _, p := range pruned {
 		freed += p.Size
-		if _, werr := fmt.Fprintf(w, "%s %s (%s)\n", verb, filepath.Join(d.Path(), p.Ref.String()), p.Why); werr != nil {
+		if _, werr := fmt.Fprintf(w, "%s %s (%s)\n", verb, checkpoint.RefLocation(d.Location(), p.Ref), p.Why); werr != nil {
 			return werr
 		}
 	}
@@ -280,4 +292,10 @@ func pruneCheckpoints(ctx context.Context, w io.Writer, dir string, o checkpoint
 		return werr
 	}
 	return err
+}
+
+// lastElem is the last element of a location, a path or an s3:// URL.
+func lastElem(location string) string {
+	_, base := splitLocation(location)
+	return base
 }

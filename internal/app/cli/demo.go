@@ -100,7 +100,7 @@ text or json.`,
 	f.IntVar(&o.BlockSize, "block-size", o.BlockSize, "views per block (the count window) of each title")
 	f.BoolVar(&o.Blocks, "blocks", false, "print every block too, besides the alerts")
 	f.IntVar(&o.Parallelism, "parallelism", o.Parallelism, "parallel subtasks of each operator")
-	rf.register(f, "take checkpoints into this `directory` (created if missing)")
+	rf.register(f, "take checkpoints into this `directory` (created if missing) or s3://bucket/prefix")
 	jf = addJobFlags(f)
 	return cmd
 }
@@ -188,7 +188,7 @@ func resolveRestore(ctx context.Context, restore, dir, dirFlag string) (checkpoi
 	if path == "latest" {
 		path = dir
 	}
-	d, info, err := checkpoint.OpenPath(ctx, path)
+	d, info, err := checkpoint.OpenLocation(ctx, path)
 	switch {
 	case err == nil:
 	case restore != "latest":
@@ -226,7 +226,7 @@ func describeCheckpoints(o demo.Options, from checkpoint.Info) string {
 // dir, or 0 when there is none or dir cannot be read (the job then reports
 // why). It leaves a missing dir for the job to create.
 func newestCheckpointID(ctx context.Context, dir string) int64 {
-	if _, err := os.Stat(dir); err != nil {
+	if _, err := os.Stat(dir); err != nil && !checkpoint.IsS3URL(dir) {
 		return 0
 	}
 	newest, _, _, err := completedCheckpoints(ctx, dir)
@@ -267,7 +267,7 @@ func plural(n int, thing string) string {
 // the highest ID in dir (the zero Info when there is none) and how many
 // checkpoints and savepoints there are.
 func completedCheckpoints(ctx context.Context, dir string) (newest checkpoint.Info, checkpoints, savepoints int, err error) {
-	d, err := checkpoint.OpenDir(dir)
+	d, err := checkpoint.Open(dir)
 	if err != nil {
 		return checkpoint.Info{}, 0, 0, err
 	}

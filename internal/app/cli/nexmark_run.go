@@ -134,7 +134,7 @@ text or json.`,
 	f.StringSliceVar(&o.kafkaBrokers, "kafka-brokers", []string{"127.0.0.1:9092"}, "the Kafka brokers of --kafka-topic (host:port, comma-separated)")
 	f.StringVar(&o.kafkaGroup, "kafka-group", "", "commit the offsets of --kafka-topic to this consumer group at every checkpoint (for lag tools)")
 	f.IntVar(&o.parallelism, "parallelism", o.parallelism, "parallel subtasks of each operator")
-	o.runFlags.register(f, "take exactly-once checkpoints into this `directory`")
+	o.runFlags.register(f, "take exactly-once checkpoints into this `directory` or s3://bucket/prefix")
 	f.StringVar(&o.out, "out", "", "write the result rows as JSON lines under this `directory` (exactly-once)")
 	f.StringVar(&o.sideInput, "side-input", "", "q13's side input, a `file` of key,value lines (default: a generated one)")
 	f.StringVar(&o.onError, "on-error", o.onError, "what a record that fails does: fail, dead-letter or skip")

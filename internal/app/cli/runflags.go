@@ -33,7 +33,7 @@ type runFlags struct {
 func (r *runFlags) register(f *pflag.FlagSet, dirUsage string) {
 	f.StringVar(&r.checkpointDir, r.dirFlag, r.checkpointDir, dirUsage)
 	f.DurationVar(&r.checkpointInterval, "checkpoint-interval", r.checkpointInterval, "time between checkpoints; only with --"+r.dirFlag)
-	f.StringVar(&r.restore, "restore", r.restore, "start from `latest|path`: the newest checkpoint in --"+r.dirFlag+", or a chk-/sp- directory or a directory holding them")
+	f.StringVar(&r.restore, "restore", r.restore, "start from `latest|location`: the newest checkpoint in --"+r.dirFlag+", or a chk-/sp- directory or a directory holding them (or an s3:// URL of either)")
 	f.BoolVar(&r.allowNonRestoredState, "allow-non-restored-state", r.allowNonRestoredState, "with --restore, drop the state of operators the job no longer has instead of failing")
 }
 
