@@ -27,8 +27,10 @@ test: deps ## install what the tests need, then run every test with the race det
 
 # The race detector needs cgo, so a C compiler; a fresh Debian has none.
 # kcat is the independent Kafka client the Kafka interoperability tests
-# check Weir against.
-deps: ## install what the tests need when it is missing (Go modules, a C compiler, kcat)
+# check Weir against; s3rver (npm, into .tools/) the independent S3 server
+# the S3 checkpoint storage is tested against.
+S3RVER_VERSION = 3.7.1
+deps: ## install what the tests need when it is missing (Go modules, a C compiler, kcat, s3rver)
 	@missing=; \
 	command -v "$$($(GO) env CC)" >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
 	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
@@ -41,6 +43,10 @@ deps: ## install what the tests need when it is missing (Go modules, a C compile
 		$$sudo apt-get update -qq && \
 		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+	@[ -x .tools/node_modules/.bin/s3rver ] || { \
+		command -v npm >/dev/null 2>&1 || { echo "make deps: the tests need npm (Node.js) to install s3rver" >&2; exit 1; }; \
+		echo "make deps: installing s3rver $(S3RVER_VERSION) into .tools"; \
+		npm install --prefix .tools --no-audit --no-fund --silent s3rver@$(S3RVER_VERSION); }
 	$(GO) mod download
 
 lint: ## check formatting (gofmt), go vet and staticcheck
