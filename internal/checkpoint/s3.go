@@ -752,7 +752,8 @@ func parseRefLoose(name string) (Ref, error) {
 	return r, nil
 }
 
-// Delete implements Storage: _metadata first, then the state files.
+// Delete implements Storage: _metadata first, then the state files, then
+// the multipart uploads a writer killed mid-file left (see abortUploads).
 func (s *S3) Delete(ctx context.Context, ref Ref) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -784,7 +785,23 @@ func (s *S3) Delete(ctx context.Context, ref Ref) error {
 	if err := s.removeObjects(ctx, keys); err != nil {
 		return fmt.Errorf("checkpoint: delete %s: %w", loc, err)
 	}
+	s.abortUploads(ctx, dir)
 	return nil
+}
+
+// abortUploads aborts the multipart uploads under dir that a writer killed
+// mid-file left, whose parts S3 keeps (and bills) but does not list as
+// objects. It is best effort: not every S3-compatible server lists
+// uploads, and a bucket lifecycle rule removes them anyway.
+func (s *S3) abortUploads(ctx context.Context, dir string) {
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for u := range s.client.ListIncompleteUploads(lctx, s.bucket, dir+"/", true) {
+		if u.Err != nil {
+			return
+		}
+		s.core.AbortMultipartUpload(ctx, s.bucket, u.Key, u.UploadID)
+	}
 }
 
 // Verify is Dir.Verify for S3: it checks that every state file the

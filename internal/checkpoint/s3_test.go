@@ -332,3 +332,32 @@ func TestS3ConfigFromEnv(t *testing.T) {
 		t.Fatalf("a bad %s: %v", checkpoint.EnvS3PathStyle, err)
 	}
 }
+
+// Delete aborts the multipart upload a writer that never finished (its
+// process killed mid-file) left under the checkpoint.
+func TestS3DeleteAbortsLeftUploads(t *testing.T) {
+	fake := checkpointtest.StartFakeS3(t, bucket)
+	cfg := fake.Config(bucket, "left")
+	cfg.PartSize = 5 << 20
+	s, err := checkpoint.OpenS3(cfg)
+	must(t, err)
+	h := &checkpointtest.H{T: t, S: s, Ctx: t.Context()}
+	h.WriteFile(chk(1), "done", []byte("state"))
+	w, err := s.Create(t.Context(), chk(1), "killed")
+	must(t, err)
+	_, err = w.Write(bytes.Repeat([]byte("x"), 2*cfg.PartSize))
+	must(t, err)
+	// Neither closed nor aborted: the process died here.
+	c := fake.Client(t)
+	n := 0
+	for range c.ListIncompleteUploads(t.Context(), bucket, "left/", true) {
+		n++
+	}
+	if n != 1 {
+		t.Fatalf("%d uploads in progress, want the killed writer's", n)
+	}
+	must(t, s.Delete(t.Context(), chk(1)))
+	for u := range c.ListIncompleteUploads(t.Context(), bucket, "left/", true) {
+		t.Errorf("upload of %q (%v) left after Delete", u.Key, u.Err)
+	}
+}
