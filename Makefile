@@ -83,7 +83,7 @@ bench-ingest: ## measure the HTTP beacon collector under wrk (batches of 100, du
 bench-normal: ## score NAB's 58 series with the model of normal (swept and fixed threshold, points/s per core); writes docs/benchmarks.md
 	$(GO) run ./bench/normal -corpus testdata/nab -doc docs/benchmarks.md
 
-soak: ## run the long exactly-once crash harness (200+ kills, 100 in-process restarts, 200k events)
+soak: ## run the long exactly-once crash harness (200+ kills, 100 in-process restarts, 200k events; Kafka and Pebble+S3 branches)
 	$(GO) test -count=1 -timeout 2h -run 'TestExactlyOnceUnder(Kill|Restarts)' -v ./internal/app/robustness/ -soak
 
 demo: ## run the demo job for 10 seconds (go run ./cmd/weir demo)

@@ -50,6 +50,10 @@ type harness struct {
 	runs   int
 	// kafka is the broker address of the Kafka branch; empty for files.
 	kafka string
+	// state is the job's state backend; empty for the default.
+	state string
+	// env is added to the job's environment.
+	env []string
 }
 
 // TestExactlyOnceUnderKill runs the job as a separate process, kills it with
@@ -117,6 +121,11 @@ func TestExactlyOnceUnderKill(t *testing.T) {
 // at least minKills times, then once more without a kill planned.
 func (h *harness) killUntilDone(minKills int, fps []string) {
 	t := h.t
+	if minKills/2 < len(fps) {
+		// Failpoint runs stop at minKills/2; with fewer than the
+		// failpoints, some would never be tried and the loop never end.
+		t.Fatalf("%d kills for %d failpoints: want at least two kills per failpoint", minKills, len(fps))
+	}
 	r := rand.New(rand.NewPCG(2, 3))
 	fp := 0
 	for done := false; !done; {
@@ -216,13 +225,16 @@ func (h *harness) command() *exec.Cmd {
 	if h.kafka != "" {
 		args = append(args, "-kafka-brokers", h.kafka, "-kafka-input", "in", "-kafka-output", "out")
 	}
+	if h.state != "" {
+		args = append(args, "-state", h.state)
+	}
 	if h.hasCheckpoint() {
 		args = append(args, "-restore")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	h.t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, h.bin, args...)
-	cmd.Env = append(os.Environ(), "WEIR_FAILPOINTS_LOG="+filepath.Join(h.dir, "failpoints.log"))
+	cmd.Env = append(append(os.Environ(), h.env...), "WEIR_FAILPOINTS_LOG="+filepath.Join(h.dir, "failpoints.log"))
 	var output bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &output, &output
 	return cmd
@@ -230,7 +242,7 @@ func (h *harness) command() *exec.Cmd {
 
 // hasCheckpoint reports whether a completed checkpoint exists to restore.
 func (h *harness) hasCheckpoint() bool {
-	d, err := checkpoint.OpenDir(h.chk)
+	d, err := checkpoint.Open(h.chk)
 	if err != nil {
 		h.t.Fatal(err)
 	}
