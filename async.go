@@ -112,6 +112,10 @@ func AsyncUnordered() AsyncOption {
 	return asyncOptionFunc(func(c *asyncConfig) { c.unordered = true })
 }
 
+// asyncMapKind is the kind of AsyncMap's nodes, which keep the records in
+// flight in a state backend.
+const asyncMapKind = "async-map"
+
 // AsyncMap calls fn for every record without waiting for it: up to
 // AsyncCapacity calls per subtask are in flight at once, so a stream can be
 // enriched from a database or service at the throughput of many concurrent
@@ -136,7 +140,7 @@ func AsyncMap[T, R any](s Stream[T], fn func(ctx context.Context, v T) (R, error
 	for _, o := range opts {
 		o.applyAsync(&cfg)
 	}
-	n := oneInput(s, "async-map")
+	n := oneInput(s, asyncMapKind)
 	if err := cfg.validate(); err != nil {
 		s.n.env.fail(fmt.Errorf("async map after %q: %w", s.n.displayName(), err))
 	}

@@ -92,6 +92,13 @@ func (e *Env) validate() (*plan, error) {
 		return nil, err
 	}
 	p := &plan{cfg: e.cfg, vertexOf: map[*node]*vertex{}, chained: map[*edge]bool{}, perSplit: map[*node]bool{}}
+	stores := 0
+	for _, n := range e.nodes {
+		if n.keyed || n.kind == asyncMapKind {
+			stores += n.parallelism
+		}
+	}
+	p.cfg.backend = p.cfg.backend.forJob(stores)
 	for _, n := range e.nodes {
 		for _, in := range n.inputs {
 			in.part = in.declared

@@ -14,6 +14,10 @@ import (
 type Backend struct {
 	name string
 	open func(state.Config) (state.Backend, error)
+	// perJob, when set, makes open for one job whose state is held by
+	// the given number of operator subtasks, which share what the backend
+	// may use (PebbleOptions.Memory).
+	perJob func(stores int) func(state.Config) (state.Backend, error)
 	// err is what is wrong with the backend's options; the job reports it
 	// before it runs.
 	err error
@@ -42,15 +46,20 @@ type PebbleOptions struct {
 	// working directory (weir-state-<operator>-<subtask>-<random>),
 	// removed when the subtask closes its state. Empty means os.TempDir().
 	Dir string
-	// Memory is the memory budget of each operator subtask's state, in
-	// bytes: half for the block cache, a quarter for each of at most two
-	// memtables. Zero means 64 MiB; the minimum is 4 MiB.
+	// Memory is the memory budget of the job's state, in bytes, shared by
+	// its keyed operator subtasks: half is one block cache they share, the
+	// other half their memtables (each subtask holds at most two of
+	// Memory/4 divided by the number of keyed subtasks, but at least
+	// 256 KiB). Zero means 64 MiB; the minimum is 4 MiB. The Go heap is
+	// apart from it: set GOMEMLIMIT (or debug.SetMemoryLimit) too to bound
+	// the process; `weir run --state-memory` does.
 	Memory int64
 }
 
 // PebbleBackend keeps keyed state on disk in Pebble, an LSM, for state
 // larger than memory: each operator subtask has a database of its own in a
-// working directory under o.Dir, with o.Memory of cache and memtables. The
+// working directory under o.Dir, and a job's databases share o.Memory of
+// cache and memtables. The
 // working directory is scratch — it has no write-ahead log and nothing is
 // synced — and is never reopened: a job's state survives a crash through
 // its checkpoints, which PebbleBackend writes in the format every backend
@@ -58,7 +67,11 @@ type PebbleOptions struct {
 // writes go through the state's codecs, like BytesBackend.
 func PebbleBackend(o PebbleOptions) Backend {
 	po := pebble.Options{Dir: o.Dir, Memory: o.Memory}
-	b := Backend{name: "pebble", open: pebble.NewBackend(po)}
+	b := Backend{name: "pebble", open: pebble.NewBackend(po), perJob: func(stores int) func(state.Config) (state.Backend, error) {
+		po := po
+		po.Stores = stores
+		return pebble.NewBackend(po)
+	}}
 	if err := po.Validate(); err != nil {
 		b.err = fmt.Errorf("PebbleBackend: %w", err)
 	}
@@ -74,6 +87,15 @@ func ParseBackend(name string) (Backend, error) {
 		}
 	}
 	return Backend{}, fmt.Errorf("state backend %q: want memory, bytes or pebble", name)
+}
+
+// forJob returns the backend of one job whose state is held by stores
+// operator subtasks.
+func (b Backend) forJob(stores int) Backend {
+	if b.perJob != nil {
+		b.open = b.perJob(stores)
+	}
+	return b
 }
 
 // defaultBackend is the backend of a job without the StateBackend option.

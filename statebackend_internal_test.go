@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"testing"
+
+	"github.com/weirstream/weir/internal/state"
 )
 
 // backendSpy records the type of the backend its subtask's state is in.
@@ -36,5 +38,28 @@ func TestStateBackendOptionPicksTheBackend(t *testing.T) {
 		if got != tc.want {
 			t.Fatalf("StateBackend(%v): the operator's state is in a %s; want %s", tc.b, got, tc.want)
 		}
+	}
+}
+
+// A backend made per job learns how many operator subtasks hold state:
+// the keyed operators' and the async maps' subtasks, not the others'.
+func TestBackendForJobCountsStatefulSubtasks(t *testing.T) {
+	var stores []int
+	b := MemoryBackend
+	b.perJob = func(n int) func(state.Config) (state.Backend, error) {
+		stores = append(stores, n)
+		return MemoryBackend.open
+	}
+	env := New(StateBackend(b), Parallelism(3))
+	src := From(env, Generator(GeneratorSpec{Count: 3}, func(seq int64) int64 { return seq }))
+	var got string
+	keyed := Process(KeyBy(src, func(v int64) int64 { return v }), &backendSpy{got: &got})
+	async := AsyncMap(Map(keyed, func(v int64) int64 { return v }), func(_ context.Context, v int64) (int64, error) { return v, nil })
+	Collect(async)
+	if err := env.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(stores) != 1 || stores[0] != 6 {
+		t.Errorf("the job's backend was made for %v stateful subtasks; want [6] (a keyed operator and an async map at parallelism 3)", stores)
 	}
 }

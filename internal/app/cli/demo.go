@@ -90,6 +90,7 @@ text or json.`,
 				return err
 			}
 			o.Stop = stopOf(cmd.Context())
+			defer jf.limitMemory(cmd.Flags().Changed)()
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), stderr, o)
 		},
 	}

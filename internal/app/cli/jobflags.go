@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -33,7 +35,7 @@ func addJobFlags(f *pflag.FlagSet) *jobFlags {
 	j := &jobFlags{state: "memory", restarts: 10, restartBackoff: time.Second, restartMaxBackoff: time.Minute, logLevel: "warn", logFormat: "text"}
 	f.StringVar(&j.state, "state", j.state, "keep keyed state in memory (Go values, the fastest), bytes (encoded, on the heap) or pebble (on disk, for state larger than memory); checkpoints of each restore into the others")
 	f.StringVar(&j.stateDir, "state-dir", "", "with --state pebble, make each operator subtask's working `directory` here, removed when the job ends (default: the system's temporary directory)")
-	f.Int64Var(&j.stateMemory, "state-memory", 64, "with --state pebble, the memory budget of each operator subtask's state in MiB: half block cache, half memtables")
+	f.Int64Var(&j.stateMemory, "state-memory", 64, "with --state pebble, the memory budget of the job's state in MiB, shared by its keyed operator subtasks: half block cache, half memtables; given, it also sets the Go memory limit (GOMEMLIMIT) to the same amount unless GOMEMLIMIT is set")
 	f.IntVar(&j.restarts, "restarts", j.restarts, "with checkpoints, restart a failing job from its latest checkpoint up to this many times in a row; 0 never")
 	f.DurationVar(&j.restartBackoff, "restart-backoff", j.restartBackoff, "wait before the first restart; it grows 1.5× with each restart in a row")
 	f.DurationVar(&j.restartMaxBackoff, "restart-max-backoff", j.restartMaxBackoff, "the longest wait before a restart")
@@ -148,4 +150,27 @@ func (j *jobFlags) backend(changed func(string) bool) (weir.Backend, error) {
 		return weir.Backend{}, fmt.Errorf("invalid --state-memory %d: want MiB from 4 to %d", j.stateMemory, 1<<30)
 	}
 	return weir.PebbleBackend(weir.PebbleOptions{Dir: j.stateDir, Memory: j.stateMemory << 20}), nil
+}
+
+// setMemoryLimit and lookupEnv are debug.SetMemoryLimit and os.LookupEnv;
+// tests replace them.
+var (
+	setMemoryLimit = debug.SetMemoryLimit
+	lookupEnv      = os.LookupEnv
+)
+
+// limitMemory sets the Go runtime's memory limit to the state budget when
+// --state-memory is given with --state pebble and GOMEMLIMIT is not set,
+// so that the heap, which Pebble's budget does not cover, is collected
+// before it outgrows the budget; the function it returns puts the earlier
+// limit back. The flags are already checked.
+func (j *jobFlags) limitMemory(changed func(string) bool) (restore func()) {
+	if j.state != "pebble" || !changed("state-memory") {
+		return func() {}
+	}
+	if _, set := lookupEnv("GOMEMLIMIT"); set {
+		return func() {}
+	}
+	prev := setMemoryLimit(j.stateMemory << 20)
+	return func() { setMemoryLimit(prev) }
 }

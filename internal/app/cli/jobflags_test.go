@@ -209,3 +209,42 @@ func TestRunVerbsPrintFailureOnce(t *testing.T) {
 		t.Errorf("%d %q records in the JSON log, want 1:\n%s", n, "job failed", stderr)
 	}
 }
+
+// --state-memory sets the Go memory limit to the state budget for the run
+// and puts the earlier one back, unless GOMEMLIMIT is set or the flag is
+// not given.
+func TestStateMemorySetsGoMemoryLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		env    bool
+		args   []string
+		wantMB int64 // 0: the limit is not touched
+	}{
+		{"given", false, []string{"--state", "pebble", "--state-memory", "8"}, 8},
+		{"GOMEMLIMIT set", true, []string{"--state", "pebble", "--state-memory", "8"}, 0},
+		{"not given", false, []string{"--state", "pebble"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls []int64
+			defer func(s func(int64) int64, l func(string) (string, bool)) { setMemoryLimit, lookupEnv = s, l }(setMemoryLimit, lookupEnv)
+			setMemoryLimit = func(n int64) int64 { calls = append(calls, n); return -7 }
+			lookupEnv = func(k string) (string, bool) {
+				if k == "GOMEMLIMIT" && tc.env {
+					return "1GiB", true
+				}
+				return "", false
+			}
+			args := append([]string{"nexmark", "run", "--query", "q1", "--events", "100", "--state-dir", t.TempDir()}, tc.args...)
+			if _, stderr, err := execute(t, args...); err != nil {
+				t.Fatalf("%v\n%s", err, stderr)
+			}
+			want := []int64(nil)
+			if tc.wantMB > 0 {
+				want = []int64{tc.wantMB << 20, -7}
+			}
+			if !slices.Equal(calls, want) {
+				t.Errorf("memory limits set: %v, want %v", calls, want)
+			}
+		})
+	}
+}

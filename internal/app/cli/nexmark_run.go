@@ -119,6 +119,7 @@ text or json.`,
 				return err
 			}
 			jo.Stop = stopAfter(cmd.Context(), stopOf(cmd.Context()), o.duration)
+			defer jf.limitMemory(cmd.Flags().Changed)()
 			return runNexmarkQuery(cmd.Context(), cmd.OutOrStdout(), stderr, q, jo, o)
 		},
 	}

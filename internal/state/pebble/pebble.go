@@ -29,7 +29,8 @@ import (
 	"github.com/weirstream/weir/internal/state"
 )
 
-// DefaultMemory is the memory budget of a Store when Options.Memory is 0.
+// DefaultMemory is the memory budget of a backend's Stores when
+// Options.Memory is 0.
 const DefaultMemory = 64 << 20
 
 // MinMemory is the smallest memory budget Options accepts.
@@ -40,17 +41,24 @@ type Options struct {
 	// Dir is the directory under which each Store makes its working
 	// directory; it is created if missing. Empty means os.TempDir().
 	Dir string
-	// Memory is the memory budget of each Store (each operator subtask),
-	// in bytes: a quarter for each of the two memtables Pebble may hold
-	// (one being written, one being flushed) and a half for the block
-	// cache. Zero means DefaultMemory.
+	// Memory is the memory budget of all the Stores a backend factory
+	// opens together (a job's keyed operator subtasks), in bytes: half is
+	// one block cache they share, the other half their memtables, each
+	// Store holding at most two (one being written, one being flushed) of
+	// Memory/4/Stores bytes each, but at least 256 KiB. Zero means
+	// DefaultMemory.
 	Memory int64
+	// Stores is how many Stores share Memory at once; zero means one.
+	Stores int
 }
 
 // Validate reports the first problem with the options, naming the field.
 func (o Options) Validate() error {
 	if o.Memory != 0 && o.Memory < MinMemory {
 		return fmt.Errorf("pebble state: Memory: %d bytes is below the minimum %d", o.Memory, MinMemory)
+	}
+	if o.Stores < 0 {
+		return fmt.Errorf("pebble state: Stores: %d is negative", o.Stores)
 	}
 	return nil
 }
@@ -71,13 +79,18 @@ func (o Options) dir() string {
 
 // NewBackend returns the backend factory for o: each call opens a Store
 // in a new working directory named after the operator subtask and
-// returns a state.StoreBackend over it.
+// returns a state.StoreBackend over it. The Stores it opens share
+// o.Memory.
 func NewBackend(o Options) func(state.Config) (state.Backend, error) {
+	bud := newBudget(o)
 	return func(cfg state.Config) (state.Backend, error) {
 		if err := cfg.Validate(); err != nil {
 			return nil, err
 		}
-		s, err := Open(o, fmt.Sprintf("%s-%d", cfg.OperatorID, cfg.Subtask))
+		if err := o.Validate(); err != nil {
+			return nil, err
+		}
+		s, err := bud.open(fmt.Sprintf("%s-%d", cfg.OperatorID, cfg.Subtask))
 		if err != nil {
 			return nil, err
 		}
@@ -95,6 +108,7 @@ func NewBackend(o Options) func(state.Config) (state.Backend, error) {
 type Store struct {
 	db  *pdb.DB
 	dir string
+	bud *budget
 	// buf holds the value Get returned last.
 	buf []byte
 	// upper is the scratch upper bound of Scan.
@@ -121,12 +135,17 @@ type quietLogger struct{ pdb.Logger }
 func (quietLogger) Infof(string, ...any) {}
 
 // Open creates a working directory under o.Dir, named after name, and
-// opens an empty Store in it.
+// opens an empty Store in it, with o.Memory to itself.
 func Open(o Options, name string) (*Store, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	base := o.dir()
+	o.Stores = 1
+	return newBudget(o).open(name)
+}
+
+func (bud *budget) open(name string) (*Store, error) {
+	base := bud.o.dir()
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return nil, fmt.Errorf("pebble state: Dir: %w", err)
 	}
@@ -134,22 +153,14 @@ func Open(o Options, name string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pebble state: working directory under %s: %w", base, err)
 	}
-	mem := o.memory()
-	cache := pdb.NewCache(mem / 2)
+	cache := bud.acquire()
 	defer cache.Unref() // the database holds its own reference
-	opts := &pdb.Options{
-		Cache:                       cache,
-		MemTableSize:                uint64(mem / 4),
-		MemTableStopWritesThreshold: 2,
-		DisableWAL:                  true,
-		FormatMajorVersion:          pdb.FormatNewest,
-		Logger:                      quietLogger{pdb.DefaultLogger},
-	}
-	db, err := pdb.Open(dir, opts)
+	db, err := pdb.Open(dir, dbOptions(cache, bud.memTableSize()))
 	if err != nil {
+		bud.release()
 		return nil, errors.Join(fmt.Errorf("pebble state: open %s: %w", dir, err), os.RemoveAll(dir))
 	}
-	return &Store{db: db, dir: dir}, nil
+	return &Store{db: db, dir: dir, bud: bud}, nil
 }
 
 // fileSafe keeps the characters of name that are safe in a file name on
@@ -296,6 +307,7 @@ func (s *Store) Close() error {
 
 func (s *Store) closeLocked() error {
 	err := s.db.Close()
+	s.bud.release()
 	if err != nil {
 		err = fmt.Errorf("pebble state: close %s: %w", s.dir, err)
 	}

@@ -1,0 +1,58 @@
+package pebble
+
+import (
+	"sync"
+
+	pdb "github.com/cockroachdb/pebble/v2"
+)
+
+// minMemTable is the smallest memtable a Store is given however many
+// Stores share a budget: below it Pebble would flush tiny files.
+const minMemTable = 256 << 10
+
+// budget is the memory the Stores of one backend factory share: one block
+// cache of half of Options.Memory, made when the first Store opens and
+// freed when the last one closes, and memtables of a quarter of
+// Options.Memory divided by Options.Stores each (a Store holds at most
+// two: one being written, one being flushed).
+type budget struct {
+	o  Options
+	mu struct {
+		sync.Mutex
+		cache *pdb.Cache
+		open  int
+	}
+}
+
+func newBudget(o Options) *budget { return &budget{o: o} }
+
+// memTableSize is the size of each of a Store's memtables.
+func (b *budget) memTableSize() uint64 {
+	stores := int64(max(b.o.Stores, 1))
+	return uint64(max(b.o.memory()/4/stores, minMemTable))
+}
+
+// acquire returns the shared cache, with a reference the caller passes to
+// Pebble's options and then drops, and counts a Store open.
+func (b *budget) acquire() *pdb.Cache {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.mu.cache == nil {
+		b.mu.cache = pdb.NewCache(b.o.memory() / 2)
+	}
+	b.mu.open++
+	b.mu.cache.Ref()
+	return b.mu.cache
+}
+
+// release counts a Store closed (or one that failed to open); the last
+// one frees the cache, which each database has unreferenced on closing.
+func (b *budget) release() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.mu.open--
+	if b.mu.open == 0 {
+		b.mu.cache.Unref()
+		b.mu.cache = nil
+	}
+}

@@ -1,0 +1,52 @@
+package pebble
+
+import "testing"
+
+// The Stores of one factory share one block cache, made with the first
+// and freed with the last, and divide the memtable half of the budget.
+func TestBudgetShared(t *testing.T) {
+	bud := newBudget(Options{Dir: t.TempDir(), Memory: 16 << 20, Stores: 4})
+	if got := bud.memTableSize(); got != 1<<20 {
+		t.Errorf("memtable size %d, want %d (16 MiB / 4 / 4 stores)", got, 1<<20)
+	}
+	var stores []*Store
+	for i := range 3 {
+		s, err := bud.open("s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores = append(stores, s)
+		if n := s.db.Metrics().BlockCache.Count; n < 0 {
+			t.Fatalf("store %d: cache count %d", i, n)
+		}
+	}
+	cache := bud.mu.cache
+	if cache == nil || bud.mu.open != 3 {
+		t.Fatalf("after 3 opens: cache %v, open %d", cache, bud.mu.open)
+	}
+	if got := cache.MaxSize(); got != 8<<20 {
+		t.Errorf("cache size %d, want %d", got, 8<<20)
+	}
+	for _, s := range stores {
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if bud.mu.cache != nil || bud.mu.open != 0 {
+		t.Errorf("after every Close: cache %v, open %d; want none", bud.mu.cache, bud.mu.open)
+	}
+	// A Store opened after the last closed gets a cache again.
+	s, err := bud.open("again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bud.mu.cache == nil {
+		t.Error("no cache for a Store opened after the others closed")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := newBudget(Options{Memory: 4 << 20, Stores: 100}).memTableSize(); got != minMemTable {
+		t.Errorf("memtable size of 4 MiB over 100 stores: %d, want the floor %d", got, minMemTable)
+	}
+}
