@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"errors"
@@ -469,8 +470,12 @@ func (t *storeTable) load(raw *rawTable, check func(rr *recordReader, rec record
 			if t.meta.ttl > 0 {
 				val = binary.LittleEndian.AppendUint64(val, uint64(at))
 			}
-			val = append(val, rec.value...)
-			if err := t.b.store.Set(key, val); err != nil {
+			if t.meta.kind == kindList {
+				val, err = t.loadList(key, val, rec.value)
+			} else {
+				err = t.b.store.Set(key, append(val, rec.value...))
+			}
+			if err != nil {
 				return fmt.Errorf("state: table %q: restore key group %d: %w", t.meta.name, s.kg, err)
 			}
 		}
@@ -484,19 +489,37 @@ func (t *storeTable) expireGroup(kg int, now int64, budget int) (removed, examin
 		t.b.fail(err)
 		return 0, 0, true
 	}
+	// dead holds the keys to delete: the expired entries and, in a list
+	// table, the elements of each expired list's head, which follow it in
+	// the scan and go with it past the budget, so that no element
+	// outlives its head. entries counts the expired entries (heads).
 	var dead [][]byte
+	entries := 0
 	done = true
+	list := t.meta.kind == kindList
+	var deadHead []byte
 	err := t.b.store.Scan(groupPrefix(nil, t.meta.id, kg), func(k, v []byte) bool {
+		if list && isListElement(k) {
+			if deadHead != nil && bytes.HasPrefix(k, deadHead) {
+				dead = append(dead, slices.Clone(k))
+			}
+			return true
+		}
 		examined++
+		deadHead = nil
 		at, _, ok := stampedValue(v, t.meta.ttl)
 		if ok && !t.meta.expired(at, now) {
 			return true
 		}
-		if len(dead) == budget {
+		if entries == budget {
 			done = false
 			return false
 		}
 		dead = append(dead, slices.Clone(k))
+		entries++
+		if list {
+			deadHead = dead[len(dead)-1]
+		}
 		return true
 	})
 	if err != nil {
@@ -508,7 +531,9 @@ func (t *storeTable) expireGroup(kg int, now int64, budget int) (removed, examin
 			t.b.fail(fmt.Errorf("state: table %q: expire key group %d: %w", t.meta.name, kg, err))
 			return removed, examined, true
 		}
-		removed++
+		if !list || !isListElement(k) {
+			removed++
+		}
 	}
 	return removed, examined, done
 }
@@ -532,7 +557,10 @@ func (f *frozenStoreTable) writeBody(w *snapWriter, now int64) error {
 	for kg := f.t.kgs.Start; kg < f.t.kgs.End; kg++ {
 		live := false
 		prefix = groupPrefix(prefix[:0], f.t.id, kg)
-		err := f.view.Scan(prefix, func(_, v []byte) bool {
+		err := f.view.Scan(prefix, func(k, v []byte) bool {
+			if f.t.kind == kindList && isListElement(k) {
+				return true
+			}
 			at, _, ok := stampedValue(v, f.t.ttl)
 			live = !ok || !f.t.expired(at, now)
 			return !live
@@ -550,6 +578,16 @@ func (f *frozenStoreTable) writeBody(w *snapWriter, now int64) error {
 		prefix = groupPrefix(prefix[:0], f.t.id, kg)
 		var bad error
 		s := &w.sec
+		if f.t.kind == kindList {
+			err := f.writeLists(s, kg, prefix, now)
+			if err == nil {
+				err = w.section(kg)
+			}
+			if err != nil {
+				return fmt.Errorf("key group %d: %w", kg, err)
+			}
+			continue
+		}
 		err := f.view.Scan(prefix, func(k, v []byte) bool {
 			sk, ok := parseKey(k[len(prefix):], f.t.kind)
 			at, enc, vok := stampedValue(v, f.t.ttl)

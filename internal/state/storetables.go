@@ -138,7 +138,11 @@ func (f *fields[K, N]) delete(kg int, key []byte) error {
 // value.
 func (f *fields[K, N]) scan(kg int, prefix []byte, now int64, fn func(key, rest, enc []byte) bool) error {
 	var bad error
+	list := f.t.meta.kind == kindList
 	err := f.t.b.store.Scan(prefix, func(k, v []byte) bool {
+		if list && isListElement(k) {
+			return true // the list's head stands for it
+		}
 		at, enc, ok := stampedValue(v, f.t.meta.ttl)
 		if !ok {
 			bad = f.t.meta.corrupt(kg, k)
@@ -498,120 +502,6 @@ func (a *storeNamespaced[K, N, V]) Drain(kg int, n N, fn func(K, V) error) error
 	}
 	return nil
 }
-
-// --- list tables ---
-
-// storeList keeps a list as its snapshot encoding: an element count, then
-// the elements length-prefixed, so Append rewrites the count and adds one
-// element without decoding the others.
-type storeList[K, N comparable, V any] struct {
-	fields[K, N]
-	vc codec.Codec[V]
-}
-
-func newStoreList[K, N comparable, V any](b *StoreBackend, d TableDesc[K, N, V]) (*storeList[K, N, V], error) {
-	t, err := b.register(d.Name, kindList, d.TTL, keyedLayout(d), func(rr *recordReader, rec record) error {
-		if _, err := decodeKey(rr, rec, d.Key, d.Namespace); err != nil {
-			return err
-		}
-		_, err := decodeList(rr, rec, d.Value)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &storeList[K, N, V]{fields: fields[K, N]{t: t, kc: d.Key, nc: d.Namespace}, vc: d.Value}, nil
-}
-
-func (a *storeList[K, N, V]) Get(kg int, k K, n N) ([]V, error) {
-	if err := a.t.enter(kg); err != nil {
-		return nil, err
-	}
-	enc, ok, err := a.get(kg, a.entryKey(kg, k, n))
-	if err != nil || !ok {
-		return nil, err
-	}
-	count, b, ok := listCount(enc)
-	if !ok {
-		return nil, a.t.meta.corrupt(kg, a.key)
-	}
-	vs := make([]V, 0, count)
-	for range count {
-		var eb []byte
-		if eb, b, ok = splitField(b); !ok {
-			return nil, a.t.meta.corrupt(kg, a.key)
-		}
-		v, err := decodeAll(a.vc, eb)
-		if err != nil {
-			return nil, fmt.Errorf("state: table %q: key group %d: list element %d: %w", a.t.meta.name, kg, len(vs), err)
-		}
-		vs = append(vs, v)
-	}
-	return vs, nil
-}
-
-// listCount reads the element count at the front of a list's encoding.
-func listCount(enc []byte) (uint64, []byte, bool) {
-	n, k := binary.Uvarint(enc)
-	if k <= 0 || n > uint64(len(enc)) {
-		return 0, nil, false
-	}
-	return n, enc[k:], true
-}
-
-func (a *storeList[K, N, V]) Add(kg int, k K, n N, v V) error {
-	_, err := a.Append(kg, k, n, v)
-	return err
-}
-
-func (a *storeList[K, N, V]) Append(kg int, k K, n N, v V) (int, error) {
-	if err := a.t.enter(kg); err != nil {
-		return 0, err
-	}
-	key := a.entryKey(kg, k, n)
-	enc, ok, err := a.get(kg, key)
-	if err != nil {
-		return 0, err
-	}
-	count, rest := uint64(0), []byte(nil)
-	if ok {
-		if count, rest, ok = listCount(enc); !ok {
-			return 0, a.t.meta.corrupt(kg, key)
-		}
-	}
-	a.val = binary.AppendUvarint(a.stamp(), count+1)
-	a.val = append(a.val, rest...)
-	a.tmp = a.vc.Append(a.tmp[:0], v)
-	a.val = appendField(a.val, a.tmp)
-	return int(count + 1), a.set(kg, key, a.val)
-}
-
-func (a *storeList[K, N, V]) Update(kg int, k K, n N, vs []V) error {
-	if err := a.t.enter(kg); err != nil {
-		return err
-	}
-	key := a.entryKey(kg, k, n)
-	if len(vs) == 0 {
-		return a.delete(kg, key)
-	}
-	a.val = binary.AppendUvarint(a.stamp(), uint64(len(vs)))
-	for _, v := range vs {
-		a.tmp = a.vc.Append(a.tmp[:0], v)
-		a.val = appendField(a.val, a.tmp)
-	}
-	return a.set(kg, key, a.val)
-}
-
-func (a *storeList[K, N, V]) Delete(kg int, k K, n N) error {
-	if err := a.t.enter(kg); err != nil {
-		return err
-	}
-	return a.delete(kg, a.entryKey(kg, k, n))
-}
-
-func (a *storeList[K, N, V]) Keys(n N) iter.Seq[K] { return a.keys(n) }
-
-func (a *storeList[K, N, V]) Len() int { return a.count() }
 
 // --- map tables ---
 
