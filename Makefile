@@ -8,7 +8,7 @@ BENCH_PKGS ?= ./bench/...
 BENCH_COUNT ?= 5
 
 .DEFAULT_GOAL := help
-.PHONY: help build test deps lint bench bench-state bench-nexmark bench-kafka bench-ingest bench-normal soak demo tidy-check clean
+.PHONY: help build test deps lint bench bench-state bench-pebble bench-nexmark bench-kafka bench-ingest bench-normal soak demo tidy-check clean
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  %-11s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -64,6 +64,13 @@ bench: ## run the benchmarks beside their hand-written ceilings (BENCH_PKGS, BEN
 # disk).
 bench-state: ## measure checkpoints and restores of 10 M keys of state (p1 → p2 → p1) beside their goals (SCALE_FLAGS)
 	$(GO) test -count=1 -timeout 60m -run '^TestStateScale$$' -v ./bench/ -scale $(SCALE_FLAGS)
+
+# The keyed count of 100 M keys needs about 5 GB of disk under the
+# system's temporary directory (PEBBLE_FLAGS: -dir DIR for another disk,
+# -keys 10000000 -memory 128 for a quicker look at the same ratio).
+bench-pebble: build ## measure Pebble under a memory budget: a keyed count of 100 M keys, Nexmark q3/q9/q20 beside memory, checkpoint cost; writes docs/benchmarks.md (PEBBLE_FLAGS)
+	$(GO) build -o bin/bench-pebble ./bench/pebble
+	bin/bench-pebble -weir bin/weir -doc docs/benchmarks.md $(PEBBLE_FLAGS)
 
 bench-nexmark: ## run every Nexmark query (p1, p2, checkpoints) beside the reference loop, Flink's figures and Benthos; writes docs/benchmarks.md
 	cd bench/nexmark-benthos && $(GO) build -o ../../bin/nexmark-benthos .

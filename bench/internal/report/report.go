@@ -1,9 +1,11 @@
 // Package report holds what the benchmark harnesses share: writing a
-// table into a section of a Markdown file, and the process's CPU time.
+// table into a section of a Markdown file, the process's CPU time and its
+// peak memory.
 package report
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"syscall"
@@ -34,4 +36,22 @@ func CPUSeconds() float64 {
 		return 0 // getrusage(RUSAGE_SELF) does not fail on Linux
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// PeakRSS is the process's peak resident set size (VmHWM in
+// /proc/self/status), in bytes; 0 where it cannot be read.
+func PeakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }
