@@ -90,7 +90,7 @@ func (a *storeList[K, N, V]) head(kg int, key []byte) (uint64, error) {
 	if !ok {
 		return 0, a.t.meta.corrupt(kg, key)
 	}
-	if a.t.meta.expired(at, a.t.b.now()) {
+	if a.t.meta.ttl > 0 && a.t.meta.expired(at, a.t.b.now()) {
 		return 0, a.remove(kg, key, 0, count)
 	}
 	return count, nil

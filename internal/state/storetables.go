@@ -110,7 +110,7 @@ func (f *fields[K, N]) get(kg int, key []byte) ([]byte, bool, error) {
 	if !ok {
 		return nil, false, f.t.meta.corrupt(kg, key)
 	}
-	if f.t.meta.expired(at, f.t.b.now()) {
+	if f.t.meta.ttl > 0 && f.t.meta.expired(at, f.t.b.now()) {
 		if err := f.t.b.store.Delete(key); err != nil {
 			return nil, false, f.t.storeErr(kg, "delete", err)
 		}

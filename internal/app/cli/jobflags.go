@@ -35,7 +35,7 @@ func addJobFlags(f *pflag.FlagSet) *jobFlags {
 	j := &jobFlags{state: "memory", restarts: 10, restartBackoff: time.Second, restartMaxBackoff: time.Minute, logLevel: "warn", logFormat: "text"}
 	f.StringVar(&j.state, "state", j.state, "keep keyed state in memory (Go values, the fastest), bytes (encoded, on the heap) or pebble (on disk, for state larger than memory); checkpoints of each restore into the others")
 	f.StringVar(&j.stateDir, "state-dir", "", "with --state pebble, make each operator subtask's working `directory` here, removed when the job ends (default: the system's temporary directory)")
-	f.Int64Var(&j.stateMemory, "state-memory", 64, "with --state pebble, the memory budget of the job's state in MiB, shared by its keyed operator subtasks: half block cache, half memtables; given, it also sets the Go memory limit (GOMEMLIMIT) to the same amount unless GOMEMLIMIT is set")
+	f.Int64Var(&j.stateMemory, "state-memory", 64, "with --state pebble, the memory budget of the job's state in MiB, shared by its keyed operator subtasks (Pebble's cache, memtables included); given, it also sets the Go memory limit (GOMEMLIMIT) to the same amount unless GOMEMLIMIT is set")
 	f.IntVar(&j.restarts, "restarts", j.restarts, "with checkpoints, restart a failing job from its latest checkpoint up to this many times in a row; 0 never")
 	f.DurationVar(&j.restartBackoff, "restart-backoff", j.restartBackoff, "wait before the first restart; it grows 1.5× with each restart in a row")
 	f.DurationVar(&j.restartMaxBackoff, "restart-max-backoff", j.restartMaxBackoff, "the longest wait before a restart")

@@ -10,11 +10,15 @@ import (
 // Stores share a budget: below it Pebble would flush tiny files.
 const minMemTable = 256 << 10
 
-// budget is the memory the Stores of one backend factory share: one block
-// cache of half of Options.Memory, made when the first Store opens and
+// budget is the memory the Stores of one backend factory share: one
+// Pebble cache of Options.Memory, made when the first Store opens and
 // freed when the last one closes, and memtables of a quarter of
 // Options.Memory divided by Options.Stores each (a Store holds at most
-// two: one being written, one being flushed).
+// two: one being written, one being flushed). Pebble reserves the
+// memtables' memory in the cache, so the cache is the whole budget and
+// the blocks get what the memtables leave: at least half of it. (A cache
+// of half the budget beside memtables of the other half, as it once was,
+// leaves no room for a single block.)
 type budget struct {
 	o  Options
 	mu struct {
@@ -38,7 +42,7 @@ func (b *budget) acquire() *pdb.Cache {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.mu.cache == nil {
-		b.mu.cache = pdb.NewCache(b.o.memory() / 2)
+		b.mu.cache = pdb.NewCache(b.o.memory())
 	}
 	b.mu.open++
 	b.mu.cache.Ref()

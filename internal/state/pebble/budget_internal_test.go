@@ -1,6 +1,9 @@
 package pebble
 
-import "testing"
+import (
+	"encoding/binary"
+	"testing"
+)
 
 // The Stores of one factory share one block cache, made with the first
 // and freed with the last, and divide the memtable half of the budget.
@@ -24,8 +27,8 @@ func TestBudgetShared(t *testing.T) {
 	if cache == nil || bud.mu.open != 3 {
 		t.Fatalf("after 3 opens: cache %v, open %d", cache, bud.mu.open)
 	}
-	if got := cache.MaxSize(); got != 8<<20 {
-		t.Errorf("cache size %d, want %d", got, 8<<20)
+	if got := cache.MaxSize(); got != 16<<20 {
+		t.Errorf("cache size %d, want %d (the memtables are reserved in it)", got, 16<<20)
 	}
 	for _, s := range stores {
 		if err := s.Close(); err != nil {
@@ -48,5 +51,37 @@ func TestBudgetShared(t *testing.T) {
 	}
 	if got := newBudget(Options{Memory: 4 << 20, Stores: 100}).memTableSize(); got != minMemTable {
 		t.Errorf("memtable size of 4 MiB over 100 stores: %d, want the floor %d", got, minMemTable)
+	}
+}
+
+// The block cache holds blocks: Pebble reserves the memtables in it, so a
+// cache no larger than the memtables it holds would serve every read from
+// the files.
+func TestBlockCacheHoldsBlocks(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir(), Memory: 16 << 20}, "cache")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const n = 200_000
+	var k [8]byte
+	for i := range n {
+		binary.BigEndian.PutUint64(k[:], uint64(i)*7919%n)
+		if err := s.Set(k[:], k[:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n / 4 {
+		binary.BigEndian.PutUint64(k[:], uint64(i)*104729%n)
+		if _, ok, err := s.Get(k[:]); err != nil || !ok {
+			t.Fatalf("get %x: %v, %v", k, ok, err)
+		}
+	}
+	m := s.db.Metrics().BlockCache
+	if m.Count == 0 || m.Hits < 10*m.Misses {
+		t.Errorf("block cache after %d reads of flushed keys: %d blocks, %d hits, %d misses; want nearly every read a hit", n/4, m.Count, m.Hits, m.Misses)
 	}
 }

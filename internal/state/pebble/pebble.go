@@ -42,11 +42,11 @@ type Options struct {
 	// directory; it is created if missing. Empty means os.TempDir().
 	Dir string
 	// Memory is the memory budget of all the Stores a backend factory
-	// opens together (a job's keyed operator subtasks), in bytes: half is
-	// one block cache they share, the other half their memtables, each
-	// Store holding at most two (one being written, one being flushed) of
-	// Memory/4/Stores bytes each, but at least 256 KiB. Zero means
-	// DefaultMemory.
+	// opens together (a job's keyed operator subtasks), in bytes: one
+	// Pebble cache of Memory they share, in which Pebble reserves their
+	// memtables — each Store holds at most two (one being written, one
+	// being flushed) of Memory/4/Stores bytes each, but at least 256 KiB —
+	// so that blocks get at least half. Zero means DefaultMemory.
 	Memory int64
 	// Stores is how many Stores share Memory at once; zero means one.
 	Stores int
