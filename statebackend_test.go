@@ -298,7 +298,10 @@ func TestFailedOpenReleasesState(t *testing.T) {
 // stop leaves every key's event-time timer pending, so the timers travel
 // in the savepoint too.
 func TestSavepointsMoveBetweenBackends(t *testing.T) {
-	const n = 3000
+	// The stop comes after 500 records; the generator's 20 000 a second
+	// leave it two seconds before the input would end, which a Pebble job
+	// under the race detector on a busy machine needs.
+	const n = 40000
 	mem, peb := weir.MemoryBackend, weir.PebbleBackend(weir.PebbleOptions{Dir: t.TempDir()})
 	for _, tc := range []struct {
 		from, to      weir.Backend
