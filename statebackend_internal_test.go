@@ -3,15 +3,21 @@ package weir
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/weirstream/weir/internal/state"
 )
 
 // backendSpy records the type of the backend its subtask's state is in.
+// Subtasks open in parallel, so it writes under a lock.
 type backendSpy struct{ got *string }
 
+var backendSpyMu sync.Mutex
+
 func (s *backendSpy) Open(oc KeyedOpenContext[int64]) error {
+	backendSpyMu.Lock()
+	defer backendSpyMu.Unlock()
 	*s.got = fmt.Sprintf("%T", oc.(*keyedOpenCtx[int64]).backend)
 	return nil
 }
