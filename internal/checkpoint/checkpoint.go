@@ -205,7 +205,11 @@ func (r Ref) String() string {
 
 // ParseRef parses a directory name written by Ref.String. It accepts only
 // the canonical form, so that each checkpoint has exactly one name.
-func ParseRef(name string) (Ref, error) {
+func ParseRef(name string) (Ref, error) { return parseRef(name, true) }
+
+// parseRef parses a checkpoint's name; unless canonical, the ID may be
+// written without its leading zeros ("chk-7").
+func parseRef(name string, canonical bool) (Ref, error) {
 	var r Ref
 	var digits string
 	switch {
@@ -216,11 +220,11 @@ func ParseRef(name string) (Ref, error) {
 	default:
 		return Ref{}, fmt.Errorf("checkpoint: %q is not a checkpoint or savepoint name (chk-<id> or sp-<id>)", name)
 	}
-	if len(digits) != idDigits || strings.Trim(digits, "0123456789") != "" {
+	if canonical && (len(digits) != idDigits || strings.Trim(digits, "0123456789") != "") {
 		return Ref{}, fmt.Errorf("checkpoint: %q: the ID must have exactly %d digits", name, idDigits)
 	}
 	id, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil || id <= 0 {
+	if err != nil || id <= 0 || strings.Trim(digits, "0123456789") != "" {
 		return Ref{}, fmt.Errorf("checkpoint: %q: the ID must be a positive int64", name)
 	}
 	r.ID = id

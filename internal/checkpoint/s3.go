@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -716,7 +715,7 @@ func (s *S3) Resolve(ctx context.Context, location string) (Info, error) {
 		return infos[0], nil
 	}
 	parent, base := path.Split(key)
-	ref, perr := parseRefLoose(base)
+	ref, perr := parseRef(base, false) // a person may type chk-7
 	if bucket != s.bucket || strings.TrimSuffix(parent, "/") != s.prefix || perr != nil {
 		return fail("neither the checkpoint storage %s nor a chk-<id> or sp-<id> in it", s.Location())
 	}
@@ -725,31 +724,6 @@ func (s *S3) Resolve(ctx context.Context, location string) (Info, error) {
 		return fail("%w", err)
 	}
 	return Info{Ref: ref, CompletedAt: m.CompletedAt, Size: m.StateSize() + size, Location: s.location(ref)}, nil
-}
-
-// parseRefLoose parses a checkpoint's name as ParseRef does, but also
-// with the ID written without leading zeros ("chk-7"), as a person typing
-// a URL writes it.
-func parseRefLoose(name string) (Ref, error) {
-	if r, err := ParseRef(name); err == nil {
-		return r, nil
-	}
-	var r Ref
-	var digits string
-	switch {
-	case strings.HasPrefix(name, "chk-"):
-		r.Kind, digits = KindCheckpoint, name[len("chk-"):]
-	case strings.HasPrefix(name, "sp-"):
-		r.Kind, digits = KindSavepoint, name[len("sp-"):]
-	default:
-		return Ref{}, fmt.Errorf("checkpoint: %q is not a checkpoint or savepoint name (chk-<id> or sp-<id>)", name)
-	}
-	id, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil || id <= 0 || strings.Trim(digits, "0123456789") != "" {
-		return Ref{}, fmt.Errorf("checkpoint: %q: the ID must be a positive int64", name)
-	}
-	r.ID = id
-	return r, nil
 }
 
 // Delete implements Storage: _metadata first, then the state files, then

@@ -64,7 +64,7 @@ func OpenLocation(ctx context.Context, location string) (Store, Info, error) {
 	}
 	root := location
 	if parent, base := path.Split(prefix); base != "" {
-		if _, perr := parseRefLoose(base); perr == nil {
+		if _, perr := parseRef(base, false); perr == nil {
 			root = S3Scheme + bucket + "/" + strings.TrimSuffix(parent, "/")
 		}
 	}
