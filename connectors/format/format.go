@@ -49,7 +49,7 @@ type jsonFormat[T any] struct{}
 
 func (jsonFormat[T]) Decode(data []byte) (T, error) {
 	var v T
-	if err := json.Unmarshal(data, &v); err != nil {
+	if err := json.UnmarshalOf(data, &v); err != nil {
 		var zero T
 		return zero, fmt.Errorf("json: %w", err)
 	}

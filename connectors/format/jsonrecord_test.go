@@ -127,3 +127,27 @@ func BenchmarkJSONAnyDecode(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkJSONStructDecode(b *testing.B) {
+	type view struct {
+		ID       int64  `json:"id"`
+		User     string `json:"user"`
+		Page     string `json:"page"`
+		Referrer string `json:"referrer"`
+		Agent    string `json:"agent"`
+		Country  string `json:"country"`
+		Ts       int64  `json:"ts"`
+		Duration int64  `json:"durationMs"`
+		Bytes    int64  `json:"bytes"`
+		Session  string `json:"session"`
+	}
+	data := []byte(`{"id":12345678,"user":"user-004711","page":"/videos/big-buck-bunny","referrer":"https://example.com/home","agent":"Mozilla/5.0 (X11; Linux x86_64)","country":"DE","ts":1733577000123,"durationMs":5310,"bytes":2500000,"session":"s-98765"}`)
+	dec := format.JSON[view]()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := dec.Decode(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
