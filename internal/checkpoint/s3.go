@@ -120,8 +120,12 @@ func OpenS3(cfg S3Config) (*S3, error) {
 	if err != nil {
 		return nil, err
 	}
+	creds, err := s3Credentials(cfg)
+	if err != nil {
+		return nil, err
+	}
 	opts := &minio.Options{
-		Creds:      s3Credentials(cfg),
+		Creds:      creds,
 		Secure:     secure,
 		Region:     cfg.Region,
 		Transport:  cfg.Transport,

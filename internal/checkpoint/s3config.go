@@ -132,10 +132,15 @@ func isLoopback(host string) bool {
 }
 
 // s3Credentials returns the static credentials of cfg, or, without any,
-// those of the shared credentials file.
-func s3Credentials(cfg S3Config) *credentials.Credentials {
+// those of the shared credentials file; it fails when there are neither,
+// saying where credentials come from.
+func s3Credentials(cfg S3Config) (*credentials.Credentials, error) {
 	if cfg.AccessKeyID != "" {
-		return credentials.NewStaticV4(cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken)
+		return credentials.NewStaticV4(cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken), nil
 	}
-	return credentials.NewFileAWSCredentials("", "")
+	creds := credentials.NewFileAWSCredentials("", "")
+	if _, err := creds.GetWithContext(nil); err != nil {
+		return nil, fmt.Errorf("checkpoint: s3: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones), or write them to the shared credentials file (AWS_SHARED_CREDENTIALS_FILE, default ~/.aws/credentials; profile AWS_PROFILE): %w", err)
+	}
+	return creds, nil
 }
