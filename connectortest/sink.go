@@ -212,8 +212,8 @@ func sinkCommitOnRestore[T any](c *sinkCheck[T]) {
 	c.exact(what, false)
 }
 
-// heldSink wraps the sink under test so that its writers' commits are
-// dropped while hold is set, as if the process had died before them.
+// heldSink wraps the sink under test so that its writers' commits never
+// happen while hold is set, as if the process had died before them.
 type heldSink[T any] struct {
 	s    weir.Sink[T]
 	hold *atomic.Bool
@@ -243,9 +243,14 @@ type heldWriter[T any] struct {
 
 func (w *heldWriter[T]) Prepare(id int64) ([]byte, error) { return w.tp.Prepare(id) }
 
+// Commit waits, while hold is set, until the job is canceled: a commit
+// that returned would tell the job its output is visible, and a later
+// checkpoint would then no longer carry it, which a process that died
+// before committing never sees.
 func (w *heldWriter[T]) Commit(ctx context.Context, cs [][]byte) error {
 	if w.hold.Load() {
-		return nil
+		<-ctx.Done()
+		return ctx.Err()
 	}
 	return w.tp.Commit(ctx, cs)
 }
