@@ -10,10 +10,10 @@ import (
 // fastFn evaluates a compiled expression on a record without the
 // expression VM: a tree of closures over the checked syntax tree. It
 // covers what filters and projections are mostly made of — fields,
-// literals, comparisons, arithmetic, and, or, not, ??, in a constant list
-// — and gives the results and errors the VM gives (TestFastMatchesVM);
-// an expression with anything else (a function call, a member, a
-// closure) runs on the VM. The VM costs a dispatch loop, a stack and a
+// literals, comparisons, arithmetic, and, or, not, ??, in a constant list,
+// fields of nested objects (a.b) — and gives the results and errors the VM
+// gives (TestFastMatchesVM); an expression with anything else (a function
+// call, an index, optional chaining, a closure) runs on the VM. The VM costs a dispatch loop, a stack and a
 // pooled machine per record; the closures cost a call per node.
 type fastFn func(r Record) (any, error)
 
@@ -28,14 +28,34 @@ func compileFast(n ast.Node) (fastFn, bool) {
 		name := n.Value
 		return func(r Record) (any, error) { return r[name], nil }, true
 	case *ast.MemberNode:
-		// $env["name"]: a field whose name is not an identifier.
-		id, ok := n.Node.(*ast.IdentifierNode)
-		prop, ok2 := n.Property.(*ast.StringNode)
-		if !ok || !ok2 || id.Value != "$env" || n.Optional {
+		prop, ok := n.Property.(*ast.StringNode)
+		if !ok || n.Optional {
 			return nil, false
 		}
 		name := prop.Value
-		return func(r Record) (any, error) { return r[name], nil }, true
+		if id, ok := n.Node.(*ast.IdentifierNode); ok && id.Value == "$env" {
+			// $env["name"]: a field whose name is not an identifier.
+			return func(r Record) (any, error) { return r[name], nil }, true
+		}
+		// x.name, a field of a nested object: what the VM's fetch gives
+		// for a map, its error for nil, and the fetch itself for the rest.
+		x, ok := compileFast(n.Node)
+		if !ok {
+			return nil, false
+		}
+		return func(r Record) (any, error) {
+			v, err := x(r)
+			if err != nil {
+				return nil, err
+			}
+			switch m := v.(type) {
+			case map[string]any:
+				return m[name], nil
+			case Record:
+				return m[name], nil
+			}
+			return guard(func() any { return runtime.Fetch(v, name) })
+		}, true
 	case *ast.IntegerNode:
 		v := any(int64(n.Value))
 		return func(Record) (any, error) { return v, nil }, true

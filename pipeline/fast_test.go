@@ -20,10 +20,14 @@ func TestFastMatchesVM(t *testing.T) {
 		`$env["a"] > 0`, `a > 1 && s == "x" || f < 0`, `ts > ts`, `ts == ts`, `nan == nan`, `nan < 1`,
 		`n > 1`, `s > 1`, `t + 1`, `-s`, `!a`, `n && t`, `t && n`, `s in ["x"] && a in [1]`,
 		`big * big`, `a / 0`, `a % 0`, `missing == nil`, `missing > 1`, `(a + 1) * (b - 2)`, `1 + 2 * 3`,
+		`o.x`, `o.x + 1`, `o.in.y == "deep"`, `o.missing`, `o.missing == nil`, `a.x`, `s.x`, `n.x`, `missing.x`,
+		`ts.x`, `o.in.y.z`, `l.x`, `o["x"]`,
 	}
 	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	recs := []Record{
-		{"a": int64(2), "b": int64(3), "f": 2.0, "s": "x", "t": true, "n": nil, "ts": ts, "nan": math.NaN(), "big": int64(1 << 40)},
+		{"a": int64(2), "b": int64(3), "f": 2.0, "s": "x", "t": true, "n": nil, "ts": ts, "nan": math.NaN(), "big": int64(1 << 40),
+			"o": map[string]any{"x": int64(5), "in": map[string]any{"y": "deep"}}, "l": []any{int64(1)}},
+		{"o": Record{"x": 2.5, "in": Record{"y": int64(1)}}, "l": map[string]any{"x": true}},
 		{"a": int64(-7), "b": int64(-7), "f": -0.5, "s": "zz", "t": false, "n": nil, "ts": ts, "nan": 1.0, "big": int64(3)},
 		{"a": 1.5, "b": "q", "f": int64(4), "s": int64(1), "t": nil, "n": "v", "ts": nil, "nan": nil, "big": nil},
 		{},
