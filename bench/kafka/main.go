@@ -14,7 +14,8 @@
 //     decode, encode, Kafka sink) at least once and exactly once, with a
 //     checkpoint every second (weir.go);
 //   - weir-count, goka: a keyed count that decodes each record, counts it
-//     per user in keyed state and writes each new count; Goka is lovoo/goka,
+//     per user in keyed state and writes each new count (keyed by the user,
+//     the count as decimal text, as Goka's Int64 codec writes it); Goka is lovoo/goka,
 //     Kafka Streams' model in Go (bench/kafka-goka, a module of its own),
 //     run when -goka names its binary;
 //   - weir-count-key, goka-key: the same count by message key, without

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/weirstream/weir"
@@ -75,6 +76,14 @@ type userCount struct {
 	Count int64  `json:"count"`
 }
 
+// countText encodes a count as Goka's Int64 codec does, as decimal text;
+// the user is the record's key.
+type countText struct{}
+
+func (countText) Encode(dst []byte, u userCount) ([]byte, error) {
+	return strconv.AppendInt(dst, u.Count, 10), nil
+}
+
 // counter counts each key's records in keyed state and emits every new
 // count, as the Goka contenders do; T is what the records carry.
 type counter[T any] struct {
@@ -108,7 +117,7 @@ func weirCount(ctx context.Context, c childConfig) (int64, error) {
 	}
 	defer cleanup()
 	sink, err := kafka.NewSink(kafka.SinkConfig[userCount]{
-		Conn: kafka.Conn{Brokers: c.brokers}, Topic: c.out, Value: format.JSON[userCount](),
+		Conn: kafka.Conn{Brokers: c.brokers}, Topic: c.out, Value: countText{},
 		Key: func(u userCount) []byte { return []byte(u.User) }, Linger: c.linger,
 	})
 	if err != nil {
@@ -155,7 +164,7 @@ func weirCountByKey(ctx context.Context, c childConfig) (int64, error) {
 		return 0, err
 	}
 	sink, err := kafka.NewSink(kafka.SinkConfig[userCount]{
-		Conn: kafka.Conn{Brokers: c.brokers}, Topic: c.out, Value: format.JSON[userCount](),
+		Conn: kafka.Conn{Brokers: c.brokers}, Topic: c.out, Value: countText{},
 		Key: func(u userCount) []byte { return []byte(u.User) }, Linger: c.linger,
 	})
 	if err != nil {
