@@ -389,10 +389,11 @@ type valueContext[T any] struct {
 	v T
 }
 
-// record builds the message of v, produced under ctx, in memory from a.
+// record builds the message of v, produced under ctx, in memory from a,
+// with timestamp ts (none when zero).
 // A failure is v's own (its encoding, its topic), so the job's error
 // policy applies to v.
-func (s *Sink[T]) record(ctx context.Context, a *arena, v T) (*kgo.Record, error) {
+func (s *Sink[T]) record(ctx context.Context, a *arena, v T, ts time.Time) (*kgo.Record, error) {
 	dst := a.room()
 	val, err := s.cfg.Value.Encode(dst, v)
 	if err != nil {
@@ -401,6 +402,7 @@ func (s *Sink[T]) record(ctx context.Context, a *arena, v T) (*kgo.Record, error
 	a.used(dst, val)
 	r := a.record()
 	r.Value = val
+	r.Timestamp = ts // the producer stamps a zero one with the time of producing
 	if s.cfg.TopicOf != nil {
 		if r.Topic = s.cfg.TopicOf(v); r.Topic == "" {
 			return nil, fmt.Errorf("%s: SinkConfig.TopicOf returned no topic", s.where())

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -296,4 +297,58 @@ func TestExactlyOnceJobFailureAndRestore(t *testing.T) {
 	}
 	noneHeldBack(t, c, "out")
 	equal(t, "committed after the restore", committed(t, c, "out"), span([2]int{0, n}))
+}
+
+// A job's records with an event time are written with it as their Kafka
+// timestamp, at least once and exactly once; a record without one gets the
+// time it was produced.
+func TestEventTimeIsTheTimestamp(t *testing.T) {
+	c := kafkatest.NewCluster(t)
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, d := range []Delivery{AtLeastOnce, ExactlyOnce} {
+		topic := "times-" + d.String()
+		c.Topic(topic, 2)
+		events := make([]event, 50)
+		for i := range events {
+			events[i] = event{N: i, User: "u" + strconv.Itoa(i%3)}
+		}
+		env := weir.New(weir.Parallelism(2), weir.Checkpoints(20*time.Millisecond, t.TempDir()))
+		in := weir.From(env, weir.Slice(events...), weir.EventTime(func(e event) time.Time {
+			return base.Add(time.Duration(e.N) * time.Minute)
+		}, 0))
+		weir.To(in, newTestSink(t, sinkConfig(c, topic, d)))
+		before := time.Now()
+		if err := env.Run(context.Background()); err != nil {
+			t.Fatalf("%s: %v", d, err)
+		}
+		rs := c.ReadCommitted(topic)
+		if len(rs) != len(events) {
+			t.Fatalf("%s: read %d records, want %d", d, len(rs), len(events))
+		}
+		for _, r := range rs {
+			var e event
+			if err := json.Unmarshal(r.Value, &e); err != nil {
+				t.Fatal(err)
+			}
+			if want := base.Add(time.Duration(e.N) * time.Minute); !r.Timestamp.Equal(want) {
+				t.Errorf("%s: record %d has timestamp %v, want its event time %v", d, e.N, r.Timestamp, want)
+			}
+		}
+
+		// Without an event time: the time of producing.
+		c.Topic(topic+"-now", 1)
+		w, err := newTestSink(t, sinkConfig(c, topic+"-now", AtLeastOnce)).Open(context.Background(), weir.SinkInfo{Parallelism: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, w, 0, 3)
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range c.ReadCommitted(topic + "-now") {
+			if r.Timestamp.Before(before.Add(-time.Second)) {
+				t.Errorf("%s: a record without an event time has timestamp %v, before the run began (%v)", d, r.Timestamp, before)
+			}
+		}
+	}
 }

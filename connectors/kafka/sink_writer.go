@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/weirstream/weir"
@@ -59,8 +60,9 @@ type writer[T any] struct {
 }
 
 var (
-	_ weir.SinkWriter[int] = (*writer[int])(nil)
-	_ weir.Flusher         = (*writer[int])(nil)
+	_ weir.SinkWriter[int]      = (*writer[int])(nil)
+	_ weir.Flusher              = (*writer[int])(nil)
+	_ weir.EventTimeWriter[int] = (*writer[int])(nil)
 )
 
 func (s *Sink[T]) openAtLeastOnce(ctx context.Context, info weir.SinkInfo) (*writer[T], error) {
@@ -80,11 +82,16 @@ func subtaskName(where string, info weir.SinkInfo) string {
 // Write implements weir.SinkWriter: it hands v's message to the producer,
 // which sends it in the background. A message the brokers refused fails
 // the next Write, Flush or Close.
-func (w *writer[T]) Write(v T) error {
+func (w *writer[T]) Write(v T) error { return w.WriteEventTime(v, time.Time{}) }
+
+// WriteEventTime implements weir.EventTimeWriter: Write, with ts, the
+// record's event time, as the message's timestamp (the time of writing
+// when ts is zero).
+func (w *writer[T]) WriteEventTime(v T, ts time.Time) error {
 	if err := w.out.failed(); err != nil {
 		return fmt.Errorf("%s: %w", w.name, err)
 	}
-	r, err := w.s.record(w.ctx, &w.mem, v)
+	r, err := w.s.record(w.ctx, &w.mem, v, ts)
 	if err != nil {
 		return err
 	}

@@ -41,8 +41,9 @@ type txnWriter[T any] struct {
 }
 
 var (
-	_ weir.SinkWriter[int] = (*txnWriter[int])(nil)
-	_ weir.TwoPhaseWriter  = (*txnWriter[int])(nil)
+	_ weir.SinkWriter[int]      = (*txnWriter[int])(nil)
+	_ weir.TwoPhaseWriter       = (*txnWriter[int])(nil)
+	_ weir.EventTimeWriter[int] = (*txnWriter[int])(nil)
 )
 
 // transaction is the open transaction and its producer.
@@ -87,11 +88,16 @@ func (s *Sink[T]) openTxn(ctx context.Context, info weir.SinkInfo) (*txnWriter[T
 
 // Write implements weir.SinkWriter: it hands v's message to the open
 // transaction's producer, opening one at the first Write after a Prepare.
-func (w *txnWriter[T]) Write(v T) error {
+func (w *txnWriter[T]) Write(v T) error { return w.WriteEventTime(v, time.Time{}) }
+
+// WriteEventTime implements weir.EventTimeWriter: Write, with ts, the
+// record's event time, as the message's timestamp (the time of writing
+// when ts is zero).
+func (w *txnWriter[T]) WriteEventTime(v T, ts time.Time) error {
 	if err := w.usable(); err != nil {
 		return err
 	}
-	r, err := w.s.record(w.ctx, &w.mem, v)
+	r, err := w.s.record(w.ctx, &w.mem, v, ts)
 	if err != nil {
 		return err
 	}
