@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/weirstream/weir"
 	"github.com/weirstream/weir/connectors/file"
@@ -140,47 +139,22 @@ func (d decoder) Decode(data []byte) (Record, error) {
 	return r, nil
 }
 
-// eventTime returns a record's event time from field: a timestamp, Unix
-// milliseconds or RFC 3339 text. A record without one gets the zero time,
-// which moves no watermark.
-func eventTime(field string) func(Record) time.Time {
-	return func(r Record) time.Time {
-		switch v := r[field].(type) {
-		case time.Time:
-			return v
-		case int64:
-			return time.UnixMilli(v)
-		case float64:
-			return time.UnixMilli(int64(v))
-		case string:
-			if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-				return t
-			}
-		}
-		return time.Time{}
-	}
-}
-
-func timeOptions[T any](et *EventTime, of func(T) Record) []weir.SourceOption {
-	if et == nil {
+// timeOptions are the source options of an input's event time: the
+// event time itself is assigned by a step after the source (assignTime),
+// which can fail a record; idleness is the source's.
+func timeOptions(et *EventTime) []weir.SourceOption {
+	if et == nil || et.Idleness <= 0 {
 		return nil
 	}
-	ts := eventTime(et.Field)
-	opts := []weir.SourceOption{weir.EventTime(func(v T) time.Time { return ts(of(v)) }, et.MaxOutOfOrderness)}
-	if et.Idleness > 0 {
-		opts = append(opts, weir.IdleTimeout(et.Idleness))
-	}
-	return opts
+	return []weir.SourceOption{weir.IdleTimeout(et.Idleness)}
 }
-
-func identity(r Record) Record { return r }
 
 func (b *builder) input(in *Input) weir.Stream[Record] {
 	s := b.source(in)
 	if in.OnError != nil {
 		s = s.OnError(*in.OnError)
 	}
-	return s
+	return assignTime(in, s)
 }
 
 // source adds the operators that read an input.
@@ -202,7 +176,7 @@ func (b *builder) source(in *Input) weir.Stream[Record] {
 			}
 			recs = append(recs, r)
 		}
-		return weir.From(b.env, weir.Slice(recs...), timeOptions(in.EventTime, identity)...).Name(in.Name).ID(id)
+		return weir.From(b.env, weir.Slice(recs...), timeOptions(in.EventTime)...).Name(in.Name).ID(id)
 	}
 	switch in.Type {
 	case "generator":
@@ -228,7 +202,7 @@ func (b *builder) source(in *Input) weir.Stream[Record] {
 			}
 			return gen{rec: r}
 		})
-		gens := weir.From(b.env, src, timeOptions(in.EventTime, func(g gen) Record { return g.rec })...).Name(in.Name).ID(id)
+		gens := weir.From(b.env, src, timeOptions(in.EventTime)...).Name(in.Name).ID(id)
 		return weir.TryMap(gens, func(g gen) (Record, error) { return g.rec, g.err }).Name(in.Name + " (fields)").ID(id + "/fields")
 	case "file":
 		cfg := file.SourceConfig{Paths: in.File.Paths, Watch: in.File.Watch}
@@ -246,7 +220,7 @@ func (b *builder) source(in *Input) weir.Stream[Record] {
 			b.fail(fmt.Errorf("input %q: %w", in.Name, err))
 			return weir.From(b.env, weir.Slice[Record]()).Name(in.Name).ID(id)
 		}
-		opts := timeOptions(in.EventTime, identity)
+		opts := timeOptions(in.EventTime)
 		if in.File.DiscoveryInterval > 0 {
 			opts = append(opts, weir.DiscoveryInterval(in.File.DiscoveryInterval))
 		}
@@ -263,7 +237,7 @@ func (b *builder) source(in *Input) weir.Stream[Record] {
 			b.fail(fmt.Errorf("input %q: %w", in.Name, err))
 			return weir.From(b.env, weir.Slice[Record]()).Name(in.Name).ID(id)
 		}
-		recs := weir.From(b.env, src, timeOptions(in.EventTime, func(r kafka.Record[Record]) Record { return r.Value })...).Name(in.Name).ID(id)
+		recs := weir.From(b.env, src, timeOptions(in.EventTime)...).Name(in.Name).ID(id)
 		return weir.Map(recs, func(r kafka.Record[Record]) Record { return r.Value }).Name(in.Name + " (value)").ID(id + "/value")
 	}
 	b.fail(fmt.Errorf("input %q: unknown type %q", in.Name, in.Type))

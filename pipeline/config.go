@@ -71,6 +71,9 @@ type EventTime struct {
 	// Idleness marks a split idle (not holding the watermark back) after
 	// this long without records; 0 never.
 	Idleness time.Duration
+
+	pos  Pos   // of the field's value
+	expr *Expr // when Field is an expression rather than a field name
 }
 
 // GeneratorInput generates records from expressions of seq, the record's
@@ -297,9 +300,12 @@ func (r *reader) inputs(n ast.Node) []*Input {
 			eo := r.object(en, what+": event_time")
 			if eo != nil {
 				in.EventTime = &EventTime{Field: r.str(eo, "field"), MaxOutOfOrderness: r.duration(eo, "max_out_of_orderness"), Idleness: r.duration(eo, "idleness")}
+				if fn := eo.get("field"); fn != nil {
+					in.EventTime.pos = posOf(r.deref(fn))
+				}
 				if in.EventTime.Field == "" {
 					r.errorf(eo.pos, "%s: event_time: missing field \"field\", the record field holding the event time", what)
-				} else if in.Schema != nil {
+				} else if in.Schema != nil && plainField(in.EventTime.Field) {
 					if f, ok := in.Schema.Field(in.EventTime.Field); !ok {
 						r.errorf(eo.keyPos("field"), "%s: event_time: field %q is not in the schema (%s)", what, in.EventTime.Field, in.Schema)
 					} else if f.Type != TypeTimestamp && f.Type != TypeInt && f.Type != TypeAny && f.Type != TypeString {

@@ -154,14 +154,17 @@ type checker struct {
 	schemas map[string]*Schema // of every input and step, by name
 	used    map[string]bool    // inputs and steps read by something
 	kinds   map[string]string  // "input" or the step's kind, by name
+	evts    map[string]*EventTime
 }
 
 func (c *checker) check() {
 	p := c.p
-	c.schemas, c.used, c.kinds = map[string]*Schema{}, map[string]bool{}, map[string]string{}
+	c.schemas, c.used, c.kinds, c.evts = map[string]*Schema{}, map[string]bool{}, map[string]string{}, map[string]*EventTime{}
 	for _, in := range p.Inputs {
 		c.kinds[in.Name] = "input"
+		c.evts[in.Name] = in.EventTime
 		c.schemas[in.Name] = c.inputSchema(in)
+		c.checkEventTime(in)
 	}
 	outs := map[string]*Output{}
 	for _, o := range p.Outputs {
@@ -188,6 +191,7 @@ func (c *checker) check() {
 		}
 		s.schema = s.spec.check(c, s, in)
 		c.schemas[s.Name] = s.schema
+		c.evts[s.Name] = c.stepEventTime(s)
 	}
 	for _, o := range p.Outputs {
 		what := fmt.Sprintf("output %q", o.Name)

@@ -48,9 +48,9 @@ var stepKinds = map[string]*stepKind{
 	"route":   {parse: parseRoute},
 	"script":  {unsupported: "JavaScript UDFs are not in this version of Weir"},
 	"enrich":  {unsupported: "lookups are not in this version of Weir"},
-	"window":  {unsupported: "windows are not in this version of Weir's pipelines; use the DataStream API"},
-	"join":    {unsupported: "joins are not in this version of Weir's pipelines; use the DataStream API"},
-	"dedupe":  {unsupported: "deduplication is not in this version of Weir's pipelines"},
+	"window":  {parse: parseWindow},
+	"join":    {parse: parseJoin},
+	"dedupe":  {parse: parseDedupe},
 	"unnest":  {unsupported: "unnest is not in this version of Weir's pipelines"},
 }
 
