@@ -28,17 +28,21 @@ var windowBase = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC).UnixMilli()
 
 // txns makes n transactions of 7 cards over about n seconds, each at
 // its own millisecond, up to 7.5 s out of order.
-func txns(n int) []txn {
+func txns(n int) []txn { return txnsFrom(0, n) }
+
+// txnsFrom makes the transactions first, first+1, … of the same sequence.
+func txnsFrom(first, n int) []txn {
 	cities := []string{"paris", "lyon", "nice", "lille", "metz"}
 	out := make([]txn, n)
 	seen := map[int64]bool{}
-	for i := range n {
+	for j := range n {
+		i := first + j
 		ts := windowBase + int64(i)*1000 - int64(i%4)*2500 + int64(i%10)
 		for seen[ts] {
 			ts++
 		}
 		seen[ts] = true
-		out[i] = txn{card: fmt.Sprintf("c%d", (i*5)%7), amount: int64(1 + (i*37)%101), city: cities[(i*3+i/7)%5], ts: ts}
+		out[j] = txn{card: fmt.Sprintf("c%d", (i*5)%7), amount: int64(1 + (i*37)%101), city: cities[(i*3+i/7)%5], ts: ts}
 	}
 	return out
 }
