@@ -306,3 +306,5 @@ dead_letter: {path: "${env:OUT}/dead"}
 		}
 	}
 }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
