@@ -89,8 +89,9 @@ func withoutCard(lines []string) []string {
 }
 
 // A window pipeline stopped with a savepoint at parallelism 2 and
-// restored at 3 writes what an uninterrupted run writes: the windows'
-// accumulators are keyed state that follows its keys.
+// restored at 3, with a step added before the window, writes what an
+// uninterrupted run writes: the windows' accumulators are keyed state
+// that follows its keys, under an ID from the step's name.
 func TestWindowRestoreRescaled(t *testing.T) {
 	dir := t.TempDir()
 	in, out, chk, once := filepath.Join(dir, "in"), filepath.Join(dir, "out"), filepath.Join(dir, "chk"), filepath.Join(dir, "once")
@@ -119,6 +120,9 @@ func TestWindowRestoreRescaled(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeTxns(t, filepath.Join(in, "b.jsonl"), second)
+	// The restored pipeline has a step more before the window: the
+	// window's state follows its name, not its position.
+	p = parse(t, strings.Replace(strings.Replace(restoreWindowPipeline, "WATCH", "true", 1), "steps:\n", "steps:\n  - name: tagged\n    map: {seen: true}\n", 1), map[string]string{"IN": in, "OUT": out})
 	if err := runUntil(t, p, chk, true, func() bool { return len(withoutCard(committed(t, out))) >= len(want) }, weir.Parallelism(3), weir.WatermarkInterval(0)); err != nil {
 		t.Fatal(err)
 	}
