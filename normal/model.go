@@ -31,7 +31,15 @@ const (
 	// slotsAfter is how many values the model sees before it fixes its
 	// time-of-day resolution from their typical interval.
 	slotsAfter = 16
+	// shapeBins is the number of bins of the residuals' distribution that
+	// the shape judgement compares, recent against long-run.
+	shapeBins = 8
 )
+
+// shapeEdges are the inner edges of the shape bins, in units of the
+// residual scale (signed): a change of the residuals' spread, skew or sign
+// moves mass between them.
+var shapeEdges = [shapeBins - 1]float64{-3, -1.5, -0.5, 0, 0.5, 1.5, 3}
 
 // Candidate predictors: the level alone, level + time-of-day profile, level
 // + hour-of-week profile.
@@ -83,6 +91,13 @@ type state struct {
 	daySum  float64        // sum of dayP over the slots in use
 	weekSum float64        // sum of weekP
 	recent  [shortWindow]float32
+	shortH  [shapeBins]float32   // recent distribution of the residuals (decaying weights)
+	longH   [shapeBins]float32   // long-run distribution of the residuals
+	klMu    float64              // long-run mean of the recent-vs-long divergence
+	klVr    float64              // and its variance
+	bias    float64              // recent mean of the signed residuals (decaying weights)
+	bMu     float64              // its long-run mean
+	bVr     float64              // and variance
 	dayP    [maxDaySlots]float32 // time-of-day profile: offset from the slow level
 	dayS    [scaleSlots]float32  // mean absolute residual by half hour of the day
 	weekP   [weekSlots]float32   // hour-of-week profile: offset from the slow level
@@ -132,6 +147,14 @@ type Config struct {
 	Hold int
 	// HoldDamping multiplies the scores during a hold.
 	HoldDamping float64
+	// ShapeAlpha is the weight of a new residual in the recent distribution
+	// of residuals that the shape judgement compares with the long-run
+	// one; 0 turns the shape judgement off.
+	ShapeAlpha float64
+	// BiasAlpha is the weight of a new residual in the recent mean of the
+	// signed residuals, which the shape judgement also compares with its
+	// long-run distribution (a small shift that persists).
+	BiasAlpha float64
 }
 
 // DefaultConfig returns the configuration Weir's NAB results were measured
@@ -152,6 +175,8 @@ func DefaultConfig() Config {
 		ScaleFloor:        0.25,
 		Hold:              200,
 		HoldDamping:       0.5,
+		ShapeAlpha:        0.03,
+		BiasAlpha:         0.05,
 	}
 }
 
@@ -185,6 +210,8 @@ func (c Config) Validate() error {
 		{"ScaleFloor", c.ScaleFloor > 0 && c.ScaleFloor <= 1, "in (0, 1]"},
 		{"Hold", c.Hold >= 0, "≥ 0"},
 		{"HoldDamping", c.HoldDamping >= 0 && c.HoldDamping <= 1, "in [0, 1]"},
+		{"ShapeAlpha", c.ShapeAlpha >= 0 && c.ShapeAlpha <= 1, "in [0, 1]"},
+		{"BiasAlpha", c.BiasAlpha > 0 && c.BiasAlpha <= 1, "in (0, 1]"},
 	} {
 		if !k.ok {
 			return fmt.Errorf("normal.Config.%s must be %s", k.field, k.want)
@@ -253,8 +280,12 @@ func (m *Model) Score(t time.Time, v float64) float64 {
 		// edges of a busy period): judge them by that time's own scale.
 		scale = math.Max(float64(s.dayS[si]), m.cfg.ScaleFloor*global)
 	}
-	z := math.Abs(v-pred[c]) / scale
+	r := (v - pred[c]) / scale
+	z := math.Abs(r)
 	score := m.score(z, v)
+	if m.cfg.ShapeAlpha > 0 {
+		score = m.shape(r, score)
+	}
 
 	// Learn.
 	s.n++
@@ -443,6 +474,84 @@ func (m *Model) score(z, v float64) float64 {
 	}
 	if score >= Threshold && m.cfg.Hold > 0 {
 		s.hold = uint32(m.cfg.Hold)
+	}
+	return score
+}
+
+// shape judges a change in the distribution of the residuals r (signed, in
+// scales): a recent histogram with decaying weights (ShapeAlpha) against a
+// long-run one (LongAlpha), compared by their relative entropy (after Wang
+// et al., "Statistical techniques for online anomaly detection in data
+// centers", IM 2011, NAB's "relative entropy" detector). The divergence is
+// judged against its own long-run mean and variance like the surprise, so
+// that a series whose residuals are autocorrelated is not always
+// surprising. It returns the higher of score and that judgement, applying
+// the hold like score does.
+func (m *Model) shape(r, score float64) float64 {
+	s := &m.st
+	b := 0
+	for b < len(shapeEdges) && r >= shapeEdges[b] {
+		b++
+	}
+	// The recent distribution and mean include r; the long-run ones learn
+	// from it after the judgement.
+	sa := math.Max(m.cfg.ShapeAlpha, 1/float64(s.n))
+	for i := range shapeBins {
+		x := float32(0)
+		if i == b {
+			x = 1
+		}
+		s.shortH[i] += float32(sa) * (x - s.shortH[i])
+	}
+	s.bias += math.Max(m.cfg.BiasAlpha, 1/float64(s.n)) * (clamp(r, 4) - s.bias)
+	mature := s.n > uint64(m.cfg.Warmup)
+	var kl float64
+	if mature {
+		for i := range shapeBins {
+			p := float64(s.shortH[i])
+			if p > 0 {
+				kl += p * math.Log(p/(float64(s.longH[i])+1e-3))
+			}
+		}
+		// The divergence is skewed like a chi-square; its cube root is
+		// close to normal (Wilson and Hilferty, 1931).
+		kl = math.Cbrt(math.Max(kl, 0))
+	}
+	la := math.Max(m.cfg.LongAlpha, 1/float64(s.n))
+	for i := range shapeBins {
+		x := float32(0)
+		if i == b {
+			x = 1
+		}
+		s.longH[i] += float32(la) * (x - s.longH[i])
+	}
+	if !mature {
+		return score
+	}
+	var js, jb float64
+	if s.n > uint64(m.cfg.Warmup)+uint64(1/m.cfg.ShapeAlpha) {
+		sd := math.Max(math.Sqrt(s.klVr), 0.01)
+		js = logScale(0.5 * math.Erfc((kl-s.klMu)/sd/math.Sqrt2))
+		sd = math.Max(math.Sqrt(s.bVr), 0.01)
+		jb = logScale(math.Erfc(math.Abs(s.bias-s.bMu) / sd / math.Sqrt2))
+		if s.hold > 0 {
+			js *= m.cfg.HoldDamping
+			jb *= m.cfg.HoldDamping
+		}
+	}
+	ka := math.Max(m.cfg.LongAlpha, 1/float64(s.n-uint64(m.cfg.Warmup)+1))
+	d := kl - s.klMu
+	s.klMu += ka * d
+	s.klVr += ka * (d*d - s.klVr)
+	d = s.bias - s.bMu
+	s.bMu += ka * d
+	s.bVr += ka * (d*d - s.bVr)
+	js = math.Max(js, jb)
+	if js > score {
+		if js >= Threshold && score < Threshold && m.cfg.Hold > 0 {
+			s.hold = uint32(m.cfg.Hold)
+		}
+		return js
 	}
 	return score
 }
