@@ -70,7 +70,21 @@ const (
 type Model struct {
 	cfg Config
 	st  state
+	// lo and hi are the expected range of the value last scored (Expected);
+	// not part of the state: each Score sets them.
+	lo, hi float64
 }
+
+// ExpectedWidth is the half-width of the expected range (Model.Expected),
+// in typical residuals: the prediction ± 3 of them.
+const ExpectedWidth = 3
+
+// Expected is the range of values the model expected for the value last
+// scored, from what it had learned before it: the prediction ± ExpectedWidth
+// typical residuals (at that time of day, for a seasonal series). A value
+// inside it is not anomalous on its own; a value outside it may be. Both
+// are 0 before the first Score and for a NaN or infinite value's.
+func (m *Model) Expected() (lo, hi float64) { return m.lo, m.hi }
 
 // state is everything a Model learns; it is what MarshalBinary encodes.
 type state struct {
@@ -231,12 +245,14 @@ func (m *Model) Count() uint64 { return m.st.n }
 // day, and no time passes for the model.
 func (m *Model) Score(t time.Time, v float64) float64 {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
+		m.lo, m.hi = 0, 0
 		return 0
 	}
 	ts := float64(t.Unix()) + float64(t.Nanosecond())*1e-9
 	s := &m.st
 	if s.n == 0 {
 		m.init(ts, v)
+		m.lo, m.hi = v, v
 		return 0
 	}
 	gap := ts - s.lastT
@@ -280,6 +296,7 @@ func (m *Model) Score(t time.Time, v float64) float64 {
 		// edges of a busy period): judge them by that time's own scale.
 		scale = math.Max(float64(s.dayS[si]), m.cfg.ScaleFloor*global)
 	}
+	m.lo, m.hi = pred[c]-ExpectedWidth*scale, pred[c]+ExpectedWidth*scale
 	r := (v - pred[c]) / scale
 	z := math.Abs(r)
 	score := m.score(z, v)

@@ -13,10 +13,12 @@ type Point[K comparable] struct {
 	Value float64
 }
 
-// Scored is a point with its anomaly score (Model.Score).
+// Scored is a point with its anomaly score (Model.Score) and the range of
+// values the model expected for it (Model.Expected).
 type Scored[K comparable] struct {
 	Point[K]
-	Score float64
+	Score  float64
+	Lo, Hi float64
 }
 
 // Scorer is a keyed process function that keeps one Model per key in keyed
@@ -73,6 +75,7 @@ func (s *Scorer[K]) Process(c weir.KeyedContext[K], p Point[K], out weir.Out[Sco
 	if err := s.state.Set(c, enc); err != nil {
 		return err
 	}
-	out.Emit(Scored[K]{Point: p, Score: score})
+	lo, hi := s.m.Expected()
+	out.Emit(Scored[K]{Point: p, Score: score, Lo: lo, Hi: hi})
 	return nil
 }
