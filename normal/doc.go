@@ -9,6 +9,8 @@
 // (MarshalBinary, UnmarshalBinary), so a keyed operator can keep one model
 // per key in Weir's state backend.
 //
-// Scores at or above Threshold are anomalies. docs/normal.md describes the
-// model and its results on the Numenta Anomaly Benchmark.
+// Scores at or above Threshold are anomalies. Scorer scores keyed points in
+// a job; AlertTracker, and Alerter in a job, turn scores into alerts that
+// open and close with hysteresis. docs/normal.md describes the model, the
+// alerts and the results on the Numenta Anomaly Benchmark.
 package normal

@@ -59,11 +59,13 @@ const (
 // shows it, a learned profile by time of day or by hour of the week,
 // picking whichever has predicted best lately. The surprise of a value is
 // its residual relative to the typical residual (at that time of day, for
-// a seasonal series). The score is the highest of three judgements: the
+// a seasonal series). The score is the highest of five judgements: the
 // mean surprise of the last few values against the surprises the model is
 // used to (Numenta's anomaly likelihood), log-scaled so that Threshold is a
 // one-in-100 000 event; how far the value leaves the recent range of
-// values; and how far its residual exceeds the recent largest residual.
+// values; how far its residual exceeds the recent largest residual; and,
+// judged like the likelihood, how far the recent residuals' distribution
+// (their relative entropy to the long-run one) and their mean have moved.
 //
 // A Model is not safe for concurrent use. Its state has a fixed size
 // (StateSize bytes encoded) whatever the length of the series.
