@@ -185,7 +185,7 @@ func DefaultConfig() Config {
 		LongAlpha:         0.002,
 		EnvelopeHalfLife:  30 * 24 * time.Hour,
 		EnvelopeTolerance: 0.05,
-		EnvelopeGate:      3,
+		EnvelopeGate:      4,
 		ResidualTolerance: 0.2,
 		ResidualHalfLife:  30 * 24 * time.Hour,
 		ScaleFloor:        0.25,
