@@ -532,9 +532,10 @@ func (m *Model) shape(r, score float64) float64 {
 				kl += p * math.Log(p/(float64(s.longH[i])+1e-3))
 			}
 		}
-		// The divergence is skewed like a chi-square; its cube root is
-		// close to normal (Wilson and Hilferty, 1931).
-		kl = math.Cbrt(math.Max(kl, 0))
+		// The divergence is skewed like a chi-square (2·n·KL is one, for
+		// n independent values); its square root is close to normal
+		// (Fisher's approximation).
+		kl = math.Sqrt(math.Max(kl, 0))
 	}
 	la := math.Max(m.cfg.LongAlpha, 1/float64(s.n))
 	for i := range shapeBins {

@@ -322,7 +322,37 @@ func TestShapeChangeRaisesScore(t *testing.T) {
 	for i := at; i < at+100; i++ {
 		best = math.Max(best, scores[i])
 	}
+	t.Logf("best %.3f", best)
 	if best < 0.3 {
 		t.Errorf("highest score in the 100 values after the noise stopped: %.3f, want ≥ 0.3", best)
 	}
+}
+
+// TestShapeJudgesDistribution feeds the shape judgements residuals
+// directly: 3 000 from a normal distribution, then residuals of the same
+// mean (0) but a sixth of the size (±0.2 scale, alternating), as when the
+// noise nearly stops. The relative entropy of the recent histogram to the
+// long-run one reaches Threshold within 40 values; the mean does not move.
+func TestShapeJudgesDistribution(t *testing.T) {
+	m := mustNew()
+	r := rand.New(rand.NewPCG(5, 1))
+	s := &m.st
+	for range 3000 {
+		s.n++
+		if sc := m.shape(r.NormFloat64()*1.25, 0); sc >= Threshold {
+			t.Fatalf("score %.3f at value %d, before the change", sc, s.n)
+		}
+	}
+	for i := range 40 {
+		s.n++
+		x := 0.2
+		if i%2 == 1 {
+			x = -0.2
+		}
+		if sc := m.shape(x, 0); sc >= Threshold {
+			t.Logf("caught %d values after the change (score %.3f, recent mean %.3f)", i, sc, s.bias)
+			return
+		}
+	}
+	t.Error("a change of the residuals' distribution not caught within 40 values")
 }
