@@ -395,6 +395,10 @@ type sourceOp[T any] struct {
 	clock *splitClock
 	// progress paces watermarks within a poll (WatermarkInterval).
 	progress watermarkPacer
+	// endedSent is the highest watermark of ended splits sent while no
+	// split was active, so that it is sent once before the subtask idles.
+	endedSent    int64
+	endedSentSet bool
 }
 
 // snappedPositions are the positions of o.runs[:len(pos)] at checkpoint id.
@@ -628,14 +632,27 @@ func (o *sourceOp[T]) NextPoll(now time.Time) time.Time {
 func (o *sourceOp[T]) Watermark(now time.Time) (int64, bool) {
 	o.progress.sent(now)
 	wm, active := runtime.MaxWatermark, false
+	ended := runtime.MinWatermark
 	for _, r := range o.runs {
-		if r.ended || r.idle || (o.idleTimeout > 0 && now.Sub(r.lastActive) >= o.idleTimeout) {
+		if r.ended {
+			ended = max(ended, r.watermark())
+			continue
+		}
+		if r.idle || (o.idleTimeout > 0 && now.Sub(r.lastActive) >= o.idleTimeout) {
 			continue
 		}
 		active = true
 		wm = min(wm, r.watermark())
 	}
 	if !active {
+		// Ended splits hold nothing back, but the records they read last
+		// still move the watermark once before the subtask goes idle: an
+		// unbounded source whose splits have all ended (it may discover
+		// more) must not leave the windows those records close unfired.
+		if ended != runtime.MinWatermark && (!o.endedSentSet || ended > o.endedSent) {
+			o.endedSent, o.endedSentSet = ended, true
+			return ended, false
+		}
 		return runtime.MinWatermark, true
 	}
 	return wm, false
