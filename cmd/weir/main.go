@@ -1,5 +1,6 @@
 // Command weir is the command-line interface of Weir, a stateful stream
-// processor. The commands themselves live in package internal/app/cli.
+// processor. The commands themselves live in package internal/app/cli,
+// and those of the job server in package platform/command.
 package main
 
 import (
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/weirstream/weir/internal/app/cli"
+	"github.com/weirstream/weir/platform/command"
 )
 
 // forceAfter is how long a job may take to stop after the second signal
@@ -39,7 +41,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "weir: the job did not stop after a second signal; exiting without it (--restore latest resumes from its latest checkpoint)")
 		os.Exit(1)
 	}()
-	err := cli.Execute(cli.WithStop(ctx, stop))
+	root := cli.NewRootCommand()
+	root.AddCommand(command.Serve(stop), command.Jobs())
+	err := root.ExecuteContext(cli.WithStop(ctx, stop))
 	cancel()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "weir: %v\n", err)

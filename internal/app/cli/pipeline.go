@@ -24,6 +24,8 @@ type pipelineRunOptions struct {
 	deadLetters string
 	duration    time.Duration
 	progress    time.Duration
+	// controlSocket is where the run answers its supervisor (control.go).
+	controlSocket string
 }
 
 func newRunCommand() *cobra.Command {
@@ -87,6 +89,7 @@ restarts from its newest checkpoint, up to --restarts times in a row.`,
 	f.StringVar(&o.deadLetters, "dead-letters", "", "the dead-letter `directory`, instead of the file's dead_letter")
 	f.DurationVar(&o.duration, "duration", 0, "stop after this long, as Ctrl-C does (with a savepoint under --checkpoint-dir); 0 runs until the inputs end")
 	f.DurationVar(&o.progress, "progress", o.progress, "print a progress line this often; 0 never")
+	f.StringVar(&o.controlSocket, "control-socket", "", "answer metrics and savepoint requests on a Unix socket at this `path` (what 'weir serve' uses to supervise its jobs; unauthenticated, so put it in a private directory)")
 	jf = addJobFlags(f)
 	return cmd
 }
@@ -101,6 +104,8 @@ func (o pipelineRunOptions) validate(changed func(string) bool) error {
 		return fmt.Errorf("invalid --progress %v: must not be negative", o.progress)
 	case changed("dead-letters") && o.deadLetters == "":
 		return errors.New("invalid --dead-letters: the directory must not be empty")
+	case changed("control-socket") && o.controlSocket == "":
+		return errors.New("invalid --control-socket: the path must not be empty")
 	}
 	if o.onError != "" {
 		if _, err := weir.ParseErrorPolicy(o.onError); err != nil {
@@ -168,6 +173,13 @@ func runPipeline(ctx context.Context, stdout, stderr io.Writer, p *pipeline.Pipe
 		return err
 	}
 	fmt.Fprintf(stderr, "%s%s\n", prefix, describePipeline(p, o))
+	if o.controlSocket != "" {
+		stopControl, err := serveControl(o.controlSocket, env)
+		if err != nil {
+			return err
+		}
+		defer stopControl()
+	}
 
 	start := time.Now()
 	done := make(chan struct{})

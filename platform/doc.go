@@ -1,0 +1,31 @@
+// Package platform is Weir's job server, what `weir serve` runs: one
+// process that keeps many pipeline jobs running, each in a `weir run`
+// process of its own, behind a REST API protected by a token, with the jobs'
+// figures on /metrics in the Prometheus text format.
+//
+// Everything the server keeps is under one data directory:
+//
+//	DIR/token             the API token (mode 0600), made on first start
+//	DIR/server.lock       held (flock) by the one server using DIR
+//	DIR/jobs/<id>/        one directory per job:
+//	    job.json          what was submitted and the job's state
+//	    pipeline.yaml     the pipeline, as submitted
+//	    lock              held (flock) by the server and the job's process
+//	    checkpoints/      the job's checkpoints and savepoints
+//	    job.log           the job's standard output and error
+//	    control.sock      the job process's control socket while it runs
+//
+// A job is supervised by a goroutine of the server: it starts the job's
+// process (`weir run … --restore latest` once a checkpoint exists), waits
+// for it, and restarts it with a growing backoff when it fails, until it
+// has failed too often in a window; then the job is failed, with the last
+// error its process printed. The processes die with the server
+// (Pdeathsig), and a job's lock, which its process inherits, keeps a new
+// server from starting it again before the old process is gone. A server
+// started again on the same directory brings back every job that was
+// running, from its latest checkpoint.
+//
+// The package uses only Weir's public API and the pipeline package; the
+// command line joins it to the weir command (package platform/command).
+// docs/serve.md describes the server, docs/security.md its defences.
+package platform
