@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/weirstream/weir"
 	"github.com/weirstream/weir/pipeline"
 )
 
@@ -394,11 +395,30 @@ func (s *Server) savepointJob(w http.ResponseWriter, r *http.Request, j *job) {
 		return
 	}
 	path, err := controlSavepoint(r.Context(), j.path(socketFile))
+	// A process that has just started may not have opened its socket, or
+	// started its job, yet: wait for it while it is the same process.
+	for deadline := time.Now().Add(time.Minute); err != nil && notReady(err) && time.Now().Before(deadline); {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+		if r.Context().Err() != nil || j.view().PID != v.PID {
+			break
+		}
+		path, err = controlSavepoint(r.Context(), j.path(socketFile))
+	}
 	if err != nil {
 		writeError(w, http.StatusConflict, "savepoint failed: "+err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, SavepointResponse{Path: path})
+}
+
+// notReady tells a savepoint refused because the job's process is not
+// ready for it yet from one that failed.
+func notReady(err error) bool {
+	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) ||
+		strings.Contains(err.Error(), weir.ErrNotRunning.Error())
 }
 
 // maxLogTail is how much of a job's log GET …/log answers.
