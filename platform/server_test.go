@@ -208,6 +208,24 @@ func TestJobLockKeepsAJobFromRunningTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts2.waitFor(t, j.ID, "running after the lock was released", func(j platform.Job) bool { return j.PID != 0 })
+
+	// A job canceled while it waits for its lock is canceled at once.
+	if err := ts2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatalf("the job's lock is held after the server closed: %v", err)
+	}
+	ts3 := newTestServer(t, platform.Config{Dir: dir})
+	for deadline := time.Now().Add(time.Minute); !ts3.logs.has("job is locked by another process; waiting"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not wait for the job's lock")
+		}
+	}
+	got, err := ts3.Client.Cancel(t.Context(), j.ID)
+	if err != nil || got.State != platform.Canceled {
+		t.Fatalf("cancel while waiting for the lock: %+v, %v", got, err)
+	}
 }
 
 // TestOneServerPerDirectory: a second server on the same directory is

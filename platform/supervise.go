@@ -25,6 +25,10 @@ func (s *Server) supervise(ctx context.Context, j *job) {
 	defer close(j.done)
 	lock, err := s.lockJob(ctx, j)
 	if err != nil {
+		if errors.Is(err, errCanceledWaiting) {
+			s.finish(j, Canceled, "")
+			return
+		}
 		if ctx.Err() == nil {
 			s.finish(j, Failed, fmt.Sprintf("cannot lock the job: %v", err))
 		}
@@ -106,6 +110,10 @@ func (s *Server) supervise(ctx context.Context, j *job) {
 	}
 }
 
+// errCanceledWaiting ends the wait for a job's lock when the job is
+// canceled.
+var errCanceledWaiting = errors.New("canceled while waiting for the job's lock")
+
 // lockJob takes the job's lock, waiting while another process holds it:
 // the process of this job that a server killed a moment ago, which dies
 // with it but not at the same instant.
@@ -132,6 +140,11 @@ func (s *Server) lockJob(ctx context.Context, j *job) (*os.File, error) {
 		case <-ctx.Done():
 			f.Close()
 			return nil, ctx.Err()
+		case <-j.wake:
+			if j.wanted() == Canceled {
+				f.Close()
+				return nil, errCanceledWaiting
+			}
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

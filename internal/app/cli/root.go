@@ -47,7 +47,8 @@ Today the command line runs declarative pipelines written in YAML (and
 checks and tests them), runs the built-in demo job, with or without
 checkpoints, lists the checkpoints a job left, generates the Nexmark
 benchmark's event stream and runs its queries, starts a development Kafka
-broker, and reports its version.`,
+broker, and reports its version. 'weir serve' runs many pipelines as a job
+server with a REST API, and 'weir jobs' controls them.`,
 		Example: `  # Check a pipeline file, run its test cases, then run it.
   weir validate examples/pipelines/router.yaml
   weir test examples/pipelines/router.yaml
