@@ -539,7 +539,7 @@ func (o *asyncOp[T, R]) OnProcessingTime(int64) error { return o.drain(context.B
 // Snapshot implements runtime.Stateful: the inputs of every entry not
 // emitted yet go into the checkpoint, in order; what was emitted is
 // downstream of the barrier already.
-func (o *asyncOp[T, R]) Snapshot(context.Context, int64) (runtime.OperatorState, error) {
+func (o *asyncOp[T, R]) Snapshot(_ context.Context, _ int64, savepoint bool) (runtime.OperatorState, error) {
 	if o.list == nil {
 		return runtime.OperatorState{}, errors.New("the input type has no codec")
 	}
@@ -550,7 +550,7 @@ func (o *asyncOp[T, R]) Snapshot(context.Context, int64) (runtime.OperatorState,
 	if err := o.list.Update(saved); err != nil {
 		return runtime.OperatorState{}, err
 	}
-	snap, err := o.backend.Snapshot()
+	snap, err := state.SnapshotFor(o.backend, savepoint)
 	return runtime.OperatorState{State: snap}, err
 }
 

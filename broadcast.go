@@ -182,7 +182,7 @@ func (o *broadcastOp[K, T, B, S, R]) Open(ctx context.Context) error {
 
 // Snapshot implements runtime.Stateful: the broadcast state goes into the
 // backend's broadcast list, then the backend is snapshotted with it.
-func (o *broadcastOp[K, T, B, S, R]) Snapshot(ctx context.Context, id int64) (runtime.OperatorState, error) {
+func (o *broadcastOp[K, T, B, S, R]) Snapshot(ctx context.Context, id int64, savepoint bool) (runtime.OperatorState, error) {
 	entries := make([]broadcastEntry[S], 0, len(o.state.m))
 	for k, v := range o.state.All() {
 		entries = append(entries, broadcastEntry[S]{Name: k, Value: v})
@@ -191,7 +191,7 @@ func (o *broadcastOp[K, T, B, S, R]) Snapshot(ctx context.Context, id int64) (ru
 	if err := o.list.Update(entries); err != nil {
 		return runtime.OperatorState{}, err
 	}
-	return o.keyedCore.Snapshot(ctx, id)
+	return o.keyedCore.Snapshot(ctx, id, savepoint)
 }
 
 type broadcastKeyed[K comparable, T, B, S, R any] struct{ o *broadcastOp[K, T, B, S, R] }

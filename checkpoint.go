@@ -216,9 +216,13 @@ type restoredCheckpoint struct {
 // restoredOperator is an operator's state in a checkpoint: one entry per old
 // subtask.
 type restoredOperator struct {
-	name         string
-	parallelism  int      // 0 when the checkpoint does not say
-	files        []string // state files of the old subtasks; "" for none
+	name        string
+	parallelism int      // 0 when the checkpoint does not say
+	files       []string // state files of the old subtasks; "" for none
+	// natives are the old subtasks' native files, parallel to files (nil
+	// for a state file in the snapshot format), which fetch copies.
+	natives      []*checkpoint.NativeState
+	fetch        func(f checkpoint.NativeFile, path string) error
 	splits       []runtime.SplitState
 	committables [][]byte
 	enumerator   *runtime.EnumeratorState
@@ -229,6 +233,8 @@ type opRestore struct {
 	// files are the state files of every old subtask: a backend keeps the
 	// key groups it owns and redistributes operator state.
 	files        []string
+	natives      []*checkpoint.NativeState // parallel to files
+	fetch        func(f checkpoint.NativeFile, path string) error
 	open         func(file string) (io.ReadCloser, error)
 	committables [][]byte
 	// parallelism is the operator's in the checkpoint, 0 when unknown.
@@ -253,6 +259,9 @@ func (r *opRestore) into(b state.Backend) error {
 			return permanent(fmt.Errorf("restore: %s: %w", f, err))
 		}
 		files = append(files, sf)
+	}
+	if slices.ContainsFunc(r.natives, func(n *checkpoint.NativeState) bool { return n != nil }) {
+		return r.intoFiles(b, files)
 	}
 	if err := b.Restore(files); err != nil {
 		return permanent(fmt.Errorf("restore: %w", err))
@@ -285,10 +294,15 @@ func snapshotFile(name string, rc io.Reader) (state.SnapshotFile, error) {
 // all state files (backends pick their key groups) and the committables
 // dealt round robin.
 func (op *restoredOperator) share(open func(string) (io.ReadCloser, error), i, p int) *opRestore {
-	r := &opRestore{open: open, parallelism: op.parallelism}
-	for _, f := range op.files {
+	r := &opRestore{open: open, parallelism: op.parallelism, fetch: op.fetch}
+	for i, f := range op.files {
 		if f != "" {
 			r.files = append(r.files, f)
+			var n *checkpoint.NativeState
+			if i < len(op.natives) {
+				n = op.natives[i]
+			}
+			r.natives = append(r.natives, n)
 		}
 	}
 	for j, c := range op.committables {

@@ -28,6 +28,8 @@ type checkpointStore struct {
 	dir    checkpoint.Store
 	plan   *plan
 	retain int
+	// files is what incremental checkpoints keep (checkpoint_native.go).
+	files nativeFiles
 }
 
 // jobOperators is the job data of a checkpoint: what operators keep outside
@@ -110,6 +112,13 @@ func (s *checkpointStore) close() error {
 // fails and is discarded, and syncing a large partial file would only
 // delay that.
 func (s *checkpointStore) WriteState(ctx context.Context, id int64, savepoint bool, st runtime.OperatorState) (string, int64, error) {
+	if fs, ok := st.State.(state.FileSnapshot); ok && !savepoint {
+		// A storage without a shared area (S3, for now) gets the full
+		// snapshot, which a file snapshot writes too.
+		if shared, ok := s.dir.(checkpoint.SharedStorage); ok {
+			return s.writeNative(ctx, id, st, fs, shared)
+		}
+	}
 	name := checkpoint.StateFileName(st.OperatorID, st.Subtask)
 	w, err := s.dir.Create(ctx, ref(id, savepoint), name)
 	if err != nil {
@@ -191,7 +200,7 @@ func (s *checkpointStore) Complete(ctx context.Context, c runtime.CompletedCheck
 			if files[w.OperatorID] == nil {
 				files[w.OperatorID] = make([]checkpoint.StateFile, op.Parallelism)
 			}
-			files[w.OperatorID][w.Subtask] = checkpoint.StateFile{Name: w.File, Size: w.Size}
+			files[w.OperatorID][w.Subtask] = checkpoint.StateFile{Name: w.File, Size: w.Size, Native: s.native(c.ID, w.OperatorID, w.Subtask)}
 		}
 	}
 	for _, id := range order {
@@ -204,6 +213,9 @@ func (s *checkpointStore) Complete(ctx context.Context, c runtime.CompletedCheck
 		return err
 	}
 	m.Job = map[string][]byte{jobOperatorsKey: data}
+	if m.SharedNames() != nil || hasNative(m) {
+		m.FormatVersion = checkpoint.FormatVersionShared
+	}
 	if params := s.plan.cfg.checkpoint.params; len(params) > 0 {
 		if m.Job[jobParametersKey], err = json.Marshal(params); err != nil {
 			return err
@@ -211,6 +223,9 @@ func (s *checkpointStore) Complete(ctx context.Context, c runtime.CompletedCheck
 	}
 	if err := s.dir.Complete(ctx, m); err != nil {
 		return err
+	}
+	if !c.Savepoint {
+		s.present(m)
 	}
 	// The checkpoint is complete whatever happens to the cleanup; a failed
 	// cleanup is retried after the next checkpoint.
@@ -220,6 +235,7 @@ func (s *checkpointStore) Complete(ctx context.Context, c runtime.CompletedCheck
 
 // Discard implements runtime.CheckpointStore.
 func (s *checkpointStore) Discard(ctx context.Context, id int64, savepoint bool) error {
+	s.discardShared(ctx, id)
 	err := s.dir.Delete(ctx, ref(id, savepoint))
 	if errors.Is(err, checkpoint.ErrNotFound) {
 		return nil
@@ -307,15 +323,23 @@ func loadCheckpoint(ctx context.Context, from string, store *checkpointStore) (*
 		rc.ops[id] = &restoredOperator{name: op.Name, parallelism: op.Parallelism, splits: op.Splits,
 			committables: op.Committables, enumerator: op.Enumerator}
 	}
+	fetch := sharedFetcher(storage, ref, info.Location)
 	for _, op := range m.Operators {
 		r := rc.ops[op.ID]
 		if r == nil {
 			r = &restoredOperator{name: op.Name, parallelism: op.Parallelism}
 			rc.ops[op.ID] = r
 		}
+		r.fetch = fetch
 		for _, f := range op.Subtasks {
 			r.files = append(r.files, f.Name)
+			r.natives = append(r.natives, f.Native)
 		}
+	}
+	if store != nil && storage.Location() == store.dir.Location() && ref.Kind == checkpoint.KindCheckpoint {
+		// The next checkpoint refers to the files this one shares rather
+		// than upload them again.
+		store.present(m)
 	}
 	return rc, closer, nil
 }

@@ -340,7 +340,7 @@ func (w *deadLetterWriter) roll() ([]deadLetterPF, error) {
 // Snapshot implements runtime.Stateful: it prepares the dead letters
 // written since the last barrier and returns the committables of every
 // checkpoint not yet known to be committed.
-func (w *deadLetterWriter) Snapshot(_ context.Context, id int64) (runtime.OperatorState, error) {
+func (w *deadLetterWriter) Snapshot(_ context.Context, id int64, _ bool) (runtime.OperatorState, error) {
 	if w.failed != nil {
 		return runtime.OperatorState{}, w.failed
 	}

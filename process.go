@@ -322,8 +322,8 @@ func newKeyedCore[K comparable, R any](b *opBuild, keys keyInfo[K], user any, op
 
 // Snapshot implements runtime.Stateful: a copy-on-write snapshot of the
 // keyed state and timers.
-func (o *keyedCore[K, R]) Snapshot(context.Context, int64) (runtime.OperatorState, error) {
-	snap, err := o.backend.Snapshot()
+func (o *keyedCore[K, R]) Snapshot(_ context.Context, _ int64, savepoint bool) (runtime.OperatorState, error) {
+	snap, err := state.SnapshotFor(o.backend, savepoint)
 	return runtime.OperatorState{State: snap}, err
 }
 

@@ -59,11 +59,17 @@ func rangesRead(t *testing.T, data []byte, i, p int) [][2]int64 {
 // key group and the offset.
 func TestRestoreNamesDamagedKeyGroup(t *testing.T) {
 	dir := t.TempDir()
-	env, _ := countJob(dir, 500, 1, 0)
+	var opts []weir.Option
+	if os.Getenv("WEIR_STATE_BACKEND") == "pebble" {
+		// The test damages a state file in the snapshot format, which
+		// incremental checkpoints keep only operator lists in.
+		opts = append(opts, weir.StateBackend(weir.PebbleBackend(weir.PebbleOptions{FullCheckpoints: true})))
+	}
+	env, _ := countJob(dir, 500, 1, 0, opts...)
 	if err := env.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "chk-*", "count-*"))
+	files, _ := filepath.Glob(filepath.Join(dir, "chk-*", "count-?????"))
 	if len(files) == 0 {
 		t.Fatal("no state file of operator count")
 	}
@@ -88,7 +94,7 @@ func TestRestoreNamesDamagedKeyGroup(t *testing.T) {
 	if err := os.WriteFile(file, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env, _ = countJob(dir, 500, 2, 0, weir.Restore(filepath.Dir(file)))
+	env, _ = countJob(dir, 500, 2, 0, append(opts, weir.Restore(filepath.Dir(file)))...)
 	err = env.Run(context.Background())
 	var fe *state.FormatError
 	if !errors.As(err, &fe) || !errors.Is(err, state.ErrChecksum) || fe.KeyGroup < 0 || fe.KeyGroup >= 64 || fe.Offset != section[0] {

@@ -194,7 +194,7 @@ func (o *sinkOp[T]) Open(ctx context.Context) error {
 }
 
 // Snapshot implements runtime.Stateful.
-func (o *sinkOp[T]) Snapshot(_ context.Context, id int64) (runtime.OperatorState, error) {
+func (o *sinkOp[T]) Snapshot(_ context.Context, id int64, _ bool) (runtime.OperatorState, error) {
 	if o.tp == nil {
 		if f, ok := o.w.(Flusher); ok {
 			return runtime.OperatorState{}, f.Flush()

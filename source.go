@@ -456,7 +456,7 @@ func (o *sourceOp[T]) addSplit(ctx context.Context, s assignedSplit, now time.Ti
 // Snapshot implements runtime.Stateful: each split's position and
 // watermark, ended splits included so that a restored job never reads them
 // again.
-func (o *sourceOp[T]) Snapshot(_ context.Context, id int64) (runtime.OperatorState, error) {
+func (o *sourceOp[T]) Snapshot(_ context.Context, id int64, _ bool) (runtime.OperatorState, error) {
 	st := runtime.OperatorState{Splits: make([]runtime.SplitState, len(o.runs))}
 	for i, r := range o.runs {
 		pos := r.position

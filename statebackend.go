@@ -54,6 +54,16 @@ type PebbleOptions struct {
 	// apart from it: set GOMEMLIMIT (or debug.SetMemoryLimit) too to bound
 	// the process; `weir run --state-memory` does.
 	Memory int64
+	// FullCheckpoints turns incremental checkpoints off: every checkpoint
+	// is then a full copy in the format every backend reads, as
+	// savepoints always are. By default a checkpoint flushes each
+	// subtask's memtable at the barrier, takes a Pebble checkpoint (hard
+	// links) and stores only the table files (SSTs) the previous
+	// checkpoint does not hold already; the others are shared, and
+	// retention deletes a shared file once no retained checkpoint refers
+	// to it. Such a checkpoint restores only on PebbleBackend (at any
+	// parallelism); take a savepoint to move a job to another backend.
+	FullCheckpoints bool
 }
 
 // PebbleBackend keeps keyed state on disk in Pebble, an LSM, for state
@@ -62,11 +72,12 @@ type PebbleOptions struct {
 // cache and memtables. The
 // working directory is scratch — it has no write-ahead log and nothing is
 // synced — and is never reopened: a job's state survives a crash through
-// its checkpoints, which PebbleBackend writes in the format every backend
-// writes (full copies), so they restore into any backend. Reads and
-// writes go through the state's codecs, like BytesBackend.
+// its checkpoints, which are incremental (see PebbleOptions.FullCheckpoints)
+// and restore on PebbleBackend; its savepoints are full copies in the
+// format every backend writes, so they restore into any backend. Reads
+// and writes go through the state's codecs, like BytesBackend.
 func PebbleBackend(o PebbleOptions) Backend {
-	po := pebble.Options{Dir: o.Dir, Memory: o.Memory}
+	po := pebble.Options{Dir: o.Dir, Memory: o.Memory, Incremental: !o.FullCheckpoints}
 	b := Backend{name: "pebble", open: pebble.NewBackend(po), perJob: func(stores int) func(state.Config) (state.Backend, error) {
 		po := po
 		po.Stores = stores

@@ -21,6 +21,7 @@ import (
 // job keeps a value per key and an event-time timer per key that emits it.
 func TestBackendsRestoreEachOther(t *testing.T) {
 	mem, byt, peb := weir.MemoryBackend, weir.BytesBackend, weir.PebbleBackend(weir.PebbleOptions{Dir: t.TempDir()})
+	full := weir.PebbleBackend(weir.PebbleOptions{Dir: t.TempDir(), FullCheckpoints: true})
 	for _, tc := range []struct {
 		from, to      weir.Backend
 		first, second int
@@ -30,9 +31,14 @@ func TestBackendsRestoreEachOther(t *testing.T) {
 		{mem, byt, 2, 1},
 		{byt, mem, 1, 2},
 		{peb, peb, 2, 3},
+		{peb, peb, 3, 2},
+		{peb, peb, 2, 2},
+		{peb, peb, 1, 2},
+		{peb, peb, 2, 1},
+		{full, peb, 2, 3},
 		{mem, peb, 1, 2},
-		{peb, mem, 2, 1},
-		{peb, byt, 3, 2},
+		{full, mem, 2, 1},
+		{full, byt, 3, 2},
 	} {
 		// The first run fails once a checkpoint has completed after its
 		// 1000th record; a job on Pebble runs longer, so that its first

@@ -296,6 +296,10 @@ func Latest(ctx context.Context, s Storage) (Info, error) {
 // taking it) or left by a crash, and no one can restore from it. n must be
 // at least 1, so a job always keeps a checkpoint to restart from.
 //
+// When s is a SharedStorage, Retain then deletes the shared files no
+// remaining checkpoint or savepoint refers to (RetainShared), so a shared
+// file goes only with the last checkpoint that needs it.
+//
 // Retain deletes what it can and reports every failure; a checkpoint that
 // disappears while it runs is not a failure.
 func Retain(ctx context.Context, s Storage, n int) error {
@@ -338,6 +342,9 @@ func Retain(ctx context.Context, s Storage, n int) error {
 				break
 			}
 		}
+	}
+	if ss, ok := s.(SharedStorage); ok && ctx.Err() == nil {
+		errs = append(errs, RetainShared(ctx, ss))
 	}
 	return errors.Join(errs...)
 }

@@ -193,7 +193,13 @@ func (d *Dir) Create(ctx context.Context, ref Ref, name string) (io.WriteCloser,
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: create %s: %w", d.location(ref, name), err)
 	}
-	return &stateWriter{d: d, f: f, w: bufio.NewWriterSize(&writebackFile{f: f}, writeBuffer), loc: d.location(ref, name)}, nil
+	return &stateWriter{d: d, f: f, w: newBufWriter(f), loc: d.location(ref, name)}, nil
+}
+
+// newBufWriter buffers the writes to f and starts their writeback as they
+// go.
+func newBufWriter(f *os.File) *bufio.Writer {
+	return bufio.NewWriterSize(&writebackFile{f: f}, writeBuffer)
 }
 
 // writebackFile writes to f and starts the disk writes of every
@@ -340,6 +346,9 @@ func (d *Dir) Complete(ctx context.Context, m *Metadata) error {
 				return fail(fmt.Errorf("operator %q subtask %d: %s is not a regular file", op.ID, i, sf.Name))
 			case fi.Size() != sf.Size:
 				return fail(fmt.Errorf("operator %q subtask %d: %s has %d bytes, the metadata says %d", op.ID, i, sf.Name, fi.Size(), sf.Size))
+			}
+			if err := d.verifyNative(ref, sf.Native); err != nil {
+				return fail(fmt.Errorf("operator %q subtask %d: %w", op.ID, i, err))
 			}
 		}
 	}
@@ -642,6 +651,37 @@ func (d *Dir) verifyFiles(m *Metadata) error {
 			case fi.Size() != sf.Size:
 				return fmt.Errorf("checkpoint: %s has %d bytes, the metadata says %d: %w", loc, fi.Size(), sf.Size, ErrMissingFile)
 			}
+			if err := d.verifyNative(ref, sf.Native); err != nil {
+				return fmt.Errorf("checkpoint: %v operator %q subtask %d: %w", ref, op.ID, i, err)
+			}
+		}
+	}
+	return nil
+}
+
+// verifyNative checks that the native files of a subtask are there with
+// their sizes: private ones in the checkpoint, shared ones in the shared
+// area.
+func (d *Dir) verifyNative(ref Ref, n *NativeState) error {
+	if n == nil {
+		return nil
+	}
+	for _, nf := range n.Files {
+		if nf.Shared != "" {
+			if err := d.checkShared(nf.Shared, nf.Size); err != nil {
+				return fmt.Errorf("shared file of %s: %w", nf.Name, err)
+			}
+			continue
+		}
+		fi, err := d.root.Stat(filepath.Join(ref.String(), nf.Private))
+		loc := d.location(ref, nf.Private)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("%s is missing: %w", loc, ErrMissingFile)
+		case err != nil:
+			return fmt.Errorf("%s: %w", loc, err)
+		case fi.Size() != nf.Size:
+			return fmt.Errorf("%s has %d bytes, the metadata says %d: %w", loc, fi.Size(), nf.Size, ErrMissingFile)
 		}
 	}
 	return nil

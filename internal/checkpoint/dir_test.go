@@ -597,7 +597,7 @@ func TestUnreadableMetadataIsNotHidden(t *testing.T) {
 	path := filepath.Join(d.Path(), chk(3).String(), "_metadata")
 	good, err := os.ReadFile(path)
 	must(t, err)
-	body := strings.Replace(string(good[:len(good)-len("crc32c 00000000\n")]), `"formatVersion": 1`, `"formatVersion": 2`, 1)
+	body := strings.Replace(string(good[:len(good)-len("crc32c 00000000\n")]), `"formatVersion": 1`, `"formatVersion": 3`, 1)
 	must(t, os.WriteFile(path, seal(body), 0o644))
 
 	_, err = d.List(t.Context())

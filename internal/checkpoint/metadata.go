@@ -14,9 +14,18 @@ import (
 	"github.com/weirstream/weir/internal/keygroup"
 )
 
-// FormatVersion is the version of the metadata format this package writes,
-// and the only one it reads. FORMAT.md describes it.
+// FormatVersion is the version of the metadata format this package writes
+// for checkpoints whose state files are all in the snapshot format.
+// FORMAT.md describes it.
 const FormatVersion = 1
+
+// FormatVersionShared is the version of metadata that lists files in a
+// backend's own format (StateFile.Native), some of them shared between
+// checkpoints; the version 1 fields are unchanged. This package reads
+// both, and writes a checkpoint's metadata as version 1 unless it needs
+// version 2, so that checkpoints without shared files stay readable by
+// builds that know only version 1.
+const FormatVersionShared = 2
 
 // The metadata file is the JSON document, a newline, then the trailer line
 // "crc32c " + 8 lowercase hex digits + "\n", the CRC-32C (Castagnoli) of
@@ -91,17 +100,116 @@ type StateFile struct {
 	// Size is its length in bytes; Complete checks it, so a truncated file
 	// is caught before the checkpoint can be used.
 	Size int64 `json:"size"`
+	// Native, when set, holds the subtask's keyed state in its backend's
+	// own format (an incremental checkpoint of the pebble backend): the
+	// files of a database, some shared with other checkpoints. The file
+	// Name then holds, in the snapshot format, only what the native files
+	// leave out (operator lists). Only metadata of FormatVersionShared
+	// has it.
+	Native *NativeState `json:"native,omitempty"`
+}
+
+// NativeState is a subtask's keyed state as the files of its backend's
+// own format.
+type NativeState struct {
+	// Format names the backend format ("pebble"); a restore refuses a
+	// format its backend does not read.
+	Format string `json:"format"`
+	// KeyGroupStart and KeyGroupEnd are the half-open range of key groups
+	// the subtask owned, which a restore at another parallelism needs to
+	// know which old subtasks hold its key groups.
+	KeyGroupStart int `json:"keyGroupStart"`
+	KeyGroupEnd   int `json:"keyGroupEnd"`
+	// Files are the files of the backend's directory, each once.
+	Files []NativeFile `json:"files"`
+}
+
+// NativeFile is one file of a NativeState: private to the checkpoint (in
+// its directory, named Private) or shared (in the storage's shared area,
+// named Shared); exactly one of the two is set.
+type NativeFile struct {
+	// Name is the file's name in the backend's directory.
+	Name string `json:"name"`
+	// Size is its length in bytes and CRC its CRC-32C (Castagnoli),
+	// which a restore checks as it reads the file.
+	Size int64  `json:"size"`
+	CRC  uint32 `json:"crc32c"`
+	// Private is the name of the file in the checkpoint's directory.
+	Private string `json:"private,omitempty"`
+	// Shared is the name of the file in the shared area (see
+	// SharedStorage), which other checkpoints may refer to as well.
+	Shared string `json:"shared,omitempty"`
+}
+
+// SharedNames returns the names of the shared files m refers to, each
+// once.
+func (m *Metadata) SharedNames() []string {
+	var names []string
+	seen := map[string]bool{}
+	for _, op := range m.Operators {
+		for _, f := range op.Subtasks {
+			if f.Native == nil {
+				continue
+			}
+			for _, nf := range f.Native.Files {
+				if nf.Shared != "" && !seen[nf.Shared] {
+					seen[nf.Shared] = true
+					names = append(names, nf.Shared)
+				}
+			}
+		}
+	}
+	return names
+}
+
+// hasNative reports whether any subtask of m has native files.
+func (m *Metadata) hasNative() bool {
+	for _, op := range m.Operators {
+		for _, f := range op.Subtasks {
+			if f.Native != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Ref returns the reference that names the checkpoint m describes.
 func (m *Metadata) Ref() Ref { return Ref{Kind: m.Kind, ID: m.ID} }
 
-// StateSize returns the total size of the state files m lists.
+// StateSize returns the total size of the state files m lists, shared
+// files included.
 func (m *Metadata) StateSize() int64 {
 	var n int64
 	for _, op := range m.Operators {
 		for _, f := range op.Subtasks {
 			n += f.Size
+			if f.Native != nil {
+				for _, nf := range f.Native.Files {
+					n += nf.Size
+				}
+			}
+		}
+	}
+	return n
+}
+
+// SharedSize returns the total size of the shared files m refers to,
+// each counted once.
+func (m *Metadata) SharedSize() int64 {
+	var n int64
+	seen := map[string]bool{}
+	for _, op := range m.Operators {
+		for _, f := range op.Subtasks {
+			if f.Native == nil {
+				continue
+			}
+			for _, nf := range f.Native.Files {
+				if nf.Shared != "" && !seen[nf.Shared] {
+					seen[nf.Shared] = true
+					n += nf.Size
+				}
+			}
 		}
 	}
 	return n
@@ -157,8 +265,11 @@ func (m *Metadata) Validate() error {
 	top := func(field, format string, args ...any) {
 		errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf(format, args...)})
 	}
-	if m.FormatVersion != FormatVersion {
-		top("FormatVersion", "%d; this build writes and reads %d: %w", m.FormatVersion, FormatVersion, ErrVersion)
+	switch {
+	case m.FormatVersion != FormatVersion && m.FormatVersion != FormatVersionShared:
+		top("FormatVersion", "%d; this build writes and reads %d and %d: %w", m.FormatVersion, FormatVersion, FormatVersionShared, ErrVersion)
+	case m.FormatVersion == FormatVersion && m.hasNative():
+		top("FormatVersion", "%d, but a subtask has native files, which need version %d", m.FormatVersion, FormatVersionShared)
 	}
 	if !m.Kind.valid() {
 		top("Kind", "%v; must be checkpoint or savepoint", m.Kind)
@@ -219,9 +330,53 @@ func (m *Metadata) Validate() error {
 			if f.Size < 0 {
 				bad(fmt.Sprintf("Subtasks[%d].Size", j), "%d; must not be negative", f.Size)
 			}
+			if f.Native != nil {
+				validateNative(f.Native, fmt.Sprintf("Subtasks[%d].Native", j), maxParOK, m.MaxParallelism, files, op.ID, j, bad)
+			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateNative checks a subtask's native files; private names share the
+// checkpoint's namespace with the state files (files), shared names only
+// need to be valid.
+func validateNative(n *NativeState, field string, maxParOK bool, maxPar int, files map[string]string, opID string, subtask int, bad func(field, format string, args ...any)) {
+	if n.Format == "" {
+		bad(field+".Format", "empty")
+	}
+	if n.KeyGroupStart < 0 || n.KeyGroupStart > n.KeyGroupEnd || maxParOK && n.KeyGroupEnd > maxPar {
+		bad(field+".KeyGroupStart", "[%d,%d) is not a key-group range within [0,%d)", n.KeyGroupStart, n.KeyGroupEnd, maxPar)
+	}
+	names := map[string]bool{}
+	for k, nf := range n.Files {
+		ff := fmt.Sprintf("%s.Files[%d]", field, k)
+		if nf.Name == "" || strings.ContainsAny(nf.Name, `/\`) || nf.Name == "." || nf.Name == ".." {
+			bad(ff+".Name", "%q is not a file name", nf.Name)
+		} else if names[nf.Name] {
+			bad(ff+".Name", "%q is listed twice", nf.Name)
+		}
+		names[nf.Name] = true
+		if nf.Size < 0 {
+			bad(ff+".Size", "%d; must not be negative", nf.Size)
+		}
+		switch {
+		case (nf.Private == "") == (nf.Shared == ""):
+			bad(ff, "exactly one of Private and Shared must be set")
+		case nf.Private != "":
+			if err := validateName(nf.Private); err != nil {
+				bad(ff+".Private", "%w", err)
+			} else if prev, dup := files[nf.Private]; dup {
+				bad(ff+".Private", "%q is also listed by %s", nf.Private, prev)
+			} else {
+				files[nf.Private] = fmt.Sprintf("operator %q subtask %d", opID, subtask)
+			}
+		default:
+			if err := validateName(nf.Shared); err != nil {
+				bad(ff+".Shared", "%w", err)
+			}
+		}
+	}
 }
 
 // Encode returns m in the metadata file format, after validating it. Equal
@@ -264,8 +419,8 @@ func DecodeMetadata(b []byte) (*Metadata, error) {
 	switch {
 	case v.FormatVersion == nil:
 		return nil, fmt.Errorf("checkpoint metadata: no formatVersion")
-	case *v.FormatVersion != FormatVersion:
-		return nil, fmt.Errorf("checkpoint metadata: format version %d, this build reads %d: %w", *v.FormatVersion, FormatVersion, ErrVersion)
+	case *v.FormatVersion != FormatVersion && *v.FormatVersion != FormatVersionShared:
+		return nil, fmt.Errorf("checkpoint metadata: format version %d, this build reads %d and %d: %w", *v.FormatVersion, FormatVersion, FormatVersionShared, ErrVersion)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

@@ -98,7 +98,7 @@ func TestValidate(t *testing.T) {
 		want   []string
 		is     error
 	}{
-		{"version", func(m *checkpoint.Metadata) { m.FormatVersion = 2 }, []string{"FormatVersion: 2"}, checkpoint.ErrVersion},
+		{"version", func(m *checkpoint.Metadata) { m.FormatVersion = 3 }, []string{"FormatVersion: 3"}, checkpoint.ErrVersion},
 		{"no version", func(m *checkpoint.Metadata) { m.FormatVersion = 0 }, []string{"FormatVersion: 0"}, checkpoint.ErrVersion},
 		{"kind", func(m *checkpoint.Metadata) { m.Kind = 0 }, []string{"Kind:"}, nil},
 		{"id", func(m *checkpoint.Metadata) { m.ID = 0 }, []string{"ID: 0; must be positive"}, nil},
@@ -161,7 +161,7 @@ func TestDecodeIntactButWrong(t *testing.T) {
 		body string
 		is   error
 	}{
-		{"newer version", strings.Replace(body, `"formatVersion": 1`, `"formatVersion": 2`, 1), checkpoint.ErrVersion},
+		{"newer version", strings.Replace(body, `"formatVersion": 1`, `"formatVersion": 3`, 1), checkpoint.ErrVersion},
 		{"no version", strings.Replace(body, `"formatVersion": 1,`, ``, 1), nil},
 		{"unknown field", strings.Replace(body, `"id": 42,`, `"id": 42, "extra": true,`, 1), nil},
 		{"invalid", strings.Replace(body, `"maxParallelism": 128`, `"maxParallelism": 0`, 1), nil},

@@ -60,7 +60,10 @@ type Pruned struct {
 // complete: it hides a completion time, so nothing can show which one is
 // the newest.
 //
-// Prune deletes what it can and reports every failure.
+// On a SharedStorage it then deletes the shared files no complete
+// checkpoint or savepoint refers to (RetainShared), unless a metadata is
+// damaged. Prune deletes what it
+// can and reports every failure.
 func Prune(ctx context.Context, s Inspector, o PruneOptions) ([]Pruned, error) {
 	entries, err := s.Inspect(ctx)
 	if err != nil {
@@ -128,6 +131,14 @@ func Prune(ctx context.Context, s Inspector, o PruneOptions) ([]Pruned, error) {
 			if ctx.Err() != nil {
 				return done, errors.Join(errs...)
 			}
+		}
+	}
+	// Then the shared files that only the deleted ones used, and those
+	// that crashed attempts left; not while a damaged metadata hides what
+	// its checkpoint refers to.
+	if ss, ok := s.(SharedStorage); ok && !hidden {
+		if err := RetainShared(ctx, ss); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return done, errors.Join(errs...)

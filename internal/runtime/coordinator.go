@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weirstream/weir/internal/failpoint"
@@ -147,7 +148,10 @@ type Coordinator struct {
 	sources []*Task
 
 	wake chan struct{}
-	mu   struct {
+	// savepoint is the ID of the newest savepoint triggered, which tasks
+	// read at its barrier (IsSavepoint).
+	savepoint atomic.Int64
+	mu        struct {
 		sync.Mutex
 		events []coordEvent
 		// closed is set when Run returns: later events are dropped, their
@@ -244,6 +248,10 @@ func (c *Coordinator) Acknowledge(id int64, task int, alignment time.Duration, s
 func (c *Coordinator) Decline(id int64, task int, err error) {
 	c.post(coordEvent{kind: evDecline, id: id, task: task, err: err})
 }
+
+// IsSavepoint reports whether id is a savepoint; tasks ask at its barrier,
+// so that operators snapshot for a savepoint (see Stateful).
+func (c *Coordinator) IsSavepoint(id int64) bool { return c.savepoint.Load() == id }
 
 // SourceEnded implements Checkpointer.
 func (c *Coordinator) SourceEnded(task int) {
@@ -431,6 +439,9 @@ func (c *Coordinator) Run(ctx context.Context) error {
 				requested = nil
 				next++
 				lastStart = now
+				if cur.savepoint {
+					c.savepoint.Store(cur.id)
+				}
 				if err := c.trigger(ctx, cur.id, stop); err != nil {
 					return err
 				}

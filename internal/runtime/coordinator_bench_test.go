@@ -39,7 +39,7 @@ func (o *benchOp) Open(context.Context) error { return nil }
 func (o *benchOp) OnWatermark(int64) error    { return nil }
 func (o *benchOp) EndInput() error            { return nil }
 func (o *benchOp) Close() error               { return nil }
-func (o *benchOp) Snapshot(context.Context, int64) (OperatorState, error) {
+func (o *benchOp) Snapshot(context.Context, int64, bool) (OperatorState, error) {
 	time.Sleep(o.delay)
 	return OperatorState{State: benchSnapshot{o.size}}, nil
 }

@@ -164,7 +164,7 @@ func (o *harnessOp) OnWatermark(int64) error    { return nil }
 func (o *harnessOp) EndInput() error            { return nil }
 func (o *harnessOp) Close() error               { return nil }
 
-func (o *harnessOp) Snapshot(ctx context.Context, id int64) (OperatorState, error) {
+func (o *harnessOp) Snapshot(ctx context.Context, id int64, _ bool) (OperatorState, error) {
 	h := o.h
 	if h.onSnapshot != nil {
 		if err := h.onSnapshot(ctx, o.task, o.id, id); err != nil {

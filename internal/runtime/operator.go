@@ -158,8 +158,11 @@ type WatermarkGenerator interface {
 type Stateful interface {
 	// Snapshot captures the operator's state for checkpoint id. It runs on
 	// the task goroutine while the barrier passes, so it must be cheap:
-	// copy-on-write snapshots, positions, a sink's prepare.
-	Snapshot(ctx context.Context, id int64) (OperatorState, error)
+	// copy-on-write snapshots, positions, a sink's prepare. savepoint says
+	// id is a savepoint, whose state is written in full in the snapshot
+	// format (state.SnapshotFor), never as a backend's own files shared
+	// with other checkpoints.
+	Snapshot(ctx context.Context, id int64, savepoint bool) (OperatorState, error)
 }
 
 // CheckpointListener is implemented by operators that act when a

@@ -620,9 +620,11 @@ func (t *Task) TriggerBarrier(ctx context.Context, id int64) error {
 	if t.Checkpointer != nil {
 		states := make([]OperatorState, 0, len(t.stateful))
 		var failed error
+		sp, _ := t.Checkpointer.(interface{ IsSavepoint(id int64) bool })
+		savepoint := sp != nil && sp.IsSavepoint(id)
 		for _, i := range t.stateful {
 			t.Meta.Op = i
-			st, err := t.Ops[i].(Stateful).Snapshot(ctx, id)
+			st, err := t.Ops[i].(Stateful).Snapshot(ctx, id, savepoint)
 			if err != nil {
 				failed = t.opError(i, fmt.Errorf("snapshot for checkpoint %d: %w", id, err), false)
 				break

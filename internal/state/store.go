@@ -98,6 +98,8 @@ type StoreBackend struct {
 	// group offset.
 	sweep      struct{ table, group int }
 	onSnapshot []func() error
+	// files is what file checkpoints need (storefiles.go).
+	files storeFiles
 }
 
 // storeEntry is a name in the catalog: a keyed table or an operator list.
@@ -143,21 +145,8 @@ func (b *StoreBackend) OnSnapshot(f func() error) { b.onSnapshot = append(b.onSn
 // of the Store and returns a snapshot that scans it when written out. The
 // snapshot has a Release method that frees the view.
 func (b *StoreBackend) Snapshot() (Snapshot, error) {
-	if b.closed {
-		return nil, ErrClosed
-	}
-	for _, f := range b.onSnapshot {
-		if err := f(); err != nil {
-			return nil, err
-		}
-	}
-	for _, t := range b.tables {
-		if err := t.flush(); err != nil {
-			return nil, err
-		}
-	}
-	if b.err != nil {
-		return nil, b.err
+	if err := b.prepareSnapshot(); err != nil {
+		return nil, err
 	}
 	view, err := b.store.Snapshot()
 	if err != nil {
@@ -167,14 +156,31 @@ func (b *StoreBackend) Snapshot() (Snapshot, error) {
 	for _, t := range b.tables {
 		s.tables = append(s.tables, &frozenStoreTable{view: view, t: t.meta})
 	}
-	for _, l := range b.lists {
-		s.tables = append(s.tables, &rawTable{tableHeader: tableHeader{name: l.name, kind: kindOperatorList, mode: l.mode, layout: l.layout}, entries: l.entries})
+	for _, m := range b.files.native {
+		s.tables = append(s.tables, &frozenStoreTable{view: view, t: m})
 	}
-	for _, t := range b.raw {
-		s.tables = append(s.tables, t)
-	}
+	s.tables = append(s.tables, b.partTables()...)
 	slices.SortFunc(s.tables, func(a, b frozenTable) int { return cmp.Compare(a.header().name, b.header().name) })
 	return s, nil
+}
+
+// prepareSnapshot runs the OnSnapshot functions and writes what tables
+// hold back, before the Store is captured.
+func (b *StoreBackend) prepareSnapshot() error {
+	if b.closed {
+		return ErrClosed
+	}
+	for _, f := range b.onSnapshot {
+		if err := f(); err != nil {
+			return err
+		}
+	}
+	for _, t := range b.tables {
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
+	return b.err
 }
 
 type storeSnapshot struct {
@@ -303,10 +309,17 @@ func (b *StoreBackend) register(name string, kind tableKind, ttl time.Duration, 
 	if _, ok := b.names[name]; ok {
 		return nil, fmt.Errorf("%w: %q", ErrExists, name)
 	}
-	if b.nextID == math.MaxUint32 {
-		return nil, fmt.Errorf("state: table %q: too many tables", name)
+	id, native, err := b.claimNative(name, kind, ttl, layout)
+	if err != nil {
+		return nil, err
 	}
-	t := &storeTable{b: b, meta: storeMeta{name: name, id: b.nextID, kind: kind, ttl: int64(ttl), kgs: b.cfg.KeyGroups, layout: layout}}
+	if !native {
+		if b.nextID == math.MaxUint32 {
+			return nil, fmt.Errorf("state: table %q: too many tables", name)
+		}
+		id = b.nextID
+	}
+	t := &storeTable{b: b, meta: storeMeta{name: name, id: id, kind: kind, ttl: int64(ttl), kgs: b.cfg.KeyGroups, layout: layout}}
 	raw, restored := b.raw[name]
 	if restored && raw.kind != kind {
 		return nil, fmt.Errorf("state: table %q was restored as a %s table but is created as a %s table", name, raw.kind, kind)
@@ -317,7 +330,12 @@ func (b *StoreBackend) register(name string, kind tableKind, ttl time.Duration, 
 			return nil, err
 		}
 	}
-	b.nextID++
+	if !native {
+		b.nextID++
+		if err := b.writeCatalog(t.meta); err != nil {
+			return nil, err
+		}
+	}
 	if restored {
 		if err := t.load(raw, check); err != nil {
 			return nil, err

@@ -23,6 +23,7 @@ type jobFlags struct {
 	state             string
 	stateDir          string
 	stateMemory       int64 // MiB
+	stateIncremental  bool
 	checkpointWriters int
 	restarts          int
 	restartBackoff    time.Duration
@@ -32,10 +33,11 @@ type jobFlags struct {
 }
 
 func addJobFlags(f *pflag.FlagSet) *jobFlags {
-	j := &jobFlags{state: "memory", restarts: 10, restartBackoff: time.Second, restartMaxBackoff: time.Minute, logLevel: "warn", logFormat: "text"}
+	j := &jobFlags{state: "memory", stateIncremental: true, restarts: 10, restartBackoff: time.Second, restartMaxBackoff: time.Minute, logLevel: "warn", logFormat: "text"}
 	f.StringVar(&j.state, "state", j.state, "keep keyed state in memory (Go values, the fastest), bytes (encoded, on the heap) or pebble (on disk, for state larger than memory); checkpoints of each restore into the others")
 	f.StringVar(&j.stateDir, "state-dir", "", "with --state pebble, make each operator subtask's working `directory` here, removed when the job ends (default: the system's temporary directory)")
 	f.Int64Var(&j.stateMemory, "state-memory", 64, "with --state pebble, the memory budget of the job's state in MiB, shared by its keyed operator subtasks (Pebble's cache, memtables included); given, it also sets the Go memory limit (GOMEMLIMIT) to the same amount unless GOMEMLIMIT is set")
+	f.BoolVar(&j.stateIncremental, "state-incremental", j.stateIncremental, "with --state pebble, make checkpoints incremental: each stores only the files the previous one does not hold (savepoints are always full); =false for full checkpoints, which restore on any backend")
 	f.IntVar(&j.restarts, "restarts", j.restarts, "with checkpoints, restart a failing job from its latest checkpoint up to this many times in a row; 0 never")
 	f.DurationVar(&j.restartBackoff, "restart-backoff", j.restartBackoff, "wait before the first restart; it grows 1.5× with each restart in a row")
 	f.DurationVar(&j.restartMaxBackoff, "restart-max-backoff", j.restartMaxBackoff, "the longest wait before a restart")
@@ -132,14 +134,14 @@ func (j *jobFlags) options(stderr io.Writer, checkpointDir, dirFlag string, chan
 }
 
 // backend returns the state backend --state names, with the options of
-// --state-dir and --state-memory.
+// --state-dir, --state-memory and --state-incremental.
 func (j *jobFlags) backend(changed func(string) bool) (weir.Backend, error) {
 	b, err := weir.ParseBackend(j.state)
 	if err != nil {
 		return weir.Backend{}, fmt.Errorf("invalid --state %q: want memory, bytes or pebble", j.state)
 	}
 	if b.String() != "pebble" {
-		for _, f := range []string{"state-dir", "state-memory"} {
+		for _, f := range []string{"state-dir", "state-memory", "state-incremental"} {
 			if changed(f) {
 				return weir.Backend{}, fmt.Errorf("--%s needs --state pebble", f)
 			}
@@ -149,7 +151,7 @@ func (j *jobFlags) backend(changed func(string) bool) (weir.Backend, error) {
 	if j.stateMemory < 4 || j.stateMemory > 1<<30 {
 		return weir.Backend{}, fmt.Errorf("invalid --state-memory %d: want MiB from 4 to %d", j.stateMemory, 1<<30)
 	}
-	return weir.PebbleBackend(weir.PebbleOptions{Dir: j.stateDir, Memory: j.stateMemory << 20}), nil
+	return weir.PebbleBackend(weir.PebbleOptions{Dir: j.stateDir, Memory: j.stateMemory << 20, FullCheckpoints: !j.stateIncremental}), nil
 }
 
 // setMemoryLimit and lookupEnv are debug.SetMemoryLimit and os.LookupEnv;

@@ -49,6 +49,16 @@ func (b *budget) acquire() *pdb.Cache {
 	return b.mu.cache
 }
 
+// shared returns the shared cache with a reference the caller passes to
+// Pebble's options and then drops, for a Store that is counted open
+// already and opens its database again.
+func (b *budget) shared() *pdb.Cache {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.mu.cache.Ref()
+	return b.mu.cache
+}
+
 // release counts a Store closed (or one that failed to open); the last
 // one frees the cache, which each database has unreferenced on closing.
 func (b *budget) release() {

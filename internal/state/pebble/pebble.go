@@ -50,6 +50,11 @@ type Options struct {
 	Memory int64
 	// Stores is how many Stores share Memory at once; zero means one.
 	Stores int
+
+	// Incremental makes checkpoints (not savepoints) incremental: each
+	// one stores only the files of the database that the previous one
+	// does not hold (see checkpoint.go).
+	Incremental bool
 }
 
 // Validate reports the first problem with the options, naming the field.
@@ -98,6 +103,7 @@ func NewBackend(o Options) func(state.Config) (state.Backend, error) {
 		if err != nil {
 			return nil, errors.Join(err, s.Close())
 		}
+		b.SetFileCheckpoints(o.Incremental)
 		return b, nil
 	}
 }
