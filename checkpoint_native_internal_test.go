@@ -393,3 +393,154 @@ func TestSavepointOfIncrementalBackendIsFull(t *testing.T) {
 		t.Fatalf("the memory backend restored %d keys, want 100", n)
 	}
 }
+
+// timersAt is a pending timer as the test sees it.
+type timersAt struct {
+	key  int64
+	d    uint8
+	time int64
+}
+
+// restoreTimers restores subtask i of p of the operator from checkpoint
+// id into a new incremental backend, creates its timers and returns them
+// with the backend and the number of entries its Store holds outside the
+// catalog.
+func restoreTimers(t *testing.T, s *checkpointStore, op string, id int64, i, p int) (*state.StoreBackend, state.Timers[int64], int) {
+	t.Helper()
+	path := filepath.Join(s.dir.Location(), checkpoint.Ref{Kind: checkpoint.KindCheckpoint, ID: id}.String())
+	rc, closer, err := loadCheckpoint(context.Background(), path, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer()
+	b, store := incrementalStore(t, op, i, p)
+	if err := rc.ops[op].share(rc.open, i, p).into(b); err != nil {
+		t.Fatalf("restore subtask %d of %d from checkpoint %d: %v", i, p, id, err)
+	}
+	timers, ok, err := state.NewTimers(b, codec.Int64())
+	if err != nil || !ok {
+		t.Fatalf("NewTimers = %v, %v", ok, err)
+	}
+	stored := 0
+	if err := store.Scan(nil, func(k, _ []byte) bool {
+		if k[0]|k[1]|k[2]|k[3] != 0 {
+			stored++
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return b, timers, stored
+}
+
+// popAll pops every timer of both domains, checking each domain fires in
+// time order.
+func popAll(t *testing.T, timers state.Timers[int64]) map[timersAt]bool {
+	t.Helper()
+	got := map[timersAt]bool{}
+	for d := range uint8(state.TimeDomains) {
+		last := int64(-1 << 63)
+		for {
+			tm, ok, err := timers.Pop(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+			if tm.Time < last {
+				t.Fatalf("domain %d: timer at %d fired after one at %d", d, tm.Time, last)
+			}
+			last = tm.Time
+			if tm.KeyGroup != kgOf(tm.Key) {
+				t.Fatalf("timer of key %d in key group %d, want %d", tm.Key, tm.KeyGroup, kgOf(tm.Key))
+			}
+			got[timersAt{tm.Key, d, tm.Time}] = true
+		}
+	}
+	return got
+}
+
+// Timers pending at an incremental checkpoint fire after a restore from
+// it, at the same parallelism (the files become the database) and at
+// others (key-group ranges copied), and again after a second checkpoint
+// and restore of the restored backends. The Store of a restored backend
+// holds each timer twice (its row and its index entry) and nothing of the
+// old index.
+func TestIncrementalRestoreKeepsTimers(t *testing.T) {
+	s, op := storeForTest(t, 2)
+	want := map[timersAt]bool{}
+	var srcs []state.Backend
+	for i := range 2 {
+		b := incrementalBackend(t, op, i, 2)
+		timers, ok, err := state.NewTimers(b, codec.Int64())
+		if err != nil || !ok {
+			t.Fatalf("NewTimers = %v, %v", ok, err)
+		}
+		for k := range int64(400) {
+			if !b.Config().KeyGroups.Contains(kgOf(k)) {
+				continue
+			}
+			for _, tm := range []timersAt{{k, 0, (k * 7919) % 1000}, {k, 1, 5000 - k}} {
+				if _, err := timers.Register(tm.d, kgOf(k), k, tm.time); err != nil {
+					t.Fatal(err)
+				}
+				want[tm] = true
+			}
+		}
+		srcs = append(srcs, b)
+	}
+	checkpointOnce(t, s, op, 1, srcs...)
+
+	owned := func(i, p int) map[timersAt]bool {
+		kgs := keygroup.RangeFor(keygroup.DefaultMaxParallelism, p, i)
+		out := map[timersAt]bool{}
+		for tm := range want {
+			if kgs.Contains(kgOf(tm.key)) {
+				out[tm] = true
+			}
+		}
+		return out
+	}
+	for _, p := range []int{2, 1, 3} {
+		t.Run(fmt.Sprintf("p2 to p%d", p), func(t *testing.T) {
+			for i := range p {
+				_, timers, stored := restoreTimers(t, s, op, 1, i, p)
+				w := owned(i, p)
+				if stored != 2*len(w) {
+					t.Errorf("subtask %d of %d: the store holds %d entries besides the catalog; want %d, a row and an index entry per timer", i, p, stored, 2*len(w))
+				}
+				if got := popAll(t, timers); !maps.Equal(got, w) {
+					t.Fatalf("subtask %d of %d: %d timers fired, want %d", i, p, len(got), len(w))
+				}
+			}
+		})
+	}
+
+	// A second generation: restore at 2, register one more timer each,
+	// checkpoint, restore at 2 again.
+	var restored []state.Backend
+	for i := range 2 {
+		b, timers, _ := restoreTimers(t, s, op, 1, i, 2)
+		k := int64(1000 + i)
+		for !b.Config().KeyGroups.Contains(kgOf(k)) {
+			k += 2
+		}
+		if _, err := timers.Register(0, kgOf(k), k, -1); err != nil {
+			t.Fatal(err)
+		}
+		want[timersAt{k, 0, -1}] = true
+		restored = append(restored, b)
+	}
+	checkpointOnce(t, s, op, 2, restored...)
+	for i := range 2 {
+		_, timers, stored := restoreTimers(t, s, op, 2, i, 2)
+		w := owned(i, 2)
+		if stored != 2*len(w) {
+			t.Errorf("second restore, subtask %d: the store holds %d entries besides the catalog; want %d", i, stored, 2*len(w))
+		}
+		if got := popAll(t, timers); !maps.Equal(got, w) {
+			t.Fatalf("second restore, subtask %d: %d timers fired, want %d", i, len(got), len(w))
+		}
+	}
+}

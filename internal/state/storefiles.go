@@ -44,6 +44,10 @@ type FileStore interface {
 	// OpenFiles opens the database in dir read-only; the view's Release
 	// closes it and leaves dir.
 	OpenFiles(dir string) (StoreView, error)
+	// DeleteRange removes every key at or above lower and below upper, at
+	// a cost that does not grow with the number of keys (a range
+	// tombstone).
+	DeleteRange(lower, upper []byte) error
 }
 
 // StoreFile is a file of a FileStore's checkpoint.
@@ -431,6 +435,9 @@ func (b *StoreBackend) loadFiles(fs FileStore, n *NativeSource) error {
 	if err != nil {
 		return err
 	}
+	if err := b.dropUncataloged(fs, metas); err != nil {
+		return err
+	}
 	b.files.inherited = map[string]string{}
 	for _, f := range n.Files {
 		if f.Ref != "" {
@@ -445,8 +452,46 @@ func (b *StoreBackend) loadFiles(fs FileStore, n *NativeSource) error {
 	return nil
 }
 
+// dropUncataloged deletes from the Store the key ranges of the table IDs
+// that no catalog entry names: the timers' index (see NewTimers), which the
+// files hold under the ID the old backend gave it. NewTimers writes the
+// index again under an ID of this backend's, so the old one would be
+// garbage forever, and its ID one a later table might be given.
+func (b *StoreBackend) dropUncataloged(fs FileStore, metas []storeMeta) error {
+	known := make(map[uint32]bool, len(metas))
+	for _, m := range metas {
+		known[m.id] = true
+	}
+	lower := binary.BigEndian.AppendUint32(nil, catalogID+1)
+	for {
+		key, _, ok, err := fs.First(lower, nil)
+		if err != nil {
+			return fmt.Errorf("state: restored files: find tables: %w", err)
+		}
+		if !ok {
+			return nil
+		}
+		if len(key) < 4 {
+			return fmt.Errorf("state: restored files: malformed key %x", key)
+		}
+		id := binary.BigEndian.Uint32(key)
+		if id == math.MaxUint32 {
+			// No table is given this ID (register stops below it).
+			return fmt.Errorf("state: restored files: key %x of table ID %d, which no backend gives", key, id)
+		}
+		upper := binary.BigEndian.AppendUint32(nil, id+1)
+		if !known[id] {
+			if err := fs.DeleteRange(binary.BigEndian.AppendUint32(nil, id), upper); err != nil {
+				return fmt.Errorf("state: restored files: drop the entries of table ID %d, which the catalog does not name: %w", id, err)
+			}
+		}
+		lower = upper
+	}
+}
+
 // copyFiles copies the entries of the backend's key groups from the files
-// of n into the Store.
+// of n into the Store. It copies the tables the catalog names only, so
+// never the timers' index, which NewTimers writes again.
 func (b *StoreBackend) copyFiles(fs FileStore, n *NativeSource) (err error) {
 	dir, err := fetchAll(fs, n)
 	if err != nil {

@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 
@@ -24,7 +25,11 @@ import (
 // group's earliest timer, one entry per key group and domain that has
 // timers, however many are pending. The index is not part of snapshots: a
 // restore writes it while it loads the table's rows, so a snapshot taken
-// on any backend restores into any other.
+// on any backend restores into any other. A restore from a FileStore's own
+// files (an incremental checkpoint) puts the rows in the Store without
+// loading them; NewTimers then reads them once, key group by key group,
+// to write the index, and the index the files held under the old
+// backend's ID is dropped (StoreBackend.dropUncataloged) or never copied.
 
 // TimerTable is the name of the timers' table.
 const TimerTable = "_timers"
@@ -164,7 +169,11 @@ func newStoreTimers[K comparable](b *StoreBackend, d TableDesc[TimerKey[K], uint
 	}
 	// The index's ID is taken before the table registers, which loads the
 	// restored rows: each row's index entry is written as it is loaded.
+	// Rows restored from a FileStore's own files are in the Store already,
+	// under the ID of the table's catalog entry, without an index (see
+	// indexNative).
 	b.nextID++
+	native, fromFiles := b.files.native[d.Name]
 	t, err := b.register(d.Name, kindValue, 0, keyedLayout(d), func(rr *recordReader, rec record) error {
 		ck, seq, err := decodeEntry(rr, rec, d)
 		if err != nil {
@@ -180,7 +189,68 @@ func newStoreTimers[K comparable](b *StoreBackend, d TableDesc[TimerKey[K], uint
 		return nil, err
 	}
 	st.rows = &storeValue[TimerKey[K], uint8, uint64]{fields: fields[TimerKey[K], uint8]{t: t, kc: d.Key, nc: d.Namespace}, vc: d.Value}
+	if fromFiles && t.meta.id == native.id {
+		if err := st.indexNative(d); err != nil {
+			return nil, err
+		}
+	}
 	return st, nil
+}
+
+// indexNative writes the index entries and the heads of the rows a
+// restore from a FileStore's files put in the Store. The files hold no
+// index this backend can use: the restore drops the old one (its ID is
+// not in the catalog; see StoreBackend.dropUncataloged) or does not copy
+// it, since a copy across parallelisms copies catalog tables only. Each
+// key group is read whole before its entries are written, since a Store
+// is not written during a Scan.
+func (st *storeTimers[K]) indexNative(d TableDesc[TimerKey[K], uint8, uint64]) error {
+	t := st.rows.t
+	type row struct {
+		d   uint8
+		ts  int64
+		seq uint64
+		kb  []byte
+	}
+	var rows []row
+	var prefix []byte
+	for kg := st.kgs.Start; kg < st.kgs.End; kg++ {
+		rows = rows[:0]
+		var bad error
+		prefix = groupPrefix(prefix[:0], t.meta.id, kg)
+		err := st.store.Scan(prefix, func(k, v []byte) bool {
+			sk, ok := parseKey(k[len(prefix):], kindValue)
+			if !ok || len(sk.key) < 8 {
+				bad = t.meta.corrupt(kg, k)
+				return false
+			}
+			dom, err := decodeAll(d.Namespace, sk.ns)
+			if err == nil && dom >= TimeDomains {
+				err = fmt.Errorf("timer in domain %d: want 0 or 1", dom)
+			}
+			var seq uint64
+			if err == nil {
+				seq, err = decodeAll(d.Value, v)
+			}
+			if err != nil {
+				bad = fmt.Errorf("state: table %q: key group %d: entry %x: %w", t.meta.name, kg, k, err)
+				return false
+			}
+			kb := sk.key[:len(sk.key)-8]
+			rows = append(rows, row{d: dom, ts: readTime(sk.key[len(kb):]), seq: seq, kb: bytes.Clone(kb)})
+			return true
+		})
+		if err = cmp.Or(err, bad); err != nil {
+			return fmt.Errorf("state: timers: key group %d: index restored rows: %w", kg, err)
+		}
+		for _, r := range rows {
+			st.seq = max(st.seq, r.seq)
+			if err := st.index(kg, r.d, r.ts, r.seq, r.kb); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // indexPrefixLen is the length of an index key's prefix: the index's ID,

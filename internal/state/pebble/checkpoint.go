@@ -73,6 +73,17 @@ func (s *Store) CheckpointFiles() (string, []state.StoreFile, error) {
 	return dir, files, nil
 }
 
+// DeleteRange implements state.FileStore with a range tombstone.
+func (s *Store) DeleteRange(lower, upper []byte) error {
+	if s.closed {
+		return errClosed
+	}
+	if err := s.db.DeleteRange(lower, upper, pdb.NoSync); err != nil {
+		return fmt.Errorf("pebble state: delete range %x-%x: %w", lower, upper, err)
+	}
+	return nil
+}
+
 // ScratchDir implements state.FileStore.
 func (s *Store) ScratchDir() (string, error) {
 	dir, err := os.MkdirTemp(s.base(), "weir-restore-")
