@@ -113,7 +113,7 @@ func (s *checkpointStore) close() error {
 // delay that.
 func (s *checkpointStore) WriteState(ctx context.Context, id int64, savepoint bool, st runtime.OperatorState) (string, int64, error) {
 	if fs, ok := st.State.(state.FileSnapshot); ok && !savepoint {
-		// A storage without a shared area (S3, for now) gets the full
+		// A storage without a shared area (not Dir or S3) gets the full
 		// snapshot, which a file snapshot writes too.
 		if shared, ok := s.dir.(checkpoint.SharedStorage); ok {
 			return s.writeNative(ctx, id, st, fs, shared)

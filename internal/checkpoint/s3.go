@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
@@ -31,6 +32,7 @@ const minPartSize = 5 << 20
 //
 //	<prefix>/chk-<id>/<state files> and _metadata
 //	<prefix>/sp-<id>/<state files> and _metadata
+//	<prefix>/shared/<shared files> (see SharedStorage)
 //
 // An object store has no rename, but it needs none: a PUT makes an object
 // appear whole or not at all, so Complete writes _metadata with one PUT,
@@ -267,8 +269,9 @@ func (s *S3) statObject(ctx context.Context, key string) (int64, error) {
 // its size. A listing without recursion gives the "directories" too, with
 // a trailing slash.
 type object struct {
-	name string
-	size int64
+	name    string
+	size    int64
+	modTime time.Time
 }
 
 // listObjects lists the objects whose keys start with dir + "/", by name
@@ -291,7 +294,7 @@ func (s *S3) listObjects(ctx context.Context, dir string, recursive bool) ([]obj
 			}
 			return nil, fmt.Errorf("list: %w", s.explain(prefix, info.Err))
 		}
-		out = append(out, object{name: strings.TrimPrefix(info.Key, prefix), size: info.Size})
+		out = append(out, object{name: strings.TrimPrefix(info.Key, prefix), size: info.Size, modTime: info.LastModified})
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("list %s: %w", s.url(prefix), err)
@@ -552,6 +555,9 @@ func (s *S3) Complete(ctx context.Context, m *Metadata) error {
 				return fail(fmt.Errorf("operator %q subtask %d: %s has %d bytes, the metadata says %d", op.ID, i, sf.Name, size, sf.Size))
 			}
 		}
+	}
+	if err := s.verifyNative(ctx, m, sizes); err != nil {
+		return fail(err)
 	}
 	if err := ctx.Err(); err != nil {
 		// The last moment at which giving up leaves nothing behind.
@@ -820,7 +826,130 @@ func (s *S3) verifyFiles(ctx context.Context, m *Metadata) error {
 			}
 		}
 	}
+	if err := s.verifyNative(ctx, m, sizes); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
 	return nil
+}
+
+// verifyNative checks that the native files m lists are there with their
+// sizes: private ones among the checkpoint's objects, whose sizes by name
+// are given, shared ones in the shared area, listed once when m refers
+// to any. Its error names the first file at fault, its subtask and its
+// object's URL, and wraps ErrMissingFile.
+func (s *S3) verifyNative(ctx context.Context, m *Metadata, sizes map[string]int64) error {
+	ref := m.Ref()
+	var shared map[string]int64
+	if len(m.SharedNames()) > 0 {
+		objects, err := s.listObjects(ctx, s.key(sharedDir), false)
+		if err != nil {
+			return err
+		}
+		shared = make(map[string]int64, len(objects))
+		for _, o := range objects {
+			shared[o.name] = o.size
+		}
+	}
+	for _, op := range m.Operators {
+		for i, sf := range op.Subtasks {
+			if sf.Native == nil {
+				continue
+			}
+			for _, nf := range sf.Native.Files {
+				have, loc, what := sizes, s.location(ref, nf.Private), nf.Private
+				if nf.Shared != "" {
+					have, loc, what = shared, s.url(s.key(sharedDir, nf.Shared)), "shared file of "+nf.Name
+				}
+				size, ok := have[cmp.Or(nf.Shared, nf.Private)]
+				switch {
+				case !ok:
+					return fmt.Errorf("%v operator %q subtask %d: %s: %s is missing: %w", ref, op.ID, i, what, loc, ErrMissingFile)
+				case size != nf.Size:
+					return fmt.Errorf("%v operator %q subtask %d: %s: %s has %d bytes, the metadata says %d: %w", ref, op.ID, i, what, loc, size, nf.Size, ErrMissingFile)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+var _ SharedStorage = (*S3)(nil)
+
+// CreateShared implements SharedStorage: the object <prefix>/shared/<name>
+// is uploaded as a state file is (see Create), so it appears whole when
+// the writer is closed and not at all when it is aborted.
+func (s *S3) CreateShared(ctx context.Context, name string) (io.WriteCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := validateName(name); err != nil {
+		return nil, fmt.Errorf("checkpoint: create shared file: %w", err)
+	}
+	return s.newUpload(ctx, s.key(sharedDir, name)), nil
+}
+
+// OpenShared implements SharedStorage.
+func (s *S3) OpenShared(ctx context.Context, name string) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := validateName(name); err != nil {
+		return nil, fmt.Errorf("checkpoint: open shared file: %w", err)
+	}
+	key := s.key(sharedDir, name)
+	r, _, _, err := s.core.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	if err = s.explain(key, err); errors.Is(err, errObjectNotFound) {
+		return nil, fmt.Errorf("checkpoint: open %s: %w", s.url(key), ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: open %w", err)
+	}
+	return r, nil
+}
+
+// DeleteShared implements SharedStorage.
+func (s *S3) DeleteShared(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := validateName(name); err != nil {
+		return fmt.Errorf("checkpoint: delete shared file: %w", err)
+	}
+	key := s.key(sharedDir, name)
+	// S3 deletes a missing object without complaint; the interface
+	// reports it.
+	if _, err := s.statObject(ctx, key); errors.Is(err, errObjectNotFound) {
+		return fmt.Errorf("checkpoint: delete %s: %w", s.url(key), ErrNotFound)
+	} else if err != nil {
+		return fmt.Errorf("checkpoint: delete %w", err)
+	}
+	if err := s.removeObjects(ctx, []string{key}); err != nil {
+		return fmt.Errorf("checkpoint: delete %w", err)
+	}
+	return nil
+}
+
+// ListShared implements SharedStorage. The times are the server's
+// (LastModified), so SharedOrphans, which compares them with completion
+// times the job's clock gave, needs the two clocks to agree to well
+// within a checkpoint interval.
+func (s *S3) ListShared(ctx context.Context) ([]SharedInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	objects, err := s.listObjects(ctx, s.key(sharedDir), false)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	var out []SharedInfo
+	for _, o := range objects {
+		if strings.HasSuffix(o.name, "/") {
+			continue // not one of ours
+		}
+		out = append(out, SharedInfo{Name: o.name, Size: o.size, ModTime: o.modTime})
+	}
+	slices.SortFunc(out, func(a, b SharedInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
 // Inspect is Dir.Inspect for S3.

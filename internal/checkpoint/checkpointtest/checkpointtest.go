@@ -24,7 +24,8 @@ import (
 	"github.com/weirstream/weir/internal/checkpoint"
 )
 
-// Run runs the suite. newStorage must return an empty storage that lives
+// Run runs the suite, and for a checkpoint.SharedStorage the tests of
+// its shared area too. newStorage must return an empty storage that lives
 // until the test ends (cleaning it up with t.Cleanup is the caller's
 // business).
 func Run(t *testing.T, newStorage func(t *testing.T) checkpoint.Storage) {
@@ -59,6 +60,15 @@ func Run(t *testing.T, newStorage func(t *testing.T) checkpoint.Storage) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(&H{T: t, S: newStorage(t), Ctx: t.Context()})
+		})
+	}
+	for _, tc := range sharedTests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, ok := newStorage(t).(checkpoint.SharedStorage)
+			if !ok {
+				t.Skip("not a SharedStorage")
+			}
+			tc.fn(&H{T: t, S: s, Ctx: t.Context()}, s)
 		})
 	}
 }
