@@ -24,6 +24,9 @@ const s3Bucket = "weir-jobs"
 func s3CountJob(loc string, n int64, p int, failAfter int64, opts ...weir.Option) (*weir.Env, *weir.Collector[string]) {
 	var completed atomic.Int64
 	hook := func(seen int64) error {
+		if failAfter > 0 {
+			holdLast(seen, n, func() bool { return completed.Load() > 0 })
+		}
 		if failAfter > 0 && seen > failAfter && completed.Load() > 0 {
 			return errInjected
 		}
@@ -56,6 +59,36 @@ func TestCheckpointsOnS3RestoreExactlyOnce(t *testing.T) {
 		restored := env.JobMetrics().Restored
 		if !strings.HasPrefix(restored.Path, loc+"/chk-") {
 			t.Errorf("restored from %q, want a checkpoint under %s", restored.Path, loc)
+		}
+		if g := sorted(got.Values()); !slices.Equal(g, wantCounts(n)) {
+			t.Fatalf("counts after restore %v, want %v", g, wantCounts(n))
+		}
+	})
+
+	// On Pebble the checkpoints are incremental: their table files are
+	// objects under <prefix>/shared/, which the restore downloads.
+	t.Run("incremental", func(t *testing.T) {
+		loc := "s3://" + s3Bucket + "/incremental"
+		peb := weir.StateBackend(weir.PebbleBackend(weir.PebbleOptions{Dir: t.TempDir()}))
+		env, _ := s3CountJob(loc, n, 1, 1000, peb)
+		if err := env.Run(t.Context()); !errors.Is(err, errInjected) {
+			t.Fatalf("first run: %v, want the injected failure", err)
+		}
+		store, info, err := checkpoint.OpenLocation(t.Context(), loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		m, err := store.ReadMetadata(t.Context(), info.Ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.SharedNames()) == 0 {
+			t.Fatalf("%s refers to no shared file: not incremental", info.Location)
+		}
+		env, got := s3CountJob(loc, n, 2, 0, weir.Restore("latest"), peb)
+		if err := env.Run(t.Context()); err != nil {
+			t.Fatalf("restored run: %v", err)
 		}
 		if g := sorted(got.Values()); !slices.Equal(g, wantCounts(n)) {
 			t.Fatalf("counts after restore %v, want %v", g, wantCounts(n))
@@ -129,7 +162,10 @@ func TestS3CheckpointsFailAtStart(t *testing.T) {
 // the job, with an error naming the bucket; the checkpoints completed
 // before are intact and restore exactly once when it is back.
 func TestS3BucketGoneWhileRunning(t *testing.T) {
-	const n = 3000
+	// A second of input at the generator's rate: time for two checkpoints
+	// to complete and two more to fail, also on Pebble, whose checkpoints
+	// flush at the barrier.
+	const n = 20000
 	fake := checkpointtest.StartFakeS3(t, s3Bucket)
 	fake.SetEnv(t)
 	loc := "s3://" + s3Bucket + "/gone"

@@ -60,11 +60,30 @@ func completedCheckpoints(dir string) int {
 // checkpoint has completed.
 func countJob(dir string, n int64, p int, failAfter int64, opts ...weir.Option) (*weir.Env, *weir.Collector[string]) {
 	return countJobWith(dir, n, p, func(seen int64) error {
+		if failAfter > 0 {
+			holdLast(seen, n, func() bool { return completedCheckpoints(dir) > 0 })
+		}
 		if failAfter > 0 && seen > failAfter && completedCheckpoints(dir) > 0 {
 			return errInjected
 		}
 		return nil
 	}, opts...)
+}
+
+// holdLast waits, when seen is n, the job's last record, until ready
+// reports true or a minute has passed. A job that must fail once a
+// checkpoint has completed would otherwise fail or end by timing: on
+// Pebble a checkpoint flushes its memtable at the barrier, and a short
+// input can end before the first one completes, on a busy machine or under
+// the race detector. The barriers sent before the last record have passed
+// the operator that waits, so their checkpoint completes meanwhile.
+func holdLast(seen, n int64, ready func() bool) {
+	if seen != n {
+		return
+	}
+	for deadline := time.Now().Add(time.Minute); !ready() && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // countJobWith is countJob with hook called with the number of records seen

@@ -34,10 +34,14 @@ func (r *restarts) add(x weir.Restart) {
 
 // failOnce returns a hook that fails once, at the first record after the
 // after-th once a checkpoint has completed (or at once without needing one
-// when dir is empty).
-func failOnce(dir string, after int64) func(int64) error {
+// when dir is empty); n is the number of records, at the last of which it
+// waits for a checkpoint (holdLast).
+func failOnce(dir string, after, n int64) func(int64) error {
 	var failed atomic.Bool
 	return func(seen int64) error {
+		if dir != "" {
+			holdLast(seen, n, func() bool { return completedCheckpoints(dir) > 0 })
+		}
 		if seen > after && (dir == "" || completedCheckpoints(dir) > 0) && failed.CompareAndSwap(false, true) {
 			return errInjected
 		}
@@ -63,7 +67,7 @@ func TestRestartFromLatestCheckpointIsExactlyOnce(t *testing.T) {
 		t.Run(fmt.Sprintf("parallelism %d %d", p, len(tc.backend)), func(t *testing.T) {
 			dir := t.TempDir()
 			var rs restarts
-			env, got := countJobWith(dir, n, p, failOnce(dir, 1000), append(tc.backend, weir.Restarts(quick), weir.OnRestart(rs.add))...)
+			env, got := countJobWith(dir, n, p, failOnce(dir, 1000, n), append(tc.backend, weir.Restarts(quick), weir.OnRestart(rs.add))...)
 			if err := env.Run(context.Background()); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
@@ -89,7 +93,7 @@ func TestRestartFromLatestCheckpointIsExactlyOnce(t *testing.T) {
 func TestRestartBeforeTheFirstCheckpointStartsOver(t *testing.T) {
 	const n = 2000
 	var rs restarts
-	env, got := countJobWith(t.TempDir(), n, 2, failOnce("", 10),
+	env, got := countJobWith(t.TempDir(), n, 2, failOnce("", 10, n),
 		weir.Checkpoints(time.Hour, t.TempDir()), weir.Restarts(quick), weir.OnRestart(rs.add))
 	if err := env.Run(context.Background()); err != nil {
 		t.Fatalf("Run: %v", err)
@@ -200,7 +204,7 @@ func TestJobLogs(t *testing.T) {
 	var buf bytes.Buffer
 	var mu sync.Mutex
 	log := slog.New(slog.NewJSONHandler(lockedWriter{&mu, &buf}, nil))
-	env, _ := countJobWith(dir, 2000, 1, failOnce(dir, 500), weir.Restarts(quick), weir.Logger(log))
+	env, _ := countJobWith(dir, 2000, 1, failOnce(dir, 500, 2000), weir.Restarts(quick), weir.Logger(log))
 	if err := env.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -13,10 +13,31 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weirstream/weir"
 	"github.com/weirstream/weir/internal/app/nexmark"
 	"github.com/weirstream/weir/internal/app/nexmark/job"
 	"github.com/weirstream/weir/internal/app/nexmark/reference"
 )
+
+// withBackend adds to o the state backend WEIR_STATE_BACKEND names
+// (memory, bytes or pebble), so the query tests run on any backend:
+//
+//	WEIR_STATE_BACKEND=pebble go test ./internal/app/nexmark/...
+//
+// Without it a job keeps its default, the memory backend.
+func withBackend(t testing.TB, o job.Options) job.Options {
+	t.Helper()
+	name := os.Getenv("WEIR_STATE_BACKEND")
+	if name == "" {
+		return o
+	}
+	b, err := weir.ParseBackend(name)
+	if err != nil {
+		t.Fatalf("WEIR_STATE_BACKEND: %v", err)
+	}
+	o.EnvOptions = append(slices.Clone(o.EnvOptions), weir.StateBackend(b))
+	return o
+}
 
 // canonical returns the JSON object line with its keys sorted and numbers
 // kept as written, and its "op" if it has one.
@@ -191,7 +212,7 @@ func CheckGenerated(t *testing.T, q job.Query, want func([]nexmark.Event) []refe
 	rows := want(events)
 	for _, p := range []int{1, 2} {
 		t.Run(fmt.Sprintf("p%d", p), func(t *testing.T) {
-			o := o
+			o := withBackend(t, o)
 			o.Generator, o.Parallelism = cfg, p
 			lines, _, err := job.RunCollect(t.Context(), q, o)
 			if err != nil {
@@ -207,6 +228,7 @@ func CheckGenerated(t *testing.T, q job.Query, want func([]nexmark.Event) []refe
 // checks the result against rows.
 func CheckInput(t *testing.T, q job.Query, events []nexmark.Event, rows []reference.Row, o job.Options) {
 	t.Helper()
+	o = withBackend(t, o)
 	o.Input, o.Parallelism = WriteEvents(t, events), 1
 	lines, _, err := job.RunCollect(t.Context(), q, o)
 	if err != nil {
@@ -296,7 +318,7 @@ func StopAndRestore(t *testing.T, q job.Query, n, tps int64, out string) []nexma
 	chk := filepath.Join(t.TempDir(), "chk")
 	stop := make(chan struct{})
 	stopped := false
-	first, err := job.Run(t.Context(), q, job.Options{
+	first, err := job.Run(t.Context(), q, withBackend(t, job.Options{
 		// A second for all the events: the metrics lag by up to 250 ms.
 		Generator: cfg, Rate: float64(n), Parallelism: 1, CheckpointDir: chk, CheckpointInterval: 40 * time.Millisecond,
 		Out: out, Stop: stop, ProgressEvery: 5 * time.Millisecond,
@@ -306,17 +328,17 @@ func StopAndRestore(t *testing.T, q job.Query, n, tps int64, out string) []nexma
 				close(stop)
 			}
 		},
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if first.Events >= n {
 		t.Fatalf("the first run read all %d events before it was stopped", first.Events)
 	}
-	second, err := job.Run(t.Context(), q, job.Options{
+	second, err := job.Run(t.Context(), q, withBackend(t, job.Options{
 		Generator: cfg, Parallelism: 2, CheckpointDir: chk, CheckpointInterval: 40 * time.Millisecond,
 		Restore: "latest", Out: out,
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
