@@ -2,11 +2,15 @@ package weir
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -542,5 +546,100 @@ func TestIncrementalRestoreKeepsTimers(t *testing.T) {
 		if got := popAll(t, timers); !maps.Equal(got, w) {
 			t.Fatalf("second restore, subtask %d: %d timers fired, want %d", i, len(got), len(w))
 		}
+	}
+}
+
+// fullDisk is a Dir whose shared files cannot be written while full is
+// set: a writer takes a few KiB, then fails with ENOSPC as a full file
+// system does.
+type fullDisk struct {
+	*checkpoint.Dir
+	full atomic.Bool
+}
+
+func (d *fullDisk) CreateShared(ctx context.Context, name string) (io.WriteCloser, error) {
+	w, err := d.Dir.CreateShared(ctx, name)
+	if err != nil || !d.full.Load() {
+		return w, err
+	}
+	return &enospcWriter{w: w, path: filepath.Join(d.Path(), "shared", name)}, nil
+}
+
+type enospcWriter struct {
+	w    io.WriteCloser
+	path string
+	n    int
+}
+
+func (e *enospcWriter) Write(p []byte) (int, error) {
+	if e.n+len(p) > 4096 {
+		return 0, &os.PathError{Op: "write", Path: e.path, Err: syscall.ENOSPC}
+	}
+	e.n += len(p)
+	return e.w.Write(p)
+}
+
+func (e *enospcWriter) Close() error { return e.w.Close() }
+func (e *enospcWriter) Abort() error { return checkpoint.Abort(e.w) }
+
+// A checkpoint during which the disk fills up fails with the file system's
+// error naming the file; it leaves no shared file behind once discarded,
+// the earlier checkpoint restores, and the next checkpoint, with space
+// again, uploads what the failed one could not and restores.
+func TestIncrementalCheckpointDiskFull(t *testing.T) {
+	ctx := context.Background()
+	s, op := storeForTest(t, 1)
+	disk := &fullDisk{Dir: s.dir.(*checkpoint.Dir)}
+	s.dir = disk
+	b := incrementalBackend(t, op, 0, 1)
+	tbl, err := state.NewValue(b, countsDesc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range int64(1000) {
+		if err := tbl.Put(kgOf(k), k, 0, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m1 := checkpointOnce(t, s, op, 1, b)
+	for k := range int64(1000) {
+		if err := tbl.Put(kgOf(k), k, 0, -k); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	disk.full.Store(true)
+	snap, err := state.SnapshotFor(b, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.WriteState(ctx, 2, false, runtime.OperatorState{OperatorID: op, Subtask: 0, State: snap})
+	snap.(interface{ Release() }).Release()
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), filepath.Join(disk.Path(), "shared")) {
+		t.Fatalf("checkpoint 2 on a full disk: %v; want ENOSPC naming the shared file", err)
+	}
+	if err := s.Discard(ctx, 2, false); err != nil {
+		t.Fatal(err)
+	}
+	infos, err := disk.ListShared(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != len(sharedOf(m1)) {
+		t.Errorf("after the failed checkpoint was discarded: %d shared files, want checkpoint 1's %d", len(infos), len(sharedOf(m1)))
+	}
+	if err := disk.Verify(ctx, checkpoint.Ref{Kind: checkpoint.KindCheckpoint, ID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := restoreInto(t, s, op, 1, 0, 1)
+	if err != nil || len(got) != 1000 || got[7] != 7 {
+		t.Fatalf("checkpoint 1 after the failure restored %d keys, key 7 = %d, %v; want 1000 and 7", len(got), got[7], err)
+	}
+
+	disk.full.Store(false)
+	checkpointOnce(t, s, op, 3, b)
+	got, err = restoreInto(t, s, op, 3, 0, 1)
+	if err != nil || len(got) != 1000 || got[7] != -7 {
+		t.Fatalf("checkpoint 3 with space again restored %d keys, key 7 = %d, %v; want 1000 and -7", len(got), got[7], err)
 	}
 }
