@@ -51,7 +51,7 @@ func (s *pieceSnapshot) WriteTo(w io.Writer) (int64, error) {
 
 // storeForTest opens a checkpoint store for a job with an operator
 // of parallelism p and returns it with that operator's ID.
-func storeForTest(t *testing.T, p int) (*checkpointStore, string) {
+func storeForTest(t testing.TB, p int) (*checkpointStore, string) {
 	t.Helper()
 	env := New(Parallelism(p), Checkpoints(time.Hour, t.TempDir()))
 	src := From(env, Generator(GeneratorSpec{Count: 3}, func(seq int64) int64 { return seq }))
