@@ -33,8 +33,8 @@ func (s *Store) base() string { return filepath.Dir(s.dir) }
 // change (MANIFEST, OPTIONS, markers). Table (.sst) and blob (.blob) files
 // are immutable: Pebble never reuses a file number.
 func (s *Store) CheckpointFiles() (string, []state.StoreFile, error) {
-	if s.closed {
-		return "", nil, errClosed
+	if err := s.usable(); err != nil {
+		return "", nil, err
 	}
 	if err := s.db.Flush(); err != nil {
 		return "", nil, fmt.Errorf("pebble state: flush %s: %w", s.dir, err)
@@ -75,8 +75,8 @@ func (s *Store) CheckpointFiles() (string, []state.StoreFile, error) {
 
 // DeleteRange implements state.FileStore with a range tombstone.
 func (s *Store) DeleteRange(lower, upper []byte) error {
-	if s.closed {
-		return errClosed
+	if err := s.usable(); err != nil {
+		return err
 	}
 	if err := s.db.DeleteRange(lower, upper, pdb.NoSync); err != nil {
 		return fmt.Errorf("pebble state: delete range %x-%x: %w", lower, upper, err)
@@ -96,8 +96,8 @@ func (s *Store) ScratchDir() (string, error) {
 // LoadFiles implements state.FileStore: the empty database is closed, dir
 // replaces the working directory and the database is opened in it.
 func (s *Store) LoadFiles(dir string) error {
-	if s.closed {
-		return errClosed
+	if err := s.usable(); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -115,7 +115,7 @@ func (s *Store) LoadFiles(dir string) error {
 	}
 	cache := s.bud.shared()
 	defer cache.Unref()
-	db, err := pdb.Open(s.dir, dbOptions(cache, s.bud.memTableSize()))
+	db, err := pdb.Open(s.dir, dbOptions(cache, s.bud.memTableSize(), s.bg))
 	if err != nil {
 		// Leave the Store closed: it has no database.
 		s.closed, s.mu.closed = true, true

@@ -23,6 +23,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	pdb "github.com/cockroachdb/pebble/v2"
 
@@ -123,6 +124,11 @@ type Store struct {
 	first struct{ key, value []byte }
 	// closed is set by Close; only the Store's goroutine reads it.
 	closed bool
+	// bg holds the first error Pebble met in the background (a flush or a
+	// compaction that cannot write its file): from then on every call
+	// fails with it, instead of writes stalling behind memtables that can
+	// no longer be flushed.
+	bg *backgroundError
 
 	mu struct {
 		sync.Mutex
@@ -161,12 +167,30 @@ func (bud *budget) open(name string) (*Store, error) {
 	}
 	cache := bud.acquire()
 	defer cache.Unref() // the database holds its own reference
-	db, err := pdb.Open(dir, dbOptions(cache, bud.memTableSize()))
+	bg := &backgroundError{}
+	db, err := pdb.Open(dir, dbOptions(cache, bud.memTableSize(), bg))
 	if err != nil {
 		bud.release()
 		return nil, errors.Join(fmt.Errorf("pebble state: open %s: %w", dir, err), os.RemoveAll(dir))
 	}
-	return &Store{db: db, dir: dir, bud: bud}, nil
+	return &Store{db: db, dir: dir, bud: bud, bg: bg}, nil
+}
+
+// backgroundError keeps the first error of a Store's background work.
+type backgroundError struct{ first atomic.Pointer[error] }
+
+func (b *backgroundError) set(err error) { b.first.CompareAndSwap(nil, &err) }
+
+// usable returns errClosed after Close, the background error once there is
+// one, and nil otherwise.
+func (s *Store) usable() error {
+	if s.closed {
+		return errClosed
+	}
+	if e := s.bg.first.Load(); e != nil {
+		return fmt.Errorf("pebble state in %s: writing in the background failed, so the state cannot be kept: %w", s.dir, *e)
+	}
+	return nil
 }
 
 // fileSafe keeps the characters of name that are safe in a file name on
@@ -196,8 +220,8 @@ var errClosed = errors.New("pebble state: store closed")
 // Get implements state.Store. The value is valid until the next call to
 // the Store.
 func (s *Store) Get(key []byte) ([]byte, bool, error) {
-	if s.closed {
-		return nil, false, errClosed
+	if err := s.usable(); err != nil {
+		return nil, false, err
 	}
 	v, c, err := s.db.Get(key)
 	if errors.Is(err, pdb.ErrNotFound) {
@@ -215,8 +239,8 @@ func (s *Store) Get(key []byte) ([]byte, bool, error) {
 
 // Set implements state.Store.
 func (s *Store) Set(key, value []byte) error {
-	if s.closed {
-		return errClosed
+	if err := s.usable(); err != nil {
+		return err
 	}
 	if err := s.db.Set(key, value, pdb.NoSync); err != nil {
 		return fmt.Errorf("pebble state: set: %w", err)
@@ -226,8 +250,8 @@ func (s *Store) Set(key, value []byte) error {
 
 // Delete implements state.Store.
 func (s *Store) Delete(key []byte) error {
-	if s.closed {
-		return errClosed
+	if err := s.usable(); err != nil {
+		return err
 	}
 	if err := s.db.Delete(key, pdb.NoSync); err != nil {
 		return fmt.Errorf("pebble state: delete: %w", err)
@@ -237,8 +261,8 @@ func (s *Store) Delete(key []byte) error {
 
 // Scan implements state.Store.
 func (s *Store) Scan(prefix []byte, fn func(key, value []byte) bool) error {
-	if s.closed {
-		return errClosed
+	if err := s.usable(); err != nil {
+		return err
 	}
 	s.upper = appendSuccessor(s.upper[:0], prefix)
 	it, err := s.db.NewIter(bounds(prefix, s.upper))
@@ -252,8 +276,8 @@ func (s *Store) Scan(prefix []byte, fn func(key, value []byte) bool) error {
 // first entry. The key and value are valid until the next call to the
 // Store.
 func (s *Store) First(lower, upper []byte) (key, value []byte, ok bool, err error) {
-	if s.closed {
-		return nil, nil, false, errClosed
+	if err := s.usable(); err != nil {
+		return nil, nil, false, err
 	}
 	// An empty lower bound is none: Pebble's invariant checks (on in race
 	// builds) refuse to seek to an empty key.
@@ -283,8 +307,8 @@ func (s *Store) First(lower, upper []byte) (key, value []byte, ok bool, err erro
 // Snapshot implements state.Store: a Pebble snapshot, which keeps what
 // it sees while the Store goes on being written, until it is released.
 func (s *Store) Snapshot() (state.StoreView, error) {
-	if s.closed {
-		return nil, errClosed
+	if err := s.usable(); err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -269,3 +269,30 @@ func TestOptions(t *testing.T) {
 		t.Fatalf("Open under a file = %v; want an error naming Dir", err)
 	}
 }
+
+// A store whose working directory is deleted under it fails the writes
+// after its first failed flush, naming the directory, instead of stalling
+// them behind memtables that can no longer be flushed.
+func TestDirectoryGoneFailsWrites(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	if err := os.RemoveAll(s.Dir()); err != nil {
+		t.Fatal(err)
+	}
+	value := make([]byte, 1024)
+	var err error
+	for i := 0; i < 1_000_000 && err == nil; i++ {
+		err = s.Set(fmt.Appendf(nil, "key-%08d", i), value)
+	}
+	if err == nil {
+		t.Fatal("a million writes of 1 KiB into a deleted directory all succeeded")
+	}
+	for _, want := range []string{s.Dir(), "writing in the background failed", "no such file"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if _, _, gerr := s.Get([]byte("key-00000001")); gerr == nil {
+		t.Error("Get after the background error succeeded")
+	}
+}

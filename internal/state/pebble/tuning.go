@@ -9,8 +9,10 @@ import (
 // the memtable size of its budget, no write-ahead log (the directory is
 // scratch), and Bloom filters on every level, so that the point read of a
 // key that is not there yet (a keyed count's first record of each key)
-// rarely reads a data block.
-func dbOptions(cache *pdb.Cache, memTable uint64) *pdb.Options {
+// rarely reads a data block. Background errors go to bg, not to the log
+// (Pebble retries a failed flush at once, so a directory that is gone
+// would print its error in a tight loop).
+func dbOptions(cache *pdb.Cache, memTable uint64, bg *backgroundError) *pdb.Options {
 	o := &pdb.Options{
 		Cache:                       cache,
 		MemTableSize:                memTable,
@@ -18,6 +20,7 @@ func dbOptions(cache *pdb.Cache, memTable uint64) *pdb.Options {
 		DisableWAL:                  true,
 		FormatMajorVersion:          pdb.FormatNewest,
 		Logger:                      quietLogger{pdb.DefaultLogger},
+		EventListener:               &pdb.EventListener{BackgroundError: bg.set},
 	}
 	for i := range o.Levels {
 		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
