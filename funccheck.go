@@ -38,6 +38,7 @@ func checkKeyedFunc[K comparable, R any](fn any) error {
 		{"KeyedOpener", "Open", reflect.TypeFor[KeyedOpener[K]]()},
 		{"KeyedTimerHandler", "OnTimer", reflect.TypeFor[KeyedTimerHandler[K, R]]()},
 		{"Closer", "Close", reflect.TypeFor[Closer]()},
+		{"BarrierHandler", "OnBarrier", reflect.TypeFor[BarrierHandler]()},
 	} {
 		m, has := pt.MethodByName(c.method)
 		switch {

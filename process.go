@@ -137,6 +137,22 @@ type KeyedTimerHandler[K comparable, R any] interface {
 	OnTimer(c TimerContext[K], out Out[R]) error
 }
 
+// BarrierHandler is implemented by keyed functions that act at checkpoint
+// boundaries. OnBarrier runs on the task goroutine when the barrier of
+// checkpoint id reaches the operator: after every record before the
+// barrier and before any record after it, just before the operator's
+// state is snapshotted. Every subtask of the operator gets the same ids
+// in the same order, so a change made at a given id (a new version of
+// the function's code, say) divides the stream at the same point in
+// every subtask, and the checkpoint holds state made by the old version
+// only. It is not called in a job without checkpoints. An error declines
+// the checkpoint. It is found by type assertion, as KeyedOpener is:
+//
+//	var _ weir.BarrierHandler = (*detector)(nil)
+type BarrierHandler interface {
+	OnBarrier(checkpointID int64) error
+}
+
 // Closer is implemented by functions that release resources when their
 // operator closes.
 type Closer interface {
@@ -322,7 +338,12 @@ func newKeyedCore[K comparable, R any](b *opBuild, keys keyInfo[K], user any, op
 
 // Snapshot implements runtime.Stateful: a copy-on-write snapshot of the
 // keyed state and timers.
-func (o *keyedCore[K, R]) Snapshot(_ context.Context, _ int64, savepoint bool) (runtime.OperatorState, error) {
+func (o *keyedCore[K, R]) Snapshot(_ context.Context, id int64, savepoint bool) (runtime.OperatorState, error) {
+	if h, ok := o.user.(BarrierHandler); ok {
+		if err := h.OnBarrier(id); err != nil {
+			return runtime.OperatorState{}, err
+		}
+	}
 	snap, err := state.SnapshotFor(o.backend, savepoint)
 	return runtime.OperatorState{State: snap}, err
 }
