@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -64,6 +65,7 @@ type builder struct {
 	env    *weir.Env
 	job    *Job
 	stdout io.Writer
+	log    *slog.Logger
 
 	// test, when set, replaces the inputs with these records and every
 	// output with a collector.

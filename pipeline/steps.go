@@ -46,12 +46,12 @@ var stepKinds = map[string]*stepKind{
 	"map":     {parse: parseMap},
 	"project": {parse: parseProject},
 	"route":   {parse: parseRoute},
-	"script":  {unsupported: "JavaScript UDFs are not in this version of Weir"},
+	"script":  {parse: parseScript},
 	"enrich":  {unsupported: "lookups are not in this version of Weir"},
 	"window":  {parse: parseWindow},
 	"join":    {parse: parseJoin},
 	"dedupe":  {parse: parseDedupe},
-	"unnest":  {unsupported: "unnest is not in this version of Weir's pipelines"},
+	"unnest":  {parse: parseUnnest},
 }
 
 // opID is the operator ID of a step's operator: derived from the step's
