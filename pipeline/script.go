@@ -361,6 +361,7 @@ type scriptFn[K comparable] struct {
 	cur     weir.KeyedContext[K]
 	subtask int
 	sb      *sandbox
+	st      *scriptState[K] // nil without a key
 	version *scriptVersion
 	proc    goja.Callable
 }
@@ -387,7 +388,8 @@ func (f *scriptFn[K]) load(v *scriptVersion) error {
 	}
 	var st stateStore
 	if f.keyed {
-		st = &scriptState[K]{f: f}
+		f.st = &scriptState[K]{f: f}
+		st = f.st
 	}
 	f.sb = newSandbox(f.versions.log.With("step", f.stepName, "subtask", f.subtask), f.step.timeout, st)
 	proc, err := f.sb.load(v.prog, f.step.name)
@@ -419,7 +421,17 @@ func (f *scriptFn[K]) Process(c weir.KeyedContext[K], in scriptIn[K], out weir.O
 	sb := f.sb
 	res, err := sb.call(f.proc, sb.toJS(in.rec, 0))
 	if err != nil {
+		if f.st != nil {
+			f.st.discard()
+		}
 		return fmt.Errorf("%s: %w", f.step.what, err)
+	}
+	if f.st != nil {
+		// A record whose result is refused below keeps the state the
+		// call made, as a record that the script dropped would.
+		if err := f.st.commit(); err != nil {
+			return err
+		}
 	}
 	return f.emit(res, out)
 }

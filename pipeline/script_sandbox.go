@@ -22,14 +22,29 @@ type stateStore interface {
 }
 
 // scriptState is the keyed state of a script's subtask: a map state of
-// the current key, from name to JSON text.
-type scriptState[K comparable] struct{ f *scriptFn[K] }
+// the current key, from name to JSON text. Writes are held until the
+// call returns and applied only when it succeeds, so a call that throws
+// or runs out of time changes no state.
+type scriptState[K comparable] struct {
+	f       *scriptFn[K]
+	pending []stateWrite
+}
+
+type stateWrite struct {
+	name, value string
+	del         bool
+}
 
 var errNoRecord = errors.New("state is only available while process runs, for the key of its record")
 
 func (s *scriptState[K]) get(name string) (string, bool, error) {
 	if s.f.cur == nil {
 		return "", false, errNoRecord
+	}
+	for i := len(s.pending) - 1; i >= 0; i-- {
+		if w := s.pending[i]; w.name == name {
+			return w.value, !w.del, nil
+		}
 	}
 	return s.f.state.Get(s.f.cur, name)
 }
@@ -38,15 +53,37 @@ func (s *scriptState[K]) put(name, value string) error {
 	if s.f.cur == nil {
 		return errNoRecord
 	}
-	return s.f.state.Put(s.f.cur, name, value)
+	s.pending = append(s.pending, stateWrite{name: name, value: value})
+	return nil
 }
 
 func (s *scriptState[K]) del(name string) error {
 	if s.f.cur == nil {
 		return errNoRecord
 	}
-	return s.f.state.Delete(s.f.cur, name)
+	s.pending = append(s.pending, stateWrite{name: name, del: true})
+	return nil
 }
+
+// commit applies the writes of a call that succeeded; discard drops
+// those of one that failed.
+func (s *scriptState[K]) commit() error {
+	defer s.discard()
+	for _, w := range s.pending {
+		var err error
+		if w.del {
+			err = s.f.state.Delete(s.f.cur, w.name)
+		} else {
+			err = s.f.state.Put(s.f.cur, w.name, w.value)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *scriptState[K]) discard() { s.pending = s.pending[:0] }
 
 // errTimeout is what a runtime is interrupted with when a call runs out
 // of time.

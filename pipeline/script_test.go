@@ -218,6 +218,11 @@ func TestScriptResults(t *testing.T) {
 				}
 			}
 			step := "source: " + jsonString(script)
+			if extra == "" {
+				// Not the default 100 ms: a machine busy with other work
+				// can stall a call that long.
+				extra = "timeout: 10s"
+			}
 			if extra != "" {
 				step += "\n" + extra
 			}
@@ -290,3 +295,352 @@ func TestScriptSandbox(t *testing.T) {
 var _ = fmt.Sprint
 var _ sync.Mutex
 var _ time.Duration
+
+// A script that does not compile, lacks process or cannot be read is an
+// error of the pipeline file, at the YAML node, with the script's own
+// line and column.
+func TestScriptValidateErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		step  string
+		files map[string]string
+		want  string
+	}{
+		{"syntax", "source: |\n  function process(r) {\n    return r +* 1\n  }", nil,
+			`p.yaml:10:15: step "js": script: inline:2:13: SyntaxError: Unexpected token *`},
+		{"syntax in a file", "file: bad.js", map[string]string{"bad.js": "function process(r) {\n\n  let let = 1\n}\n"},
+			`p.yaml:10:13: step "js": script: bad.js:3:7: SyntaxError:`},
+		{"no process", "source: 'function proc(r) { return r }'", nil,
+			`p.yaml:10:15: step "js": script: inline: the script does not define process; it must define function process(record)`},
+		{"process not a function", "source: 'var process = 3'", nil,
+			`step "js": script: inline: the script defines process as int 3; it must define function process(record)`},
+		{"top level throws", "source: |\n  var x = null;\n  x.y = 1;\n  function process(r) { return r }", nil,
+			`p.yaml:10:15: step "js": script: the script's top level threw at inline:2:3: TypeError: Cannot convert undefined or null to object`},
+		{"top level loops", "source: 'while (true) {}'\ntimeout: 10ms", nil,
+			`step "js": script: the script's top level ran longer than its time limit of 10ms and was interrupted at inline:1:`},
+		{"absolute path", "file: /etc/passwd", nil,
+			`p.yaml:10:13: step "js": script: file "/etc/passwd": an absolute path; a script file is named relative to the pipeline file's directory`},
+		{"path out of the directory", "file: lib/../../x.js", nil,
+			`step "js": script: file "lib/../../x.js": the path leaves the pipeline file's directory (..)`},
+		{"missing file", "file: none.js", nil,
+			`p.yaml:10:13: step "js": script: file "none.js": no such file or directory`},
+		{"both", "file: a.js\nsource: 'function process(r) {}'", nil,
+			`step "js": script: give source or file, not both`},
+		{"neither", "key: id", nil,
+			`step "js": script: missing field "source" (the script) or "file"`},
+		{"unknown field", "source: 'function process(r) {}'\nmemory: 1", nil,
+			`step "js": script: unknown field "memory"`},
+		{"reload inline", "source: 'function process(r) {}'\nreload: false", nil,
+			`step "js": script: reload: only a script file is reloaded`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, body := range tc.files {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			src := strings.Replace(scriptPipeline, "STEP", indent(tc.step, "      "), 1)
+			_, err := pipeline.Parse(filepath.Join(dir, "p.yaml"), []byte(src), pipeline.Options{})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := strings.ReplaceAll(err.Error(), dir+string(filepath.Separator), "")
+			if !strings.Contains(msg, tc.want) {
+				t.Fatalf("error\n%s\nwant it to contain\n%s", msg, tc.want)
+			}
+		})
+	}
+}
+
+// statePipeline counts each user's views in the script's keyed state and
+// keeps the titles seen, from a directory of files it watches.
+const statePipeline = `version: 1
+inputs:
+  views:
+    type: file
+    path: in
+    watch: true
+    discovery_interval: 5ms
+steps:
+  - name: count
+    script:
+      key: user
+      timeout: 10s
+      source: |
+        function process(v) {
+          var n = (state.get("n") || 0) + 1;
+          var titles = state.get("titles") || {};
+          titles[v.title] = true;
+          state.put("n", n);
+          state.put("titles", titles);
+          if (n % 5 == 0) state.delete("titles");
+          return {user: v.user, id: v.id, n: n, distinct: Object.keys(titles).length};
+        }
+outputs:
+  out: {type: file, path: out}
+`
+
+func writeViews(t *testing.T, path string, first, n int) {
+	t.Helper()
+	var b strings.Builder
+	for i := first; i < first+n; i++ {
+		fmt.Fprintf(&b, `{"id":%d,"user":"u%d","title":"t%d"}`+"\n", i, i%17, i%5)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A script's keyed state is checkpointed: stopped with a savepoint at
+// parallelism 2 and restored at 3, the pipeline writes what one
+// uninterrupted run writes.
+func TestScriptStateRescales(t *testing.T) {
+	setup := func() (string, *pipeline.Pipeline) {
+		dir := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(dir, "in"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		p, err := pipeline.Parse(filepath.Join(dir, "p.yaml"), []byte(statePipeline), pipeline.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fixPaths(p, dir)
+		return dir, p
+	}
+	onceDir, once := setup()
+	// One file: the views in the order the two phases below read them.
+	writeViews(t, filepath.Join(onceDir, "in", "0.jsonl"), 0, 3500)
+	if err := runUntil(t, once, filepath.Join(onceDir, "chk"), false, func() bool {
+		return len(committed(t, filepath.Join(onceDir, "out"))) == 3500
+	}, weir.Parallelism(2)); err != nil {
+		t.Fatal(err)
+	}
+	want := committed(t, filepath.Join(onceDir, "out"))
+	if !slices.Contains(want, `{"distinct":5,"id":3398,"n":200,"user":"u15"}`) {
+		t.Fatalf("the uninterrupted run counted wrong: %d lines: %v", len(want), slices.DeleteFunc(slices.Clone(want), func(s string) bool { return !strings.Contains(s, `"id":3398,`) }))
+	}
+
+	dir, p := setup()
+	chk := filepath.Join(dir, "chk")
+	writeViews(t, filepath.Join(dir, "in", "0.jsonl"), 0, 2000)
+	if err := runUntil(t, p, chk, false, func() bool { return len(committed(t, filepath.Join(dir, "out"))) == 2000 }, weir.Parallelism(2)); err != nil {
+		t.Fatal(err)
+	}
+	writeViews(t, filepath.Join(dir, "in", "1.jsonl"), 2000, 1500)
+	if err := runUntil(t, p, chk, true, func() bool { return len(committed(t, filepath.Join(dir, "out"))) >= 3500 }, weir.Parallelism(3)); err != nil {
+		t.Fatal(err)
+	}
+	if got := committed(t, filepath.Join(dir, "out")); !slices.Equal(got, want) {
+		t.Fatalf("restored at parallelism 3: %d lines, want the uninterrupted run's %d", len(got), len(want))
+	}
+}
+
+// A call that throws changes no state: its writes are dropped.
+func TestScriptStateOfAFailedCall(t *testing.T) {
+	const src = `version: 1
+inputs:
+  views: {type: file, path: none.jsonl}
+steps:
+  - name: count
+    on_error: skip
+    script:
+      key: user
+      timeout: 10s
+      source: |
+        function process(v) {
+          var n = (state.get("n") || 0) + 1;
+          state.put("n", n);
+          if (v.fail) throw new Error("failed after the put");
+          return {user: v.user, n: n};
+        }
+outputs:
+  out: {type: stdout}
+tests:
+  - name: the failed call's put is dropped
+    input:
+      views:
+        - {user: a}
+        - {user: a, fail: true}
+        - {user: a}
+        - {user: b}
+    expect:
+      out:
+        - {user: a, n: 1}
+        - {user: a, n: 2}
+        - {user: b, n: 1}
+`
+	p, err := pipeline.Parse("count.yaml", []byte(src), pipeline.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range p.Test(context.Background()) {
+		if r.Err != nil {
+			t.Errorf("%s: %v", r.Name, r.Err)
+		}
+	}
+}
+
+// lineWriter collects the lines a stdout output writes.
+type lineWriter struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (w *lineWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		w.lines = append(w.lines, l)
+	}
+	return len(b), nil
+}
+
+func (w *lineWriter) snapshot() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.lines)
+}
+
+// syncBuffer is a log's output, read while the job writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A script file changed while the job runs is applied at a checkpoint
+// barrier, by every subtask at the same one: for each split of the input,
+// the records before a point come from the old version and those after it
+// from the new, none is lost or written twice. A change that does not
+// compile is logged with its position and the old version keeps running.
+func TestScriptHotReload(t *testing.T) {
+	const src = `version: 1
+inputs:
+  nums:
+    type: generator
+    rate: 4000
+    splits: 2
+    fields: {seq: seq}
+steps:
+  - name: js
+    script:
+      file: js/v.js
+      timeout: 10s
+outputs:
+  out: {type: stdout}
+`
+	dir := t.TempDir()
+	script := filepath.Join(dir, "js", "v.js")
+	replace := func(body string) {
+		t.Helper()
+		tmp := script + ".tmp"
+		if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, script); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	replace("function process(r) { return {seq: r.seq, v: 1} }\n")
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := pipeline.ParseFile(filepath.Join(dir, "p.yaml"), pipeline.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, logs := &lineWriter{}, &syncBuffer{}
+	stop := make(chan struct{})
+	env := weir.New(weir.Parallelism(2), weir.Checkpoints(20*time.Millisecond, filepath.Join(dir, "chk")), weir.StopOn(stop))
+	if _, err := p.Build(env, pipeline.Stdout(out), pipeline.Logger(slog.New(slog.NewTextHandler(logs, nil)))); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- env.Run(context.Background()) }()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.After(time.Minute)
+		for !cond() {
+			select {
+			case err := <-ended:
+				t.Fatalf("the job ended (%v) before %s", err, what)
+			case <-deadline:
+				close(stop)
+				<-ended
+				t.Fatalf("after a minute, not %s; log:\n%s", what, logs)
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	count := func(v string) int {
+		n := 0
+		for _, l := range out.snapshot() {
+			if strings.HasSuffix(l, `"v":`+v+`}`) {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor("200 records of version 1", func() bool { return count("1") >= 200 })
+	replace("function process(r) {\n  return {seq: r.seq, v: 2\n}\n")
+	waitFor("the broken version logged", func() bool { return strings.Contains(logs.String(), "does not compile") })
+	if !strings.Contains(logs.String(), `js/v.js:4:1: SyntaxError: Unexpected end of input`) {
+		t.Errorf("the log does not name the error's position: %s", logs)
+	}
+	before := count("1")
+	waitFor("200 more records of version 1", func() bool { return count("1") >= before+200 })
+	replace("function process(r) { return {seq: r.seq, v: 2} }\n")
+	waitFor("200 records of version 2", func() bool { return count("2") >= 200 })
+	close(stop)
+	if err := <-ended; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "new version applied") {
+		t.Errorf("the new version's application is not logged: %s", logs)
+	}
+
+	// Per split (seq mod 2): every seq once, from the split's first on
+	// without a gap, version 1 before a point and 2 after it.
+	type rec struct{ Seq, V int }
+	bySplit := map[int][]rec{}
+	for _, l := range out.snapshot() {
+		var r rec
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		bySplit[r.Seq%2] = append(bySplit[r.Seq%2], r)
+	}
+	for split, recs := range bySplit {
+		slices.SortFunc(recs, func(a, b rec) int { return a.Seq - b.Seq })
+		switched := -1
+		for i, r := range recs {
+			if r.Seq != split+2*i {
+				t.Fatalf("split %d: record %d has seq %d, want %d (lost or written twice)", split, i, r.Seq, split+2*i)
+			}
+			if r.V == 2 && switched < 0 {
+				switched = r.Seq
+			}
+			if r.V == 1 && switched >= 0 {
+				t.Fatalf("split %d: seq %d from version 1 after seq %d from version 2", split, r.Seq, switched)
+			}
+		}
+		if switched < 0 {
+			t.Fatalf("split %d: no record from version 2", split)
+		}
+	}
+}
