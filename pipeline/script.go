@@ -419,7 +419,7 @@ func (f *scriptFn[K]) Process(c weir.KeyedContext[K], in scriptIn[K], out weir.O
 	f.cur = c
 	defer func() { f.cur = nil }()
 	sb := f.sb
-	res, err := sb.call(f.proc, sb.toJS(in.rec, 0))
+	res, err := sb.call(f.proc, sb.rt.NewDynamicObject(&recordObject{sb: sb, rec: in.rec}))
 	if err != nil {
 		if f.st != nil {
 			f.st.discard()
@@ -460,6 +460,10 @@ func (f *scriptFn[K]) emit(res goja.Value, out weir.Out[Record]) error {
 		return fmt.Errorf("%s: process returned %d records; at most %d (max_output)", f.step.what, len(elems), f.step.maxOut)
 	}
 	for i, e := range elems {
+		if ro, ok := e.(*recordObject); ok {
+			e = ro.record()
+			elems[i] = e
+		}
 		if _, ok := e.(map[string]any); !ok {
 			return fmt.Errorf("%s: process returned an array whose element %d is %s; want objects only", f.step.what, i, goKind(e))
 		}
@@ -496,6 +500,9 @@ func jsKind(v goja.Value) string {
 // recordOf checks an exported object and turns it into a Record, in
 // place: nested objects become Records too.
 func recordOf(v any, budget *int) (Record, error) {
+	if ro, ok := v.(*recordObject); ok {
+		v = ro.record()
+	}
 	m, ok := v.(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("%s; want an object (a record)", goKind(v))
@@ -535,9 +542,21 @@ func checkValue(v any, path string, depth int, budget *int) error {
 		}
 	case string:
 		*budget -= len(x)
+	case Record:
+		// A field of the input record, passed on as it is.
+		for k, e := range x {
+			*budget -= len(k)
+			if err := checkValue(e, path+"."+k, depth+1, budget); err != nil {
+				return err
+			}
+		}
 	case map[string]any:
 		for k, e := range x {
 			*budget -= len(k)
+			if ro, ok := e.(*recordObject); ok {
+				e = ro.record()
+				x[k] = e
+			}
 			if err := checkValue(e, path+"."+k, depth+1, budget); err != nil {
 				return err
 			}
@@ -547,6 +566,10 @@ func checkValue(v any, path string, depth int, budget *int) error {
 		}
 	case []any:
 		for i, e := range x {
+			if ro, ok := e.(*recordObject); ok {
+				e = ro.record()
+				x[i] = e
+			}
 			if err := checkValue(e, fmt.Sprintf("%s[%d]", path, i), depth+1, budget); err != nil {
 				return err
 			}
