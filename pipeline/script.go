@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -234,6 +235,9 @@ type scriptIn[K comparable] struct {
 	rec Record
 	key K
 }
+
+// MarshalJSON writes the record, as a dead letter shows it.
+func (in scriptIn[K]) MarshalJSON() ([]byte, error) { return json.Marshal(in.rec) }
 
 func (s *scriptStep) build(b *builder, st *Step, in weir.Stream[Record]) weir.Stream[Record] {
 	versions := &scriptVersions{step: s, list: []*scriptVersion{s.first}, data: s.firstData, log: b.logger()}
