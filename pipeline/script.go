@@ -24,8 +24,11 @@ import (
 
 // The defaults and bounds of a script step.
 const (
-	// DefaultScriptTimeout is how long one call of a script may run.
-	DefaultScriptTimeout = 100 * time.Millisecond
+	// DefaultScriptTimeout is how long one call of a script may run, in
+	// wall-clock time. It is there to stop endless loops: a machine busy
+	// with other work stalls a call for 100 ms often enough that a lower
+	// default would dead-letter records that only waited for a core.
+	DefaultScriptTimeout = time.Second
 	// DefaultScriptMaxOutput is how many records one call may return.
 	DefaultScriptMaxOutput = 10_000
 	// DefaultScriptMaxOutputBytes bounds the size of what one call

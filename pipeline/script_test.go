@@ -219,8 +219,8 @@ func TestScriptResults(t *testing.T) {
 			}
 			step := "source: " + jsonString(script)
 			if extra == "" {
-				// Not the default 100 ms: a machine busy with other work
-				// can stall a call that long.
+				// More than the default: a machine busy with other work
+				// can stall a call for a second.
 				extra = "timeout: 10s"
 			}
 			if extra != "" {

@@ -30,6 +30,9 @@ type jobFlags struct {
 	restartMaxBackoff time.Duration
 	logLevel          string
 	logFormat         string
+
+	// logger is the job's logger, which options makes.
+	logger *slog.Logger
 }
 
 func addJobFlags(f *pflag.FlagSet) *jobFlags {
@@ -101,7 +104,8 @@ func (j *jobFlags) options(stderr io.Writer, checkpointDir, dirFlag string, chan
 	default:
 		return nil, fmt.Errorf("invalid --log-format %q: want text or json", j.logFormat)
 	}
-	opts := []weir.Option{weir.Logger(slog.New(h))}
+	j.logger = slog.New(h)
+	opts := []weir.Option{weir.Logger(j.logger)}
 	backend, err := j.backend(changed)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"syscall"
@@ -26,6 +27,7 @@ type pipelineRunOptions struct {
 	progress    time.Duration
 	// controlSocket is where the run answers its supervisor (control.go).
 	controlSocket string
+	logger        *slog.Logger // the job's, for the steps that log
 }
 
 func newRunCommand() *cobra.Command {
@@ -79,6 +81,7 @@ restarts from its newest checkpoint, up to --restarts times in a row.`,
 			if err != nil {
 				return err
 			}
+			o.logger = jf.logger
 			return runPipeline(cmd.Context(), cmd.OutOrStdout(), stderr, p, o, envOpts)
 		},
 	}
@@ -166,7 +169,12 @@ func runPipeline(ctx context.Context, stdout, stderr io.Writer, p *pipeline.Pipe
 	}
 	opts = append(opts, extra...)
 	env := weir.New(opts...)
-	if _, err := p.Build(env, pipeline.Stdout(&lockedWriter{w: stdout})); err != nil {
+	buildOpts := []pipeline.BuildOption{pipeline.Stdout(&lockedWriter{w: stdout})}
+	if o.logger != nil {
+		// A script's console.log and its reloads go to the job's log.
+		buildOpts = append(buildOpts, pipeline.Logger(o.logger))
+	}
+	if _, err := p.Build(env, buildOpts...); err != nil {
 		return err
 	}
 	if err := env.Validate(); err != nil {
