@@ -292,10 +292,6 @@ func TestScriptSandbox(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint
-var _ sync.Mutex
-var _ time.Duration
-
 // A script that does not compile, lacks process or cannot be read is an
 // error of the pipeline file, at the YAML node, with the script's own
 // line and column.
@@ -490,9 +486,7 @@ type lineWriter struct {
 func (w *lineWriter) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
-		w.lines = append(w.lines, l)
-	}
+	w.lines = append(w.lines, strings.Split(strings.TrimRight(string(b), "\n"), "\n")...)
 	return len(b), nil
 }
 
