@@ -352,7 +352,13 @@ func (vs *scriptVersions) pollLocked(id int64) {
 	}
 	v := &scriptVersion{n: vs.list[len(vs.list)-1].n + 1, prog: prog, after: id - 1}
 	vs.list = append(vs.list, v)
-	vs.log.Info("script file changed; new version applied at the checkpoint barrier", "step", s.what, "file", s.name, "version", v.n, "checkpoint", id)
+	attrs := []any{"step", s.what, "file", s.name, "version", v.n, "checkpoint", id}
+	if fi, err := os.Stat(s.path); err == nil {
+		// How long the change waited for a barrier: at most a checkpoint
+		// interval, and the time the barrier took to get here.
+		attrs = append(attrs, "since_change", time.Since(fi.ModTime()).Round(time.Millisecond).String())
+	}
+	vs.log.Info("script file changed; new version applied at the checkpoint barrier", attrs...)
 }
 
 // scriptFn is the keyed function of a script step; each subtask has its

@@ -432,7 +432,8 @@ func TestScriptStateRescales(t *testing.T) {
 	}
 }
 
-// A call that throws changes no state: its writes are dropped.
+// A call that throws changes no state: its writes are dropped. A record
+// without a key fails (and is skipped here).
 func TestScriptStateOfAFailedCall(t *testing.T) {
 	const src = `version: 1
 inputs:
@@ -460,6 +461,7 @@ tests:
         - {user: a, fail: true}
         - {user: a}
         - {user: b}
+        - {title: no user, so no key}
     expect:
       out:
         - {user: a, n: 1}
@@ -604,9 +606,16 @@ outputs:
 	if err := <-ended; err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(logs.String(), "new version applied") {
-		t.Errorf("the new version's application is not logged: %s", logs)
+	applied := ""
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "new version applied") {
+			applied = l
+		}
 	}
+	if !strings.Contains(applied, "version=2") || !strings.Contains(applied, "since_change=") {
+		t.Errorf("the new version's application is not logged with the time since the change: %s", logs)
+	}
+	t.Log(applied)
 
 	// Per split (seq mod 2): every seq once, from the split's first on
 	// without a gap, version 1 before a point and 2 after it.
