@@ -130,7 +130,8 @@ type sandbox struct {
 	date                     goja.Value
 	keys                     []string
 
-	// console.log's rate limit
+	// console.log's rate limit, on the clock now
+	now     func() time.Time
 	window  time.Time
 	logged  int
 	dropped int
@@ -142,7 +143,7 @@ func newSandbox(log *slog.Logger, timeout time.Duration, st stateStore) *sandbox
 	// Deep recursion fails the call instead of growing the Go stack
 	// without bound.
 	rt.SetMaxCallStackSize(10_000)
-	sb := &sandbox{rt: rt, timeout: timeout, log: log, state: st}
+	sb := &sandbox{rt: rt, timeout: timeout, log: log, state: st, now: time.Now}
 	if _, err := rt.RunProgram(prelude); err != nil {
 		panic(err) // the prelude is Weir's, and tested
 	}
@@ -368,7 +369,7 @@ func (sb *sandbox) consoleLog(call goja.FunctionCall) goja.Value {
 	if sb.log == nil || !sb.log.Enabled(context.Background(), slog.LevelDebug) {
 		return goja.Undefined()
 	}
-	now := time.Now()
+	now := sb.now()
 	if now.Sub(sb.window) >= time.Second {
 		sb.window, sb.logged = now, 0
 	}
