@@ -647,3 +647,109 @@ outputs:
 		}
 	}
 }
+
+// failingWriter collects lines like lineWriter and fails one write once
+// fail says so.
+type failingWriter struct {
+	lineWriter
+	fail   func(lines []string) bool
+	failed bool
+}
+
+func (w *failingWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	if !w.failed && w.fail(w.lines) {
+		w.failed = true
+		w.mu.Unlock()
+		return 0, fmt.Errorf("the disk is full")
+	}
+	w.mu.Unlock()
+	return w.lineWriter.Write(b)
+}
+
+// A job restarted after a failure runs the script's newest version from
+// the start of the restored run, although the checkpoint it restores from
+// was taken under the old one.
+func TestScriptRestartKeepsNewVersion(t *testing.T) {
+	const src = `version: 1
+inputs:
+  nums: {type: generator, rate: 4000, fields: {seq: seq}}
+steps:
+  - name: js
+    script: {file: v.js, timeout: 10s}
+outputs:
+  out: {type: stdout}
+`
+	dir := t.TempDir()
+	script := filepath.Join(dir, "v.js")
+	replace := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(script+".tmp", []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(script+".tmp", script); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replace("function process(r) { return {seq: r.seq, v: 1} }\n")
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := pipeline.ParseFile(filepath.Join(dir, "p.yaml"), pipeline.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(lines []string, v string) int {
+		n := 0
+		for _, l := range lines {
+			if strings.HasSuffix(l, `"v":`+v+`}`) {
+				n++
+			}
+		}
+		return n
+	}
+	out := &failingWriter{fail: func(lines []string) bool { return count(lines, "2") >= 50 }}
+	stop := make(chan struct{})
+	env := weir.New(weir.Checkpoints(20*time.Millisecond, filepath.Join(dir, "chk")), weir.StopOn(stop),
+		weir.Restarts(weir.RestartStrategy{InitialBackoff: time.Millisecond, Jitter: -1}))
+	if _, err := p.Build(env, pipeline.Stdout(out), pipeline.Logger(slog.New(slog.NewTextHandler(&syncBuffer{}, nil)))); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- env.Run(context.Background()) }()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.After(time.Minute)
+		for !cond() {
+			select {
+			case err := <-ended:
+				t.Fatalf("the job ended (%v) before %s", err, what)
+			case <-deadline:
+				close(stop)
+				<-ended
+				t.Fatalf("after a minute, not %s", what)
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	waitFor("100 records of version 1", func() bool { return count(out.snapshot(), "1") >= 100 })
+	replace("function process(r) { return {seq: r.seq, v: 2} }\n")
+	var failedAt int
+	waitFor("the failure", func() bool {
+		out.mu.Lock()
+		defer out.mu.Unlock()
+		failedAt = len(out.lines)
+		return out.failed
+	})
+	waitFor("100 records after the restart", func() bool { return len(out.snapshot()) >= failedAt+100 })
+	close(stop)
+	if err := <-ended; err != nil {
+		t.Fatal(err)
+	}
+	if n := env.JobMetrics().RestartsTotal; n != 1 {
+		t.Fatalf("%d restarts, want 1", n)
+	}
+	if after := out.snapshot()[failedAt:]; count(after, "1") > 0 {
+		t.Fatalf("after the restart, %d of %d records from version 1", count(after, "1"), len(after))
+	}
+}
