@@ -25,7 +25,7 @@ build: ## build the weir binary into bin/weir
 # and 3 min of wall time (builds included; 0.6 and 1 min of CPU) on a 2-core
 # machine that was busy with other work.
 test: deps ## install what the tests need, then run every test with the race detector
-	WEIR_REQUIRE_TOOLS=1 $(GO) test -race -shuffle=on -count=1 -timeout 20m ./...
+	WEIR_REQUIRE_TOOLS=1 WEIR_REQUIRE_SERVERS=1 $(GO) test -race -shuffle=on -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -run 'TestBackpressure' .
 	$(GO) test -count=1 ./internal/app/nexmark/queries/...
 	WEIR_STATE_BACKEND=pebble $(GO) test -count=1 -timeout 10m .
@@ -34,13 +34,16 @@ test: deps ## install what the tests need, then run every test with the race det
 
 # The race detector needs cgo, so a C compiler; a fresh Debian has none.
 # kcat is the independent Kafka client the Kafka interoperability tests
-# check Weir against; s3rver (npm, into .tools/) the independent S3 server
-# the S3 checkpoint storage is tested against.
+# check Weir against; PostgreSQL (Debian's server, which the tests start
+# themselves) the database enrich steps look records up in; s3rver (npm,
+# into .tools/) the independent S3 server the S3 checkpoint storage is
+# tested against.
 S3RVER_VERSION = 3.7.1
-deps: ## install what the tests need when it is missing (Go modules, a C compiler, kcat, s3rver)
+deps: ## install what the tests need when it is missing (Go modules, a C compiler, kcat, PostgreSQL, s3rver)
 	@missing=; \
 	command -v "$$($(GO) env CC)" >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
 	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 		if ! command -v apt-get >/dev/null 2>&1; then \
 			echo "make deps: the tests need$$missing; install them" >&2; exit 1; \

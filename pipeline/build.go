@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,7 +31,13 @@ func (p *Pipeline) EnvOptions() []weir.Option {
 
 // Job is a pipeline built into a weir.Env, ready to run.
 type Job struct {
+	env       *weir.Env
 	collected map[string]*weir.Collector[Record]
+	// services run while the job runs (an HTTP input's server); closers
+	// release what Build opened (lookup clients, journals).
+	services []func(ctx context.Context) error
+	closers  []func() error
+	addrs    map[string]string // of http inputs' servers, by input
 }
 
 // Build adds the pipeline's sources, operators and sinks to env. Operator
@@ -37,11 +45,14 @@ type Job struct {
 // savepoint's state follows each step when steps are added, removed or
 // reordered.
 func (p *Pipeline) Build(env *weir.Env, opts ...BuildOption) (*Job, error) {
-	b := &builder{p: p, env: env, job: &Job{}, stdout: os.Stdout}
+	b := &builder{p: p, env: env, job: &Job{env: env}, stdout: os.Stdout}
 	for _, o := range opts {
 		o(b)
 	}
-	return b.job, b.build()
+	if err := b.build(); err != nil {
+		return b.job, errors.Join(err, b.job.Close())
+	}
+	return b.job, nil
 }
 
 // BuildOption changes how Build adds a pipeline to a job.
@@ -57,7 +68,7 @@ func Stdout(w io.Writer) BuildOption { return func(b *builder) { b.stdout = w } 
 func IsSource(id string) bool { return strings.HasPrefix(id, "input/") && strings.Count(id, "/") == 1 }
 
 // IsSink reports whether an operator ID is that of an output's sink.
-func IsSink(id string) bool { return strings.HasPrefix(id, "output/") }
+func IsSink(id string) bool { return strings.HasPrefix(id, "output/") && strings.Count(id, "/") == 1 }
 
 // builder adds a pipeline to an Env.
 type builder struct {
@@ -241,6 +252,13 @@ func (b *builder) source(in *Input) weir.Stream[Record] {
 		}
 		recs := weir.From(b.env, src, timeOptions(in.EventTime)...).Name(in.Name).ID(id)
 		return weir.Map(recs, func(r kafka.Record[Record]) Record { return r.Value }).Name(in.Name + " (value)").ID(id + "/value")
+	case "http":
+		src, err := b.httpSource(in)
+		if err != nil {
+			b.fail(fmt.Errorf("input %q: %w", in.Name, err))
+			return weir.From(b.env, weir.Slice[Record]()).Name(in.Name).ID(id)
+		}
+		return weir.From(b.env, src, timeOptions(in.EventTime)...).Name(in.Name).ID(id)
 	}
 	b.fail(fmt.Errorf("input %q: unknown type %q", in.Name, in.Type))
 	return weir.From(b.env, weir.Slice[Record]()).Name(in.Name).ID(id)
@@ -330,6 +348,8 @@ func (b *builder) output(o *Output, st weir.Stream[Record]) {
 			return
 		}
 		weir.To(st, sink).Name(o.Name).ID(id)
+	case "webhook":
+		b.webhook(o, st, id)
 	default:
 		b.fail(fmt.Errorf("output %q: unknown type %q", o.Name, o.Type))
 	}

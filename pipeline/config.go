@@ -41,7 +41,7 @@ type Pipeline struct {
 type Input struct {
 	Name string
 	Pos  Pos
-	// Type is "generator", "file" or "kafka".
+	// Type is "generator", "file", "kafka" or "http".
 	Type string
 	// Format is how records are encoded: "json" (the default) or "csv".
 	Format string
@@ -56,6 +56,7 @@ type Input struct {
 	Generator *GeneratorInput
 	File      *FileInput
 	Kafka     *KafkaInput
+	HTTP      *HTTPInput
 }
 
 // EventTime says where a record's event time is and how far out of order
@@ -107,15 +108,16 @@ type KafkaInput struct {
 type Output struct {
 	Name string
 	Pos  Pos
-	// Type is "stdout", "file" or "kafka".
+	// Type is "stdout", "file", "kafka" or "webhook".
 	Type string
 	// Format is "json" (the default) or "csv" (file outputs).
 	Format string
 	// From names the step or input whose records the output writes; empty
 	// when a route step sends it its records.
-	From  string
-	File  *FileOutput
-	Kafka *KafkaOutput
+	From    string
+	File    *FileOutput
+	Kafka   *KafkaOutput
+	Webhook *WebhookOutput
 
 	fromPos  Pos
 	routedBy string
@@ -277,7 +279,7 @@ func validName(s string) bool {
 	return true
 }
 
-var inputTypes = []string{"generator", "file", "kafka"}
+var inputTypes = []string{"generator", "file", "kafka", "http"}
 
 func (r *reader) inputs(n ast.Node) []*Input {
 	var ins []*Input
@@ -353,7 +355,7 @@ func (r *reader) inputs(n ast.Node) []*Input {
 			}
 			in.Kafka = k
 		case "http":
-			r.errorf(o.keyPos("type"), "%s: type http (HTTP ingest) is not supported by pipelines yet; post to 'weir' through a file or Kafka input", what)
+			in.HTTP = r.httpInput(o, what)
 		case "":
 			r.errorf(o.pos, "%s: missing field \"type\" (%s)", what, strings.Join(inputTypes, ", "))
 		default:
@@ -427,7 +429,7 @@ func (r *reader) schema(n ast.Node, what string) *Schema {
 	return s
 }
 
-var outputTypes = []string{"stdout", "file", "kafka"}
+var outputTypes = []string{"stdout", "file", "kafka", "webhook"}
 
 func (r *reader) outputs(n ast.Node) []*Output {
 	var outs []*Output
@@ -476,8 +478,8 @@ func (r *reader) outputs(n ast.Node) []*Output {
 				k.Key = r.expr(kn, what+": key")
 			}
 			out.Kafka = k
-		case "webhook", "http":
-			r.errorf(o.keyPos("type"), "%s: type %s is not supported by pipelines yet", what, out.Type)
+		case "webhook":
+			out.Webhook = r.webhookOutput(o, what)
 		case "":
 			r.errorf(o.pos, "%s: missing field \"type\" (%s)", what, strings.Join(outputTypes, ", "))
 		default:

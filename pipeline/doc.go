@@ -35,13 +35,18 @@
 // they are read. Expressions are those of expr-lang/expr; the common ones
 // run as compiled closures, the rest on expr's VM.
 //
-// Each kind of step (filter, map, project, route, script, unnest) reads its
-// own YAML node, checks it against the schema of its input and builds its
-// operators; new kinds register in the same table. A script step runs
+// Each kind of step (filter, map, project, route, script, unnest, window,
+// join, dedupe, enrich) reads its own YAML node, checks it against the
+// schema of its input and builds its operators; new kinds register in the
+// same table. A script step runs
 // JavaScript (goja) in a sandbox per subtask, with keyed state and a file
 // reloaded at checkpoint barriers. Operator IDs come from the names of
 // inputs, steps and outputs, never from their positions, so a savepoint
 // restores into a pipeline whose steps were added or reordered.
+//
+// An enrich step looks records up over HTTP or in PostgreSQL, and a
+// webhook output posts them, through weir.AsyncMap; an http input serves
+// the HTTP collector of connectors/httpingest while Job.Run runs the job.
 //
 // docs/pipelines.md is the reference of the format and the commands (weir
 // run, validate, test and schema) that use this package.

@@ -228,6 +228,7 @@ func (c *checker) check() {
 		if o.Kafka != nil && o.Kafka.Key != nil {
 			c.compile(o.Kafka.Key, o.schema, TypeAny, nil)
 		}
+		c.checkWebhook(o)
 	}
 	for _, in := range p.Inputs {
 		if !c.used[in.Name] {

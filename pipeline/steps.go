@@ -47,7 +47,7 @@ var stepKinds = map[string]*stepKind{
 	"project": {parse: parseProject},
 	"route":   {parse: parseRoute},
 	"script":  {parse: parseScript},
-	"enrich":  {unsupported: "lookups are not in this version of Weir"},
+	"enrich":  {parse: parseEnrich},
 	"window":  {parse: parseWindow},
 	"join":    {parse: parseJoin},
 	"dedupe":  {parse: parseDedupe},

@@ -49,7 +49,8 @@ func (p *Pipeline) runTest(ctx context.Context, t *TestCase) error {
 		opts = append(opts, weir.DeadLetters(dir))
 	}
 	env := weir.New(opts...)
-	b := &builder{p: p, env: env, job: &Job{}, test: t.Input, stdout: io.Discard}
+	b := &builder{p: p, env: env, job: &Job{env: env}, test: t.Input, stdout: io.Discard}
+	defer b.job.Close()
 	if err := b.build(); err != nil {
 		return err
 	}

@@ -79,7 +79,7 @@ func (u *unnestStep) build(_ *builder, s *Step, in weir.Stream[Record]) weir.Str
 // unnest emits a record per element of r's array. The input record is
 // never changed.
 func (u *unnestStep) unnest(r Record, emit func(Record)) error {
-	v, ok := lookup(r, u.path)
+	v, ok := valueAt(r, u.path)
 	var elems []any
 	switch x := v.(type) {
 	case nil:
@@ -110,9 +110,9 @@ func (u *unnestStep) unnest(r Record, emit func(Record)) error {
 	return nil
 }
 
-// lookup returns the value at path in r; false when a part of the path
+// valueAt returns the value at path in r; false when a part of the path
 // is missing or not an object.
-func lookup(r Record, path []string) (any, bool) {
+func valueAt(r Record, path []string) (any, bool) {
 	var v any = r
 	for _, p := range path {
 		m, ok := v.(Record)

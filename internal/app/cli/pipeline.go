@@ -174,17 +174,23 @@ func runPipeline(ctx context.Context, stdout, stderr io.Writer, p *pipeline.Pipe
 		// A script's console.log and its reloads go to the job's log.
 		buildOpts = append(buildOpts, pipeline.Logger(o.logger))
 	}
-	if _, err := p.Build(env, buildOpts...); err != nil {
+	job, err := p.Build(env, buildOpts...)
+	if err != nil {
 		return err
 	}
 	if err := env.Validate(); err != nil {
-		return err
+		return errors.Join(err, job.Close())
 	}
 	fmt.Fprintf(stderr, "%s%s\n", prefix, describePipeline(p, o))
+	for _, in := range p.Inputs {
+		if in.HTTP != nil {
+			fmt.Fprintf(stderr, "%sinput %s takes events posted to http://%s%s\n", prefix, in.Name, job.Addr(in.Name), in.HTTP.Path)
+		}
+	}
 	if o.controlSocket != "" {
 		stopControl, err := serveControl(o.controlSocket, env)
 		if err != nil {
-			return err
+			return errors.Join(err, job.Close())
 		}
 		defer stopControl()
 	}
@@ -214,7 +220,7 @@ func runPipeline(ctx context.Context, stdout, stderr io.Writer, p *pipeline.Pipe
 		}
 	}()
 	cpu0 := cpuSeconds()
-	err := env.Run(ctx)
+	err = job.Run(ctx)
 	close(done)
 	<-progressDone
 	elapsed := time.Since(start)
