@@ -7,49 +7,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"time"
+
+	"github.com/weirstream/weir/platform/jobcontrol"
 )
 
 // The server talks to a job's process over the Unix socket the process
-// opens in the job's directory (`weir run --control-socket`): GET /metrics
-// for its figures, POST /savepoint for a savepoint. Stopping with a
-// savepoint is SIGTERM, canceling SIGKILL. The socket is as private as the
-// job's directory (mode 0700).
-
-// childMetrics mirrors what a job's process answers on /metrics.
-type childMetrics struct {
-	Operators            []childOperator   `json:"operators"`
-	CheckpointsCompleted int64             `json:"checkpoints_completed"`
-	CheckpointsFailed    int64             `json:"checkpoints_failed"`
-	LastCheckpoint       *childCheckpoint  `json:"last_checkpoint,omitempty"`
-	Restored             *childCheckpoint  `json:"restored,omitempty"`
-	RestartsTotal        int64             `json:"restarts_total"`
-	Checkpoints          []childCheckpoint `json:"checkpoints,omitempty"`
-}
-
-type childOperator struct {
-	Operator             string  `json:"operator"`
-	ID                   string  `json:"id"`
-	Subtask              int     `json:"subtask"`
-	In                   int64   `json:"in"`
-	Out                  int64   `json:"out"`
-	Filtered             int64   `json:"filtered"`
-	DeadLettered         int64   `json:"dead_lettered"`
-	Skipped              int64   `json:"skipped"`
-	Late                 int64   `json:"late"`
-	WatermarkLagSeconds  float64 `json:"watermark_lag_seconds"`
-	BackpressuredSeconds float64 `json:"backpressured_seconds"`
-}
-
-type childCheckpoint struct {
-	ID              int64     `json:"id"`
-	Savepoint       bool      `json:"savepoint"`
-	Path            string    `json:"path,omitempty"`
-	Time            time.Time `json:"time"`
-	DurationSeconds float64   `json:"duration_seconds"`
-	Bytes           int64     `json:"bytes"`
-	Error           string    `json:"error,omitempty"`
-}
+// opens in the job's directory (`weir run --control-socket`), in the
+// protocol of package jobcontrol. The directory is mode 0700.
 
 // maxControlBody bounds what the server reads from a job's process.
 const maxControlBody = 16 << 20
@@ -100,8 +64,8 @@ func controlSavepoint(ctx context.Context, socket string) (string, error) {
 	return r.Path, nil
 }
 
-func controlMetrics(ctx context.Context, socket string) (childMetrics, error) {
-	var m childMetrics
+func controlMetrics(ctx context.Context, socket string) (jobcontrol.Metrics, error) {
+	var m jobcontrol.Metrics
 	err := controlDo(ctx, socket, http.MethodGet, "/metrics", &m)
 	return m, err
 }

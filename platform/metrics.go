@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/weirstream/weir/platform/jobcontrol"
 )
 
 // The metrics of /metrics. A job is labelled job_id, not job: Prometheus
@@ -77,7 +79,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func collectJob(ch chan<- prometheus.Metric, id string, m childMetrics) {
+func collectJob(ch chan<- prometheus.Metric, id string, m jobcontrol.Metrics) {
 	ch <- prometheus.MustNewConstMetric(descCkptDone, prometheus.CounterValue, float64(m.CheckpointsCompleted), id)
 	ch <- prometheus.MustNewConstMetric(descCkptFailed, prometheus.CounterValue, float64(m.CheckpointsFailed), id)
 	if c := m.LastCheckpoint; c != nil {

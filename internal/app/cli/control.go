@@ -13,89 +13,12 @@ import (
 	"time"
 
 	"github.com/weirstream/weir"
+	"github.com/weirstream/weir/platform/jobcontrol"
 )
 
-// The control socket of `weir run --control-socket PATH`: a Unix socket on
-// which the run answers HTTP requests from the process that supervises it
-// (`weir serve`):
-//
-//	GET  /metrics    the job's figures as JSON (controlMetrics)
-//	POST /savepoint  take a savepoint; answers {"path": "..."} once it has
-//	                 completed, or {"error": "..."} with status 409
-//
-// Stopping with a savepoint is SIGTERM (or SIGINT), as for any run. The
-// socket is as private as the directory it is in: nothing on it is
-// authenticated.
-
-// controlMetrics is the JSON the control socket's /metrics answers. Its
-// field names are the protocol between a run and its supervisor; add
-// fields, never rename them.
-type controlMetrics struct {
-	Operators            []controlOperator   `json:"operators"`
-	CheckpointsCompleted int64               `json:"checkpoints_completed"`
-	CheckpointsFailed    int64               `json:"checkpoints_failed"`
-	LastCheckpoint       *controlCheckpoint  `json:"last_checkpoint,omitempty"`
-	Restored             *controlCheckpoint  `json:"restored,omitempty"`
-	RestartsTotal        int64               `json:"restarts_total"`
-	Checkpoints          []controlCheckpoint `json:"checkpoints,omitempty"`
-}
-
-type controlOperator struct {
-	Operator             string  `json:"operator"`
-	ID                   string  `json:"id"`
-	Subtask              int     `json:"subtask"`
-	In                   int64   `json:"in"`
-	Out                  int64   `json:"out"`
-	Filtered             int64   `json:"filtered"`
-	DeadLettered         int64   `json:"dead_lettered"`
-	Skipped              int64   `json:"skipped"`
-	Late                 int64   `json:"late"`
-	WatermarkLagSeconds  float64 `json:"watermark_lag_seconds"`
-	BackpressuredSeconds float64 `json:"backpressured_seconds"`
-}
-
-type controlCheckpoint struct {
-	ID              int64     `json:"id"`
-	Savepoint       bool      `json:"savepoint"`
-	Path            string    `json:"path,omitempty"`
-	Time            time.Time `json:"time"`
-	DurationSeconds float64   `json:"duration_seconds"`
-	Bytes           int64     `json:"bytes"`
-	Error           string    `json:"error,omitempty"`
-}
-
-func toControlCheckpoint(c weir.CheckpointMetrics) controlCheckpoint {
-	cc := controlCheckpoint{ID: c.ID, Savepoint: c.Savepoint, Path: c.Path, Time: c.Time,
-		DurationSeconds: c.Duration.Seconds(), Bytes: c.Bytes}
-	if c.Err != nil {
-		cc.Error = c.Err.Error()
-	}
-	return cc
-}
-
-func toControlMetrics(m weir.JobMetrics) controlMetrics {
-	out := controlMetrics{CheckpointsCompleted: m.CheckpointsCompleted, CheckpointsFailed: m.CheckpointsFailed, RestartsTotal: m.RestartsTotal}
-	for _, o := range m.Operators {
-		out.Operators = append(out.Operators, controlOperator{Operator: o.Operator, ID: o.ID, Subtask: o.Subtask,
-			In: o.In, Out: o.Out, Filtered: o.Filtered, DeadLettered: o.DeadLettered, Skipped: o.Skipped, Late: o.Late,
-			WatermarkLagSeconds: o.WatermarkLag.Seconds(), BackpressuredSeconds: o.Backpressured.Seconds()})
-	}
-	for _, c := range m.Checkpoints {
-		out.Checkpoints = append(out.Checkpoints, toControlCheckpoint(c))
-	}
-	for i := len(m.Checkpoints) - 1; i >= 0; i-- {
-		if m.Checkpoints[i].Err == nil {
-			c := toControlCheckpoint(m.Checkpoints[i])
-			out.LastCheckpoint = &c
-			break
-		}
-	}
-	if m.Restored != nil {
-		c := toControlCheckpoint(*m.Restored)
-		out.Restored = &c
-	}
-	return out
-}
+// The control socket of `weir run --control-socket PATH` speaks the
+// protocol of package jobcontrol to the process that supervises the run
+// (`weir serve`).
 
 // serveControl listens on the Unix socket at path and answers the control
 // requests for env until the function it returns is called, which closes
@@ -117,7 +40,7 @@ func serveControl(path string, env *weir.Env) (stop func(), err error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		writeControlJSON(w, http.StatusOK, toControlMetrics(env.JobMetrics()))
+		writeControlJSON(w, http.StatusOK, jobcontrol.FromJob(env.JobMetrics()))
 	})
 	mux.HandleFunc("POST /savepoint", func(w http.ResponseWriter, r *http.Request) {
 		path, err := env.Savepoint(r.Context())

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weirstream/weir/platform/jobcontrol"
 )
 
 // TestRunControlSocket: `weir run --control-socket` answers the job's
@@ -34,11 +36,11 @@ func TestRunControlSocket(t *testing.T) {
 	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 	}}}
-	var m controlMetrics
+	var m jobcontrol.Metrics
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		resp, err := client.Get("http://job/metrics")
 		if err == nil {
-			m = controlMetrics{}
+			m = jobcontrol.Metrics{}
 			err = json.NewDecoder(resp.Body).Decode(&m)
 			resp.Body.Close()
 			if err == nil && len(m.Operators) > 0 && m.Operators[len(m.Operators)-1].Out > 0 {
