@@ -42,6 +42,14 @@ func TestExampleCDNEnrich(t *testing.T) {
 	if got := committed(t, filepath.Join(out, "billable")); !slices.Equal(got, want) {
 		t.Errorf("billable:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+	bills := []string{
+		`{"bytes":1048576,"customer":"acme","hour":"2026-03-01T10:00:00Z","requests":2}`,
+		`{"bytes":524288,"customer":"acme","hour":"2026-03-01T11:00:00Z","requests":1}`,
+		`{"bytes":524288,"customer":"bolt","hour":"2026-03-01T10:00:00Z","requests":2}`,
+	}
+	if got := committed(t, filepath.Join(out, "billing")); !slices.Equal(got, bills) {
+		t.Errorf("billing:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(bills, "\n"))
+	}
 	dead := committed(t, filepath.Join(out, "dead-letters"))
 	if len(dead) != 1 || !strings.Contains(dead[0], "nobody.example") || !strings.Contains(dead[0], "nothing found for the query with $1 = nobody.example") {
 		t.Errorf("dead letters %q, want the host nobody owns", dead)
