@@ -499,23 +499,37 @@ func (d *Dir) scan(ctx context.Context) (complete []Info, incomplete []Ref, err 
 	if err != nil {
 		return nil, nil, fmt.Errorf("checkpoint: list %s: %w", d.path, err)
 	}
-	var errs []error
+	var refs []Ref
 	for _, e := range entries {
+		if ref, perr := ParseRef(e.Name()); perr == nil && e.IsDir() {
+			refs = append(refs, ref) // the rest is not ours
+		}
+	}
+	return classify(ctx, refs, func(_ context.Context, ref Ref) (*Metadata, int64, error) { return d.readMetadata(ref) }, d.location)
+}
+
+// classify sorts a storage's checkpoints into the complete ones, newest
+// first, and the incomplete ones, by reading each one's metadata with
+// read: a checkpoint deleted while it was listed is left out, and an error
+// of any other kind fails the whole listing, naming each checkpoint at
+// fault.
+func classify(ctx context.Context, refs []Ref, read func(context.Context, Ref) (*Metadata, int64, error),
+	location func(Ref, ...string) string) (complete []Info, incomplete []Ref, err error) {
+	var errs []error
+	for _, ref := range refs {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
-		ref, perr := ParseRef(e.Name())
-		if perr != nil || !e.IsDir() {
-			continue // not ours
-		}
-		m, size, err := d.readMetadata(ref)
+		m, size, err := read(ctx, ref)
 		switch {
 		case err == nil:
-			complete = append(complete, Info{Ref: ref, CompletedAt: m.CompletedAt, Size: m.StateSize() + size, Location: d.location(ref)})
+			complete = append(complete, Info{Ref: ref, CompletedAt: m.CompletedAt, Size: m.StateSize() + size, Location: location(ref)})
 		case errors.Is(err, ErrIncomplete):
 			incomplete = append(incomplete, ref)
 		case errors.Is(err, ErrNotFound):
 			// Deleted while we listed.
+		case ctx.Err() != nil:
+			return nil, nil, ctx.Err()
 		default:
 			errs = append(errs, fmt.Errorf("checkpoint: %w", err))
 		}

@@ -659,31 +659,7 @@ func (s *S3) scan(ctx context.Context) (complete []Info, incomplete []Ref, err e
 	if err != nil {
 		return nil, nil, err
 	}
-	var errs []error
-	for _, ref := range refs {
-		if err := ctx.Err(); err != nil {
-			return nil, nil, err
-		}
-		m, size, err := s.readMetadata(ctx, ref)
-		switch {
-		case err == nil:
-			complete = append(complete, Info{Ref: ref, CompletedAt: m.CompletedAt, Size: m.StateSize() + size, Location: s.location(ref)})
-		case errors.Is(err, ErrIncomplete):
-			incomplete = append(incomplete, ref)
-		case errors.Is(err, ErrNotFound):
-			// Deleted while we listed.
-		case ctx.Err() != nil:
-			return nil, nil, ctx.Err()
-		default:
-			errs = append(errs, fmt.Errorf("checkpoint: %w", err))
-		}
-	}
-	if len(errs) > 0 {
-		return nil, nil, errors.Join(errs...)
-	}
-	slices.SortFunc(complete, newerFirst)
-	sortRefs(incomplete)
-	return complete, incomplete, nil
+	return classify(ctx, refs, s.readMetadata, s.location)
 }
 
 // List implements Storage.
