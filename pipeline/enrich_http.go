@@ -189,7 +189,7 @@ func (c *httpClient) request(r Record) (lookupRequest, bool, error) {
 	return lookupRequest{key: u.String(), url: u.String(), what: "GET " + describeKey(shown.String())}, true, nil
 }
 
-// HTTPStatusError is the error of a lookup or a delivery answered with a
+// HTTPStatusError is the error of a lookup answered with a
 // status that is neither a success nor a miss.
 type HTTPStatusError struct {
 	// Request is the method and URL, without the values of references.
