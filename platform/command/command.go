@@ -67,6 +67,9 @@ defences.`,
 			if dir == "" {
 				return errors.New("weir serve needs --data DIR, the directory it keeps its jobs in")
 			}
+			if port < 0 || port > 65535 {
+				return fmt.Errorf("invalid --port %d: want 0 (any free port) to 65535", port)
+			}
 			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 			if cmd.Flags().Changed("listen") {
 				if cmd.Flags().Changed("port") {

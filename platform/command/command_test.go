@@ -105,6 +105,8 @@ func TestServeFlags(t *testing.T) {
 		{[]string{"serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--port", "1"}, "not both"},
 		{[]string{"serve", "--data", t.TempDir(), "--tls-cert", "x.pem"}, "go together"},
 		{[]string{"serve", "--data", t.TempDir(), "--log-level", "loud"}, "invalid --log-level"},
+		{[]string{"serve", "--data", t.TempDir(), "--port", "-1"}, "invalid --port -1"},
+		{[]string{"serve", "--data", t.TempDir(), "--port", "70000"}, "invalid --port 70000"},
 	} {
 		_, err := run(t, tc.args, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
