@@ -132,16 +132,23 @@ func parseScript(r *reader, n ast.Node, what string) stepSpec {
 		s.key = r.expr(kn, what+": key")
 	}
 	if o.has("timeout") {
-		if d := r.duration(o, "timeout"); d > 0 {
+		reported := len(r.errs)
+		switch d := r.duration(o, "timeout"); {
+		case d > 0:
 			s.timeout = d
-		} else {
+		case len(r.errs) == reported: // a duration, but zero
 			r.errorf(o.keyPos("timeout"), "%s: timeout: want a positive duration such as 100ms", what)
 		}
 	}
 	s.maxOut = int(r.integer(o, "max_output", DefaultScriptMaxOutput))
 	s.maxBytes = int(r.integer(o, "max_output_bytes", DefaultScriptMaxOutputBytes))
-	if s.maxOut < 1 || s.maxBytes < 1 {
-		r.errorf(o.pos, "%s: max_output and max_output_bytes must be at least 1", what)
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"max_output", s.maxOut}, {"max_output_bytes", s.maxBytes}} {
+		if f.v < 1 {
+			r.errorf(o.keyPos(f.name), "%s: %s must be at least 1", what, f.name)
+		}
 	}
 	s.reload = true
 	if o.has("reload") {

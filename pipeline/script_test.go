@@ -328,6 +328,14 @@ func TestScriptValidateErrors(t *testing.T) {
 			`step "js": script: unknown field "memory"`},
 		{"reload inline", "source: 'function process(r) {}'\nreload: false", nil,
 			`step "js": script: reload: only a script file is reloaded`},
+		{"zero timeout", "source: 'function process(r) {}'\ntimeout: 0s", nil,
+			`p.yaml:11:7: step "js": script: timeout: want a positive duration such as 100ms`},
+		{"negative timeout", "source: 'function process(r) {}'\ntimeout: -1s", nil,
+			`step "js": script: timeout: want a duration such as 500ms, 5s or 1m, not negative; got "-1s"`},
+		{"no output allowed", "source: 'function process(r) {}'\nmax_output: 0", nil,
+			`p.yaml:11:7: step "js": script: max_output must be at least 1`},
+		{"no output bytes allowed", "source: 'function process(r) {}'\nmax_output_bytes: -5", nil,
+			`p.yaml:11:7: step "js": script: max_output_bytes must be at least 1`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -344,6 +352,9 @@ func TestScriptValidateErrors(t *testing.T) {
 			msg := strings.ReplaceAll(err.Error(), dir+string(filepath.Separator), "")
 			if !strings.Contains(msg, tc.want) {
 				t.Fatalf("error\n%s\nwant it to contain\n%s", msg, tc.want)
+			}
+			if n := len(err.(pipeline.Errors)); n != 1 {
+				t.Errorf("%d errors, want the one:\n%s", n, msg)
 			}
 		})
 	}
