@@ -33,6 +33,7 @@ type asyncConfig struct {
 	backoff   time.Duration
 	retryIf   func(error) bool // nil: every error that is not Permanent
 	unordered bool
+	drain     time.Duration
 }
 
 func defaultAsyncConfig() asyncConfig {
@@ -46,6 +47,9 @@ func (c asyncConfig) validate() error {
 	}
 	if c.timeout <= 0 {
 		errs = append(errs, fmt.Errorf("AsyncTimeout: %v must be positive", c.timeout))
+	}
+	if c.drain < 0 {
+		errs = append(errs, fmt.Errorf("AsyncDrain: %v must not be negative", c.drain))
 	}
 	if c.retries < 0 || c.backoff < 0 {
 		errs = append(errs, fmt.Errorf("AsyncRetries: %d retries and backoff %v must not be negative", c.retries, c.backoff))
@@ -101,6 +105,18 @@ func (c asyncConfig) retryable(err error) bool {
 		return false
 	}
 	return c.retryIf == nil || c.retryIf(err)
+}
+
+// AsyncDrain makes a job that stops with a savepoint (StopOn) let the
+// requests in flight finish, with their retries, for up to d before it
+// ends, instead of canceling them at once: for requests whose effect is
+// outside the job (a post to an endpoint), so that a stop does not cut
+// them off. Their records are in the savepoint all the same and are sent
+// again after a restore. A job that is canceled or fails cancels its
+// requests at once; at the end of a bounded input every request finishes
+// anyway.
+func AsyncDrain(d time.Duration) AsyncOption {
+	return asyncOptionFunc(func(c *asyncConfig) { c.drain = d })
 }
 
 // AsyncUnordered emits results as they complete instead of in input order.
@@ -554,9 +570,14 @@ func (o *asyncOp[T, R]) Snapshot(_ context.Context, _ int64, savepoint bool) (ru
 	return runtime.OperatorState{State: snap}, err
 }
 
-// Close cancels the requests in flight and waits for them.
+// Close cancels the requests in flight and waits for them; with
+// AsyncDrain, after a stop with a savepoint (the job's context is not
+// done), it first waits for them for up to the drain time.
 func (o *asyncOp[T, R]) Close() error {
 	if o.cancel != nil {
+		if o.cfg.drain > 0 && o.job.Err() == nil {
+			o.drainInFlight()
+		}
 		o.cancel()
 	}
 	o.wg.Wait()
@@ -564,6 +585,22 @@ func (o *asyncOp[T, R]) Close() error {
 		return o.backend.Close()
 	}
 	return nil
+}
+
+// drainInFlight waits for the requests in flight to complete, for at
+// most the drain time. Their results are not emitted: the job has ended,
+// and its savepoint holds their records.
+func (o *asyncOp[T, R]) drainInFlight() {
+	t := time.NewTimer(o.cfg.drain)
+	defer t.Stop()
+	for o.inflight > 0 {
+		select {
+		case <-o.done:
+			o.inflight--
+		case <-t.C:
+			return
+		}
+	}
 }
 
 // asyncSaved is an entry in a checkpoint: the input with its event time and

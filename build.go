@@ -199,7 +199,13 @@ func (e *Env) Run(ctx context.Context) error {
 		return errors.New("weir: the job has already run")
 	}
 	e.ran = true
+	e.graphMu.Lock()
 	p, err := e.validate()
+	if err == nil {
+		g := p.graph()
+		e.graph = &g
+	}
+	e.graphMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("invalid job: %w", err)
 	}

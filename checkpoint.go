@@ -25,6 +25,7 @@ type checkpointConfig struct {
 	tolerableFailures int
 	writers           int
 	retain            int
+	retainFor         time.Duration
 	restore           string
 	allowNonRestored  bool
 	params            map[string]string
@@ -85,6 +86,13 @@ func CheckpointWriters(n int) Option {
 // 3); savepoints are never deleted.
 func RetainCheckpoints(n int) Option {
 	return optionFunc(func(c *config) { c.checkpoint.retain = n })
+}
+
+// RetainCheckpointsFor keeps, besides the newest RetainCheckpoints, every
+// completed checkpoint completed within the last d (default 0: none), so
+// that a job can be restored — rewound — to a checkpoint of that long ago.
+func RetainCheckpointsFor(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.checkpoint.retainFor = d })
 }
 
 // Restore makes the job start from a checkpoint or savepoint: "latest" for
@@ -195,6 +203,9 @@ func (c checkpointConfig) validate() error {
 	}
 	if c.writers < 1 {
 		errs = append(errs, fmt.Errorf("CheckpointWriters: %d must be at least 1", c.writers))
+	}
+	if c.retainFor < 0 {
+		errs = append(errs, fmt.Errorf("RetainCheckpointsFor: %v must not be negative", c.retainFor))
 	}
 	if c.retain < 1 {
 		errs = append(errs, fmt.Errorf("RetainCheckpoints: %d must be at least 1", c.retain))

@@ -32,9 +32,18 @@ func incrementalBackend(t testing.TB, op string, i, p int) *state.StoreBackend {
 }
 
 // incrementalStore is incrementalBackend that also returns the Store.
+// Automatic compactions are off, so that a database's files change only
+// when a checkpoint flushes it: the tests assert on which files each
+// checkpoint holds.
 func incrementalStore(t testing.TB, op string, i, p int) (*state.StoreBackend, *pebble.Store) {
+	return openIncremental(t, pebble.Options{Dir: t.TempDir(), NoAutomaticCompactions: true}, op, i, p)
+}
+
+// openIncremental opens subtask i of p of operator op on an incremental
+// Pebble backend with options o.
+func openIncremental(t testing.TB, o pebble.Options, op string, i, p int) (*state.StoreBackend, *pebble.Store) {
 	t.Helper()
-	s, err := pebble.Open(pebble.Options{Dir: t.TempDir()}, op)
+	s, err := pebble.Open(o, op)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -664,7 +673,9 @@ func BenchmarkIncrementalCheckpoint(b *testing.B) {
 	value := func(k, gen int64) string { return fmt.Sprintf("%096d%04d", k, gen) }
 	for b.Loop() {
 		s, op := storeForTest(b, 1)
-		be := incrementalBackend(b, op, 0, 1)
+		// Compactions on, as in a job: their rewritten files are part of
+		// what a checkpoint uploads.
+		be, _ := openIncremental(b, pebble.Options{Dir: b.TempDir()}, op, 0, 1)
 		tbl, err := state.NewValue(be, desc)
 		if err != nil {
 			b.Fatal(err)
@@ -704,7 +715,7 @@ func BenchmarkIncrementalCheckpoint(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			nb := incrementalBackend(b, op, i, 2)
+			nb, _ := openIncremental(b, pebble.Options{Dir: b.TempDir()}, op, i, 2)
 			if err := rc.ops[op].share(rc.open, i, 2).into(nb); err != nil {
 				b.Fatal(err)
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/weirstream/weir/internal/checkpoint"
 	"github.com/weirstream/weir/internal/failpoint"
@@ -229,7 +230,7 @@ func (s *checkpointStore) Complete(ctx context.Context, c runtime.CompletedCheck
 	}
 	// The checkpoint is complete whatever happens to the cleanup; a failed
 	// cleanup is retried after the next checkpoint.
-	_ = checkpoint.Retain(ctx, s.dir, s.retain)
+	_ = checkpoint.RetainFor(ctx, s.dir, s.retain, s.plan.cfg.checkpoint.retainFor, time.Now())
 	return nil
 }
 

@@ -30,6 +30,11 @@ type Env struct {
 	}
 	// stats are the job's checkpoints and restarts, across its runs.
 	stats jobStats
+
+	// graphMu keeps Graph from validating while Run does; graph is the
+	// graph Run validated.
+	graphMu sync.Mutex
+	graph   *JobGraph
 }
 
 type config struct {

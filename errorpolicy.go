@@ -88,6 +88,9 @@ type OperatorMetrics struct {
 	// slower ones downstream. Only an output that crosses to another task
 	// can wait.
 	Backpressured time.Duration
+	// Connector holds the metrics the operator's connector and its open
+	// split readers report (MetricsReporter), for a source or a sink.
+	Connector []Metric
 }
 
 // counters are an operator subtask's counts: plain fields its task goroutine
@@ -105,6 +108,8 @@ type counters struct {
 	task      *runtime.Task
 	idx       int
 	outQueues []*runtime.Queue
+	// reporters are a source's or sink's connector metrics reporters.
+	reporters reporters
 }
 
 // Publish implements runtime.Publisher.
@@ -129,6 +134,7 @@ func (c *counters) metrics(now time.Time) OperatorMetrics {
 	for _, q := range c.outQueues {
 		m.Backpressured += q.Blocked()
 	}
+	m.Connector = c.reporters.metrics()
 	return m
 }
 

@@ -176,6 +176,10 @@ func (o *sinkOp[T]) Open(ctx context.Context) error {
 		return err
 	}
 	o.w = w
+	if o.info.Subtask == 0 {
+		o.c.reporters.add(o.sink, "")
+	}
+	o.c.reporters.add(w, "")
 	o.tw, _ = w.(EventTimeWriter[T])
 	o.tp, _ = w.(TwoPhaseWriter)
 	if len(o.restored) > 0 {

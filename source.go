@@ -408,6 +408,9 @@ type snappedPositions struct {
 }
 
 func (o *sourceOp[T]) Open(ctx context.Context) error {
+	if o.subtask == 0 {
+		o.c.reporters.add(o.src, "")
+	}
 	now := time.Now()
 	for _, s := range o.splits {
 		if err := o.addSplit(ctx, s, now); err != nil {
@@ -442,6 +445,7 @@ func (o *sourceOp[T]) addSplit(ctx context.Context, s assignedSplit, now time.Ti
 			return fmt.Errorf("open split %q: %w", s.split.ID, err)
 		}
 		r.reader = rd
+		o.c.reporters.add(rd, s.split.ID)
 		if w, ok := rd.(WakingReader); ok {
 			r.waking = true
 			w.SetWake(r.wake)
@@ -563,6 +567,7 @@ func (o *sourceOp[T]) Poll(ctx context.Context, now time.Time) (progressed, ende
 		if st == End {
 			r.ended = true
 			r.position = bytes.Clone(r.reader.Position())
+			o.c.reporters.remove(r.reader)
 			if err := r.reader.Close(); err != nil {
 				o.meta.Origin = runtime.Origin{}
 				return false, false, o.fail(fmt.Errorf("split %q: close: %w", r.split.ID, err))
@@ -667,6 +672,7 @@ func (o *sourceOp[T]) Close() error {
 	for _, r := range o.runs {
 		if r.reader != nil && !r.ended {
 			r.ended = true
+			o.c.reporters.remove(r.reader)
 			if err := r.reader.Close(); err != nil && first == nil {
 				first = err
 			}

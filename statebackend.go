@@ -47,12 +47,15 @@ type PebbleOptions struct {
 	// removed when the subtask closes its state. Empty means os.TempDir().
 	Dir string
 	// Memory is the memory budget of the job's state, in bytes, shared by
-	// its keyed operator subtasks: one Pebble cache of Memory, in which
-	// Pebble also reserves their memtables (each subtask holds at most two
-	// of Memory/4 divided by the number of keyed subtasks, but at least
-	// 256 KiB), so at least half caches blocks. Zero means 64 MiB; the minimum is 4 MiB. The Go heap is
-	// apart from it: set GOMEMLIMIT (or debug.SetMemoryLimit) too to bound
-	// the process; `weir run --state-memory` does.
+	// its keyed operator subtasks: a quarter keeps recently used entries
+	// of value states decoded on the Go heap, in front of Pebble, and the
+	// rest is one Pebble cache, in which Pebble also reserves their
+	// memtables (each subtask holds at most two of Memory/8 divided by the
+	// number of keyed subtasks, but at least 256 KiB), so at least half
+	// caches blocks. Zero means 64 MiB; the minimum is 4 MiB. The rest of
+	// the Go heap is apart from it: set GOMEMLIMIT (or
+	// debug.SetMemoryLimit) too to bound the process; `weir run
+	// --state-memory` does.
 	Memory int64
 	// FullCheckpoints turns incremental checkpoints off: every checkpoint
 	// is then a full copy in the format every backend reads, as

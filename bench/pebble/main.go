@@ -274,11 +274,11 @@ func runNexmark(o options, q, state string, events int64, extra ...string) (nexm
 }
 
 // checkpointPairs runs the checkpoint-cost query on Pebble without and
-// with checkpoints (full copies into a local directory) in interleaved
+// with checkpoints (incremental, the default, into a local directory) in interleaved
 // pairs, and reports the throughput lost to them.
 func checkpointPairs(o options) (string, error) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Checkpoint cost on Pebble: `%s nexmark run --query %s --events %d --state pebble --state-memory %d`, without and with `--checkpoint-dir DIR --checkpoint-interval %v` (full copies), %d interleaved pairs:\n\n",
+	fmt.Fprintf(&b, "Checkpoint cost on Pebble: `%s nexmark run --query %s --events %d --state pebble --state-memory %d`, without and with `--checkpoint-dir DIR --checkpoint-interval %v` (incremental checkpoints, the default), %d interleaved pairs:\n\n",
 		o.weir, o.ckptQuery, o.ckptEvents, o.memoryMiB, o.ckptInterval, o.pairs)
 	b.WriteString("| pair | without: events/s (per core) | with: events/s (per core) | checkpoints | loss, wall | loss, per core |\n|---|---|---|---|---|---|\n")
 	var wallLoss, coreLoss []float64

@@ -303,6 +303,13 @@ func Latest(ctx context.Context, s Storage) (Info, error) {
 // Retain deletes what it can and reports every failure; a checkpoint that
 // disappears while it runs is not a failure.
 func Retain(ctx context.Context, s Storage, n int) error {
+	return RetainFor(ctx, s, n, 0, time.Time{})
+}
+
+// RetainFor is Retain keeping, besides the newest n, every completed
+// checkpoint completed within the last d before now: retention by time, so
+// that a job can be rewound to a checkpoint of days ago. d ≤ 0 is Retain.
+func RetainFor(ctx context.Context, s Storage, n int, d time.Duration, now time.Time) error {
 	if n < 1 {
 		return fmt.Errorf("checkpoint: Retain(%d): must keep at least one checkpoint", n)
 	}
@@ -325,6 +332,9 @@ func Retain(ctx context.Context, s Storage, n int) error {
 		newest = max(newest, in.Ref.ID)
 		if kept < n {
 			kept++
+			continue
+		}
+		if d > 0 && now.Sub(in.CompletedAt) <= d {
 			continue
 		}
 		doomed = append(doomed, in.Ref)

@@ -100,6 +100,12 @@ type StoreBackend struct {
 	onSnapshot []func() error
 	// files is what file checkpoints need (storefiles.go).
 	files storeFiles
+	// cache is the budget of the value tables' caches (storecache.go)
+	// and how many tables share it.
+	cache struct {
+		bytes  int64
+		tables int
+	}
 }
 
 // storeEntry is a name in the catalog: a keyed table or an operator list.
@@ -179,9 +185,20 @@ func (b *StoreBackend) prepareSnapshot() error {
 		if err := t.flush(); err != nil {
 			return err
 		}
+		if t.writeBack != nil {
+			if err := t.writeBack(); err != nil {
+				return fmt.Errorf("state: table %q: write back cached entries: %w", t.meta.name, err)
+			}
+		}
 	}
 	return b.err
 }
+
+// SetValueCache gives the value and list tables created afterwards (those
+// without a TTL) a cache of decoded entries in front of the Store, of about bytes
+// of memory shared among them (see storecache.go); 0, the default, turns
+// it off.
+func (b *StoreBackend) SetValueCache(bytes int64) { b.cache.bytes = max(bytes, 0) }
 
 type storeSnapshot struct {
 	hdr    snapHeader
@@ -290,6 +307,9 @@ type storeTable struct {
 	// hold is a typed adapter's write held back (Namespaced.Slot's value),
 	// written before any other use of the table and before a snapshot.
 	hold func() error
+	// writeBack writes a cached table's dirty entries (storecache.go)
+	// into the Store before a snapshot.
+	writeBack func() error
 }
 
 func (t *storeTable) flush() error {

@@ -48,6 +48,9 @@ func NewValue[K, N comparable, V any](b Backend, d TableDesc[K, N, V]) (Value[K,
 		if err != nil {
 			return nil, err
 		}
+		if d.TTL == 0 && t.t.b.cache.bytes > 0 {
+			return newCachedValue(t), nil
+		}
 		return t, nil
 	}
 	return nil, unsupported("value table", d.Name, b)
@@ -153,6 +156,9 @@ func NewList[K, N comparable, V any](b Backend, d TableDesc[K, N, V]) (List[K, N
 		t, err := newStoreList(s.byteTables(), d)
 		if err != nil {
 			return nil, err
+		}
+		if d.TTL == 0 && t.t.b.cache.bytes > 0 {
+			return newCachedList(t), nil
 		}
 		return t, nil
 	}

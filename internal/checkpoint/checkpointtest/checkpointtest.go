@@ -42,6 +42,7 @@ func Run(t *testing.T, newStorage func(t *testing.T) checkpoint.Storage) {
 		{"Retain", testRetain},
 		{"Retain/KeepsEverythingWhenFew", testRetainFew},
 		{"Retain/RefusesZero", testRetainZero},
+		{"Retain/ByTime", testRetainFor},
 		{"Delete", testDelete},
 		{"Complete/ChecksFiles", testCompleteChecksFiles},
 		{"Complete/Twice", testCompleteTwice},
@@ -401,6 +402,23 @@ func testRetainFew(h *H) {
 	h.MustNil(checkpoint.Retain(h.Ctx, h.S, 5))
 	if got := Refs(h.List()); !slices.Equal(got, []checkpoint.Ref{chk(2), chk(1)}) {
 		h.Fatalf("Retain(5) of two: List = %v", got)
+	}
+}
+
+// testRetainFor: RetainFor keeps the newest n and every checkpoint
+// completed within d, and deletes the older ones.
+func testRetainFor(h *H) {
+	for i := int64(1); i <= 6; i++ {
+		h.Complete(chk(i), at(int(i)*10), 1)
+	}
+	// now is at(60): within 25 minutes are chk 4 (at 40), 5 and 6.
+	h.MustNil(checkpoint.RetainFor(h.Ctx, h.S, 1, 25*time.Minute, at(60)))
+	if got, want := Refs(h.List()), []checkpoint.Ref{chk(6), chk(5), chk(4)}; !slices.Equal(got, want) {
+		h.Fatalf("RetainFor(1, 25m) = %v, want %v", got, want)
+	}
+	h.MustNil(checkpoint.RetainFor(h.Ctx, h.S, 2, 0, at(60)))
+	if got, want := Refs(h.List()), []checkpoint.Ref{chk(6), chk(5)}; !slices.Equal(got, want) {
+		h.Fatalf("RetainFor(2, 0) = %v, want %v", got, want)
 	}
 }
 

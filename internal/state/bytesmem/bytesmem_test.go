@@ -27,6 +27,21 @@ func TestConformance(t *testing.T) {
 	}, statetest.Capabilities{EntryOrder: statetest.KeyOrder, StoreTimers: true})
 }
 
+// TestConformanceValueCache runs the suite with value tables behind a
+// cache so small (its floor of entries) that the suite's tables overflow
+// it: entries are written back on eviction, before snapshots and before
+// scans.
+func TestConformanceValueCache(t *testing.T) {
+	statetest.Run(t, func(t *testing.T, cfg state.Config) state.Backend {
+		b, err := state.NewStoreBackend(cfg, bytesmem.New())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.SetValueCache(1)
+		return b
+	}, statetest.Capabilities{EntryOrder: statetest.KeyOrder, StoreTimers: true})
+}
+
 // TestAgainstMap checks the treap against a Go map and a sort: random sets
 // and deletes, prefix scans in order, and snapshots that keep what they
 // saw while the store changes.

@@ -10,15 +10,17 @@ import (
 // Stores share a budget: below it Pebble would flush tiny files.
 const minMemTable = 256 << 10
 
-// budget is the memory the Stores of one backend factory share: one
-// Pebble cache of Options.Memory, made when the first Store opens and
-// freed when the last one closes, and memtables of a quarter of
-// Options.Memory divided by Options.Stores each (a Store holds at most
-// two: one being written, one being flushed). Pebble reserves the
-// memtables' memory in the cache, so the cache is the whole budget and
-// the blocks get what the memtables leave: at least half of it. (A cache
-// of half the budget beside memtables of the other half, as it once was,
-// leaves no room for a single block.)
+// budget is the memory the Stores of one backend factory share: a
+// quarter of Options.Memory for the value tables' caches of decoded
+// entries on the Go heap (state.StoreBackend.SetValueCache), divided by
+// Options.Stores, and one Pebble cache of the other three quarters, made
+// when the first Store opens and freed when the last one closes, with
+// memtables of an eighth of Options.Memory divided by Options.Stores each
+// (a Store holds at most two: one being written, one being flushed).
+// Pebble reserves the memtables' memory in the cache, so the blocks get
+// what the memtables leave: at least half of the budget. (A cache of half
+// the budget beside memtables of the other half, as it once was, leaves
+// no room for a single block.)
 type budget struct {
 	o  Options
 	mu struct {
@@ -32,9 +34,16 @@ func newBudget(o Options) *budget { return &budget{o: o} }
 
 // memTableSize is the size of each of a Store's memtables.
 func (b *budget) memTableSize() uint64 {
-	stores := int64(max(b.o.Stores, 1))
-	return uint64(max(b.o.memory()/4/stores, minMemTable))
+	return uint64(max(b.o.memory()/8/b.stores(), minMemTable))
 }
+
+// valueCacheSize is the memory of each Store's value caches.
+func (b *budget) valueCacheSize() int64 { return b.o.memory() / 4 / b.stores() }
+
+// cacheSize is the size of the Pebble cache the Stores share.
+func (b *budget) cacheSize() int64 { return b.o.memory() - b.o.memory()/4 }
+
+func (b *budget) stores() int64 { return int64(max(b.o.Stores, 1)) }
 
 // acquire returns the shared cache, with a reference the caller passes to
 // Pebble's options and then drops, and counts a Store open.
@@ -42,7 +51,7 @@ func (b *budget) acquire() *pdb.Cache {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.mu.cache == nil {
-		b.mu.cache = pdb.NewCache(b.o.memory())
+		b.mu.cache = pdb.NewCache(b.cacheSize())
 	}
 	b.mu.open++
 	b.mu.cache.Ref()

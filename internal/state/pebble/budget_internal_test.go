@@ -6,11 +6,15 @@ import (
 )
 
 // The Stores of one factory share one block cache, made with the first
-// and freed with the last, and divide the memtable half of the budget.
+// and freed with the last, and divide the memtable quarter and the value
+// cache quarter of the budget.
 func TestBudgetShared(t *testing.T) {
 	bud := newBudget(Options{Dir: t.TempDir(), Memory: 16 << 20, Stores: 4})
-	if got := bud.memTableSize(); got != 1<<20 {
-		t.Errorf("memtable size %d, want %d (16 MiB / 4 / 4 stores)", got, 1<<20)
+	if got := bud.memTableSize(); got != 512<<10 {
+		t.Errorf("memtable size %d, want %d (16 MiB / 8 / 4 stores)", got, 512<<10)
+	}
+	if got := bud.valueCacheSize(); got != 1<<20 {
+		t.Errorf("value cache size %d, want %d (16 MiB / 4 / 4 stores)", got, 1<<20)
 	}
 	var stores []*Store
 	for i := range 3 {
@@ -27,8 +31,8 @@ func TestBudgetShared(t *testing.T) {
 	if cache == nil || bud.mu.open != 3 {
 		t.Fatalf("after 3 opens: cache %v, open %d", cache, bud.mu.open)
 	}
-	if got := cache.MaxSize(); got != 16<<20 {
-		t.Errorf("cache size %d, want %d (the memtables are reserved in it)", got, 16<<20)
+	if got := cache.MaxSize(); got != 12<<20 {
+		t.Errorf("cache size %d, want %d (the budget less the value caches; the memtables are reserved in it)", got, 12<<20)
 	}
 	for _, s := range stores {
 		if err := s.Close(); err != nil {

@@ -115,7 +115,7 @@ func (s *Store) LoadFiles(dir string) error {
 	}
 	cache := s.bud.shared()
 	defer cache.Unref()
-	db, err := pdb.Open(s.dir, dbOptions(cache, s.bud.memTableSize(), s.bg))
+	db, err := pdb.Open(s.dir, dbOptions(cache, s.bud.memTableSize(), s.bg, s.bud.o.NoAutomaticCompactions))
 	if err != nil {
 		// Leave the Store closed: it has no database.
 		s.closed, s.mu.closed = true, true

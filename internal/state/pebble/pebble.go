@@ -43,11 +43,14 @@ type Options struct {
 	// directory; it is created if missing. Empty means os.TempDir().
 	Dir string
 	// Memory is the memory budget of all the Stores a backend factory
-	// opens together (a job's keyed operator subtasks), in bytes: one
-	// Pebble cache of Memory they share, in which Pebble reserves their
-	// memtables — each Store holds at most two (one being written, one
-	// being flushed) of Memory/4/Stores bytes each, but at least 256 KiB —
-	// so that blocks get at least half. Zero means DefaultMemory.
+	// opens together (a job's keyed operator subtasks), in bytes: a
+	// quarter for the caches of decoded value-table entries of the
+	// backends NewBackend makes (state.StoreBackend.SetValueCache,
+	// Memory/4/Stores each), and one Pebble cache of the other three
+	// quarters they share, in which Pebble reserves their memtables — each
+	// Store holds at most two (one being written, one being flushed) of
+	// Memory/8/Stores bytes each, but at least 256 KiB — so that blocks get
+	// at least half. Zero means DefaultMemory.
 	Memory int64
 	// Stores is how many Stores share Memory at once; zero means one.
 	Stores int
@@ -56,6 +59,12 @@ type Options struct {
 	// one stores only the files of the database that the previous one
 	// does not hold (see checkpoint.go).
 	Incremental bool
+
+	// NoAutomaticCompactions turns Pebble's background compactions off, so
+	// that the files of the database change only when a memtable is
+	// flushed. Only for tests whose assertions depend on exactly which
+	// files a checkpoint holds; a running job needs compactions.
+	NoAutomaticCompactions bool
 }
 
 // Validate reports the first problem with the options, naming the field.
@@ -105,6 +114,7 @@ func NewBackend(o Options) func(state.Config) (state.Backend, error) {
 			return nil, errors.Join(err, s.Close())
 		}
 		b.SetFileCheckpoints(o.Incremental)
+		b.SetValueCache(bud.valueCacheSize())
 		return b, nil
 	}
 }
@@ -168,7 +178,7 @@ func (bud *budget) open(name string) (*Store, error) {
 	cache := bud.acquire()
 	defer cache.Unref() // the database holds its own reference
 	bg := &backgroundError{}
-	db, err := pdb.Open(dir, dbOptions(cache, bud.memTableSize(), bg))
+	db, err := pdb.Open(dir, dbOptions(cache, bud.memTableSize(), bg, bud.o.NoAutomaticCompactions))
 	if err != nil {
 		bud.release()
 		return nil, errors.Join(fmt.Errorf("pebble state: open %s: %w", dir, err), os.RemoveAll(dir))
