@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -25,7 +26,10 @@ import (
 // to a topic a Weir passthrough job reads from its start, and a consumer of
 // the job's output — read_committed for exactly once — takes each record's
 // latency as the time it reads it minus that time. The job runs in a child
-// process until the harness stops it.
+// process until the harness stops it. Unless told the rate, the harness
+// first writes as fast as it can to find the most the whole setup sustains
+// (measureMaxRate), and the runs write half of that. The hand-written loop
+// runs the same way, as the floor of what the broker and the machine allow.
 
 func init() {
 	contenders["latency-alo"] = func(ctx context.Context, c childConfig) (int64, error) {
@@ -34,6 +38,40 @@ func init() {
 	contenders["latency-eo"] = func(ctx context.Context, c childConfig) (int64, error) {
 		return latencyJob(ctx, c, kafka.ExactlyOnce)
 	}
+	contenders["latency-loop"] = latencyLoop
+}
+
+// latencyLoop passes events through from c.in to c.out until SIGTERM as
+// the hand-written loop (ceiling.go) does, with the Weir job's fetch wait
+// and linger: what the broker and the machine give any client, the floor
+// of Weir's latency.
+func latencyLoop(ctx context.Context, c childConfig) (int64, error) {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM)
+	defer stop()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokers...),
+		kgo.ConsumeTopics(c.in), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(10*time.Millisecond),
+		kgo.DefaultProduceTopic(c.out), kgo.ProducerLinger(c.linger))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		for it := fs.RecordIter(); !it.Done(); {
+			r := it.Next()
+			var e event
+			if err := json.Unmarshal(r.Value, &e); err != nil {
+				return 0, fmt.Errorf("offset %d: %w", r.Offset, err)
+			}
+			b, err := json.Marshal(&e)
+			if err != nil {
+				return 0, err
+			}
+			cl.Produce(ctx, &kgo.Record{Key: r.Key, Value: b}, nil)
+		}
+	}
+	return 0, nil
 }
 
 // latencyJob passes events through from c.in to c.out until SIGTERM.
@@ -70,6 +108,72 @@ func latencyJob(ctx context.Context, c childConfig, d kafka.Delivery) (int64, er
 		return 0, err
 	}
 	return 0, nil
+}
+
+// measureMaxRate runs the at-least-once latency job in a child process,
+// writes events to its input as fast as a producer can for d, and returns
+// the rate at which the job's output reached its consumer past the first
+// quarter of the run: the most the whole setup — the harness's producer
+// and consumer, the broker and the job on the same cores — sustains.
+func measureMaxRate(self, addr string, partitions int, d time.Duration, o options) (float64, error) {
+	in, out := "lat-in-max", "lat-out-max"
+	for _, t := range []string{in, out} {
+		if err := createTopic(addr, t, partitions); err != nil {
+			return 0, err
+		}
+	}
+	child := exec.Command(self, "-child", "latency-alo", "-brokers", addr, "-in", in, "-out", out, "-linger", o.latLinger.String())
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		return 0, err
+	}
+	defer func() {
+		_ = child.Process.Signal(syscall.SIGTERM)
+		_ = child.Wait()
+	}()
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(out),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(10*time.Millisecond))
+	if err != nil {
+		return 0, err
+	}
+	defer consumer.Close()
+	producer, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(in), kgo.ProducerLinger(0))
+	if err != nil {
+		return 0, err
+	}
+	defer producer.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now()
+	from, to := start.Add(d/4), start.Add(d)
+	var counted int64
+	consumed := make(chan struct{})
+	go func() {
+		defer close(consumed)
+		for ctx.Err() == nil {
+			fs := consumer.PollFetches(ctx)
+			if now := time.Now(); now.After(from) && now.Before(to) {
+				counted += int64(fs.NumRecords())
+			}
+		}
+	}()
+	for i := int64(0); time.Now().Before(to); i++ {
+		e := makeEvent(i, o.keys)
+		e.Timestamp = time.Now().UnixNano()
+		v, err := json.Marshal(&e)
+		if err != nil {
+			return 0, err
+		}
+		// Produce blocks while the producer's buffer is full: the input
+		// goes in as fast as the broker takes it.
+		producer.Produce(ctx, &kgo.Record{Key: []byte(e.User), Value: v}, func(*kgo.Record, error) {})
+	}
+	cancel()
+	<-consumed
+	if counted == 0 {
+		return 0, errors.New("latency: the output's consumer read nothing while the input was written at full speed")
+	}
+	return float64(counted) / to.Sub(from).Seconds(), nil
 }
 
 // latencyResult is one latency run's percentiles.

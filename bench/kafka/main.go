@@ -13,8 +13,9 @@
 //   - weir-alo, weir-eo: Weir doing what the ceiling does (Kafka source,
 //     decode, encode, Kafka sink) at least once and exactly once, with a
 //     checkpoint every second (weir.go);
-//   - weir-count, goka: a keyed count that decodes each record, counts it
-//     per user in keyed state and writes each new count (keyed by the user,
+//   - weir-count, goka: a keyed count that decodes each record's user (the
+//     one field it needs, with the same JSON library), counts it per user
+//     in keyed state and writes each new count (keyed by the user,
 //     the count as decimal text, as Goka's Int64 codec writes it); Goka is lovoo/goka,
 //     Kafka Streams' model in Go (bench/kafka-goka, a module of its own),
 //     run when -goka names its binary;
@@ -29,7 +30,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"github.com/weirstream/weir/bench/internal/report"
@@ -61,6 +61,10 @@ type options struct {
 	latency    time.Duration
 	latRate    float64
 	latLinger  time.Duration
+	latModes   string
+	// latMax is the end-to-end rate the latency setup sustained at most,
+	// when measured.
+	latMax float64
 	// loadBefore is the machine's load average when the run started.
 	loadBefore string
 }
@@ -106,8 +110,9 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "comma-separated contenders to run (default all)")
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of each of Weir's and the ceiling's children into this directory")
 	flag.DurationVar(&o.latency, "latency", 12*time.Second, "how long each latency run writes; 0 skips them")
-	flag.Float64Var(&o.latRate, "latency-rate", 0, "events per second of the latency runs (default: half weir-alo's measured rate)")
+	flag.Float64Var(&o.latRate, "latency-rate", 0, "events per second of the latency runs (default: half the most the latency setup sustains, measured first)")
 	flag.DurationVar(&o.linger, "linger", 5*time.Millisecond, "producer linger of every contender")
+	flag.StringVar(&o.latModes, "latency-modes", "loop,alo,eo", "latency runs: loop (the hand-written loop), alo and eo (Weir at least and exactly once)")
 	flag.DurationVar(&o.latLinger, "latency-linger", time.Millisecond, "linger of Weir's sink in the latency runs, as a user who wants low latency sets it")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "child: write a CPU profile of the contender to this file")
 	flag.StringVar(&child, "child", "", "run one contender (internal: the harness starts children with it)")
@@ -238,15 +243,15 @@ func run(o options) error {
 	var lats []latencyResult
 	if o.latency > 0 {
 		rate := o.latRate
-		for _, r := range rows {
-			if r.name == "weir-alo" && rate == 0 {
-				rate = float64(r.res.Records) / r.res.Wall / 2
-			}
-		}
 		if rate == 0 {
-			return errors.New("-latency needs weir-alo's rate or -latency-rate")
+			fmt.Fprintf(os.Stderr, "latency: the most the setup sustains …\n")
+			max, err := measureMaxRate(self, addr, o.partitions, o.latency, o)
+			if err != nil {
+				return err
+			}
+			o.latMax, rate = max, max/2
 		}
-		for _, mode := range []string{"alo", "eo"} {
+		for _, mode := range strings.Split(o.latModes, ",") {
 			fmt.Fprintf(os.Stderr, "latency %s at %.0f events/s …\n", mode, rate)
 			l, err := measureLatency(self, addr, mode, o.partitions, rate, o.latency, o)
 			if err != nil {
@@ -408,12 +413,20 @@ func renderLatency(ls []latencyResult, o options) string {
 		return ""
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nLatency: a Weir passthrough job (Kafka source, JSON decode and encode, Kafka sink with linger %v) at half weir-alo's rate unless -latency-rate says otherwise.\n", o.latLinger)
+	fmt.Fprintf(&b, "\nLatency: a Weir passthrough job (Kafka source, JSON decode and encode, Kafka sink with linger %v), its input written at a fixed rate by the harness's producer and its output read by the harness's consumer, all on the same cores as the broker.", o.latLinger)
+	if o.latMax > 0 {
+		fmt.Fprintf(&b, " Written as fast as the producer could, the output came at %.0f events/s at most; the runs write half of that.\n", o.latMax)
+	} else {
+		b.WriteString(" The rate is -latency-rate's.\n")
+	}
 	b.WriteString("\n| latency, producer → consumer of the output | events/s | records measured | p50 | p99 | max |\n|---|---:|---:|---:|---:|---:|\n")
 	for _, l := range ls {
-		what := "at least once (read_uncommitted)"
-		if l.mode == "eo" {
-			what = "exactly once, checkpoints every 1 s (read_committed)"
+		what := "Weir, at least once, checkpoints every 1 s (read_uncommitted)"
+		switch l.mode {
+		case "eo":
+			what = "Weir, exactly once, checkpoints every 1 s (read_committed)"
+		case "loop":
+			what = "the hand-written loop (read_uncommitted)"
 		}
 		fmt.Fprintf(&b, "| %s | %.0f | %d | %v | %v | %v |\n", what, l.rate, l.n,
 			l.p50.Round(100*time.Microsecond), l.p99.Round(100*time.Microsecond), l.max.Round(time.Millisecond))

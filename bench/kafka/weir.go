@@ -29,19 +29,20 @@ func init() {
 	order = append(order, "weir-alo", "weir-eo", "weir-count", "weir-count-key")
 }
 
-// weirJob returns the environment and source every Weir contender uses.
-func weirJob(c childConfig) (*weir.Env, weir.Stream[kafka.Record[event]], func(), error) {
+// weirJob returns the environment and source every Weir contender uses,
+// the records' values decoded as T.
+func weirJob[T any](c childConfig) (*weir.Env, weir.Stream[kafka.Record[T]], func(), error) {
 	dir, err := os.MkdirTemp("", "bench-kafka-weir-")
 	if err != nil {
-		return nil, weir.Stream[kafka.Record[event]]{}, nil, err
+		return nil, weir.Stream[kafka.Record[T]]{}, nil, err
 	}
 	cleanup := func() { os.RemoveAll(dir) }
-	src, err := kafka.NewSource(kafka.SourceConfig[event]{
-		Conn: kafka.Conn{Brokers: c.brokers}, Topics: []string{c.in}, Decoder: format.JSON[event](), Bounded: true,
+	src, err := kafka.NewSource(kafka.SourceConfig[T]{
+		Conn: kafka.Conn{Brokers: c.brokers}, Topics: []string{c.in}, Decoder: format.JSON[T](), Bounded: true,
 	})
 	if err != nil {
 		cleanup()
-		return nil, weir.Stream[kafka.Record[event]]{}, nil, err
+		return nil, weir.Stream[kafka.Record[T]]{}, nil, err
 	}
 	env := weir.New(weir.Parallelism(1), weir.Checkpoints(time.Second, filepath.Join(dir, "checkpoints")))
 	return env, weir.From(env, src).ID("in"), cleanup, nil
@@ -50,7 +51,7 @@ func weirJob(c childConfig) (*weir.Env, weir.Stream[kafka.Record[event]], func()
 // weirPassthrough decodes each record and writes it again, like the
 // ceiling, with the delivery given.
 func weirPassthrough(ctx context.Context, c childConfig, d kafka.Delivery) (int64, error) {
-	env, recs, cleanup, err := weirJob(c)
+	env, recs, cleanup, err := weirJob[event](c)
 	if err != nil {
 		return 0, err
 	}
@@ -108,10 +109,16 @@ func (f *counter[T]) Process(c weir.KeyedContext[string], _ T, out weir.Out[user
 	return nil
 }
 
+// userOf is what the keyed counts decode of a record: its user, the one
+// field they need (the Goka contender decodes the same).
+type userOf struct {
+	User string `json:"user"`
+}
+
 // weirCount counts records per user in keyed state and writes each new
 // count, at least once.
 func weirCount(ctx context.Context, c childConfig) (int64, error) {
-	env, recs, cleanup, err := weirJob(c)
+	env, recs, cleanup, err := weirJob[userOf](c)
 	if err != nil {
 		return 0, err
 	}
@@ -123,8 +130,8 @@ func weirCount(ctx context.Context, c childConfig) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	events := weir.Map(recs, func(r kafka.Record[event]) event { return r.Value })
-	counts := weir.Process(weir.KeyBy(events, func(e event) string { return e.User }), &counter[event]{})
+	events := weir.Map(recs, func(r kafka.Record[userOf]) userOf { return r.Value })
+	counts := weir.Process(weir.KeyBy(events, func(e userOf) string { return e.User }), &counter[userOf]{})
 	weir.To(counts, sink).ID("out")
 	return runCounted(ctx, env)
 }

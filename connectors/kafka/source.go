@@ -53,8 +53,8 @@ func (r Record[T]) EventTime() time.Time { return r.Timestamp }
 //
 // All the readers and the split enumerator a Source opens in one process
 // share one Kafka client, which fetches for every partition being read and
-// hands each reader its records; a reader that falls behind pauses its
-// partition's fetches. So a Source value serves one job at a time (its
+// hands each reader its records; a reader that falls behind holds the
+// fetches back. So a Source value serves one job at a time (its
 // runs and restarts one after the other): give each job its own.
 //
 // docs/kafka-source.md describes the settings, where reading starts, and
@@ -254,6 +254,7 @@ func (s *Source[T]) OpenSplit(ctx context.Context, split weir.Split, pos []byte)
 		return nil, err
 	}
 	r := &reader[T]{src: s, tp: tp, id: split.ID, next: earliestOffset, stop: noStop}
+	r.read.Store(-1)
 	if pos != nil {
 		if r.next, r.stop, err = decodePosition(pos); err != nil {
 			return nil, fmt.Errorf("kafka: split %q: %w", split.ID, err)

@@ -95,8 +95,9 @@ type SourceConfig[T any] struct {
 	FetchMaxWait time.Duration
 	// BufferBytes bounds the records fetched and not yet read of each
 	// partition: when a partition's buffer holds this many bytes of keys
-	// and values, its fetches pause until the job has read half of them
-	// (backpressure reaches the brokers). Default DefaultBufferBytes.
+	// and values, fetching stops until the job has read half of them
+	// (backpressure reaches the brokers; docs/kafka-source.md says how
+	// partitions read by other subtasks go on). Default DefaultBufferBytes.
 	BufferBytes int
 }
 

@@ -3,6 +3,8 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/weirstream/weir"
@@ -33,12 +35,34 @@ type reader[T any] struct {
 	gone   bool
 	closed bool
 	batch  []*kgo.Record
+	// read is next for Metrics, -1 until the reader knows its offset.
+	read atomic.Int64
 }
 
 var (
 	_ weir.WakingReader       = (*reader[string])(nil)
 	_ weir.CheckpointListener = (*reader[string])(nil)
+	_ weir.MetricsReporter    = (*reader[string])(nil)
 )
+
+// Metrics implements weir.MetricsReporter: the partition's consumer lag,
+// the records between the reader's offset and the end of the partition
+// as of the last fetch that returned records (its high watermark, or its
+// last stable offset under read_committed).
+func (r *reader[T]) Metrics() []weir.Metric {
+	read := r.read.Load()
+	if r.buf == nil || read < 0 {
+		return nil
+	}
+	end := r.buf.end()
+	if end < 0 {
+		return nil
+	}
+	return []weir.Metric{{Name: "kafka_consumer_lag_records",
+		Help:   "Records of the Kafka partition after the source's offset, as of its last fetch.",
+		Labels: [][2]string{{"topic", r.tp.topic}, {"partition", strconv.Itoa(int(r.tp.partition))}},
+		Value:  float64(max(end-read, 0))}}
+}
 
 // SetWake implements weir.WakingReader.
 func (r *reader[T]) SetWake(wake func()) {
@@ -106,6 +130,9 @@ func (r *reader[T]) Poll(out weir.SourceOutput[Record[T]], max int) (weir.PollSt
 		}
 		rec.Recycle()
 		out.EmitAt(e, e.Timestamp, e.Offset)
+	}
+	if r.next != earliestOffset {
+		r.read.Store(r.next)
 	}
 	switch {
 	case err != nil:
