@@ -70,6 +70,14 @@ type Config[T any] struct {
 	// its path relative to Dir. Crash tests use it to stop a commit
 	// halfway; it may also feed monitoring.
 	Committed func(path string)
+	// CommitLog, when set, makes every Commit append to a hidden file of
+	// Dir, before it renames anything, one line per part file it commits:
+	// the checkpoint ID and the file's path relative to Dir ("42
+	// a/part-0-….jsonl"), and fsync it. The file is CommitLogName plus
+	// "-" and the subtask. It says which checkpoint committed each file,
+	// so that a restatement (weir serve's rewind) can keep the files a
+	// checkpoint had committed and re-read the rest.
+	CommitLog bool
 	// Now is the clock RollInterval is measured with; nil means time.Now.
 	// Tests set it.
 	Now func() time.Time

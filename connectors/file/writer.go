@@ -12,6 +12,8 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/weirstream/weir"
@@ -368,6 +370,11 @@ func (w *Writer[T]) Commit(ctx context.Context, committables [][]byte) error {
 		}
 		cs = append(cs, c)
 	}
+	if w.cfg.CommitLog {
+		if err := w.logCommits(cs); err != nil {
+			return fmt.Errorf("file sink %s: commit log: %w", w.cfg.Dir, err)
+		}
+	}
 	touched := map[string]bool{}
 	err := w.commitAll(ctx, cs, touched)
 	// Renames done before a failure are made durable too, so the files
@@ -517,4 +524,36 @@ func (w *Writer[T]) usable() error {
 func (w *Writer[T]) fail(err error) error {
 	w.failed = fmt.Errorf("file sink %s: %w", w.cfg.Dir, err)
 	return w.failed
+}
+
+// CommitLogName starts the names of the commit logs (Config.CommitLog).
+const CommitLogName = ".commits"
+
+// logCommits appends the files cs commit to the subtask's commit log and
+// makes it durable, before any of them is renamed: a file is visible only
+// once its line is in the log. A line may name a file committed before
+// (a restore commits again); readers take the lowest checkpoint.
+func (w *Writer[T]) logCommits(cs []committableV1) error {
+	var b strings.Builder
+	for _, c := range cs {
+		for _, f := range c.Files {
+			fmt.Fprintf(&b, "%d %s\n", c.Checkpoint, path.Join(f.Dir, f.Name))
+		}
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	f, err := w.root.OpenFile(CommitLogName+"-"+strconv.Itoa(w.subtask), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -40,6 +40,10 @@ type SourceConfig[T any] struct {
 	// ChunkBytes is how much a reader takes from a segment file at once
 	// (default 256 KiB): with the largest record, a reader's memory.
 	ChunkBytes int
+	// Reporter, when set, reports metrics with the source's (such as
+	// those of the HTTP collector writing the journal,
+	// httpingest.Reporter).
+	Reporter weir.MetricsReporter
 }
 
 // Validate checks the configuration and names the field that is wrong.
@@ -93,6 +97,14 @@ func (s *Source[T]) Splits(context.Context) ([]weir.Split, error) {
 		out[i] = weir.Split{ID: strconv.Itoa(i)}
 	}
 	return out, nil
+}
+
+// Metrics implements weir.MetricsReporter: those of Reporter.
+func (s *Source[T]) Metrics() []weir.Metric {
+	if s.cfg.Reporter == nil {
+		return nil
+	}
+	return s.cfg.Reporter.Metrics()
 }
 
 // Bounded implements weir.Source: a journal has no end.

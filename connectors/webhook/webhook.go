@@ -8,7 +8,10 @@
 // Timeout, retried with doubling backoff when the failure may pass (a
 // connection error, a timeout, 408, 429 or a 5xx). The records whose
 // requests are in flight at a checkpoint are in the checkpoint and sent
-// again after a restore; the records after it are read again. A record
+// again after a restore; the records after it are read again. A job that
+// stops with a savepoint lets the posts in flight finish, retries
+// included, for up to DrainTimeout before it ends, so that a stop does not
+// cut them off (they are in the savepoint too). A record
 // the endpoint refuses for itself (another 4xx) is not retried: it meets
 // the error policy of Post's operator, dead letters with the status and
 // the start of the answer's body under weir.DeadLetter.
@@ -61,6 +64,11 @@ type Config struct {
 	Backoff time.Duration
 	// Concurrency is the most requests in flight per subtask (default 8).
 	Concurrency int
+	// DrainTimeout is how long a job stopping with a savepoint lets the
+	// posts in flight finish, with their retries, before it ends (default
+	// 30s); they are in the savepoint all the same, and sent again after a
+	// restore. A job that is canceled or fails cuts them off at once.
+	DrainTimeout time.Duration
 	// Client sends the requests; nil means one of this package's.
 	Client *http.Client
 }
@@ -75,8 +83,8 @@ func (c Config) Validate() error {
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 		errs = append(errs, errors.New("webhook.Config.URL: want an http:// or https:// URL with a host"))
 	}
-	if c.Timeout < 0 || c.Backoff < 0 || c.Retries < 0 || c.Concurrency < 0 {
-		errs = append(errs, fmt.Errorf("webhook.Config: Timeout %v, Backoff %v, Retries %d and Concurrency %d must not be negative", c.Timeout, c.Backoff, c.Retries, c.Concurrency))
+	if c.Timeout < 0 || c.Backoff < 0 || c.Retries < 0 || c.Concurrency < 0 || c.DrainTimeout < 0 {
+		errs = append(errs, fmt.Errorf("webhook.Config: Timeout %v, Backoff %v, Retries %d, Concurrency %d and DrainTimeout %v must not be negative", c.Timeout, c.Backoff, c.Retries, c.Concurrency, c.DrainTimeout))
 	}
 	return errors.Join(errs...)
 }
@@ -102,6 +110,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = 8
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 30 * time.Second
 	}
 	if c.Client == nil {
 		c.Client = &http.Client{Transport: &http.Transport{
@@ -217,7 +228,7 @@ func Post[T any](s weir.Stream[T], c *Client, encode func(T) ([]byte, error), ke
 			return v, weir.Permanent(fmt.Errorf("POST %s: the idempotency key: %w", cfg.Name, err))
 		}
 		return v, c.Send(ctx, k, body)
-	}, weir.AsyncCapacity(cfg.Concurrency), weir.AsyncTimeout(cfg.Timeout), weir.AsyncRetries(cfg.Retries, cfg.Backoff), weir.AsyncUnordered())
+	}, weir.AsyncCapacity(cfg.Concurrency), weir.AsyncTimeout(cfg.Timeout), weir.AsyncRetries(cfg.Retries, cfg.Backoff), weir.AsyncDrain(cfg.DrainTimeout), weir.AsyncUnordered())
 }
 
 // ContentKey is an idempotency key made of the contents of a record: the
