@@ -296,7 +296,8 @@ type winAcc struct {
 }
 
 // winIn is a record made ready for a window: its key, encoded, the
-// aggregates' arguments evaluated, and its event time for first and last.
+// aggregates' arguments evaluated (Vals is nil when no aggregate has one),
+// and its event time for first and last.
 // Rec is the record itself, kept when late records go to an output.
 type winIn struct {
 	Key  string
@@ -325,6 +326,9 @@ func (g aggregator) Add(v winIn, acc winAcc) winAcc {
 		if a.arg == nil {
 			c.N++
 			continue
+		}
+		if i >= len(v.Vals) {
+			continue // a record prepared before the aggregate was added
 		}
 		x := v.Vals[i]
 		if x.K == sNull {

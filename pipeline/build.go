@@ -82,6 +82,8 @@ type builder struct {
 	// output with a collector.
 	test    map[string][]any
 	streams map[string]weir.Stream[Record]
+	rows    map[string]*rowStream // of inputs and steps whose records are rows
+	noRows  bool                  // every stream is records (tests compare)
 	routed  map[string][]weir.Stream[Record]
 	err     error
 }
@@ -99,11 +101,24 @@ func (b *builder) send(name string, s weir.Stream[Record]) {
 
 func (b *builder) build() error {
 	b.streams, b.routed = map[string]weir.Stream[Record]{}, map[string][]weir.Stream[Record]{}
+	b.rows = map[string]*rowStream{}
 	for _, in := range b.p.Inputs {
+		if rs, ok := b.rowInput(in); ok {
+			b.rows[in.Name] = rs
+			continue
+		}
 		b.streams[in.Name] = b.input(in)
 	}
 	for _, s := range b.p.Steps {
-		b.streams[s.Name] = s.spec.build(b, s, b.union(s.From))
+		rs, recs, ok := b.rowStepStream(s)
+		switch {
+		case !ok:
+			b.streams[s.Name] = s.spec.build(b, s, b.union(s.From))
+		case rs != nil:
+			b.rows[s.Name] = rs
+		default:
+			b.streams[s.Name] = recs
+		}
 	}
 	if b.test != nil {
 		b.job.collected = map[string]*weir.Collector[Record]{}
@@ -112,7 +127,7 @@ func (b *builder) build() error {
 		var st weir.Stream[Record]
 		switch rs := b.routed[o.Name]; len(rs) {
 		case 0:
-			st = b.streams[o.From]
+			st = b.stream(o.From)
 		case 1:
 			st = rs[0]
 		default:
@@ -124,10 +139,10 @@ func (b *builder) build() error {
 }
 
 func (b *builder) union(names []string) weir.Stream[Record] {
-	first := b.streams[names[0]]
+	first := b.stream(names[0])
 	var more []weir.Stream[Record]
 	for _, n := range names[1:] {
-		more = append(more, b.streams[n])
+		more = append(more, b.stream(n))
 	}
 	if len(more) == 0 {
 		return first
@@ -252,6 +267,8 @@ func (b *builder) source(in *Input) weir.Stream[Record] {
 		}
 		recs := weir.From(b.env, src, timeOptions(in.EventTime)...).Name(in.Name).ID(id)
 		return weir.Map(recs, func(r kafka.Record[Record]) Record { return r.Value }).Name(in.Name + " (value)").ID(id + "/value")
+	case "nats":
+		return b.natsSource(in, id)
 	case "http":
 		src, err := b.httpSource(in)
 		if err != nil {
@@ -305,7 +322,8 @@ func (b *builder) output(o *Output, st weir.Stream[Record]) {
 			return string(line)
 		})).Name(o.Name).ID(id)
 	case "file":
-		cfg := file.Config[Record]{Dir: o.File.Path}
+		// The commit log lets weir serve rewind the output (docs/serve.md).
+		cfg := file.Config[Record]{Dir: o.File.Path, CommitLog: true}
 		if o.Format == "csv" {
 			f, err := format.CSV[Record](csvConfig(o.schema))
 			if err == nil {
@@ -348,6 +366,12 @@ func (b *builder) output(o *Output, st weir.Stream[Record]) {
 			return
 		}
 		weir.To(st, sink).Name(o.Name).ID(id)
+	case "nats":
+		b.natsSink(o, st, id)
+	case "redis":
+		b.redisSink(o, st, id)
+	case "postgres":
+		b.postgresSink(o, st, id)
 	case "webhook":
 		b.webhook(o, st, id)
 	default:

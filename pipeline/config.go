@@ -33,6 +33,9 @@ type Pipeline struct {
 	OnError weir.ErrorPolicy
 	// Tests are the file's test cases, which Test runs.
 	Tests []*TestCase
+	// Output, in one of the jobs Split returns, names the output the job
+	// writes; empty for a whole pipeline.
+	Output string
 
 	lines []string
 }
@@ -41,7 +44,7 @@ type Pipeline struct {
 type Input struct {
 	Name string
 	Pos  Pos
-	// Type is "generator", "file", "kafka" or "http".
+	// Type is "generator", "file", "kafka", "nats" or "http".
 	Type string
 	// Format is how records are encoded: "json" (the default) or "csv".
 	Format string
@@ -56,6 +59,7 @@ type Input struct {
 	Generator *GeneratorInput
 	File      *FileInput
 	Kafka     *KafkaInput
+	NATS      *NATSInput
 	HTTP      *HTTPInput
 }
 
@@ -108,16 +112,20 @@ type KafkaInput struct {
 type Output struct {
 	Name string
 	Pos  Pos
-	// Type is "stdout", "file", "kafka" or "webhook".
+	// Type is "stdout", "file", "kafka", "nats", "redis", "postgres" or
+	// "webhook".
 	Type string
 	// Format is "json" (the default) or "csv" (file outputs).
 	Format string
 	// From names the step or input whose records the output writes; empty
 	// when a route step sends it its records.
-	From    string
-	File    *FileOutput
-	Kafka   *KafkaOutput
-	Webhook *WebhookOutput
+	From     string
+	File     *FileOutput
+	Kafka    *KafkaOutput
+	NATS     *NATSOutput
+	Redis    *RedisOutput
+	Postgres *PostgresOutput
+	Webhook  *WebhookOutput
 
 	fromPos  Pos
 	routedBy string
@@ -279,7 +287,7 @@ func validName(s string) bool {
 	return true
 }
 
-var inputTypes = []string{"generator", "file", "kafka", "http"}
+var inputTypes = []string{"generator", "file", "kafka", "nats", "http"}
 
 func (r *reader) inputs(n ast.Node) []*Input {
 	var ins []*Input
@@ -354,6 +362,8 @@ func (r *reader) inputs(n ast.Node) []*Input {
 				r.errorf(o.keyPos("start"), "%s: start: want earliest or latest, got %q", what, k.Start)
 			}
 			in.Kafka = k
+		case "nats":
+			in.NATS = r.natsInput(o, what)
 		case "http":
 			in.HTTP = r.httpInput(o, what)
 		case "":
@@ -429,7 +439,7 @@ func (r *reader) schema(n ast.Node, what string) *Schema {
 	return s
 }
 
-var outputTypes = []string{"stdout", "file", "kafka", "webhook"}
+var outputTypes = []string{"stdout", "file", "kafka", "nats", "redis", "postgres", "webhook"}
 
 func (r *reader) outputs(n ast.Node) []*Output {
 	var outs []*Output
@@ -478,6 +488,12 @@ func (r *reader) outputs(n ast.Node) []*Output {
 				k.Key = r.expr(kn, what+": key")
 			}
 			out.Kafka = k
+		case "nats":
+			out.NATS = r.natsOutput(o, what)
+		case "redis":
+			out.Redis = r.redisOutput(o, what)
+		case "postgres":
+			out.Postgres = r.postgresOutput(o, what)
 		case "webhook":
 			out.Webhook = r.webhookOutput(o, what)
 		case "":

@@ -11,8 +11,8 @@ import (
 	"github.com/weirstream/weir"
 )
 
-// enrichStep looks each record up — in an HTTP service or a PostgreSQL
-// table — and adds what it finds: under one field (into), as fields
+// enrichStep looks each record up — in an HTTP service, a PostgreSQL
+// table or Redis — and adds what it finds: under one field (into), as fields
 // computed from it (fields), or merged at the top level. The lookups run
 // through weir.AsyncMap, so many are in flight at once and the records
 // whose lookups are in flight at a checkpoint are in the checkpoint and
@@ -133,16 +133,18 @@ func parseEnrich(r *reader, n ast.Node, what string) stepSpec {
 	if e.into != "" && o.has("fields") {
 		r.errorf(o.keyPos("fields"), "%s: give into (the whole result under one field) or fields (fields computed from the result), not both", what)
 	}
-	hn, pn := o.get("http"), o.get("postgres")
+	hn, pn, rn := o.get("http"), o.get("postgres"), o.get("redis")
 	switch {
-	case hn != nil && pn != nil:
-		r.errorf(o.keyPos("postgres"), "%s: give http or postgres, not both; a step does one lookup", what)
+	case (hn != nil && pn != nil) || (hn != nil && rn != nil) || (pn != nil && rn != nil):
+		r.errorf(o.pos, "%s: give one of http, postgres and redis; a step does one lookup", what)
 	case hn != nil:
 		e.lookup = parseHTTPLookup(r, hn, what+": http")
 	case pn != nil:
 		e.lookup = parsePostgresLookup(r, pn, what+": postgres")
+	case rn != nil:
+		e.lookup = parseRedisLookup(r, rn, what+": redis")
 	default:
-		r.errorf(o.pos, "%s: missing the lookup: http (a URL template) or postgres (a query)", what)
+		r.errorf(o.pos, "%s: missing the lookup: http (a URL template), postgres (a query) or redis (a key)", what)
 	}
 	o.finish()
 	if e.lookup == nil {
@@ -328,4 +330,32 @@ func describeKey(s string) string {
 		return s[:80] + "…"
 	}
 	return strings.ToValidUTF8(s, "?")
+}
+
+// Lookup tells where an enrich step looks records up, for a server that
+// restricts it: kind is "http" with the literal start of the step's URL —
+// up to its first {{ }} placeholder, its ${env:…} and ${file:…} references
+// resolved — "postgres" or "redis"; kind is "" for a step that is not an
+// enrich step.
+func (s *Step) Lookup() (kind, urlPrefix string) {
+	e, ok := s.spec.(*enrichStep)
+	if !ok {
+		return "", ""
+	}
+	switch l := e.lookup.(type) {
+	case *httpLookup:
+		var b strings.Builder
+		for _, p := range l.parts {
+			if p.expr != nil {
+				break
+			}
+			b.WriteString(p.text)
+		}
+		return "http", b.String()
+	case *postgresLookup:
+		return "postgres", ""
+	case *redisLookup:
+		return "redis", ""
+	}
+	return "", ""
 }

@@ -25,12 +25,17 @@ func timeOf(et *EventTime) func(Record) (time.Time, error) {
 		} else {
 			v = r[et.Field]
 		}
-		t, err := readTime(v)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("event_time: field %q: %w", et.Field, err)
-		}
-		return t, nil
+		return fieldTime(et, v)
 	}
+}
+
+// fieldTime reads the event time et's field holds, v.
+func fieldTime(et *EventTime, v any) (time.Time, error) {
+	t, err := readTime(v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("event_time: field %q: %w", et.Field, err)
+	}
+	return t, nil
 }
 
 // readTime reads a time from a record's value: a timestamp, Unix

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 
@@ -32,8 +33,12 @@ type Expr struct {
 
 	program *vm.Program
 	fast    fastFn // when the expression has no node the closures lack
-	out     Type
-	vms     sync.Pool
+	// rowFast reads rows of rowSchema by position, when fast exists and
+	// the expression was checked against a declared schema.
+	rowFast   fastFn
+	rowSchema *Schema
+	out       Type
+	vms       sync.Pool
 }
 
 // expr reads an expression node.
@@ -73,6 +78,12 @@ func (c *checker) compile(e *Expr, schema *Schema, want Type, vars map[string]an
 	}
 	// Env makes names strict; a schemaless record may have any field.
 	opts := []expr.Option{expr.Env(env)}
+	if schema != nil && slices.ContainsFunc(schema.Fields, func(f Field) bool { return f.Type == TypeAny }) {
+		// A field of type any may hold anything, an object whose fields
+		// an expression reads included: the checker is told its type is
+		// unknown, which a value in env (nil) cannot say.
+		opts = []expr.Option{expr.Env(schema.types(vars))}
+	}
 	if schema == nil {
 		opts = append(opts, expr.AllowUndefinedVariables())
 	}
@@ -90,7 +101,11 @@ func (c *checker) compile(e *Expr, schema *Schema, want Type, vars map[string]an
 		e.out = TypeAny
 	}
 	e.vms.New = func() any { return new(vm.VM) }
-	e.fast, _ = compileFast(p.Node())
+	e.fast, _ = compileFast(p.Node(), nil)
+	if schema != nil && e.fast != nil && len(vars) == 0 {
+		e.rowFast, _ = compileFast(p.Node(), schema.positions())
+		e.rowSchema = schema
+	}
 	return true
 }
 
@@ -114,7 +129,7 @@ func (c *checker) exprError(e *Expr, err error) {
 // eval runs e on rec.
 func (e *Expr) eval(rec format.Record) (any, error) {
 	if e.fast != nil {
-		v, err := e.fast(rec)
+		v, err := e.fast(rec, nil)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", e.what, e.Source, err)
 		}
@@ -132,6 +147,47 @@ func (e *Expr) slow(rec format.Record) (any, error) {
 		return nil, fmt.Errorf("%s: %s: %w", e.what, e.Source, err)
 	}
 	return v, nil
+}
+
+// evalRow runs e on a row: by position when e was checked against the
+// row's schema, else on the row made a record.
+func (e *Expr) evalRow(r row) (any, error) {
+	c := rowCtx{r: r}
+	return c.eval(e)
+}
+
+// rowCtx is a row that the expressions of one step run on: those that
+// read it by position do, the others share the row made a record once.
+type rowCtx struct {
+	r   row
+	rec Record
+}
+
+func (c *rowCtx) eval(e *Expr) (any, error) {
+	if e.rowFast != nil && c.r.schema == e.rowSchema {
+		v, err := e.rowFast(nil, c.r.vals)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", e.what, e.Source, err)
+		}
+		return v, nil
+	}
+	if c.rec == nil {
+		c.rec = c.r.record()
+	}
+	return e.eval(c.rec)
+}
+
+// testRow runs a boolean e on a row.
+func (e *Expr) testRow(r row) (bool, error) {
+	v, err := e.evalRow(r)
+	if err != nil {
+		return false, err
+	}
+	b, ok := v.(bool)
+	if !ok {
+		return false, fmt.Errorf("%s: %s: got %s, want a bool", e.what, e.Source, describeValue(v))
+	}
+	return b, nil
 }
 
 // test runs a boolean e on rec.

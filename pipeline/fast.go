@@ -15,18 +15,20 @@ import (
 // gives (TestFastMatchesVM); an expression with anything else (a function
 // call, an index, optional chaining, a closure) runs on the VM. The VM costs a dispatch loop, a stack and a
 // pooled machine per record; the closures cost a call per node.
-type fastFn func(r Record) (any, error)
+type fastFn func(r Record, p []any) (any, error)
 
 // compileFast returns the closures of n, or false when n holds a node it
-// does not cover.
-func compileFast(n ast.Node) (fastFn, bool) {
+// does not cover. With pos nil they read a record's fields by name (the
+// Record argument); with pos they read a row's values by position (the
+// slice argument), pos giving each field's, and a name pos lacks is a node
+// they do not cover.
+func compileFast(n ast.Node, pos map[string]int) (fastFn, bool) {
 	switch n := n.(type) {
 	case *ast.IdentifierNode:
 		if n.Value == "$env" {
 			return nil, false
 		}
-		name := n.Value
-		return func(r Record) (any, error) { return r[name], nil }, true
+		return fieldFn(n.Value, pos)
 	case *ast.MemberNode:
 		prop, ok := n.Property.(*ast.StringNode)
 		if !ok || n.Optional {
@@ -35,16 +37,16 @@ func compileFast(n ast.Node) (fastFn, bool) {
 		name := prop.Value
 		if id, ok := n.Node.(*ast.IdentifierNode); ok && id.Value == "$env" {
 			// $env["name"]: a field whose name is not an identifier.
-			return func(r Record) (any, error) { return r[name], nil }, true
+			return fieldFn(name, pos)
 		}
 		// x.name, a field of a nested object: what the VM's fetch gives
 		// for a map, its error for nil, and the fetch itself for the rest.
-		x, ok := compileFast(n.Node)
+		x, ok := compileFast(n.Node, pos)
 		if !ok {
 			return nil, false
 		}
-		return func(r Record) (any, error) {
-			v, err := x(r)
+		return func(r Record, p []any) (any, error) {
+			v, err := x(r, p)
 			if err != nil {
 				return nil, err
 			}
@@ -58,27 +60,27 @@ func compileFast(n ast.Node) (fastFn, bool) {
 		}, true
 	case *ast.IntegerNode:
 		v := any(int64(n.Value))
-		return func(Record) (any, error) { return v, nil }, true
+		return func(Record, []any) (any, error) { return v, nil }, true
 	case *ast.FloatNode:
 		v := any(n.Value)
-		return func(Record) (any, error) { return v, nil }, true
+		return func(Record, []any) (any, error) { return v, nil }, true
 	case *ast.StringNode:
 		v := any(n.Value)
-		return func(Record) (any, error) { return v, nil }, true
+		return func(Record, []any) (any, error) { return v, nil }, true
 	case *ast.BoolNode:
 		v := any(n.Value)
-		return func(Record) (any, error) { return v, nil }, true
+		return func(Record, []any) (any, error) { return v, nil }, true
 	case *ast.NilNode:
-		return func(Record) (any, error) { return nil, nil }, true
+		return func(Record, []any) (any, error) { return nil, nil }, true
 	case *ast.UnaryNode:
-		x, ok := compileFast(n.Node)
+		x, ok := compileFast(n.Node, pos)
 		if !ok {
 			return nil, false
 		}
 		switch n.Operator {
 		case "!", "not":
-			return func(r Record) (any, error) {
-				v, err := x(r)
+			return func(r Record, p []any) (any, error) {
+				v, err := x(r, p)
 				if err != nil {
 					return nil, err
 				}
@@ -89,8 +91,8 @@ func compileFast(n ast.Node) (fastFn, bool) {
 				return !b, nil
 			}, true
 		case "-":
-			return func(r Record) (any, error) {
-				v, err := x(r)
+			return func(r Record, p []any) (any, error) {
+				v, err := x(r, p)
 				if err != nil {
 					return nil, err
 				}
@@ -107,13 +109,26 @@ func compileFast(n ast.Node) (fastFn, bool) {
 		}
 		return nil, false
 	case *ast.BinaryNode:
-		return compileBinary(n)
+		return compileBinary(n, pos)
 	}
 	return nil, false
 }
 
-func compileBinary(n *ast.BinaryNode) (fastFn, bool) {
-	l, ok := compileFast(n.Left)
+// fieldFn reads the field name: from the record, or from the row at its
+// position.
+func fieldFn(name string, pos map[string]int) (fastFn, bool) {
+	if pos == nil {
+		return func(r Record, _ []any) (any, error) { return r[name], nil }, true
+	}
+	i, ok := pos[name]
+	if !ok {
+		return nil, false
+	}
+	return func(_ Record, p []any) (any, error) { return p[i], nil }, true
+}
+
+func compileBinary(n *ast.BinaryNode, pos map[string]int) (fastFn, bool) {
+	l, ok := compileFast(n.Left, pos)
 	if !ok {
 		return nil, false
 	}
@@ -123,15 +138,15 @@ func compileBinary(n *ast.BinaryNode) (fastFn, bool) {
 		}
 		return nil, false
 	}
-	rt, ok := compileFast(n.Right)
+	rt, ok := compileFast(n.Right, pos)
 	if !ok {
 		return nil, false
 	}
 	switch n.Operator {
 	case "and", "&&", "or", "||":
 		or := n.Operator == "or" || n.Operator == "||"
-		return func(r Record) (any, error) {
-			a, err := l(r)
+		return func(r Record, p []any) (any, error) {
+			a, err := l(r, p)
 			if err != nil {
 				return nil, err
 			}
@@ -143,27 +158,27 @@ func compileBinary(n *ast.BinaryNode) (fastFn, bool) {
 				return ab, nil
 			}
 			// As in the VM, the right operand is the value, unchecked.
-			return rt(r)
+			return rt(r, p)
 		}, true
 	case "??":
-		return func(r Record) (any, error) {
-			a, err := l(r)
+		return func(r Record, p []any) (any, error) {
+			a, err := l(r, p)
 			if err != nil || a != nil {
 				return a, err
 			}
-			return rt(r)
+			return rt(r, p)
 		}, true
 	}
 	op, ok := binaryOps[n.Operator]
 	if !ok {
 		return nil, false
 	}
-	return func(r Record) (any, error) {
-		a, err := l(r)
+	return func(r Record, p []any) (any, error) {
+		a, err := l(r, p)
 		if err != nil {
 			return nil, err
 		}
-		b, err := rt(r)
+		b, err := rt(r, p)
 		if err != nil {
 			return nil, err
 		}
@@ -295,8 +310,8 @@ func equal(a, b any) bool {
 func compileIn(l fastFn, set any) (fastFn, bool) {
 	switch m := set.(type) {
 	case map[string]struct{}:
-		return func(r Record) (any, error) {
-			v, err := l(r)
+		return func(r Record, p []any) (any, error) {
+			v, err := l(r, p)
 			if err != nil {
 				return nil, err
 			}
@@ -308,8 +323,8 @@ func compileIn(l fastFn, set any) (fastFn, bool) {
 			return in, nil
 		}, true
 	case map[int]struct{}:
-		return func(r Record) (any, error) {
-			v, err := l(r)
+		return func(r Record, p []any) (any, error) {
+			v, err := l(r, p)
 			if err != nil {
 				return nil, err
 			}

@@ -102,7 +102,8 @@ func (b *builder) httpSource(in *Input) (weir.Source[Record], error) {
 	if h.Start == "latest" {
 		start = journal.Latest
 	}
-	src, err := journal.NewSource(journal.SourceConfig[Record]{Journal: j, Decoder: decoder{in.Schema}, Start: start})
+	src, err := journal.NewSource(journal.SourceConfig[Record]{Journal: j, Decoder: decoder{in.Schema}, Start: start,
+		Reporter: httpingest.Reporter(handler)})
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}

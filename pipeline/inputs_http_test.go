@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,6 +73,23 @@ func TestHTTPInput(t *testing.T) {
 			t.Fatalf("after a minute the output is %q", out.String())
 		case <-time.After(5 * time.Millisecond):
 		}
+	}
+	// The collector's counts come with the input's source's.
+	var accepted, rejected float64
+	for _, m := range env.Metrics() {
+		for _, c := range m.Connector {
+			switch c.Name {
+			case "http_ingest_requests_accepted_total":
+				accepted += c.Value
+			case "http_ingest_requests_rejected_total":
+				if slices.Equal(c.Labels, [][2]string{{"reason", "bad_request"}}) {
+					rejected += c.Value
+				}
+			}
+		}
+	}
+	if accepted != 1 || rejected != 1 {
+		t.Errorf("connector metrics: %v accepted, %v rejected as bad requests; want 1 and 1", accepted, rejected)
 	}
 	cancel()
 	<-done

@@ -131,7 +131,7 @@ func (j *joinStep) build(b *builder, s *Step, in weir.Stream[Record]) weir.Strea
 		return weir.KeyBy(prepared, func(v joinSide) string { return v.Key })
 	}
 	left := side(in, j.key, leftField)
-	right := side(b.streams[j.with], j.withKey, rightField)
+	right := side(b.stream(j.with), j.withKey, rightField)
 	decode := func(js string, schema *Schema) Record {
 		r, err := decoder{}.Decode([]byte(js))
 		if err != nil {

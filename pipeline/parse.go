@@ -228,7 +228,11 @@ func (c *checker) check() {
 		if o.Kafka != nil && o.Kafka.Key != nil {
 			c.compile(o.Kafka.Key, o.schema, TypeAny, nil)
 		}
+		if o.NATS != nil && o.NATS.MsgID != nil {
+			c.compile(o.NATS.MsgID, o.schema, TypeAny, nil)
+		}
 		c.checkWebhook(o)
+		c.checkRedis(o)
 	}
 	for _, in := range p.Inputs {
 		if !c.used[in.Name] {

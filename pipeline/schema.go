@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/expr-lang/expr/types"
+
 	"github.com/weirstream/weir/connectors/format"
 )
 
@@ -130,6 +132,24 @@ func (s *Schema) env() map[string]any {
 	m := make(map[string]any, len(s.Fields))
 	for _, f := range s.Fields {
 		m[f.Name] = f.Type.zero()
+	}
+	return m
+}
+
+// types is the type checker's environment as types: a field of type any
+// is of unknown type (an object's fields may be read), the others the
+// types of env, and vars as theirs.
+func (s *Schema) types(vars map[string]any) types.Map {
+	m := make(types.Map, len(s.Fields)+len(vars))
+	for _, f := range s.Fields {
+		if f.Type == TypeAny {
+			m[f.Name] = types.Any
+		} else {
+			m[f.Name] = types.TypeOf(f.Type.zero())
+		}
+	}
+	for k, v := range vars {
+		m[k] = types.TypeOf(v)
 	}
 	return m
 }

@@ -52,6 +52,7 @@ var stepKinds = map[string]*stepKind{
 	"join":    {parse: parseJoin},
 	"dedupe":  {parse: parseDedupe},
 	"unnest":  {parse: parseUnnest},
+	"normal":  {parse: parseNormal},
 }
 
 // opID is the operator ID of a step's operator: derived from the step's
@@ -194,6 +195,10 @@ type routeStep struct {
 	defPos     Pos
 	unmatched  *routeCase
 	outputList []string
+	// isolate runs each output of the pipeline as a job of its own
+	// (isolate.go).
+	isolate    bool
+	isolatePos Pos
 }
 
 type routeCase struct {
@@ -209,9 +214,7 @@ func parseRoute(r *reader, n ast.Node, what string) stepSpec {
 		return nil
 	}
 	rs := &routeStep{def: r.str(o, "default"), defPos: o.keyPos("default")}
-	if o.get("isolate") != nil && r.boolean(o, "isolate") {
-		r.errorf(o.keyPos("isolate"), "%s: isolate: running each output as its own job is not supported yet; remove it to route within one job", what)
-	}
+	rs.isolate, rs.isolatePos = r.boolean(o, "isolate"), o.keyPos("isolate")
 	if cn := o.require("cases"); cn != nil {
 		for i, en := range r.list(cn, what+": cases") {
 			cw := fmt.Sprintf("%s: case %d", what, i+1)
@@ -269,6 +272,9 @@ func (rs *routeStep) check(c *checker, s *Step, in *Schema) *Schema {
 	if rs.unmatched != nil {
 		c.feed(rs.def, rs.defPos, s, in)
 	}
+	if rs.isolate {
+		c.checkIsolate(s, rs.isolatePos)
+	}
 	return nil
 }
 
@@ -307,6 +313,9 @@ func (rs *routeStep) build(b *builder, s *Step, in weir.Stream[Record]) weir.Str
 		byOutput[rs.def] = append(byOutput[rs.def], n)
 	}
 	for _, out := range rs.outputList {
+		if !b.writes(out) {
+			continue // another job's output (isolate)
+		}
 		dests := byOutput[out]
 		cases := rs.cases
 		branch := policy(s, weir.FlatMap(matched, func(r routed, o weir.Out[Record]) error {

@@ -28,6 +28,9 @@ type WebhookOutput struct {
 	Retries     int
 	Backoff     time.Duration
 	Concurrency int
+	// DrainTimeout is how long a job stopping with a savepoint lets the
+	// posts in flight finish (see webhook.Config).
+	DrainTimeout time.Duration
 	// OnError is the policy of a record the endpoint refuses or that
 	// fails after its retries; by default dead-letter when the pipeline
 	// has a dead_letter output, else the pipeline's policy.
@@ -59,6 +62,7 @@ func (r *reader) webhookOutput(o *obj, what string) *WebhookOutput {
 	if w.Timeout == 0 {
 		w.Timeout = defaultWebhookTimeout
 	}
+	w.DrainTimeout = r.duration(o, "drain_timeout") // 0: the default
 	if !o.has("backoff") {
 		w.Backoff = defaultWebhookBackoff
 	}
@@ -94,7 +98,7 @@ func (r *reader) webhookOutput(o *obj, what string) *WebhookOutput {
 func (b *builder) webhook(o *Output, st weir.Stream[Record], id string) {
 	w := o.Webhook
 	c, err := webhook.New(webhook.Config{URL: w.URL, Name: w.shown, Header: w.Headers, KeyHeader: w.KeyHeader,
-		Timeout: w.Timeout, Retries: w.Retries, Backoff: w.Backoff, Concurrency: w.Concurrency})
+		Timeout: w.Timeout, Retries: w.Retries, Backoff: w.Backoff, Concurrency: w.Concurrency, DrainTimeout: w.DrainTimeout})
 	if err != nil {
 		b.fail(fmt.Errorf("output %q: %w", o.Name, err))
 		return

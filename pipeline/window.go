@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -26,8 +27,9 @@ type windowStep struct {
 	latePos  Pos
 	aggs     []*aggregate
 	// evt reads the event time of a record for first and last; nil when
-	// neither is asked for.
-	evt func(Record) (time.Time, error)
+	// neither is asked for. evtOf is where it is.
+	evt   func(Record) (time.Time, error)
+	evtOf *EventTime
 }
 
 // The fields a window's result has besides its aggregates.
@@ -186,7 +188,7 @@ func (w *windowStep) check(c *checker, s *Step, in *Schema) *Schema {
 				ok = false
 				continue
 			}
-			w.evt = timeOf(evt)
+			w.evt, w.evtOf = timeOf(evt), evt
 		}
 		out.Fields = append(out.Fields, Field{Name: a.field, Type: t})
 	}
@@ -200,10 +202,13 @@ func (w *windowStep) check(c *checker, s *Step, in *Schema) *Schema {
 }
 
 func (w *windowStep) build(b *builder, s *Step, in weir.Stream[Record]) weir.Stream[Record] {
-	g := aggregator{aggs: w.aggs}
 	keep := w.late != ""
+	args := slices.ContainsFunc(w.aggs, func(a *aggregate) bool { return a.arg != nil })
 	prepared := policy(s, weir.TryMap(in, func(r Record) (winIn, error) {
-		v := winIn{Vals: make([]scalar, len(w.aggs))}
+		var v winIn
+		if args {
+			v.Vals = make([]scalar, len(w.aggs))
+		}
 		if w.key != nil {
 			k, err := w.key.eval(r)
 			if err != nil {
@@ -233,6 +238,63 @@ func (w *windowStep) build(b *builder, s *Step, in weir.Stream[Record]) weir.Str
 		}
 		return v, nil
 	}).Name(s.Name+" (prepare)").ID(opID(s, "prepare")))
+	return w.aggregate(b, s, prepared)
+}
+
+// buildRows is build for rows: the key, the aggregates' arguments and the
+// event time read by position.
+func (w *windowStep) buildRows(b *builder, s *Step, in *rowStream) (*rowStream, weir.Stream[Record]) {
+	keep := w.late != ""
+	var evt func(row) (time.Time, error)
+	if w.evtOf != nil {
+		evt = rowTimeOf(w.evtOf, in.schema)
+	}
+	args := slices.ContainsFunc(w.aggs, func(a *aggregate) bool { return a.arg != nil })
+	prepared := policy(s, weir.TryMap(in.st, func(r row) (winIn, error) {
+		var v winIn
+		if args {
+			v.Vals = make([]scalar, len(w.aggs))
+		}
+		c := rowCtx{r: r}
+		if w.key != nil {
+			k, err := c.eval(w.key)
+			if err != nil {
+				return winIn{}, err
+			}
+			v.Key = keyString(k)
+		}
+		for i, a := range w.aggs {
+			if a.arg == nil {
+				continue
+			}
+			x, err := c.eval(a.arg)
+			if err != nil {
+				return winIn{}, err
+			}
+			v.Vals[i] = toScalar(normalize(x))
+		}
+		if evt != nil {
+			t, err := evt(r)
+			if err != nil {
+				return winIn{}, err
+			}
+			v.Ts = t.UnixNano()
+		}
+		if keep {
+			if c.rec == nil {
+				c.rec = r.record()
+			}
+			v.Rec = c.rec
+		}
+		return v, nil
+	}).Name(s.Name+" (prepare)").ID(opID(s, "prepare")))
+	return nil, w.aggregate(b, s, prepared)
+}
+
+// aggregate adds the window's operators after the prepared records.
+func (w *windowStep) aggregate(b *builder, s *Step, prepared weir.Stream[winIn]) weir.Stream[Record] {
+	g := aggregator{aggs: w.aggs}
+	keep := w.late != ""
 	keyed := weir.KeyBy(prepared, func(v winIn) string { return v.Key })
 	var results weir.Stream[weir.WindowResult[string, winAcc]]
 	if w.kind == "count" {
