@@ -44,6 +44,15 @@ type SubmitRequest struct {
 	Parallelism int `json:"parallelism,omitempty"`
 	// CheckpointInterval is a Go duration, from 100ms to 24h (default 10s).
 	CheckpointInterval string `json:"checkpoint_interval,omitempty"`
+	// Template names a built-in template (GET /api/v1/templates) to run
+	// instead of Pipeline, with Params, its parameters by name (strings or
+	// numbers).
+	Template string         `json:"template,omitempty"`
+	Params   map[string]any `json:"params,omitempty"`
+	// Retain keeps every checkpoint completed within it, such as "7d" or
+	// "36h", besides the newest 3, so the job can be rewound that far
+	// (default: the server's --retain, else none).
+	Retain string `json:"retain,omitempty"`
 }
 
 // SavepointResponse is the answer of POST /api/v1/jobs/{id}/savepoint.
@@ -70,9 +79,18 @@ const maxParallelism = 256
 //	POST /api/v1/jobs/{id}/savepoint      take a savepoint; the job goes on
 //	POST /api/v1/jobs/{id}/stop           stop it with a savepoint
 //	GET  /api/v1/jobs/{id}/log            the tail of its log (text)
+//	GET  /api/v1/alerts                   open and recently closed alerts
+//	POST /api/v1/jobs/{id}/restore        a new run from a checkpoint or savepoint (RestoreRequest)
+//	POST /api/v1/jobs/{id}/rescale        savepoint, then a new run at a new parallelism (RescaleRequest)
+//	DELETE /api/v1/jobs/{id}              remove an ended job and its directory
+//	POST /api/v1/jobs/{id}/rewind         rewind & restatement (RewindRequest)
+//	GET  /api/v1/templates                the built-in job templates
 //
-// Every route but /healthz and /metrics needs the header "Authorization:
-// Bearer TOKEN"; a token in the query string is refused.
+// and the dashboard's routes (see dashboardRoutes). Every route but
+// /healthz, /metrics, the dashboard's page and assets and its sign-in
+// needs the header "Authorization: Bearer TOKEN", or the dashboard's
+// session cookie (with its CSRF token on a request that changes
+// something); a token in the query string is refused.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -87,6 +105,15 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/jobs/{id}/savepoint", s.withJob(s.savepointJob))
 	mux.HandleFunc("POST /api/v1/jobs/{id}/stop", s.withJob(s.stopJob))
 	mux.HandleFunc("GET /api/v1/jobs/{id}/log", s.withJob(s.logJob))
+	s.dashboardRoutes(mux)
+	// Alerting (alerts.go).
+	mux.HandleFunc("GET /api/v1/alerts", s.listAlerts)
+	// Job operations (ops.go, rewind.go, templates.go).
+	mux.HandleFunc("POST /api/v1/jobs/{id}/restore", s.withJob(s.restoreJob))
+	mux.HandleFunc("POST /api/v1/jobs/{id}/rescale", s.withJob(s.rescaleJob))
+	mux.HandleFunc("DELETE /api/v1/jobs/{id}", s.withJob(s.deleteJob))
+	mux.HandleFunc("POST /api/v1/jobs/{id}/rewind", s.withJob(s.rewindJob))
+	mux.HandleFunc("GET /api/v1/templates", s.listTemplates)
 	return s.guard(mux)
 }
 
@@ -109,18 +136,27 @@ func (s *Server) guard(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if r.URL.Path == "/healthz" || r.URL.Path == "/metrics" {
+		if r.URL.Path == "/healthz" || r.URL.Path == "/metrics" || publicRoute(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
 		auth := r.Header.Get("Authorization")
+		if auth == "" {
+			// The dashboard's session cookie (session.go).
+			if handled, ok := s.sessionAuth(w, r); handled {
+				if ok {
+					next.ServeHTTP(w, r)
+				}
+				return
+			}
+		}
 		scheme, tok, ok := strings.Cut(auth, " ")
 		if auth == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="weir"`)
 			writeError(w, http.StatusUnauthorized, "missing token: send the header Authorization: Bearer TOKEN (the token is in the data directory's token file)")
 			return
 		}
-		if !ok || !strings.EqualFold(scheme, "Bearer") || !tokenEqual(strings.TrimSpace(tok), s.token) {
+		if !ok || !strings.EqualFold(scheme, "Bearer") || !tokenEqual(strings.TrimSpace(tok), s.token) && !tokenEqual(strings.TrimSpace(tok), s.admin) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="weir", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "invalid token")
 			return
@@ -207,6 +243,13 @@ func (s *Server) checkSubmit(req *SubmitRequest) (*pipeline.Pipeline, int, *APIE
 	bad := func(format string, args ...any) (*pipeline.Pipeline, int, *APIError) {
 		return nil, http.StatusBadRequest, &APIError{Error: fmt.Sprintf(format, args...)}
 	}
+	if req.Template != "" {
+		if err := expandTemplate(req); err != nil {
+			return bad("%v", err)
+		}
+	} else if len(req.Params) > 0 {
+		return bad("params are a template's; give template too")
+	}
 	if req.Name != "" && !namePattern.MatchString(req.Name) {
 		return bad("invalid name: want letters, digits, '.', '_' or '-', starting with a letter or digit, at most 64")
 	}
@@ -224,6 +267,9 @@ func (s *Server) checkSubmit(req *SubmitRequest) (*pipeline.Pipeline, int, *APIE
 		return bad("invalid checkpoint_interval %q: want a duration from 100ms to 24h, such as 10s", req.CheckpointInterval)
 	}
 	req.CheckpointInterval = d.String()
+	if err := s.checkRetain(req); err != nil {
+		return bad("%v", err)
+	}
 	if strings.TrimSpace(req.Pipeline) == "" {
 		return bad("missing pipeline: the pipeline file's YAML")
 	}
@@ -255,10 +301,15 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	if _, status, e := s.checkSubmit(&req); e != nil {
+	p, status, e := s.checkSubmit(&req)
+	if e == nil {
+		status, e = s.checkPrivileges(r, p)
+	}
+	if e != nil {
 		writeJSON(w, status, e)
 		return
 	}
+	s.makeCurrentLinks(p)
 	s.mu.Lock()
 	if s.mu.closed {
 		s.mu.Unlock()
@@ -295,7 +346,7 @@ func (s *Server) createJob(req SubmitRequest) (*job, error) {
 		return nil, err
 	}
 	spec := jobSpec{ID: id, Name: req.Name, Submitted: time.Now().UTC(), Parallelism: req.Parallelism,
-		CheckpointInterval: req.CheckpointInterval, State: Running}
+		CheckpointInterval: req.CheckpointInterval, State: Running, Retain: req.Retain}
 	j := newJob(dir, spec)
 	j.mu.Lock()
 	err = j.saveLocked()
@@ -339,16 +390,25 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, j *job) {
 }
 
 func (s *Server) stopJob(w http.ResponseWriter, r *http.Request, j *job) {
+	v, status, err := s.stop(r.Context(), j)
+	if err != nil {
+		writeError(w, status, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// stop stops a running job with a savepoint and returns it once it has
+// stopped, or the status and error to answer.
+func (s *Server) stop(ctx context.Context, j *job) (Job, int, error) {
 	j.mu.Lock()
 	st := j.mu.spec.State
 	if st != Running || j.mu.want != "" {
 		j.mu.Unlock()
 		if st == Restarting {
-			writeError(w, http.StatusConflict, "the job is restarting after a failure: there is no running process to take a savepoint of; cancel it, or wait until it runs")
-			return
+			return Job{}, http.StatusConflict, errors.New("the job is restarting after a failure: there is no running process to take a savepoint of; cancel it, or wait until it runs")
 		}
-		writeError(w, http.StatusConflict, fmt.Sprintf("the job is %s, not running", st))
-		return
+		return Job{}, http.StatusConflict, fmt.Errorf("the job is %s, not running", st)
 	}
 	j.mu.want = Stopping
 	j.mu.spec.State = Stopping
@@ -357,16 +417,14 @@ func (s *Server) stopJob(w http.ResponseWriter, r *http.Request, j *job) {
 		_ = j.mu.proc.Signal(syscall.SIGTERM)
 	}
 	j.mu.Unlock()
-	if !waitDone(r.Context(), j) {
-		writeError(w, http.StatusGatewayTimeout, "the job is stopping; it has not ended yet (see its state)")
-		return
+	if !waitDone(ctx, j) {
+		return Job{}, http.StatusGatewayTimeout, errors.New("the job is stopping; it has not ended yet (see its state)")
 	}
 	v := j.view()
 	if v.State != Stopped {
-		writeJSON(w, http.StatusConflict, APIError{Error: fmt.Sprintf("the job did not stop with a savepoint: it is %s: %s", v.State, v.LastError)})
-		return
+		return Job{}, http.StatusConflict, fmt.Errorf("the job did not stop with a savepoint: it is %s: %s", v.State, v.LastError)
 	}
-	writeJSON(w, http.StatusOK, v)
+	return v, 0, nil
 }
 
 // waitDone waits for the job's supervisor to return, or for a restart,

@@ -147,3 +147,38 @@ func (c *Client) Log(ctx context.Context, id string) (string, error) {
 	err := c.do(ctx, http.MethodGet, jobPath(id, "log"), nil, &s)
 	return s, err
 }
+
+// Restore starts a new run of an ended job from one of its checkpoints or
+// savepoints.
+func (c *Client) Restore(ctx context.Context, id string, r RestoreRequest) (Job, error) {
+	var j Job
+	err := c.do(ctx, http.MethodPost, jobPath(id, "restore"), r, &j)
+	return j, err
+}
+
+// Rescale stops a job with a savepoint and starts it again from it at
+// parallelism p.
+func (c *Client) Rescale(ctx context.Context, id string, p int) (Job, error) {
+	var j Job
+	err := c.do(ctx, http.MethodPost, jobPath(id, "rescale"), RescaleRequest{Parallelism: p}, &j)
+	return j, err
+}
+
+// Delete removes an ended job and its directory.
+func (c *Client) Delete(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, jobPath(id, ""), nil, nil)
+}
+
+// Rewind rewinds a job (or, with DryRun, says what a rewind would do).
+func (c *Client) Rewind(ctx context.Context, id string, r RewindRequest) (RewindPlan, error) {
+	var p RewindPlan
+	err := c.do(ctx, http.MethodPost, jobPath(id, "rewind"), r, &p)
+	return p, err
+}
+
+// Templates lists the server's built-in job templates.
+func (c *Client) Templates(ctx context.Context) ([]Template, error) {
+	var l TemplateList
+	err := c.do(ctx, http.MethodGet, "/api/v1/templates", nil, &l)
+	return l.Templates, err
+}

@@ -22,7 +22,7 @@ type confiner struct {
 
 // reserved are the server's own entries in the data directory, which no
 // pipeline may read or write.
-var reserved = []string{tokenFile, serverLockFile, jobsDir}
+var reserved = []string{tokenFile, adminTokenFile, serverLockFile, jobsDir}
 
 // check returns why the path p, which the pipeline names in what, is not
 // allowed, or nil.

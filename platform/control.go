@@ -69,3 +69,9 @@ func controlMetrics(ctx context.Context, socket string) (jobcontrol.Metrics, err
 	err := controlDo(ctx, socket, http.MethodGet, "/metrics", &m)
 	return m, err
 }
+
+func controlGraph(ctx context.Context, socket string) (jobcontrol.Graph, error) {
+	var g jobcontrol.Graph
+	err := controlDo(ctx, socket, http.MethodGet, "/graph", &g)
+	return g, err
+}

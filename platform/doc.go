@@ -6,6 +6,8 @@
 // Everything the server keeps is under one data directory:
 //
 //	DIR/token             the API token (mode 0600), made on first start
+//	DIR/admin-token       the admin token (mode 0600): also script steps
+//	                      and lookups beyond the enrich allow-list
 //	DIR/server.lock       held (flock) by the one server using DIR
 //	DIR/jobs/<id>/        one directory per job:
 //	    job.json          what was submitted and the job's state
@@ -14,6 +16,12 @@
 //	    checkpoints/      the job's checkpoints and savepoints
 //	    job.log           the job's standard output and error
 //	    control.sock      the job process's control socket while it runs
+//	    versions.json     after a rewind: its file outputs' versions
+//
+// Jobs are restored, rescaled, rewound (a new version of each file output,
+// switched in by a link, P.current) and deleted by the routes of ops.go
+// and rewind.go; built-in templates (templates.go) are pipelines embedded
+// in the binary.
 //
 // A job is supervised by a goroutine of the server: it starts the job's
 // process (`weir run … --restore latest` once a checkpoint exists), waits
@@ -24,6 +32,12 @@
 // server from starting it again before the old process is gone. A server
 // started again on the same directory brings back every job that was
 // running, from its latest checkpoint.
+//
+// The server's address in a browser is the dashboard (dashboard.go): a
+// page embedded in the binary, from platform/ui, that signs in with the
+// token once for a session cookie (session.go) and draws each job's graph,
+// the last hour of its figures (sampled by the server, history.go), its
+// checkpoints, dead letters and log.
 //
 // The package uses only Weir's public API and the pipeline package; the
 // command line joins it to the weir command (package platform/command).

@@ -56,6 +56,9 @@ type Job struct {
 	Submitted          time.Time `json:"submitted"`
 	Parallelism        int       `json:"parallelism"`
 	CheckpointInterval string    `json:"checkpoint_interval"`
+	// Retain is how long the job keeps its checkpoints besides the newest
+	// 3, so that it can be rewound that far.
+	Retain string `json:"retain,omitempty"`
 	// Restarts counts the times the server started the job's process again
 	// after it failed.
 	Restarts int64 `json:"restarts"`
@@ -100,6 +103,14 @@ type jobSpec struct {
 	LastError          string     `json:"last_error,omitempty"`
 	LastErrorTime      *time.Time `json:"last_error_time,omitempty"`
 	Savepoint          string     `json:"savepoint,omitempty"`
+	// RestoreFrom is the chk-/sp- directory a restore chose, which the
+	// job's processes start from until the job completes a checkpoint with
+	// an ID above RestoreAbove (ops.go).
+	RestoreFrom  string `json:"restore_from,omitempty"`
+	RestoreAbove int64  `json:"restore_above,omitempty"`
+	// Retain is the job's retention by time, a duration (`weir run
+	// --retain`).
+	Retain string `json:"retain,omitempty"`
 }
 
 // The files of a job's directory.
@@ -169,7 +180,7 @@ func (j *job) view() Job {
 	s := j.mu.spec
 	return Job{ID: s.ID, Name: s.Name, State: s.State, Submitted: s.Submitted, Parallelism: s.Parallelism,
 		CheckpointInterval: s.CheckpointInterval, Restarts: s.Restarts, LastError: s.LastError,
-		LastErrorTime: s.LastErrorTime, PID: j.mu.pid, Savepoint: s.Savepoint}
+		LastErrorTime: s.LastErrorTime, PID: j.mu.pid, Savepoint: s.Savepoint, Retain: s.Retain}
 }
 
 // update changes the spec with f under the lock and writes it.

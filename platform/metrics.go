@@ -3,12 +3,13 @@ package platform
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/model"
 
 	"github.com/weirstream/weir/platform/jobcontrol"
 )
@@ -42,12 +43,10 @@ var (
 // each job's process at scrape time, all at once.
 type collector struct{ s *Server }
 
-func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descJobs, descInfo, descRestarts, descUp, descCkptDone, descCkptFailed, descCkptDur, descCkptSize,
-		descIn, descOut, descFiltered, descDead, descSkipped, descLate, descBP, descWMLag} {
-		ch <- d
-	}
-}
+// Describe describes nothing: the collector is unchecked, since the
+// metrics connectors report (weir.MetricsReporter) are known only once a
+// job's process answers.
+func (collector) Describe(chan<- *prometheus.Desc) {}
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	jobs := c.s.jobs()
@@ -99,13 +98,50 @@ func collectJob(ch chan<- prometheus.Metric, id string, m jobcontrol.Metrics) {
 			// Zero means the operator has no watermark (yet, or any more).
 			ch <- prometheus.MustNewConstMetric(descWMLag, prometheus.GaugeValue, o.WatermarkLagSeconds, l...)
 		}
+		for _, cm := range o.Connector {
+			if m, ok := connectorMetric(cm, l); ok {
+				ch <- m
+			}
+		}
 	}
+}
+
+// connectorMetric is a connector's metric with the operator's labels
+// (job_id, operator, subtask) and its own; false for one whose name or
+// labels Prometheus would refuse, or that reuse the operator's.
+func connectorMetric(cm jobcontrol.Metric, opLabelValues []string) (prometheus.Metric, bool) {
+	name := "weir_" + cm.Name
+	if !model.LegacyValidation.IsValidMetricName(name) {
+		return nil, false
+	}
+	names, values := slices.Clone(opLabels), slices.Clone(opLabelValues)
+	for _, l := range cm.Labels {
+		if !model.LegacyValidation.IsValidLabelName(l[0]) || slices.Contains(names, l[0]) {
+			return nil, false
+		}
+		names, values = append(names, l[0]), append(values, l[1])
+	}
+	help := cm.Help
+	if help == "" {
+		help = "Reported by the operator's connector."
+	}
+	kind := prometheus.GaugeValue
+	if cm.Counter {
+		kind = prometheus.CounterValue
+	}
+	m, err := prometheus.NewConstMetric(prometheus.NewDesc(name, help, names, nil), kind, cm.Value, values...)
+	return m, err == nil
 }
 
 // metricsHandler serves the server's registry: the jobs' figures, and the
 // server process's own (CPU, memory, Go runtime).
 func (s *Server) metricsHandler() http.Handler {
+	return s.metricsTextHandler()
+}
+
+// newRegistry returns a registry of everything /metrics serves.
+func (s *Server) newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector{s}, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	return reg
 }

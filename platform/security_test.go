@@ -34,6 +34,7 @@ func TestTokenRequired(t *testing.T) {
 		{"POST", "/api/v1/jobs/j000000000000/savepoint"},
 		{"POST", "/api/v1/jobs/j000000000000/stop"},
 		{"GET", "/api/v1/jobs/j000000000000/log"},
+		{"GET", "/api/v1/alerts"},
 		{"GET", "/nothing-here"},
 		{"DELETE", "/api/v1/jobs"},
 	}

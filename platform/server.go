@@ -41,8 +41,26 @@ type Config struct {
 	// empty by default, so a pipeline's ${env:…} resolves alike in the
 	// server's check and in the job.
 	JobEnv []string
+	// HistoryInterval is how often the server samples each running job's
+	// figures for the dashboard's charts (default 5s); it keeps an hour of
+	// them (HistoryWindow).
+	HistoryInterval time.Duration
+	// SessionLifetime is how long a dashboard's sign-in lasts (default
+	// 12h).
+	SessionLifetime time.Duration
+	// Retain is the retention by time of the jobs submitted without their
+	// own (SubmitRequest.Retain): every checkpoint completed within it is
+	// kept, so a job can be rewound that far. 0 keeps the newest 3 only.
+	Retain time.Duration
+	// EnrichAllow lists the URL prefixes (scheme://host[:port][/path]) a
+	// submitted pipeline's HTTP enrich steps may look up; empty allows
+	// none. The admin token lifts it.
+	EnrichAllow []string
 	// Logger receives the server's events; nil logs nothing.
 	Logger *slog.Logger
+	// Alerting is the alert rules and their deliveries (ParseConfig);
+	// nil is DefaultAlerting: the built-in rules, to the log.
+	Alerting *Alerting
 }
 
 // RestartPolicy says how a job whose process fails is restarted: after
@@ -82,6 +100,12 @@ func (c *Config) defaults() {
 	if c.ScrapeTimeout <= 0 {
 		c.ScrapeTimeout = 2 * time.Second
 	}
+	if c.HistoryInterval <= 0 {
+		c.HistoryInterval = 5 * time.Second
+	}
+	if c.SessionLifetime <= 0 {
+		c.SessionLifetime = 12 * time.Hour
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -100,16 +124,25 @@ type Server struct {
 	root     string
 	token    string
 	newToken bool
+	// admin is the admin token (admin.go), newAdmin whether Open made it.
+	admin    string
+	newAdmin bool
 	lock     *os.File
 	conf     confiner
 	log      *slog.Logger
 	started  time.Time
+	// hist and sessions are the dashboard's (history.go, session.go).
+	hist     *history
+	sessions *sessions
 
 	// ctx is canceled by Close: the supervisors then stop their jobs'
 	// processes, leaving the jobs live for the next start.
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// alerts evaluates the alert rules; see alerts.go.
+	alerts *alerter
 
 	mu struct {
 		sync.Mutex
@@ -161,7 +194,8 @@ func Open(cfg Config) (*Server, error) {
 		}
 		return nil, fmt.Errorf("data directory: lock %s: %w", serverLockFile, err)
 	}
-	s := &Server{cfg: cfg, root: root, lock: lock, conf: confiner{root: root}, log: cfg.Logger, started: time.Now()}
+	s := &Server{cfg: cfg, root: root, lock: lock, conf: confiner{root: root}, log: cfg.Logger, started: time.Now(),
+		hist: newHistory(cfg.HistoryInterval), sessions: newSessions(cfg.SessionLifetime)}
 	s.mu.jobs = map[string]*job{}
 	fail := func(err error) (*Server, error) {
 		lock.Close()
@@ -170,12 +204,21 @@ func Open(cfg Config) (*Server, error) {
 	if s.token, s.newToken, err = loadOrCreateToken(root); err != nil {
 		return fail(err)
 	}
+	if s.admin, s.newAdmin, err = loadOrCreateTokenAt(filepath.Join(root, adminTokenFile)); err != nil {
+		return fail(err)
+	}
 	if err := os.MkdirAll(filepath.Join(root, jobsDir), 0o700); err != nil {
 		return fail(fmt.Errorf("data directory: %w", err))
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.loadJobs(); err != nil {
 		s.cancel()
+		return fail(err)
+	}
+	s.wg.Go(func() { s.sampleLoop(s.ctx) })
+	if err := s.startAlerts(); err != nil {
+		s.cancel()
+		s.wg.Wait()
 		return fail(err)
 	}
 	return s, nil

@@ -170,8 +170,9 @@ func (s *Server) runProcess(ctx context.Context, j *job, lock *os.File) (exitErr
 		"--log-level", "info",
 		"--control-socket", j.path(socketFile),
 	}
-	if listCheckpoints(j.path(checkpoints)).Latest != nil {
-		args = append(args, "--restore", "latest")
+	args = append(args, restoreArgs(j)...)
+	if v.Retain != "" {
+		args = append(args, "--retain", v.Retain)
 	}
 	logf, err := openLog(j.path(logFile))
 	if err != nil {

@@ -22,7 +22,11 @@ const tokenBytes = 32
 // is none; created tells whether it did. A token file that others may read
 // is refused: the token would no longer be a secret.
 func loadOrCreateToken(dir string) (token string, created bool, err error) {
-	path := filepath.Join(dir, tokenFile)
+	return loadOrCreateTokenAt(filepath.Join(dir, tokenFile))
+}
+
+// loadOrCreateTokenAt is loadOrCreateToken for the token file at path.
+func loadOrCreateTokenAt(path string) (token string, created bool, err error) {
 	fi, err := os.Lstat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

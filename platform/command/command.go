@@ -35,8 +35,11 @@ const DefaultPort = 7070
 func Serve(stop <-chan struct{}) *cobra.Command {
 	var (
 		dir, listen, cert, key, logLevel string
+		configFile                       string
 		port                             int
 		plainHTTP                        bool
+		retain                           string
+		enrichAllow                      []string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --data DIR",
@@ -95,9 +98,17 @@ defences.`,
 			if err != nil {
 				return fmt.Errorf("cannot find the weir binary to run jobs in: %w", err)
 			}
+			alerting, err := loadServerConfig(configFile)
+			if err != nil {
+				return err
+			}
 			stderr := &lockedWriter{w: cmd.ErrOrStderr()}
 			logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-			s, err := platform.Open(platform.Config{Dir: dir, Executable: exe, Logger: logger})
+			cfg := platform.Config{Dir: dir, Executable: exe, Logger: logger, Alerting: alerting}
+			if err := opsServeFlags(&cfg, retain, enrichAllow); err != nil {
+				return err
+			}
+			s, err := platform.Open(cfg)
 			if err != nil {
 				return err
 			}
@@ -115,7 +126,11 @@ defences.`,
 			if tok, ok := s.NewToken(); ok {
 				fmt.Fprintf(out, "weir serve: API token (shown this once; it is also in %s/token):\n%s\n", s.Dir(), tok)
 			}
+			if tok, ok := s.NewAdminToken(); ok {
+				fmt.Fprintf(out, "weir serve: admin token, for pipelines with script steps or lookups beyond --enrich-allow (shown this once; it is also in %s/admin-token):\n%s\n", s.Dir(), tok)
+			}
 			fmt.Fprintf(out, "weir serve: listening on %s://%s\n", scheme, ln.Addr())
+			fmt.Fprintf(out, "weir serve: dashboard at %s://%s/ (sign in with the API token)\n", scheme, ln.Addr())
 			return serveHTTP(cmd.Context(), stop, s, ln, cert, key)
 		},
 	}
@@ -126,7 +141,10 @@ defences.`,
 	f.StringVar(&cert, "tls-cert", "", "serve HTTPS with this certificate `file` (PEM)")
 	f.StringVar(&key, "tls-key", "", "and this private key `file` (PEM)")
 	f.BoolVar(&plainHTTP, "plain-http", false, "allow plain HTTP on a non-loopback --listen address (the token then crosses the network in the clear)")
+	f.StringArrayVar(&enrichAllow, "enrich-allow", nil, "let submitted pipelines' HTTP enrich steps look up URLs under this `prefix` (http(s)://host[:port][/path], repeatable); none by default")
+	f.StringVar(&retain, "retain", "", "keep each job's checkpoints completed within this `duration` (such as 7d), so it can be rewound that far; a job's own retain wins")
 	f.StringVar(&logLevel, "log-level", "info", "log the server's events at this level and above to standard error: debug, info, warn or error")
+	f.StringVar(&configFile, "config", "", "the server's configuration `file` (YAML: alert rules and where alerts go, docs/serve.md)")
 	return cmd
 }
 
@@ -228,24 +246,27 @@ from the environment (WEIR_TOKEN) or --token-file.`,
 		return nil
 	}
 
-	var name, interval string
+	var name, interval, retainJob string
 	var parallelism int
+	var tmpl string
+	var params []string
 	submit := &cobra.Command{
-		Use:   "submit pipeline.yaml",
-		Short: "Submit a pipeline file; the server checks it and runs it",
-		Args:  cobra.ExactArgs(1),
+		Use:   "submit pipeline.yaml | --template NAME [--param k=v]…",
+		Short: "Submit a pipeline file, or a built-in template; the server checks it and runs it",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			req := platform.SubmitRequest{Name: name, Parallelism: parallelism, CheckpointInterval: interval, Retain: retainJob}
+			what, err := submitSource(&req, args, tmpl, params)
+			if err != nil {
+				return err
+			}
 			c, err := client()
 			if err != nil {
 				return err
 			}
-			data, err := os.ReadFile(args[0])
+			j, err := c.Submit(cmd.Context(), req)
 			if err != nil {
-				return err
-			}
-			j, err := c.Submit(cmd.Context(), platform.SubmitRequest{Name: name, Pipeline: string(data), Parallelism: parallelism, CheckpointInterval: interval})
-			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+				return fmt.Errorf("%s: %w", what, err)
 			}
 			return print(cmd.OutOrStdout(), j, func() { fmt.Fprintf(cmd.OutOrStdout(), "%s\n", j.ID) })
 		},
@@ -253,6 +274,9 @@ from the environment (WEIR_TOKEN) or --token-file.`,
 	submit.Flags().StringVar(&name, "name", "", "the job's name")
 	submit.Flags().IntVar(&parallelism, "parallelism", 1, "parallel subtasks of each operator")
 	submit.Flags().StringVar(&interval, "checkpoint-interval", "10s", "time between checkpoints")
+	submit.Flags().StringVar(&tmpl, "template", "", "submit this built-in `template` instead of a file ('weir jobs templates' lists them)")
+	submit.Flags().StringArrayVar(&params, "param", nil, "a template's parameter, `name=value` (repeatable)")
+	submit.Flags().StringVar(&retainJob, "retain", "", "keep the checkpoints completed within this `duration` (such as 7d), so the job can be rewound that far")
 
 	list := &cobra.Command{
 		Use:   "list",
@@ -328,6 +352,8 @@ from the environment (WEIR_TOKEN) or --token-file.`,
 		return s, strings.TrimRight(s, "\n"), err
 	})
 	cmd.AddCommand(submit, list, show, cancel, savepoint, stopCmd, logCmd)
+	cmd.AddCommand(alertsCommand(client, print))
+	cmd.AddCommand(opsCommands(client, print)...)
 	return cmd
 }
 

@@ -78,6 +78,18 @@ func TestJobsVerbs(t *testing.T) {
 	if err != nil || !strings.Contains(out, "canceled") {
 		t.Errorf("cancel: %v\n%s", err, out)
 	}
+	out, err = run(t, []string{"jobs", "alerts", srv, "--state", "open"}, env)
+	if err != nil || !strings.HasPrefix(out, "ID  ") || !strings.Contains(out, "MESSAGE") {
+		t.Errorf("alerts: %v\n%s", err, out)
+	}
+	out, err = run(t, []string{"jobs", "alerts", srv, "--json"}, env)
+	if err != nil || !strings.Contains(out, `"alerts": [`) {
+		t.Errorf("alerts --json: %v\n%s", err, out)
+	}
+	_, err = run(t, []string{"jobs", "alerts", srv, "--state", "shut"}, env)
+	if err == nil || !strings.Contains(err.Error(), `invalid state "shut"`) {
+		t.Errorf("alerts --state shut: %v; want it refused", err)
+	}
 	_, err = run(t, []string{"jobs", "submit", bad, srv}, env)
 	if err == nil || !strings.Contains(err.Error(), "pipeline.yaml:3:") || !strings.Contains(err.Error(), `unknown type "nope"`) {
 		t.Errorf("submitting an invalid pipeline: %v; want its mistake with its line", err)
@@ -95,6 +107,10 @@ func TestJobsVerbs(t *testing.T) {
 // TestServeFlags: weir serve refuses to listen beyond loopback without
 // TLS, and needs its data directory.
 func TestServeFlags(t *testing.T) {
+	badConfig := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(badConfig, []byte("alerts:\n  rules:\n    - {name: x, metric: m, op: '==', threshold: 1}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -107,6 +123,8 @@ func TestServeFlags(t *testing.T) {
 		{[]string{"serve", "--data", t.TempDir(), "--log-level", "loud"}, "invalid --log-level"},
 		{[]string{"serve", "--data", t.TempDir(), "--port", "-1"}, "invalid --port -1"},
 		{[]string{"serve", "--data", t.TempDir(), "--port", "70000"}, "invalid --port 70000"},
+		{[]string{"serve", "--data", t.TempDir(), "--config", badConfig}, "config.yaml:3:32: rule \"x\": unknown op"},
+		{[]string{"serve", "--data", t.TempDir(), "--config", filepath.Join(t.TempDir(), "none.yaml")}, "server configuration: open"},
 	} {
 		_, err := run(t, tc.args, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

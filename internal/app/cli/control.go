@@ -42,6 +42,14 @@ func serveControl(path string, env *weir.Env) (stop func(), err error) {
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		writeControlJSON(w, http.StatusOK, jobcontrol.FromJob(env.JobMetrics()))
 	})
+	mux.HandleFunc("GET /graph", func(w http.ResponseWriter, r *http.Request) {
+		g, err := env.Graph()
+		if err != nil {
+			writeControlJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+			return
+		}
+		writeControlJSON(w, http.StatusOK, jobcontrol.FromGraph(g))
+	})
 	mux.HandleFunc("POST /savepoint", func(w http.ResponseWriter, r *http.Request) {
 		path, err := env.Savepoint(r.Context())
 		if err != nil {

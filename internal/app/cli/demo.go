@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/weirstream/weir"
 	"github.com/weirstream/weir/internal/app/demo"
@@ -22,10 +23,26 @@ func newDemoCommand() *cobra.Command {
 	o := demo.DefaultOptions()
 	rf := runFlags{dirFlag: "checkpoints", checkpointInterval: o.CheckpointInterval}
 	var jf *jobFlags
+	var noServer bool
+	var data string
+	var port int
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run the video-quality monitoring demo job",
-		Long: `Run the demo job: video-quality monitoring on generated video views.
+		Short: "Run the job server with the video-quality monitoring demo job",
+		Long: `Run the demo: Weir's job server (weir serve) with the video-quality
+monitoring job, on generated video views.
+
+By default the demo starts the server on a free port of 127.0.0.1, with its
+data in a temporary directory (removed at the end) or in --data DIR, and
+prints its address, where the dashboard is, and its API token. It submits
+the job as a pipeline (video views posted to an HTTP ingest input, a count
+window of --block-size views per title, the per-customer model of normal as
+the pipeline's normal step), posts the generated views to the job's input, and prints
+the job's alert lines to standard output. Without --duration it runs until
+Ctrl-C, so the dashboard and 'weir jobs' can be tried on it; at the end it
+stops the job with a savepoint once it has read every view posted, prints
+the last alerts and stops the server. --no-server runs the job in this
+process instead, as below, with every flag.
 
 A generator produces views of a dozen video titles of four customers, 1% to
 4% of them failing with an error type (network, decode, drm, timeout) — each
@@ -47,7 +64,7 @@ first Ctrl-C stop it with a savepoint; a second Ctrl-C stops it at once.
 With --checkpoints DIR the job takes a checkpoint of its state (the open
 blocks, the learned baselines, the generator's positions) every
 --checkpoint-interval into DIR, and one more when --views views have been
-processed. --restore starts from one:
+processed (--no-server only). --restore starts from one:
 "latest" for the newest in DIR, or the path of a chk-<id> or sp-<id>
 directory, or of a directory holding them (meaning its newest). Whether the
 run restores, and from where, is printed first; the newest checkpoint in DIR
@@ -61,21 +78,34 @@ next one, up to --restart-max-backoff. The job logs to standard error at
 failure — which text logs leave to the last line, "weir: …"; info: also
 each checkpoint with its duration and bytes, and restores) as --log-format
 text or json.`,
-		Example: `  # Run for 10 seconds at 20000 views per second.
+		Example: `  # The job server with the demo job, until Ctrl-C.
   weir demo
 
+  # The same for 30 seconds, keeping the server's directory.
+  weir demo --duration 30s --data /tmp/weir-demo-server
+
+  # Run for 10 seconds at 20000 views per second, in this process.
+  weir demo --no-server
+
   # Process exactly 100000 views as fast as possible.
-  weir demo --views 100000 --rate 0 --duration 0
+  weir demo --no-server --views 100000 --rate 0 --duration 0
 
   # Run until Ctrl-C with larger blocks on 4 parallel subtasks.
-  weir demo --duration 0 --block-size 1000 --parallelism 4
+  weir demo --no-server --duration 0 --block-size 1000 --parallelism 4
 
   # Take a checkpoint every 5 seconds until Ctrl-C, then carry on from the
   # newest one at another parallelism.
-  weir demo --duration 0 --checkpoints /tmp/weir-demo --checkpoint-interval 5s
-  weir demo --duration 0 --checkpoints /tmp/weir-demo --restore latest --parallelism 4`,
+  weir demo --no-server --duration 0 --checkpoints /tmp/weir-demo --checkpoint-interval 5s
+  weir demo --no-server --duration 0 --checkpoints /tmp/weir-demo --restore latest --parallelism 4`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !noServer {
+				o.CheckpointInterval = rf.checkpointInterval
+				return runDemoServer(cmd, o, data, port)
+			}
+			if cmd.Flags().Changed("data") || cmd.Flags().Changed("port") {
+				return errors.New("--data and --port are the demo's server's: not with --no-server")
+			}
 			if err := rf.validate(cmd.Flags().Changed); err != nil {
 				return err
 			}
@@ -103,7 +133,44 @@ text or json.`,
 	f.IntVar(&o.Parallelism, "parallelism", o.Parallelism, "parallel subtasks of each operator")
 	rf.register(f, "take checkpoints into this `directory` (created if missing) or s3://bucket/prefix")
 	jf = addJobFlags(f)
+	f.BoolVar(&noServer, "no-server", false, "run the job in this process, without the job server (every other flag works then)")
+	f.StringVar(&data, "data", "", "the server's data `directory` (default: a temporary one, removed at the end)")
+	f.IntVar(&port, "port", 0, "the server's port on 127.0.0.1 (0: a free one)")
 	return cmd
+}
+
+// serverDemoFlags are the flags that apply to the demo under the server;
+// the others are the in-process job's.
+var serverDemoFlags = map[string]bool{"duration": true, "rate": true, "views": true, "block-size": true,
+	"parallelism": true, "checkpoint-interval": true, "data": true, "port": true, "no-server": true}
+
+// runDemoServer runs the demo under the job server.
+func runDemoServer(cmd *cobra.Command, o demo.Options, data string, port int) error {
+	var err error
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if err == nil && !serverDemoFlags[f.Name] {
+			err = fmt.Errorf("--%s is a flag of the job run in this process: give --no-server too (under the server, the job's checkpoints are in its directory, and weir jobs controls it)", f.Name)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if !cmd.Flags().Changed("duration") {
+		o.Duration = 0
+	}
+	if err := validateDemoFlags(o); err != nil {
+		return err
+	}
+	if o.CheckpointInterval < 100*time.Millisecond {
+		return fmt.Errorf("invalid --checkpoint-interval %v: the server wants at least 100ms", o.CheckpointInterval)
+	}
+	if port < 0 || port > 65535 {
+		return fmt.Errorf("invalid --port %d: want 0 (a free port) to 65535", port)
+	}
+	o.Stop = stopOf(cmd.Context())
+	d := &demoServer{data: data, port: port, stdout: &lineCounter{w: cmd.OutOrStdout()},
+		stderr: &lockedWriter{w: cmd.ErrOrStderr()}, o: o, started: time.Now()}
+	return d.run(cmd.Context())
 }
 
 // validateDemoFlags names the flag at fault; demo.Options.Validate checks the

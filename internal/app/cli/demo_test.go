@@ -27,7 +27,7 @@ func TestDemoHelp(t *testing.T) {
 }
 
 func TestDemoPrintsBlocks(t *testing.T) {
-	stdout, stderr, err := execute(t, "demo", "--views", "2000", "--rate", "0", "--duration", "0", "--parallelism", "1", "--blocks")
+	stdout, stderr, err := execute(t, "demo", "--no-server", "--views", "2000", "--rate", "0", "--duration", "0", "--parallelism", "1", "--blocks")
 	if err != nil {
 		t.Fatalf("weir demo: %v\nstderr:\n%s", err, stderr)
 	}
@@ -85,7 +85,7 @@ func TestDemoRejectsBadFlags(t *testing.T) {
 		{[]string{"--checkpoints", t.TempDir(), "--checkpoint-interval", "often"}, "--checkpoint-interval"},
 		{[]string{"--allow-non-restored-state"}, "--allow-non-restored-state needs --restore"},
 	} {
-		stdout, _, err := execute(t, append([]string{"demo"}, tc.args...)...)
+		stdout, _, err := execute(t, append([]string{"demo", "--no-server"}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("weir demo %v: err = %v, want one naming %s", tc.args, err, tc.want)
 		}
@@ -130,7 +130,7 @@ func (w *cancelOnWrite) Write(p []byte) (int, error) {
 // restored from it: the end-to-end path a user takes.
 func TestDemoCheckpointsListAndRestore(t *testing.T) {
 	dir := t.TempDir()
-	demoArgs := []string{"demo", "--checkpoints", dir, "--checkpoint-interval", "50ms",
+	demoArgs := []string{"demo", "--no-server", "--checkpoints", dir, "--checkpoint-interval", "50ms",
 		"--views", "20000", "--rate", "0", "--duration", "0", "--blocks"}
 	stdout, stderr, err := execute(t, demoArgs...)
 	if err != nil {
@@ -207,7 +207,7 @@ func listedCheckpoints(t *testing.T, dir string) []string {
 // restored positions: it fails naming both values.
 func TestDemoRefusesRestoreWithOtherViews(t *testing.T) {
 	dir := t.TempDir()
-	args := []string{"demo", "--checkpoints", dir, "--rate", "0", "--duration", "0"}
+	args := []string{"demo", "--no-server", "--checkpoints", dir, "--rate", "0", "--duration", "0"}
 	if _, stderr, err := execute(t, append(args, "--views", "2000")...); err != nil {
 		t.Fatalf("first run: %v\n%s", err, stderr)
 	}
@@ -221,7 +221,7 @@ func TestDemoRefusesRestoreWithOtherViews(t *testing.T) {
 // the way to restore an older one, instead of restoring that one silently.
 func TestDemoRestoreLatestRefusesDamagedNewest(t *testing.T) {
 	dir := t.TempDir()
-	args := []string{"demo", "--checkpoints", dir, "--rate", "0", "--duration", "0", "--views", "2000"}
+	args := []string{"demo", "--no-server", "--checkpoints", dir, "--rate", "0", "--duration", "0", "--views", "2000"}
 	if _, stderr, err := execute(t, args...); err != nil {
 		t.Fatalf("first run: %v\n%s", err, stderr)
 	}

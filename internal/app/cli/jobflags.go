@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -39,7 +40,7 @@ func addJobFlags(f *pflag.FlagSet) *jobFlags {
 	j := &jobFlags{state: "memory", stateIncremental: true, restarts: 10, restartBackoff: time.Second, restartMaxBackoff: time.Minute, logLevel: "warn", logFormat: "text"}
 	f.StringVar(&j.state, "state", j.state, "keep keyed state in memory (Go values, the fastest), bytes (encoded, on the heap) or pebble (on disk, for state larger than memory); checkpoints of each restore into the others")
 	f.StringVar(&j.stateDir, "state-dir", "", "with --state pebble, make each operator subtask's working `directory` here, removed when the job ends (default: the system's temporary directory)")
-	f.Int64Var(&j.stateMemory, "state-memory", 64, "with --state pebble, the memory budget of the job's state in MiB, shared by its keyed operator subtasks (Pebble's cache, memtables included); given, it also sets the Go memory limit (GOMEMLIMIT) to the same amount unless GOMEMLIMIT is set")
+	f.Int64Var(&j.stateMemory, "state-memory", 64, "with --state pebble, the memory budget of the job's state in MiB, shared by its keyed operator subtasks (Pebble's cache, memtables included, and a cache of decoded value-state entries); given, it also sets the Go memory limit (GOMEMLIMIT) to the same amount unless GOMEMLIMIT is set")
 	f.BoolVar(&j.stateIncremental, "state-incremental", j.stateIncremental, "with --state pebble, make checkpoints incremental: each stores only the files the previous one does not hold (savepoints are always full); =false for full checkpoints, which restore on any backend")
 	f.IntVar(&j.restarts, "restarts", j.restarts, "with checkpoints, restart a failing job from its latest checkpoint up to this many times in a row; 0 never")
 	f.DurationVar(&j.restartBackoff, "restart-backoff", j.restartBackoff, "wait before the first restart; it grows 1.5× with each restart in a row")
@@ -156,6 +157,22 @@ func (j *jobFlags) backend(changed func(string) bool) (weir.Backend, error) {
 		return weir.Backend{}, fmt.Errorf("invalid --state-memory %d: want MiB from 4 to %d", j.stateMemory, 1<<30)
 	}
 	return weir.PebbleBackend(weir.PebbleOptions{Dir: j.stateDir, Memory: j.stateMemory << 20, FullCheckpoints: !j.stateIncremental}), nil
+}
+
+// isolatedBackend is the state backend option of one of the jobs of an
+// isolated pipeline: with --state pebble each job's working directories go
+// under --state-dir/OUTPUT and the jobs share --state-memory evenly; the
+// other backends are the flags' as they are. The flags are already checked.
+func (j *jobFlags) isolatedBackend(output string, jobs int) []weir.Option {
+	if j.state != "pebble" {
+		return nil
+	}
+	dir := j.stateDir
+	if dir != "" {
+		dir = filepath.Join(dir, output)
+	}
+	return []weir.Option{weir.StateBackend(weir.PebbleBackend(weir.PebbleOptions{Dir: dir,
+		Memory: (j.stateMemory << 20) / int64(max(jobs, 1)), FullCheckpoints: !j.stateIncremental}))}
 }
 
 // setMemoryLimit and lookupEnv are debug.SetMemoryLimit and os.LookupEnv;

@@ -61,7 +61,7 @@ func TestRunVerbsLog(t *testing.T) {
 	if strings.Contains(stdout, `"msg"`) || !strings.HasPrefix(stdout, "q5: 20000 events") {
 		t.Errorf("stdout %q: want the summary alone", stdout)
 	}
-	_, stderr, err = execute(t, "demo", "--views", "2000", "--rate", "0", "--duration", "0", "--parallelism", "1")
+	_, stderr, err = execute(t, "demo", "--no-server", "--views", "2000", "--rate", "0", "--duration", "0", "--parallelism", "1")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
@@ -121,7 +121,7 @@ func TestJobFlagErrors(t *testing.T) {
 		{[]string{"--state", "bytes", "--state-memory", "100"}, "--state-memory needs --state pebble"},
 		{[]string{"--state", "pebble", "--state-memory", "3"}, "invalid --state-memory 3"},
 	} {
-		_, _, err := execute(t, append([]string{"demo", "--views", "10", "--duration", "0"}, tc.args...)...)
+		_, _, err := execute(t, append([]string{"demo", "--no-server", "--views", "10", "--duration", "0"}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want %q", tc.args, err, tc.want)
 		}

@@ -27,7 +27,9 @@ type pipelineRunOptions struct {
 	progress    time.Duration
 	// controlSocket is where the run answers its supervisor (control.go).
 	controlSocket string
-	logger        *slog.Logger // the job's, for the steps that log
+	// retain keeps every checkpoint completed within it (--retain).
+	retain retention
+	logger *slog.Logger // the job's, for the steps that log
 }
 
 func newRunCommand() *cobra.Command {
@@ -58,7 +60,14 @@ naming it, unless --allow-non-restored-state drops its state.
 --on-error overrides the file's on_error for every input and step that does
 not set its own: fail the job, dead-letter the record (to the file's dead_letter,
 or --dead-letters DIR), or skip it. With --checkpoint-dir a job that fails
-restarts from its newest checkpoint, up to --restarts times in a row.`,
+restarts from its newest checkpoint, up to --restarts times in a row.
+
+A pipeline whose route step has isolate: true runs as one job per output,
+side by side: each reads its inputs at its own position and has its own
+checkpoints (in --checkpoint-dir/OUTPUT), restarts and dead letters
+(in DIR/OUTPUT), so that a slow or failing output holds back no other.
+--restore PATH then names a directory holding one per output, as
+--checkpoint-dir does; progress and the final balance are per job.`,
 		Example: `  # Check a pipeline, then run it.
   weir validate router.yaml
   weir run router.yaml
@@ -82,6 +91,11 @@ restarts from its newest checkpoint, up to --restarts times in a row.`,
 				return err
 			}
 			o.logger = jf.logger
+			if p.Isolated() {
+				return runIsolated(cmd.Context(), cmd.OutOrStdout(), stderr, p, o, envOpts, func(output string, jobs int) []weir.Option {
+					return jf.isolatedBackend(output, jobs)
+				})
+			}
 			return runPipeline(cmd.Context(), cmd.OutOrStdout(), stderr, p, o, envOpts)
 		},
 	}
@@ -92,6 +106,7 @@ restarts from its newest checkpoint, up to --restarts times in a row.`,
 	f.StringVar(&o.deadLetters, "dead-letters", "", "the dead-letter `directory`, instead of the file's dead_letter")
 	f.DurationVar(&o.duration, "duration", 0, "stop after this long, as Ctrl-C does (with a savepoint under --checkpoint-dir); 0 runs until the inputs end")
 	f.DurationVar(&o.progress, "progress", o.progress, "print a progress line this often; 0 never")
+	f.Var(&o.retain, "retain", "with --checkpoint-dir, keep every checkpoint completed within this `duration` (such as 7d or 36h) besides the newest 3, so --restore can reach back that far")
 	f.StringVar(&o.controlSocket, "control-socket", "", "answer metrics and savepoint requests on a Unix socket at this `path` (what 'weir serve' uses to supervise its jobs; unauthenticated, so put it in a private directory)")
 	jf = addJobFlags(f)
 	return cmd
@@ -109,6 +124,8 @@ func (o pipelineRunOptions) validate(changed func(string) bool) error {
 		return errors.New("invalid --dead-letters: the directory must not be empty")
 	case changed("control-socket") && o.controlSocket == "":
 		return errors.New("invalid --control-socket: the path must not be empty")
+	case changed("retain") && o.checkpointDir == "":
+		return errors.New("--retain needs --checkpoint-dir DIR")
 	}
 	if o.onError != "" {
 		if _, err := weir.ParseErrorPolicy(o.onError); err != nil {
@@ -134,6 +151,9 @@ func runPipeline(ctx context.Context, stdout, stderr io.Writer, p *pipeline.Pipe
 	}
 	if o.checkpointDir != "" {
 		opts = append(opts, weir.Checkpoints(o.checkpointInterval, o.checkpointDir))
+	}
+	if o.retain > 0 {
+		opts = append(opts, weir.RetainCheckpointsFor(time.Duration(o.retain)))
 	}
 	var before int64
 	if o.restore != "" {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -56,4 +58,48 @@ func (r *runFlags) validate(changed func(flag string) bool) error {
 		return errors.New("--allow-non-restored-state needs --restore")
 	}
 	return nil
+}
+
+// retention is a flag's duration that may also be given in days ("7d"),
+// the unit checkpoint retention is usually thought in.
+type retention time.Duration
+
+func (r *retention) String() string {
+	if *r == 0 {
+		return ""
+	}
+	return time.Duration(*r).String()
+}
+
+func (r *retention) Type() string { return "duration" }
+
+func (r *retention) Set(s string) error {
+	d, err := parseRetention(s)
+	if err != nil {
+		return err
+	}
+	*r = retention(d)
+	return nil
+}
+
+// parseRetention reads a duration of Go's syntax, or a whole number of
+// days such as "7d".
+func parseRetention(s string) (time.Duration, error) {
+	var d time.Duration
+	if n, ok := strings.CutSuffix(s, "d"); ok && n != "" && !strings.ContainsAny(n, "hmsuµn") {
+		days, err := strconv.ParseUint(n, 10, 16)
+		if err != nil {
+			return 0, fmt.Errorf("invalid duration %q: want a number of days such as 7d, or a duration such as 36h", s)
+		}
+		d = time.Duration(days) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, fmt.Errorf("invalid duration %q: want a number of days such as 7d, or a duration such as 36h", s)
+		}
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("invalid duration %q: must not be negative", s)
+	}
+	return d, nil
 }

@@ -42,10 +42,10 @@ func TestStopBeforeTheFirstEventIsANormalEnd(t *testing.T) {
 		{"nexmark twice", true, []string{"nexmark", "run", "--query", "q0", "--events", "0"}, " events in "},
 		{"nexmark checkpoints", false, []string{"nexmark", "run", "--query", "q0", "--events", "0", "--checkpoint-dir", t.TempDir()}, " events in "},
 		{"nexmark checkpoints twice", true, []string{"nexmark", "run", "--query", "q0", "--events", "0", "--checkpoint-dir", t.TempDir()}, " events in "},
-		{"demo", false, []string{"demo", "--duration", "0"}, "weir demo: stopped after "},
-		{"demo twice", true, []string{"demo", "--duration", "0"}, "weir demo: stopped after "},
-		{"demo checkpoints", false, []string{"demo", "--duration", "0", "--checkpoints", t.TempDir()}, "weir demo: stopped after "},
-		{"demo checkpoints twice", true, []string{"demo", "--duration", "0", "--checkpoints", t.TempDir()}, "weir demo: stopped after "},
+		{"demo", false, []string{"demo", "--no-server", "--duration", "0"}, "weir demo: stopped after "},
+		{"demo twice", true, []string{"demo", "--no-server", "--duration", "0"}, "weir demo: stopped after "},
+		{"demo checkpoints", false, []string{"demo", "--no-server", "--duration", "0", "--checkpoints", t.TempDir()}, "weir demo: stopped after "},
+		{"demo checkpoints twice", true, []string{"demo", "--no-server", "--duration", "0", "--checkpoints", t.TempDir()}, "weir demo: stopped after "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stdout, stderr, err := executeStopped(t, tc.cancel, tc.args...)

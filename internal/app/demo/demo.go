@@ -5,9 +5,16 @@
 // playback failed. The job keys views by video title and, with a keyed
 // process function, closes a block every BlockSize views of a title (a count
 // window) with the error rate per error type; then, keyed by customer, it
-// learns each customer's normal error rate and prints alerts as they open
-// and close. The generator injects an incident for one customer so that a
-// default run shows an alert.
+// scores each block's error rate against the customer's learned model of
+// normal (package normal) and prints alerts as they open and close.
+//
+// The generator simulates a day every ViewsPerDay views (five seconds at the
+// default rate): each customer's error rate has a daily cycle at its
+// viewers' local time, one drifts slowly upwards, one has a nightly batch
+// job that triples its errors for two hours — normal, which the model
+// learns — and Incidents injects one incident of each shape: a step, a
+// short burst, a ramp and one title's source failing. The first is in a
+// default ten-second run.
 package demo
 
 import (
@@ -23,6 +30,7 @@ import (
 	"time"
 
 	"github.com/weirstream/weir"
+	"github.com/weirstream/weir/normal"
 )
 
 // ErrorTypes are the playback errors players report.
@@ -140,7 +148,10 @@ const (
 	sourceID = "views"
 	windowID = "count-window"
 	sinkID   = "print"
-	normalID = "normal"
+	rateID   = "error-rate"
+	normalID = "normal-model"
+	alertID  = "normal-alert"
+	formatID = "format"
 	alertsID = "alerts"
 )
 
@@ -156,94 +167,53 @@ func Build(env *weir.Env, w io.Writer, o Options) {
 	if o.Blocks {
 		weir.To(blocks, weir.Print(w, Block.String)).Name("print").ID(sinkID)
 	}
-	byCustomer := weir.KeyBy(blocks, func(b Block) string { return b.Customer })
-	alerts := weir.Process(byCustomer, &normalRate{}).Name("normal").ID(normalID)
-	weir.To(alerts, weir.Print[string](w, nil)).Name("alerts").ID(alertsID)
-}
-
-// The normal-rate model: after warmup blocks of a customer, a block whose
-// error rate is more than deviations standard deviations (at least
-// minDeviation) above the customer's mean is abnormal; an alert opens after
-// openAfter abnormal blocks in a row and closes after closeAfter normal
-// ones. The baseline learns only while no alert is open, so an incident
-// never becomes normal.
-const (
-	warmup       = 20
-	deviations   = 5.0
-	minDeviation = 0.02
-	openAfter    = 2
-	closeAfter   = 3
-)
-
-// baseline is what the model keeps per customer: Welford's running mean and
-// variance of its blocks' error rates, and the alert's state.
-type baseline struct {
-	N        int
-	Mean, M2 float64
-	Open     bool
-	Streak   int // abnormal blocks in a row while closed, normal ones while open
-	Blocks   int // blocks since the alert opened
-}
-
-func (b baseline) deviation() float64 {
-	if b.N < 2 {
-		return minDeviation
-	}
-	return max(math.Sqrt(b.M2/float64(b.N-1)), minDeviation)
-}
-
-func (b *baseline) learn(x float64) {
-	b.N++
-	d := x - b.Mean
-	b.Mean += d / float64(b.N)
-	b.M2 += d * (x - b.Mean)
-}
-
-// normalRate learns each customer's normal error rate and prints alerts as
-// they open and close.
-type normalRate struct {
-	base weir.ValueState[string, baseline]
-}
-
-func (n *normalRate) Open(c weir.KeyedOpenContext[string]) error {
-	n.base = weir.Value[baseline](c, "baseline")
-	return nil
-}
-
-func (n *normalRate) Process(c weir.KeyedContext[string], bl Block, out weir.Out[string]) error {
-	b, _, err := n.base.Get(c)
+	rates := weir.Map(blocks, customerRate).Name("error-rate").ID(rateID)
+	// A customer's model learns from its first 200 blocks (most of a
+	// simulated day) before it scores.
+	cfg := normal.DefaultConfig()
+	cfg.Warmup = 200
+	scorer, err := normal.NewScorer[string](cfg)
 	if err != nil {
-		return err
+		panic(err) // the default configuration is valid
 	}
+	alerter, err := normal.NewAlerter[string](normal.DefaultAlertConfig())
+	if err != nil {
+		panic(err)
+	}
+	byCustomer := weir.KeyBy(rates, func(p normal.Point[string]) string { return p.Key })
+	scored := weir.Process(byCustomer, scorer).Name("normal").ID(normalID)
+	alerts := weir.Process(weir.KeyBy(scored, func(s normal.Scored[string]) string { return s.Key }), alerter).Name("alert").ID(alertID)
+	lines := weir.Map(alerts, alertLine).Name("format").ID(formatID)
+	weir.To(lines, weir.Print[string](w, nil)).Name("alerts").ID(alertsID)
+}
+
+// customerRate is a block's error rate (all error types) as a point of its
+// customer's series, at the block's event time.
+func customerRate(b Block) normal.Point[string] {
 	total := 0
-	for _, e := range bl.Errors {
+	for _, e := range b.Errors {
 		total += e
 	}
-	rate := float64(total) / float64(max(bl.Views, 1))
-	abnormal := b.N >= warmup && rate > b.Mean+deviations*b.deviation()
-	switch {
-	case b.N < warmup:
-		b.learn(rate)
-	case !b.Open && abnormal:
-		if b.Streak++; b.Streak >= openAfter {
-			b.Open, b.Streak, b.Blocks = true, 0, 0
-			out.Emit(fmt.Sprintf("ALERT OPEN   customer=%s error-rate=%.1f%% normal=%.1f%%±%.1f%% (%s)",
-				c.Key(), 100*rate, 100*b.Mean, 100*b.deviation(), bl.Title))
-		}
-	case !b.Open:
-		b.Streak = 0
-		b.learn(rate)
-	default:
-		b.Blocks++
-		if abnormal {
-			b.Streak = 0
-		} else if b.Streak++; b.Streak >= closeAfter {
-			b.Open, b.Streak = false, 0
-			out.Emit(fmt.Sprintf("ALERT CLOSED customer=%s error-rate=%.1f%% normal=%.1f%% after %d blocks",
-				c.Key(), 100*rate, 100*b.Mean, b.Blocks))
-		}
+	return normal.Point[string]{Key: b.Customer, Time: b.End, Value: float64(total) / float64(max(b.Views, 1))}
+}
+
+// alertLine formats an alert as the demo prints it, with event times as
+// the simulated day and time.
+func alertLine(a normal.Alert[string]) string {
+	if a.IsOpen() {
+		return fmt.Sprintf("ALERT OPEN   customer=%s error-rate=%.1f%% expected=%.1f%%–%.1f%% score=%.2f at %s",
+			a.Key, 100*a.Value, 100*max(a.Lo, 0), 100*a.Hi, a.Score, simTime(a.OpenedAt))
 	}
-	return n.base.Set(c, b)
+	d := a.ClosedAt.Sub(a.OpenedAt).Round(time.Minute)
+	return fmt.Sprintf("ALERT CLOSED customer=%s at %s after %s (opened at %s, error-rate=%.1f%%, score=%.2f)",
+		a.Key, simTime(a.ClosedAt), strings.TrimSuffix(d.String(), "0s"), simTime(a.OpenedAt), 100*a.Value, a.Score)
+}
+
+// simTime formats an event time as "day N HH:MM" of the simulation.
+func simTime(t time.Time) string {
+	d := t.Sub(Epoch)
+	day := int(d / (24 * time.Hour))
+	return fmt.Sprintf("day %d %s", day, t.UTC().Format("15:04"))
 }
 
 // Run runs the demo until its duration is over, its views are exhausted or
@@ -376,7 +346,53 @@ var Titles = []string{
 	"Indie Film Trailer", "Kids Cartoon Hour", "Guitar Lesson 12", "Travel Vlog: Lisbon",
 }
 
-var customers = []string{"cbs-like", "fitness-app", "edu-platform", "news-site"}
+// Customers are the generated customers; a title belongs to the customer
+// at its index modulo len(Customers).
+var Customers = []string{"cbs-like", "fitness-app", "edu-platform", "news-site"}
+
+// The simulated clock: views end 864 ms apart in event time, so a day is
+// ViewsPerDay views — five seconds of a run at the default 20 000 views/s,
+// and a minute's run shows twelve days.
+const ViewsPerDay = 100_000
+
+// Epoch is the event time of view 0: a Monday, midnight UTC.
+var Epoch = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+
+// profile is what is normal for a customer's error rate.
+type profile struct {
+	base  float64 // error rate at the daily mean
+	tz    float64 // hours east of UTC of the customer's viewers
+	cycle float64 // amplitude of the daily cycle, relative to base: errors peak at 21:00 local
+	drift float64 // relative rise of base per day
+	batch bool    // a nightly batch job (01:00–03:00 local) triples errors
+}
+
+var profiles = [...]profile{
+	{base: 0.020, tz: -5, cycle: 0.5},
+	{base: 0.015, tz: 1, cycle: 0.3, drift: 0.02},
+	{base: 0.030, tz: 9, cycle: 0.2, batch: true},
+	{base: 0.025, tz: 0, cycle: 0.4},
+}
+
+// An Incident is an abnormal stretch of one customer's error rate.
+type Incident struct {
+	Customer string
+	// Shape is "step" (the rate jumps and stays), "ramp" (it climbs to
+	// Rate and drops back at the end), "burst" (a short jump) or "source"
+	// (one of the customer's titles fails — the CDN serving it).
+	Shape      string
+	Start, End int64 // view sequence numbers
+	Rate       float64
+}
+
+// Incidents are the generated incidents, one of each shape. The first is
+// in the default ten-second run.
+var Incidents = []Incident{
+	{Customer: "news-site", Shape: "step", Start: 3 * ViewsPerDay / 2, End: 3*ViewsPerDay/2 + ViewsPerDay/24, Rate: 0.30},
+	{Customer: "fitness-app", Shape: "burst", Start: 26 * ViewsPerDay / 10, End: 26*ViewsPerDay/10 + ViewsPerDay/60, Rate: 0.40},
+	{Customer: "cbs-like", Shape: "ramp", Start: 33 * ViewsPerDay / 10, End: 33*ViewsPerDay/10 + ViewsPerDay/8, Rate: 0.25},
+	{Customer: "edu-platform", Shape: "source", Start: 44 * ViewsPerDay / 10, End: 44*ViewsPerDay/10 + ViewsPerDay/24, Rate: 0.60},
+}
 
 // GenerateView returns the view with sequence number seq. It is a pure
 // function of seq, so every run sees the same views.
@@ -385,37 +401,47 @@ func GenerateView(seq int64) View {
 	// Popularity falls off with the title's rank: rank i gets weight
 	// 1/(i+1).
 	title := pickWeighted(r, len(Titles))
-	cust := customers[title%len(customers)]
+	ci := title % len(Customers)
 	v := View{
 		ViewID:   seq,
 		Title:    Titles[title],
-		Customer: cust,
-		// Views end a millisecond apart in event time, with up to two
-		// seconds of disorder.
-		EndedAt: time.UnixMilli(1_700_000_000_000 + seq - int64(r>>40)%2000),
+		Customer: Customers[ci],
+		// Up to two seconds of disorder.
+		EndedAt: Epoch.Add(time.Duration(seq)*(24*time.Hour/ViewsPerDay) - time.Duration(int64(r>>40)%2000)*time.Millisecond),
 	}
-	// Each customer has its own normal error rate: 1% to 4% — except
-	// during the incident.
-	p := splitmix64(r) % 1000
-	rate := uint64(10 + 10*(title%len(customers)))
-	if cust == IncidentCustomer && seq >= IncidentStart && seq < IncidentEnd {
-		rate = 300
-	}
-	if p < rate {
+	if float64(splitmix64(r)%1_000_000)/1_000_000 < errorRate(seq, title) {
 		v.Error = ErrorTypes[(r>>8)%uint64(len(ErrorTypes))]
 	}
 	return v
 }
 
-// The injected incident: views IncidentStart to IncidentEnd of
-// IncidentCustomer fail 30% of the time instead of 4% — from 3 s to 6 s into
-// a demo at the default 20 000 views/s.
-const (
-	IncidentCustomer = "news-site"
-	IncidentStart    = 60_000
-	IncidentEnd      = 120_000
-)
-
+// errorRate is the chance that view seq, of the given title, fails.
+func errorRate(seq int64, title int) float64 {
+	ci := title % len(Customers)
+	p := profiles[ci]
+	days := float64(seq) / ViewsPerDay
+	local := math.Mod(days*24+p.tz+48, 24) // hour of the day where the viewers are
+	rate := p.base * (1 + p.drift*days) * (1 + p.cycle*math.Cos(2*math.Pi*(local-21)/24))
+	if p.batch && local >= 1 && local < 3 {
+		rate *= 3
+	}
+	for _, in := range Incidents {
+		if in.Customer != Customers[ci] || seq < in.Start || seq >= in.End {
+			continue
+		}
+		switch in.Shape {
+		case "ramp":
+			rate = max(rate, in.Rate*float64(seq-in.Start)/float64(in.End-in.Start))
+		case "source":
+			if title == ci { // the customer's most popular title
+				rate = in.Rate
+			}
+		default:
+			rate = in.Rate
+		}
+	}
+	return rate
+}
 func pickWeighted(r uint64, n int) int {
 	var total float64
 	for i := range n {

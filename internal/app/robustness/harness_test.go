@@ -54,6 +54,10 @@ type harness struct {
 	state string
 	// env is added to the job's environment.
 	env []string
+	// args, when set, makes the arguments of a run of bin instead of the
+	// Go job's (the pipeline branch runs weir run); restore says whether
+	// a completed checkpoint exists.
+	args func(parallelism int, restore bool) []string
 }
 
 // TestExactlyOnceUnderKill runs the job as a separate process, kills it with
@@ -230,6 +234,9 @@ func (h *harness) command() *exec.Cmd {
 	}
 	if h.hasCheckpoint() {
 		args = append(args, "-restore")
+	}
+	if h.args != nil {
+		args = h.args(p, h.hasCheckpoint())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	h.t.Cleanup(cancel)

@@ -262,7 +262,7 @@ const BenchEvents = 2_000_000
 // and parallelism 1, rows counted and dropped (as Flink's blackhole sink),
 // and reports events per second of CPU time of the whole process (generator
 // included). One iteration is a whole run; use -benchtime=1x for a quick
-// figure.
+// figure. WEIR_STATE_BACKEND chooses the state backend, as in the tests.
 func Bench(b *testing.B, qs ...job.Query) {
 	for _, q := range qs {
 		b.Run(q.Name, func(b *testing.B) {
@@ -271,7 +271,7 @@ func Bench(b *testing.B, qs ...job.Query) {
 			var events, rows int64
 			var cpu, wall float64
 			for b.Loop() {
-				r, err := job.Run(b.Context(), q, job.Options{Generator: cfg, Parallelism: 1})
+				r, err := job.Run(b.Context(), q, withBackend(b, job.Options{Generator: cfg, Parallelism: 1}))
 				if err != nil {
 					b.Fatal(err)
 				}
