@@ -8,13 +8,20 @@ BENCH_PKGS ?= ./bench/...
 BENCH_COUNT ?= 5
 
 .DEFAULT_GOAL := help
-.PHONY: help build test deps lint bench bench-state bench-pebble bench-nexmark bench-kafka bench-ingest bench-normal soak demo tidy-check clean
+.PHONY: help build ui test deps lint bench bench-state bench-pebble bench-nexmark bench-kafka bench-ingest bench-normal soak demo tidy-check clean
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  %-11s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 build: ## build the weir binary into bin/weir
 	$(GO) build -o bin/weir ./cmd/weir
+
+# The dashboard's assets are committed (platform/ui/dist, embedded in the
+# binary), so building weir needs no npm; a test checks that they match
+# their sources (platform/ui_test.go).
+ui: ## rebuild the dashboard's assets (platform/ui/dist) from platform/ui/src with npm (esbuild)
+	@command -v npm >/dev/null 2>&1 || { echo "make ui: needs npm (Node.js)" >&2; exit 1; }
+	cd platform/ui && { [ -x node_modules/.bin/esbuild ] || npm ci --no-audit --no-fund; } && node build.mjs
 
 # The heap-bound proof of backpressure also runs without the race detector,
 # whose sync.Pool behaviour would blur its measurement. The Nexmark queries
@@ -37,13 +44,17 @@ test: deps ## install what the tests need, then run every test with the race det
 # check Weir against; PostgreSQL (Debian's server, which the tests start
 # themselves) the database enrich steps look records up in; s3rver (npm,
 # into .tools/) the independent S3 server the S3 checkpoint storage is
-# tested against.
+# tested against; Chromium the browser the dashboard is tested in
+# (platform/dashboard_browser_test.go, through chromedp).
 S3RVER_VERSION = 3.7.1
-deps: ## install what the tests need when it is missing (Go modules, a C compiler, kcat, PostgreSQL, s3rver)
+deps: ## install what the tests need when it is missing (Go modules, a C compiler, kcat, PostgreSQL, Chromium, nats-server, redis-server, s3rver)
 	@missing=; \
 	command -v "$$($(GO) env CC)" >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
 	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
 	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v nats-server >/dev/null 2>&1 || missing="$$missing nats-server"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 		if ! command -v apt-get >/dev/null 2>&1; then \
 			echo "make deps: the tests need$$missing; install them" >&2; exit 1; \
@@ -100,10 +111,10 @@ bench-ingest: ## measure the HTTP beacon collector under wrk (batches of 100, du
 bench-normal: ## score NAB's 58 series with the model of normal (swept and fixed threshold, points/s per core); writes docs/benchmarks.md
 	$(GO) run ./bench/normal -corpus testdata/nab -doc docs/benchmarks.md
 
-soak: ## run the long exactly-once crash harness (200+ kills, 100 in-process restarts, 200k events; Kafka and Pebble+S3 branches)
+soak: ## run the long exactly-once crash harness (200+ kills, 100 in-process restarts, 200k events; Kafka, Pebble+S3 and YAML-pipeline branches)
 	$(GO) test -count=1 -timeout 2h -run 'TestExactlyOnceUnder(Kill|Restarts)' -v ./internal/app/robustness/ -soak
 
-demo: ## run the demo job for 10 seconds (go run ./cmd/weir demo)
+demo: ## run the job server with the demo job until Ctrl-C (go run ./cmd/weir demo)
 	$(GO) run ./cmd/weir demo
 
 tidy-check: ## fail if go mod tidy would change go.mod or go.sum (the root's and examples/connector's)
