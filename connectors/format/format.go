@@ -19,6 +19,7 @@ package format
 
 import (
 	"fmt"
+	"sync"
 
 	json "github.com/goccy/go-json"
 )
@@ -57,11 +58,38 @@ func (jsonFormat[T]) Decode(data []byte) (T, error) {
 }
 
 func (jsonFormat[T]) Encode(dst []byte, v T) ([]byte, error) {
-	b, err := json.Marshal(v)
+	e := jsonEncoders.Get().(*jsonEncoder)
+	e.out.b = dst
+	err := e.enc.Encode(v)
+	b := e.out.b
+	e.out.b = nil
+	jsonEncoders.Put(e)
 	if err != nil {
 		return dst, fmt.Errorf("json: %w", err)
 	}
-	return append(dst, b...), nil
+	return b[:len(b)-1], nil // without the newline the encoder ends a value with
+}
+
+// jsonEncoder appends values' encodings to a caller's slice, so that
+// encoding a value allocates nothing of its own (json.Marshal returns a
+// copy of its buffer); a pool keeps one per concurrent caller. The encoder
+// escapes HTML characters as json.Marshal does.
+type jsonEncoder struct {
+	out *appendWriter
+	enc *json.Encoder
+}
+
+var jsonEncoders = sync.Pool{New: func() any {
+	w := &appendWriter{}
+	return &jsonEncoder{out: w, enc: json.NewEncoder(w)}
+}}
+
+// appendWriter is an io.Writer appending to b.
+type appendWriter struct{ b []byte }
+
+func (w *appendWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
 }
 
 // Bytes is the raw format: a message's bytes as they are (a copy).

@@ -1,6 +1,7 @@
 package format_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -24,6 +25,44 @@ func TestJSONRoundTrip(t *testing.T) {
 	}
 	if _, err := f.Decode([]byte(`{"id":`)); err == nil || !strings.HasPrefix(err.Error(), "json: ") {
 		t.Fatalf("Decode of a cut object: %v, want a json error", err)
+	}
+}
+
+func TestJSONEncodeAppendsAsMarshal(t *testing.T) {
+	type note struct {
+		Text string         `json:"text"`
+		Tags map[string]int `json:"tags,omitempty"`
+	}
+	f := format.JSON[note]()
+	in := note{Text: "<a href=\"x\">&</a>\n", Tags: map[string]int{"b": 2, "a": 1}}
+	want, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := make([]byte, 2, 256)
+	copy(dst, "ab")
+	got, err := f.Encode(dst, in)
+	if err != nil || string(got) != "ab"+string(want) {
+		t.Fatalf("Encode = %q, %v; want %q", got, err, "ab"+string(want))
+	}
+	if &got[0] != &dst[0] {
+		t.Fatal("Encode did not append in dst's room")
+	}
+	// A value that does not encode leaves dst as it was.
+	got, err = format.JSON[func()]().Encode(dst, func() {})
+	if err == nil || !strings.HasPrefix(err.Error(), "json: ") || string(got) != "ab" {
+		t.Fatalf("Encode of a func = %q, %v; want dst and a json error", got, err)
+	}
+}
+
+func BenchmarkJSONEncode(b *testing.B) {
+	f := format.JSON[order]()
+	buf := make([]byte, 0, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.Encode(buf, order{ID: "o-1234", Price: 12.5}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
