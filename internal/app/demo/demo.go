@@ -18,6 +18,7 @@
 package demo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -90,6 +91,10 @@ type Options struct {
 	Blocks bool
 	// Parallelism of the job.
 	Parallelism int
+	// Splits is the number of the generator's splits; zero means 4. With
+	// one split and parallelism 1 the views reach every operator in one
+	// order, whatever the pace, so the alerts are the same run after run.
+	Splits int
 
 	// CheckpointDir, when not empty, makes the job take checkpoints into
 	// this directory, creating it when needed.
@@ -158,7 +163,7 @@ const (
 // Build describes the demo job on env, printing blocks to w.
 func Build(env *weir.Env, w io.Writer, o Options) {
 	views := weir.From(env,
-		weir.Generator(weir.GeneratorSpec{Splits: 4, Count: o.Views, Rate: o.Rate}, GenerateView),
+		weir.Generator(weir.GeneratorSpec{Splits: cmp.Or(o.Splits, 4), Count: o.Views, Rate: o.Rate}, GenerateView),
 		weir.EventTime(func(v View) time.Time { return v.EndedAt }, 5*time.Second),
 		weir.IdleTimeout(10*time.Second),
 	).Name("views").ID(sourceID)
