@@ -3,6 +3,7 @@ package platform
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,6 +74,9 @@ type RewindInput struct {
 	Reads string `json:"reads"`
 	// From says where it starts: the positions the checkpoint recorded.
 	From string `json:"from"`
+	// Offsets are, for a Kafka input, the offset each partition goes back
+	// to.
+	Offsets []RewindOffset `json:"offsets,omitempty"`
 }
 
 // RewindOutput is an output a rewind gives a new version.
@@ -94,6 +98,20 @@ type RewindOutput struct {
 	// committed after it, whose records the job re-reads.
 	KeptFiles     int `json:"kept_files"`
 	ReplacedFiles int `json:"replaced_files"`
+	// FromTopic and ToTopic are, for a Kafka output, the topic of the
+	// version replaced and the one the rewound job writes: <topic>.v<n>,
+	// made with the old one's Partitions, ReplicationFactor and Configs
+	// (its own settings), or the same topic when it is Compacted.
+	FromTopic         string            `json:"from_topic,omitempty"`
+	ToTopic           string            `json:"to_topic,omitempty"`
+	Partitions        int32             `json:"partitions,omitempty"`
+	ReplicationFactor int16             `json:"replication_factor,omitempty"`
+	Configs           map[string]string `json:"configs,omitempty"`
+	Compacted         bool              `json:"compacted,omitempty"`
+	// TopicExists says that ToTopic is there already, empty.
+	TopicExists bool `json:"topic_exists,omitempty"`
+	// Swap says, in words, what happens to the output.
+	Swap string `json:"swap"`
 }
 
 // versionsFile is the job's output versions, in its directory.
@@ -245,9 +263,14 @@ func chooseCheckpoint(dir, to string) (CheckpointFile, int, error) {
 }
 
 // planRewind works out a rewind of j to c with the pipeline p (its YAML
-// src): nothing is changed.
-func (s *Server) planRewind(j *job, c CheckpointFile, p *pipeline.Pipeline, vs outputVersions) (RewindPlan, error) {
+// src): nothing is changed. It asks the brokers of Kafka inputs and
+// outputs where their partitions stand.
+func (s *Server) planRewind(ctx context.Context, c CheckpointFile, p *pipeline.Pipeline, vs outputVersions) (RewindPlan, error) {
 	plan := RewindPlan{Checkpoint: c}
+	positions, err := sourcePositions(c)
+	if err != nil {
+		return plan, fmt.Errorf("cannot read the checkpoint's source positions: %w", err)
+	}
 	for _, in := range p.Inputs {
 		ri := RewindInput{Name: in.Name, Type: in.Type, From: fmt.Sprintf("the positions %s %d recorded for input/%s", c.Kind, c.ID, in.Name)}
 		switch {
@@ -255,6 +278,15 @@ func (s *Server) planRewind(j *job, c CheckpointFile, p *pipeline.Pipeline, vs o
 			ri.Reads = strings.Join(in.File.Paths, ", ")
 		case in.Kafka != nil:
 			ri.Reads = "topics " + strings.Join(in.Kafka.Topics, ", ")
+			splits, ok := positions["input/"+in.Name]
+			if !ok {
+				ri.From = fmt.Sprintf("where a new job starts (%s %d has no positions for input/%s)", c.Kind, c.ID, in.Name)
+				break
+			}
+			if ri.Offsets, err = kafkaInputOffsets(ctx, in, splits); err != nil {
+				return plan, err
+			}
+			ri.From = fmt.Sprintf("the offsets %s %d recorded for input/%s", c.Kind, c.ID, in.Name)
 		case in.Generator != nil:
 			ri.Reads = "generated records (seq)"
 		case in.HTTP != nil:
@@ -266,11 +298,18 @@ func (s *Server) planRewind(j *job, c CheckpointFile, p *pipeline.Pipeline, vs o
 	for _, o := range p.Outputs {
 		switch o.Type {
 		case "file":
+		case "kafka":
+			ro, err := planKafkaOutput(ctx, o, max(vs.Versions[o.Name], 1))
+			if err != nil {
+				return plan, err
+			}
+			plan.Outputs = append(plan.Outputs, ro)
+			continue
 		case "stdout":
-			plan.Outputs = append(plan.Outputs, RewindOutput{Name: o.Name, Type: o.Type})
+			plan.Outputs = append(plan.Outputs, RewindOutput{Name: o.Name, Type: o.Type, Swap: "write the re-read records again"})
 			continue
 		default:
-			return plan, fmt.Errorf("output %s (line %d) is %s: a rewind makes new versions of file outputs only (docs/serve.md says what to do with the others)", o.Name, o.Pos.Line, o.Type)
+			return plan, fmt.Errorf("output %s (line %d) is %s: a rewind makes new versions of file and Kafka outputs only (docs/serve.md says what to do with the others)", o.Name, o.Pos.Line, o.Type)
 		}
 		dir := s.abs(o.File.Path)
 		v := max(vs.Versions[o.Name], 1)
@@ -287,6 +326,7 @@ func (s *Server) planRewind(j *job, c CheckpointFile, p *pipeline.Pipeline, vs o
 				ro.ReplacedFiles++
 			}
 		}
+		ro.Swap = fmt.Sprintf("make %s from the %d files the checkpoint had committed and what is re-read; switch %s to it", ro.ToDir, ro.KeptFiles, ro.Current)
 		plan.Outputs = append(plan.Outputs, ro)
 	}
 	return plan, nil
@@ -361,19 +401,24 @@ func versionedPipeline(src string, plan RewindPlan) (string, error) {
 		return "", err
 	}
 	for _, ro := range plan.Outputs {
-		if ro.Type != "file" {
+		field, value := "path", versionDir(ro.Path, ro.ToVersion)
+		switch ro.Type {
+		case "file":
+		case "kafka":
+			field, value = "topic", ro.ToTopic
+		default:
 			continue
 		}
-		path, err := yaml.PathString("$.outputs." + ro.Name + ".path")
+		path, err := yaml.PathString("$.outputs." + ro.Name + "." + field)
 		if err != nil {
 			return "", fmt.Errorf("output %s: %w", ro.Name, err)
 		}
-		n, err := yaml.ValueToNode(versionDir(ro.Path, ro.ToVersion))
+		n, err := yaml.ValueToNode(value)
 		if err != nil {
 			return "", err
 		}
 		if err := path.ReplaceWithNode(f, n); err != nil {
-			return "", fmt.Errorf("output %s: cannot set its path: %w", ro.Name, err)
+			return "", fmt.Errorf("output %s: cannot set its %s: %w", ro.Name, field, err)
 		}
 	}
 	return f.String() + "\n", nil
@@ -408,7 +453,7 @@ func (s *Server) rewindJob(w http.ResponseWriter, r *http.Request, j *job) {
 		writeJSON(w, status, e)
 		return
 	}
-	plan, err := s.planRewind(j, c, p, vs)
+	plan, err := s.planRewind(r.Context(), c, p, vs)
 	if err != nil {
 		writeError(w, http.StatusUnprocessableEntity, "cannot rewind: "+err.Error())
 		return
@@ -442,9 +487,18 @@ func (s *Server) rewindJob(w http.ResponseWriter, r *http.Request, j *job) {
 			return
 		}
 	}
+	for _, ro := range plan.Outputs {
+		if ro.Type != "kafka" {
+			continue
+		}
+		if err := makeVersionTopic(r.Context(), outputNamed(p, ro.Name), ro); err != nil {
+			writeError(w, http.StatusBadGateway, fmt.Sprintf("output %s: cannot make version %d, the topic %s: %v", ro.Name, ro.ToVersion, ro.ToTopic, err))
+			return
+		}
+	}
 	vs.Source = src
 	for _, ro := range plan.Outputs {
-		if ro.Type == "file" {
+		if ro.Type == "file" || ro.Type == "kafka" {
 			vs.Versions[ro.Name] = ro.ToVersion
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -88,14 +89,19 @@ cancel it first.`,
 	var dryRun bool
 	rewind := &cobra.Command{
 		Use:   "rewind ID --to TIME [--pipeline fixed.yaml] [--dry-run]",
-		Short: "Rewind a job to a retained checkpoint and restate its file outputs into new versions",
+		Short: "Rewind a job to a retained checkpoint and restate its file and Kafka outputs into new versions",
 		Long: `Restore the newest retained checkpoint completed at or before --to (an RFC 3339
 time, or a checkpoint's name chk-<id>) with the job's pipeline, or the fixed
 one in --pipeline; the job re-reads its inputs from that checkpoint's
 positions into a new version of each file output (P.v<n>), which starts with
 the files the checkpoint had committed, and the link P.current is switched
-to it. A running job is stopped with a savepoint first. --dry-run prints
-what would be re-read and replaced, changing nothing. A job reaches back as
+to it. A Kafka input goes back to the offsets the checkpoint recorded; a
+Kafka output's restatement goes to a new topic <topic>.v<n>, made like the
+old one, which consumers switch to (a compacted topic is re-emitted over
+itself instead). A running job is stopped with a savepoint first. --dry-run
+prints what would be re-read — per Kafka partition, the offset it goes back
+to and how many records that re-reads — and what is replaced, changing
+nothing. A job reaches back as
 far as its retention (weir jobs submit --retain, weir serve --retain).`,
 		Example: `  weir jobs rewind j1a2b3c4d5e6f --to 2026-01-02T15:00:00Z --pipeline fixed.yaml --dry-run
   weir jobs rewind j1a2b3c4d5e6f --to 2026-01-02T15:00:00Z --pipeline fixed.yaml`,
@@ -185,14 +191,33 @@ func printPlan(w io.Writer, p platform.RewindPlan) {
 	}
 	for _, in := range p.Inputs {
 		fmt.Fprintf(tw, "re-read %s:\t%s (%s) from %s\n", in.Name, in.Reads, in.Type, in.From)
+		for _, o := range in.Offsets {
+			from := strconv.FormatInt(o.Offset, 10)
+			if o.Offset < 0 {
+				from = "earliest"
+			}
+			if o.End < 0 {
+				fmt.Fprintf(tw, "  %s/%d:\tback to offset %s\n", o.Topic, o.Partition, from)
+				continue
+			}
+			fmt.Fprintf(tw, "  %s/%d:\tback to offset %s (end now %d: %d records read again)\n", o.Topic, o.Partition, from, o.End, o.Records)
+		}
 	}
 	for _, o := range p.Outputs {
-		if o.Type != "file" {
+		switch o.Type {
+		case "file":
+			fmt.Fprintf(tw, "replace %s:\tversion %d (%s) by version %d (%s): %d files kept, %d re-made; %s → %s\n",
+				o.Name, o.FromVersion, o.FromDir, o.ToVersion, o.ToDir, o.KeptFiles, o.ReplacedFiles, o.Current, o.ToDir)
+		case "kafka":
+			if o.Compacted {
+				fmt.Fprintf(tw, "re-emit %s:\tover the compacted topic %s (version %d); its keys converge to the restated values\n", o.Name, o.ToTopic, o.ToVersion)
+				continue
+			}
+			fmt.Fprintf(tw, "replace %s:\ttopic %s (version %d) by the new topic %s (version %d, %d partitions); %s stays as it is, consumers switch to %s\n",
+				o.Name, o.FromTopic, o.FromVersion, o.ToTopic, o.ToVersion, o.Partitions, o.FromTopic, o.ToTopic)
+		default:
 			fmt.Fprintf(tw, "output %s:\t%s, written again as it is re-read\n", o.Name, o.Type)
-			continue
 		}
-		fmt.Fprintf(tw, "replace %s:\tversion %d (%s) by version %d (%s): %d files kept, %d re-made; %s → %s\n",
-			o.Name, o.FromVersion, o.FromDir, o.ToVersion, o.ToDir, o.KeptFiles, o.ReplacedFiles, o.Current, o.ToDir)
 	}
 	if p.Job != nil {
 		fmt.Fprintf(tw, "job:\t%s %s\n", p.Job.ID, p.Job.State)

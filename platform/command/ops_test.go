@@ -94,3 +94,32 @@ func TestJobsSubmitTemplate(t *testing.T) {
 		t.Errorf("submit of nothing: %v", err)
 	}
 }
+
+// TestPrintRewindPlan: weir jobs rewind prints, per Kafka partition, the
+// offset it goes back to and what it reads again, and per output what
+// happens to it.
+func TestPrintRewindPlan(t *testing.T) {
+	plan := platform.RewindPlan{DryRun: true,
+		Checkpoint: platform.CheckpointFile{Kind: "checkpoint", ID: 7, Path: "jobs/j1/checkpoints/chk-7"},
+		Inputs: []platform.RewindInput{{Name: "clicks", Type: "kafka", Reads: "topics clicks", From: "the offsets checkpoint 7 recorded",
+			Offsets: []platform.RewindOffset{{Topic: "clicks", Partition: 0, Offset: 503, End: 1023, Records: 520}, {Topic: "clicks", Partition: 1, Offset: -2, End: -1, Records: -1}}}},
+		Outputs: []platform.RewindOutput{
+			{Name: "out", Type: "kafka", FromTopic: "out", FromVersion: 1, ToTopic: "out.v2", ToVersion: 2, Partitions: 3},
+			{Name: "table", Type: "kafka", FromTopic: "table", FromVersion: 1, ToTopic: "table", ToVersion: 1, Compacted: true},
+			{Name: "log", Type: "stdout"},
+		}}
+	var b strings.Builder
+	printPlan(&b, plan)
+	for _, want := range []string{
+		"would rewind to:  checkpoint 7",
+		"clicks/0:       back to offset 503 (end now 1023: 520 records read again)",
+		"clicks/1:       back to offset earliest\n",
+		"topic out (version 1) by the new topic out.v2 (version 2, 3 partitions); out stays as it is, consumers switch to out.v2",
+		"re-emit table:    over the compacted topic table (version 1)",
+		"output log:       stdout, written again",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("the plan printed lacks %q:\n%s", want, b.String())
+		}
+	}
+}
