@@ -1,7 +1,6 @@
 package platform
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -78,7 +77,7 @@ const maxParallelism = 256
 //	POST /api/v1/jobs/{id}/cancel         cancel it (its process is killed)
 //	POST /api/v1/jobs/{id}/savepoint      take a savepoint; the job goes on
 //	POST /api/v1/jobs/{id}/stop           stop it with a savepoint
-//	GET  /api/v1/jobs/{id}/log            the tail of its log (text)
+//	GET  /api/v1/jobs/{id}/log            the tail of its log (text); ?older=k an older file
 //	GET  /api/v1/alerts                   open and recently closed alerts
 //	POST /api/v1/jobs/{id}/restore        a new run from a checkpoint or savepoint (RestoreRequest)
 //	POST /api/v1/jobs/{id}/rescale        savepoint, then a new run at a new parallelism (RescaleRequest)
@@ -481,8 +480,3 @@ func notReady(err error) bool {
 
 // maxLogTail is how much of a job's log GET …/log answers.
 const maxLogTail = 64 << 10
-
-func (s *Server) logJob(w http.ResponseWriter, r *http.Request, j *job) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = io.Copy(w, bytes.NewReader(tailOf(j.path(logFile), maxLogTail)))
-}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -145,6 +146,14 @@ func (c *Client) Savepoint(ctx context.Context, id string) (string, error) {
 func (c *Client) Log(ctx context.Context, id string) (string, error) {
 	var s string
 	err := c.do(ctx, http.MethodGet, jobPath(id, "log"), nil, &s)
+	return s, err
+}
+
+// OlderLog returns the job's older log file k, job.log.k (1 is the newest
+// of them): what the log held before it was last rotated.
+func (c *Client) OlderLog(ctx context.Context, id string, k int) (string, error) {
+	var s string
+	err := c.do(ctx, http.MethodGet, jobPath(id, "log")+"?older="+strconv.Itoa(k), nil, &s)
 	return s, err
 }
 

@@ -56,6 +56,11 @@ type Config struct {
 	// submitted pipeline's HTTP enrich steps may look up; empty allows
 	// none. The admin token lifts it.
 	EnrichAllow []string
+	// LogMaxBytes is the size past which a job's log, job.log, is moved to
+	// job.log.1 (default 8 MiB); LogFiles is how many such older files are
+	// kept, job.log.1 to job.log.<LogFiles> (default 3; -1 keeps none).
+	LogMaxBytes int64
+	LogFiles    int
 	// Logger receives the server's events; nil logs nothing.
 	Logger *slog.Logger
 	// Alerting is the alert rules and their deliveries (ParseConfig);
@@ -75,6 +80,17 @@ type RestartPolicy struct {
 }
 
 func (c *Config) defaults() {
+	if c.LogMaxBytes <= 0 {
+		c.LogMaxBytes = defaultLogMaxBytes
+	}
+	switch {
+	case c.LogFiles == 0:
+		c.LogFiles = defaultLogFiles
+	case c.LogFiles < 0:
+		c.LogFiles = 0
+	case c.LogFiles > maxLogFiles:
+		c.LogFiles = maxLogFiles
+	}
 	r := &c.Restart
 	if r.InitialBackoff <= 0 {
 		r.InitialBackoff = time.Second

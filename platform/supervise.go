@@ -15,10 +15,6 @@ import (
 	"time"
 )
 
-// maxLogBytes is the size past which a job's log is moved to job.log.1
-// (replacing the one before) when the job's process starts.
-const maxLogBytes = 8 << 20
-
 // supervise runs j until it reaches a final state or ctx is canceled (the
 // server closing), restarting its process when it fails.
 func (s *Server) supervise(ctx context.Context, j *job) {
@@ -174,7 +170,7 @@ func (s *Server) runProcess(ctx context.Context, j *job, lock *os.File) (exitErr
 	if v.Retain != "" {
 		args = append(args, "--retain", v.Retain)
 	}
-	logf, err := openLog(j.path(logFile))
+	logf, err := openJobLog(j.path(logFile), s.cfg.LogMaxBytes, s.cfg.LogFiles)
 	if err != nil {
 		return nil, false, err
 	}
@@ -266,21 +262,12 @@ func (s *Server) finishWith(j *job, st State, f func(*jobSpec)) {
 	s.log.Info("job ended", "job", j.id(), "state", st)
 }
 
-// openLog opens the job's log for appending, moving a log grown past
-// maxLogBytes aside first.
-func openLog(path string) (*os.File, error) {
-	if fi, err := os.Stat(path); err == nil && fi.Size() > maxLogBytes {
-		_ = os.Rename(path, path+".1")
-	}
-	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-}
-
 // lastError is the error a failed process printed — the last line its log
 // holds starting "weir: " (what the weir command prints when it fails) —
 // with how it ended; or the log's last line when there is no such line
 // (a panic, a kill).
 func lastError(logPath string, exitErr error) string {
-	tail := tailOf(logPath, 64<<10)
+	tail := logTail(logPath, 64<<10)
 	lines := strings.Split(strings.TrimRight(string(tail), "\n"), "\n")
 	msg := ""
 	for i := len(lines) - 1; i >= 0; i-- {

@@ -40,6 +40,8 @@ func Serve(stop <-chan struct{}) *cobra.Command {
 		plainHTTP                        bool
 		retain                           string
 		enrichAllow                      []string
+		jobLogMax                        int64
+		jobLogFiles                      int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --data DIR",
@@ -104,7 +106,16 @@ defences.`,
 			}
 			stderr := &lockedWriter{w: cmd.ErrOrStderr()}
 			logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-			cfg := platform.Config{Dir: dir, Executable: exe, Logger: logger, Alerting: alerting}
+			if jobLogMax < 1 {
+				return fmt.Errorf("--job-log-max-bytes %d: want at least 1", jobLogMax)
+			}
+			if jobLogFiles < 0 || jobLogFiles > 100 {
+				return fmt.Errorf("--job-log-files %d: want 0 to 100", jobLogFiles)
+			}
+			if jobLogFiles == 0 {
+				jobLogFiles = -1
+			}
+			cfg := platform.Config{Dir: dir, Executable: exe, Logger: logger, Alerting: alerting, LogMaxBytes: jobLogMax, LogFiles: jobLogFiles}
 			if err := opsServeFlags(&cfg, retain, enrichAllow); err != nil {
 				return err
 			}
@@ -143,6 +154,8 @@ defences.`,
 	f.BoolVar(&plainHTTP, "plain-http", false, "allow plain HTTP on a non-loopback --listen address (the token then crosses the network in the clear)")
 	f.StringArrayVar(&enrichAllow, "enrich-allow", nil, "let submitted pipelines' HTTP enrich steps look up URLs under this `prefix` (http(s)://host[:port][/path], repeatable); none by default")
 	f.StringVar(&retain, "retain", "", "keep each job's checkpoints completed within this `duration` (such as 7d), so it can be rewound that far; a job's own retain wins")
+	f.Int64Var(&jobLogMax, "job-log-max-bytes", 8<<20, "move a job's log aside (to job.log.1, …) once it has grown past this many `bytes`")
+	f.IntVar(&jobLogFiles, "job-log-files", 3, "keep this many older log files of each job (job.log.1 to job.log.N; 0 keeps none)")
 	f.StringVar(&logLevel, "log-level", "info", "log the server's events at this level and above to standard error: debug, info, warn or error")
 	f.StringVar(&configFile, "config", "", "the server's configuration `file` (YAML: alert rules and where alerts go, docs/serve.md)")
 	return cmd
@@ -347,10 +360,20 @@ from the environment (WEIR_TOKEN) or --token-file.`,
 		j, err := c.Stop(ctx, id)
 		return j, fmt.Sprintf("%s %s with savepoint %s", j.ID, j.State, j.Savepoint), err
 	})
-	logCmd := act("log", "Print the tail of a job's log", func(ctx context.Context, c *platform.Client, id string) (any, string, error) {
+	var older int
+	logCmd := act("log", "Print the tail of a job's log, or an older log file", func(ctx context.Context, c *platform.Client, id string) (any, string, error) {
+		if older != 0 {
+			s, err := c.OlderLog(ctx, id, older)
+			return s, strings.TrimRight(s, "\n"), err
+		}
 		s, err := c.Log(ctx, id)
 		return s, strings.TrimRight(s, "\n"), err
 	})
+	logCmd.Long = `Print the last 64 KiB of a job's log. The server moves a log grown past its
+size (weir serve --job-log-max-bytes) to job.log.1, and job.log.1 to
+job.log.2, …, keeping --job-log-files of them; --older K prints job.log.K
+whole (1 is the newest of them).`
+	logCmd.Flags().IntVar(&older, "older", 0, "print the older log file `K` (job.log.K) instead of the tail")
 	cmd.AddCommand(submit, list, show, cancel, savepoint, stopCmd, logCmd)
 	cmd.AddCommand(alertsCommand(client, print))
 	cmd.AddCommand(opsCommands(client, print)...)
