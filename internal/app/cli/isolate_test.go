@@ -217,3 +217,62 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// weir run --output NAME runs the job of one isolated output alone, with
+// its checkpoints in --checkpoint-dir itself and a control socket, as
+// weir serve runs it; an output the pipeline lacks, or --output of a
+// pipeline without isolate, is refused.
+func TestRunIsolatedOutput(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	var b strings.Builder
+	for id := range 100 {
+		fmt.Fprintf(&b, "{\"id\":%d}\n", id)
+	}
+	if err := os.WriteFile(in, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := strings.NewReplacer("IN", in, "OUT", filepath.Join(dir, "evens"), "URL", "http://127.0.0.1:1/never").Replace(isolatedPipeline)
+	path := filepath.Join(dir, "p.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	chk := filepath.Join(dir, "chk")
+	_, stderr, err := execute(t, "run", path, "--output", "evens", "--checkpoint-dir", chk, "--control-socket", filepath.Join(dir, "c.sock"), "--progress", "0")
+	if err != nil {
+		t.Fatalf("weir run --output evens: %v\n%s", err, stderr)
+	}
+	got := 0
+	files, _ := filepath.Glob(filepath.Join(dir, "evens", "*"))
+	for _, f := range files {
+		if strings.HasPrefix(filepath.Base(f), ".") {
+			continue // the sink's own files
+		}
+		data, _ := os.ReadFile(f)
+		got += strings.Count(string(data), "\n")
+	}
+	if got != 50 {
+		t.Errorf("evens holds %d records; want the 50 even ids (and the webhook's job, which would fail, did not run)", got)
+	}
+	if cs, _ := filepath.Glob(filepath.Join(chk, "sp-*")); len(cs) == 0 {
+		if cs, _ = filepath.Glob(filepath.Join(chk, "chk-*")); len(cs) == 0 {
+			t.Errorf("no checkpoint in %s itself", chk)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", path, "--output", "nope"}, `--output nope: the pipeline has no output "nope"; its outputs are evens, hook`},
+		{[]string{"run", path, "--output", ""}, "invalid --output"},
+	} {
+		if _, _, err := execute(t, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("weir %s: %v; want %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+	}
+	plain := filepath.Join(dir, "plain.yaml")
+	os.WriteFile(plain, []byte("version: 1\ninputs:\n  g: {type: generator, count: 1, fields: {a: seq}}\noutputs:\n  o: {type: stdout, from: g}\n"), 0o644)
+	if _, _, err := execute(t, "run", plain, "--output", "o"); err == nil || !strings.Contains(err.Error(), "runs as one job") {
+		t.Errorf("weir run --output of a pipeline without isolate: %v", err)
+	}
+}

@@ -27,6 +27,9 @@ type pipelineRunOptions struct {
 	progress    time.Duration
 	// controlSocket is where the run answers its supervisor (control.go).
 	controlSocket string
+	// output, for a pipeline whose route isolates its outputs, runs the
+	// job of that output alone (pipeline.Pipeline.Split).
+	output string
 	// retain keeps every checkpoint completed within it (--retain).
 	retain retention
 	logger *slog.Logger // the job's, for the steps that log
@@ -67,7 +70,10 @@ side by side: each reads its inputs at its own position and has its own
 checkpoints (in --checkpoint-dir/OUTPUT), restarts and dead letters
 (in DIR/OUTPUT), so that a slow or failing output holds back no other.
 --restore PATH then names a directory holding one per output, as
---checkpoint-dir does; progress and the final balance are per job.`,
+--checkpoint-dir does; progress and the final balance are per job.
+--output NAME runs the job of output NAME alone, as a pipeline without
+isolate runs (its checkpoints in --checkpoint-dir itself): what 'weir serve'
+does, one supervised process per output.`,
 		Example: `  # Check a pipeline, then run it.
   weir validate router.yaml
   weir run router.yaml
@@ -91,6 +97,12 @@ checkpoints (in --checkpoint-dir/OUTPUT), restarts and dead letters
 				return err
 			}
 			o.logger = jf.logger
+			if o.output != "" {
+				if p, err = isolatedPart(p, o.output); err != nil {
+					return err
+				}
+				return runPipeline(cmd.Context(), cmd.OutOrStdout(), stderr, p, o, envOpts)
+			}
 			if p.Isolated() {
 				return runIsolated(cmd.Context(), cmd.OutOrStdout(), stderr, p, o, envOpts, func(output string, jobs int) []weir.Option {
 					return jf.isolatedBackend(output, jobs)
@@ -107,9 +119,26 @@ checkpoints (in --checkpoint-dir/OUTPUT), restarts and dead letters
 	f.DurationVar(&o.duration, "duration", 0, "stop after this long, as Ctrl-C does (with a savepoint under --checkpoint-dir); 0 runs until the inputs end")
 	f.DurationVar(&o.progress, "progress", o.progress, "print a progress line this often; 0 never")
 	f.Var(&o.retain, "retain", "with --checkpoint-dir, keep every checkpoint completed within this `duration` (such as 7d or 36h) besides the newest 3, so --restore can reach back that far")
+	f.StringVar(&o.output, "output", "", "of a pipeline whose route isolates its outputs, run only the job of the output `NAME`")
 	f.StringVar(&o.controlSocket, "control-socket", "", "answer metrics and savepoint requests on a Unix socket at this `path` (what 'weir serve' uses to supervise its jobs; unauthenticated, so put it in a private directory)")
 	jf = addJobFlags(f)
 	return cmd
+}
+
+// isolatedPart returns the job of output name of an isolated pipeline.
+func isolatedPart(p *pipeline.Pipeline, name string) (*pipeline.Pipeline, error) {
+	if !p.Isolated() {
+		return nil, fmt.Errorf("--output %s: the pipeline runs as one job (no route step isolates its outputs); remove --output", name)
+	}
+	parts := p.Split()
+	names := make([]string, len(parts))
+	for i, part := range parts {
+		if part.Output == name {
+			return part, nil
+		}
+		names[i] = part.Output
+	}
+	return nil, fmt.Errorf("--output %s: the pipeline has no output %q; its outputs are %s", name, name, strings.Join(names, ", "))
 }
 
 func (o pipelineRunOptions) validate(changed func(string) bool) error {
@@ -122,6 +151,8 @@ func (o pipelineRunOptions) validate(changed func(string) bool) error {
 		return fmt.Errorf("invalid --progress %v: must not be negative", o.progress)
 	case changed("dead-letters") && o.deadLetters == "":
 		return errors.New("invalid --dead-letters: the directory must not be empty")
+	case changed("output") && o.output == "":
+		return errors.New("invalid --output: the output's name must not be empty")
 	case changed("control-socket") && o.controlSocket == "":
 		return errors.New("invalid --control-socket: the path must not be empty")
 	case changed("retain") && o.checkpointDir == "":
