@@ -309,34 +309,63 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.makeCurrentLinks(p)
+	// A pipeline whose route isolates its outputs is one job per output,
+	// as Keystone runs one job per sink: each a process of its own, with
+	// its own checkpoints, restarts and state (weir run --output).
+	var outputs []string
+	if p.Isolated() {
+		for _, part := range p.Split() {
+			outputs = append(outputs, part.Output)
+		}
+	}
+	n := max(len(outputs), 1)
 	s.mu.Lock()
 	if s.mu.closed {
 		s.mu.Unlock()
 		writeError(w, http.StatusServiceUnavailable, "the server is shutting down")
 		return
 	}
-	if len(s.mu.jobs) >= s.cfg.MaxJobs {
+	if len(s.mu.jobs)+n > s.cfg.MaxJobs {
 		s.mu.Unlock()
-		writeError(w, http.StatusConflict, fmt.Sprintf("the server keeps at most %d jobs", s.cfg.MaxJobs))
+		msg := fmt.Sprintf("the server keeps at most %d jobs", s.cfg.MaxJobs)
+		if n > 1 {
+			msg += fmt.Sprintf("; the pipeline isolates its %d outputs, a job each, and %d are kept", n, len(s.mu.jobs))
+		}
+		writeError(w, http.StatusConflict, msg)
 		return
 	}
 	s.mu.Unlock()
-	j, err := s.createJob(req)
-	if err != nil {
-		s.log.Error("cannot create a job", "error", err)
-		writeError(w, http.StatusInternalServerError, "cannot create the job's directory: "+err.Error())
-		return
+	ids := make([]string, n)
+	for i := range ids {
+		var err error
+		if ids[i], err = newJobID(); err != nil {
+			writeError(w, http.StatusInternalServerError, "cannot make a job ID: "+err.Error())
+			return
+		}
 	}
-	s.log.Info("job submitted", "job", j.id(), "name", req.Name)
-	writeJSON(w, http.StatusCreated, j.view())
+	var first *job
+	for i, id := range ids {
+		var output string
+		var group []string
+		if outputs != nil {
+			output, group = outputs[i], ids
+		}
+		j, err := s.createJob(id, req, output, group)
+		if err != nil {
+			s.log.Error("cannot create a job", "error", err)
+			writeError(w, http.StatusInternalServerError, "cannot create the job's directory: "+err.Error())
+			return
+		}
+		s.log.Info("job submitted", "job", j.id(), "name", req.Name, "output", output)
+		if first == nil {
+			first = j
+		}
+	}
+	writeJSON(w, http.StatusCreated, first.view())
 }
 
 // createJob writes the job's directory and starts supervising it.
-func (s *Server) createJob(req SubmitRequest) (*job, error) {
-	id, err := newJobID()
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) createJob(id string, req SubmitRequest, output string, group []string) (*job, error) {
 	dir := filepath.Join(s.root, jobsDir, id)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return nil, err
@@ -345,10 +374,10 @@ func (s *Server) createJob(req SubmitRequest) (*job, error) {
 		return nil, err
 	}
 	spec := jobSpec{ID: id, Name: req.Name, Submitted: time.Now().UTC(), Parallelism: req.Parallelism,
-		CheckpointInterval: req.CheckpointInterval, State: Running, Retain: req.Retain}
+		CheckpointInterval: req.CheckpointInterval, State: Running, Retain: req.Retain, Output: output, Group: group}
 	j := newJob(dir, spec)
 	j.mu.Lock()
-	err = j.saveLocked()
+	err := j.saveLocked()
 	j.mu.Unlock()
 	if err != nil {
 		return nil, err

@@ -72,6 +72,11 @@ type Job struct {
 	Checkpoints *CheckpointInfo `json:"checkpoints,omitempty"`
 	// Savepoint is the savepoint the job stopped with.
 	Savepoint string `json:"savepoint,omitempty"`
+	// Output is, for a pipeline whose route isolates its outputs, the one
+	// output this job runs; Group lists the jobs its submission made, one
+	// per output, in the order of the file.
+	Output string   `json:"output,omitempty"`
+	Group  []string `json:"group,omitempty"`
 }
 
 // CheckpointInfo summarizes a job's checkpoint directory.
@@ -111,6 +116,10 @@ type jobSpec struct {
 	// Retain is the job's retention by time, a duration (`weir run
 	// --retain`).
 	Retain string `json:"retain,omitempty"`
+	// Output is the isolated output the job runs (`weir run --output`),
+	// and Group the jobs of its submission.
+	Output string   `json:"output,omitempty"`
+	Group  []string `json:"group,omitempty"`
 }
 
 // The files of a job's directory.
@@ -180,7 +189,8 @@ func (j *job) view() Job {
 	s := j.mu.spec
 	return Job{ID: s.ID, Name: s.Name, State: s.State, Submitted: s.Submitted, Parallelism: s.Parallelism,
 		CheckpointInterval: s.CheckpointInterval, Restarts: s.Restarts, LastError: s.LastError,
-		LastErrorTime: s.LastErrorTime, PID: j.mu.pid, Savepoint: s.Savepoint, Retain: s.Retain}
+		LastErrorTime: s.LastErrorTime, PID: j.mu.pid, Savepoint: s.Savepoint, Retain: s.Retain,
+		Output: s.Output, Group: slices.Clone(s.Group)}
 }
 
 // update changes the spec with f under the lock and writes it.

@@ -393,6 +393,20 @@ func linkInto(from, to, rel string) error {
 	return nil
 }
 
+// isolatedPart is the part of the isolated pipeline p that the job of
+// output runs.
+func isolatedPart(p *pipeline.Pipeline, output string) (*pipeline.Pipeline, error) {
+	if !p.Isolated() {
+		return nil, fmt.Errorf("the job runs output %s of a pipeline whose route isolates its outputs, and the pipeline given isolates none; keep isolate: true", output)
+	}
+	for _, part := range p.Split() {
+		if part.Output == output {
+			return part, nil
+		}
+	}
+	return nil, fmt.Errorf("the job runs output %s, which the pipeline given does not have", output)
+}
+
 // versionedPipeline rewrites the file outputs' paths of src to their new
 // versions' directories.
 func versionedPipeline(src string, plan RewindPlan) (string, error) {
@@ -453,6 +467,15 @@ func (s *Server) rewindJob(w http.ResponseWriter, r *http.Request, j *job) {
 		writeJSON(w, status, e)
 		return
 	}
+	whole := p
+	if v.Output != "" {
+		// The job of one isolated output restates that output only; its
+		// siblings are jobs of their own, each rewound on its own.
+		if p, err = isolatedPart(p, v.Output); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "cannot rewind: "+err.Error())
+			return
+		}
+	}
 	plan, err := s.planRewind(r.Context(), c, p, vs)
 	if err != nil {
 		writeError(w, http.StatusUnprocessableEntity, "cannot rewind: "+err.Error())
@@ -491,7 +514,7 @@ func (s *Server) rewindJob(w http.ResponseWriter, r *http.Request, j *job) {
 		if ro.Type != "kafka" {
 			continue
 		}
-		if err := makeVersionTopic(r.Context(), outputNamed(p, ro.Name), ro); err != nil {
+		if err := makeVersionTopic(r.Context(), outputNamed(whole, ro.Name), ro); err != nil {
 			writeError(w, http.StatusBadGateway, fmt.Sprintf("output %s: cannot make version %d, the topic %s: %v", ro.Name, ro.ToVersion, ro.ToTopic, err))
 			return
 		}

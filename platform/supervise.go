@@ -166,6 +166,9 @@ func (s *Server) runProcess(ctx context.Context, j *job, lock *os.File) (exitErr
 		"--log-level", "info",
 		"--control-socket", j.path(socketFile),
 	}
+	if v.Output != "" {
+		args = append(args, "--output", v.Output)
+	}
 	args = append(args, restoreArgs(j)...)
 	if v.Retain != "" {
 		args = append(args, "--retain", v.Retain)

@@ -281,7 +281,16 @@ from the environment (WEIR_TOKEN) or --token-file.`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", what, err)
 			}
-			return print(cmd.OutOrStdout(), j, func() { fmt.Fprintf(cmd.OutOrStdout(), "%s\n", j.ID) })
+			return print(cmd.OutOrStdout(), j, func() {
+				if len(j.Group) == 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s\n", j.ID)
+					return
+				}
+				// An isolated route: a job per output, one per line.
+				for _, id := range j.Group {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s\n", id)
+				}
+			})
 		},
 	}
 	submit.Flags().StringVar(&name, "name", "", "the job's name")
@@ -308,7 +317,12 @@ from the environment (WEIR_TOKEN) or --token-file.`,
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tNAME\tSTATE\tRESTARTS\tSUBMITTED")
 				for _, j := range js {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", j.ID, j.Name, j.State, j.Restarts, j.Submitted.Format(time.RFC3339))
+					name := j.Name
+					if j.Output != "" {
+						// One of an isolated route's jobs: the output it runs.
+						name += " [" + j.Output + "]"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", j.ID, name, j.State, j.Restarts, j.Submitted.Format(time.RFC3339))
 				}
 				tw.Flush()
 			})
@@ -393,6 +407,9 @@ func printJob(w io.Writer, j platform.Job) {
 	fmt.Fprintf(tw, "restarts:\t%d\n", j.Restarts)
 	if j.LastError != "" {
 		fmt.Fprintf(tw, "last error:\t%s\n", j.LastError)
+	}
+	if j.Output != "" {
+		fmt.Fprintf(tw, "output:\t%s (isolated; the submission's jobs: %s)\n", j.Output, strings.Join(j.Group, ", "))
 	}
 	if j.Savepoint != "" {
 		fmt.Fprintf(tw, "stopped with:\t%s\n", j.Savepoint)
