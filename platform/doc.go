@@ -14,12 +14,14 @@
 //	    pipeline.yaml     the pipeline, as submitted
 //	    lock              held (flock) by the server and the job's process
 //	    checkpoints/      the job's checkpoints and savepoints
-//	    job.log           the job's standard output and error
+//	    job.log           the job's standard output and error, rotated by
+//	                      size into job.log.1 … (joblog.go)
 //	    control.sock      the job process's control socket while it runs
-//	    versions.json     after a rewind: its file outputs' versions
+//	    versions.json     after a rewind: its file and Kafka outputs' versions
 //
 // Jobs are restored, rescaled, rewound (a new version of each file output,
-// switched in by a link, P.current) and deleted by the routes of ops.go
+// switched in by a link, P.current; a new versioned topic T.v<n> of each
+// Kafka output, rewind_kafka.go) and deleted by the routes of ops.go
 // and rewind.go; built-in templates (templates.go) are pipelines embedded
 // in the binary.
 //
