@@ -28,6 +28,10 @@ import (
 // a variable so that tests, which are not weir, can name one.
 var serverExecutable = os.Executable
 
+// maxBeaconBatch bounds the beacons of one POST: a few hundred KiB, under
+// the HTTP ingest's 1 MiB body limit.
+const maxBeaconBatch = 2000
+
 // demoServer is what `weir demo` runs by default: a job server on a free
 // port of 127.0.0.1 with the video-quality job submitted to it, fed by
 // beacons the demo generates and posts to the job's HTTP ingest input.
@@ -142,7 +146,7 @@ func (d *demoServer) generate(ctx context.Context, hc *http.Client, ingest strin
 		timeout = t.C
 	}
 	const tick = 50 * time.Millisecond
-	batch := int64(2000)
+	batch := int64(maxBeaconBatch)
 	if d.o.Rate > 0 {
 		batch = max(1, int64(d.o.Rate*tick.Seconds()))
 	}
@@ -157,8 +161,11 @@ func (d *demoServer) generate(ctx context.Context, hc *http.Client, ingest strin
 		}
 		n := batch
 		if d.o.Rate > 0 {
-			// Catch up with the rate rather than drift behind it.
-			n = max(0, int64(d.o.Rate*time.Since(start).Seconds())-seq)
+			// Catch up with the rate rather than drift behind it, a
+			// bounded batch at a time: after a stall (a loaded machine,
+			// a job restoring) one body of everything owed would pass
+			// the ingest's body limit.
+			n = min(max(0, int64(d.o.Rate*time.Since(start).Seconds())-seq), maxBeaconBatch)
 		}
 		if d.o.Views > 0 {
 			n = min(n, d.o.Views-seq)
