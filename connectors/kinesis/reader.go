@@ -258,12 +258,11 @@ func (r *reader[T]) start(out weir.SourceOutput[Record[T]]) bool {
 			r.src.finish(r, false)
 			return true
 		default:
-			// StartLatest: the iterator is LATEST, and the position is
-			// the time before asking for it, so that a restore before
-			// the first record reads from then.
+			// StartLatest: the records that arrive from now on, read
+			// AT_TIMESTAMP now rather than with a LATEST iterator, so
+			// that the position kept before the first record reads the
+			// same after a restore.
 			r.p.kind, r.p.at = kindAt, time.Now()
-			r.startFetch(&kinesis.GetShardIteratorInput{ShardIteratorType: types.ShardIteratorTypeLatest})
-			return true
 		}
 	}
 	in := &kinesis.GetShardIteratorInput{}

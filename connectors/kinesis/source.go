@@ -111,9 +111,12 @@ type SourceConfig[T any] struct {
 // last record emitted; a restored job reads from the record after it.
 // Before its first record a split's position is where it starts, so that
 // a restore neither skips nor repeats: with StartLatest that is the time
-// the reader started, read again with AT_TIMESTAMP (a record that arrived
-// a moment before the first run's LATEST iterator may be read by the
-// restored run, none is lost).
+// the shard's reader started, which it reads from with AT_TIMESTAMP (the
+// stream's arrival times against this machine's clock: a clock ahead of
+// Kinesis's skips the records of the difference).
+//
+// One Source value serves one job at a time: its readers tell each other,
+// in memory, when a shard has finished.
 //
 // GetRecords calls that Kinesis throttles (ProvisionedThroughputExceeded)
 // are retried after a backoff that doubles up to 5 s; an expired iterator
