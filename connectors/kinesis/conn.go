@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 )
@@ -81,10 +83,14 @@ func (c Conn) client() (*kinesis.Client, *http.Transport, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 16
 	opts := kinesis.Options{
-		Region:           c.Region,
-		Credentials:      aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(id, secret, token)),
-		RetryMaxAttempts: 3,
-		HTTPClient:       &http.Client{Transport: tr, Timeout: timeout},
+		Region:      c.Region,
+		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(id, secret, token)),
+		// A few quick retries, without the SDK's retry quota: the source
+		// and sink back off from throttling themselves.
+		Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts, o.MaxBackoff, o.RateLimiter = 3, time.Second, ratelimit.None
+		}),
+		HTTPClient: &http.Client{Transport: tr, Timeout: timeout},
 	}
 	if c.Endpoint != "" {
 		opts.BaseEndpoint = aws.String(c.Endpoint)

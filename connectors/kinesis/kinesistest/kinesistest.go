@@ -10,8 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"net/http"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -173,7 +173,10 @@ func (s *Server) CreateStream(name string, shards int) {
 
 func (s *Server) waitActive(name string) {
 	s.t.Helper()
-	w := kinesis.NewStreamExistsWaiter(s.client, func(o *kinesis.StreamExistsWaiterOptions) { o.MinDelay = 10 * time.Millisecond; o.MaxDelay = 100 * time.Millisecond })
+	w := kinesis.NewStreamExistsWaiter(s.client, func(o *kinesis.StreamExistsWaiterOptions) {
+		o.MinDelay = 10 * time.Millisecond
+		o.MaxDelay = 100 * time.Millisecond
+	})
 	if err := w.Wait(context.Background(), &kinesis.DescribeStreamInput{StreamName: aws.String(name)}, time.Minute); err != nil {
 		s.t.Fatalf("stream %s: %v", name, err)
 	}
