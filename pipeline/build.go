@@ -269,6 +269,8 @@ func (b *builder) source(in *Input) weir.Stream[Record] {
 		return weir.Map(recs, func(r kafka.Record[Record]) Record { return r.Value }).Name(in.Name + " (value)").ID(id + "/value")
 	case "nats":
 		return b.natsSource(in, id)
+	case "kinesis":
+		return b.kinesisSource(in, id)
 	case "http":
 		src, err := b.httpSource(in)
 		if err != nil {
@@ -368,6 +370,8 @@ func (b *builder) output(o *Output, st weir.Stream[Record]) {
 		weir.To(st, sink).Name(o.Name).ID(id)
 	case "nats":
 		b.natsSink(o, st, id)
+	case "kinesis":
+		b.kinesisSink(o, st, id)
 	case "redis":
 		b.redisSink(o, st, id)
 	case "postgres":

@@ -44,7 +44,7 @@ type Pipeline struct {
 type Input struct {
 	Name string
 	Pos  Pos
-	// Type is "generator", "file", "kafka", "nats" or "http".
+	// Type is "generator", "file", "kafka", "nats", "kinesis" or "http".
 	Type string
 	// Format is how records are encoded: "json" (the default) or "csv".
 	Format string
@@ -60,6 +60,7 @@ type Input struct {
 	File      *FileInput
 	Kafka     *KafkaInput
 	NATS      *NATSInput
+	Kinesis   *KinesisInput
 	HTTP      *HTTPInput
 }
 
@@ -112,8 +113,8 @@ type KafkaInput struct {
 type Output struct {
 	Name string
 	Pos  Pos
-	// Type is "stdout", "file", "kafka", "nats", "redis", "postgres" or
-	// "webhook".
+	// Type is "stdout", "file", "kafka", "nats", "kinesis", "redis",
+	// "postgres" or "webhook".
 	Type string
 	// Format is "json" (the default) or "csv" (file outputs).
 	Format string
@@ -123,6 +124,7 @@ type Output struct {
 	File     *FileOutput
 	Kafka    *KafkaOutput
 	NATS     *NATSOutput
+	Kinesis  *KinesisOutput
 	Redis    *RedisOutput
 	Postgres *PostgresOutput
 	Webhook  *WebhookOutput
@@ -287,7 +289,7 @@ func validName(s string) bool {
 	return true
 }
 
-var inputTypes = []string{"generator", "file", "kafka", "nats", "http"}
+var inputTypes = []string{"generator", "file", "kafka", "nats", "kinesis", "http"}
 
 func (r *reader) inputs(n ast.Node) []*Input {
 	var ins []*Input
@@ -364,6 +366,8 @@ func (r *reader) inputs(n ast.Node) []*Input {
 			in.Kafka = k
 		case "nats":
 			in.NATS = r.natsInput(o, what)
+		case "kinesis":
+			in.Kinesis = r.kinesisInput(o, in, what)
 		case "http":
 			in.HTTP = r.httpInput(o, what)
 		case "":
@@ -439,7 +443,7 @@ func (r *reader) schema(n ast.Node, what string) *Schema {
 	return s
 }
 
-var outputTypes = []string{"stdout", "file", "kafka", "nats", "redis", "postgres", "webhook"}
+var outputTypes = []string{"stdout", "file", "kafka", "nats", "kinesis", "redis", "postgres", "webhook"}
 
 func (r *reader) outputs(n ast.Node) []*Output {
 	var outs []*Output
@@ -490,6 +494,8 @@ func (r *reader) outputs(n ast.Node) []*Output {
 			out.Kafka = k
 		case "nats":
 			out.NATS = r.natsOutput(o, what)
+		case "kinesis":
+			out.Kinesis = r.kinesisOutput(o, what)
 		case "redis":
 			out.Redis = r.redisOutput(o, what)
 		case "postgres":

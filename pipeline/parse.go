@@ -231,6 +231,9 @@ func (c *checker) check() {
 		if o.NATS != nil && o.NATS.MsgID != nil {
 			c.compile(o.NATS.MsgID, o.schema, TypeAny, nil)
 		}
+		if o.Kinesis != nil && o.Kinesis.PartitionKey != nil {
+			c.compile(o.Kinesis.PartitionKey, o.schema, TypeAny, nil)
+		}
 		c.checkWebhook(o)
 		c.checkRedis(o)
 	}
