@@ -44,10 +44,13 @@ test: deps ## install what the tests need, then run every test with the race det
 # check Weir against; PostgreSQL (Debian's server, which the tests start
 # themselves) the database enrich steps look records up in; s3rver (npm,
 # into .tools/) the independent S3 server the S3 checkpoint storage is
-# tested against; Chromium the browser the dashboard is tested in
-# (platform/dashboard_browser_test.go, through chromedp).
+# tested against; kinesis-local (npm's kinesis-mock, into .tools/) the
+# Kinesis emulator the Kinesis connector is tested against (it reshards,
+# which kinesalite does not); Chromium the browser the dashboard is tested
+# in (platform/dashboard_browser_test.go, through chromedp).
 S3RVER_VERSION = 3.7.1
-deps: ## install what the tests need when it is missing (Go modules, a C compiler, kcat, PostgreSQL, Chromium, nats-server, redis-server, s3rver)
+KINESIS_LOCAL_VERSION = 0.6.2
+deps: ## install what the tests need when it is missing (Go modules, a C compiler, kcat, PostgreSQL, Chromium, nats-server, redis-server, s3rver, kinesis-local)
 	@missing=; \
 	command -v "$$($(GO) env CC)" >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
 	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
@@ -68,6 +71,10 @@ deps: ## install what the tests need when it is missing (Go modules, a C compile
 		command -v npm >/dev/null 2>&1 || { echo "make deps: the tests need npm (Node.js) to install s3rver" >&2; exit 1; }; \
 		echo "make deps: installing s3rver $(S3RVER_VERSION) into .tools"; \
 		npm install --prefix .tools --no-audit --no-fund --silent s3rver@$(S3RVER_VERSION); }
+	@[ -f .tools/node_modules/kinesis-local/main.js ] || { \
+		command -v npm >/dev/null 2>&1 || { echo "make deps: the tests need npm (Node.js) to install kinesis-local" >&2; exit 1; }; \
+		echo "make deps: installing kinesis-local $(KINESIS_LOCAL_VERSION) into .tools"; \
+		npm install --prefix .tools --no-audit --no-fund --silent kinesis-local@$(KINESIS_LOCAL_VERSION); }
 	$(GO) mod download
 
 lint: ## check formatting (gofmt), go vet and staticcheck
