@@ -42,6 +42,9 @@ type Server struct {
 // .tools/node_modules/kinesis-local/main.js in the module's root.
 func mainJS() string {
 	if p := os.Getenv("WEIR_KINESIS_LOCAL"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return ""
+		}
 		return p
 	}
 	dir, err := os.Getwd()
@@ -193,8 +196,7 @@ func (s *Server) waitActive(name string) {
 	s.t.Fatalf("stream %s did not become active", name)
 }
 
-// Put writes each data with partition key key, one PutRecord each, and
-// returns their shards and sequence numbers.
+// Put writes each data with partition key key, one PutRecord each.
 func (s *Server) Put(stream, key string, data ...[]byte) {
 	s.t.Helper()
 	for _, d := range data {
