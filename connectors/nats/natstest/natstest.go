@@ -4,20 +4,17 @@
 package natstest
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	natsio "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/weirstream/weir/internal/testserver"
 )
 
 // Server is a running nats-server.
@@ -33,55 +30,15 @@ type Server struct {
 // WEIR_REQUIRE_SERVERS is set (make test sets it): then it fails.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("nats-server")
-	if err != nil {
-		if os.Getenv("WEIR_REQUIRE_SERVERS") != "" {
-			t.Fatal("nats-server is not installed and WEIR_REQUIRE_SERVERS is set; make deps installs it")
-		}
-		t.Skip("nats-server is not installed; make deps installs it")
-	}
-	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(bin, "-js", "-sd", dir, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-n", "weir-test")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("nats-server: %v", err)
-	}
-	ready := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		var lines []string
-		for sc.Scan() {
-			lines = append(lines, sc.Text())
-			if strings.Contains(sc.Text(), "Server is ready") {
-				ready <- nil
-				for sc.Scan() {
-				}
-				return
-			}
-		}
-		ready <- fmt.Errorf("nats-server exited before it was ready:\n%s", strings.Join(lines, "\n"))
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
+	bin := testserver.Binary(t, "nats-server")
+	port := testserver.FreePort(t)
+	testserver.Start(t, testserver.Process{
+		Name:          "nats-server",
+		Cmd:           exec.Command(bin, "-js", "-sd", t.TempDir(), "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-n", "weir-test"),
+		Ready:         "Server is ready",
+		ReadyOnStderr: true,
 	})
-	select {
-	case err := <-ready:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("nats-server was not ready after a minute")
-	}
+	var err error
 	s := &Server{t: t, url: fmt.Sprintf("nats://127.0.0.1:%d", port)}
 	s.nc, err = natsio.Connect(s.url)
 	if err != nil {

@@ -4,22 +4,19 @@
 package pgtest
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/weirstream/weir/internal/testserver"
 )
 
 // Start starts a PostgreSQL server of Debian's postgresql package
@@ -31,10 +28,7 @@ func Start(t testing.TB) string {
 	t.Helper()
 	bin := postgresBin()
 	if bin == "" {
-		if os.Getenv("WEIR_REQUIRE_SERVERS") != "" {
-			t.Fatal("PostgreSQL's server is not installed (/usr/lib/postgresql/*/bin/postgres) and WEIR_REQUIRE_SERVERS is set; make deps installs it")
-		}
-		t.Skip("PostgreSQL's server is not installed (/usr/lib/postgresql/*/bin/postgres); make deps installs it")
+		testserver.Missing(t, "PostgreSQL's server (/usr/lib/postgresql/*/bin/postgres)", "make deps installs it")
 	}
 	// initdb and postgres refuse to run as root: as root, they run as the
 	// postgres user the package creates, in a directory it owns.
@@ -69,48 +63,15 @@ func Start(t testing.TB) string {
 	if out, err := command("initdb", "-D", data, "-U", "weir", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync").CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	srv := command("postgres", "-D", data, "-p", strconv.Itoa(port), "-k", dir,
-		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_prepared_transactions=16", "-c", "log_min_messages=warning", "-c", "log_destination=stderr")
-	stderr, err := srv.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatalf("postgres: %v", err)
-	}
-	ready := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		var lines []string
-		for sc.Scan() {
-			lines = append(lines, sc.Text())
-			if strings.Contains(sc.Text(), "ready to accept connections") {
-				ready <- nil
-				for sc.Scan() {
-				}
-				return
-			}
-		}
-		ready <- fmt.Errorf("postgres exited before it was ready:\n%s", strings.Join(lines, "\n"))
-	}()
-	t.Cleanup(func() {
-		srv.Process.Signal(syscall.SIGINT) // fast shutdown
-		srv.Wait()
+	port := testserver.FreePort(t)
+	testserver.Start(t, testserver.Process{
+		Name: "postgres",
+		Cmd: command("postgres", "-D", data, "-p", strconv.Itoa(port), "-k", dir,
+			"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_prepared_transactions=16", "-c", "log_min_messages=warning", "-c", "log_destination=stderr"),
+		Ready:         "ready to accept connections",
+		ReadyOnStderr: true,
+		Stop:          syscall.SIGINT, // fast shutdown
 	})
-	select {
-	case err := <-ready:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("postgres was not ready after a minute")
-	}
 	admin := fmt.Sprintf("postgres://weir@127.0.0.1:%d/postgres?sslmode=disable", port)
 	conn, err := pgx.Connect(context.Background(), admin)
 	if err != nil {
