@@ -190,6 +190,7 @@ func run(ctx context.Context, args []string, stop <-chan struct{}, stdout io.Wri
 		return err
 	}
 
+	var env *weir.Env
 	opts := []weir.Option{
 		weir.Parallelism(2),
 		weir.Checkpoints(*interval, *checkpoints),
@@ -197,13 +198,19 @@ func run(ctx context.Context, args []string, stop <-chan struct{}, stdout io.Wri
 		weir.StopOn(stop),
 		weir.OnError(weir.Skip),
 		weir.OnCheckpoint(func(m weir.CheckpointMetrics) {
-			fmt.Fprintf(stdout, "%s %d completed\n", m.Kind(), m.ID)
+			// Late events are those behind the watermark when they came:
+			// their hour was already written, and they are not in it.
+			var late int64
+			for _, om := range env.Metrics() {
+				late += om.Late
+			}
+			fmt.Fprintf(stdout, "%s %d completed, %d late events so far\n", m.Kind(), m.ID, late)
 		}),
 	}
 	if *restore != "" {
 		opts = append(opts, weir.Restore(*restore))
 	}
-	env := weir.New(opts...)
+	env = weir.New(opts...)
 	events := weir.From(env, src, weir.EventTime(kafka.Record[Usage].EventTime, 0), weir.IdleTimeout(*idle)).ID("usage")
 	usage := weir.TryMap(events, checkUsage).ID("check")
 	byMeter := weir.KeyBy(usage, func(u Usage) Meter { return Meter{u.Account, u.Product, u.Metric} })
