@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -182,6 +183,10 @@ type latencyResult struct {
 	rate          float64
 	n             int
 	p50, p99, max time.Duration
+	// sent is how many events the run wrote; child is what the job's
+	// process reported at its end (its allocations and collections).
+	sent  int64
+	child result
 }
 
 // measureLatency runs the latency job of mode in a child process, writes
@@ -197,13 +202,21 @@ func measureLatency(self, addr, mode string, partitions int, rate float64, d tim
 	}
 	child := exec.Command(self, "-child", "latency-"+mode, "-brokers", addr, "-in", in, "-out", out, "-linger", o.latLinger.String())
 	child.Stderr = os.Stderr
+	var childOut bytes.Buffer
+	child.Stdout = &childOut
 	if err := child.Start(); err != nil {
 		return res, err
 	}
-	defer func() {
+	stopped := false
+	stopChild := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
 		_ = child.Process.Signal(syscall.SIGTERM)
-		_ = child.Wait()
-	}()
+		return child.Wait()
+	}
+	defer stopChild()
 
 	isolation := kgo.ReadUncommitted()
 	if mode == "eo" {
@@ -267,6 +280,13 @@ func measureLatency(self, addr, mode string, partitions int, rate float64, d tim
 	time.Sleep(3 * time.Second)
 	cancel()
 	<-consumed
+	if err := stopChild(); err != nil {
+		return res, fmt.Errorf("latency %s: the job's process: %w", mode, err)
+	}
+	if err := json.Unmarshal(childOut.Bytes(), &res.child); err != nil {
+		return res, fmt.Errorf("latency %s: the job's process reported %q: %w", mode, childOut.Bytes(), err)
+	}
+	res.sent = sent
 	mu.Lock()
 	defer mu.Unlock()
 	if len(lats) == 0 {

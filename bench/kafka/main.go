@@ -84,6 +84,11 @@ type result struct {
 	Records    int64   `json:"records"`
 	CPUSeconds float64 `json:"cpuSeconds"`
 	Wall       float64 `json:"wallSeconds"`
+	// AllocBytes, Allocs and GCs are the child's heap allocations (bytes
+	// and objects) and garbage collections over its whole run.
+	AllocBytes uint64 `json:"allocBytes"`
+	Allocs     uint64 `json:"allocs"`
+	GCs        uint32 `json:"gcs"`
 }
 
 // contenders run in a child process of this binary, by name.
@@ -159,7 +164,10 @@ func runChild(name string, c childConfig) error {
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(os.Stdout).Encode(result{Records: n, CPUSeconds: report.CPUSeconds(), Wall: time.Since(start).Seconds()})
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return json.NewEncoder(os.Stdout).Encode(result{Records: n, CPUSeconds: report.CPUSeconds(), Wall: time.Since(start).Seconds(),
+		AllocBytes: ms.TotalAlloc, Allocs: ms.Mallocs, GCs: ms.NumGC})
 }
 
 // row is one contender's measurement.
@@ -257,6 +265,9 @@ func run(o options) error {
 			if err != nil {
 				return err
 			}
+			fmt.Fprintf(os.Stderr, "  p50 %v, p99 %v; the job's process: %.0f bytes and %.1f allocations per event, %d collections in %.1f s (%.2f CPU s)\n",
+				l.p50.Round(100*time.Microsecond), l.p99.Round(100*time.Microsecond),
+				float64(l.child.AllocBytes)/float64(l.sent), float64(l.child.Allocs)/float64(l.sent), l.child.GCs, l.child.Wall, l.child.CPUSeconds)
 			lats = append(lats, l)
 		}
 	}
