@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -383,90 +385,189 @@ func (p funcPartitioner[T]) Partition(r *kgo.Record, n int) int {
 	return p.f(r.Context.(*valueContext[T]).v, n)
 }
 
-// valueContext carries a record's value to funcPartitioner.
-type valueContext[T any] struct {
-	context.Context
-	v T
-}
-
-// record builds the message of v, produced under ctx, in memory from a,
-// with timestamp ts (none when zero).
+// record builds the message of v in memory from a, with timestamp ts
+// (none when zero). Once record returned it, the message holds a
+// reference to its slab, which the produce promise must give back with
+// release.
 // A failure is v's own (its encoding, its topic), so the job's error
-// policy applies to v.
-func (s *Sink[T]) record(ctx context.Context, a *arena, v T, ts time.Time) (*kgo.Record, error) {
-	dst := a.room()
+// policy applies to v; a failed v takes nothing from a.
+func (s *Sink[T]) record(a *arena[T], v T, ts time.Time) (*kgo.Record, error) {
+	var topic string
+	if s.cfg.TopicOf != nil {
+		if topic = s.cfg.TopicOf(v); topic == "" {
+			return nil, fmt.Errorf("%s: SinkConfig.TopicOf returned no topic", s.where())
+		}
+	}
+	sl := a.slab()
+	dst := sl.room()
 	val, err := s.cfg.Value.Encode(dst, v)
 	if err != nil {
 		return nil, fmt.Errorf("%s: encoding the value: %w", s.where(), err)
 	}
-	a.used(dst, val)
-	r := a.record()
+	sl.used(dst, val)
+	r := sl.take(v, s.cfg.Partition != nil)
+	r.Topic = topic
 	r.Value = val
 	r.Timestamp = ts // the producer stamps a zero one with the time of producing
-	if s.cfg.TopicOf != nil {
-		if r.Topic = s.cfg.TopicOf(v); r.Topic == "" {
-			return nil, fmt.Errorf("%s: SinkConfig.TopicOf returned no topic", s.where())
-		}
-	}
 	if s.cfg.Key != nil {
 		r.Key = s.cfg.Key(v)
 	}
 	if s.cfg.Headers != nil {
 		r.Headers = s.cfg.Headers(v)
 	}
-	if s.cfg.Partition != nil {
-		r.Context = &valueContext[T]{ctx, v}
-	}
 	return r, nil
 }
 
 // arena hands a writer the records it produces, and room for their
-// values, out of slabs: one allocation serves hundreds of records instead
-// of two each, which at hundreds of thousands of records a second is much
-// of a sink's work and of the garbage collector's. A slab is never reused:
-// it is freed once the producer has let go of all its records, after the
-// brokers acknowledged them. Only its writer's goroutine uses an arena.
-type arena struct {
-	recs  []kgo.Record
-	bytes []byte
+// values, out of slabs: one slab serves hundreds of records instead of
+// two allocations each, and slabs are reused, so that at hundreds of
+// thousands of records a second the sink hands the garbage collector
+// next to no work (a collector run is a pause in the job's latency).
+//
+// A slab goes back to the arena's free slabs when the brokers have
+// acknowledged (or the producer has failed) every record taken from it
+// and the writer has moved on to another: a count of references, one per
+// record in the producer's hands and one for the writer while it takes
+// from the slab, dropped by the produce promise — on the client's
+// goroutines — and by the writer. The producer reads nothing of a record
+// but its Context after calling its promise, so memory is reused only once
+// no one reads it. The free slabs are a sync.Pool: a writer's records in flight can
+// number MaxBufferedRecords, and a pool keeps as many slabs as a busy
+// writer frees, yet lets the collector have them when the writer idles.
+//
+// A record finds its slab through its Context, which is the slab (or,
+// with SinkConfig.Partition, an element of the slab's values that points
+// to it). The producer may look at a record's Context after the promise
+// (a goroutine waiting for a new topic's metadata watches the first
+// record's), so what a Context reads never changes: a slab's context is
+// its arena's for the slab's life, and the element of values the slab it
+// was made for; only the value an element carries changes, which the
+// producer reads — through the partitioner — before the promise alone.
+//
+// Only the writer's goroutine takes from an arena; the promises give back.
+type arena[T any] struct {
+	// ctx is the context of the writer's records: the job's.
+	ctx  context.Context
+	cur  *slab[T]
+	free sync.Pool
+	// values says whether records carry their values to the partitioner
+	// (SinkConfig.Partition is set).
+	values bool
 }
 
 const (
-	// arenaRecords is how many records a slab of records holds.
+	// arenaRecords is how many records a slab holds.
 	arenaRecords = 256
-	// arenaBytes is the size of a slab of value bytes; a value that does
-	// not fit in what is left of one gets memory of its own.
+	// arenaBytes is the size of a slab's value bytes; a value that does
+	// not fit in what is left of them gets memory of its own.
 	arenaBytes = 64 << 10
-	// arenaMinRoom is the least room left in a slab of bytes worth
+	// arenaMinRoom is the least room left in a slab's bytes worth
 	// encoding into; with less, the next value starts a new slab.
 	arenaMinRoom = 2 << 10
 )
 
-// record returns a zero record.
-func (a *arena) record() *kgo.Record {
-	if len(a.recs) == 0 {
-		a.recs = make([]kgo.Record, arenaRecords)
-	}
-	r := &a.recs[0]
-	a.recs = a.recs[1:]
-	return r
+// arena returns an arena for a writer of s whose records are produced
+// under ctx.
+func (s *Sink[T]) arena(ctx context.Context) *arena[T] {
+	return &arena[T]{ctx: ctx, values: s.cfg.Partition != nil}
 }
 
-// room returns an empty slice whose capacity is free memory of a slab,
-// for the next value's encoder to append to.
-func (a *arena) room() []byte {
-	if cap(a.bytes)-len(a.bytes) < arenaMinRoom {
-		a.bytes = make([]byte, 0, arenaBytes)
+// slab is the memory of up to arenaRecords records and their values.
+type slab[T any] struct {
+	// Context is the arena's ctx: a slab is the Context of its records
+	// (see arena). Set once.
+	context.Context
+	recs []kgo.Record
+	// vals are the records' contexts with their values, for
+	// funcPartitioner; nil when the arena's values is false.
+	vals  []valueContext[T]
+	n     int    // records taken since the slab was last (re)started
+	bytes []byte // the values of the records taken, then free room
+	// refs counts the records taken and not yet given back, plus one
+	// while the slab is the arena's current one.
+	refs atomic.Int32
+	free *sync.Pool
+}
+
+// valueContext is the Context of a record with SinkConfig.Partition: it
+// carries the record's value to funcPartitioner.
+type valueContext[T any] struct {
+	*slab[T] // set once
+	v        T
+}
+
+// slab returns the current slab, with a record and arenaMinRoom bytes
+// free, starting another (a free one if there is one) when the current
+// one is used up.
+func (a *arena[T]) slab() *slab[T] {
+	s := a.cur
+	if s != nil && s.n < len(s.recs) && cap(s.bytes)-len(s.bytes) >= arenaMinRoom {
+		return s
 	}
-	n := len(a.bytes)
-	return a.bytes[n:n:cap(a.bytes)]
+	if s != nil {
+		s.release()
+	}
+	if s, _ = a.free.Get().(*slab[T]); s != nil {
+		s.n, s.bytes = 0, s.bytes[:0]
+	} else {
+		s = &slab[T]{Context: a.ctx, recs: make([]kgo.Record, arenaRecords), bytes: make([]byte, 0, arenaBytes), free: &a.free}
+		if a.values {
+			s.vals = make([]valueContext[T], arenaRecords)
+			for i := range s.vals {
+				s.vals[i].slab = s
+			}
+		}
+	}
+	s.refs.Store(1)
+	a.cur = s
+	return s
+}
+
+// room returns an empty slice whose capacity is the slab's free memory,
+// for the next value's encoder to append to.
+func (s *slab[T]) room() []byte {
+	n := len(s.bytes)
+	return s.bytes[n:n:cap(s.bytes)]
 }
 
 // used takes the value an encoder returned for room's slice dst out of
 // the free memory, if it lies there (an encoder that needed more memory
 // than the room had returns memory of its own).
-func (a *arena) used(dst, val []byte) {
+func (s *slab[T]) used(dst, val []byte) {
 	if len(val) > 0 && unsafe.SliceData(val) == unsafe.SliceData(dst) {
-		a.bytes = a.bytes[:len(a.bytes)+len(val)]
+		s.bytes = s.bytes[:len(s.bytes)+len(val)]
+	}
+}
+
+// take returns the slab's next record, zero but for its Context, and
+// counts a reference for it; keep says whether the record carries v.
+func (s *slab[T]) take(v T, keep bool) *kgo.Record {
+	r := &s.recs[s.n]
+	*r = kgo.Record{Context: s}
+	if keep {
+		c := &s.vals[s.n]
+		c.v = v
+		r.Context = c
+	}
+	s.n++
+	s.refs.Add(1)
+	return r
+}
+
+// release drops a reference to s; the last one makes s free.
+func (s *slab[T]) release() {
+	if s.refs.Add(-1) == 0 {
+		s.free.Put(s)
+	}
+}
+
+// release gives r's memory back to its slab. It is the last thing a
+// produce promise does with r: the slab may be reused at once.
+func release[T any](r *kgo.Record) {
+	switch c := r.Context.(type) {
+	case *slab[T]:
+		c.release()
+	case *valueContext[T]:
+		c.slab.release()
 	}
 }

@@ -53,10 +53,11 @@ type writer[T any] struct {
 	// brokers that do not answer, ends when the job is canceled.
 	ctx context.Context
 	out produced
-	// promise is out.promise, made once: a method value made for each
-	// record would be an allocation each.
+	// promise is the callback of every record: it notes failures in out
+	// and gives the record's memory back to mem. Made once: a closure
+	// made for each record would be an allocation each.
 	promise func(*kgo.Record, error)
-	mem     arena
+	mem     *arena[T]
 }
 
 var (
@@ -70,8 +71,11 @@ func (s *Sink[T]) openAtLeastOnce(ctx context.Context, info weir.SinkInfo) (*wri
 	if err != nil {
 		return nil, err
 	}
-	w := &writer[T]{s: s, name: subtaskName(s.where(), info), cl: cl, ctx: ctx}
-	w.promise = w.out.promise
+	w := &writer[T]{s: s, name: subtaskName(s.where(), info), cl: cl, ctx: ctx, mem: s.arena(ctx)}
+	w.promise = func(r *kgo.Record, err error) {
+		w.out.promise(r, err)
+		release[T](r)
+	}
 	return w, nil
 }
 
@@ -91,7 +95,7 @@ func (w *writer[T]) WriteEventTime(v T, ts time.Time) error {
 	if err := w.out.failed(); err != nil {
 		return fmt.Errorf("%s: %w", w.name, err)
 	}
-	r, err := w.s.record(w.ctx, &w.mem, v, ts)
+	r, err := w.s.record(w.mem, v, ts)
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ type txnWriter[T any] struct {
 
 	failed error // a transaction lost records: Write and Prepare fail until the job restarts
 	closed bool
-	mem    arena
+	mem    *arena[T]
 }
 
 var (
@@ -52,7 +52,10 @@ type transaction struct {
 	cl      *kgo.Client
 	records int64
 	out     produced
-	promise func(*kgo.Record, error) // out.promise, made once
+	// promise is the callback of every record: it notes failures in out
+	// and gives the record's memory back to its writer's arena. Made
+	// once per transaction.
+	promise func(*kgo.Record, error)
 }
 
 // txnID is the transactional ID of subtask's transaction n.
@@ -78,7 +81,8 @@ func (s *Sink[T]) openTxn(ctx context.Context, info weir.SinkInfo) (*txnWriter[T
 	if err != nil {
 		return nil, err
 	}
-	w := &txnWriter[T]{s: s, info: info, name: name, ctx: ctx, admin: admin, next: info.RestoredCheckpointID + 1}
+	w := &txnWriter[T]{s: s, info: info, name: name, ctx: ctx, admin: admin, next: info.RestoredCheckpointID + 1,
+		mem: s.arena(ctx)}
 	if err := w.abortLingering(ctx); err != nil {
 		admin.Close()
 		return nil, err
@@ -97,15 +101,17 @@ func (w *txnWriter[T]) WriteEventTime(v T, ts time.Time) error {
 	if err := w.usable(); err != nil {
 		return err
 	}
-	r, err := w.s.record(w.ctx, &w.mem, v, ts)
+	r, err := w.s.record(w.mem, v, ts)
 	if err != nil {
 		return err
 	}
 	if w.cur == nil {
 		if err := w.begin(); err != nil {
+			release[T](r) // never produced
 			return w.fail(err)
 		}
 	} else if err := w.cur.out.failed(); err != nil {
+		release[T](r)
 		return w.fail(fmt.Errorf("transaction %s: %w", w.cur.id, err))
 	}
 	w.cur.cl.Produce(w.ctx, r, w.cur.promise)
@@ -128,8 +134,12 @@ func (w *txnWriter[T]) begin() error {
 		cl.Close()
 		return fmt.Errorf("begin transaction %s: %w", id, err)
 	}
-	w.cur = &transaction{id: id, cl: cl}
-	w.cur.promise = w.cur.out.promise
+	t := &transaction{id: id, cl: cl}
+	t.promise = func(r *kgo.Record, err error) {
+		t.out.promise(r, err)
+		release[T](r)
+	}
+	w.cur = t
 	return nil
 }
 
