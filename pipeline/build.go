@@ -266,6 +266,12 @@ func (b *builder) source(in *Input) weir.Stream[Record] {
 			return weir.From(b.env, weir.Slice[Record]()).Name(in.Name).ID(id)
 		}
 		recs := weir.From(b.env, src, timeOptions(in.EventTime)...).Name(in.Name).ID(id)
+		if in.OnError != nil {
+			// The source itself rejects the values that do not
+			// decode, so the input's policy must be the source's too,
+			// not only the value step's that input sets.
+			recs = recs.OnError(*in.OnError)
+		}
 		return weir.Map(recs, func(r kafka.Record[Record]) Record { return r.Value }).Name(in.Name + " (value)").ID(id + "/value")
 	case "nats":
 		return b.natsSource(in, id)

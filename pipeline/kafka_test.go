@@ -77,3 +77,60 @@ func TestPipelineKafka(t *testing.T) {
 		t.Errorf("dead letters: %q", deadLines)
 	}
 }
+
+// An input's on_error applies to its Kafka records that do not decode, as
+// to a file's lines, whatever the pipeline's own policy (here the default,
+// fail): skipped, or dead-lettered with their topic, partition and offset.
+func TestPipelineKafkaInputOnError(t *testing.T) {
+	for _, tc := range []struct {
+		policy string
+		dead   int // dead letters
+	}{
+		{"skip", 0},
+		{"dead-letter", 1},
+	} {
+		t.Run(tc.policy, func(t *testing.T) {
+			c := kafkatest.NewCluster(t)
+			c.Topic("clicks", 1)
+			c.Topic("out", 1)
+			c.Produce("clicks",
+				&kgo.Record{Value: []byte(`{"user":"u1","ms":1}`)},
+				&kgo.Record{Value: []byte(`{"user": 7}`)}, // a user that is not a string
+				&kgo.Record{Value: []byte(`{"user":"u2","ms":2}`)})
+			dead := t.TempDir()
+			src := fmt.Sprintf(`version: 1
+inputs:
+  clicks:
+    type: kafka
+    brokers: ${env:BROKERS}
+    topic: clicks
+    bounded: true
+    schema: {user: string, ms: int}
+    on_error: %s
+outputs:
+  out:
+    type: kafka
+    brokers: ${env:BROKERS}
+    topic: out
+dead_letter:
+  path: ${env:DEAD}
+`, tc.policy)
+			p := parse(t, src, map[string]string{"BROKERS": strings.Join(c.Brokers(), ","), "DEAD": dead})
+			run(t, p, weir.Checkpoints(50*time.Millisecond, t.TempDir()))
+			var got []string
+			for _, r := range c.ReadCommitted("out") {
+				got = append(got, string(r.Value))
+			}
+			if want := []string{`{"ms":1,"user":"u1"}`, `{"ms":2,"user":"u2"}`}; !slices.Equal(got, want) {
+				t.Errorf("out holds %q, want %q", got, want)
+			}
+			deadLines := committed(t, dead)
+			if len(deadLines) != tc.dead {
+				t.Fatalf("dead letters: %q, want %d", deadLines, tc.dead)
+			}
+			if tc.dead > 0 && !(strings.Contains(deadLines[0], `field \"user\": want string, got int 7`) && strings.Contains(deadLines[0], "offset 1")) {
+				t.Errorf("dead letter %q: want the cause and the offset", deadLines[0])
+			}
+		})
+	}
+}
