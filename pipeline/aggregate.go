@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -288,11 +289,18 @@ type cell struct {
 	Sk    []byte // a sketch's encoding (distinct_count, percentiles)
 }
 
-// winAcc is a window's accumulator: one cell per aggregate. Add and
-// Merge return new ones, never changing the cells they are given: a
-// checkpoint may be reading them.
+// winAcc is a window's accumulator: one cell per aggregate that has an
+// argument, and N, the records added, for those that count records. Add
+// and Merge return new ones, never changing the cells they are given: a
+// checkpoint may be reading them. A window that only counts records has
+// no cells, so adding a record to it allocates nothing.
+//
+// The cell of a count without argument counted records itself before N
+// existed; state written so still restores, as a count is its cell's N
+// plus N.
 type winAcc struct {
 	C []cell
+	N int64
 }
 
 // winIn is a record made ready for a window: its key, encoded, the
@@ -310,6 +318,11 @@ type winIn struct {
 // window step.
 type aggregator struct {
 	aggs []*aggregate
+	args bool // some aggregate has an argument: Add changes cells
+}
+
+func newAggregator(aggs []*aggregate) aggregator {
+	return aggregator{aggs: aggs, args: slices.ContainsFunc(aggs, func(a *aggregate) bool { return a.arg != nil })}
 }
 
 var _ weir.AggregateFunction[winIn, winAcc, winAcc] = aggregator{}
@@ -319,12 +332,15 @@ func (g aggregator) CreateAccumulator() winAcc { return winAcc{} }
 func (g aggregator) Result(a winAcc) winAcc { return a }
 
 func (g aggregator) Add(v winIn, acc winAcc) winAcc {
-	out := winAcc{C: make([]cell, len(g.aggs))}
+	acc.N++
+	if !g.args {
+		return acc
+	}
+	out := winAcc{C: make([]cell, len(g.aggs)), N: acc.N}
 	copy(out.C, acc.C)
 	for i, a := range g.aggs {
 		c := &out.C[i]
 		if a.arg == nil {
-			c.N++
 			continue
 		}
 		if i >= len(v.Vals) {
@@ -392,12 +408,14 @@ func (c *cell) addNumber(x scalar) {
 
 func (g aggregator) Merge(a, b winAcc) winAcc {
 	if a.C == nil {
+		b.N += a.N
 		return b
 	}
 	if b.C == nil {
+		a.N += b.N
 		return a
 	}
-	out := winAcc{C: make([]cell, len(g.aggs))}
+	out := winAcc{C: make([]cell, len(g.aggs)), N: a.N + b.N}
 	for i, ag := range g.aggs {
 		x, y := a.C[i], b.C[i]
 		c := &out.C[i]
@@ -459,6 +477,9 @@ func (g aggregator) values(acc winAcc, rec Record) {
 		switch a.kind {
 		case aggCount:
 			v = c.N
+			if a.arg == nil {
+				v = c.N + acc.N
+			}
 		case aggSum:
 			switch {
 			case c.N == 0:

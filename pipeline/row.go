@@ -349,8 +349,15 @@ func (s *jsonScan) number() (any, bool) {
 	}
 	text := s.s[start:s.i]
 	if plain && intEnd-digits <= 15 {
-		n, err := strconv.ParseInt(text, 10, 64)
-		return n, err == nil
+		// At most 15 digits: no overflow, and no strconv call.
+		var n int64
+		for _, c := range []byte(s.s[digits:intEnd]) {
+			n = n*10 + int64(c-'0')
+		}
+		if digits > start {
+			n = -n
+		}
+		return n, true
 	}
 	x, err := strconv.ParseFloat(text, 64)
 	if err != nil || math.IsInf(x, 0) {

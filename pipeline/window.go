@@ -293,7 +293,7 @@ func (w *windowStep) buildRows(b *builder, s *Step, in *rowStream) (*rowStream, 
 
 // aggregate adds the window's operators after the prepared records.
 func (w *windowStep) aggregate(b *builder, s *Step, prepared weir.Stream[winIn]) weir.Stream[Record] {
-	g := aggregator{aggs: w.aggs}
+	g := newAggregator(w.aggs)
 	keep := w.late != ""
 	keyed := weir.KeyBy(prepared, func(v winIn) string { return v.Key })
 	var results weir.Stream[weir.WindowResult[string, winAcc]]
