@@ -9,9 +9,10 @@ import (
 	"sync"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
-	"github.com/goccy/go-yaml/ast"
+	yaml "github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/token"
 
 	"github.com/weirstream/weir/connectors/format"
@@ -42,7 +43,7 @@ type Expr struct {
 }
 
 // expr reads an expression node.
-func (r *reader) expr(n ast.Node, what string) *Expr {
+func (r *reader) expr(n yaml.Node, what string) *Expr {
 	n = r.deref(n)
 	src, ok := r.scalar(n, what)
 	if !ok {
@@ -105,6 +106,13 @@ func (c *checker) compile(e *Expr, schema *Schema, want Type, vars map[string]an
 	if schema != nil && e.fast != nil && len(vars) == 0 {
 		e.rowFast, _ = compileFast(p.Node(), schema.positions())
 		e.rowSchema = schema
+		if e.rowFast != nil && c.p != nil {
+			if c.p.byPos == nil {
+				c.p.byPos = map[string]bool{}
+			}
+			node := p.Node()
+			ast.Walk(&node, fieldNames(c.p.byPos))
+		}
 	}
 	return true
 }
@@ -201,4 +209,22 @@ func (e *Expr) test(rec format.Record) (bool, error) {
 		return false, fmt.Errorf("%s: %s: got %s, want a bool", e.what, e.Source, describeValue(v))
 	}
 	return b, nil
+}
+
+// fieldNames collects the names of the fields an expression reads: its
+// identifiers and $env["name"] (more than it reads, if a name is also a
+// builtin's, which does no harm).
+type fieldNames map[string]bool
+
+func (f fieldNames) Visit(n *ast.Node) {
+	switch n := (*n).(type) {
+	case *ast.IdentifierNode:
+		f[n.Value] = true
+	case *ast.MemberNode:
+		if id, ok := n.Node.(*ast.IdentifierNode); ok && id.Value == "$env" {
+			if s, ok := n.Property.(*ast.StringNode); ok {
+				f[s.Value] = true
+			}
+		}
+	}
 }

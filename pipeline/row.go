@@ -29,8 +29,10 @@ type row struct {
 	vals   []any  // by the schema's field positions; nil for null or missing
 	set    uint64 // bit i: field i is in the record (perhaps null)
 	// line is the JSON object the row was decoded from, when it has
-	// fields the schema does not declare; rest holds them instead for a
-	// row made from a record.
+	// fields the schema does not declare or declared fields that no step
+	// reads by position, which the decoder leaves there (see
+	// rowDecoder.leaving); rest holds undeclared fields instead for a row
+	// made from a record.
 	line string
 	rest Record
 }
@@ -116,9 +118,28 @@ func bitCount(x uint64) int {
 type rowDecoder struct {
 	schema *Schema
 	pos    map[string]int
+	// skip marks the fields that no step reads by position (see
+	// leaving): a plain string of a string field or an integer of an int
+	// field there is checked and left in the line, not copied into the
+	// row, and a row made a record takes it from the line.
+	skip uint64
 }
 
 func newRowDecoder(s *Schema) rowDecoder { return rowDecoder{schema: s, pos: s.positions()} }
+
+// leaving returns d leaving in the line the string and int fields that
+// read does not name. The values of fields left so are the ones the
+// schemaless decoder gives for the line, which the schema's conversion
+// would not change.
+func (d rowDecoder) leaving(read func(name string) bool) rowDecoder {
+	d.skip = 0
+	for i, f := range d.schema.Fields {
+		if (f.Type == TypeString || f.Type == TypeInt) && !read(f.Name) {
+			d.skip |= 1 << i
+		}
+	}
+	return d
+}
 
 func (d rowDecoder) Decode(data []byte) (row, error) {
 	if r, ok := d.fast(data); ok {
@@ -167,6 +188,13 @@ func (d rowDecoder) fast(data []byte) (row, bool) {
 					return row{}, false
 				}
 				extra = true
+			} else if d.skip&(1<<i) != 0 && s.leave(fields[i].Type) {
+				// An earlier value of a repeated key is forgotten, as the
+				// last one is the record's.
+				r.vals[i] = nil
+				r.set &^= 1 << i
+				extra = true
+				next = i + 1
 			} else {
 				v, ok := s.value()
 				if !ok {
@@ -308,6 +336,29 @@ func (s *jsonScan) value() (any, bool) {
 	return nil, false
 }
 
+// leave reads past a value of a field of type t that the row leaves in
+// the line: a string without escapes for a string field, a number the
+// schemaless decoder reads as an int64 for an int field. For anything
+// else it reads nothing and returns false.
+func (s *jsonScan) leave(t Type) bool {
+	if s.i >= len(s.s) {
+		return false
+	}
+	start := s.i
+	switch c := s.s[s.i]; {
+	case c == '"' && t == TypeString:
+		if _, ok := s.plainString(); ok {
+			return true
+		}
+	case (c == '-' || c >= '0' && c <= '9') && t == TypeInt:
+		if _, isInt, ok := s.numberParts(); ok && isInt {
+			return true
+		}
+	}
+	s.i = start
+	return false
+}
+
 func (s *jsonScan) literal(w string) bool {
 	if len(s.s)-s.i >= len(w) && s.s[s.i:s.i+len(w)] == w {
 		s.i += len(w)
@@ -320,22 +371,35 @@ func (s *jsonScan) literal(w string) bool {
 // fraction or an exponent or is integral, else a float64, as the
 // schemaless decoder reads it. A number of 2^53 or more is left to it.
 func (s *jsonScan) number() (any, bool) {
+	x, isInt, ok := s.numberParts()
+	if !ok {
+		return nil, false
+	}
+	if isInt {
+		return int64(x), true
+	}
+	return x, true
+}
+
+// numberParts is number without boxing: an integer as a float64 (exact,
+// as it is below 2^53) and true, or a float64 with a fraction and false.
+func (s *jsonScan) numberParts() (float64, bool, bool) {
 	start := s.i
 	s.byte('-')
 	digits := s.i
 	if s.byte('0') {
 		if s.i < len(s.s) && s.s[s.i] >= '0' && s.s[s.i] <= '9' {
-			return nil, false // a leading zero
+			return 0, false, false // a leading zero
 		}
 	} else if !s.digits() {
-		return nil, false
+		return 0, false, false
 	}
 	intEnd := s.i
 	plain := true
 	if s.byte('.') {
 		plain = false
 		if !s.digits() {
-			return nil, false
+			return 0, false, false
 		}
 	}
 	if s.byte('e') || s.byte('E') {
@@ -344,7 +408,7 @@ func (s *jsonScan) number() (any, bool) {
 			s.byte('-')
 		}
 		if !s.digits() {
-			return nil, false
+			return 0, false, false
 		}
 	}
 	text := s.s[start:s.i]
@@ -357,19 +421,19 @@ func (s *jsonScan) number() (any, bool) {
 		if digits > start {
 			n = -n
 		}
-		return n, true
+		return float64(n), true, true
 	}
 	x, err := strconv.ParseFloat(text, 64)
 	if err != nil || math.IsInf(x, 0) {
-		return nil, false
+		return 0, false, false
 	}
 	if x != math.Trunc(x) {
-		return x, true
+		return x, false, true
 	}
 	if x <= -(1<<53) || x >= 1<<53 {
-		return nil, false
+		return 0, false, false
 	}
-	return int64(x), true
+	return x, true, true
 }
 
 func (s *jsonScan) digits() bool {
@@ -393,7 +457,7 @@ func (s *jsonScan) skipValue(depth int) bool {
 	case c == '"':
 		return s.skipString()
 	case c == '-' || c >= '0' && c <= '9':
-		_, ok := s.number()
+		_, _, ok := s.numberParts()
 		return ok
 	case c == 't':
 		return s.literal("true")

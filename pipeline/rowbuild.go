@@ -76,6 +76,7 @@ func (b *builder) rowInput(in *Input) (*rowStream, bool) {
 		return nil, false
 	}
 	id := "input/" + in.Name
+	dec := newRowDecoder(in.Schema).leaving(b.p.readByPosition)
 	var s weir.Stream[row]
 	switch {
 	case b.test != nil:
@@ -94,7 +95,7 @@ func (b *builder) rowInput(in *Input) (*rowStream, bool) {
 		}
 		s = weir.From(b.env, weir.Slice(rows...), timeOptions(in.EventTime)...).Name(in.Name).ID(id)
 	case in.Type == "file":
-		src, err := file.JSONLinesSource(file.SourceConfig{Paths: in.File.Paths, Watch: in.File.Watch}, newRowDecoder(in.Schema))
+		src, err := file.JSONLinesSource(file.SourceConfig{Paths: in.File.Paths, Watch: in.File.Watch}, dec)
 		if err != nil {
 			b.fail(fmt.Errorf("input %q: %w", in.Name, err))
 			s = weir.From(b.env, weir.Slice[row]()).Name(in.Name).ID(id)
@@ -112,7 +113,7 @@ func (b *builder) rowInput(in *Input) (*rowStream, bool) {
 			start = kafka.Latest()
 		}
 		src, err := kafka.NewSource(kafka.SourceConfig[row]{Conn: k.Conn, Topics: k.Topics, Group: k.Group,
-			Decoder: newRowDecoder(in.Schema), StartingOffsets: start, Bounded: k.Bounded})
+			Decoder: dec, StartingOffsets: start, Bounded: k.Bounded})
 		if err != nil {
 			b.fail(fmt.Errorf("input %q: %w", in.Name, err))
 			s = weir.From(b.env, weir.Slice[row]()).Name(in.Name).ID(id)
@@ -133,6 +134,21 @@ func (b *builder) rowInput(in *Input) (*rowStream, bool) {
 		}
 	}
 	return &rowStream{st: s, schema: in.Schema, label: in.Name, id: id}, true
+}
+
+// readByPosition reports whether a step may read the field name of rows
+// by position: some expression names it, or it holds an input's event
+// time.
+func (p *Pipeline) readByPosition(name string) bool {
+	if p.byPos[name] {
+		return true
+	}
+	for _, in := range p.Inputs {
+		if in.EventTime != nil && in.EventTime.Field == name {
+			return true
+		}
+	}
+	return false
 }
 
 // withoutRows builds every stream as records: the reference the tests
