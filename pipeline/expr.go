@@ -137,7 +137,7 @@ func (c *checker) exprError(e *Expr, err error) {
 // eval runs e on rec.
 func (e *Expr) eval(rec format.Record) (any, error) {
 	if e.fast != nil {
-		v, err := e.fast(rec, nil)
+		v, err := e.fast(rec, nil, nil)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", e.what, e.Source, err)
 		}
@@ -173,7 +173,7 @@ type rowCtx struct {
 
 func (c *rowCtx) eval(e *Expr) (any, error) {
 	if e.rowFast != nil && c.r.schema == e.rowSchema {
-		v, err := e.rowFast(nil, c.r.vals)
+		v, err := e.rowFast(nil, c.r.vals, nil)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", e.what, e.Source, err)
 		}
