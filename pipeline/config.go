@@ -38,8 +38,8 @@ type Pipeline struct {
 	Output string
 
 	lines []string
-	// byPos names the fields that some expression reads from rows by
-	// position: a row decoder decodes these and the event-time fields into
+	// byPos names the fields that some expression over a declared schema
+	// names: a row decoder decodes these and the event-time fields into
 	// their positions, and may leave the others in the line's text, whence
 	// a row made a record takes them.
 	byPos map[string]bool

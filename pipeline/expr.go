@@ -106,13 +106,15 @@ func (c *checker) compile(e *Expr, schema *Schema, want Type, vars map[string]an
 	if schema != nil && e.fast != nil && len(vars) == 0 {
 		e.rowFast, _ = compileFast(p.Node(), schema.positions())
 		e.rowSchema = schema
-		if e.rowFast != nil && c.p != nil {
-			if c.p.byPos == nil {
-				c.p.byPos = map[string]bool{}
-			}
-			node := p.Node()
-			ast.Walk(&node, fieldNames(c.p.byPos))
+	}
+	if schema != nil && c.p != nil {
+		// Every field an expression over a declared schema names is
+		// decoded into rows: by position or from the record, it is read.
+		if c.p.byPos == nil {
+			c.p.byPos = map[string]bool{}
 		}
+		node := p.Node()
+		ast.Walk(&node, fieldNames(c.p.byPos))
 	}
 	return true
 }

@@ -29,8 +29,8 @@ type row struct {
 	vals   []any  // by the schema's field positions; nil for null or missing
 	set    uint64 // bit i: field i is in the record (perhaps null)
 	// line is the JSON object the row was decoded from, when it has
-	// fields the schema does not declare or declared fields that no step
-	// reads by position, which the decoder leaves there (see
+	// fields the schema does not declare or declared fields that no
+	// expression names, which the decoder leaves there (see
 	// rowDecoder.leaving); rest holds undeclared fields instead for a row
 	// made from a record.
 	line string
@@ -118,7 +118,7 @@ func bitCount(x uint64) int {
 type rowDecoder struct {
 	schema *Schema
 	pos    map[string]int
-	// skip marks the fields that no step reads by position (see
+	// skip marks the fields that no expression names (see
 	// leaving): a plain string of a string field or an integer of an int
 	// field there is checked and left in the line, not copied into the
 	// row, and a row made a record takes it from the line.
