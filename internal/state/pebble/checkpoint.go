@@ -39,6 +39,11 @@ func (s *Store) CheckpointFiles() (string, []state.StoreFile, error) {
 	if err := s.db.Flush(); err != nil {
 		return "", nil, fmt.Errorf("pebble state: flush %s: %w", s.dir, err)
 	}
+	// A flush that could not write its file completes in memory (spillFS):
+	// the checkpoint must not link it.
+	if err := s.usable(); err != nil {
+		return "", nil, err
+	}
 	// A fresh name, which Pebble's Checkpoint wants not to exist yet.
 	dir, err := os.MkdirTemp(s.base(), "weir-checkpoint-")
 	if err == nil {
@@ -49,7 +54,14 @@ func (s *Store) CheckpointFiles() (string, []state.StoreFile, error) {
 	}
 	if err := s.db.Checkpoint(dir); err != nil {
 		os.RemoveAll(dir)
+		if uerr := s.usable(); uerr != nil {
+			return "", nil, uerr
+		}
 		return "", nil, fmt.Errorf("pebble state: checkpoint %s: %w", s.dir, err)
+	}
+	if err := s.usable(); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -115,7 +127,7 @@ func (s *Store) LoadFiles(dir string) error {
 	}
 	cache := s.bud.shared()
 	defer cache.Unref()
-	db, err := pdb.Open(s.dir, dbOptions(cache, s.bud.memTableSize(), s.bg, s.bud.o.NoAutomaticCompactions))
+	db, err := pdb.Open(s.dir, dbOptions(cache, s.bud, s.bg, s.fs))
 	if err != nil {
 		// Leave the Store closed: it has no database.
 		s.closed, s.mu.closed = true, true

@@ -24,8 +24,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	pdb "github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/weirstream/weir/internal/state"
 )
@@ -65,6 +67,11 @@ type Options struct {
 	// flushed. Only for tests whose assertions depend on exactly which
 	// files a checkpoint holds; a running job needs compactions.
 	NoAutomaticCompactions bool
+
+	// FS is the file system the databases are written through; nil means
+	// the operating system's. Tests wrap it to inject faults (a disk that
+	// fills up).
+	FS vfs.FS
 }
 
 // Validate reports the first problem with the options, naming the field.
@@ -134,11 +141,14 @@ type Store struct {
 	first struct{ key, value []byte }
 	// closed is set by Close; only the Store's goroutine reads it.
 	closed bool
-	// bg holds the first error Pebble met in the background (a flush or a
-	// compaction that cannot write its file): from then on every call
-	// fails with it, instead of writes stalling behind memtables that can
-	// no longer be flushed.
+	// bg holds the first error met writing the database's files (a flush
+	// or a compaction that cannot write its file, a disk that is full):
+	// from then on every call fails with it, instead of writes stalling
+	// behind memtables that can no longer be flushed.
 	bg *backgroundError
+	// fs is the database's file system, which records write errors in bg
+	// (see spillFS).
+	fs *spillFS
 
 	mu struct {
 		sync.Mutex
@@ -178,12 +188,13 @@ func (bud *budget) open(name string) (*Store, error) {
 	cache := bud.acquire()
 	defer cache.Unref() // the database holds its own reference
 	bg := &backgroundError{}
-	db, err := pdb.Open(dir, dbOptions(cache, bud.memTableSize(), bg, bud.o.NoAutomaticCompactions))
+	fs := newSpillFS(bud.o.FS, bg.set)
+	db, err := pdb.Open(dir, dbOptions(cache, bud, bg, fs))
 	if err != nil {
 		bud.release()
 		return nil, errors.Join(fmt.Errorf("pebble state: open %s: %w", dir, err), os.RemoveAll(dir))
 	}
-	return &Store{db: db, dir: dir, bud: bud, bg: bg}, nil
+	return &Store{db: db, dir: dir, bud: bud, bg: bg, fs: fs}, nil
 }
 
 // backgroundError keeps the first error of a Store's background work.
@@ -198,7 +209,10 @@ func (s *Store) usable() error {
 		return errClosed
 	}
 	if e := s.bg.first.Load(); e != nil {
-		return fmt.Errorf("pebble state in %s: writing in the background failed, so the state cannot be kept: %w", s.dir, *e)
+		if errors.Is(*e, syscall.ENOSPC) {
+			return fmt.Errorf("pebble state in %s: the disk is full, so the state cannot be kept: %w", s.dir, *e)
+		}
+		return fmt.Errorf("pebble state in %s: writing its files failed, so the state cannot be kept: %w", s.dir, *e)
 	}
 	return nil
 }

@@ -287,7 +287,7 @@ func TestDirectoryGoneFailsWrites(t *testing.T) {
 	if err == nil {
 		t.Fatal("a million writes of 1 KiB into a deleted directory all succeeded")
 	}
-	for _, want := range []string{s.Dir(), "writing in the background failed", "no such file"} {
+	for _, want := range []string{s.Dir(), "writing its files failed", "no such file"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
