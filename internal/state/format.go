@@ -344,13 +344,17 @@ func (w *snapWriter) passed(i int) {
 	}
 }
 
+// raw writes p. Inside a part only the part's checksum is computed: the
+// checksum of everything takes it in when the part ends (see crcCombine),
+// so that each byte is checksummed once.
 func (w *snapWriter) raw(p []byte) {
 	if w.err != nil {
 		return
 	}
-	w.crc = crc32.Update(w.crc, castagnoli, p)
 	if w.inPart {
 		w.part.crc = crc32.Update(w.part.crc, castagnoli, p)
+	} else {
+		w.crc = crc32.Update(w.crc, castagnoli, p)
 	}
 	_, w.err = w.bw.Write(p)
 	w.off += int64(len(p))
@@ -365,7 +369,66 @@ func (w *snapWriter) beginPart() {
 func (w *snapWriter) endPart() span {
 	w.inPart = false
 	w.part.length = w.off - w.part.off
+	w.crc = crcCombine(w.crc, w.part.crc, w.part.length)
 	return w.part
+}
+
+// crcCombine returns the CRC-32C of the concatenation of two byte strings
+// given the CRC-32C of each and the length of the second, in time
+// logarithmic in that length (the method of zlib's crc32_combine).
+func crcCombine(crc1, crc2 uint32, len2 int64) uint32 {
+	if len2 <= 0 {
+		return crc1
+	}
+	return crcMultModP(crcX8nModP(len2), crc1) ^ crc2
+}
+
+// castagnoliReversed is the CRC-32C polynomial in the bit order of
+// hash/crc32.
+const castagnoliReversed = 0x82f63b78
+
+// crcMultModP multiplies a and b, polynomials over GF(2) in reflected bit
+// order, modulo the CRC-32C polynomial.
+func crcMultModP(a, b uint32) uint32 {
+	m := uint32(1) << 31
+	var p uint32
+	for {
+		if a&m != 0 {
+			p ^= b
+			if a&(m-1) == 0 {
+				break
+			}
+		}
+		m >>= 1
+		if b&1 != 0 {
+			b = b>>1 ^ castagnoliReversed
+		} else {
+			b >>= 1
+		}
+	}
+	return p
+}
+
+// crcX2n holds x^(2^k) modulo the CRC-32C polynomial, for k < 32.
+var crcX2n = func() (t [32]uint32) {
+	p := uint32(1) << 30 // x^1
+	for k := range t {
+		t[k] = p
+		p = crcMultModP(p, p)
+	}
+	return t
+}()
+
+// crcX8nModP returns x^(8n) modulo the CRC-32C polynomial: the operator
+// that shifts a CRC past n zero bytes.
+func crcX8nModP(n int64) uint32 {
+	p := uint32(1) << 31 // x^0
+	for k := 3; n != 0; n, k = n>>1, k+1 {
+		if n&1 != 0 {
+			p = crcMultModP(crcX2n[k&31], p)
+		}
+	}
+	return p
 }
 
 func (w *snapWriter) uvarint(v uint64) {
