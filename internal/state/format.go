@@ -459,9 +459,16 @@ func (w *snapWriter) section(kg int) error {
 	s.sort()
 	// The sorted entries are gathered into one buffer, so the section is
 	// checksummed and written in one call each rather than one per entry.
-	s.out = s.out[:0]
-	for _, r := range s.recs {
-		s.out = append(s.out, s.buf[r.start:r.end]...)
+	s.out = reserve(s.out, len(s.buf))
+	if s.ordered {
+		for _, k := range s.order {
+			r := &s.recs[k.idx]
+			s.out = append(s.out, s.buf[r.start:r.end]...)
+		}
+	} else {
+		for _, r := range s.recs {
+			s.out = append(s.out, s.buf[r.start:r.end]...)
+		}
 	}
 	w.sectionData(kg, len(s.recs), s.out)
 	return w.err
@@ -498,6 +505,20 @@ type sectionBuf struct {
 	// spare and counts are sort's second buffer and byte histograms.
 	spare  []recSpan
 	counts [16][256]int
+	// order, when ordered, is the order sort found: recs stay as they
+	// were appended. keys is its second buffer.
+	order, keys []sortKey
+	ordered     bool
+}
+
+// sortKey is an entry in the compact radix sort: the bytes of its 16-byte
+// prefix that differ between the section's entries, packed into one
+// integer in their order, and its index in sectionBuf.recs. Moving 16
+// bytes per entry instead of a recSpan's 40 halves what each pass of the
+// sort moves through memory.
+type sortKey struct {
+	key uint64
+	idx uint32
 }
 
 // recSpan locates one entry in sectionBuf.buf; [start,keyEnd) holds the
@@ -514,17 +535,20 @@ type recSpan struct {
 // below it, a comparison sort is as fast and needs no second buffer.
 const radixMin = 512
 
-// sort orders s.recs by the bytes of their key parts. Large sections are
-// radix sorted on the 16-byte prefixes (least significant byte first,
-// skipping the bytes every entry shares, such as length prefixes and the
-// high bytes of small integers), which reads each entry's prefix a few
-// times in order instead of comparing random pairs of entries; entries
-// whose prefixes are equal are then compared on their whole key parts.
+// sort orders the entries by the bytes of their key parts: s.recs itself,
+// or, when it sets s.ordered, s.order. Large sections are radix sorted on
+// the 16-byte prefixes (least significant byte first, skipping the bytes
+// every entry shares, such as length prefixes and the high bytes of small
+// integers), which reads each entry's prefix a few times in order instead
+// of comparing random pairs of entries; entries whose prefixes are equal
+// are then compared on their whole key parts. When at most 8 of the
+// prefix bytes differ, sortCompact sorts those alone.
 func (s *sectionBuf) sort() {
 	byBytes := func(a, b recSpan) int {
 		return bytes.Compare(s.buf[a.start:a.keyEnd], s.buf[b.start:b.keyEnd])
 	}
 	recs := s.recs
+	s.ordered = false
 	if len(recs) < radixMin {
 		slices.SortFunc(recs, func(a, b recSpan) int {
 			if c := cmp.Compare(a.hi, b.hi); c != 0 {
@@ -544,6 +568,17 @@ func (s *sectionBuf) sort() {
 			counts[b][byte(r.hi>>(56-8*b))]++
 			counts[8+b][byte(r.lo>>(56-8*b))]++
 		}
+	}
+	var vbuf [16]int
+	varying := vbuf[:0]
+	for b := range 16 {
+		if counts[b][prefixByte(recs[0], b)] != len(recs) {
+			varying = append(varying, b)
+		}
+	}
+	if len(varying) <= 8 && len(recs) <= math.MaxUint32 {
+		s.sortCompact(varying, byBytes)
+		return
 	}
 	s.spare = slices.Grow(s.spare[:0], len(recs))[:len(recs)]
 	src, dst := recs, s.spare
@@ -579,6 +614,64 @@ func (s *sectionBuf) sort() {
 	}
 }
 
+// sortCompact is sort for sections whose entries' 16-byte prefixes differ
+// in at most 8 byte positions (varying, in increasing order), the common
+// case of integer keys and of string keys with a shared stem: it radix
+// sorts sortKeys holding those bytes and leaves the order in s.order.
+func (s *sectionBuf) sortCompact(varying []int, byBytes func(a, b recSpan) int) {
+	recs := s.recs
+	s.order = reserve(s.order, len(recs))[:len(recs)]
+	s.keys = reserve(s.keys, len(recs))[:len(recs)]
+	for i := range recs {
+		r := &recs[i]
+		var k uint64
+		for _, b := range varying {
+			k = k<<8 | uint64(prefixByte(*r, b))
+		}
+		s.order[i] = sortKey{key: k, idx: uint32(i)}
+	}
+	src, dst := s.order, s.keys
+	for j := len(varying) - 1; j >= 0; j-- {
+		c := &s.counts[varying[j]]
+		shift := 8 * uint(len(varying)-1-j)
+		sum := 0
+		for i, n := range c {
+			c[i] = sum
+			sum += n
+		}
+		for _, k := range src {
+			d := byte(k.key >> shift)
+			dst[c[d]] = k
+			c[d]++
+		}
+		src, dst = dst, src
+	}
+	s.order, s.keys, s.ordered = src, dst, true
+	order := s.order
+	for i := 0; i < len(order); {
+		j := i + 1
+		for j < len(order) && order[j].key == order[i].key {
+			j++
+		}
+		if j-i > 1 {
+			// Equal packed bytes mean equal prefixes: the rest of the
+			// key parts decides.
+			slices.SortFunc(order[i:j], func(a, b sortKey) int { return byBytes(recs[a.idx], recs[b.idx]) })
+		}
+		i = j
+	}
+}
+
+// reserve returns b emptied, with room for n elements; when it must
+// allocate, it leaves a quarter more, so that a run of sections each a
+// little larger than the one before does not allocate for every one.
+func reserve[T any](b []T, n int) []T {
+	if cap(b) >= n {
+		return b[:0]
+	}
+	return make([]T, 0, n+n/4)
+}
+
 // prefixByte returns byte b (0 the most significant) of r's 16-byte prefix.
 func prefixByte(r recSpan, b int) byte {
 	if b < 8 {
@@ -601,10 +694,37 @@ func (s *sectionBuf) begin(prefix []byte) {
 func (s *sectionBuf) keyDone() {
 	r := &s.recs[len(s.recs)-1]
 	r.keyEnd = len(s.buf)
-	var p [16]byte
-	copy(p[:], s.buf[r.start:r.keyEnd])
-	r.hi = binary.BigEndian.Uint64(p[:8])
-	r.lo = binary.BigEndian.Uint64(p[8:])
+	key := s.buf[r.start:r.keyEnd]
+	if len(key) < 16 {
+		var p [16]byte
+		copy(p[:], key)
+		key = p[:]
+	}
+	r.hi = binary.BigEndian.Uint64(key[:8])
+	r.lo = binary.BigEndian.Uint64(key[8:16])
+}
+
+// beginEntry starts an entry whose fields follow.
+func (s *sectionBuf) beginEntry() {
+	s.recs = append(s.recs, recSpan{start: len(s.buf)})
+}
+
+// encodeField appends v as one length-prefixed field, encoded by c
+// straight into the buffer: a field shorter than 128 bytes, whose length
+// takes one byte, is not copied.
+func encodeField[T any](s *sectionBuf, c codec.Codec[T], v T) {
+	p := len(s.buf)
+	s.buf = c.Append(append(s.buf, 0), v)
+	n := len(s.buf) - p - 1
+	if n < 0x80 {
+		s.buf[p] = byte(n)
+		return
+	}
+	var num [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(num[:], uint64(n))
+	s.buf = append(s.buf, num[:k-1]...)
+	copy(s.buf[p+k:], s.buf[p+1:p+1+n])
+	copy(s.buf[p:], num[:k])
 }
 
 func (s *sectionBuf) end() { s.recs[len(s.recs)-1].end = len(s.buf) }

@@ -669,18 +669,17 @@ func (f *frozenValue[MK, K, N, V, E]) header() tableHeader {
 }
 
 func (f *frozenValue[MK, K, N, V, E]) writeBody(w *snapWriter, now int64) error {
-	enc := encoder[K, N]{kc: f.d.Key, nc: f.d.Namespace}
 	return writeKeyed(w, f.start, f.ttl, f.groups, func(s *sectionBuf, key MK, e E) {
 		v, at := f.entry(e)
 		if f.ttl > 0 && now-at >= f.ttl {
 			return
 		}
 		k, n := f.split(key)
-		enc.setKey(s, k, n)
-		s.begin(enc.prefix)
+		s.beginEntry()
+		encodeField(s, f.d.Key, k)
+		encodeField(s, f.d.Namespace, n)
 		s.keyDone()
-		s.tmp = f.d.Value.Append(s.tmp[:0], v)
-		s.field(s.tmp)
+		encodeField(s, f.d.Value, v)
 		if f.ttl > 0 {
 			s.stamp(at)
 		}

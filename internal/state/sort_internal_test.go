@@ -48,11 +48,12 @@ func TestSectionSort(t *testing.T) {
 					return bytes.Compare(s.buf[a.start:a.keyEnd], s.buf[b.start:b.keyEnd])
 				})
 				s.sort()
-				if len(s.recs) != n {
-					t.Fatalf("%d entries after sort, want %d", len(s.recs), n)
+				got := sortedRecs(&s)
+				if len(got) != n {
+					t.Fatalf("%d entries after sort, want %d", len(got), n)
 				}
 				seen := make(map[int]bool, n)
-				for i, r := range s.recs {
+				for i, r := range got {
 					if seen[r.start] {
 						t.Fatalf("entry at %d appears twice", r.start)
 					}
@@ -64,4 +65,16 @@ func TestSectionSort(t *testing.T) {
 			})
 		}
 	}
+}
+
+// sortedRecs returns the entries of s in the order sort left them in.
+func sortedRecs(s *sectionBuf) []recSpan {
+	if !s.ordered {
+		return s.recs
+	}
+	recs := make([]recSpan, 0, len(s.order))
+	for _, k := range s.order {
+		recs = append(recs, s.recs[k.idx])
+	}
+	return recs
 }
