@@ -541,8 +541,8 @@ const radixMin = 512
 // every entry shares, such as length prefixes and the high bytes of small
 // integers), which reads each entry's prefix a few times in order instead
 // of comparing random pairs of entries; entries whose prefixes are equal
-// are then compared on their whole key parts. When at most 8 of the
-// prefix bytes differ, sortCompact sorts those alone.
+// are then compared on their whole key parts. When the bytes that differ
+// lie within 8 consecutive ones, sortCompact sorts those alone.
 func (s *sectionBuf) sort() {
 	byBytes := func(a, b recSpan) int {
 		return bytes.Compare(s.buf[a.start:a.keyEnd], s.buf[b.start:b.keyEnd])
@@ -561,6 +561,26 @@ func (s *sectionBuf) sort() {
 		})
 		return
 	}
+	// The bytes that differ between entries: those set in diff.
+	first := recs[0]
+	var diffHi, diffLo uint64
+	for _, r := range recs {
+		diffHi |= r.hi ^ first.hi
+		diffLo |= r.lo ^ first.lo
+	}
+	lo, hi := 16, -1 // the first and last byte that differ
+	for b := range 16 {
+		if prefixByte(recSpan{hi: diffHi, lo: diffLo}, b) != 0 {
+			lo, hi = min(lo, b), b
+		}
+	}
+	if hi < lo {
+		lo, hi = 15, 15 // all prefixes are equal
+	}
+	if hi-lo < 8 && len(recs) <= math.MaxUint32 {
+		s.sortCompact(lo, hi, byBytes)
+		return
+	}
 	counts := &s.counts
 	*counts = [16][256]int{}
 	for _, r := range recs {
@@ -568,17 +588,6 @@ func (s *sectionBuf) sort() {
 			counts[b][byte(r.hi>>(56-8*b))]++
 			counts[8+b][byte(r.lo>>(56-8*b))]++
 		}
-	}
-	var vbuf [16]int
-	varying := vbuf[:0]
-	for b := range 16 {
-		if counts[b][prefixByte(recs[0], b)] != len(recs) {
-			varying = append(varying, b)
-		}
-	}
-	if len(varying) <= 8 && len(recs) <= math.MaxUint32 {
-		s.sortCompact(varying, byBytes)
-		return
 	}
 	s.spare = slices.Grow(s.spare[:0], len(recs))[:len(recs)]
 	src, dst := recs, s.spare
@@ -615,32 +624,48 @@ func (s *sectionBuf) sort() {
 }
 
 // sortCompact is sort for sections whose entries' 16-byte prefixes differ
-// in at most 8 byte positions (varying, in increasing order), the common
-// case of integer keys and of string keys with a shared stem: it radix
-// sorts sortKeys holding those bytes and leaves the order in s.order.
-func (s *sectionBuf) sortCompact(varying []int, byBytes func(a, b recSpan) int) {
+// only in bytes first to last, at most 8 of them, the common case of
+// integer keys and of string keys with a shared stem: it radix sorts
+// sortKeys holding those bytes and leaves the order in s.order.
+func (s *sectionBuf) sortCompact(first, last int, byBytes func(a, b recSpan) int) {
 	recs := s.recs
 	s.order = reserve(s.order, len(recs))[:len(recs)]
 	s.keys = reserve(s.keys, len(recs))[:len(recs)]
+	width := last - first + 1 // bytes
+	shift := uint(8 * (15 - last))
+	counts := (*[8][256]int)(s.counts[:8])
+	*counts = [8][256]int{}
 	for i := range recs {
 		r := &recs[i]
+		// The 16 prefix bytes as one 128-bit integer, shifted right so
+		// that byte last is the lowest and masked to width bytes.
 		var k uint64
-		for _, b := range varying {
-			k = k<<8 | uint64(prefixByte(*r, b))
+		if shift >= 64 {
+			k = r.hi >> (shift - 64)
+		} else {
+			k = r.lo>>shift | r.hi<<(64-shift)
+		}
+		if width < 8 {
+			k &= 1<<(8*width) - 1
 		}
 		s.order[i] = sortKey{key: k, idx: uint32(i)}
+		for j := range width {
+			counts[j][byte(k>>(8*j))]++
+		}
 	}
 	src, dst := s.order, s.keys
-	for j := len(varying) - 1; j >= 0; j-- {
-		c := &s.counts[varying[j]]
-		shift := 8 * uint(len(varying)-1-j)
+	for j := range width {
+		c := &counts[j]
+		if c[byte(src[0].key>>(8*j))] == len(src) {
+			continue // the same in every entry
+		}
 		sum := 0
 		for i, n := range c {
 			c[i] = sum
 			sum += n
 		}
 		for _, k := range src {
-			d := byte(k.key >> shift)
+			d := byte(k.key >> (8 * j))
 			dst[c[d]] = k
 			c[d]++
 		}
@@ -694,14 +719,29 @@ func (s *sectionBuf) begin(prefix []byte) {
 func (s *sectionBuf) keyDone() {
 	r := &s.recs[len(s.recs)-1]
 	r.keyEnd = len(s.buf)
-	key := s.buf[r.start:r.keyEnd]
-	if len(key) < 16 {
+	n := r.keyEnd - r.start
+	switch {
+	case n >= 16:
+		r.hi = binary.BigEndian.Uint64(s.buf[r.start:])
+		r.lo = binary.BigEndian.Uint64(s.buf[r.start+8:])
+	case cap(s.buf)-r.start >= 16:
+		// Read 16 bytes, those past the key from the buffer's spare
+		// capacity, and clear those.
+		b := s.buf[r.start : r.start+16]
+		r.hi = binary.BigEndian.Uint64(b)
+		r.lo = binary.BigEndian.Uint64(b[8:])
+		if n < 8 {
+			r.hi &^= math.MaxUint64 >> (8 * n)
+			r.lo = 0
+		} else {
+			r.lo &^= math.MaxUint64 >> (8 * (n - 8))
+		}
+	default:
 		var p [16]byte
-		copy(p[:], key)
-		key = p[:]
+		copy(p[:], s.buf[r.start:r.keyEnd])
+		r.hi = binary.BigEndian.Uint64(p[:8])
+		r.lo = binary.BigEndian.Uint64(p[8:])
 	}
-	r.hi = binary.BigEndian.Uint64(key[:8])
-	r.lo = binary.BigEndian.Uint64(key[8:16])
 }
 
 // beginEntry starts an entry whose fields follow.

@@ -30,6 +30,12 @@ func TestSectionSort(t *testing.T) {
 		"prefixes of one another": func(i int) []byte {
 			return bytes.Repeat([]byte{byte(rng.IntN(2))}, rng.IntN(40))
 		},
+		"last 8 of 16 bytes vary": func(i int) []byte {
+			return binary.BigEndian.AppendUint64([]byte("stem-8b:"), rng.Uint64()>>uint(rng.IntN(64)))
+		},
+		"9 bytes vary": func(i int) []byte {
+			return append(binary.BigEndian.AppendUint64([]byte{3, byte(rng.IntN(2))}, rng.Uint64()), 7)
+		},
 		"one varying byte": func(i int) []byte { return []byte{1, byte(rng.IntN(256)), 0} },
 		"equal":            func(i int) []byte { return []byte("same-key-for-every-entry-of-it") },
 	}
