@@ -33,6 +33,23 @@ type group[MK comparable, E any] struct {
 	m     map[MK]E
 	ov    map[MK]E
 	dead  map[MK]struct{}
+	// ovHint is the number of entries the last overlay held when it was
+	// folded: a new overlay is made with room for as many, as checkpoints
+	// of a steady job see about the same writes, so that it does not
+	// grow (rehashing what it holds, and leaving the smaller tables as
+	// garbage) while the job writes through it.
+	ovHint int
+}
+
+// newOverlay makes the overlay, sized by ovHint.
+func (g *group[MK, E]) newOverlay() {
+	g.ov = make(map[MK]E, min(g.ovHint, len(g.m)))
+}
+
+// dropOverlay forgets the folded overlay, remembering its size.
+func (g *group[MK, E]) dropOverlay() {
+	g.ovHint = len(g.ov)
+	g.ov, g.dead = nil, nil
 }
 
 // getOverlay looks key up through the overlay, which must not be nil.
@@ -51,7 +68,7 @@ func (g *group[MK, E]) getOverlay(key MK) (E, bool) {
 // deleteOverlay deletes key, which must be live, through the overlay.
 func (g *group[MK, E]) deleteOverlay(key MK) {
 	if g.ov == nil {
-		g.ov = make(map[MK]E)
+		g.newOverlay()
 	}
 	delete(g.ov, key)
 	if _, ok := g.m[key]; ok {
@@ -176,7 +193,7 @@ func (t *keyed[MK, E]) settle(i int) bool {
 		return false
 	case g.ov != nil:
 		g.foldInto(g.m)
-		g.ov, g.dead = nil, nil
+		g.dropOverlay()
 	}
 	g.epoch = t.b.epoch
 	return true
@@ -192,7 +209,7 @@ func (t *keyed[MK, E]) writableAt(i int) map[MK]E {
 		return g.m
 	}
 	if g.ov == nil {
-		g.ov = make(map[MK]E)
+		g.newOverlay()
 	}
 	return g.ov
 }
@@ -223,7 +240,8 @@ func (t *keyed[MK, E]) own(i int) map[MK]E {
 	m := make(map[MK]E, len(g.m)+len(g.ov))
 	maps.Copy(m, g.m)
 	g.foldInto(m)
-	g.m, g.ov, g.dead, g.epoch = m, nil, nil, t.b.epoch
+	g.dropOverlay()
+	g.m, g.epoch = m, t.b.epoch
 	return m
 }
 
