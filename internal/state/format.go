@@ -749,6 +749,16 @@ func (s *sectionBuf) beginEntry() {
 	s.recs = append(s.recs, recSpan{start: len(s.buf)})
 }
 
+// encodeEntry appends an entry of a value table: key, namespace and value.
+func encodeEntry[K, N, V any](s *sectionBuf, kc codec.Codec[K], k K, nc codec.Codec[N], n N, vc codec.Codec[V], v V) {
+	s.beginEntry()
+	encodeField(s, kc, k)
+	encodeField(s, nc, n)
+	s.keyDone()
+	encodeField(s, vc, v)
+	s.end()
+}
+
 // encodeField appends v as one length-prefixed field, encoded by c
 // straight into the buffer: a field shorter than 128 bytes, whose length
 // takes one byte, is not copied.

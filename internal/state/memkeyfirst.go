@@ -439,16 +439,10 @@ func (f *frozenKeyFirst[K, N, V]) header() tableHeader {
 }
 
 func (f *frozenKeyFirst[K, N, V]) writeBody(w *snapWriter, _ int64) error {
-	enc := encoder[K, N]{kc: f.d.Key, nc: f.d.Namespace}
 	return writeKeyed(w, f.start, 0, f.groups, func(s *sectionBuf, k K, e *kfEntry[N, V]) {
 		for j := range e.n {
 			sl := e.at(j)
-			enc.setKey(s, k, sl.n)
-			s.begin(enc.prefix)
-			s.keyDone()
-			s.tmp = f.d.Value.Append(s.tmp[:0], sl.v)
-			s.field(s.tmp)
-			s.end()
+			encodeEntry(s, f.d.Key, k, f.d.Namespace, sl.n, f.d.Value, sl.v)
 		}
 	})
 }

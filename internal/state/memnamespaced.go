@@ -530,15 +530,9 @@ func (f *frozenNamespaced[K, N, V]) header() tableHeader {
 }
 
 func (f *frozenNamespaced[K, N, V]) writeBody(w *snapWriter, _ int64) error {
-	enc := encoder[K, N]{kc: f.d.Key, nc: f.d.Namespace}
 	return writeKeyed(w, f.start, 0, f.groups, func(s *sectionBuf, n N, e *nsEntries[K, V]) {
 		for j, k := range e.keys {
-			enc.setKey(s, k, n)
-			s.begin(enc.prefix)
-			s.keyDone()
-			s.tmp = f.d.Value.Append(s.tmp[:0], e.vals[j])
-			s.field(s.tmp)
-			s.end()
+			encodeEntry(s, f.d.Key, k, f.d.Namespace, n, f.d.Value, e.vals[j])
 		}
 	})
 }

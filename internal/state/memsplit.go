@@ -216,16 +216,10 @@ func (f *frozenSplitValue[LK, K, S, N, V]) header() tableHeader {
 }
 
 func (f *frozenSplitValue[LK, K, S, N, V]) writeBody(w *snapWriter, _ int64) error {
-	enc := encoder[LK, N]{kc: f.d.Key, nc: f.d.Namespace}
 	return writeKeyed(w, f.start, 0, f.groups, func(s *sectionBuf, k K, rs splitRows[S, N, V]) {
 		for j := range rs.n {
 			r := rs.at(j)
-			enc.setKey(s, f.join(k, r.s), r.n)
-			s.begin(enc.prefix)
-			s.keyDone()
-			s.tmp = f.d.Value.Append(s.tmp[:0], r.v)
-			s.field(s.tmp)
-			s.end()
+			encodeEntry(s, f.d.Key, f.join(k, r.s), f.d.Namespace, r.n, f.d.Value, r.v)
 		}
 	})
 }

@@ -929,14 +929,14 @@ func (f *frozenList[K, N, V]) header() tableHeader {
 }
 
 func (f *frozenList[K, N, V]) writeBody(w *snapWriter, now int64) error {
-	enc := encoder[K, N]{kc: f.d.Key, nc: f.d.Namespace}
 	var val, elem []byte
 	return writeKeyed(w, f.start, f.ttl, f.groups, func(s *sectionBuf, key ck[K, N], e stamped[[]V]) {
 		if f.ttl > 0 && now-e.at >= f.ttl {
 			return
 		}
-		enc.setKey(s, key.k, key.n)
-		s.begin(enc.prefix)
+		s.beginEntry()
+		encodeField(s, f.d.Key, key.k)
+		encodeField(s, f.d.Namespace, key.n)
 		s.keyDone()
 		val = binary.AppendUvarint(val[:0], uint64(len(e.v)))
 		for _, v := range e.v {
@@ -1178,11 +1178,9 @@ func (f *frozenMap[K, N, UK, UV]) writeBody(w *snapWriter, now int64) error {
 				continue
 			}
 			s.begin(enc.prefix)
-			s.tmp = f.d.UserKey.Append(s.tmp[:0], uk)
-			s.field(s.tmp)
+			encodeField(s, f.d.UserKey, uk)
 			s.keyDone()
-			s.tmp = f.d.Value.Append(s.tmp[:0], u.v)
-			s.field(s.tmp)
+			encodeField(s, f.d.Value, u.v)
 			if f.ttl > 0 {
 				s.stamp(u.at)
 			}
