@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/weirstream/weir/codec"
 )
 
 // TestSectionSort checks that sort orders a section's entries by the bytes
@@ -83,4 +85,25 @@ func sortedRecs(s *sectionBuf) []recSpan {
 		recs = append(recs, s.recs[k.idx])
 	}
 	return recs
+}
+
+// TestEncodeField checks that a field encoded straight into the section
+// buffer is the length of its encoding as a uvarint followed by the
+// encoding, for lengths whose uvarint takes one, two and three bytes.
+func TestEncodeField(t *testing.T) {
+	for _, n := range []int{0, 1, 127, 128, 129, 300, 16383, 16384, 70000} {
+		v := bytes.Repeat([]byte{'v'}, n)
+		for i := range v {
+			v[i] = byte(i)
+		}
+		var s sectionBuf
+		s.buf = append(s.buf, "before"...)
+		encodeField(&s, codec.Bytes(), v)
+		enc := codec.Bytes().Append(nil, v)
+		want := binary.AppendUvarint([]byte("before"), uint64(len(enc)))
+		want = append(want, enc...)
+		if !bytes.Equal(s.buf, want) {
+			t.Errorf("%d bytes: encoded as %d bytes starting %x, want %d starting %x", n, len(s.buf), s.buf[:min(len(s.buf), 12)], len(want), want[:min(len(want), 12)])
+		}
+	}
 }
