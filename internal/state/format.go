@@ -513,9 +513,8 @@ type sectionBuf struct {
 
 // sortKey is an entry in the compact radix sort: the bytes of its 16-byte
 // prefix that differ between the section's entries, packed into one
-// integer in their order, and its index in sectionBuf.recs. Moving 16
-// bytes per entry instead of a recSpan's 40 halves what each pass of the
-// sort moves through memory.
+// integer in their order, and its index in sectionBuf.recs. Each pass of
+// the sort moves 16 bytes per entry instead of a recSpan's 40.
 type sortKey struct {
 	key uint64
 	idx uint32
