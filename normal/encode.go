@@ -8,14 +8,14 @@ import (
 
 // encodingVersion is the first byte of an encoded state; a model refuses a
 // state of another version.
-const encodingVersion = 2
+const encodingVersion = 3
 
 // stateSize is the length of an encoded state: the version byte, 4 uint64
-// or float64 scalars, 3 small integers, 19 more float64 scalars, the
+// or float64 scalars, 3 small integers, 22 more float64 scalars, the
 // float32 arrays (recent surprises, the recent and long-run histograms of
 // the residuals, the time-of-day profile and scale, the
 // hour-of-week profile) and the visit counts of their slots (a byte each).
-const stateSize = 1 + 4*8 + 2 + 1 + 1 + 4 + 19*8 + 4*(shortWindow+2*shapeBins+maxDaySlots+scaleSlots+weekSlots) + maxDaySlots + scaleSlots + weekSlots
+const stateSize = 1 + 4*8 + 2 + 1 + 1 + 4 + 22*8 + 4*(shortWindow+2*shapeBins+maxDaySlots+scaleSlots+weekSlots) + maxDaySlots + scaleSlots + weekSlots
 
 // StateSize is the size in bytes of the model's encoded state
 // (MarshalBinary): the same for every model and every series.
@@ -52,6 +52,9 @@ func (m *Model) AppendBinary(b []byte) ([]byte, error) {
 	}
 	for k := range nCand {
 		f64(s.err[k])
+	}
+	for k := range nCand {
+		f64(s.errL[k])
 	}
 	for _, x := range []float64{s.lo, s.hi, s.zmax, s.mu, s.vr, s.daySum, s.weekSum, s.klMu, s.klVr, s.bias, s.bMu, s.bVr} {
 		f64(x)
@@ -109,6 +112,9 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 	}
 	for k := range nCand {
 		s.err[k] = f64()
+	}
+	for k := range nCand {
+		s.errL[k] = f64()
 	}
 	for _, p := range []*float64{&s.lo, &s.hi, &s.zmax, &s.mu, &s.vr, &s.daySum, &s.weekSum, &s.klMu, &s.klVr, &s.bias, &s.bMu, &s.bVr} {
 		*p = f64()

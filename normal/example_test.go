@@ -37,5 +37,5 @@ func ExampleModel() {
 	// alerts while learning the cycle: 0
 	// usual value at 00:00: anomalous false
 	// value 30 at 00:05: anomalous true
-	// state: 2809 bytes
+	// state: 2833 bytes
 }

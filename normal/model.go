@@ -101,6 +101,7 @@ type state struct {
 	slow    float64 // slow level: the baseline the profiles are learned against
 	fast    [nCand]float64
 	err     [nCand]float64 // recent mean absolute residual of each candidate
+	errL    [nCand]float64 // its mean over about a day, not clipped
 	lo, hi  float64        // recent envelope: decaying minimum and maximum
 	zmax    float64        // recent largest residual in units of its scale (decaying)
 	mu, vr  float64        // long-run mean and variance of the averaged surprise
@@ -315,6 +316,12 @@ func (m *Model) Score(t time.Time, v float64) float64 {
 		}
 		s.err[k] += math.Max(m.cfg.ScaleAlpha, 1/float64(s.n)) * (e - s.err[k])
 	}
+	// Over a day, unclipped: a daily batch the level alone cannot predict
+	// weighs here with its full size, once a day.
+	longA := math.Max(1/float64(s.n), 1-math.Exp(-math.Max(gap, s.dt)/day))
+	for k := range nCand {
+		s.errL[k] += longA * (math.Abs(v-pred[k]) - s.errL[k])
+	}
 	// Huber-clipped updates keep a single outlier from moving the levels
 	// far; a shift that persists moves them a clipped step at a time while
 	// the scale grows with it.
@@ -382,7 +389,7 @@ func (m *Model) Score(t time.Time, v float64) float64 {
 		// Pick the candidate that has predicted best lately; a seasonal one
 		// must beat the level alone clearly, after two periods.
 		best := uint8(candNone)
-		if span >= 2*day && s.err[candDay] < 0.8*s.err[best] {
+		if span >= 2*day && (s.err[candDay] < 0.8*s.err[best] || s.errL[candDay] < 0.8*s.errL[best]) {
 			best = candDay
 		}
 		if span >= 2*week && s.err[candWeek] < 0.9*s.err[best] {
