@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,6 +43,13 @@ type Alert struct {
 	OpenedAt  time.Time  `json:"opened_at"`
 	ClosedAt  *time.Time `json:"closed_at,omitempty"`
 	Message   string     `json:"message"`
+	// Score, ExpectedLow and ExpectedHigh are a normal rule's: the highest
+	// anomaly score while the alert was open, and the range its model
+	// expected for Value (for the value that opened the alert while it is
+	// open and the values stay anomalous).
+	Score        float64  `json:"score,omitempty"`
+	ExpectedLow  *float64 `json:"expected_low,omitempty"`
+	ExpectedHigh *float64 `json:"expected_high,omitempty"`
 }
 
 // AlertList is the answer of GET /api/v1/alerts.
@@ -75,26 +83,41 @@ type trackState struct {
 }
 
 // alerter evaluates the rules against the server's metrics every
-// interval and delivers the alerts that open and close.
+// interval and delivers the alerts that open and close. The threshold
+// rules read the metrics of /metrics; the normal rules read the jobs'
+// history (alerts_normal.go). What it keeps — open alerts, closed ones,
+// the normal rules' models — is saved to path, when set, and read back by
+// the next server (alerts_store.go).
 type alerter struct {
 	cfg    Alerting
 	gather prometheus.Gatherer
 	log    *slog.Logger
 	sinks  []alertSink
 	queues []chan Alert
+	// hist is the jobs' history the normal rules learn from; known tells
+	// whether the server still keeps a job (nil: every job is kept).
+	hist  *history
+	known func(jobID string) bool
+	// path is the file the state is saved to ("" saves nothing); saved is
+	// when it was last saved (only the evaluating goroutine uses it).
+	path      string
+	saved     time.Time
+	saveEvery time.Duration
 
 	mu struct {
 		sync.Mutex
 		history map[string][]sample // rule and series → samples within the window
 		groups  map[string]*trackState
-		closed  []Alert // newest last, at most cfg.Keep
+		closed  []Alert                 // newest last, at most cfg.Keep
+		models  map[string]*normalModel // normal rule and series → its model
 	}
 }
 
 func newAlerter(cfg Alerting, gather prometheus.Gatherer, log *slog.Logger) (*alerter, error) {
-	a := &alerter{cfg: cfg, gather: gather, log: log}
+	a := &alerter{cfg: cfg, gather: gather, log: log, saveEvery: saveEvery}
 	a.mu.history = map[string][]sample{}
 	a.mu.groups = map[string]*trackState{}
+	a.mu.models = map[string]*normalModel{}
 	if cfg.Log {
 		a.sinks = append(a.sinks, logSink{log})
 	}
@@ -157,6 +180,7 @@ func (a *alerter) run(ctx context.Context) {
 			for _, s := range a.sinks {
 				s.close()
 			}
+			a.save(time.Now())
 			return
 		case now := <-t.C:
 			a.evaluate(now)
@@ -180,14 +204,19 @@ func (a *alerter) evaluate(now time.Time) {
 	seenSeries := map[string]bool{}
 	seenGroups := map[string]bool{}
 	for _, r := range a.cfg.Rules {
+		if r.Kind == "normal" {
+			events = append(events, a.evaluateNormalLocked(r, now, seenGroups)...)
+			continue
+		}
 		groups := a.groupValuesLocked(r, byName[r.Metric], now, seenSeries)
 		for key, g := range groups {
 			seenGroups[key] = true
-			if ev, ok := a.stepLocked(r, key, g.labels, g.value, true, now); ok {
+			if ev, ok := a.stepLocked(r, key, g.labels, g.value, nil, true, now); ok {
 				events = append(events, ev)
 			}
 		}
 	}
+	a.pruneModelsLocked()
 	// A group with no value this time (its job ended, its process is
 	// restarting) counts as quiet: an open alert of it closes after
 	// close_for, with the last value it had.
@@ -200,7 +229,7 @@ func (a *alerter) evaluate(now time.Time) {
 			continue
 		}
 		r := a.ruleNamed(st.alert.Rule)
-		if ev, ok := a.stepLocked(r, key, st.alert.Labels, st.alert.Value, false, now); ok {
+		if ev, ok := a.stepLocked(r, key, st.alert.Labels, st.alert.Value, nil, false, now); ok {
 			events = append(events, ev)
 		}
 	}
@@ -210,6 +239,9 @@ func (a *alerter) evaluate(now time.Time) {
 		}
 	}
 	a.mu.Unlock()
+	if len(events) > 0 || now.Sub(a.saved) >= a.saveEvery {
+		a.save(now)
+	}
 	for _, ev := range events {
 		for _, q := range a.queues {
 			select {
@@ -357,8 +389,13 @@ func past(op string, v, limit float64) bool {
 
 // stepLocked moves one group on with its value at now (present false: the
 // group has no value this time) and returns the alert that opened or
-// closed, if any.
-func (a *alerter) stepLocked(r AlertRule, key string, labels map[string]string, v float64, present bool, now time.Time) (Alert, bool) {
+// closed, if any. For a normal rule, v is the score compared with the
+// rule's and np the value it scores.
+func (a *alerter) stepLocked(r AlertRule, key string, labels map[string]string, v float64, np *normalPoint, present bool, now time.Time) (Alert, bool) {
+	value := v
+	if np != nil {
+		value = np.value
+	}
 	st := a.mu.groups[key]
 	if st == nil {
 		st = &trackState{}
@@ -375,16 +412,27 @@ func (a *alerter) stepLocked(r AlertRule, key string, labels map[string]string, 
 		if now.Sub(st.pending) < r.For {
 			return Alert{}, false
 		}
-		al := &Alert{Rule: r.Name, JobID: labels["job_id"], Labels: labels, State: "open", Value: v, OpenValue: v,
+		al := &Alert{Rule: r.Name, JobID: labels["job_id"], Labels: labels, State: "open", Value: value, OpenValue: value,
 			Threshold: r.Threshold, OpenedAt: now.UTC()}
 		sum := sha256.Sum256([]byte(key + "\x00" + now.UTC().Format(time.RFC3339Nano)))
 		al.ID = "a" + hex.EncodeToString(sum[:6])
-		al.Message = expandMessage(r.Message, labels, v, r.Threshold)
+		if np != nil {
+			al.Score = np.score
+			al.ExpectedLow, al.ExpectedHigh = &np.lo, &np.hi
+		}
+		al.Message = expandMessage(r.Message, labels, value, r.Threshold, np)
 		st.alert, st.pending, st.quiet = al, time.Time{}, time.Time{}
 		return *al, true
 	}
 	if present {
-		st.alert.Value = v
+		st.alert.Value = value
+		if np != nil {
+			st.alert.Score = max(st.alert.Score, np.score)
+			if past(r.Op, v, r.Close) {
+				// The range the value is still outside of.
+				st.alert.ExpectedLow, st.alert.ExpectedHigh = &np.lo, &np.hi
+			}
+		}
 	}
 	if present && past(r.Op, v, r.Close) {
 		st.quiet = time.Time{}
@@ -407,9 +455,14 @@ func (a *alerter) stepLocked(r AlertRule, key string, labels map[string]string, 
 	return al, true
 }
 
-func expandMessage(msg string, labels map[string]string, v, threshold float64) string {
+func expandMessage(msg string, labels map[string]string, v, threshold float64, np *normalPoint) string {
 	msg = strings.ReplaceAll(msg, "{{value}}", strconv.FormatFloat(v, 'g', 4, 64))
 	msg = strings.ReplaceAll(msg, "{{threshold}}", strconv.FormatFloat(threshold, 'g', 4, 64))
+	if np != nil {
+		msg = strings.ReplaceAll(msg, "{{expected_low}}", strconv.FormatFloat(np.lo, 'g', 4, 64))
+		msg = strings.ReplaceAll(msg, "{{expected_high}}", strconv.FormatFloat(np.hi, 'g', 4, 64))
+		msg = strings.ReplaceAll(msg, "{{score}}", strconv.FormatFloat(np.score, 'f', 2, 64))
+	}
 	for {
 		i := strings.Index(msg, "{{label:")
 		if i < 0 {
@@ -502,6 +555,10 @@ func (s *Server) startAlerts() error {
 	if err != nil {
 		return err
 	}
+	a.hist = s.hist
+	a.known = func(id string) bool { return s.job(id) != nil }
+	a.path = filepath.Join(s.root, alertsStateFile)
+	a.load()
 	s.alerts = a
 	s.wg.Go(func() { a.run(s.ctx) })
 	return nil

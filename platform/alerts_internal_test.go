@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -204,7 +205,7 @@ func TestDefaultAlerting(t *testing.T) {
 	for _, r := range a.Rules {
 		names = append(names, r.Name)
 	}
-	if got, want := strings.Join(names, " "), "job-restarting checkpoints-failing watermark-stalled dead-letters consumer-lag-growing"; got != want {
+	if got, want := strings.Join(names, " "), "job-restarting checkpoints-failing watermark-stalled dead-letters consumer-lag-growing throughput-abnormal consumer-lag-abnormal latency-abnormal"; got != want {
 		t.Fatalf("default rules %q, want %q", got, want)
 	}
 	if !a.Log || a.Interval != 10*time.Second {
@@ -234,6 +235,40 @@ alerts:
 	}
 }
 
+func TestConfigNormalRuleDefaults(t *testing.T) {
+	a, err := ParseConfig("c.yaml", []byte(`
+alerts:
+  rules:
+    - {name: throughput-abnormal, step: 5m, tolerance: 20}
+    - {name: lag, kind: normal, series: consumer_lag, per: source, labels: {job_id: j1}, threshold: 0.7}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]AlertRule{}
+	for _, r := range a.Rules {
+		byName[r.Name] = r
+	}
+	for name, want := range map[string]AlertRule{
+		"throughput-abnormal": {Kind: "normal", Series: "throughput", Per: "job", Direction: "below", Step: 5 * time.Minute, Tolerance: 20,
+			Op: ">=", Threshold: 0.5, Close: 0.25, CloseFor: 5 * time.Minute, Adapt: 6 * time.Hour},
+		"lag": {Kind: "normal", Series: "consumer_lag", Per: "source", Direction: "above", Step: time.Minute, Tolerance: 1000,
+			Op: ">=", Threshold: 0.7, Close: 0.25, CloseFor: 5 * time.Minute, Adapt: 6 * time.Hour},
+		"latency-abnormal": {Kind: "normal", Series: "latency", Per: "job", Direction: "above", Step: time.Minute, Tolerance: 5,
+			Op: ">=", Threshold: 0.5, Close: 0.25, CloseFor: 5 * time.Minute, Adapt: 6 * time.Hour},
+	} {
+		r := byName[name]
+		got := AlertRule{Kind: r.Kind, Series: r.Series, Per: r.Per, Direction: r.Direction, Step: r.Step, Tolerance: r.Tolerance,
+			Op: r.Op, Threshold: r.Threshold, Close: r.Close, CloseFor: r.CloseFor, Adapt: r.Adapt}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("rule %s: %+v, want %+v", name, got, want)
+		}
+	}
+	if byName["lag"].Labels["job_id"] != "j1" {
+		t.Errorf("rule lag keeps labels %v, want job_id j1", byName["lag"].Labels)
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ name, file, want string }{
 		{"unknown field", "alerts:\n  rules:\n    - name: x\n      treshold: 1\n", "c.yaml:4:"},
@@ -244,6 +279,17 @@ func TestConfigErrors(t *testing.T) {
 		{"bad webhook", "alerts:\n  webhook: {url: 'ftp://x'}\n", `c.yaml:2:18: invalid webhook url`},
 		{"duplicate key", "alerts:\n  interval: 1s\n  interval: 2s\n", "c.yaml:3:"},
 		{"not yaml", "alerts: [\n", "c.yaml:"},
+		{"unknown kind", "alerts:\n  rules:\n    - {name: x, kind: smart, metric: m, threshold: 1}\n", `c.yaml:3:23: rule "x": unknown kind "smart"`},
+		{"normal without series", "alerts:\n  rules:\n    - {name: x, kind: normal}\n", `c.yaml:3:7: rule "x": unknown series ""`},
+		{"normal bad series", "alerts:\n  rules:\n    - {name: x, kind: normal, series: errors}\n", `c.yaml:3:39: rule "x": unknown series "errors"`},
+		{"normal with metric", "alerts:\n  rules:\n    - {name: x, kind: normal, series: latency, metric: m}\n", `rule "x": a normal rule takes no metric`},
+		{"normal score threshold", "alerts:\n  rules:\n    - {name: x, kind: normal, series: latency, threshold: 3}\n", `rule "x": invalid threshold 3: a normal rule's threshold is an anomaly score in (0, 1]`},
+		{"normal close", "alerts:\n  rules:\n    - {name: x, kind: normal, series: latency, threshold: 0.6, close: 0.7}\n", `rule "x": invalid close 0.7`},
+		{"normal per", "alerts:\n  rules:\n    - {name: x, kind: normal, series: latency, per: operator}\n", `unknown per "operator"; want job or source`},
+		{"normal direction", "alerts:\n  rules:\n    - {name: x, kind: normal, series: latency, direction: up}\n", `unknown direction "up"`},
+		{"normal step", "alerts:\n  rules:\n    - {name: x, kind: normal, series: latency, step: 10ms}\n", `invalid duration "10ms": want a Go duration of at least 1s`},
+		{"normal tolerance", "alerts:\n  rules:\n    - {name: x, kind: normal, series: latency, tolerance: -1}\n", `invalid tolerance -1`},
+		{"series on a threshold rule", "alerts:\n  rules:\n    - {name: x, metric: m, threshold: 1, series: latency}\n", `rule "x": series is a field of a normal rule`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConfig("c.yaml", []byte(tc.file))

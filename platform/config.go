@@ -15,6 +15,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 
+	"github.com/weirstream/weir/normal"
 	"github.com/weirstream/weir/pipeline"
 )
 
@@ -46,9 +47,42 @@ type AlertsConfig struct {
 
 // AlertRuleConfig is one rule as written in the file. Durations are Go
 // durations ("30s", "5m").
+//
+// A rule is of one of two kinds. A threshold rule (the default) compares
+// a metric of /metrics with a fixed threshold. A normal rule (kind:
+// normal) learns what is normal for a series of each job, or of each of
+// its sources, at each time of day and day of week (package normal), and
+// opens an alert when a value leaves the range it expected.
 type AlertRuleConfig struct {
 	// Name identifies the rule: letters, digits, '_' and '-'.
 	Name string `yaml:"name"`
+	// Kind is "threshold" (default) or "normal".
+	Kind string `yaml:"kind"`
+	// Series is what a normal rule models: "throughput" (records a second
+	// the sources read), "consumer_lag" (records the sources are behind
+	// their input, as their connectors report it) or "latency" (the
+	// watermark lag: how far event time is behind the wall clock).
+	Series string `yaml:"series"`
+	// Per is "job" (default: one model per job, of its sources together)
+	// or "source" (one model per source operator of each job).
+	Per string `yaml:"per"`
+	// Direction is which side of the expected range alerts: "both",
+	// "above" or "below" (default: below for throughput, above for the
+	// others).
+	Direction string `yaml:"direction"`
+	// Step is the time a normal rule's model averages the series over
+	// before it learns and judges one value (default 1m).
+	Step string `yaml:"step"`
+	// Tolerance is how far, in the series' unit, a value must be outside
+	// the expected range to count (default 1 record/s for throughput, 1000
+	// records for consumer lag, 5 s for latency), so that a series that is
+	// nearly always 0 does not alert at its first small change.
+	Tolerance *float64 `yaml:"tolerance"`
+	// Adapt is how long an alert of a normal rule is open before its model
+	// learns the new values as normal (default 6h); until then, values of
+	// an open alert are judged but not learned from, so that a stall does
+	// not become the norm.
+	Adapt string `yaml:"adapt"`
 	// Metric is the name of a metric of /metrics.
 	Metric string `yaml:"metric"`
 	// Labels keeps the series whose labels have these values.
@@ -66,20 +100,24 @@ type AlertRuleConfig struct {
 	Aggregate string `yaml:"aggregate"`
 	// Op compares the value with Threshold: ">" (default), ">=", "<", "<=".
 	Op string `yaml:"op"`
-	// Threshold is the value past which the alert opens.
+	// Threshold is the value past which the alert opens. For a normal
+	// rule, it is the anomaly score in (0, 1] (default 0.5, normal.Threshold).
 	Threshold *float64 `yaml:"threshold"`
 	// Close is the value the alert must come back past to close (default
 	// Threshold): with Op ">" an open alert closes when the value is at or
-	// below Close — between Close and Threshold it stays as it is.
+	// below Close — between Close and Threshold it stays as it is. For a
+	// normal rule it is a score (default 0.25), and a value inside the
+	// expected range scores 0.
 	Close *float64 `yaml:"close"`
 	// For is how long the value must stay past Threshold before the alert
 	// opens (default 0: at the first evaluation).
 	For string `yaml:"for"`
 	// CloseFor is how long it must stay back past Close before the alert
-	// closes (default 0).
+	// closes (default 0; 5m for a normal rule).
 	CloseFor string `yaml:"close_for"`
 	// Message describes the alert; {{value}}, {{threshold}} and
-	// {{label:NAME}} are replaced.
+	// {{label:NAME}} are replaced, and for a normal rule {{expected_low}},
+	// {{expected_high}} and {{score}}.
 	Message string `yaml:"message"`
 	// Disabled turns the rule off (a built-in one, say).
 	Disabled bool `yaml:"disabled"`
@@ -103,6 +141,7 @@ type AlertKafkaConfig struct {
 // AlertRule is a rule ready to be evaluated.
 type AlertRule struct {
 	Name      string
+	Kind      string // "threshold" or "normal"
 	Metric    string
 	Labels    map[string]string
 	Func      string
@@ -115,6 +154,13 @@ type AlertRule struct {
 	For       time.Duration
 	CloseFor  time.Duration
 	Message   string
+	// A normal rule's (Op is ">=", Threshold and Close are scores).
+	Series    string
+	Per       string
+	Direction string
+	Step      time.Duration
+	Tolerance float64
+	Adapt     time.Duration
 }
 
 // Alerting is the parsed alerts section: what the server evaluates and
@@ -144,7 +190,13 @@ type Alerting struct {
 //   - dead-letters: a job dead-letters more than 1 record a second over a
 //     minute, for a minute; closes at 0.1 a second;
 //   - consumer-lag-growing: a Kafka input's consumer lag of a partition
-//     grew over 5 minutes, for 10 minutes.
+//     grew over 5 minutes, for 10 minutes;
+//   - throughput-abnormal (normal): a job's sources read fewer records a
+//     second than is normal for the job at that time of day;
+//   - consumer-lag-abnormal (normal): a source of a job is further behind
+//     its input than is normal for it at that time of day;
+//   - latency-abnormal (normal): a job's watermark lag is higher than is
+//     normal for it at that time of day.
 func DefaultAlertRules() []AlertRuleConfig {
 	f := func(v float64) *float64 { return &v }
 	return []AlertRuleConfig{
@@ -160,6 +212,12 @@ func DefaultAlertRules() []AlertRuleConfig {
 		{Name: "consumer-lag-growing", Metric: "weir_kafka_consumer_lag_records", Func: "rate", Window: "5m", By: []string{"job_id", "topic", "partition"},
 			Aggregate: "max", Threshold: f(0), For: "10m",
 			Message: "job {{label:job_id}}: the consumer lag of {{label:topic}}/{{label:partition}} keeps growing ({{value}} records a second)"},
+		{Name: "throughput-abnormal", Kind: "normal", Series: "throughput",
+			Message: "job {{label:job_id}} reads {{value}} records a second; normal at this time is {{expected_low}} to {{expected_high}}"},
+		{Name: "consumer-lag-abnormal", Kind: "normal", Series: "consumer_lag", Per: "source",
+			Message: "job {{label:job_id}}: {{label:source}} is {{value}} records behind its input; normal at this time is {{expected_low}} to {{expected_high}}"},
+		{Name: "latency-abnormal", Kind: "normal", Series: "latency",
+			Message: "job {{label:job_id}}: its watermark lag is {{value}} s; normal at this time is {{expected_low}} to {{expected_high}}"},
 	}
 }
 
@@ -347,6 +405,15 @@ func overlay(b, r AlertRuleConfig) AlertRuleConfig {
 	set(&b.For, r.For)
 	set(&b.CloseFor, r.CloseFor)
 	set(&b.Message, r.Message)
+	set(&b.Kind, r.Kind)
+	set(&b.Series, r.Series)
+	set(&b.Per, r.Per)
+	set(&b.Direction, r.Direction)
+	set(&b.Step, r.Step)
+	set(&b.Adapt, r.Adapt)
+	if r.Tolerance != nil {
+		b.Tolerance = r.Tolerance
+	}
 	if r.Labels != nil {
 		b.Labels = r.Labels
 	}
@@ -371,7 +438,23 @@ func (c *configChecker) rule(path string, r AlertRuleConfig) (AlertRule, bool) {
 	if path == "" {
 		path = "$.alerts"
 	}
-	out := AlertRule{Name: r.Name, Metric: r.Metric, Labels: r.Labels, Func: r.Func, By: r.By, Aggregate: r.Aggregate, Op: r.Op, Message: r.Message}
+	switch r.Kind {
+	case "", "threshold":
+	case "normal":
+		return c.normalRule(path, r)
+	default:
+		c.errorf(path+".kind", "rule %q: unknown kind %q; want threshold or normal", r.Name, r.Kind)
+		return AlertRule{}, false
+	}
+	for _, f := range []struct{ name, v string }{{"series", r.Series}, {"per", r.Per}, {"direction", r.Direction}, {"step", r.Step}, {"adapt", r.Adapt}} {
+		if f.v != "" {
+			c.errorf(path+"."+f.name, "rule %q: %s is a field of a normal rule (kind: normal)", r.Name, f.name)
+		}
+	}
+	if r.Tolerance != nil {
+		c.errorf(path+".tolerance", "rule %q: tolerance is a field of a normal rule (kind: normal)", r.Name)
+	}
+	out := AlertRule{Name: r.Name, Kind: "threshold", Metric: r.Metric, Labels: r.Labels, Func: r.Func, By: r.By, Aggregate: r.Aggregate, Op: r.Op, Message: r.Message}
 	if !ruleNamePattern.MatchString(r.Name) {
 		c.errorf(path+".name", "invalid rule name %q: want letters, digits, '_' and '-', starting with a letter", r.Name)
 	}
@@ -424,6 +507,81 @@ func (c *configChecker) rule(path string, r AlertRuleConfig) (AlertRule, bool) {
 	}
 	if out.Message == "" {
 		out.Message = fmt.Sprintf("%s %s %s {{threshold}}: {{value}}", out.Func, out.Metric, out.Op)
+	}
+	return out, len(c.errs) == n
+}
+
+// normalSeries are the series a normal rule may model, with the default
+// side and tolerance of each.
+var normalSeries = map[string]struct {
+	direction string
+	tolerance float64
+}{
+	"throughput":   {"below", 1},
+	"consumer_lag": {"above", 1000},
+	"latency":      {"above", 5},
+}
+
+// normalRule checks a rule of kind normal.
+func (c *configChecker) normalRule(path string, r AlertRuleConfig) (AlertRule, bool) {
+	n := len(c.errs)
+	out := AlertRule{Name: r.Name, Kind: "normal", Labels: r.Labels, Series: r.Series, Per: r.Per, Direction: r.Direction,
+		Op: ">=", Threshold: normal.Threshold, Close: 0.25, Message: r.Message}
+	if !ruleNamePattern.MatchString(r.Name) {
+		c.errorf(path+".name", "invalid rule name %q: want letters, digits, '_' and '-', starting with a letter", r.Name)
+	}
+	for _, f := range []struct{ name, v string }{{"metric", r.Metric}, {"func", r.Func}, {"window", r.Window}, {"aggregate", r.Aggregate}, {"op", r.Op}} {
+		if f.v != "" {
+			c.errorf(path+"."+f.name, "rule %q: a normal rule takes no %s: it models its series (see series and per)", r.Name, f.name)
+		}
+	}
+	if r.By != nil {
+		c.errorf(path+".by", "rule %q: a normal rule takes no by: it keeps one model per job, or per source (see per)", r.Name)
+	}
+	def, ok := normalSeries[r.Series]
+	if !ok {
+		c.errorf(path+".series", "rule %q: unknown series %q; want throughput, consumer_lag or latency", r.Name, r.Series)
+	}
+	switch out.Per {
+	case "":
+		out.Per = "job"
+	case "job", "source":
+	default:
+		c.errorf(path+".per", "rule %q: unknown per %q; want job or source", r.Name, r.Per)
+	}
+	switch out.Direction {
+	case "":
+		out.Direction = def.direction
+	case "above", "below", "both":
+	default:
+		c.errorf(path+".direction", "rule %q: unknown direction %q; want above, below or both", r.Name, r.Direction)
+	}
+	out.Tolerance = def.tolerance
+	if t := r.Tolerance; t != nil {
+		if !(*t >= 0) || math.IsInf(*t, 0) {
+			c.errorf(path+".tolerance", "rule %q: invalid tolerance %v: want a distance of at least 0 in the series' unit", r.Name, *t)
+		}
+		out.Tolerance = *t
+	}
+	if t := r.Threshold; t != nil {
+		if !(*t > 0 && *t <= 1) {
+			c.errorf(path+".threshold", "rule %q: invalid threshold %v: a normal rule's threshold is an anomaly score in (0, 1]", r.Name, *t)
+		}
+		out.Threshold = *t
+		out.Close = min(out.Close, out.Threshold)
+	}
+	if cl := r.Close; cl != nil {
+		if !(*cl >= 0 && *cl <= out.Threshold) {
+			c.errorf(path+".close", "rule %q: invalid close %v: a normal rule's close is an anomaly score in [0, threshold %v]", r.Name, *cl, out.Threshold)
+		}
+		out.Close = *cl
+	}
+	out.Step = c.duration(path+".step", r.Step, time.Minute, time.Second)
+	out.Adapt = c.duration(path+".adapt", r.Adapt, 6*time.Hour, 0)
+	out.For = c.duration(path+".for", r.For, 0, 0)
+	out.CloseFor = c.duration(path+".close_for", r.CloseFor, 5*time.Minute, 0)
+	if out.Message == "" {
+		out.Message = fmt.Sprintf("job {{label:job_id}}: %s {{value}} is outside its normal range {{expected_low}} to {{expected_high}} (score {{score}})", out.Series)
 	}
 	return out, len(c.errs) == n
 }

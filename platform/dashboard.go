@@ -203,8 +203,10 @@ func (s *Server) graphJob(w http.ResponseWriter, r *http.Request, j *job) {
 }
 
 // HistoryView is the answer of GET /api/v1/jobs/{id}/history: the job's
-// samples of the last hour, oldest first, and the recent checkpoints and
-// savepoints of its current process, with their sizes and durations.
+// samples of the last hour, oldest first — with the ranges the
+// learned-normal alert rules expected for them (Sample.Expected) — and the
+// recent checkpoints and savepoints of its current process, with their
+// sizes and durations.
 type HistoryView struct {
 	IntervalSeconds float64                 `json:"interval_seconds"`
 	Samples         []Sample                `json:"samples"`
@@ -217,7 +219,9 @@ func (s *Server) historyJob(w http.ResponseWriter, r *http.Request, j *job) {
 	if ckpts == nil {
 		ckpts = []jobcontrol.Checkpoint{}
 	}
-	writeJSON(w, http.StatusOK, HistoryView{IntervalSeconds: s.hist.interval.Seconds(), Samples: s.hist.samples(id), Checkpoints: ckpts})
+	samples := s.hist.samples(id)
+	s.alerts.fillExpected(id, samples)
+	writeJSON(w, http.StatusOK, HistoryView{IntervalSeconds: s.hist.interval.Seconds(), Samples: samples, Checkpoints: ckpts})
 }
 
 // DeadLetter is one dead letter of DeadLetters: the fields of a line of

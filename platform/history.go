@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,7 +30,37 @@ type Sample struct {
 	// the job's last completed checkpoint at that time.
 	CheckpointSeconds float64 `json:"checkpoint_seconds"`
 	CheckpointBytes   int64   `json:"checkpoint_bytes"`
+	// ConsumerLagRecords is how many records the job's sources are behind
+	// their input, summed over the partitions their connectors report
+	// (kafka_consumer_lag_records and the like); 0 when none does.
+	ConsumerLagRecords float64 `json:"consumer_lag_records"`
+	// Sources are the figures of each source operator, by its ID.
+	Sources map[string]SourceSample `json:"sources,omitempty"`
+	// Expected is the range the job's learned-normal alert rules expected
+	// for its series at this time, by the series' field name
+	// (records_per_second, lag_seconds, consumer_lag_records); absent
+	// while a model is learning, and for a time no model judged yet.
+	Expected map[string]Range `json:"expected,omitempty"`
 }
+
+// SourceSample is one source operator's part of a Sample.
+type SourceSample struct {
+	RecordsPerSecond   float64          `json:"records_per_second"`
+	LagSeconds         float64          `json:"lag_seconds"`
+	ConsumerLagRecords float64          `json:"consumer_lag_records"`
+	Expected           map[string]Range `json:"expected,omitempty"`
+}
+
+// Range is an expected range of values: what a learned-normal model
+// (package normal) expected for a series at a time.
+type Range struct {
+	Low  float64 `json:"expected_low"`
+	High float64 `json:"expected_high"`
+}
+
+// consumerLagMetric tells whether a connector's metric is a consumer lag
+// in records (kafka_consumer_lag_records, one per partition).
+func consumerLagMetric(name string) bool { return strings.HasSuffix(name, "consumer_lag_records") }
 
 // OperatorStats are an operator's figures over the last sampling
 // interval, summed over its subtasks.
@@ -212,6 +243,27 @@ func (h *history) add(id string, pid int, g *jobcontrol.Graph, m jobcontrol.Metr
 		}
 		st.WatermarkLagSeconds = max(st.WatermarkLagSeconds, o.WatermarkLagSeconds)
 		smp.LagSeconds = max(smp.LagSeconds, o.WatermarkLagSeconds)
+		if sources[o.ID] {
+			if smp.Sources == nil {
+				smp.Sources = map[string]SourceSample{}
+			}
+			src := smp.Sources[o.ID]
+			if had {
+				src.RecordsPerSecond += rate(float64(o.Out), float64(p.Out))
+			}
+			src.LagSeconds = max(src.LagSeconds, o.WatermarkLagSeconds)
+			for _, cm := range o.Connector {
+				if consumerLagMetric(cm.Name) {
+					src.ConsumerLagRecords += cm.Value
+				}
+			}
+			smp.Sources[o.ID] = src
+		}
+		for _, cm := range o.Connector {
+			if consumerLagMetric(cm.Name) {
+				smp.ConsumerLagRecords += cm.Value
+			}
+		}
 		st.DeadLettered += o.DeadLettered
 		ops[o.ID] = st
 	}
@@ -249,6 +301,17 @@ func (h *history) samples(id string) []Sample {
 		return append(out, jh.ring[:jh.next]...)
 	}
 	return append(out, jh.ring...)
+}
+
+// jobIDs returns the IDs of the jobs that have a history.
+func (h *history) jobIDs() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ids := make([]string, 0, len(h.mu.jobs))
+	for id := range h.mu.jobs {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // latest returns the job's latest sample; ok is false when it has none.
