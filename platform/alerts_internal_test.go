@@ -288,6 +288,7 @@ func TestConfigErrors(t *testing.T) {
 		{"normal per", "alerts:\n  rules:\n    - {name: x, kind: normal, series: latency, per: operator}\n", `unknown per "operator"; want job or source`},
 		{"normal direction", "alerts:\n  rules:\n    - {name: x, kind: normal, series: latency, direction: up}\n", `unknown direction "up"`},
 		{"normal step", "alerts:\n  rules:\n    - {name: x, kind: normal, series: latency, step: 10ms}\n", `invalid duration "10ms": want a Go duration of at least 1s`},
+		{"normal warmup", "alerts:\n  rules:\n    - {name: x, kind: normal, series: latency, warmup: 0}\n", `invalid warmup 0`},
 		{"normal tolerance", "alerts:\n  rules:\n    - {name: x, kind: normal, series: latency, tolerance: -1}\n", `invalid tolerance -1`},
 		{"series on a threshold rule", "alerts:\n  rules:\n    - {name: x, metric: m, threshold: 1, series: latency}\n", `rule "x": series is a field of a normal rule`},
 	} {

@@ -54,8 +54,12 @@ type normalModel struct {
 	bands []band
 }
 
-// modelConfig is the configuration of the normal rules' models.
-var modelConfig = normal.DefaultConfig()
+// modelConfig is the configuration of the rule r's models.
+func modelConfig(r AlertRule) normal.Config {
+	c := normal.DefaultConfig()
+	c.Warmup = r.Warmup
+	return c
+}
 
 // silentSteps is how many steps a series may go without a value before an
 // open alert of it counts as gone (its job stopped, or lost its source).
@@ -121,7 +125,7 @@ func (a *alerter) evaluateNormalLocked(r AlertRule, now time.Time, seen map[stri
 				key := r.Name + "\x00" + labelKey(labels)
 				nm := a.mu.models[key]
 				if nm == nil {
-					m, err := normal.New(modelConfig)
+					m, err := normal.New(modelConfig(r))
 					if err != nil {
 						a.log.Error("alerts: cannot make a model", "rule", r.Name, "error", err)
 						return events
@@ -219,7 +223,7 @@ func (a *alerter) judgeLocked(r AlertRule, key string, nm *normalModel, start ti
 		*nm.m = saved
 	}
 	nm.last = stepEnd
-	if nm.m.Count() > uint64(modelConfig.Warmup) {
+	if nm.m.Count() > uint64(r.Warmup) {
 		nm.bands = append(nm.bands, band{T: start, Low: lo, High: hi})
 		if over := len(nm.bands) - int(HistoryWindow/r.Step) - 1; over > 0 {
 			nm.bands = slices.Delete(nm.bands, 0, over)

@@ -132,17 +132,18 @@ func (a *alerter) restore(data []byte) error {
 	if over := len(a.mu.closed) - a.cfg.Keep; over > 0 {
 		a.mu.closed = slices.Delete(a.mu.closed, 0, over)
 	}
-	normalRules := map[string]bool{}
+	normalRules := map[string]AlertRule{}
 	for _, r := range a.cfg.Rules {
 		if r.Kind == "normal" {
-			normalRules[r.Name] = true
+			normalRules[r.Name] = r
 		}
 	}
 	for _, sm := range st.Models {
-		if !normalRules[sm.Rule] {
+		r, ok := normalRules[sm.Rule]
+		if !ok {
 			continue // the rule is gone
 		}
-		m, err := normal.New(modelConfig)
+		m, err := normal.New(modelConfig(r))
 		if err != nil {
 			return err
 		}

@@ -83,6 +83,10 @@ type AlertRuleConfig struct {
 	// an open alert are judged but not learned from, so that a stall does
 	// not become the norm.
 	Adapt string `yaml:"adapt"`
+	// Warmup is how many steps a normal rule's model learns from before it
+	// judges any (default 150: two and a half hours of 1m steps). Its
+	// daily profile needs two days more to be learned.
+	Warmup *int `yaml:"warmup"`
 	// Metric is the name of a metric of /metrics.
 	Metric string `yaml:"metric"`
 	// Labels keeps the series whose labels have these values.
@@ -161,6 +165,7 @@ type AlertRule struct {
 	Step      time.Duration
 	Tolerance float64
 	Adapt     time.Duration
+	Warmup    int
 }
 
 // Alerting is the parsed alerts section: what the server evaluates and
@@ -414,6 +419,9 @@ func overlay(b, r AlertRuleConfig) AlertRuleConfig {
 	if r.Tolerance != nil {
 		b.Tolerance = r.Tolerance
 	}
+	if r.Warmup != nil {
+		b.Warmup = r.Warmup
+	}
 	if r.Labels != nil {
 		b.Labels = r.Labels
 	}
@@ -453,6 +461,9 @@ func (c *configChecker) rule(path string, r AlertRuleConfig) (AlertRule, bool) {
 	}
 	if r.Tolerance != nil {
 		c.errorf(path+".tolerance", "rule %q: tolerance is a field of a normal rule (kind: normal)", r.Name)
+	}
+	if r.Warmup != nil {
+		c.errorf(path+".warmup", "rule %q: warmup is a field of a normal rule (kind: normal)", r.Name)
 	}
 	out := AlertRule{Name: r.Name, Kind: "threshold", Metric: r.Metric, Labels: r.Labels, Func: r.Func, By: r.By, Aggregate: r.Aggregate, Op: r.Op, Message: r.Message}
 	if !ruleNamePattern.MatchString(r.Name) {
@@ -575,6 +586,13 @@ func (c *configChecker) normalRule(path string, r AlertRuleConfig) (AlertRule, b
 			c.errorf(path+".close", "rule %q: invalid close %v: a normal rule's close is an anomaly score in [0, threshold %v]", r.Name, *cl, out.Threshold)
 		}
 		out.Close = *cl
+	}
+	out.Warmup = normal.DefaultConfig().Warmup
+	if w := r.Warmup; w != nil {
+		if *w < 1 || *w > 1_000_000 {
+			c.errorf(path+".warmup", "rule %q: invalid warmup %d: want how many steps a model learns from before it judges, from 1 to 1000000", r.Name, *w)
+		}
+		out.Warmup = *w
 	}
 	out.Step = c.duration(path+".step", r.Step, time.Minute, time.Second)
 	out.Adapt = c.duration(path+".adapt", r.Adapt, 6*time.Hour, 0)

@@ -124,7 +124,14 @@ func TestDashboardInChromium(t *testing.T) {
 	ctx := browser(t, 1400, 1100)
 	// A task publishes its counts every few hundred milliseconds: samples a
 	// second apart each see them grow.
-	ts := newTestServer(t, platform.Config{HistoryInterval: time.Second})
+	// The built-in throughput rule with one-second steps, judging from its
+	// fifth: the throughput chart soon draws the range it expected.
+	ts := newTestServer(t, platform.Config{HistoryInterval: time.Second, Alerting: alertingConfig(t, `
+alerts:
+  interval: 500ms
+  rules:
+    - {name: throughput-abnormal, step: 1s, warmup: 5}
+`)})
 	name := strings.ReplaceAll(t.Name(), "/", "-")
 	j, err := ts.Client.Submit(t.Context(), platform.SubmitRequest{Name: "clicks", Pipeline: fmt.Sprintf(dashboardPipeline, name, name, name), CheckpointInterval: "1s"})
 	if err != nil {
@@ -153,6 +160,7 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	waitJS(t, ctx, "an operator of the graph with a rate above zero", `[...document.querySelectorAll("#graph g.op")].some(g => parseFloat(g.dataset.rate) > 0)`)
 	waitJS(t, ctx, "the throughput chart to have points", `document.querySelector("#chart-throughput polyline").getAttribute("points").split(" ").length >= 2`)
+	waitJS(t, ctx, "the throughput chart to draw the expected range", `(() => { const b = document.querySelector("#chart-throughput polygon.band"); return b && b.getAttribute("points").split(" ").length >= 4 && /normal .* to /.test(document.querySelector("#chart-throughput").parentElement.textContent); })()`)
 	waitJS(t, ctx, "a dead letter", `document.querySelectorAll("#deadletters tbody tr").length > 0`)
 	if err := chromedp.Run(ctx,
 		chromedp.Evaluate(`[...document.querySelectorAll("#graph g.op")].map(g => g.dataset.rate).join(",")`, &rate),

@@ -28,7 +28,15 @@ func (ts *testServer) getJSON(t *testing.T, path string, v any) {
 // rates, its history, its stats in the list, and its dead letters with
 // their errors.
 func TestDashboardRoutes(t *testing.T) {
-	ts := newTestServer(t, platform.Config{HistoryInterval: 100 * time.Millisecond})
+	// A normal rule with one-second steps that judges from its fifth: the
+	// history's samples soon carry the range it expected.
+	ts := newTestServer(t, platform.Config{HistoryInterval: 100 * time.Millisecond, Alerting: alertingConfig(t, `
+alerts:
+  interval: 200ms
+  rules:
+    - {name: tput, kind: normal, series: throughput, per: source, step: 1s, warmup: 5}
+    - {name: throughput-abnormal, step: 1s, warmup: 5}
+`)})
 	name := strings.ReplaceAll(t.Name(), "/", "-")
 	j, err := ts.Client.Submit(t.Context(), platform.SubmitRequest{Pipeline: fmt.Sprintf(dashboardPipeline, name, name, name), Parallelism: 2, CheckpointInterval: "200ms"})
 	if err != nil {
@@ -51,7 +59,17 @@ func TestDashboardRoutes(t *testing.T) {
 				rated++
 			}
 		}
-		if g.Running && rated == len(g.Operators) && len(g.Operators) > 0 && len(h.Samples) >= 2 && len(d.Letters) > 0 && len(h.Checkpoints) > 0 && st.Jobs[j.ID].RecordsPerSecond > 0 {
+		expected, sourceExpected := false, false
+		for _, smp := range h.Samples {
+			_, ok := smp.Expected["records_per_second"]
+			expected = expected || ok
+			for _, src := range smp.Sources {
+				_, ok := src.Expected["records_per_second"]
+				sourceExpected = sourceExpected || ok
+			}
+		}
+		if g.Running && rated == len(g.Operators) && len(g.Operators) > 0 && len(h.Samples) >= 2 && len(d.Letters) > 0 && len(h.Checkpoints) > 0 && st.Jobs[j.ID].RecordsPerSecond > 0 &&
+			expected && sourceExpected {
 			break
 		}
 		if time.Now().After(deadline) {

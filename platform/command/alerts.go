@@ -49,7 +49,7 @@ ones, oldest first, then those it closed, the most recent first.`,
 			w := cmd.OutOrStdout()
 			return print(w, platform.AlertList{Alerts: as}, func() {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tRULE\tJOB\tSTATE\tVALUE\tOPENED\tCLOSED\tMESSAGE")
+				fmt.Fprintln(tw, "ID\tRULE\tJOB\tSTATE\tVALUE\tEXPECTED\tOPENED\tCLOSED\tMESSAGE")
 				for _, a := range as {
 					closed := "-"
 					if a.ClosedAt != nil {
@@ -59,7 +59,12 @@ ones, oldest first, then those it closed, the most recent first.`,
 					if job == "" {
 						job = "-"
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.4g\t%s\t%s\t%s\n", a.ID, a.Rule, job, a.State, a.Value,
+					// A normal rule's alert: the range its model expected.
+					expected := "-"
+					if a.ExpectedLow != nil && a.ExpectedHigh != nil {
+						expected = fmt.Sprintf("%.4g..%.4g", *a.ExpectedLow, *a.ExpectedHigh)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.4g\t%s\t%s\t%s\t%s\n", a.ID, a.Rule, job, a.State, a.Value, expected,
 						a.OpenedAt.Format(time.RFC3339), closed, a.Message)
 				}
 				tw.Flush()

@@ -3,7 +3,7 @@
 // (and its CSRF token on every request that changes something).
 
 import { drawGraph, fmtRate, fmtSeconds, GraphEdge, GraphOp, syntheticGraph } from "./graph";
-import { lineChart } from "./chart";
+import { lineChart, type Point } from "./chart";
 
 let csrf = "";
 const main = document.getElementById("main")!;
@@ -152,7 +152,12 @@ async function jobsView(): Promise<void> {
 
 interface History {
   interval_seconds: number;
-  samples: { t: string; records_per_second: number; lag_seconds: number; checkpoint_seconds: number; checkpoint_bytes: number }[];
+  samples: {
+    t: string; records_per_second: number; lag_seconds: number; checkpoint_seconds: number; checkpoint_bytes: number;
+    consumer_lag_records?: number;
+    // The ranges the server's learned-normal alert rules expected, by field.
+    expected?: Record<string, { expected_low: number; expected_high: number }>;
+  }[];
   checkpoints: { id: number; savepoint: boolean; path?: string; time: string; duration_seconds: number; bytes: number; error?: string }[];
 }
 
@@ -229,11 +234,17 @@ async function jobView(id: string): Promise<void> {
   const graphBox = h("div", { class: "graph" }, graph.operators.length ? svg : h("p", { class: "muted" }, "No graph yet: the job's process has not been sampled."));
 
   const now = Date.now();
-  const pts = (f: (s: History["samples"][0]) => number) => hist.samples.map((s) => [Date.parse(s.t), f(s)] as [number, number]);
+  type S = History["samples"][0];
+  const pts = (f: (s: S) => number, field?: string) =>
+    hist.samples.map((s) => [Date.parse(s.t), f(s), field ? s.expected?.[field] : undefined] as Point);
   const charts = h("div", { class: "charts" },
-    lineChart("chart-throughput", "Throughput (records/s read)", pts((s) => s.records_per_second), now, fmtRate),
-    lineChart("chart-lag", "Watermark lag", pts((s) => s.lag_seconds), now, fmtSeconds),
+    lineChart("chart-throughput", "Throughput (records/s read)", pts((s) => s.records_per_second, "records_per_second"), now, fmtRate),
+    lineChart("chart-lag", "Watermark lag", pts((s) => s.lag_seconds, "lag_seconds"), now, fmtSeconds),
     lineChart("chart-checkpoint", "Checkpoint duration", pts((s) => s.checkpoint_seconds), now, fmtSeconds));
+  if (hist.samples.some((s) => s.consumer_lag_records)) {
+    charts.appendChild(lineChart("chart-consumer-lag", "Consumer lag (records)", pts((s) => s.consumer_lag_records || 0, "consumer_lag_records"), now,
+      (v) => v.toFixed(0)));
+  }
 
   const ckRows = hist.checkpoints.slice().reverse().map((c) => [String(c.id), c.savepoint ? "savepoint" : "checkpoint", fmtTime(c.time),
     fmtSeconds(c.duration_seconds), c.error ? "" : fmtBytes(c.bytes), c.error || c.path || ""]);
