@@ -269,3 +269,42 @@ func TestAlertsUnreadableStateIsSetAside(t *testing.T) {
 		t.Fatalf("the unreadable file was not set aside: %v", err)
 	}
 }
+
+// A server saves its alerts when it stops, in its data directory, and the
+// next server on that directory lists them.
+func TestServerKeepsAlertsAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := alertingOf(t, "alerts:\n  interval: 1h\n  rules:\n    - {name: lagging, metric: weir_job_up, threshold: 0}\n")
+	s, err := Open(Config{Dir: dir, Executable: "/bin/false", Alerting: &cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := Alert{ID: "a0123456789ab", Rule: "lagging", JobID: "j000000000001", Labels: map[string]string{"job_id": "j000000000001"},
+		State: "open", Value: 3, OpenValue: 3, OpenedAt: day0}
+	s.alerts.mu.Lock()
+	s.alerts.mu.groups["lagging\x00"+labelKey(open.Labels)] = &trackState{alert: &open}
+	s.alerts.mu.Unlock()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, alertsStateFile)); err != nil {
+		t.Fatalf("no %s in the data directory after the server stopped: %v", alertsStateFile, err)
+	}
+	s, err = Open(Config{Dir: dir, Executable: "/bin/false", Alerting: &cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.alerts.list(); len(got) != 1 || got[0].ID != open.ID || got[0].State != "open" || !got[0].OpenedAt.Equal(day0) {
+		t.Fatalf("the restarted server lists %+v; want the open alert %s", got, open.ID)
+	}
+}
+
+func alertingOf(t *testing.T, yaml string) Alerting {
+	t.Helper()
+	a, err := ParseConfig("c.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
