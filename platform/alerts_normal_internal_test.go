@@ -18,12 +18,11 @@ import (
 // source reads at rate(t) records a second, and its Kafka reader is lag(t)
 // records behind.
 type fakeJob struct {
-	h        *history
-	id       string
-	read     float64
-	rate     func(t time.Time) float64
-	lag      func(t time.Time) float64
-	withLags bool
+	h    *history
+	id   string
+	read float64
+	rate func(t time.Time) float64
+	lag  func(t time.Time) float64
 }
 
 var fakeGraph = &jobcontrol.Graph{
